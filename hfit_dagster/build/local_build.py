@@ -1,0 +1,49 @@
+"""A whole build in one process (``hfit build``): resolve params, stage, write, publish atomically."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hfit_dagster.build.package_writer import write_package
+from hfit_dagster.build.staging import Progress, _quiet, stage_template
+from hfit_dagster.build.checks import failed_checks
+from hfit_dagster.errors import BuildError, StoreError
+from hfit_dagster.package.manifest import PackageManifest
+from hfit_dagster.package.store import PackageStore, new_version
+from hfit_dagster.settings import HfitSettings
+from hfit_dagster.template.params import resolve_params
+from hfit_dagster.template.spec import TemplateSpec
+
+
+@dataclass(frozen=True)
+class BuiltPackage:
+    path: Path
+    manifest: PackageManifest
+
+
+def build_package(spec: TemplateSpec, raw_params: dict[str, Any], settings: HfitSettings, *,
+                  dialect: str = "mysql", include_indexes: bool = True,
+                  progress: Progress = _quiet) -> BuiltPackage:
+    """Build and publish one package; on any failure nothing is published and staging is removed."""
+    params = resolve_params(spec, raw_params)
+    store = PackageStore(settings.package_store)
+    staging = store.create_staging()
+    try:
+        stage_template(spec, params, settings, staging, progress)
+        version = new_version()
+        manifest = write_package(staging, version, dialect=dialect, include_indexes=include_indexes,
+                                 progress=progress)
+        failures = failed_checks(manifest.checks, manifest.follow_parents)
+        if failures:
+            raise BuildError("package checks failed, nothing was published: " + "; ".join(failures))
+        path = store.publish(spec.name, staging, version)
+    except OSError as exc:
+        store.discard(staging)
+        raise StoreError(f"cannot write the package ({exc.strerror or exc.__class__.__name__}); "
+                         "nothing was published", hint=f"check free space and permissions of {store.root}") from None
+    except BaseException:
+        store.discard(staging)
+        raise
+    return BuiltPackage(path=path, manifest=manifest)

@@ -1,0 +1,93 @@
+"""Stage two: turn a staging directory of masked Parquet into ``package.sql`` and ``manifest.json``."""
+
+from __future__ import annotations
+
+import json
+import pickle
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+import sqlalchemy as sa
+
+from hfit_dagster.build.staging import PARQUET_DIR, SCHEMA_FILE, STAGE_FILE, Progress, _quiet, json_default
+from hfit_dagster.errors import BuildError
+from hfit_dagster.package.manifest import ColumnEntry, PackageManifest, TableEntry, file_digest
+from hfit_dagster.package.sql_script import SqlScriptWriter, tables_in_dependency_order
+
+SQL_FILE = "package.sql"
+MANIFEST_FILE = "manifest.json"
+
+
+def write_package(staging: Path, version: str, *, dialect: str = "mysql", include_indexes: bool = True,
+                  extra: dict[str, Any] | None = None, progress: Progress = _quiet) -> PackageManifest:
+    """Write the SQL script and manifest into ``staging`` (ready to publish) and return the manifest."""
+    try:
+        stage = json.loads((staging / STAGE_FILE).read_text())
+        with (staging / SCHEMA_FILE).open("rb") as handle:
+            metadata: sa.MetaData = pickle.load(handle)  # noqa: S301 - our own file, written by staging.py
+    except (OSError, ValueError, pickle.UnpicklingError) as exc:
+        raise BuildError(f"staging directory {staging} is incomplete ({exc.__class__.__name__})") from None
+    tables = tables_in_dependency_order([metadata.tables[name] for name in stage["tables"]])
+    omitted: list[str] = []
+    with (staging / SQL_FILE).open("wb") as out:
+        writer = SqlScriptWriter(out, dialect, include_indexes=include_indexes)
+        writer.set_written_tables({t.name for t in tables})
+        writer.write_preamble([
+            f"hfit package of template {stage['template']} (version {version})",
+            f"template hash {stage['template_hash']}",
+            f"tables: {', '.join(t.name for t in tables)}",
+            "load with: mysql <database> < package.sql",
+        ])
+        for table in tables:
+            writer.write_create_table(table)
+        for table in tables:
+            parquet = pq.ParquetFile(staging / PARQUET_DIR / f"{table.name}.parquet")
+            for batch in parquet.iter_batches(batch_size=5_000):
+                writer.write_rows(table, batch)
+            progress(f"{table.name}: SQL written")
+        writer.write_postamble()
+        omitted = list(writer.omitted_foreign_keys)
+    entries = []
+    for table in tables:
+        info = stage["tables"][table.name]
+        decisions = info["plan"].get("columns", info["plan"].get("decisions", {}))
+        columns = [
+            ColumnEntry(name=c.name, sql_type=_type_name(c, metadata), masking=_decision(decisions, c.name))
+            for c in table.columns
+        ]
+        entries.append(TableEntry(
+            name=table.name, role=info["role"], rows=info["rows"], columns=columns,
+            omitted_foreign_keys=[fk for fk in omitted if fk.startswith(f"{table.name}.")],
+        ))
+    (staging / STAGE_FILE).unlink()
+    (staging / SCHEMA_FILE).unlink()
+    files = {
+        path.relative_to(staging).as_posix(): file_digest(path)
+        for path in sorted(staging.rglob("*")) if path.is_file()
+    }
+    manifest = PackageManifest(
+        template=stage["template"], template_hash=stage["template_hash"], version=version,
+        created_at=datetime.now(UTC).isoformat(timespec="seconds"), params=stage["params"],
+        providers=stage["providers"], dialect=dialect, follow_parents=stage["follow_parents"],
+        tables=entries, files=files, checks=stage["checks"], extra=extra or {},
+    )
+    (staging / MANIFEST_FILE).write_text(json.dumps(manifest.model_dump(), indent=2, default=json_default))
+    return manifest
+
+
+def _decision(decisions: Any, column: str) -> dict[str, Any]:
+    if isinstance(decisions, dict):
+        return dict(decisions.get(column) or {"operator": "keep"})
+    for item in decisions or []:
+        if item.get("column") == column:
+            return dict(item)
+    return {"operator": "keep"}
+
+
+def _type_name(column: sa.Column[Any], metadata: sa.MetaData) -> str:
+    try:
+        return str(column.type)
+    except Exception:
+        return type(column.type).__name__

@@ -1,0 +1,353 @@
+"""Stage one: extract every table of a template and mask it in memory; only masked rows reach disk.
+
+The result is a staging directory inside the package store: ``parquet/<table>.parquet`` (masked),
+``schema.pickle`` (the reflected table definitions, no data) and ``stage.json`` (counts, masking plans,
+check results). Stage two (``package_writer``) turns it into a package; either stage failing leaves
+the store's published packages untouched.
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+from collections import defaultdict
+from collections.abc import Callable
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from hfit_dagster.checks.leak import LeakCollector
+from hfit_dagster.errors import LeakDetected, ProviderError
+from hfit_dagster.extract.arrow_types import schema_for
+from hfit_dagster.extract.source import (
+    create_source_engine,
+    describe_db_error,
+    read_only_snapshot,
+    reflect_tables,
+    stream_query,
+    stream_rows_by_keys,
+)
+from hfit_dagster.masking import ColumnInfo, Masker, TableMaskingPlan, build_table_plan
+from hfit_dagster.settings import HfitSettings
+from hfit_dagster.template.query import reference_bind_name
+from hfit_dagster.template.spec import TemplateSpec
+
+Progress = Callable[[str], None]
+STAGE_FILE = "stage.json"
+SCHEMA_FILE = "schema.pickle"
+PARQUET_DIR = "parquet"
+
+KeyTuple = tuple[Any, ...]
+
+
+def _quiet(_: str) -> None:
+    return None
+
+
+@dataclass
+class _TableState:
+    table: sa.Table
+    role: str
+    plan: TableMaskingPlan
+    writer: pq.ParquetWriter
+    rows: int = 0
+    pk_seen: set[KeyTuple] = field(default_factory=set)
+    present: dict[tuple[str, ...], set[KeyTuple]] = field(default_factory=lambda: defaultdict(set))
+
+
+@dataclass
+class StageResult:
+    staging: Path
+    tables: dict[str, dict[str, Any]]
+    checks: dict[str, Any]
+
+
+def json_default(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat(sep=" ") if isinstance(value, datetime) else value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, set | frozenset | tuple):
+        return list(value)
+    return str(value)
+
+
+def column_infos(table: sa.Table, dialect: sa.engine.Dialect) -> list[ColumnInfo]:
+    unique_single = {next(iter(c.columns)).name for c in table.constraints
+                     if isinstance(c, sa.UniqueConstraint) and len(c.columns) == 1}
+    unique_single |= {next(iter(i.columns)).name for i in table.indexes if i.unique and len(i.columns) == 1}
+    infos = []
+    for col in table.columns:
+        fk = next(iter(col.foreign_keys), None)
+        try:
+            sql_type = col.type.compile(dialect=dialect)
+        except Exception:
+            sql_type = type(col.type).__name__
+        infos.append(ColumnInfo(
+            name=col.name, sql_type=sql_type, primary_key=col.primary_key,
+            foreign_key=f"{fk.column.table.name}.{fk.column.name}" if fk is not None else None,
+            unique=col.name in unique_single, nullable=bool(col.nullable),
+        ))
+    return infos
+
+
+class _Stager:
+    def __init__(self, spec: TemplateSpec, params: dict[str, Any], settings: HfitSettings, staging: Path,
+                 progress: Progress) -> None:
+        self.spec, self.params, self.settings, self.staging, self.progress = spec, params, settings, staging, progress
+        self.masker = Masker(settings.masking_key_bytes(), text_redactor=None)
+        self._analyzer: Any = None
+        self.leaks = LeakCollector()
+        self.states: dict[str, _TableState] = {}
+        self.needed: dict[str, dict[tuple[str, ...], set[KeyTuple]]] = defaultdict(lambda: defaultdict(set))
+        self.requested: dict[str, dict[tuple[str, ...], set[KeyTuple]]] = defaultdict(lambda: defaultdict(set))
+        self.reference_keys: dict[tuple[str, str], set[Any]] = {}
+        for query in spec.queries().values():
+            for ref in query.references:
+                self.reference_keys.setdefault(ref, set())
+        (staging / PARQUET_DIR).mkdir(parents=True, exist_ok=True)
+        self.metadata = sa.MetaData()
+        self.dialects: dict[str, str] = {}
+
+    # -- masking -----------------------------------------------------------------------------------------
+    def analyzer(self) -> Any:
+        if self._analyzer is None:
+            from hfit_dagster.masking import TextAnalyzer, TextRedactor
+
+            self._analyzer = TextAnalyzer(nlp_model=self.settings.spacy_model)
+            self.masker = Masker(self.settings.masking_key_bytes(),
+                                 text_redactor=TextRedactor(self._analyzer, self.settings.masking_key_bytes()))
+        return self._analyzer
+
+    def _state(self, table: sa.Table, role: str, first: pa.RecordBatch, dialect: sa.engine.Dialect) -> _TableState:
+        state = self.states.get(table.name)
+        if state is not None:
+            return state
+        sample = pa.Table.from_batches([first]).slice(0, self.settings.classification_sample_size)
+        plan = build_table_plan(
+            table.name, column_infos(table, dialect), sample,
+            rules=self.spec.masking_rules(table.name) if table.name in self.spec.exports else {},
+            default=self.spec.masking_default, analyzer=self.analyzer(),
+        )
+        path = self.staging / PARQUET_DIR / f"{table.name}.parquet"
+        writer = pq.ParquetWriter(path, first.schema, compression="zstd")
+        state = _TableState(table=table, role=role, plan=plan, writer=writer)
+        self.states[table.name] = state
+        if table.name not in self.metadata.tables:
+            table.to_metadata(self.metadata)
+        return state
+
+    def _referenced_column_sets(self, table: sa.Table) -> list[tuple[str, ...]]:
+        """Column tuples of ``table`` that other reflected tables point at with foreign keys."""
+        sets: set[tuple[str, ...]] = set()
+        for other in table.metadata.tables.values():
+            for fk in other.foreign_key_constraints:
+                if fk.referred_table is table:
+                    sets.add(tuple(e.column.name for e in fk.elements))
+        pk = tuple(c.name for c in table.primary_key.columns)
+        if pk:
+            sets.add(pk)
+        return sorted(sets)
+
+    def handle_batch(self, table: sa.Table, batch: pa.RecordBatch, role: str, export: str | None,
+                     dialect: sa.engine.Dialect) -> None:
+        if batch.num_rows == 0:
+            return
+        batch = _conform(batch, table)
+        state = self._state(table, role, batch, dialect)
+        pk = [c.name for c in table.primary_key.columns if c.name in batch.schema.names]
+        if pk:
+            keys = list(zip(*(batch.column(c).to_pylist() for c in pk), strict=True))
+            keep_mask = []
+            for key in keys:
+                fresh = key not in state.pk_seen
+                keep_mask.append(fresh)
+                if fresh:
+                    state.pk_seen.add(key)
+            if not all(keep_mask):
+                batch = batch.filter(pa.array(keep_mask))
+                if batch.num_rows == 0:
+                    return
+        for cols in self._referenced_column_sets(table):
+            if all(c in batch.schema.names for c in cols):
+                state.present[cols].update(zip(*(batch.column(c).to_pylist() for c in cols), strict=True))
+        for fk in table.foreign_key_constraints:
+            child_cols = [e.parent.name for e in fk.elements]
+            if not all(c in batch.schema.names for c in child_cols):
+                continue
+            parent_cols = tuple(e.column.name for e in fk.elements)
+            values = zip(*(batch.column(c).to_pylist() for c in child_cols), strict=True)
+            self.needed[fk.referred_table.name][parent_cols].update(v for v in values if None not in v)
+        if export is not None:
+            for (ref_export, column), keyset in self.reference_keys.items():
+                if ref_export == export and column in batch.schema.names:
+                    keyset.update(v for v in batch.column(column).to_pylist() if v is not None)
+        state.writer.write_batch(self._mask(state, batch))
+        state.rows += batch.num_rows
+        self.progress(f"{table.name}: {state.rows} rows")
+
+    def _mask(self, state: _TableState, batch: pa.RecordBatch) -> pa.RecordBatch:
+        arrays = []
+        for name in batch.schema.names:
+            decision = state.plan.decisions.get(name)
+            original = batch.column(name)
+            if decision is None or decision.operator == "keep":
+                arrays.append(original)
+                continue
+            masked = self.masker.mask_array(decision.operator, original)
+            if masked.type != original.type:
+                masked = masked.cast(original.type) if _castable(masked.type, original.type) else masked
+            self.leaks.add_column(state.table.name, name, decision.operator, original, masked)
+            arrays.append(masked)
+        schema = pa.schema([pa.field(n, a.type, metadata=batch.schema.field(n).metadata)
+                            for n, a in zip(batch.schema.names, arrays, strict=True)])
+        return pa.RecordBatch.from_arrays(arrays, schema=schema)
+
+    # -- extraction --------------------------------------------------------------------------------------
+    def run(self) -> StageResult:
+        spec = self.spec
+        order = spec.export_order()
+        by_provider: dict[str, list[str]] = defaultdict(list)
+        for name in order:
+            by_provider[spec.exports[name].provider.upper()].append(name)
+        queries = spec.queries()
+        with ExitStack() as stack:
+            connections: dict[str, tuple[Connection, sa.MetaData]] = {}
+            for provider, exports in by_provider.items():
+                engine = create_source_engine(provider, self.settings.provider_url(provider))
+                stack.callback(engine.dispose)
+                conn = stack.enter_context(read_only_snapshot(provider, engine))
+                self.dialects[provider] = engine.dialect.name
+                try:
+                    metadata = reflect_tables(provider, conn, [spec.source_table(e) for e in exports])
+                except sa.exc.SQLAlchemyError as exc:
+                    raise describe_db_error(provider, exc) from None
+                connections[provider] = (conn, metadata)
+            for name in order:
+                provider = spec.exports[name].provider.upper()
+                conn, metadata = connections[provider]
+                table = metadata.tables[spec.source_table(name)]
+                query = queries[name]
+                values = {p: self.params.get(p) for p in query.params}
+                missing = [p for p in query.params if p not in self.params]
+                if missing:
+                    raise ProviderError(f"export {name!r} uses :{missing[0]}, which is not a template parameter",
+                                        hint="declare it under 'parameters:' in the template")
+                for ref in query.references:
+                    values[reference_bind_name(*ref)] = sorted(self.reference_keys[ref]) or [None]
+                self.progress(f"{name}: querying")
+                try:
+                    for batch in stream_query(conn, table, query, values, self.settings.batch_rows):
+                        self.handle_batch(table, batch, "export", name, conn.dialect)
+                except sa.exc.SQLAlchemyError as exc:
+                    raise describe_db_error(provider, exc) from None
+            if spec.subset.follow_parents:
+                for provider, (conn, metadata) in connections.items():
+                    self._follow_parents(provider, conn, metadata)
+        return self._finish()
+
+    def _follow_parents(self, provider: str, conn: Connection, metadata: sa.MetaData) -> None:
+        """Fetch every referenced parent row not yet staged, transitively, until nothing is missing."""
+        while True:
+            fetched_any = False
+            for parent_name in sorted(self.needed):
+                if parent_name not in metadata.tables:
+                    continue
+                parent = metadata.tables[parent_name]
+                for cols, keys in sorted(self.needed[parent_name].items()):
+                    state = self.states.get(parent_name)
+                    present = state.present[cols] if state else set()
+                    missing = keys - present - self.requested[parent_name][cols]
+                    if not missing:
+                        continue
+                    self.requested[parent_name][cols].update(missing)
+                    fetched_any = True
+                    role = "export" if parent_name in {self.spec.source_table(e) for e in self.spec.exports} else "parent"
+                    self.progress(f"{parent_name}: fetching {len(missing)} referenced rows")
+                    try:
+                        for batch in stream_rows_by_keys(conn, parent, cols, sorted(missing, key=repr),
+                                                         self.settings.batch_rows):
+                            self.handle_batch(parent, batch, role, None, conn.dialect)
+                    except sa.exc.SQLAlchemyError as exc:
+                        raise describe_db_error(provider, exc) from None
+            if not fetched_any:
+                return
+
+    def _finish(self) -> StageResult:
+        for state in self.states.values():
+            state.writer.close()
+        dangling = self._dangling_foreign_keys()
+        hits = set(self.leaks.row_aligned_hits)
+        for name in self.states:
+            hits |= self.leaks.scan_table(pq.read_table(self.staging / PARQUET_DIR / f"{name}.parquet"))
+        leak_check = {**self.leaks.summary(), "passed": not hits, "columns_with_hits": sorted(hits)}
+        if hits:
+            raise LeakDetected(
+                f"leak check failed: original values of {', '.join(sorted(hits))} appear in the masked output; "
+                "nothing was published",
+                hint="add an explicit masking rule for those columns (e.g. redact_text or null) in the template",
+            )
+        tables = {
+            name: {"role": s.role, "rows": s.rows, "plan": s.plan.to_dict()}
+            for name, s in self.states.items()
+        }
+        checks = {"leak": leak_check, "foreign_keys": dangling}
+        stage = {
+            "template": self.spec.name,
+            "template_hash": self.spec.content_hash(),
+            "params": self.params,
+            "providers": self.dialects,
+            "follow_parents": self.spec.subset.follow_parents,
+            "tables": tables,
+            "checks": checks,
+            "staged_at": datetime.now(UTC).isoformat(),
+        }
+        (self.staging / STAGE_FILE).write_text(json.dumps(stage, default=json_default, indent=2))
+        with (self.staging / SCHEMA_FILE).open("wb") as handle:
+            pickle.dump(self.metadata, handle)
+        return StageResult(staging=self.staging, tables=tables, checks=checks)
+
+    def _dangling_foreign_keys(self) -> dict[str, Any]:
+        """Referenced keys that are not in the package (source's own dangling rows, or parents not followed)."""
+        details: dict[str, int] = {}
+        for parent_name, by_cols in self.needed.items():
+            state = self.states.get(parent_name)
+            for cols, keys in by_cols.items():
+                missing = len(keys - (state.present[cols] if state else set()))
+                if missing:
+                    details[f"{parent_name}({', '.join(cols)})"] = missing
+        return {"dangling_references": sum(details.values()), "by_parent": details}
+
+
+def _conform(batch: pa.RecordBatch, table: sa.Table) -> pa.RecordBatch:
+    """The batch with every column of ``table`` in table order; columns the query did not select are NULL."""
+    names = [c.name for c in table.columns]
+    if batch.schema.names == names:
+        return batch
+    full = schema_for(table, names)
+    arrays = [batch.column(n) if n in batch.schema.names else pa.nulls(batch.num_rows, full.field(n).type)
+              for n in names]
+    return pa.RecordBatch.from_arrays(arrays, schema=full)
+
+
+def _castable(source: pa.DataType, target: pa.DataType) -> bool:
+    try:
+        pc.cast(pa.array([], type=source), target)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return False
+    return True
+
+
+def stage_template(spec: TemplateSpec, params: dict[str, Any], settings: HfitSettings, staging: Path,
+                   progress: Progress = _quiet) -> StageResult:
+    """Extract and mask every table of ``spec`` into ``staging`` (see module docstring)."""
+    return _Stager(spec, params, settings, staging, progress).run()

@@ -1,0 +1,1 @@
+"""Checks a package must pass before it is published."""

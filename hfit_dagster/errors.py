@@ -1,0 +1,83 @@
+"""Errors a user can act on.
+
+Every failure that reaches a person is an ``HfitError``: a message that says what is wrong and, where it
+helps, a hint that says how to fix it. The CLI prints them without a traceback; the API maps them to JSON.
+Messages never carry source data values: only names (files, fields, tables, columns, parameters).
+"""
+
+from __future__ import annotations
+
+
+class HfitError(Exception):
+    """Base of every error hfit reports to a user."""
+
+    exit_code = 1
+    code = "error"
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return self.message if not self.hint else f"{self.message}\n  hint: {self.hint}"
+
+
+class TemplateError(HfitError):
+    """A template file is malformed or fails validation."""
+
+    exit_code = 3
+    code = "template_invalid"
+
+
+class TemplateNotFound(HfitError):
+    exit_code = 4
+    code = "template_not_found"
+
+
+class ParameterError(HfitError):
+    """A build parameter is unknown, missing or of the wrong type."""
+
+    exit_code = 5
+    code = "bad_parameter"
+
+
+class QueryRefused(TemplateError):
+    """Template SQL is not a single read-only SELECT."""
+
+    code = "query_refused"
+
+
+class ProviderError(HfitError):
+    """A provider is not configured, or its database cannot be reached."""
+
+    exit_code = 6
+    code = "provider_error"
+
+
+class MaskingError(HfitError):
+    """Masking is misconfigured (missing key, unknown operator, model not installed)."""
+
+    exit_code = 7
+    code = "masking_error"
+
+
+class LeakDetected(HfitError):
+    """The leak check found an original value of a masked column in the written package."""
+
+    exit_code = 8
+    code = "leak_detected"
+
+
+class BuildError(HfitError):
+    """A build failed; nothing was published."""
+
+    exit_code = 9
+    code = "build_failed"
+
+
+class StoreError(HfitError):
+    """The package store cannot be written, or a package/version does not exist."""
+
+    exit_code = 10
+    code = "store_error"

@@ -1,0 +1,1 @@
+"""Extraction: the only code that talks to a source database."""

@@ -1,0 +1,133 @@
+"""Source databases: engines, read-only snapshots, reflection and streaming reads.
+
+Every read runs inside one read-only transaction per build (a consistent snapshot where the database
+offers one), with parameters bound by the driver. Errors name the provider, never a value or a URL
+password.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pyarrow as pa
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine.url import make_url
+
+from hfit_dagster.errors import ProviderError
+from hfit_dagster.extract.arrow_types import rows_to_batch, schema_for
+from hfit_dagster.template.query import ExportQuery
+
+KEY_CHUNK = 1000
+
+
+def create_source_engine(provider: str, url: str) -> Engine:
+    try:
+        parsed = make_url(url)
+    except sa.exc.ArgumentError:
+        raise ProviderError(f"provider {provider!r}: its URL is not a valid SQLAlchemy URL") from None
+    connect_args: dict[str, Any] = {}
+    backend = parsed.get_backend_name()
+    if backend in ("mysql", "mariadb"):
+        connect_args = {"connect_timeout": 10, "read_timeout": 600, "charset": "utf8mb4"}
+    elif backend == "postgresql":
+        connect_args = {"connect_timeout": 10}
+    try:
+        return sa.create_engine(parsed, connect_args=connect_args, pool_pre_ping=True)
+    except (sa.exc.ArgumentError, ImportError, ModuleNotFoundError) as exc:
+        raise ProviderError(f"provider {provider!r}: cannot use its URL ({exc.__class__.__name__})") from None
+
+
+def describe_db_error(provider: str, exc: BaseException) -> ProviderError:
+    """A ProviderError for a driver failure: the error class and code only, no SQL text or values."""
+    orig = getattr(exc, "orig", None)
+    code = ""
+    if orig is not None and getattr(orig, "args", None) and isinstance(orig.args[0], int):
+        code = f" (code {orig.args[0]})"
+    kind = type(orig).__name__ if orig is not None else type(exc).__name__
+    return ProviderError(
+        f"provider {provider!r}: database error {kind}{code}",
+        hint="check that the source is reachable and the template's tables and columns exist",
+    )
+
+
+@contextmanager
+def read_only_snapshot(provider: str, engine: Engine) -> Iterator[Connection]:
+    """A connection in one read-only transaction (consistent snapshot on MySQL/MariaDB and PostgreSQL)."""
+    try:
+        conn = engine.connect()
+    except sa.exc.SQLAlchemyError as exc:
+        raise describe_db_error(provider, exc) from None
+    dialect = engine.dialect.name
+    try:
+        if dialect in ("mysql", "mariadb"):
+            conn.exec_driver_sql("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            conn.exec_driver_sql("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
+        elif dialect == "postgresql":
+            conn.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        elif dialect == "sqlite":
+            conn.exec_driver_sql("PRAGMA query_only = ON")
+        yield conn
+    except sa.exc.SQLAlchemyError as exc:
+        raise describe_db_error(provider, exc) from None
+    finally:
+        try:
+            conn.rollback()
+            if dialect == "sqlite":
+                conn.exec_driver_sql("PRAGMA query_only = OFF")
+        except sa.exc.SQLAlchemyError:
+            pass
+        conn.close()
+
+
+def reflect_tables(provider: str, conn: Connection, tables: Iterable[str]) -> sa.MetaData:
+    """Reflect the named tables and, through their foreign keys, every table they reference."""
+    names = sorted(set(tables))
+    existing = set(sa.inspect(conn).get_table_names())
+    missing = [t for t in names if t not in existing]
+    if missing:
+        raise ProviderError(f"provider {provider!r} has no table(s) {', '.join(missing)}",
+                            hint="check the export names (or their 'table:' field) against the source schema")
+    metadata = sa.MetaData()
+    metadata.reflect(bind=conn, only=names, resolve_fks=True)
+    return metadata
+
+
+def stream_query(conn: Connection, table: sa.Table, query: ExportQuery, values: dict[str, Any],
+                 batch_rows: int) -> Iterator[pa.RecordBatch]:
+    """Rows of an export query as Arrow batches; the query's columns must be columns of ``table``."""
+    result = conn.execution_options(stream_results=True, yield_per=batch_rows).execute(query.to_clause(values))
+    columns = list(result.keys())
+    unknown = [c for c in columns if c not in table.c]
+    if unknown:
+        result.close()
+        raise ProviderError(
+            f"export {table.name!r} returns column(s) {', '.join(unknown)} that table {table.name!r} does not have",
+            hint="an export is rows of one table: select that table's columns (e.g. SELECT t.* FROM t ...)",
+        )
+    schema = schema_for(table, columns)
+    for rows in result.partitions(batch_rows):
+        yield rows_to_batch(rows, schema)
+
+
+def stream_rows_by_keys(conn: Connection, table: sa.Table, key_columns: tuple[str, ...],
+                        keys: Iterable[tuple[Any, ...]], batch_rows: int) -> Iterator[pa.RecordBatch]:
+    """Rows of ``table`` whose ``key_columns`` take one of ``keys``: chunked, expanding bound parameters."""
+    keys = list(keys)
+    if not keys:
+        return
+    schema = schema_for(table, [c.name for c in table.columns])
+    if len(key_columns) == 1:
+        column = table.c[key_columns[0]]
+        condition = column.in_(sa.bindparam("keys", expanding=True))
+    else:
+        condition = sa.tuple_(*(table.c[c] for c in key_columns)).in_(sa.bindparam("keys", expanding=True))
+    statement = sa.select(table).where(condition)
+    for start in range(0, len(keys), KEY_CHUNK):
+        chunk = keys[start : start + KEY_CHUNK]
+        bound = [k[0] for k in chunk] if len(key_columns) == 1 else chunk
+        result = conn.execute(statement, {"keys": bound})
+        for rows in result.partitions(batch_rows):
+            yield rows_to_batch(rows, schema)

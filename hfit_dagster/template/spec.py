@@ -1,0 +1,182 @@
+"""The template model: what a YAML template may say, validated at the edge.
+
+Field names follow the YAML (``templateName`` is camelCase as in the user guide; everything else is
+snake_case). Unknown keys are errors, so a typo is reported instead of silently ignored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from hfit_dagster.errors import QueryRefused
+from hfit_dagster.template.query import ExportQuery
+
+TEMPLATE_NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,99}$"
+IDENTIFIER_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,63}$"
+SCALAR_TYPES = ("int", "float", "str", "bool", "date", "datetime")
+PARAM_TYPES = SCALAR_TYPES + tuple(f"list[{t}]" for t in SCALAR_TYPES)
+ParamType = Literal[
+    "int", "float", "str", "bool", "date", "datetime",
+    "list[int]", "list[float]", "list[str]", "list[bool]", "list[date]", "list[datetime]",
+]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class ParamSpec(_Strict):
+    """A declared build parameter: typed, optionally bounded, with a default."""
+
+    type: ParamType = "str"
+    default: Any = None
+    required: bool | None = None
+    min: float | None = None
+    max: float | None = None
+    choices: list[Any] | None = None
+    description: str = ""
+
+    @property
+    def is_required(self) -> bool:
+        return self.required if self.required is not None else self.default is None
+
+
+class ExportSpec(_Strict):
+    """One exported table: the provider it is read from and the SELECT that picks its rows."""
+
+    provider: str = Field(pattern=IDENTIFIER_PATTERN)
+    query: str
+    table: str | None = Field(default=None, pattern=IDENTIFIER_PATTERN, description="source table; default: export name")
+    time_column: str | None = Field(default=None, pattern=IDENTIFIER_PATTERN)
+
+    @field_validator("query")
+    @classmethod
+    def _one_read_only_select(cls, value: str) -> str:
+        try:
+            ExportQuery.parse(value)
+        except QueryRefused as exc:
+            detail = exc.message.removeprefix("query: ")
+            raise ValueError(f"{detail} ({exc.hint})" if exc.hint else detail) from None
+        return value
+
+
+class SubsetSpec(_Strict):
+    follow_parents: bool = True
+
+
+class ScheduleSpec(_Strict):
+    cron: str
+    timezone: str = "UTC"
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class TemplateSpec(_Strict):
+    """A validated template. ``content_hash`` identifies exactly what was approved."""
+
+    template_name: str = Field(alias="templateName", pattern=TEMPLATE_NAME_PATTERN)
+    description: str = ""
+    status: Literal["draft", "approved"] = "draft"
+    owner: str | None = None
+    parameters: dict[str, ParamSpec] = Field(default_factory=dict)
+    exports: dict[str, ExportSpec] = Field(min_length=1)
+    subset: SubsetSpec = Field(default_factory=SubsetSpec)
+    masking: dict[str, str] = Field(default_factory=dict)
+    schedule: ScheduleSpec | None = None
+    triggers: dict[str, Any] | None = None
+
+    @field_validator("parameters")
+    @classmethod
+    def _parameter_names(cls, value: dict[str, ParamSpec]) -> dict[str, ParamSpec]:
+        for name in value:
+            if not re.match(IDENTIFIER_PATTERN, name):
+                raise ValueError(f"parameter name {name!r} must be a letter or _ followed by letters, digits, _")
+        return value
+
+    @field_validator("exports")
+    @classmethod
+    def _export_names(cls, value: dict[str, ExportSpec]) -> dict[str, ExportSpec]:
+        for name in value:
+            if not re.match(IDENTIFIER_PATTERN, name):
+                raise ValueError(f"export name {name!r} must be a table-like identifier")
+        return value
+
+    @field_validator("masking")
+    @classmethod
+    def _masking_keys(cls, value: dict[str, str]) -> dict[str, str]:
+        for key, operator in value.items():
+            if key == "default":
+                if operator not in ("auto", "keep"):
+                    raise ValueError("masking.default must be 'auto' (classify, deny by default) or 'keep'")
+            elif not re.match(r"^[A-Za-z_]\w*\.[A-Za-z_]\w*$", key):
+                raise ValueError(f"masking key {key!r} must be 'table.column' or 'default'")
+        return value
+
+    @model_validator(mode="after")
+    def _queries_are_read_only_and_bound(self) -> TemplateSpec:
+        for name, export in self.exports.items():
+            compiled = ExportQuery.parse(export.query, where=f"exports.{name}.query")
+            for ref_export, _column in compiled.references:
+                if ref_export not in self.exports:
+                    raise ValueError(
+                        f"exports.{name}.query refers to :{ref_export}.<column>, "
+                        f"but there is no export named {ref_export!r}"
+                    )
+                if ref_export == name:
+                    raise ValueError(f"exports.{name}.query refers to its own keys")
+        self.export_order()
+        tables = [self.source_table(name) for name in self.exports]
+        duplicated = sorted({t for t in tables if tables.count(t) > 1})
+        if duplicated:
+            raise ValueError(f"source table(s) {', '.join(duplicated)} exported twice; one export per table")
+        for key in self.masking:
+            if key != "default" and key.split(".")[0] not in self.exports:
+                raise ValueError(f"masking rule {key!r} names a table that is not exported")
+        return self
+
+    @property
+    def name(self) -> str:
+        return self.template_name
+
+    def source_table(self, export: str) -> str:
+        return self.exports[export].table or export
+
+    def queries(self) -> dict[str, ExportQuery]:
+        return {name: ExportQuery.parse(e.query, where=f"exports.{name}.query") for name, e in self.exports.items()}
+
+    def masking_rules(self, export: str) -> dict[str, str]:
+        prefix = f"{export}."
+        return {k[len(prefix) :]: v for k, v in self.masking.items() if k.startswith(prefix)}
+
+    @property
+    def masking_default(self) -> str:
+        return self.masking.get("default", "auto")
+
+    def content_hash(self) -> str:
+        canonical = json.dumps(self.model_dump(by_alias=True, mode="json"), sort_keys=True)
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+    def export_order(self) -> list[str]:
+        """Exports ordered so that every referenced export comes first (references form a DAG)."""
+        queries = self.queries()
+        order: list[str] = []
+        visiting: set[str] = set()
+
+        def visit(name: str) -> None:
+            if name in order:
+                return
+            if name in visiting:
+                raise ValueError(f"exports reference each other in a cycle through {name!r}")
+            visiting.add(name)
+            for ref, _ in queries[name].references:
+                visit(ref)
+            visiting.discard(name)
+            order.append(name)
+
+        for name in sorted(self.exports):
+            visit(name)
+        return order
