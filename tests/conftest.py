@@ -1,0 +1,72 @@
+"""Shared fixtures: real databases (MariaDB, PostgreSQL, SQLite demo source) and isolated hfit settings."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from pathlib import Path
+
+import pymysql
+import pytest
+
+from hfit_dagster.settings import HfitSettings, load_settings
+
+REPO = Path(__file__).resolve().parents[1]
+TEMPLATES = REPO / "templates"
+MARIADB = {"host": "127.0.0.1", "port": 3306, "user": "root", "password": ""}
+DEMO_NOW = datetime(2026, 11, 20)
+DEMO_CUSTOMERS = 600
+TEST_MASKING_KEY = "tests-masking-key-not-secret"
+
+
+def mariadb_url(database: str) -> str:
+    return f"mysql+pymysql://root@127.0.0.1:3306/{database}?charset=utf8mb4"
+
+
+@pytest.fixture
+def mariadb_database() -> Iterator[Callable[[], str]]:
+    """A factory of throwaway MariaDB databases (names returned); all dropped after the test."""
+    created: list[str] = []
+
+    def make() -> str:
+        name = f"hfit_t_{uuid.uuid4().hex[:10]}"
+        with pymysql.connect(**MARIADB) as conn, conn.cursor() as cur:
+            cur.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
+        created.append(name)
+        return name
+
+    yield make
+    with pymysql.connect(**MARIADB) as conn, conn.cursor() as cur:
+        for name in created:
+            cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
+
+
+@pytest.fixture(scope="session")
+def demo_source(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The embedded demo source (SQLite shop) at a small scale, generated once per test session."""
+    from hfit_dagster.demo.shop_generator import generate_shop
+
+    path = tmp_path_factory.mktemp("demo") / "shop.db"
+    url = f"sqlite:///{path}"
+    generate_shop(url, customers=DEMO_CUSTOMERS, now=DEMO_NOW)
+    return url
+
+
+@pytest.fixture
+def hfit_home(tmp_path: Path, demo_source: str, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An isolated HFIT_HOME whose PROD_REPLICA is the demo source; the environment points at it."""
+    home = tmp_path / "hfit-home"
+    home.mkdir()
+    for key in ("HFIT_STORE_DIR", "HFIT_PROVIDERS"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("HFIT_HOME", str(home))
+    monkeypatch.setenv("HFIT_TEMPLATES_DIR", str(TEMPLATES))
+    monkeypatch.setenv("HFIT_MASKING_KEY", TEST_MASKING_KEY)
+    monkeypatch.setenv("HFIT_PROVIDER_PROD_REPLICA_URL", demo_source)
+    return home
+
+
+@pytest.fixture
+def settings(hfit_home: Path) -> HfitSettings:
+    return load_settings()
