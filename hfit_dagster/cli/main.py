@@ -116,13 +116,16 @@ def _write_demo_config(settings: HfitSettings, url: str) -> None:
 def tmpl_list() -> None:
     """Templates in templates/, with their folder, status and description."""
     settings = load_settings()
-    table = Table(show_edge=False)
-    for column in ("name", "folder", "status", "exports", "description"):
-        table.add_column(column)
+    table = Table(show_edge=False, box=None, pad_edge=False)
+    table.add_column("name", no_wrap=True)
+    table.add_column("folder", no_wrap=True)
+    table.add_column("status", no_wrap=True)
+    table.add_column("description", no_wrap=True, overflow="ellipsis", max_width=70)
     for name, found in sorted(discover_templates(settings.templates_dir).items()):
         spec = found.spec
-        table.add_row(name, found.folder or ".", spec.status, ", ".join(spec.exports), spec.description.strip())
-    stdout.print(table)
+        table.add_row(name, found.folder or ".", spec.status, spec.description.strip())
+    wide = Console(highlight=False, width=max(stdout.width, 160)) if not stdout.is_terminal else stdout
+    wide.print(table)
 
 
 @pkg_tmpl.command("show")

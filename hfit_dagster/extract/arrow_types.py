@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -69,9 +70,17 @@ def _normalise(value: Any, target: pa.DataType | None) -> Any:
     return value
 
 
-def rows_to_batch(rows: list[Any], schema: pa.Schema) -> pa.RecordBatch:
-    """Columnar conversion of DB-API rows; values that Arrow cannot take as-is are normalised first."""
-    columns = list(zip(*rows, strict=True)) if rows else [() for _ in schema]
+def rows_to_batch(rows: list[Any], schema: pa.Schema,
+                  processors: list[Callable[[Any], Any] | None] | None = None) -> pa.RecordBatch:
+    """Columnar conversion of DB-API rows; values that Arrow cannot take as-is are normalised first.
+
+    ``processors`` are the SQL types' result processors (e.g. SQLite's text → datetime), applied per
+    column when the rows come from an untyped textual query.
+    """
+    columns: list[Any] = list(zip(*rows, strict=True)) if rows else [() for _ in schema]
+    if processors:
+        columns = [[proc(v) for v in values] if proc else values
+                   for values, proc in zip(columns, processors, strict=True)]
     arrays = []
     for values, field in zip(columns, schema, strict=True):
         try:

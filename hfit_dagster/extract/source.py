@@ -108,8 +108,10 @@ def stream_query(conn: Connection, table: sa.Table, query: ExportQuery, values: 
             hint="an export is rows of one table: select that table's columns (e.g. SELECT t.* FROM t ...)",
         )
     schema = schema_for(table, columns)
+    processors = [table.c[name].type.dialect_impl(conn.dialect).result_processor(conn.dialect, None)
+                  for name in columns]
     for rows in result.partitions(batch_rows):
-        yield rows_to_batch(rows, schema)
+        yield rows_to_batch(rows, schema, processors)
 
 
 def stream_rows_by_keys(conn: Connection, table: sa.Table, key_columns: tuple[str, ...],
