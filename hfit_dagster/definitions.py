@@ -1,5 +1,7 @@
 """Dagster definitions for every approved template in templates/.
 
+(No ``from __future__ import annotations`` here: Dagster reads the config annotations at runtime.)
+
 An asset factory rather than a ``dg.Component``: the template format is hfit's own (the CLI and the API
 read the same YAML through ``TemplateSpec``), so a plain function ``build_template_defs(found)`` turns one
 validated template into definitions and can be tested without a Dagster instance.
@@ -16,7 +18,6 @@ Per template (group = template name):
 Parameters come from run config (``params``), exactly as ``hfit build`` takes them.
 """
 
-from __future__ import annotations
 
 import json
 import re

@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import dagster as dg
-import pytest
 
 from hfit_dagster.build.local_build import build_package
 from hfit_dagster.definitions import HfitResource, build_definitions, build_template_defs

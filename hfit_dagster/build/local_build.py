@@ -6,9 +6,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hfit_dagster.build.checks import failed_checks
 from hfit_dagster.build.package_writer import write_package
 from hfit_dagster.build.staging import Progress, _quiet, stage_template
-from hfit_dagster.build.checks import failed_checks
 from hfit_dagster.errors import BuildError, StoreError
 from hfit_dagster.package.manifest import PackageManifest
 from hfit_dagster.package.store import PackageStore, new_version

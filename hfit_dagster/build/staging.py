@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -137,6 +136,8 @@ class _Stager:
             table.name, column_infos(table, dialect), sample,
             rules=self.spec.masking_rules(table.name) if table.name in self.spec.exports else {},
             default=self.spec.masking_default, analyzer=self.analyzer(),
+            parent_plans={name: st.plan for name, st in self.states.items()},
+            sample_size=self.settings.classification_sample_size,
         )
         path = self.staging / PARQUET_DIR / f"{table.name}.parquet"
         writer = pq.ParquetWriter(path, first.schema, compression="zstd")
@@ -196,21 +197,17 @@ class _Stager:
         self.progress(f"{table.name}: {state.rows} rows")
 
     def _mask(self, state: _TableState, batch: pa.RecordBatch) -> pa.RecordBatch:
-        arrays = []
-        for name in batch.schema.names:
-            decision = state.plan.decisions.get(name)
-            original = batch.column(name)
-            if decision is None or decision.operator == "keep":
-                arrays.append(original)
-                continue
-            masked = self.masker.mask_array(decision.operator, original)
-            if masked.type != original.type:
-                masked = masked.cast(original.type) if _castable(masked.type, original.type) else masked
-            self.leaks.add_column(state.table.name, name, decision.operator, original, masked)
-            arrays.append(masked)
-        schema = pa.schema([pa.field(n, a.type, metadata=batch.schema.field(n).metadata)
-                            for n, a in zip(batch.schema.names, arrays, strict=True)])
-        return pa.RecordBatch.from_arrays(arrays, schema=schema)
+        """Mask in memory; remember originals of masked columns (memory only) for the leak check."""
+        masked = self.masker.mask_batch(state.plan, batch)
+        by_operator: dict[str, str] = {}
+        for name, decision in state.plan.decisions.items():
+            if decision.operator != "keep":
+                self.leaks.add_column(state.table.name, name, decision.operator, batch.column(name))
+                by_operator[decision.operator] = name
+        if "first_name" in by_operator and "last_name" in by_operator:
+            self.leaks.check_row_full_names(state.table.name, batch.column(by_operator["first_name"]),
+                                            batch.column(by_operator["last_name"]), masked)
+        return masked
 
     # -- extraction --------------------------------------------------------------------------------------
     def run(self) -> StageResult:
@@ -271,7 +268,8 @@ class _Stager:
                         continue
                     self.requested[parent_name][cols].update(missing)
                     fetched_any = True
-                    role = "export" if parent_name in {self.spec.source_table(e) for e in self.spec.exports} else "parent"
+                    exported = {self.spec.source_table(e) for e in self.spec.exports}
+                    role = "export" if parent_name in exported else "parent"
                     self.progress(f"{parent_name}: fetching {len(missing)} referenced rows")
                     try:
                         for batch in stream_rows_by_keys(conn, parent, cols, sorted(missing, key=repr),
@@ -286,14 +284,13 @@ class _Stager:
         for state in self.states.values():
             state.writer.close()
         dangling = self._dangling_foreign_keys()
-        hits = set(self.leaks.row_aligned_hits)
+        hits: set[str] = set(self.leaks.row_hits)
         for name in self.states:
-            hits |= self.leaks.scan_table(pq.read_table(self.staging / PARQUET_DIR / f"{name}.parquet"))
+            hits |= self.leaks.scan_table(name, pq.read_table(self.staging / PARQUET_DIR / f"{name}.parquet"))
         leak_check = {**self.leaks.summary(), "passed": not hits, "columns_with_hits": sorted(hits)}
         if hits:
             raise LeakDetected(
-                f"leak check failed: original values of {', '.join(sorted(hits))} appear in the masked output; "
-                "nothing was published",
+                f"leak check failed, nothing was published: original values of {'; '.join(sorted(hits))}",
                 hint="add an explicit masking rule for those columns (e.g. redact_text or null) in the template",
             )
         tables = {
@@ -337,14 +334,6 @@ def _conform(batch: pa.RecordBatch, table: sa.Table) -> pa.RecordBatch:
     arrays = [batch.column(n) if n in batch.schema.names else pa.nulls(batch.num_rows, full.field(n).type)
               for n in names]
     return pa.RecordBatch.from_arrays(arrays, schema=full)
-
-
-def _castable(source: pa.DataType, target: pa.DataType) -> bool:
-    try:
-        pc.cast(pa.array([], type=source), target)
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        return False
-    return True
 
 
 def stage_template(spec: TemplateSpec, params: dict[str, Any], settings: HfitSettings, staging: Path,

@@ -8,6 +8,7 @@ from typing import ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from hfit_dagster.errors import HfitError
 
@@ -22,9 +23,9 @@ def report_errors(func: Callable[P, R]) -> Callable[P, R]:
         try:
             return func(*args, **kwargs)
         except HfitError as exc:
-            stderr.print(f"[bold red]error:[/] {exc.message}", markup=True, soft_wrap=True)
+            stderr.print(f"[bold red]error:[/] {escape(exc.message)}", markup=True, soft_wrap=True)
             if exc.hint:
-                stderr.print(f"[dim]hint:[/] {exc.hint}", markup=True, soft_wrap=True)
+                stderr.print(f"[dim]hint:[/] {escape(exc.hint)}", markup=True, soft_wrap=True)
             raise typer.Exit(code=exc.exit_code) from None
 
     return wrapper

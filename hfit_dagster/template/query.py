@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlglot
-from sqlglot import exp
 from sqlalchemy import TextClause, bindparam, text
+from sqlglot import exp
 
 from hfit_dagster.errors import QueryRefused
 

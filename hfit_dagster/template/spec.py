@@ -51,7 +51,8 @@ class ExportSpec(_Strict):
 
     provider: str = Field(pattern=IDENTIFIER_PATTERN)
     query: str
-    table: str | None = Field(default=None, pattern=IDENTIFIER_PATTERN, description="source table; default: export name")
+    table: str | None = Field(default=None, pattern=IDENTIFIER_PATTERN,
+                              description="source table; default: export name")
     time_column: str | None = Field(default=None, pattern=IDENTIFIER_PATTERN)
 
     @field_validator("query")
