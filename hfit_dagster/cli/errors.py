@@ -12,7 +12,8 @@ from rich.markup import escape
 
 from hfit_dagster.errors import HfitError
 
-stderr = Console(stderr=True, highlight=False)
+stderr = Console(stderr=True, highlight=False, soft_wrap=True)
+stdout = Console(highlight=False, soft_wrap=True)
 P = ParamSpec("P")
 R = TypeVar("R")
 

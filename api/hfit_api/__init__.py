@@ -1,0 +1,1 @@
+"""hfit API service (FastAPI): packages, templates, builds, audit. Imported as ``hfit_api``."""

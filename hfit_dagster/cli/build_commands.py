@@ -1,0 +1,106 @@
+"""``hfit build`` and ``hfit demo``: packages built locally, in this process."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+import yaml
+from rich.table import Table
+
+from hfit_dagster.cli.errors import report_errors, stderr, stdout
+from hfit_dagster.settings import HfitSettings, load_settings
+from hfit_dagster.template.loader import resolve_template
+from hfit_dagster.template.params import parse_assignments
+
+if TYPE_CHECKING:
+    from hfit_dagster.build.local_build import BuiltPackage
+
+app = typer.Typer()
+
+DEMO_TEMPLATE = "daily-dev-scenario"
+DEMO_PROVIDER = "PROD_REPLICA"
+
+
+def _settings(out: Path | None = None) -> HfitSettings:
+    return load_settings(store_dir=out) if out is not None else load_settings()
+
+
+def _run_build(template: str, params: list[str], settings: HfitSettings, dialect: str,
+               include_indexes: bool) -> BuiltPackage:
+    from hfit_dagster.build.local_build import build_package  # heavy (Presidio, spaCy): only when building
+
+    spec = resolve_template(template, settings.templates_dir).spec
+    raw = parse_assignments(params)
+    with stderr.status(f"building {spec.name}…") as status:
+        return build_package(spec, raw, settings, dialect=dialect, include_indexes=include_indexes,
+                             progress=lambda message: status.update(f"{spec.name}: {message}"))
+
+
+def _summary(built: BuiltPackage) -> None:
+    manifest = built.manifest
+    table = Table(title=f"{manifest.template} {manifest.version}", show_edge=False)
+    for column in ("table", "role", "rows", "masked columns"):
+        table.add_column(column, justify="right" if column == "rows" else "left")
+    for entry in manifest.tables:
+        masked = [c.name for c in entry.columns if c.masking.get("operator", "keep") != "keep"]
+        table.add_row(entry.name, entry.role, str(entry.rows), ", ".join(masked) or "-")
+    stderr.print(table)
+
+
+@app.command()
+@report_errors
+def build(
+    template: Annotated[str, typer.Argument(help="template name (from templates/) or path to a YAML file")],
+    params: Annotated[list[str] | None, typer.Argument(help="parameters as key=value")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="package store directory")] = None,
+    dialect: Annotated[str, typer.Option(help="SQL dialect of package.sql")] = "mysql",
+    indexes: Annotated[bool, typer.Option("--indexes/--no-indexes", help="secondary indexes in DDL")] = True,
+) -> None:
+    """Build one package locally and print its directory."""
+    built = _run_build(template, params or [], _settings(out), dialect, indexes)
+    _summary(built)
+    stdout.print(str(built.path))
+
+
+@app.command()
+@report_errors
+def demo(
+    customers: Annotated[int, typer.Option(help="number of customers in the demo source")] = 10_000,
+    build_package_too: Annotated[bool, typer.Option("--build/--no-build", help="build the demo package")] = True,
+) -> None:
+    """Generate the embedded SQLite demo source, configure it as PROD_REPLICA, build daily-dev-scenario."""
+    from hfit_dagster.demo.shop_generator import generate_shop
+
+    settings = load_settings()
+    home = settings.home
+    home.mkdir(parents=True, exist_ok=True)
+    db_path = (home / "demo" / "shop.db").resolve()
+    db_path.parent.mkdir(parents=True, exist_ok=True)
+    with stderr.status(f"generating demo source ({customers} customers)…"):
+        counts = generate_shop(f"sqlite:///{db_path}", customers=customers)
+    stderr.print(f"demo source: {db_path} ({', '.join(f'{t} {n}' for t, n in counts.items())})")
+    _write_demo_config(settings, f"sqlite:///{db_path}")
+    if not build_package_too:
+        return
+    built = _run_build(DEMO_TEMPLATE, [], load_settings(), "mysql", True)
+    _summary(built)
+    sql = built.path / "package.sql"
+    stderr.print(f"\npackage: {built.path}\nload it into MySQL/MariaDB with:\n"
+                 f"  mysql -e 'CREATE DATABASE IF NOT EXISTS test_db' && mysql test_db < {sql}")
+    stdout.print(str(built.path))
+
+
+def _write_demo_config(settings: HfitSettings, url: str) -> None:
+    path = settings.config_file
+    config = yaml.safe_load(path.read_text()) if path.is_file() else {}
+    config = config if isinstance(config, dict) else {}
+    providers = config.setdefault("providers", {})
+    providers[DEMO_PROVIDER] = url
+    if not config.get("masking_key"):
+        config["masking_key"] = secrets.token_urlsafe(32)
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    path.chmod(0o600)
+    stderr.print(f"config: {path} (provider {DEMO_PROVIDER} → demo source, local masking key)")
