@@ -17,6 +17,11 @@ from hfit_dagster.package.manifest import ColumnEntry, PackageManifest, TableEnt
 from hfit_dagster.package.sql_script import SqlScriptWriter, tables_in_dependency_order
 
 SQL_FILE = "package.sql"
+LOAD_HINTS = {
+    "mysql": "load with: mysql <database> < package.sql",
+    "postgresql": "load with: psql -v ON_ERROR_STOP=1 -d <database> -f package.sql",
+    "sqlite": "load with: sqlite3 <file.db> < package.sql",
+}
 MANIFEST_FILE = "manifest.json"
 
 
@@ -38,7 +43,7 @@ def write_package(staging: Path, version: str, *, dialect: str = "mysql", includ
             f"hfit package of template {stage['template']} (version {version})",
             f"template hash {stage['template_hash']}",
             f"tables: {', '.join(t.name for t in tables)}",
-            "load with: mysql <database> < package.sql",
+            LOAD_HINTS[dialect],
         ])
         for table in tables:
             writer.write_create_table(table)
@@ -49,6 +54,8 @@ def write_package(staging: Path, version: str, *, dialect: str = "mysql", includ
             progress(f"{table.name}: SQL written")
         writer.write_postamble()
         omitted = list(writer.omitted_foreign_keys)
+        notes = {"skipped_indexes": list(writer.skipped_indexes),
+                 "removed_nul_characters": writer.removed_nul_characters}
     entries = []
     for table in tables:
         info = stage["tables"][table.name]
@@ -71,7 +78,7 @@ def write_package(staging: Path, version: str, *, dialect: str = "mysql", includ
         template=stage["template"], template_hash=stage["template_hash"], version=version,
         created_at=datetime.now(UTC).isoformat(timespec="seconds"), params=stage["params"],
         providers=stage["providers"], dialect=dialect, follow_parents=stage["follow_parents"],
-        tables=entries, files=files, checks=stage["checks"], extra=extra or {},
+        tables=entries, files=files, checks=stage["checks"], sql_notes=notes, extra=extra or {},
     )
     (staging / MANIFEST_FILE).write_text(json.dumps(manifest.model_dump(), indent=2, default=json_default))
     return manifest

@@ -38,7 +38,8 @@ def arrow_type_for(column_type: sa.types.TypeEngine[Any]) -> pa.DataType | None:
     if isinstance(t, sa.Date):
         return pa.date32()
     if isinstance(t, sa.Time):
-        return pa.time64("us")
+        # MySQL TIME is an interval (-838:59:59 .. 838:59:59; pymysql returns timedelta), not a time of day
+        return pa.duration("us") if _is_mysql(t) else pa.time64("us")
     if isinstance(t, sa.Interval):
         return pa.duration("us")
     if isinstance(t, sa.JSON):
@@ -48,6 +49,10 @@ def arrow_type_for(column_type: sa.types.TypeEngine[Any]) -> pa.DataType | None:
     if isinstance(t, sa.String | sa.Enum) or name in ("SET", "ENUM", "UUID"):
         return pa.string()
     return None
+
+
+def _is_mysql(column_type: sa.types.TypeEngine[Any]) -> bool:
+    return type(column_type).__module__.startswith("sqlalchemy.dialects.mysql")
 
 
 def _normalise(value: Any, target: pa.DataType | None) -> Any:

@@ -43,6 +43,7 @@ class PackageManifest(BaseModel):
     tables: list[TableEntry]
     files: dict[str, FileEntry] = Field(default_factory=dict)
     checks: dict[str, Any] = Field(default_factory=dict)
+    sql_notes: dict[str, Any] = Field(default_factory=dict, description="what the SQL writer could not carry over")
     extra: dict[str, Any] = Field(default_factory=dict, description="debug details when asked for; never data")
 
     def total_rows(self) -> int:

@@ -1,0 +1,1 @@
+"""Package writing: SQL script, Parquet files, manifest."""
