@@ -11,6 +11,7 @@ from hfit_dagster.build.package_writer import write_package
 from hfit_dagster.build.staging import Progress, _quiet, stage_template
 from hfit_dagster.errors import BuildError, StoreError
 from hfit_dagster.package.manifest import PackageManifest
+from hfit_dagster.package.sql_script import SUPPORTED_DIALECTS
 from hfit_dagster.package.store import PackageStore, new_version
 from hfit_dagster.settings import HfitSettings
 from hfit_dagster.template.params import resolve_params
@@ -27,6 +28,8 @@ def build_package(spec: TemplateSpec, raw_params: dict[str, Any], settings: Hfit
                   dialect: str = "mysql", include_indexes: bool = True,
                   progress: Progress = _quiet) -> BuiltPackage:
     """Build and publish one package; on any failure nothing is published and staging is removed."""
+    if dialect not in SUPPORTED_DIALECTS:
+        raise BuildError(f"unknown SQL dialect {dialect!r}; choose one of {', '.join(SUPPORTED_DIALECTS)}")
     params = resolve_params(spec, raw_params)
     store = PackageStore(settings.package_store)
     staging = store.create_staging()
