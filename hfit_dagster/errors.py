@@ -81,3 +81,64 @@ class StoreError(HfitError):
 
     exit_code = 10
     code = "store_error"
+
+
+# -- the service and its client (issue 5) ---------------------------------------------------------------
+# The API answers these as JSON ``{"error": {"code", "message", "hint"}}``; the client raises the same class
+# from the code, so ``hfit`` exits with the same code whichever side found the problem.
+
+
+class AuthError(HfitError):
+    """Not authenticated: no token, an unknown, expired or revoked one, or wrong credentials."""
+
+    exit_code = 2
+    code = "unauthorized"
+
+
+class Forbidden(HfitError):
+    """Authenticated, but the role or the template's status does not allow this."""
+
+    exit_code = 2
+    code = "forbidden"
+
+
+class RateLimited(HfitError):
+    """Too many failed attempts; wait and try again."""
+
+    exit_code = 2
+    code = "rate_limited"
+
+
+class NotFound(HfitError):
+    """A template, package version or build does not exist (or is not visible to this user)."""
+
+    exit_code = 4
+    code = "not_found"
+
+
+class InvalidRequest(HfitError):
+    """A request is malformed: a name, version or format that is not allowed, a bad body."""
+
+    exit_code = 5
+    code = "invalid_request"
+
+
+class Conflict(HfitError):
+    """The request conflicts with the current state (e.g. the template already exists)."""
+
+    exit_code = 12
+    code = "conflict"
+
+
+class ServerUnreachable(HfitError):
+    """The hfit service did not answer (not running, wrong URL, network down, interrupted transfer)."""
+
+    exit_code = 11
+    code = "server_unreachable"
+
+
+class ServiceError(HfitError):
+    """The service failed unexpectedly (HTTP 5xx without a more precise code)."""
+
+    exit_code = 13
+    code = "internal_error"

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from hfit_dagster.errors import HfitError, MaskingError, ProviderError
@@ -38,6 +38,25 @@ class HfitSettings(BaseSettings):
     batch_rows: int = 10_000
     providers: dict[str, str] = Field(default_factory=dict)
 
+    # -- the service (hfit serve, hfit admin) ----------------------------------------------------------------
+    state_url: str | None = Field(default=None, description="SQLAlchemy URL of the service state database "
+                                  "(users, tokens, templates, builds, audit); default sqlite:///<home>/state.db")
+    token_ttl_minutes: int = Field(default=720, ge=1, description="lifetime of session tokens from /auth/token")
+    package_fresh_minutes: int = Field(default=60, ge=0, description="a package this young is served, not rebuilt")
+    build_workers: int = Field(default=2, ge=1, description="builds the service runs at the same time")
+    auth_failures_per_minute: int = Field(default=5, ge=1, description="failed logins per user+address per minute")
+    dagster_home: Path | None = Field(default=None, validation_alias=AliasChoices("HFIT_DAGSTER_HOME", "DAGSTER_HOME"),
+                                      description="Dagster instance the service records runs in; "
+                                      "default <home>/dagster")
+    # -- the client (hfit login, pkg-download) ---------------------------------------------------------------
+    server_url: str = Field(default="http://127.0.0.1:8765", description="hfit service the client talks to")
+    client_config_dir: Path | None = Field(default=None, description="credentials and download records; "
+                                           "default $XDG_CONFIG_HOME/hfit or ~/.config/hfit")
+    xdg_config_home: Path | None = Field(default=None, validation_alias="XDG_CONFIG_HOME")
+    username: str | None = Field(default=None, description="for scripts: 'hfit login' without a prompt")
+    password: SecretStr | None = None
+    token: SecretStr | None = Field(default=None, description="an API token, used when not logged in (CI)")
+
     @property
     def package_store(self) -> Path:
         return self.store_dir if self.store_dir is not None else self.home / "packages"
@@ -45,6 +64,22 @@ class HfitSettings(BaseSettings):
     @property
     def config_file(self) -> Path:
         return self.home / "config.yaml"
+
+    @property
+    def state_database_url(self) -> str:
+        return self.state_url or f"sqlite:///{(self.home / 'state.db').resolve()}"
+
+    @property
+    def dagster_instance_dir(self) -> Path:
+        return self.dagster_home if self.dagster_home is not None else self.home / "dagster"
+
+    @property
+    def client_dir(self) -> Path:
+        if self.client_config_dir is not None:
+            return self.client_config_dir
+        if self.xdg_config_home is not None and self.xdg_config_home.is_absolute():
+            return self.xdg_config_home / "hfit"
+        return Path.home() / ".config" / "hfit"
 
     def provider_url(self, name: str) -> str:
         """The SQLAlchemy URL of a provider, or a ProviderError that says how to configure it."""

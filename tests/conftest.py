@@ -42,6 +42,29 @@ def mariadb_database() -> Iterator[Callable[[], str]]:
             cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
 
 
+PG_ADMIN = "host=127.0.0.1 port=5432 user=postgres dbname=postgres"
+
+
+@pytest.fixture
+def postgres_database() -> Iterator[Callable[[], str]]:
+    """A factory of throwaway PostgreSQL databases (names returned); all dropped after the test."""
+    import psycopg
+
+    created: list[str] = []
+
+    def make() -> str:
+        name = f"hfit_t_{uuid.uuid4().hex[:10]}"
+        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        created.append(name)
+        return name
+
+    yield make
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        for name in created:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 @pytest.fixture(scope="session")
 def demo_source(tmp_path_factory: pytest.TempPathFactory) -> str:
     """The embedded demo source (SQLite shop) at a small scale, generated once per test session."""

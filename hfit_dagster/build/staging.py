@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import pickle
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -24,9 +24,16 @@ import pyarrow.parquet as pq
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from hfit_dagster.build.subset import (
+    REFERENCE_CHUNK,
+    child_foreign_key,
+    children_statement,
+    chunkable_reference,
+    sample_mask,
+)
 from hfit_dagster.checks.leak import LeakCollector
 from hfit_dagster.errors import LeakDetected, ProviderError
-from hfit_dagster.extract.arrow_types import schema_for
+from hfit_dagster.extract.arrow_types import rows_to_batch, schema_for
 from hfit_dagster.extract.source import (
     create_source_engine,
     describe_db_error,
@@ -37,8 +44,8 @@ from hfit_dagster.extract.source import (
 )
 from hfit_dagster.masking import ColumnInfo, Masker, TableMaskingPlan, build_table_plan
 from hfit_dagster.settings import HfitSettings
-from hfit_dagster.template.query import reference_bind_name
-from hfit_dagster.template.spec import TemplateSpec
+from hfit_dagster.template.query import ExportQuery, reference_bind_name
+from hfit_dagster.template.spec import ChildSpec, TemplateSpec
 
 Progress = Callable[[str], None]
 STAGE_FILE = "stage.json"
@@ -110,6 +117,7 @@ class _Stager:
         self.needed: dict[str, dict[tuple[str, ...], set[KeyTuple]]] = defaultdict(lambda: defaultdict(set))
         self.requested: dict[str, dict[tuple[str, ...], set[KeyTuple]]] = defaultdict(lambda: defaultdict(set))
         self.reference_keys: dict[tuple[str, str], set[Any]] = {}
+        self.export_rows: dict[str, int] = defaultdict(int)
         for query in spec.queries().values():
             for ref in query.references:
                 self.reference_keys.setdefault(ref, set())
@@ -164,8 +172,13 @@ class _Stager:
         if batch.num_rows == 0:
             return
         batch = _conform(batch, table)
-        state = self._state(table, role, batch, dialect)
         pk = [c.name for c in table.primary_key.columns if c.name in batch.schema.names]
+        export_spec = self.spec.exports.get(export) if export is not None else None
+        if export_spec is not None and export_spec.sample is not None:
+            batch = batch.filter(sample_mask(batch, pk, export_spec.sample, export_spec.sample_seed))
+            if batch.num_rows == 0:
+                return
+        state = self._state(table, role, batch, dialect)
         if pk:
             keys = list(zip(*(batch.column(c).to_pylist() for c in pk), strict=True))
             keep_mask = []
@@ -176,8 +189,16 @@ class _Stager:
                     state.pk_seen.add(key)
             if not all(keep_mask):
                 batch = batch.filter(pa.array(keep_mask))
-                if batch.num_rows == 0:
-                    return
+        if export_spec is not None and export_spec.row_limit is not None:
+            room = export_spec.row_limit - self.export_rows[export]
+            if batch.num_rows > room:
+                if pk:
+                    for key in zip(*(batch.slice(max(room, 0)).column(c).to_pylist() for c in pk), strict=True):
+                        state.pk_seen.discard(key)
+                batch = batch.slice(0, max(room, 0))
+            self.export_rows[export] += batch.num_rows
+        if batch.num_rows == 0:
+            return
         for cols in self._referenced_column_sets(table):
             if all(c in batch.schema.names for c in cols):
                 state.present[cols].update(zip(*(batch.column(c).to_pylist() for c in cols), strict=True))
@@ -225,7 +246,9 @@ class _Stager:
                 conn = stack.enter_context(read_only_snapshot(provider, engine))
                 self.dialects[provider] = engine.dialect.name
                 try:
-                    metadata = reflect_tables(provider, conn, [spec.source_table(e) for e in exports])
+                    wanted = [spec.source_table(e) for e in exports]
+                    wanted += [child for e in exports for child in spec.exports[e].children]
+                    metadata = reflect_tables(provider, conn, wanted)
                 except sa.exc.SQLAlchemyError as exc:
                     raise describe_db_error(provider, exc) from None
                 connections[provider] = (conn, metadata)
@@ -239,18 +262,61 @@ class _Stager:
                 if missing:
                     raise ProviderError(f"export {name!r} uses :{missing[0]}, which is not a template parameter",
                                         hint="declare it under 'parameters:' in the template")
-                for ref in query.references:
-                    values[reference_bind_name(*ref)] = sorted(self.reference_keys[ref]) or [None]
                 self.progress(f"{name}: querying")
                 try:
-                    for batch in stream_query(conn, table, query, values, self.settings.batch_rows):
-                        self.handle_batch(table, batch, "export", name, conn.dialect)
+                    for bound in self._reference_chunks(query, values):
+                        for batch in stream_query(conn, table, query, bound, self.settings.batch_rows):
+                            self.handle_batch(table, batch, "export", name, conn.dialect)
+                    for child, child_spec in spec.exports[name].children.items():
+                        self._fetch_children(provider, conn, metadata, table, child, child_spec)
                 except sa.exc.SQLAlchemyError as exc:
                     raise describe_db_error(provider, exc) from None
             if spec.subset.follow_parents:
                 for provider, (conn, metadata) in connections.items():
                     self._follow_parents(provider, conn, metadata)
         return self._finish()
+
+    def _reference_chunks(self, query: ExportQuery, values: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        """Bound values for each run of ``query``: large key sets of a reference split into chunks when safe."""
+        keysets = {reference_bind_name(*ref): sorted(self.reference_keys[ref], key=repr) or [None]
+                   for ref in query.references}
+        if not keysets:
+            yield values
+            return
+        largest = max(keysets, key=lambda name: len(keysets[name]))
+        keys = keysets[largest]
+        if len(keys) <= REFERENCE_CHUNK or not chunkable_reference(query.sql, largest):
+            yield {**values, **keysets}
+            return
+        for start in range(0, len(keys), REFERENCE_CHUNK):
+            yield {**values, **keysets, largest: keys[start : start + REFERENCE_CHUNK]}
+
+    def _fetch_children(self, provider: str, conn: Connection, metadata: sa.MetaData, parent: sa.Table,
+                        child_name: str, child_spec: ChildSpec) -> None:
+        """Each staged parent row's children (at most ``max_per_parent`` each), fetched by key."""
+        if child_name not in metadata.tables:
+            raise ProviderError(f"provider {provider!r} has no table {child_name!r} (children of {parent.name!r})")
+        child = metadata.tables[child_name]
+        try:
+            fk = child_foreign_key(child, parent, child_spec.via)
+        except ValueError as exc:
+            raise ProviderError(f"children of {parent.name!r}: {exc}") from None
+        parent_cols = tuple(e.column.name for e in fk.elements)
+        state = self.states.get(parent.name)
+        keys = sorted(state.present[parent_cols], key=repr) if state else []
+        statement = children_statement(child, fk, child_spec.max_per_parent)
+        role = "export" if child_name in self._exported_tables() else "child"
+        self.progress(f"{child_name}: children of {len(keys)} {parent.name} rows")
+        for start in range(0, len(keys), REFERENCE_CHUNK):
+            chunk = keys[start : start + REFERENCE_CHUNK]
+            bound = [k[0] for k in chunk] if len(parent_cols) == 1 else chunk
+            result = conn.execute(statement, {"keys": bound})
+            schema = schema_for(child, [c.name for c in child.columns])
+            for rows in result.partitions(self.settings.batch_rows):
+                self.handle_batch(child, rows_to_batch(rows, schema), role, None, conn.dialect)
+
+    def _exported_tables(self) -> set[str]:
+        return {self.spec.source_table(e) for e in self.spec.exports}
 
     def _follow_parents(self, provider: str, conn: Connection, metadata: sa.MetaData) -> None:
         """Fetch every referenced parent row not yet staged, transitively, until nothing is missing."""
@@ -268,8 +334,7 @@ class _Stager:
                         continue
                     self.requested[parent_name][cols].update(missing)
                     fetched_any = True
-                    exported = {self.spec.source_table(e) for e in self.spec.exports}
-                    role = "export" if parent_name in exported else "parent"
+                    role = "export" if parent_name in self._exported_tables() else "parent"
                     self.progress(f"{parent_name}: fetching {len(missing)} referenced rows")
                     try:
                         for batch in stream_rows_by_keys(conn, parent, cols, sorted(missing, key=repr),

@@ -10,11 +10,15 @@ from typing import Any
 import pyarrow as pa
 import sqlalchemy as sa
 
+from hfit_dagster.extract.spatial import SpatialType
+
 
 def arrow_type_for(column_type: sa.types.TypeEngine[Any]) -> pa.DataType | None:
     """The Arrow type that holds every value of a SQL type exactly, or None to let Arrow infer."""
     t = column_type
     name = type(t).__name__.upper()
+    if isinstance(t, SpatialType):
+        return pa.binary()
     if isinstance(t, sa.Boolean):
         return pa.bool_()
     if name == "YEAR":

@@ -108,10 +108,21 @@ def stream_query(conn: Connection, table: sa.Table, query: ExportQuery, values: 
             hint="an export is rows of one table: select that table's columns (e.g. SELECT t.* FROM t ...)",
         )
     schema = schema_for(table, columns)
-    processors = [table.c[name].type.dialect_impl(conn.dialect).result_processor(conn.dialect, None)
-                  for name in columns]
+    processors = [_result_processor(table.c[name].type, conn.dialect) for name in columns]
     for rows in result.partitions(batch_rows):
         yield rows_to_batch(rows, schema, processors)
+
+
+def _result_processor(column_type: sa.types.TypeEngine[Any], dialect: sa.engine.Dialect) -> Any:
+    """SQLite's conversion of raw values (text → datetime, int → bool, float → Decimal) for a textual query.
+
+    Only SQLite needs it: MySQL and PostgreSQL drivers return native Python values, and SQLAlchemy's
+    processors there would change them (MySQL TIME intervals → time of day, DOUBLE → Decimal rounded to
+    10 places). Floats are left alone everywhere for the same reason.
+    """
+    if dialect.name != "sqlite" or isinstance(column_type, sa.Float):
+        return None
+    return column_type.dialect_impl(dialect).result_processor(dialect, None)
 
 
 def stream_rows_by_keys(conn: Connection, table: sa.Table, key_columns: tuple[str, ...],

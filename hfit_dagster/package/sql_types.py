@@ -144,6 +144,8 @@ def classify(type_: TypeEngine, family: str = "generic") -> TypeInfo:
     if isinstance(t, sa.Date):
         return TypeInfo(DATE)
     if isinstance(t, sa.Time):
+        if type(t).__module__.startswith("sqlalchemy.dialects.mysql"):
+            return TypeInfo(INTERVAL, precision=_fsp(t))  # MySQL TIME is a signed interval up to ±838 h
         return TypeInfo(TIME, precision=_fsp(t), timezone=bool(getattr(t, "timezone", False)))
     if isinstance(t, sqltypes._AbstractInterval):
         return TypeInfo(INTERVAL)

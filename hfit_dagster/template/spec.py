@@ -46,6 +46,14 @@ class ParamSpec(_Strict):
         return self.required if self.required is not None else self.default is None
 
 
+class ChildSpec(_Strict):
+    """Rows of a child table that point at an export's rows, at most ``max_per_parent`` per parent."""
+
+    max_per_parent: int | None = Field(default=None, ge=1)
+    via: str | None = Field(default=None, pattern=IDENTIFIER_PATTERN,
+                            description="the child's FK column; needed only when it has several to the parent")
+
+
 class ExportSpec(_Strict):
     """One exported table: the provider it is read from and the SELECT that picks its rows."""
 
@@ -54,6 +62,27 @@ class ExportSpec(_Strict):
     table: str | None = Field(default=None, pattern=IDENTIFIER_PATTERN,
                               description="source table; default: export name")
     time_column: str | None = Field(default=None, pattern=IDENTIFIER_PATTERN)
+    sample: float | None = Field(default=None, description="keep this share of rows (0 < r <= 1, or '10%')")
+    sample_seed: int = 0
+    row_limit: int | None = Field(default=None, ge=1, description="at most this many rows of this export")
+    children: dict[str, ChildSpec] = Field(default_factory=dict)
+
+    @field_validator("sample", mode="before")
+    @classmethod
+    def _sample_rate(cls, value: Any) -> Any:
+        if isinstance(value, str) and value.strip().endswith("%"):
+            value = float(value.strip()[:-1]) / 100
+        if value is not None and not 0 < float(value) <= 1:
+            raise ValueError("sample must be a share of rows between 0 (excluded) and 1, e.g. 0.1 or '10%'")
+        return value
+
+    @field_validator("children")
+    @classmethod
+    def _child_names(cls, value: dict[str, ChildSpec]) -> dict[str, ChildSpec]:
+        for name in value:
+            if not re.match(IDENTIFIER_PATTERN, name):
+                raise ValueError(f"child table name {name!r} must be an identifier")
+        return value
 
     @field_validator("query")
     @classmethod

@@ -1,0 +1,82 @@
+"""Subset rules that decide which rows of a table belong in a package (pure functions over Arrow/SQL).
+
+* sampling: a row is kept when a keyed hash of its primary key falls under the rate, so the same rows
+  are chosen in every run (and a 10% sample is contained in the 20% sample with the same seed);
+* children with a cap: ``ROW_NUMBER() OVER (PARTITION BY fk ORDER BY pk) <= cap`` over the parents' keys;
+* reference chunking: a query binding another export's keys runs once per chunk of keys when its result
+  is the union of the per-chunk results (no LIMIT, aggregate, GROUP BY or NOT around the keys; DISTINCT
+  is fine because rows are de-duplicated by primary key).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from typing import Any
+
+import pyarrow as pa
+import sqlalchemy as sa
+import sqlglot
+from sqlglot import exp
+
+REFERENCE_CHUNK = 5_000
+_SCALE = float(1 << 64)
+
+
+def _unit_interval(seed: int, key: tuple[Any, ...]) -> float:
+    digest = hashlib.blake2b(repr((seed, key)).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") / _SCALE
+
+
+def sample_mask(batch: pa.RecordBatch, key_columns: Sequence[str], rate: float, seed: int) -> pa.BooleanArray:
+    """Which rows of ``batch`` a deterministic ``rate`` sample keeps (keyed by ``key_columns``)."""
+    columns = list(key_columns) or list(batch.schema.names)
+    keys = zip(*(batch.column(c).to_pylist() for c in columns), strict=True)
+    return pa.array([_unit_interval(seed, key) < rate for key in keys], type=pa.bool_())
+
+
+def child_foreign_key(child: sa.Table, parent: sa.Table, via: str | None) -> sa.ForeignKeyConstraint:
+    """The FK of ``child`` that points at ``parent`` (``via`` picks one when there are several)."""
+    candidates = [fk for fk in child.foreign_key_constraints if fk.referred_table is parent
+                  and (via is None or [e.parent.name for e in fk.elements] == [via])]
+    if len(candidates) != 1:
+        found = len(candidates)
+        raise ValueError(f"table {child.name!r} has {found} foreign keys to {parent.name!r}"
+                         + ("; name one with 'via:'" if found > 1 else ""))
+    return candidates[0]
+
+
+def children_statement(child: sa.Table, fk: sa.ForeignKeyConstraint, cap: int | None) -> sa.Select[Any]:
+    """Rows of ``child`` whose FK is in the bound ``:keys``; at most ``cap`` per parent (by primary key)."""
+    fk_cols = [child.c[e.parent.name] for e in fk.elements]
+    key = fk_cols[0] if len(fk_cols) == 1 else sa.tuple_(*fk_cols)
+    condition = key.in_(sa.bindparam("keys", expanding=True))
+    if cap is None:
+        return sa.select(child).where(condition)
+    order = list(child.primary_key.columns) or list(child.columns)
+    numbered = sa.select(
+        child, sa.func.row_number().over(partition_by=fk_cols, order_by=order).label("hfit_rn")
+    ).where(condition).subquery("hfit_children")
+    return sa.select(*(numbered.c[c.name] for c in child.columns)).where(numbered.c.hfit_rn <= cap)
+
+
+def chunkable_reference(sql: str, bind_name: str) -> bool:
+    """Whether running ``sql`` per chunk of ``:bind_name`` keys and concatenating gives the same rows."""
+    try:
+        tree = sqlglot.parse_one(sql.replace(f":{bind_name}", "(HFIT_KEYS)"), read="mysql")
+    except sqlglot.errors.SqlglotError:
+        return False
+    if not isinstance(tree, exp.Select):
+        return False
+    if tree.args.get("limit") or tree.args.get("group") or tree.args.get("having"):
+        return False
+    if any(isinstance(node, exp.AggFunc | exp.Window) for node in tree.walk()):
+        return False
+    for node in tree.walk():
+        if isinstance(node, exp.Column) and node.name.upper() == "HFIT_KEYS":
+            parent = node.parent
+            while parent is not None and parent is not tree:
+                if isinstance(parent, exp.Not):
+                    return False
+                parent = parent.parent
+    return True
