@@ -55,7 +55,8 @@ def test_materializing_publishes_the_same_package_as_hfit_build(hfit_home: Path,
     )
     assert result.success
     checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
-    assert checks == {"no_pii_leak": True, "foreign_keys_satisfied": True}
+    assert checks == {"no_pii_leak": True, "foreign_keys_satisfied": True, "row_counts_within_bounds": True,
+                      "schema_drift": True}
     store = PackageStore(settings.package_store)
     from_dagster = json.loads((store.package_dir(found.spec.name) / "manifest.json").read_text())
     local = build_package(found.spec, {"row_limit": "7"}, settings).manifest

@@ -11,7 +11,13 @@ def check_outcomes(checks: dict[str, Any], follow_parents: bool) -> dict[str, tu
     fks = checks.get("foreign_keys", {})
     dangling = int(fks.get("dangling_references", 0))
     leak_ok = bool(leak.get("passed", False))
+    counts = checks.get("row_counts", {"passed": True})
     return {
+        "row_counts_within_bounds": (
+            bool(counts.get("passed", True)),
+            "rows per export within the template's min_rows/max_rows"
+            + "".join(f"; {name}: {info['rows']} rows" for name, info in counts.get("outside_bounds", {}).items()),
+        ),
         "no_pii_leak": (
             leak_ok,
             f"{leak.get('originals_searched', 0)} original values searched"
@@ -23,6 +29,17 @@ def check_outcomes(checks: dict[str, Any], follow_parents: bool) -> dict[str, tu
             + ("" if follow_parents else " (follow_parents is off: not enforced)"),
         ),
     }
+
+
+def drift_note(checks: dict[str, Any]) -> str:
+    """The schema-drift check (a warning, never blocking): new source columns held masked."""
+    drift = checks.get("schema_drift", {})
+    new = drift.get("new_columns", {})
+    if not drift.get("compared"):
+        return "no previous package to compare with"
+    if not new:
+        return "same columns as the previous package"
+    return "new columns masked until reviewed: " + ", ".join(f"{t}.{c}" for t, cols in new.items() for c in cols)
 
 
 def failed_checks(checks: dict[str, Any], follow_parents: bool) -> list[str]:

@@ -34,7 +34,7 @@ def build_package(spec: TemplateSpec, raw_params: dict[str, Any], settings: Hfit
     store = PackageStore(settings.package_store)
     staging = store.create_staging()
     try:
-        stage_template(spec, params, settings, staging, progress)
+        stage_template(spec, params, settings, staging, progress, previous_columns=store.latest_columns(spec.name))
         version = new_version()
         manifest = write_package(staging, version, dialect=dialect, include_indexes=include_indexes,
                                  progress=progress)
@@ -42,6 +42,7 @@ def build_package(spec: TemplateSpec, raw_params: dict[str, Any], settings: Hfit
         if failures:
             raise BuildError("package checks failed, nothing was published: " + "; ".join(failures))
         path = store.publish(spec.name, staging, version)
+        store.prune(spec.name, spec.retention.keep_versions, spec.retention.max_age_days)
     except OSError as exc:
         store.discard(staging)
         raise StoreError(f"cannot write the package ({exc.strerror or exc.__class__.__name__}); "

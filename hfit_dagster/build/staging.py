@@ -42,7 +42,7 @@ from hfit_dagster.extract.source import (
     stream_query,
     stream_rows_by_keys,
 )
-from hfit_dagster.masking import ColumnInfo, Masker, TableMaskingPlan, build_table_plan
+from hfit_dagster.masking import ColumnDecision, ColumnInfo, Masker, TableMaskingPlan, build_table_plan
 from hfit_dagster.settings import HfitSettings
 from hfit_dagster.template.query import ExportQuery, reference_bind_name
 from hfit_dagster.template.spec import ChildSpec, TemplateSpec
@@ -108,7 +108,7 @@ def column_infos(table: sa.Table, dialect: sa.engine.Dialect) -> list[ColumnInfo
 
 class _Stager:
     def __init__(self, spec: TemplateSpec, params: dict[str, Any], settings: HfitSettings, staging: Path,
-                 progress: Progress) -> None:
+                 progress: Progress, previous_columns: dict[str, set[str]] | None = None) -> None:
         self.spec, self.params, self.settings, self.staging, self.progress = spec, params, settings, staging, progress
         self.masker = Masker(settings.masking_key_bytes(), text_redactor=None)
         self._analyzer: Any = None
@@ -118,6 +118,8 @@ class _Stager:
         self.requested: dict[str, dict[tuple[str, ...], set[KeyTuple]]] = defaultdict(lambda: defaultdict(set))
         self.reference_keys: dict[tuple[str, str], set[Any]] = {}
         self.export_rows: dict[str, int] = defaultdict(int)
+        self.previous_columns = previous_columns
+        self.drift: dict[str, list[str]] = {}
         for query in spec.queries().values():
             for ref in query.references:
                 self.reference_keys.setdefault(ref, set())
@@ -147,6 +149,8 @@ class _Stager:
             parent_plans={name: st.plan for name, st in self.states.items()},
             sample_size=self.settings.classification_sample_size,
         )
+        if self.previous_columns is not None and table.name in self.previous_columns:
+            self._hold_new_columns(table, plan, first.schema)
         path = self.staging / PARQUET_DIR / f"{table.name}.parquet"
         writer = pq.ParquetWriter(path, first.schema, compression="zstd")
         state = _TableState(table=table, role=role, plan=plan, writer=writer)
@@ -154,6 +158,29 @@ class _Stager:
         if table.name not in self.metadata.tables:
             table.to_metadata(self.metadata)
         return state
+
+    def _hold_new_columns(self, table: sa.Table, plan: TableMaskingPlan, schema: pa.Schema) -> None:
+        """Schema drift: a column the previous package did not have is masked until a template rule covers it."""
+        assert self.previous_columns is not None
+        new = [c for c in plan.decisions if c not in self.previous_columns[table.name]]
+        if not new:
+            return
+        self.drift[table.name] = new
+        for name in new:
+            decision = plan.decisions[name]
+            if decision.operator != "keep" or decision.source in ("rule", "key"):
+                continue
+            arrow_type = schema.field(name).type
+            if table.c[name].nullable:
+                operator = "null"
+            elif pa.types.is_string(arrow_type) or pa.types.is_integer(arrow_type):
+                operator = "shape"
+            else:
+                continue  # nothing fits a NOT NULL non-text column; reported in the drift check
+            plan.decisions[name] = ColumnDecision(
+                column=name, operator=operator, entity=decision.entity, confidence=decision.confidence,
+                evidence="new since the previous package: masked until a masking rule reviews it", source="drift",
+            )
 
     def _referenced_column_sets(self, table: sa.Table) -> list[tuple[str, ...]]:
         """Column tuples of ``table`` that other reflected tables point at with foreign keys."""
@@ -362,7 +389,8 @@ class _Stager:
             name: {"role": s.role, "rows": s.rows, "plan": s.plan.to_dict()}
             for name, s in self.states.items()
         }
-        checks = {"leak": leak_check, "foreign_keys": dangling}
+        checks = {"leak": leak_check, "foreign_keys": dangling, "row_counts": self._row_count_check(),
+                  "schema_drift": {"new_columns": self.drift, "compared": self.previous_columns is not None}}
         stage = {
             "template": self.spec.name,
             "template_hash": self.spec.content_hash(),
@@ -377,6 +405,16 @@ class _Stager:
         with (self.staging / SCHEMA_FILE).open("wb") as handle:
             pickle.dump(self.metadata, handle)
         return StageResult(staging=self.staging, tables=tables, checks=checks)
+
+    def _row_count_check(self) -> dict[str, Any]:
+        outside = {}
+        for name, export in self.spec.exports.items():
+            rows = self.export_rows.get(name, 0)
+            low, high = export.min_rows, export.max_rows
+            if (low is not None and rows < low) or (high is not None and rows > high):
+                outside[name] = {"rows": rows, "min_rows": low, "max_rows": high}
+        return {"passed": not outside, "outside_bounds": outside,
+                "rows": {name: self.export_rows.get(name, 0) for name in self.spec.exports}}
 
     def _dangling_foreign_keys(self) -> dict[str, Any]:
         """Referenced keys that are not in the package (source's own dangling rows, or parents not followed)."""
@@ -402,6 +440,9 @@ def _conform(batch: pa.RecordBatch, table: sa.Table) -> pa.RecordBatch:
 
 
 def stage_template(spec: TemplateSpec, params: dict[str, Any], settings: HfitSettings, staging: Path,
-                   progress: Progress = _quiet) -> StageResult:
-    """Extract and mask every table of ``spec`` into ``staging`` (see module docstring)."""
-    return _Stager(spec, params, settings, staging, progress).run()
+                   progress: Progress = _quiet, previous_columns: dict[str, set[str]] | None = None) -> StageResult:
+    """Extract and mask every table of ``spec`` into ``staging`` (see module docstring).
+
+    ``previous_columns`` (table → columns of the previous package) turns on the schema-drift rule.
+    """
+    return _Stager(spec, params, settings, staging, progress, previous_columns).run()

@@ -13,6 +13,7 @@ new one, never half of one, and a failed build leaves the previous package untou
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -92,6 +93,21 @@ class PackageStore:
             raise StoreError(f"cannot publish into {template_dir} ({exc.strerror or exc})") from None
         return target
 
+    def prune(self, template: str, keep_versions: int, max_age_days: int | None = None,
+              now: datetime | None = None) -> list[str]:
+        """Remove versions beyond the newest ``keep_versions`` or older than ``max_age_days``; never LATEST."""
+        latest = self.latest_version(template)
+        now = now or datetime.now(UTC)
+        removed = []
+        for index, version in enumerate(self.versions(template)):
+            created = datetime.strptime(version[:21], "%Y%m%dT%H%M%S%f").replace(tzinfo=UTC)
+            too_many = index >= keep_versions
+            too_old = max_age_days is not None and (now - created).days >= max_age_days
+            if version != latest and (too_many or too_old):
+                shutil.rmtree(self.root / template / version, ignore_errors=True)
+                removed.append(version)
+        return removed
+
     # -- reading -----------------------------------------------------------------------------------------
     def versions(self, template: str) -> list[str]:
         template_dir = self.root / self.check_template_name(template)
@@ -118,6 +134,14 @@ class PackageStore:
         if not path.is_dir():
             raise StoreError(f"template {template!r} has no package version {version}")
         return path
+
+    def latest_columns(self, template: str) -> dict[str, set[str]] | None:
+        """Columns per table of the latest package (for the schema-drift rule), or None if there is none."""
+        try:
+            manifest = json.loads((self.package_dir(template) / "manifest.json").read_text())
+        except (StoreError, OSError, ValueError):
+            return None
+        return {t["name"]: {c["name"] for c in t["columns"]} for t in manifest.get("tables", [])}
 
     def templates(self) -> list[str]:
         if not self.root.is_dir():

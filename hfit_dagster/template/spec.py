@@ -14,6 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from hfit_dagster.errors import QueryRefused
+from hfit_dagster.template.durations import parse_duration
 from hfit_dagster.template.query import ExportQuery
 
 TEMPLATE_NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,99}$"
@@ -66,6 +67,8 @@ class ExportSpec(_Strict):
     sample_seed: int = 0
     row_limit: int | None = Field(default=None, ge=1, description="at most this many rows of this export")
     children: dict[str, ChildSpec] = Field(default_factory=dict)
+    min_rows: int | None = Field(default=None, ge=0, description="the build fails below this many rows")
+    max_rows: int | None = Field(default=None, ge=0, description="the build fails above this many rows")
 
     @field_validator("sample", mode="before")
     @classmethod
@@ -105,6 +108,40 @@ class ScheduleSpec(_Strict):
     params: dict[str, Any] = Field(default_factory=dict)
 
 
+class AlertTriggerSpec(_Strict):
+    """Build this template when a stored alert matches: params come from the alert, time window around it."""
+
+    match: dict[str, str] = Field(default_factory=dict, description="alert field (or labels.<name>) → value")
+    window: str = Field(default="30m", description="start_time/end_time = alert time ∓ window")
+    params: dict[str, str] = Field(default_factory=dict,
+                                   description="template parameter → '$.path.in.alert' or a literal")
+
+    @field_validator("window")
+    @classmethod
+    def _window(cls, value: str) -> str:
+        parse_duration(value)
+        return value
+
+
+class TriggersSpec(_Strict):
+    alerts: AlertTriggerSpec | None = None
+
+
+class FreshnessSpec(_Strict):
+    max_age: str = Field(default="24h", description="the package is stale after this long")
+
+    @field_validator("max_age")
+    @classmethod
+    def _max_age(cls, value: str) -> str:
+        parse_duration(value)
+        return value
+
+
+class RetentionSpec(_Strict):
+    keep_versions: int = Field(default=10, ge=1, description="newest versions kept")
+    max_age_days: int | None = Field(default=None, ge=1, description="older versions removed (latest always kept)")
+
+
 class TemplateSpec(_Strict):
     """A validated template. ``content_hash`` identifies exactly what was approved."""
 
@@ -117,7 +154,9 @@ class TemplateSpec(_Strict):
     subset: SubsetSpec = Field(default_factory=SubsetSpec)
     masking: dict[str, str] = Field(default_factory=dict)
     schedule: ScheduleSpec | None = None
-    triggers: dict[str, Any] | None = None
+    triggers: TriggersSpec | None = None
+    freshness: FreshnessSpec | None = None
+    retention: RetentionSpec = Field(default_factory=RetentionSpec)
 
     @field_validator("parameters")
     @classmethod

@@ -1,0 +1,1 @@
+"""Alerts: stored durably by the API, matched to templates by their ``triggers``, turned into builds."""

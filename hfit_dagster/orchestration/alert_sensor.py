@@ -1,0 +1,57 @@
+"""The alert sensor: stored alerts → one build run per (alert, matching template), exactly once.
+
+The cursor is the id of the last alert looked at; every run request carries ``run_key =
+alert-<id>-<template>``, which Dagster never launches twice, so a lost cursor or a restarted daemon
+cannot duplicate a run.
+"""
+
+from typing import Any
+
+import dagster as dg
+
+from hfit_dagster.alerts.matching import matches, params_for
+from hfit_dagster.alerts.store import AlertStore
+from hfit_dagster.errors import ParameterError
+from hfit_dagster.orchestration.resources import HfitResource, job_name, run_config_for
+from hfit_dagster.template.params import resolve_params
+from hfit_dagster.template.spec import TemplateSpec
+
+SENSOR_NAME = "hfit_alerts"
+
+
+def build_alert_sensor(specs: list[TemplateSpec], jobs: list[Any],
+                       batch: int = 200) -> dg.SensorDefinition | None:
+    triggered = [s for s in specs if s.triggers is not None and s.triggers.alerts is not None]
+    if not triggered:
+        return None
+    wanted = {job_name(s.name) for s in triggered}
+
+    @dg.sensor(name=SENSOR_NAME, jobs=[j for j in jobs if j.name in wanted], minimum_interval_seconds=15,
+               default_status=dg.DefaultSensorStatus.RUNNING,
+               description="Builds the templates whose `triggers.alerts` match alerts posted to the API")
+    def alerts_sensor(context: dg.SensorEvaluationContext, hfit: HfitResource) -> dg.SensorResult:
+        store = AlertStore(hfit.settings().state_database_url)
+        try:
+            new = store.after(int(context.cursor or 0), limit=batch)
+        finally:
+            store.dispose()
+        requests = []
+        for alert in new:
+            for spec in triggered:
+                if not matches(spec, alert):
+                    continue
+                params = params_for(spec, alert)
+                try:
+                    resolve_params(spec, params)
+                except ParameterError as exc:
+                    context.log.warning(f"alert {alert.id} matches {spec.name} but its parameters do not: {exc}")
+                    continue
+                requests.append(dg.RunRequest(
+                    run_key=f"alert-{alert.id}-{spec.name}", job_name=job_name(spec.name),
+                    run_config=run_config_for(spec.name, params),
+                    tags={"hfit/template": spec.name, "hfit/alert": str(alert.id), "hfit/requester": "alert"},
+                ))
+        cursor = str(new[-1].id) if new else context.cursor
+        return dg.SensorResult(run_requests=requests, cursor=cursor)
+
+    return alerts_sensor

@@ -1,0 +1,197 @@
+"""One template → Dagster definitions: table assets, a package asset with blocking checks, a job, a schedule.
+
+An asset factory rather than a ``dg.Component``: the template format is hfit's own (the CLI and the API
+read the same YAML through ``TemplateSpec``), so a plain function ``build_template_defs(found)`` turns one
+validated template into definitions and can be tested without a Dagster instance.
+
+* one ``multi_asset`` with an ``AssetSpec`` per exported table, key ``[template, table]``, deps from
+  ``:export.column`` references: one step over one read-only snapshot, so the subset is consistent; it
+  extracts, masks in memory and stages masked Parquet only;
+* one package asset ``[template, "package"]`` that writes ``package.sql`` + manifest, evaluates the checks
+  (PII leak, foreign keys, row counts: blocking; schema drift: warning) and publishes atomically only when
+  the blocking ones pass; a freshness policy when the template declares one;
+* a job, and a schedule when the template has one.
+
+(No ``from __future__ import annotations``: Dagster reads config annotations at runtime.)
+"""
+
+import json
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import pyarrow.parquet as pq
+
+from hfit_dagster.build.checks import check_outcomes, drift_note
+from hfit_dagster.build.package_writer import write_package
+from hfit_dagster.build.staging import PARQUET_DIR, STAGE_FILE, stage_template
+from hfit_dagster.orchestration.resources import (
+    HfitResource,
+    PackageConfig,
+    TablesConfig,
+    job_name,
+    run_config_for,
+    slug,
+    tables_op_name,
+)
+from hfit_dagster.package.store import PackageStore, new_version
+from hfit_dagster.template.durations import parse_duration
+from hfit_dagster.template.loader import TemplateFile
+from hfit_dagster.template.params import resolve_params
+from hfit_dagster.template.spec import TemplateSpec
+
+PACKAGE_KEY = "package"
+PREVIEW_ROWS = 5
+BLOCKING_CHECKS = ("no_pii_leak", "foreign_keys_satisfied", "row_counts_within_bounds")
+
+
+def _staging_dir(store: PackageStore, run_id: str) -> Path:
+    return store.root / ".staging" / f"run-{run_id}"
+
+
+def _plan_markdown(plan: dict[str, Any]) -> str:
+    rows = plan.get("columns") or plan.get("decisions") or {}
+    items = rows.values() if isinstance(rows, dict) else rows
+    lines = ["| column | operator | entity | confidence | evidence |", "|---|---|---|---|---|"]
+    for d in items:
+        lines.append(f"| {d.get('column')} | {d.get('operator')} | {d.get('entity') or ''} | "
+                     f"{d.get('confidence', '')} | {str(d.get('evidence', '')).replace('|', '/')} |")
+    return "\n".join(lines)
+
+
+def _preview_markdown(parquet: Path) -> str:
+    """The first rows of a staged table: already masked, so safe to show in the UI."""
+    if not parquet.is_file():
+        return "(no rows)"
+    rows = pq.ParquetFile(parquet).read_row_group(0).slice(0, PREVIEW_ROWS).to_pylist()
+    if not rows:
+        return "(no rows)"
+    names = list(rows[0])
+    lines = ["| " + " | ".join(names) + " |", "|" + "---|" * len(names)]
+    for row in rows:
+        lines.append("| " + " | ".join(str(row[n])[:40].replace("|", "/").replace("\n", " ") for n in names) + " |")
+    return "\n".join(lines)
+
+
+def build_template_defs(found: TemplateFile) -> dg.Definitions:
+    spec: TemplateSpec = found.spec
+    group = slug(spec.name)
+    queries = spec.queries()
+    package_key = dg.AssetKey([spec.name, PACKAGE_KEY])
+    table_specs = [
+        dg.AssetSpec(
+            key=dg.AssetKey([spec.name, export]),
+            deps=[dg.AssetKey([spec.name, ref]) for ref, _ in queries[export].references],
+            group_name=group,
+            kinds={"sql", "parquet"},
+            description=f"Masked rows of {spec.source_table(export)} selected by template {spec.name}",
+            metadata={"query": dg.MetadataValue.md(f"```sql\n{queries[export].sql}\n```"),
+                      "provider": spec.exports[export].provider},
+            tags={"hfit/template": spec.name},
+        )
+        for export in spec.export_order()
+    ]
+
+    @dg.multi_asset(name=tables_op_name(spec.name), specs=table_specs, can_subset=False,
+                    description=f"Extract and mask the tables of template {spec.name} (one read-only snapshot)")
+    def tables(context: dg.AssetExecutionContext, config: TablesConfig, hfit: HfitResource):  # type: ignore[no-untyped-def]
+        settings = hfit.settings()
+        params = resolve_params(spec, config.params)
+        store = PackageStore(settings.package_store)
+        staging = _staging_dir(store, context.run_id)
+        store.discard(staging)
+        staging.mkdir(parents=True, mode=0o700)
+        try:
+            result = stage_template(spec, params, settings, staging, progress=context.log.debug,
+                                    previous_columns=store.latest_columns(spec.name))
+        except BaseException:
+            store.discard(staging)
+            raise
+        for export in spec.export_order():
+            table = spec.source_table(export)
+            info = result.tables.get(table, {"rows": 0, "plan": {}})
+            yield dg.MaterializeResult(
+                asset_key=dg.AssetKey([spec.name, export]),
+                metadata={
+                    "rows": info["rows"],
+                    "masking_plan": dg.MetadataValue.md(_plan_markdown(info.get("plan", {}))),
+                    "preview (masked)": dg.MetadataValue.md(
+                        _preview_markdown(staging / PARQUET_DIR / f"{table}.parquet")),
+                    "params": dg.MetadataValue.json(json.loads(json.dumps(params, default=str))),
+                },
+            )
+
+    freshness = (dg.FreshnessPolicy.time_window(fail_window=parse_duration(spec.freshness.max_age))
+                 if spec.freshness is not None else None)
+
+    @dg.asset(
+        key=package_key,
+        deps=[s.key for s in table_specs],
+        group_name=group,
+        kinds={"sql"},
+        description=f"The published package of template {spec.name}: package.sql, Parquet, manifest",
+        check_specs=[
+            dg.AssetCheckSpec("no_pii_leak", asset=package_key, blocking=True,
+                              description="no original value of a masked column appears in the package"),
+            dg.AssetCheckSpec("foreign_keys_satisfied", asset=package_key, blocking=True,
+                              description="every referenced row is in the package"),
+            dg.AssetCheckSpec("row_counts_within_bounds", asset=package_key, blocking=True,
+                              description="rows per export within the template's min_rows/max_rows"),
+            dg.AssetCheckSpec("schema_drift", asset=package_key,
+                              description="columns new since the previous package are masked until reviewed"),
+        ],
+        freshness_policy=freshness,
+        tags={"hfit/template": spec.name},
+    )
+    def package(context: dg.AssetExecutionContext, config: PackageConfig, hfit: HfitResource):  # type: ignore[no-untyped-def]
+        settings = hfit.settings()
+        store = PackageStore(settings.package_store)
+        staging = _staging_dir(store, context.run_id)
+        if not (staging / STAGE_FILE).is_file():
+            raise dg.Failure(f"no staged tables for run {context.run_id}; materialize the table assets first")
+        try:
+            version = new_version()
+            manifest = write_package(staging, version, dialect=config.dialect,
+                                     include_indexes=config.include_indexes)
+            outcomes = check_outcomes(manifest.checks, manifest.follow_parents)
+            for name, (passed, text) in outcomes.items():
+                yield dg.AssetCheckResult(check_name=name, passed=passed, description=text,
+                                          severity=dg.AssetCheckSeverity.ERROR)
+            drift = manifest.checks.get("schema_drift", {}).get("new_columns", {})
+            yield dg.AssetCheckResult(check_name="schema_drift", passed=not drift,
+                                      description=drift_note(manifest.checks), severity=dg.AssetCheckSeverity.WARN)
+            failures = [f"{name}: {text}" for name, (ok, text) in outcomes.items() if not ok]
+            if failures:
+                raise dg.Failure("package checks failed, nothing was published: " + "; ".join(failures))
+            path = store.publish(spec.name, staging, version)
+        except BaseException:
+            store.discard(staging)
+            raise
+        store.prune(spec.name, spec.retention.keep_versions, spec.retention.max_age_days)
+        yield dg.MaterializeResult(metadata=_package_metadata(path, manifest.model_dump()))
+
+    job = dg.define_asset_job(job_name(spec.name), selection=dg.AssetSelection.groups(group),
+                              description=f"Build and publish the package of template {spec.name}",
+                              tags={"hfit/template": spec.name})
+    schedules = []
+    if spec.schedule is not None:
+        schedules.append(dg.ScheduleDefinition(
+            name=f"{group}_schedule", job=job, cron_schedule=spec.schedule.cron,
+            execution_timezone=spec.schedule.timezone,
+            run_config=run_config_for(spec.name, {k: str(v) for k, v in spec.schedule.params.items()}),
+            tags={"hfit/requester": "schedule"},
+        ))
+    return dg.Definitions(assets=[tables, package], jobs=[job], schedules=schedules)
+
+
+def _package_metadata(path: Path, manifest: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "path": dg.MetadataValue.path(str(path)),
+        "version": manifest["version"],
+        "rows": sum(t["rows"] for t in manifest["tables"]),
+        "tables": dg.MetadataValue.md(
+            "| table | role | rows |\n|---|---|---|\n"
+            + "\n".join(f"| {t['name']} | {t['role']} | {t['rows']} |" for t in manifest["tables"])
+        ),
+        "bytes": sum(f["bytes"] for f in manifest["files"].values()),
+    }
