@@ -9,7 +9,7 @@ CUSTOMERS ?= 10000
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --disable-pip-version-check -c requirements.lock -e '.[dev]'
+	$(BIN)/pip install -q --disable-pip-version-check -c requirements.lock -e '.[dev,scale]'
 	touch $(STAMP)
 
 ## make demo: create the environment, generate the SQLite demo source, build daily-dev-scenario
