@@ -301,6 +301,13 @@ class _Stager:
             if spec.subset.follow_parents:
                 for provider, (conn, metadata) in connections.items():
                     self._follow_parents(provider, conn, metadata)
+            for name in order:  # an export that selected no rows is still an (empty) table of the package
+                conn, metadata = connections[spec.exports[name].provider.upper()]
+                table = metadata.tables[spec.source_table(name)]
+                if table.name not in self.states:
+                    empty = schema_for(table, [c.name for c in table.columns]).empty_table().to_batches()
+                    self._state(table, "export", empty[0] if empty else pa.RecordBatch.from_pylist(
+                        [], schema=schema_for(table, [c.name for c in table.columns])), conn.dialect)
         return self._finish()
 
     def _reference_chunks(self, query: ExportQuery, values: dict[str, Any]) -> Iterator[dict[str, Any]]:

@@ -9,3 +9,7 @@ from hfit_dagster.cli import build_commands, template_commands
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 app.registered_commands.extend(build_commands.app.registered_commands)
 app.add_typer(template_commands.app, name="pkg-tmpl")
+
+
+if __name__ == "__main__":  # python -m hfit_dagster.cli.main
+    app()

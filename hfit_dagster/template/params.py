@@ -6,6 +6,7 @@ beyond a short, printable excerpt, since parameters may hold identifiers from an
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -74,7 +75,10 @@ def _scalar(name: str, type_: str, value: Any, now: datetime) -> Any:
                 raise ValueError
             return int(text)
         if type_ == "float":
-            return float(text)
+            number = float(text)
+            if not math.isfinite(number):
+                raise ValueError
+            return number
         if type_ == "str":
             return str(text)
         if type_ == "bool":

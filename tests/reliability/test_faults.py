@@ -1,0 +1,91 @@
+"""Faults lose nothing: a source dying mid-extract, a full disk, a bad path — clear errors, no half package."""
+
+from __future__ import annotations
+
+import os
+import resource
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pymysql
+import pytest
+
+from hfit_dagster.build.local_build import build_package
+from hfit_dagster.demo.shop_generator import generate_shop
+from hfit_dagster.errors import ProviderError, StoreError
+from hfit_dagster.package.store import PackageStore
+from hfit_dagster.settings import load_settings
+from hfit_dagster.template.loader import resolve_template
+from tests.conftest import DEMO_NOW, MARIADB, TEMPLATES, mariadb_url
+
+TEMPLATE = "daily-dev-scenario"
+
+
+@pytest.mark.mariadb
+def test_source_dying_mid_extract_publishes_nothing(hfit_home: Path, mariadb_database,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """The source connection is killed after the first batch: clear error, previous package still latest."""
+    database = mariadb_database()
+    generate_shop(mariadb_url(database), customers=300, now=DEMO_NOW)
+    monkeypatch.setenv("HFIT_PROVIDER_PROD_REPLICA_URL", mariadb_url(database))
+    monkeypatch.setenv("HFIT_BATCH_ROWS", "50")
+    spec = resolve_template(TEMPLATE, TEMPLATES).spec
+    first = build_package(spec, {"row_limit": "300", "since": "2000-01-01"}, load_settings())
+    store = PackageStore(load_settings().package_store)
+
+    def kill_source_connections(message: str) -> None:
+        if "rows" not in message:
+            return
+        with pymysql.connect(**MARIADB) as conn, conn.cursor() as cur:
+            cur.execute("SELECT id FROM information_schema.PROCESSLIST WHERE db = %s AND id <> CONNECTION_ID()",
+                        (database,))
+            for (thread,) in cur.fetchall():
+                cur.execute(f"KILL {int(thread)}")
+
+    with pytest.raises(ProviderError, match="provider 'PROD_REPLICA': database error"):
+        build_package(spec, {"row_limit": "300", "since": "2000-01-01"}, load_settings(),
+                      progress=kill_source_connections)
+    assert store.versions(TEMPLATE) == [first.path.name]
+    assert store.latest_version(TEMPLATE) == first.path.name
+    assert not list((store.root / ".staging").iterdir())
+
+
+def _build_with_file_size_limit(limit: int) -> subprocess.CompletedProcess[str]:
+    def limit_writes() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG instead
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    return subprocess.run([sys.executable, "-m", "hfit_dagster.cli.main", "build", TEMPLATE, "row_limit=400"],
+                          capture_output=True, text=True, preexec_fn=limit_writes, env=os.environ.copy(),
+                          timeout=300)
+
+
+def test_full_disk_fails_clearly_and_leaves_no_half_package(hfit_home: Path) -> None:
+    """Writing stops (file size limit, as on a full disk): clear error, no version, no staging left."""
+    result = _build_with_file_size_limit(20_000)
+    assert result.returncode == 10, result.stderr
+    assert "cannot write the package" in result.stderr and "Traceback" not in result.stderr
+    store = PackageStore(hfit_home / "packages")
+    assert store.versions(TEMPLATE) == []
+    assert not list((store.root / ".staging").iterdir())
+
+
+@pytest.mark.parametrize("name", ["../etc", "a/../../b", "..", "x/y", "", ".hidden", "A" * 200, "a\x00b"])
+def test_store_refuses_names_that_leave_it(tmp_path: Path, name: str) -> None:
+    store = PackageStore(tmp_path)
+    with pytest.raises(StoreError):
+        store.package_dir(name)
+
+
+@pytest.mark.parametrize("version", ["../../etc", "latest/../x", "20261126T191500123456Z-1a2b3c4", "x"])
+def test_store_refuses_bad_versions(tmp_path: Path, version: str) -> None:
+    with pytest.raises(StoreError):
+        PackageStore(tmp_path).package_dir("t", version)
+
+
+def test_published_packages_are_not_world_readable(settings) -> None:
+    built = build_package(resolve_template("integration-test-suite", TEMPLATES).spec, {}, settings)
+    for path in [built.path, *built.path.rglob("*")]:
+        assert path.stat().st_mode & 0o007 == 0, path
