@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ from hfit_dagster.package.manifest import PackageManifest
 from hfit_dagster.package.sql_script import SUPPORTED_DIALECTS
 from hfit_dagster.package.store import PackageStore, new_version
 from hfit_dagster.settings import HfitSettings
-from hfit_dagster.template.params import resolve_params
+from hfit_dagster.template.builtins import debug_details, prepare_build
 from hfit_dagster.template.spec import TemplateSpec
 
 
@@ -30,14 +31,19 @@ def build_package(spec: TemplateSpec, raw_params: dict[str, Any], settings: Hfit
     """Build and publish one package; on any failure nothing is published and staging is removed."""
     if dialect not in SUPPORTED_DIALECTS:
         raise BuildError(f"unknown SQL dialect {dialect!r}; choose one of {', '.join(SUPPORTED_DIALECTS)}")
-    params = resolve_params(spec, raw_params)
+    prepared = prepare_build(spec, raw_params)
     store = PackageStore(settings.package_store)
     staging = store.create_staging()
     try:
-        stage_template(spec, params, settings, staging, progress, previous_columns=store.latest_columns(spec.name))
+        started = time.monotonic()
+        stage_template(prepared.spec, prepared.params, settings, staging, progress,
+                       previous_columns=store.latest_columns(spec.name))
+        staged = time.monotonic()
         version = new_version()
-        manifest = write_package(staging, version, dialect=dialect, include_indexes=include_indexes,
-                                 progress=progress)
+        manifest = write_package(staging, version, dialect=dialect,
+                                 include_indexes=include_indexes and prepared.include_indexes, progress=progress,
+                                 template_hash=prepared.template_hash, params=prepared.user_params,
+                                 extra=debug_details(prepared, {"stage_seconds": round(staged - started, 3)}))
         failures = failed_checks(manifest.checks, manifest.follow_parents)
         if failures:
             raise BuildError("package checks failed, nothing was published: " + "; ".join(failures))

@@ -26,8 +26,13 @@ MANIFEST_FILE = "manifest.json"
 
 
 def write_package(staging: Path, version: str, *, dialect: str = "mysql", include_indexes: bool = True,
-                  extra: dict[str, Any] | None = None, progress: Progress = _quiet) -> PackageManifest:
-    """Write the SQL script and manifest into ``staging`` (ready to publish) and return the manifest."""
+                  extra: dict[str, Any] | None = None, progress: Progress = _quiet,
+                  template_hash: str | None = None, params: dict[str, Any] | None = None) -> PackageManifest:
+    """Write the SQL script and manifest into ``staging`` (ready to publish) and return the manifest.
+
+    ``template_hash`` and ``params`` name the template as approved and the parameters as the user gave them
+    (built-in parameters rewrite the template for one build; the manifest shows the original).
+    """
     try:
         stage = json.loads((staging / STAGE_FILE).read_text())
         with (staging / SCHEMA_FILE).open("rb") as handle:
@@ -75,8 +80,9 @@ def write_package(staging: Path, version: str, *, dialect: str = "mysql", includ
         for path in sorted(staging.rglob("*")) if path.is_file()
     }
     manifest = PackageManifest(
-        template=stage["template"], template_hash=stage["template_hash"], version=version,
-        created_at=datetime.now(UTC).isoformat(timespec="seconds"), params=stage["params"],
+        template=stage["template"], template_hash=template_hash or stage["template_hash"], version=version,
+        created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        params=json.loads(json.dumps(params, default=json_default)) if params is not None else stage["params"],
         providers=stage["providers"], dialect=dialect, follow_parents=stage["follow_parents"],
         tables=entries, files=files, checks=stage["checks"], sql_notes=notes, extra=extra or {},
     )

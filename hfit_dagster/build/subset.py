@@ -68,7 +68,7 @@ def chunkable_reference(sql: str, bind_name: str) -> bool:
         return False
     if not isinstance(tree, exp.Select):
         return False
-    if tree.args.get("limit") or tree.args.get("group") or tree.args.get("having"):
+    if any(isinstance(node, exp.Limit | exp.Fetch | exp.Group | exp.Having) for node in tree.walk()):
         return False
     if any(isinstance(node, exp.AggFunc | exp.Window) for node in tree.walk()):
         return False

@@ -47,6 +47,7 @@ POOL_ADDRESSES_PER_COUNTRY = 300
 
 _SECOND = timedelta(seconds=1)
 _DAY = timedelta(days=1)
+HISTORY_FLOOR = datetime(2024, 1, 1)
 
 
 @dataclass(frozen=True)
@@ -759,7 +760,8 @@ def _make_orders(
 ) -> list[_Order]:
     latest = now - timedelta(hours=1)
     recent_start = now - timedelta(days=30)
-    history_start = now - timedelta(days=730)
+    # at least back to 2024-01-01, so the guide's examples (January 2024, the 2024-10-15 incident) find rows
+    history_start = min(now - timedelta(days=730), HISTORY_FLOOR)
     orders: list[_Order] = []
     for person in people:
         role = roles.get(person.id)

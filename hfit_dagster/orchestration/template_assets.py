@@ -16,6 +16,7 @@ validated template into definitions and can be tested without a Dagster instance
 """
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -35,12 +36,13 @@ from hfit_dagster.orchestration.resources import (
     tables_op_name,
 )
 from hfit_dagster.package.store import PackageStore, new_version
+from hfit_dagster.template.builtins import debug_details, prepare_build
 from hfit_dagster.template.durations import parse_duration
 from hfit_dagster.template.loader import TemplateFile
-from hfit_dagster.template.params import resolve_params
 from hfit_dagster.template.spec import TemplateSpec
 
 PACKAGE_KEY = "package"
+OPTIONS_FILE = "build_options.json"  # what the tables step decided for the package step (no data)
 PREVIEW_ROWS = 5
 BLOCKING_CHECKS = ("no_pii_leak", "foreign_keys_satisfied", "row_counts_within_bounds")
 
@@ -96,14 +98,22 @@ def build_template_defs(found: TemplateFile) -> dg.Definitions:
                     description=f"Extract and mask the tables of template {spec.name} (one read-only snapshot)")
     def tables(context: dg.AssetExecutionContext, config: TablesConfig, hfit: HfitResource):  # type: ignore[no-untyped-def]
         settings = hfit.settings()
-        params = resolve_params(spec, config.params)
+        prepared = prepare_build(spec, config.params)
+        params = prepared.user_params
         store = PackageStore(settings.package_store)
         staging = _staging_dir(store, context.run_id)
         store.discard(staging)
         staging.mkdir(parents=True, mode=0o700)
         try:
-            result = stage_template(spec, params, settings, staging, progress=context.log.debug,
+            started = time.monotonic()
+            result = stage_template(prepared.spec, prepared.params, settings, staging, progress=context.log.debug,
                                     previous_columns=store.latest_columns(spec.name))
+            (staging / OPTIONS_FILE).write_text(json.dumps({
+                "template_hash": prepared.template_hash,
+                "params": json.loads(json.dumps(params, default=str)),
+                "include_indexes": prepared.include_indexes,
+                "extra": debug_details(prepared, {"stage_seconds": round(time.monotonic() - started, 3)}),
+            }, default=str))
         except BaseException:
             store.discard(staging)
             raise
@@ -151,8 +161,12 @@ def build_template_defs(found: TemplateFile) -> dg.Definitions:
             raise dg.Failure(f"no staged tables for run {context.run_id}; materialize the table assets first")
         try:
             version = new_version()
+            options = json.loads((staging / OPTIONS_FILE).read_text())
+            (staging / OPTIONS_FILE).unlink()
             manifest = write_package(staging, version, dialect=config.dialect,
-                                     include_indexes=config.include_indexes)
+                                     include_indexes=config.include_indexes and options["include_indexes"],
+                                     template_hash=options["template_hash"], params=options["params"],
+                                     extra=options["extra"])
             outcomes = check_outcomes(manifest.checks, manifest.follow_parents)
             for name, (passed, text) in outcomes.items():
                 yield dg.AssetCheckResult(check_name=name, passed=passed, description=text,

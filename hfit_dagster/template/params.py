@@ -117,7 +117,26 @@ def _datetime(value: Any, now: datetime) -> datetime:
     return parsed.astimezone(UTC).replace(tzinfo=None) if parsed.tzinfo else parsed
 
 
+_PERIOD = re.compile(r"^last_(?:(\d+)_)?(day|week|month|year)s?$", re.IGNORECASE)
+
+
+def _months_back(now: datetime, months: int) -> datetime:
+    year, month = divmod(now.year * 12 + (now.month - 1) - months, 12)
+    day = min(now.day, [31, 29 if year % 4 == 0 and (year % 100 or year % 400 == 0) else 28, 31, 30, 31, 30, 31,
+                        31, 30, 31, 30, 31][month])
+    return now.replace(year=year, month=month + 1, day=day)
+
+
 def _relative(value: str, now: datetime) -> datetime | None:
+    """``now``, ``now-30d``, ``now+2h``, and periods: ``last_30_days``, ``last_6_months``, ``last_year``."""
+    period = _PERIOD.match(value.strip())
+    if period:
+        amount, unit = int(period.group(1) or 1), period.group(2).lower()
+        if unit == "month":
+            return _months_back(now, amount)
+        if unit == "year":
+            return _months_back(now, 12 * amount)
+        return now - timedelta(days=amount * (7 if unit == "week" else 1))
     match = _RELATIVE.match(value.strip())
     if not match:
         return None

@@ -1,0 +1,78 @@
+"""Built-in parameters every template accepts: row_limit, sample_rate, table_size_factor, time windows,
+include_indexes, debug_mode."""
+
+from __future__ import annotations
+
+import json
+
+import pyarrow.parquet as pq
+import pytest
+
+from hfit_dagster.build.local_build import build_package
+from hfit_dagster.errors import ParameterError
+from hfit_dagster.settings import HfitSettings
+from hfit_dagster.template.builtins import prepare_build
+from hfit_dagster.template.loader import resolve_template
+from tests.conftest import TEMPLATES
+
+
+def spec(name: str):  # noqa: ANN201
+    return resolve_template(name, TEMPLATES).spec
+
+
+def test_unknown_parameter_lists_declared_and_builtin_ones() -> None:
+    with pytest.raises(ParameterError) as info:
+        prepare_build(spec("large-dataset"), {"colour": "red"})
+    message = str(info.value)
+    assert "unknown parameter colour" in message
+    for name in ("row_limit", "sample_rate", "table_size_factor", "start_date", "end_time", "include_indexes",
+                 "debug_mode"):
+        assert name in message
+
+
+def test_time_window_needs_a_time_column() -> None:
+    with pytest.raises(ParameterError, match="names no time column"):
+        prepare_build(spec("test-scenario"), {"start_date": "2024-01-01"})
+
+
+def test_declared_parameter_wins_over_builtin() -> None:
+    prepared = prepare_build(spec("daily-dev-scenario"), {"row_limit": "7"})
+    assert prepared.params["row_limit"] == 7
+    assert all(e.row_limit is None for e in prepared.spec.exports.values())
+
+
+def test_window_on_time_column(settings: HfitSettings) -> None:
+    """start_date/end_date keep only rows of timed exports inside the days given (end day inclusive)."""
+    built = build_package(spec("large-dataset"), {"start_date": "2024-10-15", "end_date": "2024-10-15"}, settings)
+    orders = pq.read_table(built.path / "parquet" / "orders.parquet")
+    exported = [t for t in built.manifest.tables if t.name == "orders"][0]
+    assert exported.rows > 0
+    days = {d.date().isoformat() for d in orders.column("created_at").to_pylist()}
+    assert "2024-10-15" in days
+    payments = pq.read_table(built.path / "parquet" / "payments.parquet").column("created_at").to_pylist()
+    assert {p.date().isoformat() for p in payments} == {"2024-10-15"}
+
+
+def test_sample_rate_and_row_limit_shrink_exports(settings: HfitSettings) -> None:
+    full = build_package(spec("performance-baseline"), {}, settings).manifest
+    tenth = build_package(spec("performance-baseline"), {"table_size_factor": "0.1"}, settings).manifest
+    limited = build_package(spec("large-dataset"), {"row_limit": "15"}, settings).manifest
+    rows = {t.name: t.rows for t in full.tables}
+    scaled = {t.name: t.rows for t in tenth.tables}
+    assert 0 < scaled["customers"] < rows["customers"] * 0.2
+    assert next(t.rows for t in limited.tables if t.name == "order_items") <= 15 + 0  # items export capped
+    assert limited.params["row_limit"] == 15
+
+
+def test_include_indexes_false_and_debug_mode(settings: HfitSettings) -> None:
+    built = build_package(spec("my-scenario"), {"include_indexes": "false", "debug_mode": "true"}, settings)
+    sql = (built.path / "package.sql").read_text()
+    assert "CREATE INDEX" not in sql and "PRIMARY KEY" in sql
+    manifest = json.loads((built.path / "manifest.json").read_text())
+    debug = manifest["extra"]["debug"]
+    assert set(debug["compiled_queries"]) == {"customers", "orders"}
+    assert "stage_seconds" in debug["timings_seconds"]
+    assert manifest["params"]["debug_mode"] is True
+    plain = build_package(spec("my-scenario"), {}, settings)
+    assert "CREATE INDEX" in (plain.path / "package.sql").read_text()
+    assert json.loads((plain.path / "manifest.json").read_text())["extra"] == {}
