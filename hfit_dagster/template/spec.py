@@ -72,10 +72,18 @@ class ExportSpec(_Strict):
 
     @field_validator("sample", mode="before")
     @classmethod
-    def _sample_rate(cls, value: Any) -> Any:
+    def _sample_percent(cls, value: Any) -> Any:
         if isinstance(value, str) and value.strip().endswith("%"):
-            value = float(value.strip()[:-1]) / 100
-        if value is not None and not 0 < float(value) <= 1:
+            try:
+                return float(value.strip()[:-1]) / 100
+            except ValueError:
+                raise ValueError("sample must be a share like 0.1 or '10%'") from None
+        return value
+
+    @field_validator("sample")
+    @classmethod
+    def _sample_range(cls, value: float | None) -> float | None:
+        if value is not None and not 0 < value <= 1:
             raise ValueError("sample must be a share of rows between 0 (excluded) and 1, e.g. 0.1 or '10%'")
         return value
 
