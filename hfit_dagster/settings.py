@@ -56,6 +56,12 @@ class HfitSettings(BaseSettings):
     username: str | None = Field(default=None, description="for scripts: 'hfit login' without a prompt")
     password: SecretStr | None = None
     token: SecretStr | None = Field(default=None, description="an API token, used when not logged in (CI)")
+    # -- masking (appended) --------------------------------------------------------------------------------------
+    recognizers: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="Custom regex recognizers for masking: {name, entity, regex, score?, operator?, context?}",
+    )
+    text_workers: int = Field(default=1, ge=1, description="Processes for free-text redaction (1: in process)")
 
     @property
     def package_store(self) -> Path:

@@ -1,36 +1,69 @@
-"""``hfit pkg-tmpl``: list, show and validate templates."""
+"""``hfit pkg-tmpl``: templates, on the server when logged in, else in the local templates/ folder.
+
+``list`` and ``show`` ask the server when there is a saved login (``--local`` reads templates/ instead);
+``create``, ``update``, ``approve`` and ``diff`` always talk to the server; ``validate`` is always offline.
+"""
 
 from __future__ import annotations
 
+import difflib
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from hfit_dagster.cli.errors import report_errors, stdout
-from hfit_dagster.settings import load_settings
+from hfit_dagster.cli.api_client import CredentialStore, HfitClient
+from hfit_dagster.cli.errors import report_errors, stderr, stdout
+from hfit_dagster.errors import HfitError, TemplateError, TemplateNotFound
+from hfit_dagster.settings import HfitSettings, load_settings
 from hfit_dagster.template.loader import discover_templates, load_template_file, resolve_template
 
-app = typer.Typer(no_args_is_help=True, help="List, show and validate templates.")
+app = typer.Typer(no_args_is_help=True, help="List, show, validate, create, update, approve and diff templates.")
+
+LocalOption = Annotated[bool, typer.Option("--local", help="read templates/ here, not the server")]
+
+
+def _remote(settings: HfitSettings, local: bool) -> bool:
+    return not local and (CredentialStore(settings.client_dir).load() is not None or settings.token is not None)
+
+
+def _table(columns: tuple[str, ...]) -> Table:
+    table = Table(show_edge=False, box=None, pad_edge=False)
+    for column in columns:
+        if column == "description":
+            table.add_column(column, no_wrap=True, overflow="ellipsis", max_width=70)
+        else:
+            table.add_column(column, no_wrap=True)
+    return table
+
+
+def _print_wide(table: Table) -> None:
+    wide = Console(highlight=False, width=max(stdout.width, 160)) if not stdout.is_terminal else stdout
+    wide.print(table)
 
 
 @app.command("list")
 @report_errors
-def tmpl_list() -> None:
-    """Templates in templates/, with their folder, status and description."""
+def tmpl_list(local: LocalOption = False) -> None:
+    """Templates with their folder, status and description (and, from the server, owner and approver)."""
     settings = load_settings()
-    table = Table(show_edge=False, box=None, pad_edge=False)
-    table.add_column("name", no_wrap=True)
-    table.add_column("folder", no_wrap=True)
-    table.add_column("status", no_wrap=True)
-    table.add_column("description", no_wrap=True, overflow="ellipsis", max_width=70)
+    if _remote(settings, local):
+        with HfitClient.logged_in(settings) as client:
+            templates = client.templates()
+        table = _table(("name", "folder", "status", "owner", "approved by", "description"))
+        for item in templates:
+            folder = item["folder"] or ("." if item["source"] == "repository" else "(api)")
+            table.add_row(item["name"], folder, item["status"], item.get("owner") or "-",
+                          item.get("approved_by") or "-", item["description"])
+        _print_wide(table)
+        return
+    table = _table(("name", "folder", "status", "description"))
     for name, found in sorted(discover_templates(settings.templates_dir).items()):
         spec = found.spec
         table.add_row(name, found.folder or ".", spec.status, spec.description.strip())
-    wide = Console(highlight=False, width=max(stdout.width, 160)) if not stdout.is_terminal else stdout
-    wide.print(table)
+    _print_wide(table)
 
 
 @app.command("show")
@@ -38,18 +71,33 @@ def tmpl_list() -> None:
 def tmpl_show(
     name: Annotated[str, typer.Argument(help="template name or YAML path")],
     debug: Annotated[bool, typer.Option("--debug", help="compiled SQL per export and dependency order")] = False,
+    local: LocalOption = False,
 ) -> None:
     """Print a template (and, with --debug, how it compiles)."""
     settings = load_settings()
+    if _remote(settings, local) and not Path(name).is_file():
+        with HfitClient.logged_in(settings) as client:
+            item = client.template(name, debug=debug)
+        stdout.print(item["yaml"].rstrip(), markup=False)
+        stderr.print(f"# {item['status']}, owner {item.get('owner') or '-'}"
+                     + (f", approved by {item['approved_by']} at {item['approved_at']}" if item.get("approved_by")
+                        else ""))
+        if debug:
+            stdout.print("\n# dependency order: " + " → ".join(item["export_order"]), markup=False)
+            for export, sql in (item.get("compiled") or {}).items():
+                stdout.print(f"\n# {export}\n{sql}", markup=False)
+            stdout.print(f"\n# content hash: {item['content_hash']}", markup=False)
+        return
     found = resolve_template(name, settings.templates_dir)
-    stdout.print(found.path.read_text().rstrip())
+    stdout.print(found.path.read_text().rstrip(), markup=False)
     if debug:
         spec = found.spec
-        stdout.print("\n# dependency order: " + " → ".join(spec.export_order()))
+        stdout.print("\n# dependency order: " + " → ".join(spec.export_order()), markup=False)
         for export, query in spec.queries().items():
-            stdout.print(f"\n# {export} (provider {spec.exports[export].provider}, binds {query.bind_names()})")
-            stdout.print(query.sql)
-        stdout.print(f"\n# content hash: {spec.content_hash()}")
+            stdout.print(f"\n# {export} (provider {spec.exports[export].provider}, binds {query.bind_names()})",
+                         markup=False)
+            stdout.print(query.sql, markup=False)
+        stdout.print(f"\n# content hash: {spec.content_hash()}", markup=False)
 
 
 @app.command("validate")
@@ -58,3 +106,72 @@ def tmpl_validate(path: Annotated[Path, typer.Argument(help="template YAML file"
     """Validate a template file offline: schema, parameters, and that every query is one read-only SELECT."""
     spec = load_template_file(path)
     stdout.print(f"{path}: ok — template {spec.name!r} ({spec.status}), exports {', '.join(spec.export_order())}")
+
+
+@app.command("create")
+@report_errors
+def tmpl_create(path: Annotated[Path, typer.Argument(help="template YAML file")]) -> None:
+    """Upload a new template to the server; it is a draft until an approver approves it."""
+    text, name = _read_checked(path)
+    with HfitClient.logged_in(load_settings()) as client:
+        item = _with_path(path, lambda: client.create_template(text))
+    stdout.print(f"created {item['name']} (draft, content hash {item['content_hash'][:12]}); "
+                 f"an approver runs 'hfit pkg-tmpl approve {name}'")
+
+
+@app.command("update")
+@report_errors
+def tmpl_update(path: Annotated[Path, typer.Argument(help="template YAML file (its templateName is updated)")]) -> None:
+    """Replace a template on the server with this file; it becomes a draft until approved again."""
+    text, name = _read_checked(path)
+    with HfitClient.logged_in(load_settings()) as client:
+        item = _with_path(path, lambda: client.update_template(name, text))
+    stdout.print(f"updated {item['name']}: now a draft (content hash {item['content_hash'][:12]}); "
+                 f"it needs approving again")
+
+
+@app.command("approve")
+@report_errors
+def tmpl_approve(name: Annotated[str, typer.Argument(help="template name")]) -> None:
+    """Approve a template's current content on the server (approver role)."""
+    with HfitClient.logged_in(load_settings()) as client:
+        item = client.approve_template(name)
+    stdout.print(f"approved {item['name']} (content hash {item['content_hash'][:12]}) as {item['approved_by']}")
+
+
+@app.command("diff")
+@report_errors
+def tmpl_diff(
+    name: Annotated[str, typer.Argument(help="template name on the server")],
+    path: Annotated[Path, typer.Argument(help="local YAML file")],
+) -> None:
+    """Unified diff from the server's version of a template to a local file."""
+    try:
+        local_text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise TemplateNotFound(f"cannot read {path} ({exc.__class__.__name__})") from None
+    with HfitClient.logged_in(load_settings()) as client:
+        server_text = client.template(name)["yaml"]
+    lines = list(difflib.unified_diff(server_text.splitlines(keepends=True), local_text.splitlines(keepends=True),
+                                      fromfile=f"server:{name}", tofile=str(path)))
+    if not lines:
+        stderr.print(f"no differences between server:{name} and {path}")
+        return
+    stdout.print("".join(lines).rstrip("\n"), markup=False, highlight=False)
+
+
+def _read_checked(path: Path) -> tuple[str, str]:
+    """The file's text and template name, validated locally first (file:line errors, no round trip)."""
+    spec = load_template_file(path)
+    return path.read_text(encoding="utf-8"), spec.name
+
+
+def _with_path(path: Path, call: Any) -> dict[str, Any]:
+    """Server-side template errors name 'template.yaml'; say the user's file instead."""
+    try:
+        result: dict[str, Any] = call()
+    except TemplateError as exc:
+        raise type(exc)(exc.message.replace("template.yaml", str(path)), hint=exc.hint) from None
+    except HfitError:
+        raise
+    return result

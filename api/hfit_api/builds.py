@@ -1,0 +1,196 @@
+"""Build requests: validate parameters, serve a fresh package when there is one, else launch a run.
+
+"Fresh" means a package of the same template content (hash) and the same parameters, published within
+``package_fresh_minutes``. Parameters compare as the request states them: a relative default such as
+``now-30d`` counts as itself, not as the instant it resolved to, so asking twice within the window for
+"the last 30 days" gets the same package. Identical requests while a build is still running join it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import socket
+import threading
+import uuid
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+
+from hfit_api.audit import AuditLog
+from hfit_api.catalog import CatalogEntry
+from hfit_api.launcher import BuildJob, BuildLauncher
+from hfit_api.packages import PackageIndex
+from hfit_api.state import Build, StateDB, User, utcnow
+from hfit_dagster.errors import HfitError, InvalidRequest, NotFound
+from hfit_dagster.settings import HfitSettings
+from hfit_dagster.template.params import resolve_params
+from hfit_dagster.template.spec import TemplateSpec
+
+ACTIVE = ("queued", "running")
+_RELATIVE = re.compile(r"^now(\s*[+-]\s*\d+\s*[smhdw])?$", re.IGNORECASE)
+HOST = socket.gethostname()
+
+
+def params_as_strings(raw: dict[str, Any]) -> dict[str, str]:
+    """JSON parameter values as ``hfit build`` would receive them on the command line."""
+    out: dict[str, str] = {}
+    for name, value in raw.items():
+        if value is None:
+            continue
+        if isinstance(value, bool):
+            out[name] = "true" if value else "false"
+        elif isinstance(value, list | tuple):
+            out[name] = ",".join(str(item) for item in value)
+        elif isinstance(value, str | int | float):
+            out[name] = str(value)
+        else:
+            raise InvalidRequest(f"parameter {name[:40]!r}: expected a string, number, boolean or list")
+    return out
+
+
+def params_key(spec: TemplateSpec, raw: dict[str, str], resolved: dict[str, Any]) -> str:
+    canonical: dict[str, Any] = {}
+    for name, value in resolved.items():
+        stated = raw.get(name, spec.parameters[name].default if name in spec.parameters else None)
+        if isinstance(stated, str) and _RELATIVE.match(stated.strip()):
+            canonical[name] = re.sub(r"\s+", "", stated.lower())
+        else:
+            canonical[name] = value
+    text = json.dumps(canonical, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _jsonable(value: Any) -> Any:
+    """Parameters as the manifest stores them (the package writer's JSON conventions)."""
+    return json.loads(json.dumps(value, default=_json_default))
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat(sep=" ")
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, set | frozenset | tuple):
+        return list(value)
+    return str(value)
+
+
+class BuildService:
+    def __init__(self, settings: HfitSettings, db: StateDB, index: PackageIndex, launcher: BuildLauncher,
+                 audit: AuditLog) -> None:
+        self.settings, self.db, self.index, self.launcher, self.audit = settings, db, index, launcher, audit
+        self._lock = threading.Lock()
+
+    def request(self, entry: CatalogEntry, raw_params: dict[str, Any], user: User) -> tuple[Build, str]:
+        """The build answering this request and how: ``fresh``, ``joined`` (already running) or ``launched``."""
+        spec = entry.spec
+        raw = params_as_strings(raw_params)
+        resolved = resolve_params(spec, raw)
+        key = params_key(spec, raw, resolved)
+        template_hash = spec.content_hash()
+        with self._lock:
+            fresh = self._fresh_version(spec.name, template_hash, key, resolved)
+            if fresh is not None:
+                return self._record(entry, raw, key, user, status="succeeded", version=fresh, fresh=True), "fresh"
+            running = self._running(spec.name, template_hash, key)
+            if running is not None:
+                return running, "joined"
+            build = self._record(entry, raw, key, user, status="queued")
+        self.launcher.launch(BuildJob(build_id=build.id, template=entry.template_file(), params=raw,
+                                      requester=user.name, dry_run=build.dry_run), self)
+        return build, "launched"
+
+    def get(self, build_id: str, user: User) -> Build:
+        with self.db.session() as session:
+            build = session.get(Build, build_id[:40])
+        # ids are random: who has one may follow the build (an identical request joins it); dry runs of
+        # drafts stay with their requester and approvers
+        hidden = build is not None and build.dry_run and build.requested_by != user.name \
+            and not user.has_role("approver")
+        if build is None or hidden:
+            raise NotFound(f"no build {build_id[:40]!r}")
+        return build
+
+    def fail_interrupted(self) -> int:
+        """Builds this host left queued or running when it stopped: they will never finish, so say so."""
+        with self.db.session() as session:
+            stale = session.scalars(sa.select(Build).where(Build.status.in_(ACTIVE), Build.host == HOST)).all()
+            for build in stale:
+                build.status, build.finished_at = "failed", utcnow()
+                build.error_code, build.error_message = "build_failed", "interrupted: the service stopped"
+            return len(stale)
+
+    # -- BuildEvents -------------------------------------------------------------------------------------
+    def started(self, build_id: str) -> None:
+        self._update(build_id, status="running", started_at=utcnow())
+
+    def succeeded(self, build_id: str, version: str, run_id: str | None) -> None:
+        build = self._update(build_id, status="succeeded", version=version, run_id=run_id, finished_at=utcnow())
+        self.audit.record(action="build.finished", outcome="succeeded", user=build.requested_by,
+                          template=build.template, params=build.params, version=version,
+                          detail=f"build {build_id}, Dagster run {run_id}")
+
+    def failed(self, build_id: str, error: HfitError, run_id: str | None) -> None:
+        build = self._update(build_id, status="failed", run_id=run_id, finished_at=utcnow(), error_code=error.code,
+                             error_message=error.message, error_hint=error.hint)
+        self.audit.record(action="build.finished", outcome=error.code, user=build.requested_by,
+                          template=build.template, params=build.params,
+                          detail=f"build {build_id}, Dagster run {run_id}: {error.message}")
+
+    # -- internals ---------------------------------------------------------------------------------------
+    def _record(self, entry: CatalogEntry, raw: dict[str, str], key: str, user: User, *, status: str,
+                version: str | None = None, fresh: bool = False) -> Build:
+        now = utcnow()
+        build = Build(id=uuid.uuid4().hex, template=entry.name, template_hash=entry.content_hash, params=raw,
+                      params_key=key, requested_by=user.name, status=status, fresh=fresh,
+                      dry_run=entry.status != "approved", created_at=now, version=version, host=HOST,
+                      finished_at=now if status == "succeeded" else None)
+        with self.db.session() as session:
+            session.add(build)
+        return build
+
+    def _update(self, build_id: str, **values: Any) -> Build:
+        with self.db.session() as session:
+            build = session.get(Build, build_id)
+            if build is None:
+                raise NotFound(f"no build {build_id!r}")
+            for name, value in values.items():
+                setattr(build, name, value)
+            return build
+
+    def _running(self, template: str, template_hash: str, key: str) -> Build | None:
+        with self.db.session() as session:
+            return session.scalars(sa.select(Build).where(
+                Build.template == template, Build.template_hash == template_hash, Build.params_key == key,
+                Build.status.in_(ACTIVE), Build.host == HOST,
+            ).order_by(Build.created_at.desc()).limit(1)).first()
+
+    def _fresh_version(self, template: str, template_hash: str, key: str, resolved: dict[str, Any]) -> str | None:
+        window = timedelta(minutes=self.settings.package_fresh_minutes)
+        if not window:
+            return None
+        since = utcnow() - window
+        with self.db.session() as session:
+            candidates = session.scalars(sa.select(Build.version).where(
+                Build.template == template, Build.template_hash == template_hash, Build.params_key == key,
+                Build.status == "succeeded", Build.finished_at >= since, Build.version.is_not(None),
+            ).order_by(Build.finished_at.desc()).limit(5)).all()
+        for version in candidates:
+            try:
+                self.index.get(template, version)
+            except NotFound:
+                continue
+            return version
+        wanted = _jsonable(resolved)
+        for package in self.index.versions(template):
+            created = package.created_at
+            if created is not None and created.tzinfo is None:
+                created = created.replace(tzinfo=UTC)
+            if created is None or created < since:
+                break
+            if package.template_hash == template_hash and package.manifest.get("params") == wanted:
+                return package.version
+        return None

@@ -1,0 +1,1 @@
+"""One router per area; ``hfit_api.main`` collects them."""

@@ -1,0 +1,90 @@
+"""``/templates``: list, show, validate, create and update (authors), approve (approvers)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, status
+
+from hfit_api.catalog import CatalogEntry
+from hfit_api.deps import ApproverUser, AuthorUser, ClientAddress, CurrentUser, ServiceDep, Template
+from hfit_api.schemas import (
+    ERROR_RESPONSES,
+    ErrorPublic,
+    ParameterPublic,
+    TemplateDetail,
+    TemplateSummary,
+    TemplateWriteRequest,
+    ValidationPublic,
+)
+from hfit_dagster.template.loader import parse_template
+
+router = APIRouter(prefix="/templates", tags=["templates"], responses=ERROR_RESPONSES)
+
+
+def summary(entry: CatalogEntry) -> TemplateSummary:
+    spec = entry.spec
+    return TemplateSummary(
+        name=entry.name, description=spec.description.strip(), status=spec.status, source=entry.source,
+        folder=entry.folder, owner=entry.owner, content_hash=entry.content_hash,
+        parameters={name: ParameterPublic(type=p.type, default=p.default, required=p.is_required,
+                                          description=p.description) for name, p in spec.parameters.items()},
+        updated_by=entry.updated_by, updated_at=entry.updated_at, approved_by=entry.approved_by,
+        approved_at=entry.approved_at,
+    )
+
+
+def detail(entry: CatalogEntry, debug: bool = False) -> TemplateDetail:
+    spec = entry.spec
+    compiled = {name: query.sql for name, query in spec.queries().items()} if debug else None
+    return TemplateDetail(**summary(entry).model_dump(), yaml=entry.yaml_text, export_order=spec.export_order(),
+                          compiled=compiled)
+
+
+@router.get("", name="templates.list", response_model=list[TemplateSummary])
+def list_templates(user: CurrentUser, service: ServiceDep) -> list[TemplateSummary]:
+    """Every template: templates/ of the repository and those made through the API, with status and owner."""
+    return [summary(entry) for _name, entry in sorted(service.catalog.entries().items())]
+
+
+@router.post("", name="templates.create", response_model=TemplateDetail, status_code=status.HTTP_201_CREATED,
+             responses={409: {"model": ErrorPublic, "description": "a template of that name exists"}})
+def create_template(user: AuthorUser, body: TemplateWriteRequest, service: ServiceDep,
+                    client: ClientAddress) -> TemplateDetail:
+    """A new template; it is a draft (whatever its YAML says) until an approver approves it."""
+    entry = service.catalog.create(body.yaml, user)
+    service.audit.record(action="templates.create", outcome="ok", user=user.name, template=entry.name,
+                         client=client, detail=f"draft {entry.content_hash}")
+    return detail(entry)
+
+
+@router.post("/validate", name="templates.validate", response_model=ValidationPublic)
+def validate_template(body: TemplateWriteRequest, user: CurrentUser) -> ValidationPublic:
+    """Validate YAML without storing it (the same checks as ``hfit pkg-tmpl validate``)."""
+    spec = parse_template(body.yaml, "template.yaml")
+    return ValidationPublic(ok=True, name=spec.name, status=spec.status, exports=spec.export_order(),
+                            parameters=sorted(spec.parameters), content_hash=spec.content_hash())
+
+
+@router.get("/{name}", name="templates.show", response_model=TemplateDetail)
+def show_template(entry: Template, debug: bool = False) -> TemplateDetail:
+    """The template's YAML and metadata; ``debug=true`` adds the compiled SQL of every export."""
+    return detail(entry, debug)
+
+
+@router.put("/{name}", name="templates.update", response_model=TemplateDetail)
+def update_template(user: AuthorUser, body: TemplateWriteRequest, entry: Template, service: ServiceDep,
+                    client: ClientAddress) -> TemplateDetail:
+    """New content for a template. It becomes a draft: an approved template needs approving again."""
+    updated = service.catalog.update(entry.name, body.yaml, user)
+    service.audit.record(action="templates.update", outcome="ok", user=user.name, template=updated.name,
+                         client=client, detail=f"was {entry.status} {entry.content_hash}, now draft "
+                                                f"{updated.content_hash}")
+    return detail(updated)
+
+
+@router.post("/{name}/approve", name="templates.approve", response_model=TemplateDetail)
+def approve_template(user: ApproverUser, entry: Template, service: ServiceDep, client: ClientAddress) -> TemplateDetail:
+    """Approve the template's current content (records who, when and the content hash)."""
+    approved = service.catalog.approve(entry.name, user)
+    service.audit.record(action="templates.approve", outcome="ok", user=user.name, template=approved.name,
+                         client=client, detail=f"approved {approved.content_hash}")
+    return detail(approved)

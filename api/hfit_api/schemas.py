@@ -1,0 +1,180 @@
+"""Request and response bodies, named by role (``...Request`` in, ``...Public`` out)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+PackageFormat = Literal["sql", "sql.gz", "parquet", "manifest"]
+BuildStatus = Literal["queued", "running", "succeeded", "failed"]
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(description="stable machine-readable code, e.g. unauthorized, bad_parameter")
+    message: str
+    hint: str | None = None
+
+
+class ErrorPublic(BaseModel):
+    error: ErrorDetail
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorPublic, "description": text}
+    for status, text in [(400, "invalid request"), (401, "not authenticated"), (403, "not allowed"),
+                         (404, "not found")]
+}
+
+
+# -- auth ---------------------------------------------------------------------------------------------------
+class TokenRequest(BaseModel):
+    """Either a user name and password, or an API token (CI) to exchange for an expiring session token."""
+
+    model_config = ConfigDict(extra="forbid")
+    username: str | None = Field(default=None, max_length=100)
+    password: str | None = Field(default=None, max_length=1000)
+    api_token: str | None = Field(default=None, max_length=200)
+
+
+class TokenPublic(BaseModel):
+    access_token: str
+    token_type: Literal["bearer"] = "bearer"
+    token_id: str
+    expires_at: datetime | None
+    user: str
+    role: str
+
+
+class UserPublic(BaseModel):
+    name: str
+    role: str
+    token_id: str | None = None
+    token_kind: str | None = None
+    token_expires_at: datetime | None = None
+
+
+class RevokedPublic(BaseModel):
+    token_id: str
+    revoked: bool = True
+
+
+# -- templates ----------------------------------------------------------------------------------------------
+class ParameterPublic(BaseModel):
+    type: str
+    default: Any = None
+    required: bool
+    description: str = ""
+
+
+class TemplateSummary(BaseModel):
+    name: str
+    description: str
+    status: Literal["draft", "approved"]
+    source: Literal["repository", "api"]
+    folder: str
+    owner: str | None
+    content_hash: str
+    parameters: dict[str, ParameterPublic]
+    updated_by: str | None = None
+    updated_at: datetime | None = None
+    approved_by: str | None = None
+    approved_at: datetime | None = None
+
+
+class TemplateDetail(TemplateSummary):
+    yaml: str
+    export_order: list[str]
+    compiled: dict[str, str] | None = Field(default=None, description="compiled SQL per export (debug=true)")
+
+
+class TemplateWriteRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    yaml: str = Field(description="the template as YAML text", max_length=256 * 1024)
+
+
+class ValidationPublic(BaseModel):
+    ok: bool
+    name: str
+    status: str
+    exports: list[str]
+    parameters: list[str]
+    content_hash: str
+
+
+# -- packages and builds ------------------------------------------------------------------------------------
+class FilePublic(BaseModel):
+    sha256: str
+    bytes: int
+
+
+class PackageVersionPublic(BaseModel):
+    version: str
+    created_at: datetime | None
+    template_hash: str
+    approved: bool
+    params: dict[str, Any]
+    rows: int
+    bytes: int
+    files: dict[str, FilePublic]
+
+
+class PackageListPublic(BaseModel):
+    template: str
+    latest: str | None
+    versions: list[PackageVersionPublic]
+
+
+class BuildRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    params: dict[str, str | int | float | bool | list[str | int | float] | None] = Field(
+        default_factory=dict, description="build parameters, as `hfit build NAME key=value` takes them")
+
+
+class BuildErrorPublic(BaseModel):
+    code: str
+    message: str
+    hint: str | None = None
+
+
+class BuildPublic(BaseModel):
+    id: str
+    template: str
+    status: BuildStatus
+    outcome: Literal["launched", "joined", "fresh"] | None = Field(
+        default=None, description="on POST: launched a run, joined a running identical one, or served a fresh one")
+    fresh: bool
+    dry_run: bool
+    params: dict[str, str]
+    requested_by: str
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    version: str | None
+    run_id: str | None = Field(description="the Dagster run")
+    error: BuildErrorPublic | None
+    download_url: str | None
+
+
+# -- audit and health ---------------------------------------------------------------------------------------
+class AuditPublic(BaseModel):
+    id: int
+    at: datetime
+    user: str | None
+    action: str
+    template: str | None
+    params: dict[str, Any] | None
+    version: str | None
+    bytes: int | None
+    outcome: str
+    status: int | None
+    client: str | None
+    detail: str | None
+
+
+class HealthPublic(BaseModel):
+    status: Literal["ok"]
+    version: str
+    state_db: Literal["ok"]
+    package_store: str
