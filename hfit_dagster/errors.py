@@ -142,3 +142,10 @@ class ServiceError(HfitError):
 
     exit_code = 13
     code = "internal_error"
+
+
+class AlertsNotConfigured(HfitError):
+    """The alert webhook has no shared secret configured."""
+
+    exit_code = 14
+    code = "alerts_not_configured"

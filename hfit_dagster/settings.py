@@ -48,6 +48,9 @@ class HfitSettings(BaseSettings):
     dagster_home: Path | None = Field(default=None, validation_alias=AliasChoices("HFIT_DAGSTER_HOME", "DAGSTER_HOME"),
                                       description="Dagster instance the service records runs in; "
                                       "default <home>/dagster")
+    alert_secret: SecretStr | None = Field(default=None, description="shared secret that signs POST /alerts bodies "
+                                           "(HMAC-SHA256); alerts are refused while it is unset")
+    alert_max_skew_seconds: int = Field(default=300, ge=1, description="how old a signed alert may be")
     # -- the client (hfit login, pkg-download) ---------------------------------------------------------------
     server_url: str = Field(default="http://127.0.0.1:8765", description="hfit service the client talks to")
     client_config_dir: Path | None = Field(default=None, description="credentials and download records; "

@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from hfit_dagster.errors import (
+    AlertsNotConfigured,
     AuthError,
     Conflict,
     Forbidden,
@@ -47,6 +48,7 @@ HTTP_STATUS: list[tuple[type[HfitError], int]] = [
     (ParameterError, 400),
     (TemplateError, 400),
     (NotImplementedYet, 501),
+    (AlertsNotConfigured, 503),
     (ProviderError, 503),
     (HfitError, 500),
 ]

