@@ -26,7 +26,7 @@ from hfit_api.packages import PackageIndex
 from hfit_api.state import Build, StateDB, User, utcnow
 from hfit_dagster.errors import HfitError, InvalidRequest, NotFound
 from hfit_dagster.settings import HfitSettings
-from hfit_dagster.template.params import resolve_params
+from hfit_dagster.template.builtins import prepare_build
 from hfit_dagster.template.spec import TemplateSpec
 
 ACTIVE = ("queued", "running")
@@ -88,7 +88,7 @@ class BuildService:
         """The build answering this request and how: ``fresh``, ``joined`` (already running) or ``launched``."""
         spec = entry.spec
         raw = params_as_strings(raw_params)
-        resolved = resolve_params(spec, raw)
+        resolved = prepare_build(spec, raw).user_params  # declared and built-in parameters, as the manifest has them
         key = params_key(spec, raw, resolved)
         template_hash = spec.content_hash()
         with self._lock:

@@ -87,6 +87,9 @@ class TemplateDetail(TemplateSummary):
     yaml: str
     export_order: list[str]
     compiled: dict[str, str] | None = Field(default=None, description="compiled SQL per export (debug=true)")
+    masking_plan: dict[str, Any] | None = Field(default=None, description="per table: the column plan, from a "
+                                                "sample of the source (debug=true; never data)")
+    masking_plan_error: str | None = Field(default=None, description="why the plan could not be computed")
 
 
 class TemplateWriteRequest(BaseModel):

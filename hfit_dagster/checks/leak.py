@@ -52,6 +52,12 @@ class LeakCollector:
 
     def add_column(self, table: str, column: str, operator: str, original: pa.Array) -> None:
         """Remember the searchable originals of one masked column (see the module docstring)."""
+        if operator == "json_pii":  # a JSON document without PII is rightly unchanged: search its PII leaves
+            from hfit_dagster.masking.json_pii import searchable_leaves
+
+            self._add_values(f"{table}.{column}", searchable_leaves(pc.unique(original).to_pylist()),
+                             multi_token_only=False)
+            return
         if operator in UNSEARCHED_OPERATORS or not (pa.types.is_string(original.type)
                                                     or pa.types.is_large_string(original.type)):
             return

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import sys
 from collections.abc import Callable
 from typing import ParamSpec, TypeVar
 
@@ -13,7 +14,8 @@ from rich.markup import escape
 from hfit_dagster.errors import HfitError
 
 stderr = Console(stderr=True, highlight=False, soft_wrap=True)
-stdout = Console(highlight=False, soft_wrap=True)
+# piped output (a file, less, a test) is not squeezed into 80 columns
+stdout = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 200)
 P = ParamSpec("P")
 R = TypeVar("R")
 

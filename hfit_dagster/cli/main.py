@@ -5,9 +5,11 @@ from __future__ import annotations
 import typer
 
 from hfit_dagster.cli import build_commands, client_commands, server_commands, template_commands
+from hfit_dagster.cli.plan_commands import plan
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 app.registered_commands.extend(build_commands.app.registered_commands)
+template_commands.app.command("plan")(plan)
 app.add_typer(template_commands.app, name="pkg-tmpl")
 app.registered_commands.extend(client_commands.app.registered_commands)
 app.registered_commands.extend(server_commands.app.registered_commands)

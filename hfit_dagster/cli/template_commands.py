@@ -87,6 +87,7 @@ def tmpl_show(
             for export, sql in (item.get("compiled") or {}).items():
                 stdout.print(f"\n# {export}\n{sql}", markup=False)
             stdout.print(f"\n# content hash: {item['content_hash']}", markup=False)
+            _print_plans(item.get("masking_plan"), item.get("masking_plan_error"))
         return
     found = resolve_template(name, settings.templates_dir)
     stdout.print(found.path.read_text().rstrip(), markup=False)
@@ -98,6 +99,27 @@ def tmpl_show(
                          markup=False)
             stdout.print(query.sql, markup=False)
         stdout.print(f"\n# content hash: {spec.content_hash()}", markup=False)
+        from hfit_dagster.build.plan_preview import plan_template  # reads a sample of the source, read-only
+
+        try:
+            plans = {table: p.to_dict() for table, p in plan_template(spec, settings).items()}
+        except HfitError as exc:
+            _print_plans(None, exc.message)
+        else:
+            _print_plans(plans, None)
+
+
+def _print_plans(plans: dict | None, error: str | None) -> None:
+    """The masking plan of every table (from a sample of the source), or why it is not available."""
+    from hfit_dagster.cli.plan_commands import _table
+    from hfit_dagster.masking import TableMaskingPlan
+
+    if error:
+        stdout.print(f"\n# masking plan not available: {error}", markup=False)
+        return
+    stdout.print("\n# masking plan", markup=False)
+    for data in (plans or {}).values():
+        stdout.print(_table(TableMaskingPlan.from_dict(data)))
 
 
 @app.command("validate")

@@ -1,9 +1,11 @@
 """Masking: decide per column what a value becomes, then apply it, deterministically and vectorized.
 
-``plan`` decides (template rule > name/type heuristics > Presidio on a sample > keep) and explains;
-``operators`` applies keyed, deterministic fakes to whole Arrow arrays; ``text_redactor`` wraps Presidio
-(offline) for column samples and free-text redaction. Importing this package does not load spaCy or
-Presidio; that happens on first analysis.
+``plan`` decides (template rule > name/type heuristics > JSON walk / Presidio on a sample > keep) and
+explains; ``operators`` applies keyed, deterministic fakes to whole Arrow arrays (``vector_prf`` is the
+vectorized keyed PRF behind them); ``json_pii`` masks personal leaves inside JSON; ``text_redactor`` wraps
+Presidio (offline) for column samples and free-text redaction; ``factory`` builds analyzer and masker from
+settings. Importing this package does not load spaCy or Presidio; that happens on first analysis.
+See docs/masking.md.
 """
 
 from hfit_dagster.masking.operators import OPERATORS, Masker, Operator, get_operator

@@ -11,9 +11,10 @@ Two signals, cheapest first:
    first/last name, birth date, address) and left to Presidio elsewhere (``products.name``).
 2. **Values.** Presidio runs over up to ``sample_size`` distinct sampled values of the remaining text
    columns. If at least ``STRUCTURED_SHARE`` of them *are* one entity (the span covers most of the value),
-   the column gets that entity's operator. If the values are free text (long or wordy) and any of them
-   contains a PII span, the column gets ``redact_text``; short text needs ``STRUCTURED_SHARE`` of values
-   containing PII for ``redact_text``.
+   the column gets that entity's operator (custom recognizers from configuration bring their own). If the
+   values are free text (long or wordy) and any of them contains a PII span, the column gets
+   ``redact_text``; short text needs ``STRUCTURED_SHARE`` of values containing PII for ``redact_text``.
+   Values that are JSON objects/arrays are walked instead (:mod:`json_pii`, decided in the planner).
 
 Whatever is left (keys, numbers, flags, dates, text without PII) is kept. This module returns
 :class:`Classification` values; :mod:`hfit_dagster.masking.plan` applies precedence (rules first).
@@ -280,7 +281,8 @@ def known_name_tokens() -> frozenset[str]:
     return frozenset(names)
 
 
-def _has_known_name(text: str) -> bool:
+def has_known_name(text: str) -> bool:
+    """Whether ``text`` contains a first or last name of Faker's person providers (a few locales)."""
     return any(token in known_name_tokens() for token in re.findall(r"[^\W\d_]+", text.lower()))
 
 
@@ -316,22 +318,21 @@ def classify_by_values(
         short_pii += bool(entities - _SHORT_TEXT_IGNORED)
         whole.update({r.entity_type for r in results if _covers_whole(value, r.start, r.end)})
         confirmed_person += any(
-            r.entity_type == "PERSON" and _has_known_name(value[r.start : r.end]) for r in results
+            r.entity_type == "PERSON" and has_known_name(value[r.start : r.end]) for r in results
         )
     free_text = free_text_hint or _is_free_text(values)
 
     if not free_text:
         for entity, count in whole.most_common():
-            if entity not in COLUMN_ENTITY_OPERATORS or count / n < STRUCTURED_SHARE:
+            operator = COLUMN_ENTITY_OPERATORS.get(entity) or analyzer.column_operator(entity)
+            if operator is None or count / n < STRUCTURED_SHARE:
                 continue
             evidence = f"presidio: {count}/{n} sampled values {entity}"
             if entity == "PERSON":
                 evidence += f" ({confirmed_person} with a known first/last name)"
                 if count / n < PERSON_ALONE_SHARE and confirmed_person / n < PERSON_CONFIRMED_SHARE:
                     continue
-            return Classification(
-                COLUMN_ENTITY_OPERATORS[entity], entity, round(count / n, 2), evidence, "presidio"
-            )
+            return Classification(operator, entity, round(count / n, 2), evidence, "presidio")
     listed = ", ".join(e for e, _ in contains.most_common(4))
     if free_text and any_pii:
         return Classification(

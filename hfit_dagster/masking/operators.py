@@ -1,17 +1,21 @@
 """Deterministic, keyed masking operators over whole Arrow arrays.
 
-Why keyed and deterministic: a fixture package must keep its joins. Every operator derives its fake from
-``HMAC-SHA256(key, operator-name + value)``, so the same original value becomes the same fake in every table,
-every batch and every run that uses the same secret key, and nobody without the key can recompute the
-mapping. A different key gives different fakes.
+Why keyed and deterministic: a fixture package must keep its joins. Every operator derives its fake from a
+keyed pseudo-random function of (operator, value) - HMAC-SHA256 for the few scalar operators, SipHash-2-4
+with keys derived from the secret by HMAC-SHA256 for the vectorized ones (:mod:`vector_prf`) - so the same
+original value becomes the same fake in every table, every batch and every run that uses the same secret key,
+and nobody without the key can recompute the mapping. A different key gives different fakes.
 
 Why whole arrays: per-cell Python over a table is the slow path. :class:`Masker` dictionary-encodes a
 column (Arrow, in C), hands each operator only the *distinct* non-null values, and ``take``\\ s the masked
 dictionary back to the original positions. Duplicates cost nothing, NULL stays NULL, and the output keeps the
-input's Arrow type (strings stay strings, dates stay dates, integers stay integers).
+input's Arrow type (strings stay strings, dates stay dates, integers stay integers). The operators that
+matter for volume (email, names, cities, streets, phone, ids, postal codes, cards, IBANs, hash) compute
+their fakes for all distinct values at once in numpy/Arrow; only IP addresses, date-of-birth text and
+free text run Python per distinct value.
 
 Uniqueness: digit shapes (phone, national id, postal code, the digits of an IBAN) go through a keyed Feistel
-permutation, so distinct inputs of the same shape always give distinct outputs. Emails carry a 48-bit HMAC
+permutation, so distinct inputs of the same shape always give distinct outputs. Emails carry a 48-bit keyed
 suffix plus a name pair (a collision needs ~10^10 distinct emails). Credit cards (test BIN 400000, 9 free
 digits for 16-digit cards), IPs (10.0.0.0/8) and pooled names/cities/streets are *not* guaranteed unique.
 """
@@ -20,7 +24,6 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import hashlib
 import hmac
 import ipaddress
 import re
@@ -30,10 +33,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from hfit_dagster.errors import MaskingError
+from hfit_dagster.masking import vector_prf as vp
 from hfit_dagster.masking.row_context import CONTEXT_OPERATORS, substitute_row_values
 
 if TYPE_CHECKING:
@@ -44,7 +49,7 @@ if TYPE_CHECKING:
 EMAIL_DOMAINS: tuple[str, ...] = ("example.com", "example.net", "example.org")
 # A test BIN used by payment sandboxes; masked cards never collide with real issuers' ranges.
 CARD_TEST_PREFIX = "400000"
-FEISTEL_ROUNDS = 8
+FEISTEL_ROUNDS = vp.FEISTEL_ROUNDS
 DOB_MAX_SHIFT_DAYS = 180
 _POOL_SEED = 20_240_917
 _SEP = b"\x1f"
@@ -81,56 +86,17 @@ def _keyed_int(key: bytes, operator: str, value: str, modulus: int) -> int:
     return int.from_bytes(keyed_stream(key, operator, value, n_bytes), "big") % modulus
 
 
-@functools.lru_cache(maxsize=256)
-def _round_states(key: bytes, operator: str, n: int) -> tuple[tuple[Any, Any], ...]:
-    """Per Feistel round, the HMAC-SHA256 inner and outer SHA-256 states with the round prefix absorbed.
-
-    HMAC(K, m) = H((K^opad) || H((K^ipad) || m)); copying precomputed states makes a round ~3x cheaper
-    than ``hmac.digest`` while computing exactly the same MAC.
-    """
-    block = (hashlib.sha256(key).digest() if len(key) > 64 else key).ljust(64, b"\0")
-    ipad = bytes(x ^ 0x36 for x in block)
-    opad = bytes(x ^ 0x5C for x in block)
-    prefix = operator.encode() + _SEP
-    return tuple(
-        (hashlib.sha256(ipad + prefix + f"fpe{n}/{i}/".encode()), hashlib.sha256(opad))
-        for i in range(FEISTEL_ROUNDS)
-    )
-
-
-def _round_value(states: tuple[Any, Any], half: int) -> int:
-    inner = states[0].copy()
-    inner.update(str(half).encode())
-    outer = states[1].copy()
-    outer.update(inner.digest())
-    return int.from_bytes(outer.digest(), "big")
-
-
 def permute_digits(key: bytes, operator: str, digits: str) -> str:
-    """A keyed permutation of all digit strings of one length (an FF1-like alternating Feistel network).
+    """A keyed permutation of all digit strings of one length (see :func:`vector_prf.permute_digit_matrix`).
 
     Why a permutation and not a hash: distinct phone numbers / ids of the same length stay distinct, so a
-    unique column stays unique and a join on it still matches one row. Each round function is
-    HMAC-SHA256(key, operator + length + round + other half), reduced modulo 10^half.
+    unique column stays unique and a join on it still matches one row. Scalar convenience over the
+    vectorized implementation (same result as masking a whole column).
     """
-    n = len(digits)
-    if n == 0:
+    if not digits:
         return digits
-    if n > 60:  # beyond any id; a keyed digit stream is enough and keeps rounds in one digest
-        stream = keyed_stream(key, operator, digits, n)
-        return "".join(str(b % 10) for b in stream[:n])
-    u = n // 2
-    v = n - u
-    mod_u, mod_v = 10**u, 10**v
-    a = int(digits[:u]) if u else 0
-    b = int(digits[u:])
-    for i, states in enumerate(_round_states(key, operator, n)):
-        if i % 2 == 0:
-            if u:
-                a = (a + _round_value(states, b)) % mod_u
-        else:
-            b = (b + _round_value(states, a)) % mod_v
-    return (str(a).zfill(u) if u else "") + str(b).zfill(v)
+    mat = np.frombuffer(digits.encode("ascii"), dtype=np.uint8).reshape(1, -1)
+    return bytes(vp.permute_digit_matrix(key, operator, mat)[0]).decode("ascii")
 
 
 def shape_preserve(key: bytes, operator: str, value: str) -> str:
@@ -138,23 +104,9 @@ def shape_preserve(key: bytes, operator: str, value: str) -> str:
 
     Punctuation and spaces stay where they were, so ``"AB12 3CD"`` still looks like a UK postcode and
     ``"123-45-6789"`` like an SSN. Digits are permuted (unique in, unique out for one letter pattern).
+    Scalar convenience over :func:`vector_prf.shape_fakes` (same result as masking a whole column).
     """
-    digits = "".join(c for c in value if c in _DIGITS)
-    new_digits = iter(permute_digits(key, operator, digits))
-    letter_count = sum(1 for c in value if c.isalpha())
-    stream = keyed_stream(key, operator + "/letters", value, letter_count) if letter_count else b""
-    out: list[str] = []
-    li = 0
-    for c in value:
-        if c in _DIGITS:
-            out.append(next(new_digits))
-        elif c.isalpha():
-            letter = string.ascii_uppercase[stream[li] % 26]
-            li += 1
-            out.append(letter.lower() if c.islower() else letter)
-        else:
-            out.append(c)
-    return "".join(out)
+    return vp.shape_fakes(key, operator, pa.array([value], pa.string()))[0].as_py()
 
 
 def luhn_check_digit(body: str) -> str:
@@ -231,16 +183,24 @@ def fake_pools() -> _FakePools:
     )
 
 
-def _pick(pool: tuple[str, ...], digest: bytes, offset: int) -> str:
-    return pool[int.from_bytes(digest[offset : offset + 4], "big") % len(pool)]
+@functools.lru_cache(maxsize=1)
+def pool_arrays() -> dict[str, pa.Array]:
+    """The fake pools as Arrow arrays, for vectorized picks."""
+    pools = fake_pools()
+    return {name: pa.array(getattr(pools, name), pa.string()) for name in pools.__dataclass_fields__}
 
 
-def _follow_case(original: str, fake: str) -> str:
-    if original.isupper():
-        return fake.upper()
-    if original.islower():
-        return fake.lower()
-    return fake
+def pick_many(pool: str, h: np.ndarray) -> pa.Array:
+    """``pool[h % len(pool)]`` for every 64-bit keyed value in ``h``."""
+    arr = pool_arrays()[pool]
+    return arr.take(pa.array((h % np.uint64(len(arr))).astype(np.int64)))
+
+
+def follow_case_many(original: pa.Array, fake: pa.Array) -> pa.Array:
+    """Upper-case fakes for upper-case originals, lower-case for lower-case ones, else as drawn."""
+    upper = pc.utf8_is_upper(original)
+    lower = pc.utf8_is_lower(original)
+    return pc.if_else(upper, pc.utf8_upper(fake), pc.if_else(lower, pc.utf8_lower(fake), fake))
 
 
 def _ascii_slug(name: str) -> str:
@@ -296,7 +256,11 @@ class Operator(ABC):
 
 
 class StringOperator(Operator):
-    """An operator defined by a per-value fake ``str -> str``.
+    """An operator defined by a fake per value: ``fake_many`` (vectorized) or ``fake`` (one value).
+
+    Subclasses implement at least one of the two: the default ``fake_many`` calls ``fake`` per distinct
+    value, the default ``fake`` runs ``fake_many`` on one value, so both always agree (a value masked in a
+    column and the same value found in free text get the same fake). Blank values are kept.
 
     ``accepts_integers`` lets digit-shaped operators (phone, postal code, ids) run on INTEGER columns too:
     the value is masked as its decimal string and parsed back.
@@ -304,25 +268,48 @@ class StringOperator(Operator):
 
     accepts_integers: ClassVar[bool] = False
 
-    @abstractmethod
     def fake(self, value: str, key: bytes) -> str:
         """The deterministic fake for one original value."""
+        return self.fake_many(pa.array([value], pa.string()), key)[0].as_py()
+
+    def fake_many(self, values: pa.Array, key: bytes) -> pa.Array:
+        """Fakes for distinct, non-null, non-blank strings (a ``string`` array in, one out)."""
+        return pa.array([self.fake(v, key) for v in values.to_pylist()], pa.string())
+
+    def fake_strings(self, values: pa.Array, key: bytes) -> pa.Array:
+        """Fakes for any non-null string array; blank (whitespace-only) values are kept."""
+        values = vp.as_utf8(values)
+        if len(values) == 0:
+            return values
+        blank = pc.equal(pc.utf8_trim_whitespace(values), "")
+        if not pc.any(blank).as_py():
+            return self.fake_many(values, key)
+        keep = np.asarray(blank.to_numpy(zero_copy_only=False), dtype=bool)
+        idx = np.nonzero(~keep)[0]
+        out = values.to_pylist()
+        if len(idx):
+            faked = self.fake_many(values.take(pa.array(idx)), key).to_pylist()
+            for i, v in zip(idx.tolist(), faked, strict=True):
+                out[i] = v
+        return pa.array(out, pa.string())
 
     def mask_distinct(self, values: pa.Array, ctx: MaskContext) -> pa.Array:
         t = values.type
         if is_text_type(t):
-            out = [v if not v.strip() else self.fake(v, ctx.key) for v in values.to_pylist()]
-            return pa.array(out, type=t)
+            return self.fake_strings(values, ctx.key).cast(t)
         if self.accepts_integers and pa.types.is_integer(t):
             signed = pa.types.is_signed_integer(t)
             top = (1 << (t.bit_width - 1 if signed else t.bit_width)) - 1
-            return pa.array([self._fake_int(v, ctx.key, top) for v in values.to_pylist()], type=t)
+            ints = values.to_pylist()
+            faked = self.fake_strings(pa.array([str(abs(v)) for v in ints], pa.string()), ctx.key).to_pylist()
+            return pa.array([self._wrap_int(v, f, top) for v, f in zip(ints, faked, strict=True)], type=t)
         raise _unsupported(self.name, t)
 
-    def _fake_int(self, value: int, key: bytes, top: int) -> int:
-        """Mask the decimal digits; wrap into the type's range (a 10-digit INT32 may permute past 2^31)."""
+    @staticmethod
+    def _wrap_int(value: int, fake: str, top: int) -> int:
+        """Parse masked digits; wrap into the type's range (a 10-digit INT32 may permute past 2^31)."""
         sign = -1 if value < 0 else 1
-        masked = int(re.sub(r"\D", "", self.fake(str(abs(value)), key)) or "0")
+        masked = int(re.sub(r"\D", "", fake) or "0")
         return sign * (masked if masked <= top else masked % (top + 1))
 
 
@@ -407,37 +394,38 @@ class FixedOperator(Operator):
 
 
 class HashOperator(Operator):
-    """Keyed hash: 32 hex chars for strings, a non-negative integer of the same width for integers.
+    """Keyed hash: 32 hex chars (128 bits) for strings, a non-negative integer of the same width for integers.
 
-    Why integers stay integers: a hashed INTEGER column must still load into its INTEGER DDL.
+    Why integers stay integers: a hashed INTEGER column must still load into its INTEGER DDL (the integer
+    is the first 64-bit lane of the hash of its decimal string, masked to the type's width).
     Fitting 32 chars into a shorter VARCHAR is the caller's job.
     """
 
     name = "hash"
     entity = "SECRET"
-    description = "keyed HMAC, 32 hex chars (integers: same-width integer)"
+    description = "keyed hash, 32 hex chars (integers: same-width integer)"
+
+    def lanes(self, values: pa.Array, key: bytes) -> np.ndarray:
+        return vp.prf_strings(key, [f"{self.name}/0", f"{self.name}/1"], values)
 
     def mask_distinct(self, values: pa.Array, ctx: MaskContext) -> pa.Array:
         t = values.type
         if is_text_type(t):
-            return pa.array(
-                [keyed_digest(ctx.key, self.name, v).hex()[:32] for v in values.to_pylist()], type=t
-            )
+            return vp.hex_strings(self.lanes(values, ctx.key), 32).cast(t)
         if pa.types.is_integer(t):
             bits = t.bit_width - (1 if pa.types.is_signed_integer(t) else 0)
-            mask = (1 << bits) - 1
-            return pa.array(
-                [
-                    int.from_bytes(keyed_digest(ctx.key, self.name, str(v))[:8], "big") & mask
-                    for v in values.to_pylist()
-                ],
-                type=t,
-            )
+            mask = np.uint64((1 << bits) - 1)
+            h = self.lanes(pc.cast(values, pa.string()), ctx.key)[:, 0] & mask
+            return pa.array(h.astype(np.uint64)).cast(t, safe=False)
         if pa.types.is_binary(t) or pa.types.is_large_binary(t):
             return pa.array(
                 [keyed_digest(ctx.key, self.name, v.hex())[:16] for v in values.to_pylist()], type=t
             )
         raise _unsupported(self.name, t)
+
+    def hex_many(self, values: pa.Array, key: bytes) -> pa.Array:
+        """The 32-hex-char hashes of strings (free text uses it for custom entities mapped to ``hash``)."""
+        return vp.hex_strings(self.lanes(values, key), 32)
 
 
 class EmailOperator(StringOperator):
@@ -447,12 +435,15 @@ class EmailOperator(StringOperator):
     entity = "EMAIL_ADDRESS"
     description = "valid address on a reserved domain, unique per input"
 
-    def fake(self, value: str, key: bytes) -> str:
-        d = keyed_digest(key, self.name, value)
-        pools = fake_pools()
-        first = _pick(pools.first_slugs, d, 0)
-        last = _pick(pools.last_slugs, d, 4)
-        return f"{first}.{last}.{d[9:15].hex()}@{EMAIL_DOMAINS[d[8] % len(EMAIL_DOMAINS)]}"
+    def fake_many(self, values: pa.Array, key: bytes) -> pa.Array:
+        h = vp.prf_strings(key, [f"{self.name}/0", f"{self.name}/1"], values)
+        first = pick_many("first_slugs", h[:, 0])
+        last = pick_many("last_slugs", h[:, 0] >> np.uint64(32))
+        suffix = vp.matrix_to_strings(vp.int_to_hex(h[:, 1] >> np.uint64(16), 12))
+        domains = pa.array(EMAIL_DOMAINS, pa.string())
+        domain = domains.take(pa.array((h[:, 1] & np.uint64(0xFFFF)) % np.uint64(len(EMAIL_DOMAINS))))
+        local = pc.binary_join_element_wise(first, last, suffix, ".")
+        return pc.binary_join_element_wise(local, domain, "@")
 
 
 class PhoneOperator(StringOperator):
@@ -463,10 +454,19 @@ class PhoneOperator(StringOperator):
     description = "same format and digit count, digits permuted"
     accepts_integers = True
 
-    def fake(self, value: str, key: bytes) -> str:
-        digits = "".join(c for c in value if c in _DIGITS)
-        new = iter(permute_digits(key, self.name, digits))
-        return "".join(next(new) if c in _DIGITS else c for c in value)
+    def fake_many(self, values: pa.Array, key: bytes) -> pa.Array:
+        return vp.shape_fakes(key, self.name, values, letters=False)
+
+
+class _PoolOperator(StringOperator):
+    """A realistic value drawn from a seeded pool by a keyed hash of the original."""
+
+    pool: ClassVar[str]
+    follow_case: ClassVar[bool] = True
+
+    def fake_many(self, values: pa.Array, key: bytes) -> pa.Array:
+        fake = pick_many(self.pool, vp.prf_strings(key, [self.name], values)[:, 0])
+        return follow_case_many(values, fake) if self.follow_case else fake
 
 
 class PersonNameOperator(StringOperator):
@@ -474,46 +474,41 @@ class PersonNameOperator(StringOperator):
     entity = "PERSON"
     description = "realistic 'First Last' from a seeded pool"
 
-    def fake(self, value: str, key: bytes) -> str:
-        d = keyed_digest(key, self.name, value)
-        pools = fake_pools()
-        return _follow_case(value, f"{_pick(pools.first_names, d, 0)} {_pick(pools.last_names, d, 4)}")
+    def fake_many(self, values: pa.Array, key: bytes) -> pa.Array:
+        h = vp.prf_strings(key, [self.name], values)[:, 0]
+        full = pc.binary_join_element_wise(
+            pick_many("first_names", h), pick_many("last_names", h >> np.uint64(32)), " "
+        )
+        return follow_case_many(values, full)
 
 
-class FirstNameOperator(StringOperator):
+class FirstNameOperator(_PoolOperator):
     name = "first_name"
     entity = "PERSON"
     description = "realistic first name from a seeded pool"
-
-    def fake(self, value: str, key: bytes) -> str:
-        return _follow_case(value, _pick(fake_pools().first_names, keyed_digest(key, self.name, value), 0))
+    pool = "first_names"
 
 
-class LastNameOperator(StringOperator):
+class LastNameOperator(_PoolOperator):
     name = "last_name"
     entity = "PERSON"
     description = "realistic last name from a seeded pool"
-
-    def fake(self, value: str, key: bytes) -> str:
-        return _follow_case(value, _pick(fake_pools().last_names, keyed_digest(key, self.name, value), 0))
+    pool = "last_names"
 
 
-class StreetAddressOperator(StringOperator):
+class StreetAddressOperator(_PoolOperator):
     name = "street_address"
     entity = "STREET_ADDRESS"
     description = "realistic street address from a seeded pool"
+    pool = "streets"
+    follow_case = False
 
-    def fake(self, value: str, key: bytes) -> str:
-        return _pick(fake_pools().streets, keyed_digest(key, self.name, value), 0)
 
-
-class CityOperator(StringOperator):
+class CityOperator(_PoolOperator):
     name = "city"
     entity = "LOCATION"
     description = "realistic city name from a seeded pool"
-
-    def fake(self, value: str, key: bytes) -> str:
-        return _follow_case(value, _pick(fake_pools().cities, keyed_digest(key, self.name, value), 0))
+    pool = "cities"
 
 
 class ShapeOperator(StringOperator):
@@ -524,8 +519,20 @@ class ShapeOperator(StringOperator):
     description = "same shape: digits->digits, letters->letters, punctuation kept"
     accepts_integers = True
 
-    def fake(self, value: str, key: bytes) -> str:
-        return shape_preserve(key, self.name, value)
+    def fake_many(self, values: pa.Array, key: bytes) -> pa.Array:
+        return vp.shape_fakes(key, self.name, values)
+
+
+class DigitsOperator(StringOperator):
+    """Digits permuted (keyed), everything else kept: ids with a fixed prefix (``CUST-12345678``)."""
+
+    name = "digits"
+    entity = None
+    description = "digits permuted, letters and punctuation kept (unique in, unique out)"
+    accepts_integers = True
+
+    def fake_many(self, values: pa.Array, key: bytes) -> pa.Array:
+        return vp.shape_fakes(key, self.name, values, letters=False)
 
 
 class PostalCodeOperator(ShapeOperator):
@@ -540,10 +547,19 @@ class NationalIdOperator(ShapeOperator):
     description = "same shape id (SSN, passport, tax id, ...)"
 
 
+def luhn_check_digits(body: np.ndarray) -> np.ndarray:
+    """Luhn check digit (ASCII) for each row of an (n, k) ASCII digit matrix."""
+    d = body.astype(np.int64) - 48
+    doubled = d[:, ::-1][:, 0::2] * 2
+    doubled -= 9 * (doubled > 9)
+    total = doubled.sum(axis=1) + d[:, ::-1][:, 1::2].sum(axis=1)
+    return ((10 - total % 10) % 10 + 48).astype(np.uint8)
+
+
 class CreditCardOperator(StringOperator):
     """A Luhn-valid number of the same length on the test BIN 400000; separators kept.
 
-    Values with fewer than 12 digits (e.g. already-truncated ``"**** 1234"``) are shape-preserved.
+    Values with fewer than 12 digits (e.g. already-truncated ``"**** 1234"``) get permuted digits.
     """
 
     name = "credit_card"
@@ -551,15 +567,39 @@ class CreditCardOperator(StringOperator):
     description = "Luhn-valid, same length, test BIN 400000, separators kept"
     accepts_integers = True
 
-    def fake(self, value: str, key: bytes) -> str:
-        digits = "".join(c for c in value if c in _DIGITS)
-        n = len(digits)
-        if n < 12:
-            return shape_preserve(key, self.name, value)
-        free = n - len(CARD_TEST_PREFIX) - 1
-        body = CARD_TEST_PREFIX + str(_keyed_int(key, self.name, digits, 10**free)).zfill(free)
-        new = iter(body + luhn_check_digit(body))
-        return "".join(next(new) if c in _DIGITS else c for c in value)
+    def fake_many(self, values: pa.Array, key: bytes) -> pa.Array:
+        prefix = np.frombuffer(CARD_TEST_PREFIX.encode(), dtype=np.uint8)
+
+        def card(count: int, digits: np.ndarray) -> np.ndarray:
+            if count < 12:
+                return vp.permute_digit_matrix(key, self.name, digits)
+            free = count - len(CARD_TEST_PREFIX) - 1
+            if free <= 18:
+                h = vp.prf_digit_rows(key, self.name, digits)[:, 0] % np.uint64(10**free)
+                body_free = vp.int_to_digits(h, free)
+            else:
+                body_free = vp.keyed_digit_stream(key, self.name, digits, free)
+            body = np.concatenate([np.tile(prefix, (len(digits), 1)), body_free], axis=1)
+            return np.concatenate([body, luhn_check_digits(body)[:, None]], axis=1)
+
+        def mapper(groups: dict[int, np.ndarray]) -> dict[int, np.ndarray]:
+            return {count: card(count, digits) for count, digits in groups.items()}
+
+        return vp.map_digits(values, mapper)
+
+
+_IBAN_FORM = r"^[A-Z]{2}[0-9]{2}[A-Z0-9]{4,30}$"
+
+
+def iban_check_digits_many(country: np.ndarray, bban: np.ndarray) -> np.ndarray:
+    """ISO 13616 check digits (ASCII, (n, 2)) for (n, 2) country and (n, k) BBAN upper-case matrices."""
+    r = np.zeros(len(bban), dtype=np.int64)
+    for col in np.concatenate([bban, country, np.full((len(bban), 2), 48, np.uint8)], axis=1).T:
+        c = col.astype(np.int64)
+        digit = c <= 57
+        r = np.where(digit, (r * 10 + (c - 48)) % 97, (r * 100 + (c - 55)) % 97)
+    check = 98 - r
+    return np.stack([check // 10 + 48, check % 10 + 48], axis=1).astype(np.uint8)
 
 
 class IbanOperator(StringOperator):
@@ -569,14 +609,33 @@ class IbanOperator(StringOperator):
     entity = "IBAN_CODE"
     description = "same country and length, valid check digits"
 
-    def fake(self, value: str, key: bytes) -> str:
-        compact = value.replace(" ", "").upper()
-        if not re.fullmatch(r"[A-Z]{2}\d{2}[A-Z0-9]{4,30}", compact):
-            return shape_preserve(key, self.name, value)
-        country, bban = compact[:2], compact[4:]
-        new_bban = shape_preserve(key, self.name, bban).upper()
-        new = iter(country + iban_check_digits(country, new_bban) + new_bban)
-        return "".join(c if c == " " else next(new) for c in value)
+    def fake_many(self, values: pa.Array, key: bytes) -> pa.Array:
+        values = vp.as_utf8(values)
+        compact = pc.utf8_upper(pc.replace_substring(values, " ", ""))
+        valid = pc.match_substring_regex(compact, _IBAN_FORM).to_numpy(zero_copy_only=False)
+        if not valid.all():
+            good, bad = np.nonzero(valid)[0], np.nonzero(~valid)[0]
+            parts = [(bad, vp.shape_fakes(key, self.name, values.take(pa.array(bad))))]
+            if len(good):
+                take = pa.array(good)
+                parts.append((good, self._valid(values.take(take), compact.take(take), key)))
+            return vp.merge_strings(parts, len(values))  # type: ignore[arg-type]
+        return self._valid(values, compact, key)
+
+    def _valid(self, values: pa.Array, compact: pa.Array, key: bytes) -> pa.Array:
+        """IBANs of a valid form: new BBAN (same shape), new check digits, written back around the spaces."""
+        new_bban = vp.shape_fakes(key, self.name, pc.utf8_slice_codeunits(compact, 4))
+        lengths = pc.utf8_length(new_bban).to_numpy(zero_copy_only=False)
+        country_all = vp.ByteRows.from_array(pc.utf8_slice_codeunits(compact, 0, 2), 8).mat[:, :2]
+        parts: list[tuple[np.ndarray, pa.Array]] = []
+        for k in np.unique(lengths):
+            idx = np.nonzero(lengths == k)[0] if len(np.unique(lengths)) > 1 else np.arange(len(lengths))
+            bban = vp.ByteRows.from_array(new_bban.take(pa.array(idx)), int(k)).mat[:, : int(k)]
+            country = country_all[idx]
+            check = iban_check_digits_many(country, bban)
+            parts.append((idx, vp.matrix_to_strings(np.concatenate([country, check, bban], axis=1))))
+        new_compact = vp.merge_strings(parts, len(values))  # type: ignore[arg-type]
+        return vp.fill_non_space(values, new_compact)
 
 
 class IpAddressOperator(StringOperator):
@@ -674,6 +733,29 @@ class RedactTextOperator(Operator):
         return pa.array(ctx.text_redactor.redact_many(values.to_pylist()), type=values.type)
 
 
+class JsonPiiOperator(Operator):
+    """JSON documents: only the leaves holding personal data are faked (see :mod:`json_pii`)."""
+
+    name = "json_pii"
+    entity = None
+    description = "PII leaves in JSON faked (by key name, then Presidio); keys, structure, other values kept"
+
+    def mask_distinct(self, values: pa.Array, ctx: MaskContext) -> pa.Array:
+        if not is_text_type(values.type):
+            raise _unsupported(self.name, values.type)
+        if ctx.text_redactor is None:
+            raise MaskingError(
+                f"column '{ctx.column}' uses json_pii but the Masker has no TextRedactor",
+                hint="create Masker(key, text_redactor=TextRedactor(TextAnalyzer(nlp_model), key))",
+            )
+        from hfit_dagster.masking.json_pii import mask_json_values
+
+        return pa.array(mask_json_values(values.to_pylist(), ctx.key, ctx.text_redactor), type=values.type)
+
+
+TEXT_OPERATORS = frozenset({"redact_text", "json_pii"})  # run after the row's own values are substituted
+
+
 def _registry(*ops: Operator) -> dict[str, Operator]:
     return {op.name: op for op in ops}
 
@@ -696,8 +778,10 @@ OPERATORS: dict[str, Operator] = _registry(
     IpAddressOperator(),
     NationalIdOperator(),
     ShapeOperator(),
+    DigitsOperator(),
     DateOfBirthOperator(),
     RedactTextOperator(),
+    JsonPiiOperator(),
 )
 
 # Which operator fakes a span of a Presidio entity found inside free text. Entities not listed here are
@@ -733,12 +817,46 @@ def get_operator(name: str) -> Operator:
         ) from None
 
 
-def fake_for_entity(entity: str, text: str, key: bytes) -> str:
+def fake_for_entity(entity: str, text: str, key: bytes, entity_operators: Mapping[str, str] | None = None) -> str:
     """The deterministic replacement of a PII span of ``entity`` found in free text."""
-    op = OPERATORS.get(ENTITY_OPERATORS.get(entity, ""))
-    if isinstance(op, StringOperator):
-        return op.fake(text, key)
-    return f"<{entity}>"
+    return fakes_for_spans([(entity, text)], key, entity_operators)[0]
+
+
+def span_operator(entity: str, entity_operators: Mapping[str, str] | None = None) -> str | None:
+    """The operator that fakes a span of ``entity`` in free text (custom entities first), or None (tag)."""
+    if entity_operators and entity in entity_operators:
+        return entity_operators[entity]
+    return ENTITY_OPERATORS.get(entity)
+
+
+def fakes_for_spans(
+    spans: list[tuple[str, str]], key: bytes, entity_operators: Mapping[str, str] | None = None
+) -> list[str]:
+    """Fakes for many (entity, span text) pairs: one vectorized call per operator over the distinct spans.
+
+    Entities without a string operator (or mapped to ``null``/``fixed``) become an ``<ENTITY>`` tag.
+    """
+    out: list[str] = [f"<{entity}>" for entity, _ in spans]
+    by_operator: dict[str, dict[str, list[int]]] = {}
+    for i, (entity, text) in enumerate(spans):
+        name = span_operator(entity, entity_operators)
+        if name is not None and text.strip():
+            by_operator.setdefault(name, {}).setdefault(text, []).append(i)
+    for name, positions in by_operator.items():
+        op = OPERATORS.get(name)
+        distinct = pa.array(list(positions), pa.string())
+        if isinstance(op, StringOperator):
+            fakes = op.fake_strings(distinct, key).to_pylist()
+        elif isinstance(op, HashOperator):
+            fakes = op.hex_many(distinct, key).to_pylist()
+        elif isinstance(op, DateOfBirthOperator):
+            fakes = op.mask_distinct(distinct, MaskContext(key)).to_pylist()
+        else:
+            continue
+        for fake, idxs in zip(fakes, positions.values(), strict=True):
+            for i in idxs:
+                out[i] = fake
+    return out
 
 
 # --------------------------------------------------------------------------------------------- masker
@@ -815,7 +933,7 @@ class Masker:
                     f"column '{name}' of table '{plan.table}' has no masking decision",
                     hint="rebuild the masking plan from the current schema",
                 )
-            if decision.operator == "redact_text":
+            if decision.operator in TEXT_OPERATORS:
                 text_columns.append(name)
                 continue
             masked[name] = self._mask_column(plan, name, decision.operator, column)
@@ -830,7 +948,7 @@ class Masker:
                 column = batch.column(name)
                 if context and pa.types.is_string(column.type):
                     column = pa.array(substitute_row_values(column.to_pylist(), pairs_per_row), type=column.type)
-                masked[name] = self._mask_column(plan, name, "redact_text", column)
+                masked[name] = self._mask_column(plan, name, plan.decisions[name].operator, column)
         arrays = [masked[name] for name in batch.schema.names]
         return pa.RecordBatch.from_arrays(arrays, schema=batch.schema)
 

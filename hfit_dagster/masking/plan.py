@@ -1,8 +1,8 @@
 """The masking plan of a table: one explainable decision per column, printable and JSON-able.
 
 Like presidio-structured, the plan is separate from the engine that applies it (:class:`Masker`): the
-plan is what a reviewer reads (``hfit pkg-tmpl show --plan``) and what the manifest records; the masker
-just executes it.
+plan is what a reviewer reads (``hfit pkg-tmpl plan NAME``, before any build) and what the manifest and the
+Dagster asset metadata record; the masker just executes it.
 
 Precedence for each column:
 
@@ -10,8 +10,9 @@ Precedence for each column:
 2. a foreign key whose parent column is masked: the same operator, so joins on masked values still match
    (pass the parent tables' plans as ``parent_plans``; plans are built parent-first);
 3. ``default="keep"``: keep everything else (local experiments only);
-4. ``default="auto"`` (deny by default): classification - column name and type, then keys and
-   non-text types are kept, then Presidio on sampled values of the remaining text columns;
+4. ``default="auto"`` (deny by default): classification - text columns whose sampled values are JSON
+   documents are walked (``json_pii`` when a leaf holds personal data), then column name and type, then keys
+   and non-text types are kept, then Presidio on sampled values of the remaining text columns;
 5. keep.
 """
 
@@ -35,6 +36,7 @@ from hfit_dagster.masking.classifier import (
     classify_by_values,
     column_kind,
 )
+from hfit_dagster.masking.json_pii import classify_json
 from hfit_dagster.masking.operators import get_operator, is_text_type
 
 if TYPE_CHECKING:
@@ -47,10 +49,10 @@ _DIGITS = _STRINGS | {ColumnKind.INTEGER}
 OPERATOR_KINDS: dict[str, frozenset[ColumnKind]] = {
     **dict.fromkeys(
         ("email", "person_name", "first_name", "last_name", "street_address", "city", "iban", "ip_address",
-         "redact_text"),
+         "redact_text", "json_pii"),
         _STRINGS,
     ),
-    **dict.fromkeys(("phone", "postal_code", "national_id", "shape", "credit_card"), _DIGITS),
+    **dict.fromkeys(("phone", "postal_code", "national_id", "shape", "digits", "credit_card"), _DIGITS),
     "hash": _DIGITS | {ColumnKind.BINARY},
     "date_of_birth": _STRINGS | {ColumnKind.TEMPORAL},
 }  # fmt: skip
@@ -199,6 +201,33 @@ def _from_parent(
     )
 
 
+def _json_decision(
+    col: ColumnInfo, values: list[str], analyzer: TextAnalyzer | None, by_name: Classification | None
+) -> ColumnDecision | None:
+    """``json_pii`` (or keep) for a column whose sampled values are JSON objects/arrays, else None.
+
+    Why before the name rules: a whole-value fake (a street address for an ``address`` JSON column) would
+    not even load into a JSON-typed column; leaves are masked by their own keys and Presidio instead.
+    """
+    findings = classify_json(values, analyzer)
+    if findings is None:
+        return None
+    evidence = findings.evidence()
+    if findings.has_pii:
+        source = "presidio" if findings.by_presidio else "name"
+        confidence = 0.95 if findings.by_key else 0.8
+        return ColumnDecision(col.name, "json_pii", ",".join(findings.entities) or None, confidence, evidence,
+                              source)
+    if by_name is not None and by_name.operator != FREE_TEXT:
+        # Deny by default: the column's name says personal data even though the sample showed none.
+        return ColumnDecision(col.name, "json_pii", by_name.entity, by_name.confidence,
+                              f"column name '{col.name}'; {evidence}", "name")
+    if analyzer is None:
+        return ColumnDecision(col.name, "keep", None, 0.3, f"{evidence} (no analyzer: leaves not checked)",
+                              "default")
+    return ColumnDecision(col.name, "keep", None, 0.7, evidence, "presidio")
+
+
 def _classify(
     table: str,
     col: ColumnInfo,
@@ -208,6 +237,12 @@ def _classify(
     sample_size: int,
 ) -> ColumnDecision:
     by_name = classify_by_name(table, col.name, col.sql_type, siblings, col.nullable)
+    secret = by_name is not None and by_name.entity in ("SECRET", "USERNAME")  # nulled/hashed whole, JSON or not
+    if column_kind(col.sql_type) == ColumnKind.TEXT and not col.primary_key and not col.foreign_key and not secret:
+        values = _sample_values(sample, col.name, sample_size)
+        decision = _json_decision(col, values, analyzer, by_name) if values else None
+        if decision is not None:
+            return decision
     if by_name is not None and by_name.operator != FREE_TEXT:
         return _decision(col.name, by_name)
     if col.primary_key:

@@ -141,7 +141,7 @@ class RunningServer:
                               timeout=timeout, cwd=cwd or self.root)
 
 
-def service_environment(root: Path, demo_source: str) -> dict[str, str]:
+def service_environment(root: Path, demo_source: str, templates_dir: Path | None = None) -> dict[str, str]:
     templates = root / "templates"
     templates.mkdir(parents=True)
     for path in TEMPLATE_FILES:
@@ -154,7 +154,7 @@ def service_environment(root: Path, demo_source: str) -> dict[str, str]:
     env.update({
         "HFIT_HOME": str(root / "home"),
         "XDG_CONFIG_HOME": str(root / "xdg"),
-        "HFIT_TEMPLATES_DIR": str(templates),
+        "HFIT_TEMPLATES_DIR": str(templates_dir or templates),
         "HFIT_MASKING_KEY": TEST_MASKING_KEY,
         "HFIT_ALERT_SECRET": ALERT_SECRET,
         "HFIT_PROVIDER_PROD_REPLICA_URL": demo_source,
@@ -183,8 +183,8 @@ def shared_server(factory: pytest.TempPathFactory, demo_source: str) -> Iterator
             _shared = None
 
 
-def start_server(root: Path, demo_source: str) -> Iterator[RunningServer]:
-    env = service_environment(root, demo_source)
+def start_server(root: Path, demo_source: str, templates_dir: Path | None = None) -> Iterator[RunningServer]:
+    env = service_environment(root, demo_source, templates_dir)
     port = free_port()
     env["HFIT_SERVER_URL"] = f"http://127.0.0.1:{port}"
     log = (root / "server.log").open("wb")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, status
 
 from hfit_api.catalog import CatalogEntry
@@ -15,6 +17,8 @@ from hfit_api.schemas import (
     TemplateWriteRequest,
     ValidationPublic,
 )
+from hfit_dagster.errors import HfitError
+from hfit_dagster.settings import HfitSettings
 from hfit_dagster.template.loader import parse_template
 
 router = APIRouter(prefix="/templates", tags=["templates"], responses=ERROR_RESPONSES)
@@ -32,11 +36,20 @@ def summary(entry: CatalogEntry) -> TemplateSummary:
     )
 
 
-def detail(entry: CatalogEntry, debug: bool = False) -> TemplateDetail:
+def detail(entry: CatalogEntry, debug: bool = False, settings: HfitSettings | None = None) -> TemplateDetail:
     spec = entry.spec
     compiled = {name: query.sql for name, query in spec.queries().items()} if debug else None
+    plan: dict[str, Any] | None = None
+    plan_error: str | None = None
+    if debug and settings is not None:
+        from hfit_dagster.build.plan_preview import plan_template
+
+        try:
+            plan = {table: p.to_dict() for table, p in plan_template(spec, settings).items()}
+        except HfitError as exc:
+            plan_error = exc.message
     return TemplateDetail(**summary(entry).model_dump(), yaml=entry.yaml_text, export_order=spec.export_order(),
-                          compiled=compiled)
+                          compiled=compiled, masking_plan=plan, masking_plan_error=plan_error)
 
 
 @router.get("", name="templates.list", response_model=list[TemplateSummary])
@@ -65,9 +78,10 @@ def validate_template(body: TemplateWriteRequest, user: CurrentUser) -> Validati
 
 
 @router.get("/{name}", name="templates.show", response_model=TemplateDetail)
-def show_template(entry: Template, debug: bool = False) -> TemplateDetail:
-    """The template's YAML and metadata; ``debug=true`` adds the compiled SQL of every export."""
-    return detail(entry, debug)
+def show_template(entry: Template, service: ServiceDep, debug: bool = False) -> TemplateDetail:
+    """The template's YAML and metadata; ``debug=true`` adds the compiled SQL of every export and the masking
+    plan (classified from a sample of the source; no data is returned)."""
+    return detail(entry, debug, service.settings)
 
 
 @router.put("/{name}", name="templates.update", response_model=TemplateDetail)

@@ -1,0 +1,29 @@
+"""The masking objects a build needs, from settings: one place that knows which settings they read.
+
+Builds (``build/staging.py``), the plan preview and the Dagster assets create their analyzer and masker here,
+so the configured spaCy model (``HFIT_SPACY_MODEL`` / ``spacy_model``), custom recognizers
+(``recognizers:`` in ``.hfit/config.yaml``) and text workers (``HFIT_TEXT_WORKERS`` / ``text_workers``) reach
+every one of them.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from hfit_dagster.masking.operators import Masker
+from hfit_dagster.masking.text_redactor import TextAnalyzer, TextRedactor
+
+if TYPE_CHECKING:
+    from hfit_dagster.settings import HfitSettings
+
+
+def text_analyzer(settings: HfitSettings) -> TextAnalyzer:
+    """The Presidio analyzer for classification and redaction (model and custom recognizers configured)."""
+    return TextAnalyzer(nlp_model=settings.spacy_model, extra_recognizers=settings.recognizers)
+
+
+def masker(settings: HfitSettings, analyzer: TextAnalyzer | None = None) -> Masker:
+    """A Masker with the configured key and a TextRedactor on ``analyzer`` (built from settings if None)."""
+    key = settings.masking_key_bytes()
+    analyzer = analyzer if analyzer is not None else text_analyzer(settings)
+    return Masker(key, text_redactor=TextRedactor(analyzer, key, workers=settings.text_workers))

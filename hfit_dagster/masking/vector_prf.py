@@ -1,0 +1,494 @@
+"""Keyed pseudo-random functions over whole columns: SipHash-2-4 on numpy ``uint64`` lanes.
+
+Why not HMAC per value: one ``hmac.digest`` costs ~1-2 µs of Python per value and a digit permutation needs
+eight of them; a column of 100k distinct phone numbers took over a second. SipHash-2-4 is a keyed PRF
+designed for short inputs (128-bit key, 64-bit output), and it only needs 64-bit additions, rotations and
+xors, so numpy computes it for every value of a column at once (~0.05-0.15 µs per value and lane).
+
+Keys: every use gets its own 128-bit SipHash key, derived once per (secret, label) as
+``HMAC-SHA256(secret, "siphash" + label)[:16]``, where the label names the operator and the purpose
+(``"email/0"``, ``"phone/fpe/10/3"``). Nobody without the masking secret can compute or invert a fake.
+
+Strings are handled as byte matrices (:class:`ByteRows`: one zero-padded row of UTF-8 bytes per value), so
+"replace every digit", "count the letters" or "hash the value" are a few numpy operations per column.
+
+Building blocks (deterministic, vectorized, no Python per value):
+
+* :func:`prf_strings` - one or more 64-bit lanes per string;
+* :func:`prf_u64` - one lane per 64-bit integer;
+* :func:`permute_digit_matrix` - a keyed permutation of all digit strings of one length (an FF1-like Feistel
+  network, eight rounds), so distinct inputs stay distinct;
+* :func:`map_digits` - rewrite the ASCII digits of each value in place, grouped by digit count;
+* :func:`shape_fakes` - digits permuted and letters keyed in place, everything else kept.
+"""
+
+from __future__ import annotations
+
+import functools
+import hmac
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+FEISTEL_ROUNDS = 8
+MAX_FEISTEL_DIGITS = 36  # both halves fit a uint64 below 10**18
+_SEP = b"\x1f"
+_U64 = np.uint64
+_C = (0x736F6D6570736575, 0x646F72616E646F6D, 0x6C7967656E657261, 0x7465646279746573)
+_POW10 = np.array([10**i for i in range(20)], dtype=np.uint64)
+_HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
+_CHUNK = 16384  # rows per SipHash pass: the state vectors stay in the CPU cache
+_SHIFTS = {b: (_U64(b), _U64(64 - b)) for b in (13, 16, 17, 21, 32)}
+
+DigitMapper = Callable[[dict[int, np.ndarray]], dict[int, np.ndarray]]
+
+
+@functools.lru_cache(maxsize=4096)
+def sip_key(secret: bytes, label: str) -> tuple[int, int]:
+    """The 128-bit SipHash key of one use, derived from the masking secret by HMAC-SHA256."""
+    d = hmac.digest(secret, b"siphash" + _SEP + label.encode(), "sha256")
+    return int.from_bytes(d[:8], "little"), int.from_bytes(d[8:16], "little")
+
+
+# -------------------------------------------------------------------------------------------- SipHash
+
+
+def _rotl(x: np.ndarray, b: int, tmp: np.ndarray) -> None:
+    left, right = _SHIFTS[b]
+    np.right_shift(x, right, out=tmp)
+    np.left_shift(x, left, out=x)
+    np.bitwise_or(x, tmp, out=x)
+
+
+def _sip_rounds(v0: np.ndarray, v1: np.ndarray, v2: np.ndarray, v3: np.ndarray, tmp: np.ndarray, n: int) -> None:
+    for _ in range(n):
+        np.add(v0, v1, out=v0)
+        _rotl(v1, 13, tmp)
+        np.bitwise_xor(v1, v0, out=v1)
+        _rotl(v0, 32, tmp)
+        np.add(v2, v3, out=v2)
+        _rotl(v3, 16, tmp)
+        np.bitwise_xor(v3, v2, out=v3)
+        np.add(v0, v3, out=v0)
+        _rotl(v3, 21, tmp)
+        np.bitwise_xor(v3, v0, out=v3)
+        np.add(v2, v1, out=v2)
+        _rotl(v1, 17, tmp)
+        np.bitwise_xor(v1, v2, out=v1)
+        _rotl(v2, 32, tmp)
+
+
+def siphash_words(
+    key: tuple[int, int] | tuple[np.ndarray, np.ndarray], words: np.ndarray
+) -> np.ndarray:
+    """SipHash-2-4 of every row of ``words`` (m x k little-endian message words, the last one the final
+    block). ``key`` is one (k0, k1) pair or two arrays of m per-row key halves, so rows hashed under
+    different keys (several lanes, several digit lengths) still take one pass."""
+    m, k = words.shape
+    out = np.empty(m, dtype=np.uint64)
+    per_row = isinstance(key[0], np.ndarray)
+    cols = np.ascontiguousarray(words.T)  # one contiguous row per message word
+    for start in range(0, m, _CHUNK):
+        stop = min(start + _CHUNK, m)
+        size = stop - start
+        if per_row:
+            k0 = np.asarray(key[0][start:stop], dtype=np.uint64)
+            k1 = np.asarray(key[1][start:stop], dtype=np.uint64)
+            v0, v1, v2, v3 = k0 ^ _U64(_C[0]), k1 ^ _U64(_C[1]), k0 ^ _U64(_C[2]), k1 ^ _U64(_C[3])
+        else:
+            init = [_U64(key[i % 2]) ^ _U64(_C[i]) for i in range(4)]  # type: ignore[operator]
+            v0, v1, v2, v3 = (np.full(size, c, dtype=np.uint64) for c in init)
+        tmp = np.empty(size, dtype=np.uint64)
+        for j in range(k):
+            w = cols[j, start:stop]
+            np.bitwise_xor(v3, w, out=v3)
+            _sip_rounds(v0, v1, v2, v3, tmp, 2)
+            np.bitwise_xor(v0, w, out=v0)
+        np.bitwise_xor(v2, _U64(0xFF), out=v2)
+        _sip_rounds(v0, v1, v2, v3, tmp, 4)
+        np.bitwise_xor(v0, v1, out=v0)
+        np.bitwise_xor(v2, v3, out=v2)
+        np.bitwise_xor(v0, v2, out=out[start:stop])
+    return out
+
+
+def _lane_keys(secret: bytes, labels: list[str], n: int) -> tuple[np.ndarray, np.ndarray]:
+    keys = [sip_key(secret, label) for label in labels]
+    k0 = np.repeat(np.array([k[0] for k in keys], dtype=np.uint64), n)
+    k1 = np.repeat(np.array([k[1] for k in keys], dtype=np.uint64), n)
+    return k0, k1
+
+
+def siphash_lanes(secret: bytes, labels: list[str], words: np.ndarray) -> np.ndarray:
+    """(n, len(labels)) lanes: each row of ``words`` hashed once per label, all in one pass."""
+    n = words.shape[0]
+    if n == 0:
+        return np.zeros((0, len(labels)), dtype=np.uint64)
+    tiled = np.tile(words, (len(labels), 1)) if len(labels) > 1 else words
+    return siphash_words(_lane_keys(secret, labels, n), tiled).reshape(len(labels), n).T
+
+
+def width_class(lengths: np.ndarray) -> np.ndarray:
+    """The padded byte width a value of each length is hashed at: 8, 16, 32, ... (a power of two)."""
+    lengths = np.maximum(np.asarray(lengths, dtype=np.int64), 1)
+    return np.maximum(8, 1 << np.ceil(np.log2(lengths)).astype(np.int64))
+
+
+def hash_rows(secret: bytes, labels: list[str], mat: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Keyed PRF of byte strings given as zero-padded rows: (n, len(labels)) uint64 lanes.
+
+    The message is the value's bytes zero-padded to its width class (:func:`width_class`, a function of
+    the length only) followed by one word holding the length, hashed with SipHash-2-4's compression and
+    finalization. The encoding is injective, so this is a PRF of the string, and every value of a class
+    has the same number of words: one numpy pass per class instead of one per length.
+    """
+    n = len(lengths)
+    out = np.empty((n, len(labels)), dtype=np.uint64)
+    if n == 0:
+        return out
+    classes = width_class(lengths)
+    for w in np.unique(classes):
+        idx = np.nonzero(classes == w)[0] if len(np.unique(classes)) > 1 else np.arange(n)
+        sub = mat[idx, : int(w)]
+        if sub.shape[1] < w:
+            sub = np.concatenate([sub, np.zeros((len(idx), int(w) - sub.shape[1]), np.uint8)], axis=1)
+        words = np.empty((len(idx), int(w) // 8 + 1), dtype=np.uint64)
+        words[:, :-1] = np.ascontiguousarray(sub).view("<u8")
+        words[:, -1] = lengths[idx].astype(np.uint64)
+        out[idx] = siphash_lanes(secret, labels, words)
+    return out
+
+
+def prf_u64(secret: bytes, label: str, x: np.ndarray) -> np.ndarray:
+    """SipHash-2-4 of each 64-bit integer (as 8 little-endian bytes)."""
+    words = np.empty((len(x), 2), dtype=np.uint64)
+    words[:, 0] = x
+    words[:, 1] = _U64(8 << 56)
+    return siphash_words(sip_key(secret, label), words)
+
+
+# ------------------------------------------------------------------------------------------ byte rows
+
+
+def as_utf8(values: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """A plain ``string`` array (chunked, large and view strings converted)."""
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks() if values.num_chunks else pa.array([], pa.string())
+    if not pa.types.is_string(values.type):
+        values = values.cast(pa.string())
+    return values
+
+
+@dataclass
+class ByteRows:
+    """Strings as an (n, width) uint8 matrix, zero padded, plus their byte lengths.
+
+    ``width`` is a multiple of 8 with room for SipHash's length byte, so :meth:`prf` needs no copy
+    of the values. Built from and turned back into Arrow string arrays without Python per value.
+    """
+
+    mat: np.ndarray
+    lengths: np.ndarray
+
+    @classmethod
+    def from_array(cls, values: pa.Array, width: int | None = None) -> ByteRows:
+        values = as_utf8(values)
+        n = len(values)
+        offsets = np.frombuffer(values.buffers()[1], dtype=np.int32)[values.offset : values.offset + n + 1]
+        offsets = offsets.astype(np.int64)
+        buf = values.buffers()[2]
+        data = np.frombuffer(buf, dtype=np.uint8) if buf is not None else np.zeros(0, np.uint8)
+        lengths = np.diff(offsets)
+        longest = int(lengths.max()) if n else 0
+        width = width if width is not None else (longest // 8 + 1) * 8
+        starts = offsets[:-1]
+        if n == 0 or longest == 0:
+            return cls(np.zeros((n, width), dtype=np.uint8), lengths)
+        padded = np.zeros(len(data) + width, dtype=np.uint8)
+        padded[: len(data)] = data
+        mat = np.lib.stride_tricks.sliding_window_view(padded, width)[starts]
+        mat[np.arange(width)[None, :] >= lengths[:, None]] = 0
+        return cls(mat, lengths)
+
+    def to_array(self) -> pa.Array:
+        n, width = self.mat.shape
+        inside = np.arange(width)[None, :] < self.lengths[:, None]
+        data = np.ascontiguousarray(self.mat[inside])
+        offsets = np.zeros(n + 1, dtype=np.int32)
+        np.cumsum(self.lengths, out=offsets[1:])
+        return pa.StringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(data))
+
+    def prf(self, secret: bytes, labels: list[str]) -> np.ndarray:
+        """Keyed lanes of each row's string (see :func:`hash_rows`)."""
+        return hash_rows(secret, labels, self.mat, self.lengths)
+
+    def take(self, idx: np.ndarray) -> ByteRows:
+        return ByteRows(self.mat[idx], self.lengths[idx])
+
+
+def by_width(
+    values: pa.Array, fn: Callable[[ByteRows, np.ndarray], ByteRows | np.ndarray]
+) -> list[tuple[np.ndarray, object]]:
+    """Apply ``fn(rows, row indices)`` to the values packed in matrices of their width class (short values
+    are not padded to the longest one); returns (row indices, result) per class."""
+    values = as_utf8(values)
+    lengths = pc.binary_length(values).fill_null(0).to_numpy(zero_copy_only=False)
+    classes = width_class(lengths)
+    out: list[tuple[np.ndarray, object]] = []
+    for w in np.unique(classes):
+        idx = np.nonzero(classes == w)[0]
+        sub = values if len(idx) == len(values) else values.take(pa.array(idx))
+        out.append((idx, fn(ByteRows.from_array(sub, int(w)), idx)))
+    return out
+
+
+def merge_strings(parts: list[tuple[np.ndarray, object]], n: int) -> pa.Array:
+    if len(parts) == 1 and len(parts[0][0]) == n:
+        result = parts[0][1]
+        return result.to_array() if isinstance(result, ByteRows) else result  # type: ignore[return-value]
+    arrays = [r.to_array() if isinstance(r, ByteRows) else r for _, r in parts]
+    merged = pa.concat_arrays(arrays) if arrays else pa.array([], pa.string())
+    positions = np.concatenate([idx for idx, _ in parts]) if parts else np.zeros(0, np.int64)
+    inverse = np.empty(n, dtype=np.int64)
+    inverse[positions] = np.arange(n)
+    return merged.take(pa.array(inverse))
+
+
+def _merge_lanes(parts: list[tuple[np.ndarray, object]], n: int, lanes: int) -> np.ndarray:
+    out = np.empty((n, lanes), dtype=np.uint64)
+    for idx, result in parts:
+        out[idx] = result
+    return out
+
+
+def prf_strings(secret: bytes, labels: list[str], values: pa.Array) -> np.ndarray:
+    """One 64-bit lane per label for every (non-null) string: SipHash-2-4 of its UTF-8 bytes; (n, lanes)."""
+    values = as_utf8(values)
+    return _merge_lanes(by_width(values, lambda rows, _idx: rows.prf(secret, labels)), len(values), len(labels))
+
+
+# ------------------------------------------------------------------------------------- digit matrices
+
+
+def digits_to_int(mat: np.ndarray) -> np.ndarray:
+    """(n, k) ASCII digit matrix (k <= 19) -> uint64 values."""
+    k = mat.shape[1]
+    if k == 0:
+        return np.zeros(mat.shape[0], dtype=np.uint64)
+    return ((mat.astype(np.uint64) - _U64(48)) * _POW10[:k][::-1]).sum(axis=1, dtype=np.uint64)
+
+
+def int_to_digits(x: np.ndarray, k: int) -> np.ndarray:
+    """uint64 values -> (n, k) zero-padded ASCII digit matrix."""
+    if k == 0:
+        return np.zeros((len(x), 0), dtype=np.uint8)
+    return ((x[:, None] // _POW10[:k][::-1][None, :]) % _U64(10) + _U64(48)).astype(np.uint8)
+
+
+def int_to_hex(x: np.ndarray, nibbles: int = 16) -> np.ndarray:
+    """uint64 values -> (n, nibbles) lower-case hex matrix of their low ``nibbles`` nibbles."""
+    shifts = np.arange(nibbles - 1, -1, -1, dtype=np.uint64) * _U64(4)
+    return _HEX[((x[:, None] >> shifts[None, :]) & _U64(0xF)).astype(np.intp)]
+
+
+def matrix_to_strings(mat: np.ndarray) -> pa.Array:
+    """(n, w) uint8 matrix of UTF-8 bytes -> Arrow string array of n values of w bytes each."""
+    n, w = mat.shape
+    offsets = np.arange(0, (n + 1) * w, w, dtype=np.int32) if w else np.zeros(n + 1, dtype=np.int32)
+    return pa.StringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(np.ascontiguousarray(mat)))
+
+
+def hex_strings(lanes: np.ndarray, nibbles: int) -> pa.Array:
+    """Lower-case hex strings of ``nibbles`` characters from (n, k) uint64 lanes (16 nibbles per lane)."""
+    cols = [int_to_hex(lanes[:, j]) for j in range(lanes.shape[1])]
+    return matrix_to_strings(np.concatenate(cols, axis=1)[:, :nibbles])
+
+
+def prf_digit_rows(secret: bytes, label: str, mat: np.ndarray) -> np.ndarray:
+    """Keyed lane of fixed-width rows (e.g. digit strings of one length), as :func:`hash_rows`: (n, 1)."""
+    n, k = mat.shape
+    return hash_rows(secret, [label], mat, np.full(n, k, dtype=np.int64))
+
+
+def keyed_digit_stream(secret: bytes, label: str, mat: np.ndarray, k: int) -> np.ndarray:
+    """(n, k) keyed pseudo-random ASCII digits per row of ``mat`` (not a permutation)."""
+    n, width = mat.shape
+    lanes = max(1, -(-k // 8))
+    h = hash_rows(secret, [f"{label}/{j}" for j in range(lanes)], mat, np.full(n, width, dtype=np.int64))
+    return (np.ascontiguousarray(h).view(np.uint8).reshape(n, -1)[:, :k] % 10 + 48).astype(np.uint8)
+
+
+def permute_digit_groups(secret: bytes, operator: str, groups: dict[int, np.ndarray]) -> dict[int, np.ndarray]:
+    """Keyed permutation of digit strings, per length n: ``groups[n]`` is an (m, n) ASCII matrix.
+
+    Alternating Feistel network over the two halves (u = n // 2 and v = n - u digits), eight rounds,
+    round function ``SipHash(key_{operator,n,round}, other half) mod 10^half``: a permutation for every
+    length, so distinct inputs give distinct outputs. Lengths run together in one pass per round (keys and
+    moduli per row). Longer than 36 digits (never an id): a keyed digit stream instead.
+    """
+    out: dict[int, np.ndarray] = {}
+    for n, g in groups.items():
+        if n == 0 or not len(g):
+            out[n] = g.copy()
+        elif n > MAX_FEISTEL_DIGITS:
+            out[n] = keyed_digit_stream(secret, f"{operator}/long", g, n)
+    # A half below 10^16 (n <= 32) fits SipHash's final block (7 bytes + length byte): one block per round.
+    for short in (True, False):
+        batch = {n: g for n, g in groups.items() if len(g) and 0 < n <= MAX_FEISTEL_DIGITS and (n <= 32) == short}
+        if batch:
+            out.update(_feistel(secret, operator, batch, short))
+    return out
+
+
+def _feistel(secret: bytes, operator: str, groups: dict[int, np.ndarray], short: bool) -> dict[int, np.ndarray]:
+    lengths = list(groups)
+    sizes = [len(groups[n]) for n in lengths]
+    u = np.repeat(np.array([n // 2 for n in lengths]), sizes)
+    v = np.repeat(np.array([n - n // 2 for n in lengths]), sizes)
+    a = np.concatenate([digits_to_int(groups[n][:, : n // 2]) for n in lengths])
+    b = np.concatenate([digits_to_int(groups[n][:, n // 2 :]) for n in lengths])
+    mod_u, mod_v = _POW10[u], _POW10[v]
+    words = np.empty((len(a), 1 if short else 2), dtype=np.uint64)
+    if not short:
+        words[:, 1] = _U64(8 << 56)
+    head = _U64(7 << 56) if short else _U64(0)
+    for i in range(FEISTEL_ROUNDS):
+        keys = [sip_key(secret, f"{operator}/fpe/{n}/{i}") for n in lengths]
+        k0 = np.repeat(np.array([k[0] for k in keys], dtype=np.uint64), sizes)
+        k1 = np.repeat(np.array([k[1] for k in keys], dtype=np.uint64), sizes)
+        if i % 2 == 0:
+            words[:, 0] = b | head
+            a = (a + siphash_words((k0, k1), words) % mod_u) % mod_u
+        else:
+            words[:, 0] = a | head
+            b = (b + siphash_words((k0, k1), words) % mod_v) % mod_v
+    out: dict[int, np.ndarray] = {}
+    start = 0
+    for n, size in zip(lengths, sizes, strict=True):
+        part = slice(start, start + size)
+        out[n] = np.concatenate([int_to_digits(a[part], n // 2), int_to_digits(b[part], n - n // 2)], axis=1)
+        start += size
+    return out
+
+
+def permute_digit_matrix(secret: bytes, operator: str, mat: np.ndarray) -> np.ndarray:
+    """:func:`permute_digit_groups` for digit strings of one length (rows of an (m, n) ASCII matrix)."""
+    return permute_digit_groups(secret, operator, {mat.shape[1]: mat})[mat.shape[1]]
+
+
+def _digit_mask(mat: np.ndarray) -> np.ndarray:
+    return (mat >= 48) & (mat <= 57)
+
+
+def map_digit_rows(rows: ByteRows, mapper: DigitMapper) -> ByteRows:
+    """Rewrite each row's ASCII digits in place: ``mapper({count: (m, count) digit matrix})`` returns the
+    new digit matrices (rows grouped by their digit count, in row order)."""
+    mask = _digit_mask(rows.mat)
+    counts = mask.sum(axis=1)
+    present = [int(c) for c in np.unique(counts) if c]
+    if not present:
+        return rows
+    mat = rows.mat.copy()
+    index = {c: np.nonzero(counts == c)[0] for c in present}
+    groups = {c: mat[idx][mask[idx]].reshape(len(idx), c) for c, idx in index.items()}
+    for c, new in mapper(groups).items():
+        idx = index[c]
+        sub = mat[idx]
+        sub[mask[idx]] = new.reshape(-1)
+        mat[idx] = sub
+    return ByteRows(mat, rows.lengths)
+
+
+def map_digits(values: pa.Array, mapper: DigitMapper) -> pa.Array:
+    """:func:`map_digit_rows` over an Arrow string array (mappers depend on the digits only)."""
+    values = as_utf8(values)
+    return merge_strings(by_width(values, lambda rows, _idx: map_digit_rows(rows, mapper)), len(values))
+
+
+def permutation_mapper(secret: bytes, operator: str) -> DigitMapper:
+    """A :data:`DigitMapper` that applies the keyed digit permutation of ``operator``."""
+    return functools.partial(permute_digit_groups, secret, operator)
+
+
+# --------------------------------------------------------------------------------------------- shapes
+
+
+def _keyed_letters(secret: bytes, operator: str, rows: ByteRows, counts: np.ndarray) -> np.ndarray:
+    """(n, max count) keyed upper-case ASCII letters per row, derived from the whole original value."""
+    top = int(counts.max()) if len(counts) else 0
+    lanes = max(1, -(-top // 8))
+    h = rows.prf(secret, [f"{operator}/letters/{j}" for j in range(lanes)])
+    return (h.view(np.uint8).reshape(len(counts), -1)[:, :top] % 26 + 65).astype(np.uint8)
+
+
+def shape_rows(secret: bytes, operator: str, rows: ByteRows, *, letters: bool = True) -> ByteRows:
+    """Digits permuted (keyed, per digit count) and ASCII letters keyed per value, in place."""
+    original = rows
+    rows = map_digit_rows(rows, permutation_mapper(secret, operator))
+    if not letters:
+        return rows
+    upper = (original.mat >= 65) & (original.mat <= 90)
+    lower = (original.mat >= 97) & (original.mat <= 122)
+    alpha = upper | lower
+    counts = alpha.sum(axis=1)
+    if not counts.any():
+        return rows
+    has = np.nonzero(counts)[0]
+    keyed = _keyed_letters(secret, operator, original.take(has), counts[has])
+    take = np.arange(keyed.shape[1])[None, :] < counts[has][:, None]
+    mat = rows.mat
+    sub, sub_alpha = mat[has], alpha[has]
+    sub[sub_alpha] = keyed[take]
+    sub[lower[has]] += 32
+    mat[has] = sub
+    return ByteRows(mat, rows.lengths)
+
+
+def shape_fakes(secret: bytes, operator: str, values: pa.Array, *, letters: bool = True) -> pa.Array:
+    """Same shape: digits permuted (keyed, per digit count), letters keyed per value, the rest kept.
+
+    ASCII values are handled in numpy; the rare values with non-ASCII characters get the same digits, and
+    their letters (a non-ASCII letter such as 'ß' too) from the same keyed letter stream, in Python.
+    """
+    values = as_utf8(values)
+    if not letters:
+        return map_digits(values, permutation_mapper(secret, operator))
+    is_ascii = pc.string_is_ascii(values).to_numpy(zero_copy_only=False)
+    if is_ascii.all():
+        return merge_strings(by_width(values, lambda r, _idx: shape_rows(secret, operator, r)), len(values))
+    out = values.to_pylist()
+    ascii_idx = np.nonzero(is_ascii)[0]
+    if len(ascii_idx):
+        done = shape_fakes(secret, operator, values.take(pa.array(ascii_idx)))
+        for i, v in zip(ascii_idx.tolist(), done.to_pylist(), strict=True):
+            out[i] = v
+    other_idx = np.nonzero(~is_ascii)[0]
+    other = values.take(pa.array(other_idx))
+    digits = map_digits(other, permutation_mapper(secret, operator))  # digits done, letters untouched
+    counts = np.array([sum(c.isalpha() for c in v) for v in other.to_pylist()], dtype=np.int64)
+    rows = ByteRows.from_array(other)  # hash_rows hashes each value at its own width class
+    keyed = _keyed_letters(secret, operator, rows, counts) if counts.any() else np.zeros((len(counts), 0))
+    for j, (i, value) in enumerate(zip(other_idx.tolist(), digits.to_pylist(), strict=True)):
+        stream = iter(bytes(keyed[j, : counts[j]].astype(np.uint8)).decode("ascii"))
+        out[i] = "".join((next(stream).lower() if c.islower() else next(stream)) if c.isalpha() else c for c in value)
+    return pa.array(out, pa.string())
+
+
+def fill_non_space(values: pa.Array, replacement: pa.Array) -> pa.Array:
+    """Write ``replacement[i]`` (ASCII, as many characters as ``values[i]`` has non-space bytes) into the
+    non-space positions of ``values[i]``, spaces kept (an IBAN printed in groups of four)."""
+    values, replacement = as_utf8(values), as_utf8(replacement)
+
+    def fill(rows: ByteRows, idx: np.ndarray) -> ByteRows:
+        inside = np.arange(rows.mat.shape[1])[None, :] < rows.lengths[:, None]
+        slots = inside & (rows.mat != 32)
+        mat = rows.mat.copy()
+        new = ByteRows.from_array(replacement.take(pa.array(idx)))
+        new_inside = np.arange(new.mat.shape[1])[None, :] < new.lengths[:, None]
+        mat[slots] = new.mat[new_inside]
+        return ByteRows(mat, rows.lengths)
+
+    return merge_strings(by_width(values, fill), len(values))

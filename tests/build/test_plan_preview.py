@@ -1,0 +1,71 @@
+"""The masking plan before any build: the decisions a build makes, from the source, with nothing written."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from hfit_dagster.build.local_build import build_package
+from hfit_dagster.build.plan_preview import plan_template
+from hfit_dagster.cli.plan_commands import app, plan
+from hfit_dagster.settings import HfitSettings, load_settings
+from hfit_dagster.template.loader import resolve_template
+from tests.conftest import TEMPLATES
+
+PARAMS = {"since": "2020-01-01", "row_limit": "150"}
+
+
+def _decisions(tables: dict[str, list[dict]]) -> dict[str, dict[str, tuple]]:
+    return {t: {c["column"]: (c["operator"], c["entity"], c["source"]) for c in cols} for t, cols in tables.items()}
+
+
+def test_preview_decides_what_the_build_decides(settings: HfitSettings) -> None:
+    """Same tables, same operator, entity and source for every column as the manifest of a real build."""
+    spec = resolve_template("daily-dev-scenario", TEMPLATES).spec
+    plans = plan_template(spec, settings, PARAMS)
+    built = build_package(spec, PARAMS, settings)
+    manifest = json.loads((built.path / "manifest.json").read_text())
+    from_build = {t["name"]: [{"column": c["name"], **c["masking"]} for c in t["columns"]]
+                  for t in manifest["tables"]}  # fmt: skip
+    preview = {name: p.to_dict()["columns"] for name, p in plans.items()}
+    assert _decisions(preview) == _decisions(from_build)
+    assert plans["customers"].decisions["notes"].source == "rule"
+    assert plans["payment_methods"].decisions["card_number"].operator == "credit_card"
+
+
+def test_preview_writes_nothing_and_needs_no_masking_key(
+    hfit_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Nothing is masked, so no key is needed; the store and HFIT_HOME stay as they were."""
+    monkeypatch.delenv("HFIT_MASKING_KEY", raising=False)
+    settings = load_settings()
+    before = sorted(p.relative_to(hfit_home) for p in hfit_home.rglob("*"))
+    plans = plan_template(resolve_template("payment-incident", TEMPLATES).spec, settings,
+                          {"customer_ids": "1,2,3", "start_time": "2024-10-15 14:30:00",
+                           "end_time": "2024-10-15 15:00:00"})
+    assert plans and all(p.decisions for p in plans.values())
+    assert sorted(p.relative_to(hfit_home) for p in hfit_home.rglob("*")) == before
+    assert not settings.package_store.exists() or not any(settings.package_store.iterdir())
+
+
+def test_cli_prints_every_table_as_a_table_or_json(hfit_home: Path) -> None:
+    """``hfit pkg-tmpl plan NAME key=value [--json]``: rich tables for people, the manifest's form for tools."""
+    assert callable(plan)
+    runner = CliRunner()
+    args = ["daily-dev-scenario", *(f"{k}={v}" for k, v in PARAMS.items())]
+    as_json = runner.invoke(app, [*args, "--json"])
+    assert as_json.exit_code == 0, as_json.output
+    document = json.loads(as_json.stdout)
+    assert document["template"] == "daily-dev-scenario" and document["params"] == PARAMS
+    customers = document["tables"]["customers"]
+    assert "email" in customers["masked_columns"]
+    assert {"column", "operator", "entity", "confidence", "evidence", "source"} <= set(customers["columns"][0])
+    shown = runner.invoke(app, args)
+    assert shown.exit_code == 0
+    for word in ("customers", "payment_methods", "credit_card", "evidence", "template rule"):
+        assert word in shown.stdout
+    unknown = runner.invoke(app, ["no-such-template"])
+    assert unknown.exit_code != 0
