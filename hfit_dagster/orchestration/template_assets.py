@@ -65,7 +65,8 @@ def _preview_markdown(parquet: Path) -> str:
     """The first rows of a staged table: already masked, so safe to show in the UI."""
     if not parquet.is_file():
         return "(no rows)"
-    rows = pq.ParquetFile(parquet).read_row_group(0).slice(0, PREVIEW_ROWS).to_pylist()
+    file = pq.ParquetFile(parquet)
+    rows = file.read_row_group(0).slice(0, PREVIEW_ROWS).to_pylist() if file.num_row_groups else []
     if not rows:
         return "(no rows)"
     names = list(rows[0])
