@@ -9,6 +9,7 @@ from pathlib import Path
 import dagster as dg
 
 from hfit_dagster.orchestration.alert_sensor import build_alert_sensor
+from hfit_dagster.orchestration.executors import executor_from_env, with_executor
 from hfit_dagster.orchestration.resources import HfitResource
 from hfit_dagster.orchestration.retention import hfit_retention, retention_schedule
 from hfit_dagster.orchestration.template_assets import build_template_defs
@@ -34,4 +35,5 @@ def build_definitions(templates_dir: Path | None = None, home: Path | None = Non
     )
 
 
-defs = build_definitions()
+# HFIT_DAGSTER_EXECUTOR=celery (or in_process) puts every build job on that executor; default: multiprocess
+defs = with_executor(build_definitions(), executor_from_env())

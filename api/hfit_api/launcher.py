@@ -63,6 +63,13 @@ def run_config(job: BuildJob) -> dict[str, Any]:
     return dict(run_config_for(job.template.spec.name, job.params))
 
 
+# Dagster configures logging (logging.config.dictConfig) at the start of every in-process run when the
+# instance's dagster.yaml has settings; two threads doing that at once deadlock on the logging locks
+# (reproduced with two concurrent materialize calls). In-process runs therefore run one at a time per API
+# process; for parallel builds, run several API replicas or submit runs to a Dagster deployment.
+_IN_PROCESS_RUN = threading.Lock()
+
+
 class DagsterThreadLauncher:
     """Runs each build as a Dagster run (``materialize``) in a thread pool of this process."""
 
@@ -102,14 +109,15 @@ class DagsterThreadLauncher:
                     "hfit/build": job.build_id}
             if job.dry_run:
                 tags["hfit/dry_run"] = "true"
-            result = dg.materialize(
-                list(defs.assets or []),
-                instance=self.instance(),
-                resources={"hfit": HfitResource(home=str(self.settings.home.resolve()))},
-                run_config=run_config(job),
-                tags=tags,
-                raise_on_error=False,
-            )
+            with _IN_PROCESS_RUN:  # see _IN_PROCESS_RUN: two runs starting together can deadlock
+                result = dg.materialize(
+                    list(defs.assets or []),
+                    instance=self.instance(),
+                    resources={"hfit": HfitResource(home=str(self.settings.home.resolve()))},
+                    run_config=run_config(job),
+                    tags=tags,
+                    raise_on_error=False,
+                )
             run_id = result.run_id
             if not result.success:
                 events.failed(job.build_id, failure_of(result), run_id)

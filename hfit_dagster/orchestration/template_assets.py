@@ -195,6 +195,7 @@ def build_template_defs(found: TemplateFile) -> dg.Definitions:
             execution_timezone=spec.schedule.timezone,
             run_config=run_config_for(spec.name, {k: str(v) for k, v in spec.schedule.params.items()}),
             tags={"hfit/requester": "schedule"},
+            default_status=dg.DefaultScheduleStatus.RUNNING,  # an approved template's schedule runs by itself
         ))
     return dg.Definitions(assets=[tables, package], jobs=[job], schedules=schedules)
 
