@@ -160,6 +160,20 @@ def _dedupe(values: list[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(values))
 
 
+def _streets_without_person_names(fake: Any, count: int) -> tuple[str, ...]:
+    """Street fakes that never contain a "First Last" pair ("2039 Sarah Lane" would read as a person's name,
+    and could even equal a real customer's), so names found in an output always come from name columns."""
+    from faker.providers.person.en_US import Provider as People
+
+    first, last = set(People.first_names), set(People.last_names)
+    streets: list[str] = []
+    while len(streets) < count:
+        words = (candidate := fake.street_address()).split()
+        if not any(a in first and b in last for a, b in zip(words, words[1:], strict=False)):
+            streets.append(candidate)
+    return _dedupe(streets)
+
+
 @functools.lru_cache(maxsize=1)
 def fake_pools() -> _FakePools:
     """Realistic names/places drawn once from a seeded Faker, then indexed by HMAC.
@@ -177,7 +191,7 @@ def fake_pools() -> _FakePools:
         first_names=first,
         last_names=last,
         cities=_dedupe([fake.city() for _ in range(1000)]),
-        streets=_dedupe([fake.street_address() for _ in range(1500)]),
+        streets=_streets_without_person_names(fake, 1500),
         first_slugs=tuple(_ascii_slug(n) for n in first),
         last_slugs=tuple(_ascii_slug(n) for n in last),
     )
