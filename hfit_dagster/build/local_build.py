@@ -26,7 +26,7 @@ class BuiltPackage:
 
 
 def build_package(spec: TemplateSpec, raw_params: dict[str, Any], settings: HfitSettings, *,
-                  dialect: str = "mysql", include_indexes: bool = True,
+                  dialect: str = "mysql", include_indexes: bool = True, gzip_sql: bool = False,
                   progress: Progress = _quiet) -> BuiltPackage:
     """Build and publish one package; on any failure nothing is published and staging is removed."""
     if dialect not in SUPPORTED_DIALECTS:
@@ -43,6 +43,7 @@ def build_package(spec: TemplateSpec, raw_params: dict[str, Any], settings: Hfit
         manifest = write_package(staging, version, dialect=dialect,
                                  include_indexes=include_indexes and prepared.include_indexes, progress=progress,
                                  template_hash=prepared.template_hash, params=prepared.user_params,
+                                 gzip_sql=gzip_sql,
                                  extra=debug_details(prepared, {"stage_seconds": round(staged - started, 3)}))
         failures = failed_checks(manifest.checks, manifest.follow_parents)
         if failures:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import pickle
 from datetime import UTC, datetime
@@ -27,11 +28,13 @@ MANIFEST_FILE = "manifest.json"
 
 def write_package(staging: Path, version: str, *, dialect: str = "mysql", include_indexes: bool = True,
                   extra: dict[str, Any] | None = None, progress: Progress = _quiet,
-                  template_hash: str | None = None, params: dict[str, Any] | None = None) -> PackageManifest:
+                  template_hash: str | None = None, params: dict[str, Any] | None = None,
+                  gzip_sql: bool = False) -> PackageManifest:
     """Write the SQL script and manifest into ``staging`` (ready to publish) and return the manifest.
 
     ``template_hash`` and ``params`` name the template as approved and the parameters as the user gave them
     (built-in parameters rewrite the template for one build; the manifest shows the original).
+    ``gzip_sql`` writes ``package.sql.gz`` (streamed through gzip) instead of ``package.sql``.
     """
     try:
         stage = json.loads((staging / STAGE_FILE).read_text())
@@ -41,7 +44,8 @@ def write_package(staging: Path, version: str, *, dialect: str = "mysql", includ
         raise BuildError(f"staging directory {staging} is incomplete ({exc.__class__.__name__})") from None
     tables = tables_in_dependency_order([metadata.tables[name] for name in stage["tables"]])
     omitted: list[str] = []
-    with (staging / SQL_FILE).open("wb") as out:
+    sql_path = staging / (SQL_FILE + ".gz" if gzip_sql else SQL_FILE)
+    with (gzip.open(sql_path, "wb", compresslevel=6) if gzip_sql else sql_path.open("wb")) as out:
         writer = SqlScriptWriter(out, dialect, include_indexes=include_indexes)
         writer.set_written_tables({t.name for t in tables})
         writer.write_preamble([

@@ -29,13 +29,13 @@ def _settings(out: Path | None = None) -> HfitSettings:
 
 
 def _run_build(template: str, params: list[str], settings: HfitSettings, dialect: str,
-               include_indexes: bool) -> BuiltPackage:
+               include_indexes: bool, gzip_sql: bool = False) -> BuiltPackage:
     from hfit_dagster.build.local_build import build_package  # heavy (Presidio, spaCy): only when building
 
     spec = resolve_template(template, settings.templates_dir).spec
     raw = parse_assignments(params)
     with stderr.status(f"building {spec.name}…") as status:
-        return build_package(spec, raw, settings, dialect=dialect, include_indexes=include_indexes,
+        return build_package(spec, raw, settings, dialect=dialect, include_indexes=include_indexes, gzip_sql=gzip_sql,
                              progress=lambda message: status.update(f"{spec.name}: {message}"))
 
 
@@ -58,9 +58,10 @@ def build(
     out: Annotated[Path | None, typer.Option("--out", help="package store directory")] = None,
     dialect: Annotated[str, typer.Option(help="SQL dialect of package.sql")] = "mysql",
     indexes: Annotated[bool, typer.Option("--indexes/--no-indexes", help="secondary indexes in DDL")] = True,
+    gzip_sql: Annotated[bool, typer.Option("--gzip", help="write package.sql.gz instead of package.sql")] = False,
 ) -> None:
     """Build one package locally and print its directory."""
-    built = _run_build(template, params or [], _settings(out), dialect, indexes)
+    built = _run_build(template, params or [], _settings(out), dialect, indexes, gzip_sql)
     _summary(built)
     stdout.print(str(built.path))
 

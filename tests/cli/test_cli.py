@@ -107,3 +107,19 @@ def test_template_list_and_show(hfit_home: Path) -> None:
     assert shown.exit_code == 0
     assert "# dependency order: customers → payment_methods → payments" in shown.output
     assert ":ref__customers__id" in shown.output
+
+
+def test_build_gzip_and_dialects(hfit_home: Path) -> None:
+    """`--gzip` writes package.sql.gz (listed with its sha256); `--dialect` picks the SQL dialect."""
+    import gzip
+    import json
+
+    result = runner.invoke(app, ["build", "test-scenario", "--gzip", "--dialect", "postgresql"])
+    assert result.exit_code == 0, result.output
+    path = Path(result.stdout.strip().splitlines()[-1])
+    assert not (path / "package.sql").exists()
+    text = gzip.open(path / "package.sql.gz", "rt").read()
+    assert "psql" in text.splitlines()[3] and 'CREATE TABLE "customers"' in text
+    assert "package.sql.gz" in json.loads((path / "manifest.json").read_text())["files"]
+    bad = runner.invoke(app, ["build", "test-scenario", "--dialect", "oracle"])
+    assert bad.exit_code == 9 and "unknown SQL dialect 'oracle'" in bad.output
