@@ -28,6 +28,12 @@ lint: $(STAMP)
 dagster: $(STAMP)
 	$(BIN)/dagster dev -w workspace.yaml
 
+## make bench: hfit build beside mysqldump on a generated MariaDB dataset (SCALE=small|medium|default, REPEAT=3);
+## figures in bench/results/latest.json, method in docs/performance.md
+.PHONY: bench
+bench: $(STAMP)
+	$(BIN)/python bench/run.py --scale $(or $(SCALE),default) --repeat $(or $(REPEAT),3)
+
 ## make lock: refresh requirements.lock from the current environment
 lock:
 	$(BIN)/pip freeze --exclude-editable | grep -v '^-e ' > requirements.lock

@@ -8,22 +8,32 @@ the store's published packages untouched.
 
 from __future__ import annotations
 
+import ctypes
 import json
+import os
 import pickle
-from collections import defaultdict
+import queue
+import threading
+from collections import defaultdict, deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from functools import partial
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from hfit_dagster.build.keysets import KeySet, batch_keys, key_count, values_of
 from hfit_dagster.build.subset import (
     REFERENCE_CHUNK,
     child_foreign_key,
@@ -33,7 +43,7 @@ from hfit_dagster.build.subset import (
 )
 from hfit_dagster.checks.leak import LeakCollector
 from hfit_dagster.errors import LeakDetected, ProviderError
-from hfit_dagster.extract.arrow_types import rows_to_batch, schema_for
+from hfit_dagster.extract.arrow_types import schema_for
 from hfit_dagster.extract.source import (
     create_source_engine,
     describe_db_error,
@@ -41,6 +51,7 @@ from hfit_dagster.extract.source import (
     reflect_tables,
     stream_query,
     stream_rows_by_keys,
+    stream_statement,
 )
 from hfit_dagster.masking import ColumnDecision, ColumnInfo, Masker, TableMaskingPlan, build_table_plan
 from hfit_dagster.settings import HfitSettings
@@ -52,7 +63,12 @@ STAGE_FILE = "stage.json"
 SCHEMA_FILE = "schema.pickle"
 PARQUET_DIR = "parquet"
 
-KeyTuple = tuple[Any, ...]
+Columns = tuple[str, ...]
+LEAK_SCAN_ROWS = 65_536
+PREFETCH_BATCHES = 3  # batches read ahead of masking by the reader thread
+PENDING_WRITES = 2  # row groups queued for the Parquet writer thread
+ROW_GROUP_ROWS = 65_536  # masked batches are gathered into row groups of about this many rows
+SCAN_THREADS = min(2, os.cpu_count() or 1)  # the leak pre-filter is numpy/Arrow work: columns in parallel
 
 
 def _quiet(_: str) -> None:
@@ -61,13 +77,29 @@ def _quiet(_: str) -> None:
 
 @dataclass
 class _TableState:
+    """One staged table: its writer, and the keys it holds (see build/keysets.py for their form)."""
+
     table: sa.Table
     role: str
     plan: TableMaskingPlan
     writer: pq.ParquetWriter
     rows: int = 0
-    pk_seen: set[KeyTuple] = field(default_factory=set)
-    present: dict[tuple[str, ...], set[KeyTuple]] = field(default_factory=lambda: defaultdict(set))
+    pk: Columns = ()
+    pk_seen: KeySet = field(default_factory=KeySet)
+    unwritten: list[pa.RecordBatch] = field(default_factory=list)  # masked, waiting to fill a row group
+    unwritten_rows: int = 0
+    present: dict[Columns, KeySet] = field(default_factory=dict)
+    referenced: list[Columns] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.pk:  # the keys present under the primary key are exactly the primary keys kept: one set
+            self.present[self.pk] = self.pk_seen
+
+    def present_keys(self, cols: Columns) -> KeySet:
+        keys = self.present.get(cols)
+        if keys is None:
+            keys = self.present[cols] = KeySet()
+        return keys
 
 
 @dataclass
@@ -114,16 +146,19 @@ class _Stager:
         self._analyzer: Any = None
         self.leaks = LeakCollector()
         self.states: dict[str, _TableState] = {}
-        self.needed: dict[str, dict[tuple[str, ...], set[KeyTuple]]] = defaultdict(lambda: defaultdict(set))
-        self.requested: dict[str, dict[tuple[str, ...], set[KeyTuple]]] = defaultdict(lambda: defaultdict(set))
-        self.reference_keys: dict[tuple[str, str], set[Any]] = {}
+        self.needed: dict[str, dict[Columns, KeySet]] = defaultdict(lambda: defaultdict(KeySet))
+        self.requested: dict[str, dict[Columns, KeySet]] = defaultdict(lambda: defaultdict(KeySet))
+        self.reference_keys: dict[tuple[str, str], KeySet] = {}
         self.export_rows: dict[str, int] = defaultdict(int)
         self.previous_columns = previous_columns
         self.drift: dict[str, list[str]] = {}
         for query in spec.queries().values():
             for ref in query.references:
-                self.reference_keys.setdefault(ref, set())
+                self.reference_keys.setdefault(ref, KeySet())
         (staging / PARQUET_DIR).mkdir(parents=True, exist_ok=True)
+        self._writes: deque[Future[None]] = deque()
+        self._patterns: _LeakPatterns | None = None
+        self._writer_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hfit-parquet")
         self.metadata = sa.MetaData()
         self.dialects: dict[str, str] = {}
 
@@ -153,7 +188,9 @@ class _Stager:
             self._hold_new_columns(table, plan, first.schema)
         path = self.staging / PARQUET_DIR / f"{table.name}.parquet"
         writer = pq.ParquetWriter(path, first.schema, compression="zstd")
-        state = _TableState(table=table, role=role, plan=plan, writer=writer)
+        state = _TableState(table=table, role=role, plan=plan, writer=writer,
+                            pk=tuple(c.name for c in table.primary_key.columns),
+                            referenced=self._referenced_column_sets(table))
         self.states[table.name] = state
         if table.name not in self.metadata.tables:
             table.to_metadata(self.metadata)
@@ -207,42 +244,53 @@ class _Stager:
                 return
         state = self._state(table, role, batch, dialect)
         if pk:
-            keys = list(zip(*(batch.column(c).to_pylist() for c in pk), strict=True))
-            keep_mask = []
-            for key in keys:
-                fresh = key not in state.pk_seen
-                keep_mask.append(fresh)
-                if fresh:
-                    state.pk_seen.add(key)
-            if not all(keep_mask):
-                batch = batch.filter(pa.array(keep_mask))
+            fresh = state.pk_seen.add_new(batch_keys(batch, pk))
+            if not fresh.all():
+                batch = batch.filter(pa.array(fresh))
         if export_spec is not None and export_spec.row_limit is not None:
             room = export_spec.row_limit - self.export_rows[export]
             if batch.num_rows > room:
                 if pk:
-                    for key in zip(*(batch.slice(max(room, 0)).column(c).to_pylist() for c in pk), strict=True):
-                        state.pk_seen.discard(key)
+                    state.pk_seen.discard(batch_keys(batch.slice(max(room, 0)), pk))
                 batch = batch.slice(0, max(room, 0))
             self.export_rows[export] += batch.num_rows
         if batch.num_rows == 0:
             return
-        for cols in self._referenced_column_sets(table):
-            if all(c in batch.schema.names for c in cols):
-                state.present[cols].update(zip(*(batch.column(c).to_pylist() for c in cols), strict=True))
+        for cols in state.referenced:
+            if cols != state.pk and all(c in batch.schema.names for c in cols):
+                state.present_keys(cols).add(batch_keys(batch, cols, drop_nulls=True))
         for fk in table.foreign_key_constraints:
             child_cols = [e.parent.name for e in fk.elements]
             if not all(c in batch.schema.names for c in child_cols):
                 continue
             parent_cols = tuple(e.column.name for e in fk.elements)
-            values = zip(*(batch.column(c).to_pylist() for c in child_cols), strict=True)
-            self.needed[fk.referred_table.name][parent_cols].update(v for v in values if None not in v)
+            self.needed[fk.referred_table.name][parent_cols].add(batch_keys(batch, child_cols, drop_nulls=True))
         if export is not None:
             for (ref_export, column), keyset in self.reference_keys.items():
                 if ref_export == export and column in batch.schema.names:
-                    keyset.update(v for v in batch.column(column).to_pylist() if v is not None)
-        state.writer.write_batch(self._mask(state, batch))
+                    keyset.add(batch_keys(batch, [column], drop_nulls=True))
+        self._write(state, self._mask(state, batch))
         state.rows += batch.num_rows
         self.progress(f"{table.name}: {state.rows} rows")
+
+    def _write(self, state: _TableState, masked: pa.RecordBatch | None, *, flush: bool = False) -> None:
+        """Gather masked batches into row groups; the writer thread encodes them while reading and masking go on."""
+        if masked is not None and masked.num_rows:
+            state.unwritten.append(masked)
+            state.unwritten_rows += masked.num_rows
+        if not state.unwritten or (state.unwritten_rows < ROW_GROUP_ROWS and not flush):
+            return
+        group = pa.Table.from_batches(state.unwritten)
+        state.unwritten, state.unwritten_rows = [], 0
+        while len(self._writes) >= PENDING_WRITES:
+            self._writes.popleft().result()
+        self._writes.append(self._writer_thread.submit(state.writer.write_table, group))
+
+    def _drain_writes(self) -> None:
+        for state in self.states.values():
+            self._write(state, None, flush=True)
+        while self._writes:
+            self._writes.popleft().result()
 
     def _mask(self, state: _TableState, batch: pa.RecordBatch) -> pa.RecordBatch:
         """Mask in memory; remember originals of masked columns (memory only) for the leak check."""
@@ -250,7 +298,9 @@ class _Stager:
         by_operator: dict[str, str] = {}
         for name, decision in state.plan.decisions.items():
             if decision.operator != "keep":
-                self.leaks.add_column(state.table.name, name, decision.operator, batch.column(name))
+                # once the collector is full (``truncated``) it takes no more originals: skip the call
+                if not self.leaks.truncated:
+                    self.leaks.add_column(state.table.name, name, decision.operator, batch.column(name))
                 by_operator[decision.operator] = name
         if "first_name" in by_operator and "last_name" in by_operator:
             self.leaks.check_row_full_names(state.table.name, batch.column(by_operator["first_name"]),
@@ -259,6 +309,14 @@ class _Stager:
 
     # -- extraction --------------------------------------------------------------------------------------
     def run(self) -> StageResult:
+        try:
+            return self._run()
+        finally:
+            self._writer_thread.shutdown(wait=True, cancel_futures=True)
+            for state in self.states.values():
+                state.writer.close()  # idempotent: a failed build leaves no open file behind
+
+    def _run(self) -> StageResult:
         spec = self.spec
         order = spec.export_order()
         by_provider: dict[str, list[str]] = defaultdict(list)
@@ -292,7 +350,8 @@ class _Stager:
                 self.progress(f"{name}: querying")
                 try:
                     for bound in self._reference_chunks(query, values):
-                        for batch in stream_query(conn, table, query, bound, self.settings.batch_rows):
+                        for batch in _prefetched(partial(stream_query, conn, table, query, bound,
+                                                         self.settings.batch_rows)):
                             self.handle_batch(table, batch, "export", name, conn.dialect)
                     for child, child_spec in spec.exports[name].children.items():
                         self._fetch_children(provider, conn, metadata, table, child, child_spec)
@@ -312,7 +371,7 @@ class _Stager:
 
     def _reference_chunks(self, query: ExportQuery, values: dict[str, Any]) -> Iterator[dict[str, Any]]:
         """Bound values for each run of ``query``: large key sets of a reference split into chunks when safe."""
-        keysets = {reference_bind_name(*ref): sorted(self.reference_keys[ref], key=repr) or [None]
+        keysets = {reference_bind_name(*ref): values_of(self.reference_keys[ref].keys()) or [None]
                    for ref in query.references}
         if not keysets:
             yield values
@@ -337,17 +396,17 @@ class _Stager:
             raise ProviderError(f"children of {parent.name!r}: {exc}") from None
         parent_cols = tuple(e.column.name for e in fk.elements)
         state = self.states.get(parent.name)
-        keys = sorted(state.present[parent_cols], key=repr) if state else []
+        keys = state.present_keys(parent_cols).keys() if state else []
         statement = children_statement(child, fk, child_spec.max_per_parent)
         role = "export" if child_name in self._exported_tables() else "child"
-        self.progress(f"{child_name}: children of {len(keys)} {parent.name} rows")
-        for start in range(0, len(keys), REFERENCE_CHUNK):
+        self.progress(f"{child_name}: children of {key_count(keys)} {parent.name} rows")
+        schema = schema_for(child, [c.name for c in child.columns])
+        for start in range(0, key_count(keys), REFERENCE_CHUNK):
             chunk = keys[start : start + REFERENCE_CHUNK]
-            bound = [k[0] for k in chunk] if len(parent_cols) == 1 else chunk
-            result = conn.execute(statement, {"keys": bound})
-            schema = schema_for(child, [c.name for c in child.columns])
-            for rows in result.partitions(self.settings.batch_rows):
-                self.handle_batch(child, rows_to_batch(rows, schema), role, None, conn.dialect)
+            bound = values_of(chunk) if len(parent_cols) == 1 else list(chunk)
+            for batch in _prefetched(partial(stream_statement, conn, statement, {"keys": bound}, schema,
+                                             self.settings.batch_rows)):
+                self.handle_batch(child, batch, role, None, conn.dialect)
 
     def _exported_tables(self) -> set[str]:
         return {self.spec.source_table(e) for e in self.spec.exports}
@@ -360,19 +419,18 @@ class _Stager:
                 if parent_name not in metadata.tables:
                     continue
                 parent = metadata.tables[parent_name]
-                for cols, keys in sorted(self.needed[parent_name].items()):
+                for cols, keys in sorted(self.needed[parent_name].items(), key=lambda item: item[0]):
                     state = self.states.get(parent_name)
-                    present = state.present[cols] if state else set()
-                    missing = keys - present - self.requested[parent_name][cols]
-                    if not missing:
+                    present = state.present_keys(cols) if state else KeySet()
+                    missing = keys.difference(present, self.requested[parent_name][cols])
+                    if not key_count(missing):
                         continue
-                    self.requested[parent_name][cols].update(missing)
+                    self.requested[parent_name][cols].add(missing)
                     fetched_any = True
                     role = "export" if parent_name in self._exported_tables() else "parent"
-                    self.progress(f"{parent_name}: fetching {len(missing)} referenced rows")
+                    self.progress(f"{parent_name}: fetching {key_count(missing)} referenced rows")
                     try:
-                        for batch in stream_rows_by_keys(conn, parent, cols, sorted(missing, key=repr),
-                                                         self.settings.batch_rows):
+                        for batch in stream_rows_by_keys(conn, parent, cols, missing, self.settings.batch_rows):
                             self.handle_batch(parent, batch, role, None, conn.dialect)
                     except sa.exc.SQLAlchemyError as exc:
                         raise describe_db_error(provider, exc) from None
@@ -380,12 +438,16 @@ class _Stager:
                 return
 
     def _finish(self) -> StageResult:
+        self._drain_writes()
         for state in self.states.values():
             state.writer.close()
         dangling = self._dangling_foreign_keys()
         hits: set[str] = set(self.leaks.row_hits)
         for name in self.states:
-            hits |= self.leaks.scan_table(name, pq.read_table(self.staging / PARQUET_DIR / f"{name}.parquet"))
+            _release_memory()  # freed Arrow buffers go back to the system before each pass (peak RSS)
+            hits |= self._scan_staged(name)
+        self._patterns = None
+        _release_memory()
         leak_check = {**self.leaks.summary(), "passed": not hits, "columns_with_hits": sorted(hits)}
         if hits:
             raise LeakDetected(
@@ -413,6 +475,34 @@ class _Stager:
             pickle.dump(self.metadata, handle)
         return StageResult(staging=self.staging, tables=tables, checks=checks)
 
+    def _scan_staged(self, name: str) -> set[str]:
+        """The leak check over one staged table, streamed: string columns only, one batch at a time.
+
+        Same result as ``LeakCollector.scan_table`` over the whole table, without holding it in memory;
+        :func:`_leak_candidates` first drops (vectorized) the values that cannot contain an original.
+        """
+        parquet = pq.ParquetFile(self.staging / PARQUET_DIR / f"{name}.parquet")
+        text = [f.name for f in parquet.schema_arrow
+                if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)]
+        hits: set[str] = set()
+        if not text or not self.leaks.count:
+            return hits
+        if self._patterns is None:
+            self._patterns = _leak_patterns(self.leaks)
+        patterns = self._patterns
+
+        def candidates(column: pa.Array) -> pa.Array:
+            return _leak_candidates(pc.unique(column), patterns)
+
+        with ThreadPoolExecutor(max_workers=SCAN_THREADS, thread_name_prefix="hfit-leak") as pool:
+            for batch in parquet.iter_batches(batch_size=LEAK_SCAN_ROWS, columns=text):
+                for column_name, values in zip(batch.schema.names, pool.map(candidates, batch.columns), strict=True):
+                    if len(values):  # the exact scan (checks/leak.py) decides; the pre-filter only drops values
+                        found = self.leaks.scan(values.to_pylist())
+                        hits |= {f"{origin} in {name}.{column_name}" for origin in found}
+                _release_memory()
+        return hits
+
     def _row_count_check(self) -> dict[str, Any]:
         outside = {}
         for name, export in self.spec.exports.items():
@@ -429,10 +519,250 @@ class _Stager:
         for parent_name, by_cols in self.needed.items():
             state = self.states.get(parent_name)
             for cols, keys in by_cols.items():
-                missing = len(keys - (state.present[cols] if state else set()))
+                missing = key_count(keys.difference(state.present_keys(cols))) if state else len(keys)
                 if missing:
                     details[f"{parent_name}({', '.join(cols)})"] = missing
         return {"dangling_references": sum(details.values()), "by_parent": details}
+
+
+_HASH_P = np.uint64(0x100000001B3)  # odd, so invertible modulo 2**64
+_HASH_Q = np.uint64(0x9E3779B97F4A7C15)
+HASH_CHUNK_BYTES = 1 << 18
+MAX_HASHED_TOKEN = 4096  # a longer token makes its value a candidate outright
+
+
+def _powers(n: int, base: np.uint64) -> np.ndarray:
+    with np.errstate(over="ignore"):
+        out = np.empty(n, dtype=np.uint64)
+        out[0] = 1
+        if n > 1:
+            out[1:] = np.cumprod(np.full(n - 1, base, dtype=np.uint64), dtype=np.uint64)
+    return out
+
+
+_UP = _powers(HASH_CHUNK_BYTES + MAX_HASHED_TOKEN + 1, _HASH_P)
+_DOWN = _powers(HASH_CHUNK_BYTES + MAX_HASHED_TOKEN + 1, np.uint64(pow(int(_HASH_P), -1, 1 << 64)))
+
+
+def _string_hashes(values: pa.Array) -> np.ndarray:
+    """A 64-bit polynomial hash of each string's UTF-8 bytes (equal strings, equal hashes).
+
+    Strings must be at most ``MAX_HASHED_TOKEN`` bytes; the work goes in chunks of ``HASH_CHUNK_BYTES``.
+    """
+    if values.type != pa.string():
+        values = values.cast(pa.string())
+    n = len(values)
+    out = np.zeros(n, dtype=np.uint64)
+    if n == 0:
+        return out
+    offsets = np.frombuffer(values.buffers()[1], dtype=np.int32)[values.offset : values.offset + n + 1]
+    offsets = offsets.astype(np.int64)
+    data = np.frombuffer(values.buffers()[2], dtype=np.uint8) if values.buffers()[2] is not None else None
+    lo = 0
+    while lo < n:
+        hi = int(np.searchsorted(offsets, offsets[lo] + HASH_CHUNK_BYTES, side="right")) - 1
+        hi = min(max(hi, lo + 1), n)
+        local = offsets[lo : hi + 1] - offsets[lo]
+        size = int(local[-1])
+        with np.errstate(over="ignore"):
+            sums = np.zeros(size + 1, dtype=np.uint64)
+            if size:
+                assert data is not None
+                chunk = data[offsets[lo] : offsets[hi]].astype(np.uint64) + np.uint64(1)
+                np.cumsum(chunk * _UP[:size], dtype=np.uint64, out=sums[1:])
+            lengths = (local[1:] - local[:-1]).astype(np.uint64)
+            out[lo:hi] = (sums[local[1:]] - sums[local[:-1]]) * _DOWN[local[:-1]] + lengths
+        lo = hi
+    return out
+
+
+def _gram_hashes(token_hashes: np.ndarray, k: int) -> np.ndarray:
+    """Hashes of every run of ``k`` consecutive tokens (row i: tokens i .. i+k-1)."""
+    count = token_hashes.size - k + 1
+    out = token_hashes[:count].copy()
+    with np.errstate(over="ignore"):
+        for j in range(1, k):
+            out = out * _HASH_Q + token_hashes[j : j + count]
+    return out
+
+
+@dataclass
+class _LeakPatterns:
+    """Hashes of the searched originals' token sequences: sorted per number of tokens, plus a bit filter."""
+
+    by_length: dict[int, np.ndarray]
+    bits: np.ndarray  # bit (hash >> 40) set for every pattern hash: most grams are rejected with one lookup
+
+    def contains(self, k: int, grams: np.ndarray) -> np.ndarray:
+        wanted = self.by_length[k]
+        top = (grams >> np.uint64(40)).astype(np.int64)
+        maybe = ((self.bits[top >> 3] >> (top & 7).astype(np.uint8)) & 1).astype(bool)
+        found = np.zeros(grams.size, dtype=bool)
+        if maybe.any():
+            candidates = grams[maybe]
+            index = np.searchsorted(wanted, candidates)
+            index[index >= wanted.size] = wanted.size - 1
+            found[maybe] = wanted[index] == candidates
+        return found
+
+
+def _leak_patterns(leaks: LeakCollector) -> _LeakPatterns | None:
+    """The searched originals of ``leaks`` as :class:`_LeakPatterns`.
+
+    None when the collector does not expose them (then every value goes to the exact scan).
+    """
+    where = getattr(leaks, "_where", None)
+    if not isinstance(where, dict):
+        return None
+    bits = np.zeros(1 << 21, dtype=np.uint8)
+    if not where:
+        return _LeakPatterns({}, bits)
+    sequences = list(where)
+    lengths = np.fromiter(map(len, sequences), dtype=np.int64, count=len(sequences))
+    starts = np.zeros(lengths.size, dtype=np.int64)
+    np.cumsum(lengths[:-1], out=starts[1:])
+    tokens = pa.array(list(chain.from_iterable(sequences)), pa.string())
+    del sequences
+    long = pc.greater(pc.binary_length(tokens), MAX_HASHED_TOKEN).to_numpy(zero_copy_only=False)
+    usable = np.ones(lengths.size, dtype=bool)
+    if long.any():  # (a value with such a token is a candidate outright, see _leak_candidates)
+        usable[np.searchsorted(starts, np.flatnonzero(long), side="right") - 1] = False
+        tokens = pc.if_else(pa.array(long), pa.scalar("", pa.string()), tokens)
+    token_hashes = _string_hashes(tokens)
+    by_length: dict[int, np.ndarray] = {}
+    with np.errstate(over="ignore"):
+        for k in np.flatnonzero(np.bincount(lengths[usable])).tolist():
+            first = starts[(lengths == k) & usable]
+            grams = token_hashes[first].copy()
+            for j in range(1, k):
+                grams = grams * _HASH_Q + token_hashes[first + j]
+            grams.sort()
+            by_length[k] = grams[np.concatenate(([True], grams[1:] != grams[:-1]))]
+            top = (by_length[k] >> np.uint64(40)).astype(np.int64)
+            np.bitwise_or.at(bits, top >> 3, (np.uint8(1) << (top & 7).astype(np.uint8)))
+    return _LeakPatterns(by_length, bits)
+
+
+def _leak_candidates(values: pa.Array, patterns: _LeakPatterns | None) -> pa.Array:
+    """The values that may contain a searched original; the leak check's exact scan runs on these only.
+
+    The leak check tokenizes with Python's ``\\w+`` and ``str.lower``, which on ASCII text are
+    ``[0-9a-z_]+`` after ASCII lower-casing; an ASCII value is kept when a run of its tokens hashes like an
+    original's token sequence (equal sequences hash equally: no leak is missed; a hash collision only
+    costs an exact check). Non-ASCII values are always kept (Unicode word rules are left to Python).
+    """
+    values = values.drop_null()
+    if patterns is None or not len(values):
+        return values
+    if not patterns.by_length:
+        return values.slice(0, 0)
+    ascii_mask = pc.string_is_ascii(values)
+    others = values.filter(pc.invert(ascii_mask))
+    plain = values.filter(ascii_mask)
+    lists = pc.split_pattern_regex(pc.ascii_lower(plain), pattern="[^0-9a-z_]+")
+    tokens = pc.list_flatten(lists)
+    keep = pc.greater(pc.binary_length(tokens), 0)
+    tokens = tokens.filter(keep)
+    owner = pc.list_parent_indices(lists).filter(keep).to_numpy(zero_copy_only=False)
+    hit = np.zeros(len(plain), dtype=bool)
+    long = pc.greater(pc.binary_length(tokens), MAX_HASHED_TOKEN).to_numpy(zero_copy_only=False)
+    if long.any():
+        hit[owner[long]] = True
+        tokens = pc.if_else(pa.array(long), pa.scalar("", pa.string()), tokens)
+    token_hashes = _string_hashes(tokens)
+    n = token_hashes.size
+    for k in patterns.by_length:
+        if n < k:
+            continue
+        grams = _gram_hashes(token_hashes, k)
+        at = owner[: n - k + 1]
+        if k > 1:
+            same = at == owner[k - 1 :]
+            grams, at = grams[same], at[same]
+        hit[at[patterns.contains(k, grams)]] = True
+    return pa.concat_arrays([plain.filter(pa.array(hit)), others])
+
+
+def _release_memory() -> None:
+    """Hand freed memory back to the system between phases, so one phase's garbage does not raise the peak.
+
+    Arrow's allocator and glibc's malloc both keep freed pages for reuse (glibc also raises its mmap threshold
+    after large frees, so later numpy arrays come from a heap that never shrinks by itself).
+    """
+    pa.default_memory_pool().release_unused()
+    if _LIBC is not None:
+        _LIBC.malloc_trim(0)
+
+
+def _load_libc() -> Any:
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.malloc_trim.argtypes = [ctypes.c_size_t]
+        return libc
+    except (OSError, AttributeError):  # not glibc (macOS, musl): nothing to trim
+        return None
+
+
+_LIBC = _load_libc()
+
+
+class _End:
+    """The end of a prefetched stream (``error`` set when the reader failed)."""
+
+    def __init__(self, error: BaseException | None = None) -> None:
+        self.error = error
+
+
+def _prefetched(make: Callable[[], Iterator[pa.RecordBatch]],
+                depth: int = PREFETCH_BATCHES) -> Iterator[pa.RecordBatch]:
+    """The batches of ``make()``, produced by a reader thread up to ``depth`` batches ahead.
+
+    Why: the socket waits and Arrow's decoding release the GIL, so reading the next batches overlaps
+    masking and writing this one. The connection is used by the reader thread only while this iterator
+    runs; when it ends (exhausted, failed, or abandoned by the consumer) the thread has closed the result,
+    so the connection is free again. A reader error is raised here, in the consumer's thread.
+    """
+    channel: queue.Queue[pa.RecordBatch | _End] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def offer(item: pa.RecordBatch | _End) -> bool:
+        while not stop.is_set():
+            try:
+                channel.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        batches = None
+        try:
+            batches = make()
+            for batch in batches:
+                if not offer(batch):
+                    break
+        except BaseException as exc:  # handed to the consumer, which raises it
+            if batches is not None and hasattr(batches, "close"):
+                batches.close()
+            offer(_End(exc))
+            return
+        if batches is not None and hasattr(batches, "close"):
+            batches.close()
+        offer(_End())
+
+    reader = threading.Thread(target=produce, name="hfit-reader", daemon=True)
+    reader.start()
+    try:
+        while True:
+            item = channel.get()
+            if isinstance(item, _End):
+                if item.error is not None:
+                    raise item.error
+                return
+            yield item
+    finally:
+        stop.set()
+        reader.join()
 
 
 def _conform(batch: pa.RecordBatch, table: sa.Table) -> pa.RecordBatch:

@@ -90,13 +90,16 @@ def rows_to_batch(rows: list[Any], schema: pa.Schema,
     if processors:
         columns = [[proc(v) for v in values] if proc else values
                    for values, proc in zip(columns, processors, strict=True)]
-    arrays = []
-    for values, field in zip(columns, schema, strict=True):
-        try:
-            arrays.append(pa.array(values, type=field.type))
-        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError, OverflowError):
-            arrays.append(pa.array([_normalise(v, field.type) for v in values], type=field.type))
+    arrays = [values_to_array(values, field.type) for values, field in zip(columns, schema, strict=True)]
     return pa.RecordBatch.from_arrays(arrays, schema=schema)
+
+
+def values_to_array(values: Any, arrow_type: pa.DataType) -> pa.Array:
+    """One column of Python values as an Arrow array of ``arrow_type``, normalising values Arrow refuses."""
+    try:
+        return pa.array(values, type=arrow_type)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError, OverflowError):
+        return pa.array([_normalise(v, arrow_type) for v in values], type=arrow_type)
 
 
 def schema_for(table: sa.Table, column_names: list[str]) -> pa.Schema:

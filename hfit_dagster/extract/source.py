@@ -7,10 +7,12 @@ password.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -18,9 +20,12 @@ from sqlalchemy.engine.url import make_url
 
 from hfit_dagster.errors import ProviderError
 from hfit_dagster.extract.arrow_types import rows_to_batch, schema_for
+from hfit_dagster.extract.mysql_fast import fast_batches
 from hfit_dagster.template.query import ExportQuery
 
 KEY_CHUNK = 1000
+# The vectorized MySQL/MariaDB decoder (extract/mysql_fast.py); HFIT_FAST_READ=0 turns it off (diagnostics).
+FAST_READ = os.environ.get("HFIT_FAST_READ", "1") != "0"
 
 
 def create_source_engine(provider: str, url: str) -> Engine:
@@ -108,6 +113,13 @@ def stream_query(conn: Connection, table: sa.Table, query: ExportQuery, values: 
             hint="an export is rows of one table: select that table's columns (e.g. SELECT t.* FROM t ...)",
         )
     schema = schema_for(table, columns)
+    fast = fast_batches(result, schema, batch_rows) if FAST_READ else None
+    if fast is not None:
+        try:
+            yield from fast
+        finally:
+            result.close()
+        return
     processors = [_result_processor(table.c[name].type, conn.dialect) for name in columns]
     for rows in result.partitions(batch_rows):
         yield rows_to_batch(rows, schema, processors)
@@ -125,11 +137,29 @@ def _result_processor(column_type: sa.types.TypeEngine[Any], dialect: sa.engine.
     return column_type.dialect_impl(dialect).result_processor(dialect, None)
 
 
+def stream_statement(conn: Connection, statement: sa.Executable, params: dict[str, Any], schema: pa.Schema,
+                     batch_rows: int) -> Iterator[pa.RecordBatch]:
+    """Rows of a SELECT built by hfit (columns in ``schema`` order) as Arrow batches, streamed."""
+    result = conn.execution_options(stream_results=True, yield_per=batch_rows).execute(statement, params)
+    fast = fast_batches(result, schema, batch_rows) if FAST_READ else None
+    if fast is not None:
+        try:
+            yield from fast
+        finally:
+            result.close()
+        return
+    for rows in result.partitions(batch_rows):
+        yield rows_to_batch(rows, schema)
+
+
 def stream_rows_by_keys(conn: Connection, table: sa.Table, key_columns: tuple[str, ...],
-                        keys: Iterable[tuple[Any, ...]], batch_rows: int) -> Iterator[pa.RecordBatch]:
-    """Rows of ``table`` whose ``key_columns`` take one of ``keys``: chunked, expanding bound parameters."""
-    keys = list(keys)
-    if not keys:
+                        keys: Iterable[tuple[Any, ...]] | np.ndarray, batch_rows: int) -> Iterator[pa.RecordBatch]:
+    """Rows of ``table`` whose ``key_columns`` take one of ``keys``: chunked, expanding bound parameters.
+
+    ``keys`` are tuples, or (one key column) a numpy array of integer keys.
+    """
+    keys = keys if isinstance(keys, np.ndarray) else list(keys)
+    if not len(keys):
         return
     schema = schema_for(table, [c.name for c in table.columns])
     if len(key_columns) == 1:
@@ -140,7 +170,8 @@ def stream_rows_by_keys(conn: Connection, table: sa.Table, key_columns: tuple[st
     statement = sa.select(table).where(condition)
     for start in range(0, len(keys), KEY_CHUNK):
         chunk = keys[start : start + KEY_CHUNK]
-        bound = [k[0] for k in chunk] if len(key_columns) == 1 else chunk
-        result = conn.execute(statement, {"keys": bound})
-        for rows in result.partitions(batch_rows):
-            yield rows_to_batch(rows, schema)
+        if isinstance(chunk, np.ndarray):
+            bound: list[Any] = chunk.tolist()
+        else:
+            bound = [k[0] for k in chunk] if len(key_columns) == 1 else chunk
+        yield from stream_statement(conn, statement, {"keys": bound}, schema, batch_rows)

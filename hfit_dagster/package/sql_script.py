@@ -20,9 +20,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
+import threading
 import uuid
+from collections import deque
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from decimal import Decimal
@@ -60,6 +64,22 @@ _MAX_BATCH_BYTES = 256 << 20  # larger batches are written in halves: SQL text s
 # Literals are built as Arrow `string` (32-bit offsets: about twice as fast to join as `large_string`);
 # a batch whose SQL would pass 2 GiB is split in halves (see SqlScriptWriter.write_rows).
 _TEXT = pa.string()
+
+# Columns of a batch are rendered on a small thread pool: Arrow's kernels release the GIL, so on a machine
+# with more than one core the columns of one batch render at the same time (the output is the same).
+_RENDER_THREADS = min(4, os.cpu_count() or 1)
+_PARALLEL_MIN_CELLS = 20_000
+_PIPELINE_DEPTH = 2  # batches rendered ahead while the caller prepares the next one
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def _render_pool() -> ThreadPoolExecutor:
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(max_workers=_RENDER_THREADS, thread_name_prefix="hfit-sql")
+        return _pool
 
 
 def _s(text: str) -> pa.Scalar:
@@ -148,8 +168,22 @@ _MYSQL_ESCAPES = (("\\", "\\\\"), ("\x00", "\\0"), ("'", "\\'"), ("\n", "\\n"), 
 _POSTGRESQL_ESCAPES = (("\x00", ""), ("\\", "\\\\"), ("'", "\\'"), ("\n", "\\n"), ("\r", "\\r"))
 
 
+def _has_any(arr: pa.Array, needles: tuple[str, ...]) -> bool:
+    """Whether any value of a string array contains one of the (single-byte) needles: a scan of its bytes."""
+    buffers = arr.buffers()
+    if buffers[2] is None or len(arr) == 0:
+        return False
+    offsets = np.frombuffer(buffers[1], dtype=np.int32 if arr.type == _TEXT else np.int64)
+    first, last = int(offsets[arr.offset]), int(offsets[arr.offset + len(arr)])
+    data = bytes(memoryview(buffers[2])[first:last])  # type: ignore[arg-type]
+    return any(needle.encode() in data for needle in needles)
+
+
 def _replace_all(arr: pa.Array, pairs: tuple[tuple[str, str], ...]) -> pa.Array:
-    """Replace in order (backslash first); one regex pass skips columns with nothing to escape."""
+    """Replace in order (backslash first); one byte scan skips columns with nothing to escape (the usual case)."""
+    if (arr.type == _TEXT or arr.type == pa.large_string()) and all(len(n.encode()) == 1 for n, _ in pairs) and \
+            not _has_any(arr, tuple(n for n, _ in pairs)):
+        return arr
     pattern = "[" + "".join(re.escape(needle) for needle, _ in pairs) + "]"
     mask = pc.fill_null(pc.match_substring_regex(arr, pattern), False)
     dirty_count = pc.sum(mask).as_py() or 0
@@ -225,6 +259,7 @@ class _ValueRenderer:
     def __init__(self, dialect: str) -> None:
         self.dialect = dialect
         self.removed_nul = 0  # PostgreSQL text cannot hold U+0000
+        self._count_lock = threading.Lock()  # columns render on several threads
 
     # Strings are the hot path: one vectorised replace per special character actually present.
     def quote(self, arr: pa.Array) -> pa.Array:
@@ -233,7 +268,9 @@ class _ValueRenderer:
             return pc.binary_join_element_wise(_QUOTE, _replace_all(arr, _MYSQL_ESCAPES), _QUOTE, _EMPTY)
         if self.dialect == "postgresql":
             if pc.any(pc.match_substring(arr, "\x00")).as_py():
-                self.removed_nul += int(pc.sum(pc.count_substring(arr, "\x00")).as_py() or 0)
+                removed = int(pc.sum(pc.count_substring(arr, "\x00")).as_py() or 0)
+                with self._count_lock:
+                    self.removed_nul += removed
             arr = _replace_all(arr, _POSTGRESQL_ESCAPES)
             return pc.binary_join_element_wise(_s("E'"), arr, _QUOTE, _EMPTY)
         quoted = pc.binary_join_element_wise(_QUOTE, _replace_all(arr, (("'", "''"),)), _QUOTE, _EMPTY)
@@ -423,6 +460,10 @@ class SqlScriptWriter:
     (parents first, see ``tables_in_dependency_order``); ``write_rows`` for each table's batches, after its
     DDL; ``write_postamble`` last. Properties report what could not be carried over (omitted foreign keys,
     skipped indexes, NUL characters PostgreSQL cannot store) for the manifest.
+
+    ``write_rows`` renders on a background thread, a batch or two behind the caller (so reading the next
+    batch overlaps rendering this one); the text reaches ``out`` in call order by the next write of any
+    kind, ``flush()`` or ``write_postamble()``, and a rendering error is raised by that call.
     """
 
     def __init__(self, out: BinaryIO, dialect: str = "mysql", *, include_indexes: bool = True,
@@ -444,6 +485,8 @@ class SqlScriptWriter:
         self._schema_names: set[str] = set()  # names that share one namespace per database/schema
         self._enum_types: set[str] = set()
         self._deferred: list[str] = []  # PostgreSQL: foreign keys and sequence resets, after the data
+        self._rendering: deque[Future[list[pa.Array]]] = deque()
+        self._renderer_thread: ThreadPoolExecutor | None = None
         self.bytes_written = 0
         self.rows_written = 0
 
@@ -512,22 +555,46 @@ class SqlScriptWriter:
         names = [n for n in batch.schema.names if not self._column(plan, n).generated]
         if not names:
             return 0
+        if self._renderer_thread is None:
+            self._renderer_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hfit-sql-batch")
+        self._rendering.append(self._renderer_thread.submit(self._render_batch, plan, batch, names))
+        self._drain(_PIPELINE_DEPTH)
+        return batch.num_rows
+
+    def flush(self) -> None:
+        """Write every batch handed to ``write_rows`` so far (raising the first rendering error)."""
+        self._drain(0)
+
+    def _drain(self, keep: int) -> None:
+        while len(self._rendering) > keep:
+            future = self._rendering.popleft()
+            try:
+                texts = future.result()
+            except BaseException:
+                for pending in self._rendering:  # nothing after a failed batch is written
+                    pending.cancel()
+                self._rendering.clear()
+                raise
+            for text in texts:
+                buffers = text.buffers()
+                offsets = np.frombuffer(buffers[1], dtype=np.int32)[text.offset: text.offset + len(text) + 1]
+                chunk = memoryview(buffers[2])[int(offsets[0]): int(offsets[-1])]  # type: ignore[arg-type]
+                self._out.write(chunk)
+                self.bytes_written += len(chunk)
+                self.rows_written += len(text)
+
+    def _render_batch(self, plan: _TablePlan, batch: pa.RecordBatch, names: list[str]) -> list[pa.Array]:
+        """The batch's INSERT text: one Arrow string per row (a batch whose text could pass 2 GiB in halves)."""
         try:
             if batch.nbytes > _MAX_BATCH_BYTES and batch.num_rows > 1:
                 raise pa.ArrowCapacityError("batch too large")
-            text = self._render_statements(plan, batch, names)
-        except _TOO_LARGE:  # the batch's SQL could pass 2 GiB: write it in halves
+            return [self._render_statements(plan, batch, names)]
+        except _TOO_LARGE:
             if batch.num_rows < 2:
                 raise BuildError(f"table {plan.name}: a row is too large to write as SQL") from None
             half = batch.num_rows // 2
-            return self.write_rows(table, batch.slice(0, half)) + self.write_rows(table, batch.slice(half))
-        buffers = text.buffers()
-        offsets = np.frombuffer(buffers[1], dtype=np.int32)[text.offset: text.offset + len(text) + 1]
-        chunk = memoryview(buffers[2])[int(offsets[0]): int(offsets[-1])]  # type: ignore[arg-type]
-        self._out.write(chunk)
-        self.bytes_written += len(chunk)
-        self.rows_written += batch.num_rows
-        return batch.num_rows
+            return (self._render_batch(plan, batch.slice(0, half), names)
+                    + self._render_batch(plan, batch.slice(half), names))
 
     def write_postamble(self) -> None:
         """Commit; checks back on (MySQL); foreign keys and SERIAL sequences after the data (PostgreSQL)."""
@@ -538,10 +605,14 @@ class SqlScriptWriter:
         else:
             tail = ["COMMIT;"]
         self._write("\n".join(tail) + "\n-- end of hfit package\n")
+        if self._renderer_thread is not None:
+            self._renderer_thread.shutdown(wait=True)
+            self._renderer_thread = None
 
     # ------------------------------------------------------------------ output
 
     def _write(self, text: str) -> None:
+        self._drain(0)  # rows handed over before come first
         data = text.encode("utf-8")
         self._out.write(data)
         self.bytes_written += len(data)
@@ -555,7 +626,7 @@ class SqlScriptWriter:
 
     def _render_statements(self, plan: _TablePlan, batch: pa.RecordBatch, names: list[str]) -> pa.Array:
         """The batch as INSERT statement text: one Arrow string per row, statement head and tail included."""
-        literals: list[pa.Array] = []
+        renderers: list[Renderer] = []
         for name in names:
             arr = batch.column(name)
             column = plan.columns[name]
@@ -564,30 +635,41 @@ class SqlScriptWriter:
             if renderer is None:
                 renderer = self._values.renderer(arr.type, column.target_kind, column.target)
                 plan.renderers[key] = renderer
+            renderers.append(renderer)
+
+        def render(index: int) -> pa.Array | BaseException:
+            arr = batch.column(names[index])
             try:
-                rendered = renderer(arr)
+                rendered = renderers[index](arr)
                 if rendered.type != _TEXT:
                     rendered = pc.cast(rendered, _TEXT)
-            except _TOO_LARGE:
-                raise
+                return pc.fill_null(rendered, _NULL)
+            except _TOO_LARGE as exc:
+                return exc
             except (pa.ArrowException, ValueError, TypeError) as exc:  # the message may quote a value
-                raise BuildError(f"table {plan.name}, column {name}: cannot write {arr.type} values as SQL "
-                                 f"({type(exc).__name__})") from None
-            literals.append(pc.fill_null(rendered, _NULL))
-        if len(literals) == 1:
-            rows = pc.binary_join_element_wise(_s("("), literals[0], _s(")"), _EMPTY)
-        else:
-            literals[0] = pc.binary_join_element_wise(_s("("), literals[0], _EMPTY)
-            literals[-1] = pc.binary_join_element_wise(literals[-1], _s(")"), _EMPTY)
-            rows = pc.binary_join_element_wise(*literals, _s(","))
+                return BuildError(f"table {plan.name}, column {names[index]}: cannot write {arr.type} values "
+                                  f"as SQL ({type(exc).__name__})")
 
+        if len(names) > 1 and _RENDER_THREADS > 1 and batch.num_rows * len(names) >= _PARALLEL_MIN_CELLS:
+            results = list(_render_pool().map(render, range(len(names))))
+        else:
+            results = [render(i) for i in range(len(names))]
+        literals: list[pa.Array] = []
+        for result in results:  # the first failing column, in column order, as when rendering one by one
+            if isinstance(result, BaseException):
+                raise result
+            literals.append(result)
         header = plan.headers.get(tuple(names))
         if header is None:
             header = f"INSERT INTO {plan.quoted} ({','.join(self._q(n) for n in names)}) VALUES\n"
             plan.headers[tuple(names)] = header
-        # Rows go into statements of at most max_statement_bytes (a single larger row gets its own).
-        n = len(rows)
-        ends = np.cumsum(pc.binary_length(rows).to_numpy(zero_copy_only=False).astype(np.int64) + 2)
+        # Rows go into statements of at most max_statement_bytes (a single larger row gets its own). A row is
+        # "(" + literals joined by "," + ")" and ",\n" or ";\n": its length is known before it is built.
+        n = batch.num_rows
+        widths = np.full(n, len(literals) + 1 + 2, dtype=np.int64)  # separators, parentheses, line end
+        for literal in literals:
+            widths += pc.binary_length(literal).to_numpy(zero_copy_only=False).astype(np.int64)
+        ends = np.cumsum(widths)
         budget = self.max_statement_bytes - len(header.encode("utf-8"))
         first = np.zeros(n, dtype=bool)
         last = np.zeros(n, dtype=bool)
@@ -598,9 +680,14 @@ class SqlScriptWriter:
             last[stop - 1] = True
             consumed = int(ends[stop - 1])
             start = stop
-        prefix = pc.if_else(pa.array(first), _s(header), _EMPTY)
-        suffix = pc.if_else(pa.array(last), _s(";\n"), _s(",\n"))
-        return pc.binary_join_element_wise(prefix, rows, suffix, _EMPTY)
+        # one pass over the text: the statement head goes in front of the first literal, the end after the last
+        opening = pc.if_else(pa.array(first), _s(header + "("), _s("("))
+        closing = pc.if_else(pa.array(last), _s(");\n"), _s("),\n"))
+        if len(literals) == 1:
+            return pc.binary_join_element_wise(opening, literals[0], closing, _EMPTY)
+        literals[0] = pc.binary_join_element_wise(opening, literals[0], _EMPTY)
+        literals[-1] = pc.binary_join_element_wise(literals[-1], closing, _EMPTY)
+        return pc.binary_join_element_wise(*literals, _s(","))
 
     # ------------------------------------------------------------------ DDL
 

@@ -1,0 +1,216 @@
+"""The benchmark's reference dataset in the local MariaDB, generated once per scale with SQL only.
+
+Rows come from MariaDB's Sequence engine (``seq_1_to_N``) through ``INSERT ... SELECT`` with deterministic
+expressions that pick from small name lists, so a million customers take seconds, not the hour a Faker
+loop would. A marker table records the scale and the dataset version: a database whose marker matches is
+reused as it is, anything else is dropped and generated again.
+
+Shape (default scale): customers 1M (name, email, phone, address, city, a free-text note), orders 3M
+(each customer has exactly three, scattered over the table), order_items 8M (2-3 per order, in order).
+Notes: ``NOTE_PII_PERCENT`` % of customers have a note naming them with their phone and email,
+``NOTE_PLAIN_PERCENT`` % a note from a short list of plain sentences, the rest NULL.
+"""
+
+# SQL here is built from integers and this module's own constants only (no outside input):
+# ruff: noqa: S608
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import pymysql
+
+DATASET_VERSION = 6
+MARKER = "hfit_bench_marker"
+NOTE_PII_PERCENT = 5
+NOTE_PLAIN_PERCENT = 35
+INSERT_CHUNK = 1_000_000
+
+
+@dataclass(frozen=True)
+class Scale:
+    name: str
+    customers: int
+    orders: int
+    order_items: int
+
+    @property
+    def database(self) -> str:
+        return f"hfit_bench_{self.name}"
+
+    @property
+    def rows(self) -> int:
+        return self.customers + self.orders + self.order_items
+
+
+SCALES: dict[str, Scale] = {
+    "tiny": Scale("tiny", 2_000, 6_000, 16_000),
+    "small": Scale("small", 50_000, 150_000, 400_000),
+    "medium": Scale("medium", 200_000, 600_000, 1_600_000),
+    "default": Scale("default", 1_000_000, 3_000_000, 8_000_000),
+}
+
+FIRST = ("Sofia", "Lukas", "Matteo", "Giulia", "Jonas", "Elena", "Hugo", "Ines", "Clara", "Felix", "Nora", "Pablo",
+         "Marta", "Tomas", "Ingrid", "Rafael", "Yara", "Viktor", "Amelie", "Bruno", "Carmen", "Diego", "Freya",
+         "Gustav", "Helena", "Karim", "Lena", "Milan", "Nadia", "Omar", "Quentin", "Rosa", "Stefan", "Ulrich",
+         "Vera", "Xavier", "Aurelio", "Bettina", "Dragan", "Elif", "Fintan", "Greta", "Hedda", "Ilse", "Jorunn",
+         "Kasimir", "Lorenzo", "Mirela", "Oda", "Radek", "Mateo", "Sigrun", "Teodor")
+LAST = ("Rossi", "Muller", "Novak", "Bernard", "Kowalski", "Costa", "Moreau", "Dubois", "Romano", "Ricci",
+        "Horvat", "Kovac", "Pereira", "Becker", "Hoffmann", "Fontaine", "Marino", "Greco", "Lindqvist", "Nowak",
+        "Wojcik", "Petrov", "Ivanova", "Popescu", "Ionescu", "Varga", "Toth", "Byrne", "Esposito", "Bianchi",
+        "Lefebvre", "Girard", "Zielinski", "Szabo", "Dvorak", "Lindgren", "Haugen", "Bakker", "Visser",
+        "Janssens", "Peeters", "Brannigan", "Quigley", "Oyelaran", "Kaminski", "Moretti", "Ferrari")
+STREETS = ("Oak Street", "Maple Avenue", "Cedar Lane", "Pine Road", "Elm Street", "Birch Way", "Willow Drive",
+           "Harbour Road", "Station Street", "Mill Lane", "Church Road", "Park Avenue", "High Street",
+           "Kings Road", "Queens Walk", "River Street", "Hill Crescent", "Garden Close", "Bridge Street",
+           "Market Square", "Victoria Road", "North Lane", "South Parade", "West End", "East Gate",
+           "Forest Road", "Lake View", "Meadow Close", "Orchard Way", "School Lane")
+CITIES = ("Lisbon", "Porto", "Madrid", "Lyon", "Milan", "Turin", "Munich", "Hamburg", "Vienna", "Prague",
+          "Krakow", "Gdansk", "Zagreb", "Ljubljana", "Copenhagen", "Aarhus", "Oslo", "Bergen", "Dublin", "Cork",
+          "Leeds", "Bristol", "Ghent", "Utrecht", "Basel", "Graz", "Brno", "Porto Alegre", "Valencia", "Seville")
+DOMAINS = ("gmail.com", "yahoo.com", "outlook.com", "web.de", "mail.pt", "proton.me", "gmx.net")
+PLAIN_NOTES = ("Prefers delivery in the morning.", "VIP customer, handle with care.",
+               "Asked for paper invoices.", "Returns often; check sizes.", "Gift wrapping on every order.",
+               "Business account, VAT exempt.", "Do not call before 9am.", "Loyalty programme member since launch.")
+STATUSES = ("new", "paid", "shipped", "delivered", "cancelled", "refunded")
+
+
+def _elt(index_sql: str, values: tuple[str, ...]) -> str:
+    quoted = ", ".join("'" + v.replace("'", "''") + "'" for v in values)
+    return f"ELT(1 + ({index_sql}) % {len(values)}, {quoted})"
+
+
+def _customer_select(lo: int, hi: int) -> str:
+    first = _elt("seq", FIRST)
+    last = _elt("seq DIV 7 + seq * 3", LAST)
+    domain = _elt("seq DIV 3", DOMAINS)
+    street = _elt("seq * 17", STREETS)
+    city = _elt("seq * 31 + seq DIV 101", CITIES)
+    plain = _elt("seq DIV 100", PLAIN_NOTES)
+    name = f"CONCAT({first}, ' ', {last})"
+    email = f"LOWER(CONCAT({first}, '.', {last}, seq, '@', {domain}))"
+    # 13 digits: a fake phone is a keyed permutation of the same digit shape, so with N originals the leak
+    # check expects N * N / 10**13 fakes that happen to equal another customer's real number (0.1 at 1M)
+    phone = "CONCAT('+49 1', LPAD(seq % 100, 2, '0'), ' ', LPAD((seq * 7919) % 100000000, 8, '0'))"
+    bucket = "(seq * 37) % 100"
+    note = (f"CASE WHEN {bucket} < {NOTE_PII_PERCENT} THEN "
+            f"CONCAT('Called ', {name}, ' on ', {phone}, "
+            f"IF(seq % 2 = 0, '; wants updates at ', '; confirm by mail: '), {email}, '.') "
+            f"WHEN {bucket} < {NOTE_PII_PERCENT + NOTE_PLAIN_PERCENT} THEN {plain} ELSE NULL END")
+    return (
+        "SELECT seq, " + name + ", " + email + ", " + phone + ", "
+        f"CONCAT(1 + seq % 240, ' ', {street}), {city}, {note}, "
+        "TIMESTAMP('2020-01-01') + INTERVAL (seq * 97) % 150000000 SECOND "
+        f"FROM seq_{lo}_to_{hi}"
+    )
+
+
+def _order_select(lo: int, hi: int, customers: int) -> str:
+    status = _elt("seq * 7 + seq DIV 13", STATUSES)
+    return (
+        f"SELECT seq, 1 + (seq * 7919) % {customers}, {status}, "
+        "ROUND(5 + ((seq * 104729) % 99500) / 100, 2), "
+        "TIMESTAMP('2021-01-01') + INTERVAL (seq * 61) % 120000000 SECOND, "
+        "IF(seq % 10 = 0, 'EXPRESS', NULL) "
+        f"FROM seq_{lo}_to_{hi}"
+    )
+
+
+def _item_select(lo: int, hi: int, orders: int, items: int) -> str:
+    return (
+        f"SELECT seq, 1 + ((seq - 1) * {orders}) DIV {items}, "
+        "CONCAT('SKU-', LPAD((seq * 7) % 5000, 5, '0')), 1 + seq % 4, "
+        "ROUND(1 + ((seq * 7877) % 19900) / 100, 2) "
+        f"FROM seq_{lo}_to_{hi}"
+    )
+
+
+DDL = (
+    """CREATE TABLE customers (
+        id INT NOT NULL PRIMARY KEY,
+        name VARCHAR(100) NOT NULL,
+        email VARCHAR(190) NOT NULL,
+        phone VARCHAR(32) NOT NULL,
+        address VARCHAR(200) NOT NULL,
+        city VARCHAR(60) NOT NULL,
+        note TEXT NULL,
+        created_at DATETIME NOT NULL
+    ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4""",
+    """CREATE TABLE orders (
+        id INT NOT NULL PRIMARY KEY,
+        customer_id INT NOT NULL,
+        status VARCHAR(16) NOT NULL,
+        total DECIMAL(12,2) NOT NULL,
+        created_at DATETIME NOT NULL,
+        shipping VARCHAR(16) NULL,
+        KEY ix_orders_customer (customer_id),
+        CONSTRAINT fk_orders_customer FOREIGN KEY (customer_id) REFERENCES customers (id)
+    ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4""",
+    """CREATE TABLE order_items (
+        id BIGINT NOT NULL PRIMARY KEY,
+        order_id INT NOT NULL,
+        sku VARCHAR(24) NOT NULL,
+        quantity SMALLINT NOT NULL,
+        unit_price DECIMAL(10,2) NOT NULL,
+        KEY ix_items_order (order_id),
+        CONSTRAINT fk_items_order FOREIGN KEY (order_id) REFERENCES orders (id)
+    ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4""",
+)
+
+
+def connect(database: str | None = None) -> Any:
+    return pymysql.connect(host="127.0.0.1", port=3306, user="root", password="", database=database,
+                           charset="utf8mb4", autocommit=True, read_timeout=3600)
+
+
+def is_ready(scale: Scale) -> bool:
+    with connect() as conn, conn.cursor() as cur:
+        cur.execute("SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = %s AND table_name = %s",
+                    (scale.database, MARKER))
+        if cur.fetchone()[0] == 0:
+            return False
+        cur.execute(f"SELECT scale, version, customers, orders, order_items FROM `{scale.database}`.{MARKER}")
+        row = cur.fetchone()
+    return row == (scale.name, DATASET_VERSION, scale.customers, scale.orders, scale.order_items)
+
+
+def ensure_dataset(scale: Scale, log: Any = print) -> float:
+    """Generate the dataset of ``scale`` unless its marker says it is there; seconds spent (0 when reused)."""
+    if is_ready(scale):
+        log(f"dataset {scale.database}: present (version {DATASET_VERSION}), reused")
+        return 0.0
+    started = time.perf_counter()
+    log(f"dataset {scale.database}: generating {scale.rows:,} rows ...")
+    with connect() as conn, conn.cursor() as cur:
+        cur.execute(f"DROP DATABASE IF EXISTS `{scale.database}`")
+        cur.execute(f"CREATE DATABASE `{scale.database}` CHARACTER SET utf8mb4")
+        cur.execute(f"USE `{scale.database}`")
+        for ddl in DDL:
+            cur.execute(ddl)
+        cur.execute("SET SESSION foreign_key_checks = 0, unique_checks = 0")
+        jobs = [("customers", scale.customers, lambda lo, hi: _customer_select(lo, hi)),
+                ("orders", scale.orders, lambda lo, hi: _order_select(lo, hi, scale.customers)),
+                ("order_items", scale.order_items,
+                 lambda lo, hi: _item_select(lo, hi, scale.orders, scale.order_items))]
+        for table, total, select in jobs:
+            t0 = time.perf_counter()
+            for lo in range(1, total + 1, INSERT_CHUNK):
+                hi = min(total, lo + INSERT_CHUNK - 1)
+                cur.execute(f"INSERT INTO {table} {select(lo, hi)}")
+            log(f"  {table}: {total:,} rows in {time.perf_counter() - t0:.1f} s")
+        cur.execute("ANALYZE TABLE customers, orders, order_items")
+        cur.fetchall()
+        cur.execute(f"CREATE TABLE {MARKER} (scale VARCHAR(16), version INT, customers INT, orders INT, "
+                    "order_items INT, created_at DATETIME)")
+        cur.execute(f"INSERT INTO {MARKER} VALUES (%s, %s, %s, %s, %s, NOW())",
+                    (scale.name, DATASET_VERSION, scale.customers, scale.orders, scale.order_items))
+    spent = time.perf_counter() - started
+    log(f"dataset {scale.database}: generated in {spent:.1f} s")
+    return spent
+
+
+if __name__ == "__main__":
+    import sys
+
+    ensure_dataset(SCALES[sys.argv[1] if len(sys.argv) > 1 else "small"])

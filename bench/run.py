@@ -1,0 +1,265 @@
+"""``make bench``: hfit build beside mysqldump over the same rows, in alternation, each run its own process.
+
+Runs, repeated ``--repeat`` times in alternation (a, b, c, a, b, c, ...):
+
+(a) ``mysqldump --single-transaction`` of customers, orders and order_items: every row, the rows (b) exports;
+(b) ``hfit build bench/templates/bench-full.yaml``: the same rows, masked, Parquet and SQL (the real CLI);
+(c) ``hfit build bench/templates/bench-subset.yaml``: a deterministic 1% of customers, their orders and items,
+    parents followed;
+(d) a diagnostic: (b) with the free-text note set to NULL instead of redacted (``bench-full-structured``), so
+    the cost of free-text redaction shows apart from the rest of the pipeline.
+
+Each child's wall time and peak RSS come from ``os.wait4`` (``ru_maxrss``); the MariaDB server's CPU time
+and rows read are sampled around each run (the server is shared, so those two are indicative only).
+Medians are printed and written to ``bench/results/latest.json``; ``ratio_vs_mysqldump`` is
+median wall (b) / median wall (a). See docs/performance.md for the method and the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from dataset import DATASET_VERSION, SCALES, Scale, connect, ensure_dataset  # noqa: E402
+
+BENCH = Path(__file__).resolve().parent
+REPO = BENCH.parent
+RESULTS = BENCH / "results"
+TEMPLATES = BENCH / "templates"
+TABLES = ("customers", "orders", "order_items")
+MASKING_KEY = "bench-masking-key-not-a-secret-0123456789"
+
+
+@dataclass
+class Run:
+    kind: str
+    repetition: int
+    wall_s: float
+    peak_rss_mb: float
+    rows: int
+    output_bytes: int
+    exit_code: int
+    server_cpu_s: float | None = None
+    server_rows_read: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _server_pid() -> int | None:
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                if (proc / "comm").read_text().strip() in ("mariadbd", "mysqld"):
+                    return int(proc.name)
+            except OSError:
+                continue
+    return None
+
+
+def _cpu_seconds(pid: int | None) -> float | None:
+    if pid is None:
+        return None
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _rows_read() -> int:
+    """Rows the server's storage engines handed out so far (Handler_read_*; all sessions of the server)."""
+    with connect() as conn, conn.cursor() as cur:
+        cur.execute("SHOW GLOBAL STATUS LIKE 'Handler_read%'")
+        return sum(int(value) for _, value in cur.fetchall())
+
+
+def _measure(kind: str, repetition: int, argv: list[str], env: dict[str, str], stdout: Any) -> Run:
+    server = _server_pid()
+    cpu0, rows0 = _cpu_seconds(server), _rows_read()
+    started = time.perf_counter()
+    proc = subprocess.Popen(argv, env=env, stdout=stdout, stderr=subprocess.PIPE, cwd=REPO)
+    assert proc.stderr is not None
+    stderr = proc.stderr.read()  # drained while it runs (hfit prints progress there)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - started
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    cpu1, rows1 = _cpu_seconds(server), _rows_read()
+    run = Run(kind=kind, repetition=repetition, wall_s=round(wall, 3), peak_rss_mb=round(usage.ru_maxrss / 1024, 1),
+              rows=0, output_bytes=0, exit_code=proc.returncode,
+              server_cpu_s=round(cpu1 - cpu0, 2) if cpu0 is not None and cpu1 is not None else None,
+              server_rows_read=rows1 - rows0,
+              extra={"user_cpu_s": round(usage.ru_utime, 2), "system_cpu_s": round(usage.ru_stime, 2)})
+    if proc.returncode != 0:
+        tail = stderr.decode("utf-8", "replace").strip().splitlines()[-5:]
+        raise SystemExit(f"run {kind} failed (exit {proc.returncode}):\n" + "\n".join(tail))
+    return run
+
+
+def run_mysqldump(scale: Scale, repetition: int, work: Path) -> Run:
+    out = work / "dump.sql"
+    argv = ["mysqldump", "-h127.0.0.1", "-P3306", "-uroot", "--single-transaction", scale.database, *TABLES]
+    with out.open("wb") as handle:
+        run = _measure("a_mysqldump", repetition, argv, dict(os.environ), handle)
+    run.rows = scale.rows
+    run.output_bytes = out.stat().st_size
+    out.unlink()
+    return run
+
+
+def run_hfit(kind: str, template: str, scale: Scale, repetition: int, work: Path) -> Run:
+    store = work / "store"
+    env = {**os.environ, "HFIT_HOME": str(work / "home"), "HFIT_STORE_DIR": str(store),
+           "HFIT_MASKING_KEY": MASKING_KEY, "HFIT_TEMPLATES_DIR": str(TEMPLATES),
+           "HFIT_PROVIDER_BENCH_URL": f"mysql+pymysql://root@127.0.0.1:3306/{scale.database}?charset=utf8mb4"}
+    argv = [sys.executable, "-m", "hfit_dagster.cli.main", "build", str(TEMPLATES / f"{template}.yaml")]
+    run = _measure(kind, repetition, argv, env, subprocess.DEVNULL)
+    versions = sorted(p for p in (store / template).iterdir() if p.is_dir())
+    package = versions[-1]
+    manifest = json.loads((package / "manifest.json").read_text())
+    run.rows = sum(t["rows"] for t in manifest["tables"])
+    run.output_bytes = sum(p.stat().st_size for p in package.rglob("*") if p.is_file())
+    run.extra.update({
+        "tables": {t["name"]: t["rows"] for t in manifest["tables"]},
+        "sql_bytes": (package / "package.sql").stat().st_size,
+        "checks": {name: bool(info.get("passed", True)) for name, info in manifest["checks"].items()
+                   if isinstance(info, dict) and "passed" in info},
+        "originals_searched": manifest["checks"].get("leak", {}).get("originals_searched"),
+    })
+    shutil.rmtree(store / template)
+    return run
+
+
+def summarize(runs: list[Run]) -> dict[str, Any]:
+    walls = [r.wall_s for r in runs]
+    wall = statistics.median(walls)
+    rows = runs[0].rows
+    out_bytes = statistics.median(r.output_bytes for r in runs)
+    summary: dict[str, Any] = {
+        "repetitions": len(runs),
+        "wall_s_median": round(wall, 3),
+        "wall_s_all": walls,
+        "rows": rows,
+        "rows_per_s": round(rows / wall) if wall else None,
+        "output_bytes": int(out_bytes),
+        "output_mb_per_s": round(out_bytes / 2**20 / wall, 1) if wall else None,
+        "peak_rss_mb": max(r.peak_rss_mb for r in runs),
+        "peak_rss_mb_median": statistics.median(r.peak_rss_mb for r in runs),
+        "user_cpu_s_median": statistics.median(r.extra["user_cpu_s"] for r in runs),
+        "system_cpu_s_median": statistics.median(r.extra["system_cpu_s"] for r in runs),
+    }
+    if all(r.server_cpu_s is not None for r in runs):
+        summary["server_cpu_s_median"] = statistics.median(r.server_cpu_s for r in runs)  # type: ignore[misc]
+    summary["server_rows_read_median"] = statistics.median(r.server_rows_read or 0 for r in runs)
+    if "tables" in runs[0].extra:
+        summary["tables"] = runs[0].extra["tables"]
+        summary["checks"] = runs[0].extra["checks"]
+    return summary
+
+
+def machine_info() -> dict[str, Any]:
+    info: dict[str, Any] = {"python": platform.python_version(), "platform": platform.platform(),
+                            "cpus": os.cpu_count(), "load_average": os.getloadavg()}
+    try:
+        cpu = next(line for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name"))
+        info["cpu"] = cpu.split(":", 1)[1].strip()
+        info["memory_gib"] = round(int(Path("/proc/meminfo").read_text().split()[1]) / 2**20, 1)
+    except (OSError, StopIteration):
+        pass
+    try:
+        import pyarrow
+
+        info["pyarrow"] = pyarrow.__version__
+    except ImportError:
+        pass
+    with connect() as conn, conn.cursor() as cur:
+        cur.execute("SELECT VERSION(), @@innodb_buffer_pool_size")
+        version, pool = cur.fetchone()
+        info["mariadb"] = version
+        info["innodb_buffer_pool_mb"] = int(pool) // 2**20
+    try:
+        info["git_commit"] = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True,
+                                            text=True, check=True).stdout.strip()
+        info["git_dirty"] = bool(subprocess.run(["git", "status", "--porcelain", "--", "hfit_dagster", "bench"],
+                                                cwd=REPO, capture_output=True, text=True).stdout.strip())
+    except (OSError, subprocess.CalledProcessError):
+        pass
+    return info
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--scale", default="default", choices=sorted(SCALES))
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--runs", default="abcd", help="which runs: any of a, b, c, d (default abcd)")
+    parser.add_argument("--out", type=Path, default=RESULTS / "latest.json")
+    args = parser.parse_args(argv)
+    scale = SCALES[args.scale]
+    if shutil.which("mysqldump") is None and "a" in args.runs:
+        raise SystemExit("mysqldump is not installed (apt-get install mariadb-client)")
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    work = RESULTS / "work" / scale.name
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    generation_s = ensure_dataset(scale)
+    plan = [("a", lambda rep: run_mysqldump(scale, rep, work)),
+            ("b", lambda rep: run_hfit("b_hfit_full", "bench-full", scale, rep, work)),
+            ("c", lambda rep: run_hfit("c_hfit_subset", "bench-subset", scale, rep, work)),
+            ("d", lambda rep: run_hfit("d_hfit_structured", "bench-full-structured", scale, rep, work))]
+    runs: list[Run] = []
+    for rep in range(1, args.repeat + 1):
+        for letter, run in plan:
+            if letter not in args.runs:
+                continue
+            result = run(rep)
+            runs.append(result)
+            print(f"  [{rep}/{args.repeat}] {result.kind:18s} {result.wall_s:8.2f} s  "
+                  f"{result.peak_rss_mb:7.1f} MB peak  {result.rows:>10,} rows", flush=True)
+    kinds = sorted({r.kind for r in runs})
+    summary = {kind: summarize([r for r in runs if r.kind == kind]) for kind in kinds}
+    result: dict[str, Any] = {
+        "scale": scale.name,
+        "dataset": {**asdict(scale), "database": scale.database, "version": DATASET_VERSION,
+                    "generated_in_s": round(generation_s, 1) if generation_s else "reused"},
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "runs": summary,
+        "all_runs": [asdict(r) for r in runs],
+        "machine": machine_info(),
+    }
+    a, b = summary.get("a_mysqldump"), summary.get("b_hfit_full")
+    if a and b:
+        result["ratio_vs_mysqldump"] = round(b["wall_s_median"] / a["wall_s_median"], 2)
+    if b:
+        result["peak_rss_mb"] = b["peak_rss_mb"]
+        result["rows"] = b["rows"]
+    elif runs:
+        result["rows"] = runs[0].rows
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    shutil.rmtree(work, ignore_errors=True)
+    print(f"\nscale {scale.name}: customers {scale.customers:,}, orders {scale.orders:,}, "
+          f"order_items {scale.order_items:,} (median of {args.repeat})")
+    print(f"{'run':18s} {'wall s':>8s} {'rows/s':>12s} {'MB/s':>7s} {'peak RSS MB':>12s} {'rows':>12s}")
+    for kind in kinds:
+        s = summary[kind]
+        print(f"{kind:18s} {s['wall_s_median']:8.2f} {s['rows_per_s']:>12,} {s['output_mb_per_s']:>7} "
+              f"{s['peak_rss_mb']:>12} {s['rows']:>12,}")
+    if "ratio_vs_mysqldump" in result:
+        print(f"ratio (b)/(a): {result['ratio_vs_mysqldump']:.2f}x   peak RSS (b): {result['peak_rss_mb']} MB")
+    print(f"written to {args.out.relative_to(REPO) if args.out.is_relative_to(REPO) else args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

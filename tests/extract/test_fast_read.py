@@ -1,0 +1,253 @@
+"""The vectorized MySQL/MariaDB read path gives the very batches PyMySQL's row-by-row decoding gives.
+
+Against a real MariaDB (every column type, NULLs, zero dates, odd batch sizes) and against hand-made
+protocol streams (long length prefixes, a row split over several 16 MiB packets, one-byte reads, error
+packets, sequence errors).
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pymysql
+import pytest
+import sqlalchemy as sa
+from pymysql.connections import MySQLResult
+
+from hfit_dagster.extract import mysql_fast, source
+from hfit_dagster.extract.arrow_types import schema_for
+from hfit_dagster.extract.source import create_source_engine, read_only_snapshot, reflect_tables, stream_query
+from hfit_dagster.template.query import ExportQuery
+from tests.build.test_type_torture import ROWS, TORTURE
+from tests.conftest import MARIADB, mariadb_url
+
+
+def read_all(url: str, table_name: str, sql: str, batch_rows: int, fast: bool,
+             monkeypatch: pytest.MonkeyPatch, values: dict[str, Any] | None = None) -> list[pa.RecordBatch]:
+    monkeypatch.setattr(source, "FAST_READ", fast)
+    engine = create_source_engine("SRC", url)
+    try:
+        with read_only_snapshot("SRC", engine) as conn:
+            table = reflect_tables("SRC", conn, [table_name]).tables[table_name]
+            return list(stream_query(conn, table, ExportQuery.parse(sql), values or {}, batch_rows))
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture
+def typed_source(mariadb_database) -> str:
+    name = mariadb_database()
+    with pymysql.connect(**MARIADB, database=name, charset="utf8mb4") as conn, conn.cursor() as cur:
+        cur.execute("SET time_zone = '+00:00'")
+        cur.execute(TORTURE)
+        placeholders = ", ".join(["%s"] * 28 + ["ST_GeomFromText(%s)"])
+        rows = list(ROWS)
+        for i in range(4, 260):  # enough rows for several batches, NULLs and long texts mixed in
+            rows.append((i, i % 128, i % 256, -i, i * 1000, i * 10**12, i, i % 2, f"{i % 999}.25", f"{i}.5", i / 3,
+                         i / 7, "2024-02-29", f"{i % 800}:01:02", f"2024-01-01 00:00:{i % 60:02d}.{i:06d}",
+                         None if i % 3 else "2030-01-01 00:00:00", 1901 + i % 200, "abcd"[: i % 5],
+                         "x" * (i % 200), None if i % 4 else "é" * (i * 100), "m" * (i * 700), b"\x00\x01\x02\x03",
+                         bytes([i % 256]) * (i % 60), bytes(range(i % 256)), "medium", "b", "{}", b"\x01", None))
+        for row in rows:
+            cur.execute(f"INSERT INTO torture VALUES ({placeholders})", list(row))
+        cur.execute("CREATE TABLE zero_dates (id INT PRIMARY KEY, d DATE, dt DATETIME)")
+        cur.execute("SET SESSION sql_mode = ''")
+        cur.execute("INSERT INTO zero_dates VALUES (1, '0000-00-00', '0000-00-00 00:00:00'), "
+                    "(2, '2024-01-02', '2024-01-02 03:04:05'), (3, NULL, NULL)")
+        conn.commit()
+    return mariadb_url(name)
+
+
+@pytest.mark.mariadb
+@pytest.mark.parametrize("batch_rows", [1, 7, 100, 10_000])
+def test_fast_path_gives_the_same_batches_for_every_type(typed_source: str, batch_rows: int,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    sql = "SELECT * FROM torture ORDER BY id"
+    fast = read_all(typed_source, "torture", sql, batch_rows, True, monkeypatch)
+    slow = read_all(typed_source, "torture", sql, batch_rows, False, monkeypatch)
+    assert [b.num_rows for b in fast] == [b.num_rows for b in slow]
+    for f, s in zip(fast, slow, strict=True):
+        assert f.schema == s.schema
+        assert f.equals(s)
+
+
+@pytest.mark.mariadb
+def test_values_arrow_cannot_parse_take_the_row_by_row_path(typed_source: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Zero dates: PyMySQL hands them over as text; both paths then fail the same way (the batch cannot hold them)."""
+    sql = "SELECT * FROM zero_dates WHERE id > :low ORDER BY id"
+    outcomes = []
+    for fast in (True, False):
+        try:
+            outcomes.append(pa.Table.from_batches(read_all(typed_source, "zero_dates", sql, 10, fast, monkeypatch,
+                                                           {"low": 0})))
+        except (pa.ArrowException, TypeError, ValueError) as exc:
+            outcomes.append((type(exc), str(exc)))
+    assert outcomes[0] == outcomes[1] and isinstance(outcomes[0], tuple)
+    fast_ok = read_all(typed_source, "zero_dates", sql, 10, True, monkeypatch, {"low": 1})
+    slow_ok = read_all(typed_source, "zero_dates", sql, 10, False, monkeypatch, {"low": 1})
+    assert pa.Table.from_batches(fast_ok).equals(pa.Table.from_batches(slow_ok))
+
+
+@pytest.mark.mariadb
+def test_bound_parameters_and_empty_results(typed_source: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    sql = "SELECT * FROM torture WHERE id IN :ids AND vc <> :text ORDER BY id"
+    values = {"ids": [1, 5, 9, 400], "text": "it's \\ odd"}
+    fast = read_all(typed_source, "torture", sql, 2, True, monkeypatch, values)
+    slow = read_all(typed_source, "torture", sql, 2, False, monkeypatch, values)
+    assert pa.Table.from_batches(fast).equals(pa.Table.from_batches(slow))
+    assert read_all(typed_source, "torture", "SELECT * FROM torture WHERE id < 0", 5, True, monkeypatch) == []
+
+
+@pytest.mark.mariadb
+def test_the_fast_path_is_taken_for_pymysql(typed_source: str) -> None:
+    engine = create_source_engine("SRC", typed_source)
+    with read_only_snapshot("SRC", engine) as conn:
+        table = reflect_tables("SRC", conn, ["torture"]).tables["torture"]
+        result = conn.execution_options(stream_results=True, yield_per=5).execute(sa.text("SELECT * FROM torture"))
+        batches = mysql_fast.fast_batches(result, schema_for(table, list(result.keys())), 5)
+        assert batches is not None
+        assert sum(b.num_rows for b in batches) == 259
+        result.close()
+        # the connection is usable afterwards, in the same transaction
+        assert conn.exec_driver_sql("SELECT COUNT(*) FROM torture").scalar() == 259
+    engine.dispose()
+
+
+# ------------------------------------------------------------------------------ hand-made protocol streams
+
+
+def lenenc(value: bytes | None) -> bytes:
+    if value is None:
+        return b"\xfb"
+    n = len(value)
+    if n < 251:
+        head = bytes([n])
+    elif n < 1 << 16:
+        head = b"\xfc" + struct.pack("<H", n)
+    elif n < 1 << 24:
+        head = b"\xfd" + struct.pack("<I", n)[:3]
+    else:
+        head = b"\xfe" + struct.pack("<Q", n)
+    return head + value
+
+
+def packets(payloads: list[bytes], seq: int = 1) -> bytes:
+    out = bytearray()
+    for payload in payloads:
+        while True:  # a payload of 16 MiB - 1 or more is split, with an empty packet after an exact multiple
+            piece, payload = payload[: mysql_fast.MAX_PACKET], payload[mysql_fast.MAX_PACKET :]
+            out += struct.pack("<I", len(piece))[:3] + bytes([seq & 0xFF]) + piece
+            seq += 1
+            if len(piece) < mysql_fast.MAX_PACKET:
+                break
+    return bytes(out)
+
+
+EOF = b"\xfe\x00\x00\x02\x00"
+
+
+class FakeFile:
+    def __init__(self, data: bytes, chunk: int) -> None:
+        self.data, self.pos, self.chunk = data, 0, chunk
+
+    def read1(self, n: int) -> bytes:
+        piece = self.data[self.pos : self.pos + min(n, self.chunk)]
+        self.pos += len(piece)
+        return piece
+
+
+class FakeConnection:
+    def __init__(self, data: bytes, chunk: int) -> None:
+        self._rfile = FakeFile(data, chunk)
+        self._sock = type("Sock", (), {"settimeout": lambda self, t: None})()
+        self._read_timeout = self._current_timeout = None
+        self._next_seq_id = 1
+        self.encoding = "utf8"
+        self.closed = False
+
+    def _force_close(self) -> None:
+        self.closed = True
+
+
+def fake_reader(data: bytes, chunk: int, converters: list[Any], schema: pa.Schema,
+                batch_rows: int = 3) -> tuple[Any, FakeConnection]:
+    conn = FakeConnection(data, chunk)
+    result = MySQLResult.__new__(MySQLResult)
+    result.converters, result.unbuffered_active, result.connection = converters, True, conn
+    cursor = type("Cursor", (), {"rownumber": 0})()
+    return mysql_fast._RowReader(cursor, conn, result, schema, batch_rows, batch_rows), conn
+
+
+SCHEMA = pa.schema([pa.field("id", pa.int64()), pa.field("text", pa.string())])
+CONVERTERS = [("ascii", int), ("utf8", None)]
+
+
+@pytest.mark.parametrize("chunk", [1, 5, 1 << 20])
+def test_long_values_and_split_rows_decode(chunk: int) -> None:
+    texts = [None, "a", "é" * 200, "b" * 70_000, "c" * 300_000, "", "d" * 40]
+    if chunk > 1:
+        texts.append("z" * (mysql_fast.MAX_PACKET + 10))  # one row over two packets
+    rows = [lenenc(str(i).encode()) + lenenc(None if t is None else t.encode()) for i, t in enumerate(texts)]
+    reader, conn = fake_reader(packets(rows) + packets([EOF], seq=len(rows) + 1 + (chunk > 1)), chunk,
+                               CONVERTERS, SCHEMA)
+    table = pa.Table.from_batches(list(reader.batches()))
+    assert table.column("id").to_pylist() == list(range(len(texts)))
+    assert table.column("text").to_pylist() == texts
+    assert conn._next_seq_id == (len(rows) + 2 + (chunk > 1)) & 0xFF
+    assert not reader.result.unbuffered_active
+
+
+def test_an_error_packet_mid_result_is_a_dbapi_error() -> None:
+    rows = [lenenc(b"1") + lenenc(b"x")]
+    error = b"\xff" + struct.pack("<H", 1317) + b"#70100Query execution was interrupted"
+    reader, _ = fake_reader(packets(rows) + packets([error], seq=2), 1 << 20, CONVERTERS, SCHEMA)
+    with pytest.raises(sa.exc.DBAPIError) as info:
+        list(reader.batches())
+    assert isinstance(info.value.orig, pymysql.err.OperationalError) and info.value.orig.args[0] == 1317
+
+
+def test_a_sequence_error_closes_the_connection() -> None:
+    rows = [lenenc(b"1") + lenenc(b"x"), lenenc(b"2") + lenenc(b"y")]
+    data = bytearray(packets(rows) + packets([EOF], seq=3))
+    data[len(packets(rows[:1])) + 3] = 9  # the second row's sequence id
+    reader, conn = fake_reader(bytes(data), 1 << 20, CONVERTERS, SCHEMA)
+    with pytest.raises(sa.exc.DBAPIError, match="sequence"):
+        list(reader.batches())
+    assert conn.closed
+
+
+def test_a_row_with_missing_fields_is_refused() -> None:
+    reader, conn = fake_reader(packets([lenenc(b"1")]) + packets([EOF], seq=2), 1 << 20, CONVERTERS, SCHEMA)
+    with pytest.raises(sa.exc.DBAPIError, match="fewer fields"):
+        list(reader.batches())
+
+
+def test_locate_reads_every_length_prefix() -> None:
+    values = [b"", b"x" * 250, b"y" * 251, b"z" * 65_536, None]
+    data = b"".join(lenenc(v) for v in values)
+    raw = np.frombuffer(data, dtype=np.uint8)
+    pos = np.zeros(1, dtype=np.int64)
+    seen = []
+    for _ in values:
+        start, length, null = mysql_fast._locate(raw, pos, np.array([len(data)]))
+        seen.append(None if null[0] else data[start[0] : start[0] + length[0]])
+        pos = start + length
+    assert seen == values
+
+
+def test_an_abandoned_result_is_read_to_its_end() -> None:
+    """Closed early (the build failed elsewhere), the reader skips the rest so the connection stays in sync."""
+    rows = [lenenc(str(i).encode()) + lenenc(b"v" * (i % 300)) for i in range(50)]
+    rows.append(lenenc(b"50") + lenenc(b"w" * (mysql_fast.MAX_PACKET + 3)))  # a long row among the skipped ones
+    rows.append(lenenc(b"51") + lenenc(b"\xfe\x00"))
+    data = packets(rows) + packets([EOF], seq=len(rows) + 2)
+    reader, conn = fake_reader(data, 4096, CONVERTERS, SCHEMA, batch_rows=4)
+    batches = reader.batches()
+    assert next(batches).num_rows == 4
+    batches.close()
+    assert not reader.result.unbuffered_active and not conn.closed
+    assert conn._rfile.pos == len(data)
+    assert conn._next_seq_id == (len(rows) + 3) & 0xFF
