@@ -165,11 +165,11 @@ class _Stager:
     # -- masking -----------------------------------------------------------------------------------------
     def analyzer(self) -> Any:
         if self._analyzer is None:
-            from hfit_dagster.masking import TextAnalyzer, TextRedactor
+            from hfit_dagster.masking.factory import masker, text_analyzer
 
-            self._analyzer = TextAnalyzer(nlp_model=self.settings.spacy_model)
-            self.masker = Masker(self.settings.masking_key_bytes(),
-                                 text_redactor=TextRedactor(self._analyzer, self.settings.masking_key_bytes()))
+            # the configured model, custom recognizers and text workers, exactly as `hfit pkg-tmpl plan` uses them
+            self._analyzer = text_analyzer(self.settings)
+            self.masker = masker(self.settings, self._analyzer)
         return self._analyzer
 
     def _state(self, table: sa.Table, role: str, first: pa.RecordBatch, dialect: sa.engine.Dialect) -> _TableState:
@@ -315,6 +315,9 @@ class _Stager:
             self._writer_thread.shutdown(wait=True, cancel_futures=True)
             for state in self.states.values():
                 state.writer.close()  # idempotent: a failed build leaves no open file behind
+            redactor = getattr(self.masker, "text_redactor", None)
+            if redactor is not None and hasattr(redactor, "close"):
+                redactor.close()  # worker processes of parallel free-text redaction, if any
 
     def _run(self) -> StageResult:
         spec = self.spec

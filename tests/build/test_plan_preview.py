@@ -69,3 +69,42 @@ def test_cli_prints_every_table_as_a_table_or_json(hfit_home: Path) -> None:
         assert word in shown.stdout
     unknown = runner.invoke(app, ["no-such-template"])
     assert unknown.exit_code != 0
+
+
+def test_custom_recognizer_from_configuration_masks_in_a_build(hfit_home, tmp_path, demo_source,
+                                                                monkeypatch) -> None:
+    """A recognizer configured in .hfit/config.yaml (an internal customer-number format) masks that column."""
+    import sqlite3
+    from pathlib import Path as _Path
+
+    import pyarrow.parquet as pq
+    import yaml
+
+    from hfit_dagster.build.local_build import build_package
+    from hfit_dagster.settings import load_settings
+    from hfit_dagster.template.loader import parse_template
+
+    copy = tmp_path / "shop.db"
+    copy.write_bytes(_Path(demo_source.removeprefix("sqlite:///")).read_bytes())
+    with sqlite3.connect(copy) as conn:
+        conn.execute("ALTER TABLE products ADD COLUMN ref TEXT")
+        conn.execute("UPDATE products SET ref = 'CUST-' || (10000000 + id)")
+    (hfit_home / "config.yaml").write_text(yaml.safe_dump({
+        "providers": {"PROD_REPLICA": f"sqlite:///{copy}"},
+        "recognizers": [{"name": "customer-number", "entity": "CUSTOMER_NUMBER", "regex": r"CUST-\d{8}",
+                         "score": 0.9, "operator": "digits"}],
+    }))
+    monkeypatch.delenv("HFIT_PROVIDER_PROD_REPLICA_URL")
+    spec = parse_template("""
+templateName: refs
+exports:
+  products:
+    provider: PROD_REPLICA
+    query: SELECT * FROM products ORDER BY id LIMIT 20
+""")
+    built = build_package(spec, {}, load_settings())
+    refs = pq.read_table(built.path / "parquet" / "products.parquet").column("ref").to_pylist()
+    plan = next(c for t in built.manifest.tables for c in t.columns if c.name == "ref").masking
+    assert plan["operator"] == "digits" and plan["entity"] == "CUSTOMER_NUMBER"
+    assert all(r.startswith("CUST-") for r in refs)
+    assert not set(refs) & {f"CUST-{10000000 + i}" for i in range(1, 21)}
