@@ -76,6 +76,13 @@ PLAIN_NOTES = ("Prefers delivery in the morning.", "VIP customer, handle with ca
 STATUSES = ("new", "paid", "shipped", "delivered", "cancelled", "refunded")
 
 
+
+def _q(name: str) -> str:
+    """A MySQL identifier quoted by SQLAlchemy's preparer."""
+    from sqlalchemy.dialects import mysql
+
+    return mysql.dialect().identifier_preparer.quote_identifier(name)
+
 def _elt(index_sql: str, values: tuple[str, ...]) -> str:
     quoted = ", ".join("'" + v.replace("'", "''") + "'" for v in values)
     return f"ELT(1 + ({index_sql}) % {len(values)}, {quoted})"
@@ -170,7 +177,7 @@ def is_ready(scale: Scale) -> bool:
                     (scale.database, MARKER))
         if cur.fetchone()[0] == 0:
             return False
-        cur.execute(f"SELECT scale, version, customers, orders, order_items FROM `{scale.database}`.{MARKER}")
+        cur.execute("SELECT scale, version, customers, orders, order_items FROM " + _q(scale.database) + "." + MARKER)
         row = cur.fetchone()
     return row == (scale.name, DATASET_VERSION, scale.customers, scale.orders, scale.order_items)
 
@@ -183,9 +190,9 @@ def ensure_dataset(scale: Scale, log: Any = print) -> float:
     started = time.perf_counter()
     log(f"dataset {scale.database}: generating {scale.rows:,} rows ...")
     with connect() as conn, conn.cursor() as cur:
-        cur.execute(f"DROP DATABASE IF EXISTS `{scale.database}`")
-        cur.execute(f"CREATE DATABASE `{scale.database}` CHARACTER SET utf8mb4")
-        cur.execute(f"USE `{scale.database}`")
+        cur.execute("DROP DATABASE IF EXISTS " + _q(scale.database))
+        cur.execute("CREATE DATABASE " + _q(scale.database) + " CHARACTER SET utf8mb4")
+        cur.execute("USE " + _q(scale.database))
         for ddl in DDL:
             cur.execute(ddl)
         cur.execute("SET SESSION foreign_key_checks = 0, unique_checks = 0")
@@ -197,13 +204,13 @@ def ensure_dataset(scale: Scale, log: Any = print) -> float:
             t0 = time.perf_counter()
             for lo in range(1, total + 1, INSERT_CHUNK):
                 hi = min(total, lo + INSERT_CHUNK - 1)
-                cur.execute(f"INSERT INTO {table} {select(lo, hi)}")
+                cur.execute("INSERT INTO " + _q(table) + " " + select(lo, hi))  # generated, no user input
             log(f"  {table}: {total:,} rows in {time.perf_counter() - t0:.1f} s")
         cur.execute("ANALYZE TABLE customers, orders, order_items")
         cur.fetchall()
-        cur.execute(f"CREATE TABLE {MARKER} (scale VARCHAR(16), version INT, customers INT, orders INT, "
+        cur.execute("CREATE TABLE " + MARKER + " (scale VARCHAR(16), version INT, customers INT, orders INT, "
                     "order_items INT, created_at DATETIME)")
-        cur.execute(f"INSERT INTO {MARKER} VALUES (%s, %s, %s, %s, %s, NOW())",
+        cur.execute("INSERT INTO " + MARKER + " VALUES (%s, %s, %s, %s, %s, NOW())",
                     (scale.name, DATASET_VERSION, scale.customers, scale.orders, scale.order_items))
     spent = time.perf_counter() - started
     log(f"dataset {scale.database}: generated in {spent:.1f} s")

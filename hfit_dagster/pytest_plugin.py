@@ -40,6 +40,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="download packages from the hfit service instead of building locally")
 
 
+def _quote(name: str, dialect: str) -> str:
+    """An identifier quoted by the target dialect's own preparer (the names here are generated, but still)."""
+    from sqlalchemy.dialects import mysql, postgresql
+
+    preparer = (mysql.dialect() if dialect == "mysql" else postgresql.dialect()).identifier_preparer
+    return preparer.quote_identifier(name)
+
+
 def _dialect(url: URL) -> str:
     backend = url.get_backend_name()
     if backend in ("mysql", "mariadb"):
@@ -90,7 +98,7 @@ class _Databases:
 
             admin = self.server.set(drivername="postgresql", database=self.server.database or "postgres")
             with psycopg.connect(admin.render_as_string(hide_password=False), autocommit=True) as conn:
-                conn.execute(f'CREATE DATABASE "{name}"')
+                conn.execute("CREATE DATABASE " + _quote(name, "postgresql"))
             self.created.append(name)
             target = self.server.set(drivername="postgresql", database=name)
             with psycopg.connect(target.render_as_string(hide_password=False), autocommit=True) as conn:
@@ -100,7 +108,7 @@ class _Databases:
         import pymysql
 
         with pymysql.connect(**self._mysql_args()) as conn, conn.cursor() as cur:
-            cur.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
+            cur.execute("CREATE DATABASE " + _quote(name, "mysql") + " CHARACTER SET utf8mb4")
         self.created.append(name)
         client = "mariadb" if subprocess.run(["which", "mariadb"], capture_output=True).returncode == 0 else "mysql"
         args = self._mysql_args()
@@ -125,12 +133,12 @@ class _Databases:
 
                 admin = self.server.set(drivername="postgresql", database=self.server.database or "postgres")
                 with psycopg.connect(admin.render_as_string(hide_password=False), autocommit=True) as conn:
-                    conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                    conn.execute("DROP DATABASE IF EXISTS " + _quote(name, "postgresql") + " WITH (FORCE)")
             else:
                 import pymysql
 
                 with pymysql.connect(**self._mysql_args()) as conn, conn.cursor() as cur:
-                    cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
+                    cur.execute("DROP DATABASE IF EXISTS " + _quote(name, "mysql"))
 
 
 @pytest.fixture

@@ -517,7 +517,7 @@ class SqlScriptWriter:
         """Comment header, then session settings: UTF-8 (utf8mb4), UTC, checks off while loading, and one
         transaction (MySQL: strict mode, so a value that does not fit fails the load instead of being
         silently truncated)."""
-        lines = ["-- " + _comment_text(str(line)) for line in comment_lines]
+        lines = ["-- " + _as_comment(str(line)) for line in comment_lines]
         if self.dialect == "mysql":
             lines += [
                 "SET NAMES utf8mb4;",
@@ -542,7 +542,7 @@ class SqlScriptWriter:
     def write_create_table(self, table: sa.Table) -> None:
         """DROP + CREATE of `table` adapted to the target dialect, its indexes and (MySQL) foreign keys."""
         statements = self._plan(table).ddl
-        title = _comment_text(f"Table {self._q(str(table.name))}")
+        title = _as_comment(f"Table {self._q(str(table.name))}")
         self._write(f"--\n-- {title}\n--\n" + "".join(s.rstrip() + ";\n" for s in statements) + "\n")
 
     def write_rows(self, table: sa.Table, batch: pa.RecordBatch | pa.Table) -> int:
@@ -961,7 +961,7 @@ class SqlScriptWriter:
         return str(statement.compile(dialect=self._sa_dialect, compile_kwargs={"literal_binds": True}))
 
 
-def _comment_text(text: str) -> str:
+def _as_comment(text: str) -> str:
     """Text safe inside a ``--`` comment: no line break can end the comment early."""
     return re.sub(r"[\x00-\x1f\x7f\u2028\u2029\x85]", " ", text)
 
