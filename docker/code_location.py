@@ -6,7 +6,9 @@ Installed in the image as the module ``hfit_code_location`` (on PYTHONPATH); the
 ``hfit_dagster/orchestration/executors.py``.
 """
 
-from hfit_dagster.definitions import defs as _template_defs
+from hfit_dagster.definitions import build_definitions
 from hfit_dagster.orchestration.executors import executor_from_env, with_executor
 
-defs = with_executor(_template_defs, executor_from_env())
+# built here, not imported from hfit_dagster.definitions (whose module-level defs reads the environment once,
+# when first imported): this module's defs always follow the environment it is loaded in
+defs = with_executor(build_definitions(), executor_from_env())

@@ -2,7 +2,7 @@
 
 Why this wrapper exists:
 
-- **Offline.** Presidio's ``SpacyNlpEngine.load`` calls ``spacy.cli.download`` when it believes a model is
+- **Offline.** Presidio's ``SpacyNlpEngine.load`` falls back to spaCy's model downloader when it believes a model is
   missing, and its ``EmailRecognizer`` asks ``tldextract``, whose default extractor fetches the public
   suffix list from the internet. We load the spaCy pipeline ourselves (``spacy.load``) and hand it to the
   engine already loaded, and we swap the email recognizer for one that uses tldextract's bundled snapshot
@@ -341,7 +341,7 @@ def _build_engine(nlp_model: str, recognizers_json: str, language: str) -> Analy
     else:
         check_model_available(nlp_model)
         nlp_engine = _fast_nlp_engine([{"lang_code": language, "model_name": nlp_model}])
-        # Loaded by us, so SpacyNlpEngine.load (and its spacy.cli.download fallback) never runs.
+        # Loaded by us, so SpacyNlpEngine.load (and its downloader fallback) never runs.
         nlp_engine.nlp = {language: _load_spacy(nlp_model)}
 
     registry = RecognizerRegistry(supported_languages=[language])

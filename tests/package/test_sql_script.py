@@ -5,8 +5,7 @@ from __future__ import annotations
 import io
 import sqlite3
 import subprocess
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
@@ -22,7 +21,6 @@ from hfit_dagster.package.sql_script import SqlScriptWriter, tables_in_dependenc
 from tests.conftest import MARIADB as MARIADB_SERVER
 
 MARIADB = {**MARIADB_SERVER, "charset": "utf8mb4"}
-PG_ADMIN = "host=127.0.0.1 port=5432 user=postgres dbname=postgres"
 
 # Text that breaks naive quoting or the loading client: quotes, backslashes, line breaks, NUL, Ctrl-Z,
 # comment and statement markers, client meta-commands, placeholders, 4-byte UTF-8.
@@ -152,24 +150,6 @@ def load_psql(script: Path, database: str) -> None:
         ["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", database, "-v", "ON_ERROR_STOP=1", "-q",
          "-f", str(script)], capture_output=True, timeout=60)
     assert result.returncode == 0, result.stderr.decode(errors="replace")
-
-
-@pytest.fixture
-def pg_database() -> Iterator[Callable[[], str]]:
-    """A factory of throwaway PostgreSQL databases, dropped after the test."""
-    created: list[str] = []
-
-    def make() -> str:
-        name = f"hfit_t_{uuid.uuid4().hex[:10]}"
-        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-        created.append(name)
-        return name
-
-    yield make
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        for name in created:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def sqlite_batches(engine: sa.Engine, tables: dict[str, sa.Table]) -> dict[str, list[pa.RecordBatch]]:
@@ -373,7 +353,7 @@ def test_insert_statements_stay_within_the_size_bound(
 
 
 @pytest.mark.postgres
-def test_sqlite_source_loads_into_postgresql(tmp_path: Path, pg_database: Callable[[], str]) -> None:
+def test_sqlite_source_loads_into_postgresql(tmp_path: Path, postgres_database: Callable[[], str]) -> None:
     """`psql -f package.sql` from a SQLite source: values exact (NUL removed: PostgreSQL text cannot hold
     it, and the writer counts it), foreign keys validated after the data, SERIAL ids keep counting."""
     engine = build_sqlite_source(tmp_path / "source.db")
@@ -381,7 +361,7 @@ def test_sqlite_source_loads_into_postgresql(tmp_path: Path, pg_database: Callab
     script = tmp_path / "package.sql"
     writer = write_script(script, list(tables.values()), sqlite_batches(engine, tables), "postgresql")
     assert writer.removed_nul_characters == 1
-    db = pg_database()
+    db = postgres_database()
     load_psql(script, db)
 
     with psycopg.connect(f"host=127.0.0.1 user=postgres dbname={db}", autocommit=True) as conn:
@@ -422,7 +402,7 @@ def test_sqlite_source_loads_into_sqlite(tmp_path: Path) -> None:
 @pytest.mark.mariadb
 @pytest.mark.postgres
 def test_values_render_exactly_in_every_dialect(
-    tmp_path: Path, mariadb_database: Callable[[], str], pg_database: Callable[[], str]
+    tmp_path: Path, mariadb_database: Callable[[], str], postgres_database: Callable[[], str]
 ) -> None:
     """One table of edge values per Arrow type, loaded into MariaDB, PostgreSQL and SQLite, reads back
     identical: special floats, 64-bit integers, time zones converted to UTC, durations, JSON-like lists."""
@@ -463,7 +443,7 @@ def test_values_render_exactly_in_every_dialect(
         (3, None, -0.0, None, None, None, "😀"),
     ]
 
-    pg = pg_database()
+    pg = postgres_database()
     load_psql(scripts["postgresql"], pg)
     with psycopg.connect(f"host=127.0.0.1 user=postgres dbname={pg}") as conn:
         conn.execute("SET TIME ZONE 'UTC'")
@@ -491,11 +471,11 @@ def test_values_render_exactly_in_every_dialect(
 @pytest.mark.mariadb
 @pytest.mark.postgres
 def test_postgresql_source_loads_into_mariadb(
-    tmp_path: Path, mariadb_database: Callable[[], str], pg_database: Callable[[], str]
+    tmp_path: Path, mariadb_database: Callable[[], str], postgres_database: Callable[[], str]
 ) -> None:
     """PostgreSQL-only types (uuid, jsonb, arrays, enum, interval, inet, timestamptz, unbounded numeric)
     land in MariaDB with their values; a text key referenced by a foreign key stays case-sensitive."""
-    source = pg_database()
+    source = postgres_database()
     with psycopg.connect(f"host=127.0.0.1 user=postgres dbname={source}", autocommit=True) as conn:
         conn.execute("CREATE TYPE mood AS ENUM ('ok', 'it''s bad')")
         conn.execute("""
@@ -567,7 +547,7 @@ def test_postgresql_source_loads_into_mariadb(
 @pytest.mark.mariadb
 @pytest.mark.postgres
 def test_mariadb_source_loads_into_postgresql(
-    tmp_path: Path, mariadb_database: Callable[[], str], pg_database: Callable[[], str]
+    tmp_path: Path, mariadb_database: Callable[[], str], postgres_database: Callable[[], str]
 ) -> None:
     """MySQL-only types land in PostgreSQL without loss (unsigned 64-bit as NUMERIC(20,0), BIT as its
     integer); a self-referencing foreign key whose parent row comes later still loads."""
@@ -601,7 +581,7 @@ def test_mariadb_source_loads_into_postgresql(
     batch = as_batch([dict(zip(arrow.names, r, strict=True)) for r in raw_rows], arrow)
     script = tmp_path / "package.sql"
     write_script(script, [tables["kinds"]], {"kinds": [batch]}, "postgresql")
-    db = pg_database()
+    db = postgres_database()
     load_psql(script, db)
     with psycopg.connect(f"host=127.0.0.1 user=postgres dbname={db}") as conn:
         got = conn.execute("SELECT * FROM kinds ORDER BY id").fetchall()
@@ -620,7 +600,7 @@ def test_mariadb_source_loads_into_postgresql(
 @pytest.mark.mariadb
 @pytest.mark.postgres
 def test_awkward_identifiers_are_quoted_by_each_dialect(
-    tmp_path: Path, mariadb_database: Callable[[], str], pg_database: Callable[[], str]
+    tmp_path: Path, mariadb_database: Callable[[], str], postgres_database: Callable[[], str]
 ) -> None:
     """Reserved words, quote characters, spaces and mixed case in table, column, index and constraint
     names load unchanged in every dialect (no hand-built quoting to break out of)."""
@@ -647,7 +627,7 @@ def test_awkward_identifiers_are_quoted_by_each_dialect(
     assert mariadb_query(db, "SELECT CONSTRAINT_NAME FROM information_schema.REFERENTIAL_CONSTRAINTS "
                              "WHERE CONSTRAINT_SCHEMA = %s", (db,)) == [('fk `q"',)]
 
-    pg = pg_database()
+    pg = postgres_database()
     load_psql(scripts["postgresql"], pg)
     with psycopg.connect(f"host=127.0.0.1 user=postgres dbname={pg}") as conn:
         assert conn.execute('SELECT "select", "a`b", "c""d" FROM "Order `Items"""').fetchall() == [(1, "x", "y")]

@@ -87,6 +87,15 @@ def restart(server: RunningServer) -> None:
                                       env=server.env, stdout=log, stderr=subprocess.STDOUT, cwd=server.root)
 
 
+def download_through(proxy: CuttingProxy, server: RunningServer, token: str, version: str,
+                     target: Path) -> subprocess.CompletedProcess[str]:
+    """`hfit pkg-download large-fixture -o target` as a user runs it, talking to the server through ``proxy``."""
+    env = {**server.env, "HFIT_SERVER_URL": f"http://127.0.0.1:{proxy.port}", "HFIT_TOKEN": token,
+           "XDG_CONFIG_HOME": str(target.parent / "xdg")}
+    return subprocess.run([str(HFIT), "pkg-download", "large-fixture", "--version", version, "-o", str(target)],
+                          env=env, capture_output=True, text=True, timeout=90)
+
+
 def test_download_resumes_across_a_server_restart(own_server: RunningServer, tmp_path: Path) -> None:
     size = 64 * MIB
     version, sha = fabricate_package(own_server, size)
@@ -94,11 +103,8 @@ def test_download_resumes_across_a_server_restart(own_server: RunningServer, tmp
     proxy = CuttingProxy(own_server.port, cut_after=20 * MIB, on_cut=lambda: restart(own_server))
     proxy.start()
     target = tmp_path / "large.sql"
-    env = {**own_server.env, "HFIT_SERVER_URL": f"http://127.0.0.1:{proxy.port}", "HFIT_TOKEN": token,
-           "XDG_CONFIG_HOME": str(tmp_path / "xdg")}
     try:
-        done = subprocess.run([str(HFIT), "pkg-download", "large-fixture", "--version", version, "-o", str(target)],
-                              env=env, capture_output=True, text=True, timeout=90)
+        done = download_through(proxy, own_server, token, version, target)
     finally:
         proxy.close()
     assert proxy.cut.is_set(), "the transfer was never cut"
@@ -118,11 +124,8 @@ def test_server_down_for_good_is_reported_clearly(own_server: RunningServer, tmp
     proxy = CuttingProxy(own_server.port, cut_after=8 * MIB, on_cut=stop_for_good)
     proxy.start()
     target = tmp_path / "partial.sql"
-    env = {**own_server.env, "HFIT_SERVER_URL": f"http://127.0.0.1:{proxy.port}", "HFIT_TOKEN": token,
-           "XDG_CONFIG_HOME": str(tmp_path / "xdg")}
     try:
-        done = subprocess.run([str(HFIT), "pkg-download", "large-fixture", "--version", version, "-o", str(target)],
-                              env=env, capture_output=True, text=True, timeout=90)
+        done = download_through(proxy, own_server, token, version, target)
     finally:
         proxy.close()
     assert done.returncode == 11, done.stderr
