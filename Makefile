@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 CUSTOMERS ?= 10000
 
-.PHONY: demo test lint dagster serve lock clean
+.PHONY: demo test soak lint dagster serve lock clean
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,6 +20,10 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/pytest
+
+## make soak: the load tests with ten times the requests (not part of make test)
+soak: $(STAMP)
+	HFIT_SOAK=1 $(BIN)/pytest tests/reliability/test_load.py -s
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
