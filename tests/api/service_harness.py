@@ -205,11 +205,13 @@ def start_server(root: Path, demo_source: str, templates_dir: Path | None = None
     try:
         yield server
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        current = server.process  # a test may have restarted the server: stop whichever process runs now
+        for running in {process, current}:
+            running.terminate()
+            try:
+                running.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                running.kill()
         log.close()
 
 
