@@ -113,6 +113,13 @@ def stream_query(conn: Connection, table: sa.Table, query: ExportQuery, values: 
             hint="an export is rows of one table: select that table's columns (e.g. SELECT t.* FROM t ...)",
         )
     schema = schema_for(table, columns)
+    processors = [_result_processor(table.c[name].type, conn.dialect) for name in columns]
+    yield from _arrow_batches(result, schema, batch_rows, processors)
+
+
+def _arrow_batches(result: sa.CursorResult[Any], schema: pa.Schema, batch_rows: int,
+                   processors: list[Any] | None = None) -> Iterator[pa.RecordBatch]:
+    """An executed result as Arrow batches: the fast MySQL decoder when it applies, else row conversion."""
     fast = fast_batches(result, schema, batch_rows) if FAST_READ else None
     if fast is not None:
         try:
@@ -120,7 +127,6 @@ def stream_query(conn: Connection, table: sa.Table, query: ExportQuery, values: 
         finally:
             result.close()
         return
-    processors = [_result_processor(table.c[name].type, conn.dialect) for name in columns]
     for rows in result.partitions(batch_rows):
         yield rows_to_batch(rows, schema, processors)
 
@@ -141,15 +147,7 @@ def stream_statement(conn: Connection, statement: sa.Executable, params: dict[st
                      batch_rows: int) -> Iterator[pa.RecordBatch]:
     """Rows of a SELECT built by hfit (columns in ``schema`` order) as Arrow batches, streamed."""
     result = conn.execution_options(stream_results=True, yield_per=batch_rows).execute(statement, params)
-    fast = fast_batches(result, schema, batch_rows) if FAST_READ else None
-    if fast is not None:
-        try:
-            yield from fast
-        finally:
-            result.close()
-        return
-    for rows in result.partitions(batch_rows):
-        yield rows_to_batch(rows, schema)
+    yield from _arrow_batches(result, schema, batch_rows)
 
 
 def stream_rows_by_keys(conn: Connection, table: sa.Table, key_columns: tuple[str, ...],
