@@ -955,16 +955,39 @@ class Masker:
             context = [n for n in batch.schema.names
                        if plan.decisions[n].operator in CONTEXT_OPERATORS
                        and pa.types.is_string(batch.schema.field(n).type)]
-            pairs_per_row = [list(p) for p in zip(*(
-                zip(batch.column(n).to_pylist(), masked[n].to_pylist(), strict=True) for n in context
-            ), strict=True)] if context else [[] for _ in range(batch.num_rows)]
             for name in text_columns:
                 column = batch.column(name)
-                if context and pa.types.is_string(column.type):
-                    column = pa.array(substitute_row_values(column.to_pylist(), pairs_per_row), type=column.type)
-                masked[name] = self._mask_column(plan, name, plan.decisions[name].operator, column)
+                operator = plan.decisions[name].operator
+                if context and pa.types.is_string(column.type) and column.null_count < len(column):
+                    masked[name] = self._mask_text_in_context(plan, name, operator, column,
+                                                              [(batch.column(n), masked[n], plan.decisions[n].operator)
+                                                               for n in context])
+                else:
+                    masked[name] = self._mask_column(plan, name, operator, column)
         arrays = [masked[name] for name in batch.schema.names]
         return pa.RecordBatch.from_arrays(arrays, schema=batch.schema)
+
+    def _mask_text_in_context(self, plan: TableMaskingPlan, name: str, operator: str, column: pa.Array,
+                              context: list[tuple[pa.Array, pa.Array, str]]) -> pa.Array:
+        """A free-text column masked with its row's own values known (see :mod:`row_context`).
+
+        Only the rows that hold text are looked at: their context values are taken out once, as Python
+        strings, instead of the whole batch's.
+        """
+        rows = pc.indices_nonzero(pc.is_valid(column))
+        texts = column.take(rows).to_pylist()
+        triples = [list(zip(original.take(rows).to_pylist(), fake.take(rows).to_pylist(), [op] * len(rows),
+                            strict=True)) for original, fake, op in context]
+        per_row = [list(row) for row in zip(*triples, strict=True)]
+        if operator == "redact_text" and self.text_redactor is not None:
+            redacted: list[str | None] = self.text_redactor.redact_with_row_values(texts, per_row)
+            out: list[str | None] = [None] * len(column)
+            for i, value in zip(rows.to_pylist(), redacted, strict=True):
+                out[i] = value
+            return pa.array(out, type=column.type)
+        substituted = pa.array(substitute_row_values(texts, per_row), type=column.type)
+        full = pc.replace_with_mask(column, pc.is_valid(column), substituted) if len(substituted) else column
+        return self._mask_column(plan, name, operator, full)
 
     def _mask_column(self, plan: TableMaskingPlan, name: str, operator: str, column: pa.Array) -> pa.Array:
         try:

@@ -1,15 +1,23 @@
 """Row context for free text: a note that names its own row's customer is masked with that row's fakes.
 
 NER misses names it has not seen (spaCy's small English model misses many non-English names). But the
-row itself says who it is about: its ``first_name``, ``email``, ``phone`` columns. Before Presidio runs
-on a free-text cell, every original value of those columns in the same row is replaced by the fake the
-column got, so "Lilly Preiß sent proof from lprei2@web.de" becomes the row's fake name and fake email,
-consistent with the structured columns.
+row itself says who it is about: its ``first_name``, ``email``, ``phone`` columns. Every original value of
+those columns that appears in a free-text cell of the same row (whole words, case-insensitive) becomes
+exactly the fake the column got, so "Lilly Preiß sent proof from lprei2@web.de" reads with the row's fake
+name and fake email, consistent with the structured columns.
+
+The rest of the text still goes through Presidio, as a *skeleton*: the text with each of the row's own
+values replaced by a fixed stand-in of its kind (``Jordan Avery``, ``jordan.avery@example.org``, ...).
+Spans Presidio finds outside the stand-ins are mapped back to the original text and faked as usual. Two
+rows whose notes differ only in their own customer's values have the same skeleton, so system-written
+notes ("Called <name> on <phone>; wants updates at <email>.") are analyzed once, however many rows hold
+them.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 CONTEXT_OPERATORS = frozenset({
     "person_name", "first_name", "last_name", "email", "phone", "street_address", "credit_card", "iban",
@@ -17,21 +25,103 @@ CONTEXT_OPERATORS = frozenset({
 })
 MIN_LENGTH = 3
 
+# What stands in for a row's own value while the rest of its text is analyzed: realistic values of the
+# same kind keep the sentence natural for NER; they are fixed so equal skeletons dedupe.
+STAND_INS = {
+    "person_name": "Jordan Avery",
+    "first_name": "Jordan",
+    "last_name": "Avery",
+    "email": "jordan.avery@example.org",
+    "phone": "+1 202 555 0100",
+    "street_address": "1 Main Street",
+    "credit_card": "4111 1111 1111 1111",
+    "iban": "GB82 WEST 1234 5698 7654 32",
+    "national_id": "078-05-1120",
+    "ip_address": "192.0.2.1",
+    "postal_code": "10001",
+}
 
-def substitute_row_values(texts: list[str | None],
-                          pairs_per_row: list[list[tuple[str | None, str | None]]]) -> list[str | None]:
-    """Replace, per row, each original value (whole words, case-insensitive) by its fake; longest first."""
+Known = tuple[str | None, str | None, str]  # (original value, its fake, operator of its column)
+
+
+@dataclass(frozen=True)
+class KnownSpan:
+    """Where a row's own value sits in its text, and what it becomes."""
+
+    start: int
+    end: int
+    fake: str
+    operator: str
+
+
+@dataclass(frozen=True)
+class Skeleton:
+    """A text with its row's own values replaced by stand-ins, and how to map offsets back."""
+
+    text: str
+    known: tuple[KnownSpan, ...]
+    # (skeleton start, original start, length) of every piece of original text kept in the skeleton
+    kept: tuple[tuple[int, int, int], ...]
+
+    def to_original(self, start: int, end: int) -> list[tuple[int, int]]:
+        """The parts of a skeleton span that lie in kept original text, in original offsets."""
+        out = []
+        for s_start, o_start, length in self.kept:
+            a, b = max(start, s_start), min(end, s_start + length)
+            if a < b:
+                out.append((o_start + a - s_start, o_start + b - s_start))
+        return out
+
+
+def find_known_spans(text: str, row: list[Known]) -> list[KnownSpan]:
+    """Occurrences of the row's own values in ``text``: whole words, case-insensitive, longest value first,
+    never overlapping, in text order."""
+    lowered = text.lower()
+    usable = sorted(
+        ((o, f, op) for o, f, op in row if o and f is not None and len(o) >= MIN_LENGTH and o.lower() in lowered),
+        key=lambda p: len(p[0]), reverse=True,
+    )
+    found: list[KnownSpan] = []
+    for original, fake, operator in usable:
+        for m in re.finditer(rf"(?<!\w){re.escape(original)}(?!\w)", text, re.IGNORECASE):
+            if not any(m.start() < k.end and k.start < m.end() for k in found):
+                found.append(KnownSpan(m.start(), m.end(), fake, operator))
+    return sorted(found, key=lambda k: k.start)
+
+
+def skeleton(text: str, known: list[KnownSpan]) -> Skeleton:
+    """``text`` with each known span replaced by the stand-in of its kind."""
+    pieces: list[str] = []
+    kept: list[tuple[int, int, int]] = []
+    pos = length = 0
+    for span in known:
+        if span.start > pos:
+            kept.append((length, pos, span.start - pos))
+            pieces.append(text[pos : span.start])
+            length += span.start - pos
+        stand_in = STAND_INS.get(span.operator, STAND_INS["person_name"])
+        pieces.append(stand_in)
+        length += len(stand_in)
+        pos = span.end
+    if pos < len(text):
+        kept.append((length, pos, len(text) - pos))
+        pieces.append(text[pos:])
+    return Skeleton("".join(pieces), tuple(known), tuple(kept))
+
+
+def substitute_row_values(texts: list[str | None], rows: list[list[Known]]) -> list[str | None]:
+    """Replace, per row, each original value found in the text by its fake (used before JSON redaction)."""
     out: list[str | None] = []
-    for text, pairs in zip(texts, pairs_per_row, strict=True):
+    for text, row in zip(texts, rows, strict=True):
         if not text:
             out.append(text)
             continue
-        usable = sorted(
-            ((o, f) for o, f in pairs if o and f is not None and len(o) >= MIN_LENGTH and o.lower() in text.lower()),
-            key=lambda p: len(p[0]), reverse=True,
-        )
-        for original, fake in usable:
-            pattern = re.compile(rf"(?<!\w){re.escape(original)}(?!\w)", re.IGNORECASE)
-            text = pattern.sub(lambda _m, f=fake: f, text)
-        out.append(text)
+        pieces: list[str] = []
+        pos = 0
+        for span in find_known_spans(text, row):
+            pieces.append(text[pos : span.start])
+            pieces.append(span.fake)
+            pos = span.end
+        pieces.append(text[pos:])
+        out.append("".join(pieces))
     return out

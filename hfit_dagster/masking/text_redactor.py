@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from hfit_dagster.errors import MaskingError
 from hfit_dagster.masking.operators import fakes_for_spans
+from hfit_dagster.masking.row_context import Known, find_known_spans, skeleton
 
 if TYPE_CHECKING:
     from presidio_analyzer import AnalyzerEngine, EntityRecognizer, RecognizerResult
@@ -641,6 +642,19 @@ def _worker_redact(texts: list[str]) -> tuple[list[str], list[list[str]]]:
     return redacted, [[r.entity_type for r in f] for f in found]
 
 
+def _worker_spans(texts: list[str]) -> list[list[tuple[int, int, str, float]]]:
+    """Merged PII spans per text, as plain tuples (cheap to send back)."""
+    assert _WORKER is not None, "worker not initialised"
+    return [[(s.start, s.end, s.entity, s.score) for s in merge_spans(found)]
+            for found in _WORKER.analyzer.analyze_many(texts)]
+
+
+# A piece of a detected span left outside a stand-in needs this many word characters to be redacted
+# ("'s" after a name is not a name).
+_MIN_PIECE_WORD_CHARS = 2
+_WORD = re.compile(r"\w")
+
+
 class _Found:
     """Stand-in for a RecognizerResult when only the entity type travels back from a worker."""
 
@@ -669,6 +683,7 @@ class TextRedactor:
         self.cache_size = cache_size
         self.workers = workers
         self._cache: OrderedDict[str, str] = OrderedDict()
+        self._span_cache: OrderedDict[str, list[_Span]] = OrderedDict()
         self._pool: Any = None
         self._finalizer: Any = None
         self.stats = RedactionStats()
@@ -717,6 +732,83 @@ class TextRedactor:
             for i in todo[text]:
                 out[i] = new
         return out
+
+    def redact_with_row_values(self, values: list[str | None], rows: list[list[Known]]) -> list[str | None]:
+        """Redact texts whose row's own values are known (``rows[i]``: (original, fake, operator) triples).
+
+        Each own value found in a text becomes exactly its column's fake; the rest of the text is analyzed
+        as a skeleton with stand-ins in their place (see :mod:`row_context`), once per distinct skeleton.
+        Texts that name none of their row's values take the plain :meth:`redact_many` path.
+        """
+        out: list[str | None] = list(values)
+        plain: list[int] = []
+        with_known = []
+        for i, (text, row) in enumerate(zip(values, rows, strict=True)):
+            if text is None or not text.strip():
+                continue
+            known = find_known_spans(text, row) if row else []
+            if known:
+                with_known.append((i, text, skeleton(text, known)))
+            else:
+                plain.append(i)
+        if plain:
+            for i, redacted in zip(plain, self.redact_many([values[i] for i in plain]), strict=True):
+                out[i] = redacted
+        if not with_known:
+            return out
+        self.stats.values += len(with_known)
+        found_per_text = self._skeleton_spans([sk.text for _, _, sk in with_known])
+        wanted: list[tuple[str, str]] = []
+        layouts = []
+        for (i, text, sk), found in zip(with_known, found_per_text, strict=True):
+            pieces: list[tuple[int, int, str | None, int]] = [(k.start, k.end, k.fake, -1) for k in sk.known]
+            for span in found:
+                for a, b in sk.to_original(span.start, span.end):
+                    if len(_WORD.findall(text, a, b)) >= _MIN_PIECE_WORD_CHARS:
+                        pieces.append((a, b, None, len(wanted)))
+                        wanted.append((span.entity, text[a:b]))
+            layouts.append((i, text, sorted(pieces)))
+        fakes = fakes_for_spans(wanted, self.key, self.analyzer.entity_operators)
+        for i, text, pieces in layouts:
+            parts: list[str] = []
+            pos = 0
+            for a, b, fake, index in pieces:
+                parts.append(text[pos:a])
+                parts.append(fake if fake is not None else fakes[index])
+                pos = b
+            parts.append(text[pos:])
+            out[i] = "".join(parts)
+        return out
+
+    def _skeleton_spans(self, texts: list[str]) -> list[list[_Span]]:
+        """Merged PII spans per text, each distinct text analyzed once (and remembered)."""
+        result: list[list[_Span] | None] = [None] * len(texts)
+        todo: dict[str, list[int]] = {}
+        for j, text in enumerate(texts):
+            cached = self._span_cache.get(text)
+            if cached is not None:
+                self._span_cache.move_to_end(text)
+                self.stats.cache_hits += 1
+                result[j] = cached
+            else:
+                todo.setdefault(text, []).append(j)
+        distinct = list(todo)
+        if self.workers > 1 and len(distinct) >= PARALLEL_MIN_TEXTS:
+            pool = self._ensure_pool()
+            size = max(16, -(-len(distinct) // (self.workers * 4)))
+            chunks = [distinct[i : i + size] for i in range(0, len(distinct), size)]
+            found = [[_Span(*t) for t in spans] for part in pool.map(_worker_spans, chunks) for spans in part]
+        else:
+            found = [merge_spans(f) if f else [] for f in self.analyzer.analyze_many(distinct)]
+        self.stats.count([[_Found(s.entity) for s in spans] for spans in found])  # type: ignore[misc]
+        for text, spans in zip(distinct, found, strict=True):
+            for j in todo[text]:
+                result[j] = spans
+            if self.cache_size > 0:
+                self._span_cache[text] = spans
+                if len(self._span_cache) > self.cache_size:
+                    self._span_cache.popitem(last=False)
+        return [spans or [] for spans in result]
 
     def _redact_parallel(self, texts: list[str]) -> list[str]:
         pool = self._ensure_pool()

@@ -1,0 +1,75 @@
+"""Free text that names its own row: the row's values become exactly the row's fakes, the rest is analyzed
+as a skeleton, once per distinct skeleton."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+from hfit_dagster.masking import Masker, TextAnalyzer, TextRedactor
+from hfit_dagster.masking.plan import ColumnDecision, TableMaskingPlan
+from hfit_dagster.masking.row_context import find_known_spans, skeleton
+
+
+def test_known_spans_are_whole_words_case_insensitive_longest_first() -> None:
+    """'Ann' inside 'Anna' is not the row's first name; 'ANNA LEE' is its full name in capitals."""
+    row = [("Anna Lee", "Mia Roe", "person_name"), ("Ann", "Zoe", "first_name"), ("lee", "Poe", "last_name")]
+    text = "ANNA LEE and Anna met Ann; Leeds is a city"
+    spans = find_known_spans(text, row)
+    assert [(text[s.start:s.end], s.fake) for s in spans] == [("ANNA LEE", "Mia Roe"), ("Ann", "Zoe")]
+
+
+def test_skeleton_maps_spans_back_around_stand_ins() -> None:
+    """Offsets found in the skeleton land on the same characters of the original text; a span that runs
+    into a stand-in keeps only its part outside it."""
+    text = "Called Anna Lee-Brown about 12 Elm Road"
+    sk = skeleton(text, find_known_spans(text, [("Anna Lee", "Mia Roe", "person_name")]))
+    assert sk.text == "Called Jordan Avery-Brown about 12 Elm Road"
+    start = sk.text.index("12 Elm Road")
+    assert [text[a:b] for a, b in sk.to_original(start, start + len("12 Elm Road"))] == ["12 Elm Road"]
+    person = sk.text.index("Jordan")
+    assert [text[a:b] for a, b in sk.to_original(person, person + len("Jordan Avery-Brown"))] == ["-Brown"]
+
+
+def _plan() -> TableMaskingPlan:
+    ops = {"id": "keep", "name": "person_name", "email": "email", "phone": "phone", "note": "redact_text"}
+    return TableMaskingPlan("customers", {c: ColumnDecision(c, op, None, 1.0, "test", "rule") for c, op in ops.items()})
+
+
+def test_note_names_its_row_with_the_columns_fakes(analyzer: TextAnalyzer, key: bytes) -> None:
+    """A note about its own customer reads with exactly the fakes the name, email and phone columns got,
+    and a third person the row does not know about is still found by NER and faked."""
+    batch = pa.RecordBatch.from_pydict({
+        "id": [1, 2, 3],
+        "name": ["Lilly Preiß", "Marek Nowak", "Sam Lee"],
+        "email": ["lprei2@web.de", "marek@nowak.pl", "sam@lee.io"],
+        "phone": ["+49 151 2345 6789", "+48 601 234 567", None],
+        "note": ["Called Lilly Preiß on +49 151 2345 6789; confirm by mail: lprei2@web.de. "
+                 "Colleague John Smith agreed.", None, "   "],
+    })
+    redactor = TextRedactor(analyzer, key)
+    out = Masker(key, text_redactor=redactor).mask_batch(_plan(), batch)
+    note = out.column("note")[0].as_py()
+    for original in ("Lilly", "Preiß", "lprei2", "2345 6789", "John Smith"):
+        assert original not in note
+    for column in ("name", "email", "phone"):
+        assert out.column(column)[0].as_py() in note
+    assert note.startswith("Called ") and note.endswith(" agreed.")
+    assert out.column("note")[1].as_py() is None and out.column("note")[2].as_py() == "   "
+
+
+def test_system_written_notes_are_analyzed_once(analyzer: TextAnalyzer, key: bytes) -> None:
+    """Notes that differ only in their own customer's values share one analysis, however many rows."""
+    names = [f"Customer{i} Surname{i}" for i in range(200)]
+    emails = [f"c{i}@shop{i}.example" for i in range(200)]
+    batch = pa.RecordBatch.from_pydict({
+        "id": list(range(200)),
+        "name": names,
+        "email": emails,
+        "phone": [None] * 200,
+        "note": [f"Called {n}; wants updates at {e}." for n, e in zip(names, emails, strict=True)],
+    })
+    redactor = TextRedactor(analyzer, key)
+    out = Masker(key, text_redactor=redactor).mask_batch(_plan(), batch).to_pydict()
+    assert redactor.stats.analyzed == 1
+    for i in (0, 199):
+        assert out["note"][i] == f"Called {out['name'][i]}; wants updates at {out['email'][i]}."
