@@ -24,6 +24,9 @@ LOAD_HINTS = {
     "sqlite": "load with: sqlite3 <file.db> < package.sql",
 }
 MANIFEST_FILE = "manifest.json"
+# Rows rendered per call: the per-call cost of Arrow's kernels (joins, casts) is paid per batch, so 32k rows
+# render the bench's 12M rows in ~8.8 s against ~12.7 s with 5k; a batch of wide text rows stays a few MB.
+SQL_BATCH_ROWS = 32_768
 
 
 def write_package(staging: Path, version: str, *, dialect: str = "mysql", include_indexes: bool = True,
@@ -58,7 +61,7 @@ def write_package(staging: Path, version: str, *, dialect: str = "mysql", includ
             writer.write_create_table(table)
         for table in tables:
             parquet = pq.ParquetFile(staging / PARQUET_DIR / f"{table.name}.parquet")
-            for batch in parquet.iter_batches(batch_size=5_000):
+            for batch in parquet.iter_batches(batch_size=SQL_BATCH_ROWS):
                 writer.write_rows(table, batch)
             progress(f"{table.name}: SQL written")
         writer.write_postamble()

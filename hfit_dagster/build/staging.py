@@ -187,7 +187,8 @@ class _Stager:
         if self.previous_columns is not None and table.name in self.previous_columns:
             self._hold_new_columns(table, plan, first.schema)
         path = self.staging / PARQUET_DIR / f"{table.name}.parquet"
-        writer = pq.ParquetWriter(path, first.schema, compression="zstd")
+        writer = pq.ParquetWriter(path, first.schema, compression="zstd",
+                                  use_dictionary=_dictionary_columns(first.schema))
         state = _TableState(table=table, role=role, plan=plan, writer=writer,
                             pk=tuple(c.name for c in table.primary_key.columns),
                             referenced=self._referenced_column_sets(table))
@@ -532,6 +533,18 @@ _HASH_P = np.uint64(0x100000001B3)  # odd, so invertible modulo 2**64
 _HASH_Q = np.uint64(0x9E3779B97F4A7C15)
 HASH_CHUNK_BYTES = 1 << 18
 MAX_HASHED_TOKEN = 4096  # a longer token makes its value a candidate outright
+
+
+def _dictionary_columns(schema: pa.Schema) -> list[str]:
+    """Columns worth Parquet dictionary encoding: text and binary (statuses, SKUs, cities repeat).
+
+    Why not every column (pyarrow's default): ids, timestamps and decimals are nearly unique, so the
+    writer builds a dictionary per row group only to drop it when it overflows; at the bench's default
+    scale that was about half of the Parquet CPU time (5.8 s -> 3.1 s) and the files got bigger.
+    """
+    return [f.name for f in schema
+            if pa.types.is_string(f.type) or pa.types.is_large_string(f.type) or pa.types.is_binary(f.type)
+            or pa.types.is_large_binary(f.type) or pa.types.is_dictionary(f.type)]
 
 
 def _powers(n: int, base: np.uint64) -> np.ndarray:

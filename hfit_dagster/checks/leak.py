@@ -52,14 +52,19 @@ class LeakCollector:
 
     def add_column(self, table: str, column: str, operator: str, original: pa.Array) -> None:
         """Remember the searchable originals of one masked column (see the module docstring)."""
+        searched = operator == "json_pii" or (
+            operator not in UNSEARCHED_OPERATORS
+            and (pa.types.is_string(original.type) or pa.types.is_large_string(original.type)))
+        if not searched:
+            return
+        if self.count >= self.max_originals:  # full: not even worth taking the values out of Arrow
+            self.truncated = self.truncated or original.null_count < len(original)
+            return
         if operator == "json_pii":  # a JSON document without PII is rightly unchanged: search its PII leaves
             from hfit_dagster.masking.json_pii import searchable_leaves
 
             self._add_values(f"{table}.{column}", searchable_leaves(pc.unique(original).to_pylist()),
                              multi_token_only=False)
-            return
-        if operator in UNSEARCHED_OPERATORS or not (pa.types.is_string(original.type)
-                                                    or pa.types.is_large_string(original.type)):
             return
         self._add_values(f"{table}.{column}", pc.unique(original).to_pylist(),
                          multi_token_only=operator == "person_name")

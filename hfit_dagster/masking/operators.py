@@ -40,6 +40,7 @@ import pyarrow.compute as pc
 from hfit_dagster.errors import MaskingError
 from hfit_dagster.masking import vector_prf as vp
 from hfit_dagster.masking.row_context import CONTEXT_OPERATORS, substitute_row_values
+from hfit_dagster.masking.row_context import MIN_LENGTH as MIN_CONTEXT_LENGTH
 
 if TYPE_CHECKING:
     from hfit_dagster.masking.plan import TableMaskingPlan
@@ -770,6 +771,22 @@ class JsonPiiOperator(Operator):
 TEXT_OPERATORS = frozenset({"redact_text", "json_pii"})  # run after the row's own values are substituted
 
 
+def _rows_naming_own_values(texts: pa.Array, values: list[pa.Array]) -> np.ndarray:
+    """Per row: does the text contain (case-insensitively) one of the same row's ``values``?
+
+    A superset of what :func:`row_context.find_known_spans` accepts (it also wants whole words and a
+    minimum length), computed in C over the batch: numpy's elementwise ``strings.find`` on lower-cased text.
+    """
+    as_np = [np.asarray(pc.fill_null(pc.utf8_lower(a), "").to_numpy(zero_copy_only=False),
+                        dtype=np.dtypes.StringDType()) for a in (texts, *values)]
+    text = as_np[0]
+    hits = np.zeros(len(texts), dtype=bool)
+    for value, raw in zip(as_np[1:], values, strict=True):
+        usable = np.asarray(pc.fill_null(pc.greater_equal(pc.utf8_length(raw), MIN_CONTEXT_LENGTH), False))
+        hits |= usable & (np.strings.find(text, value) >= 0)
+    return hits
+
+
 def _registry(*ops: Operator) -> dict[str, Operator]:
     return {op.name: op for op in ops}
 
@@ -971,23 +988,26 @@ class Masker:
                               context: list[tuple[pa.Array, pa.Array, str]]) -> pa.Array:
         """A free-text column masked with its row's own values known (see :mod:`row_context`).
 
-        Only the rows that hold text are looked at: their context values are taken out once, as Python
-        strings, instead of the whole batch's.
+        A vectorized pre-filter finds the rows whose text contains one of their own values; the others
+        take the column path (distinct texts, cached). Only the rows that name their values are looked at
+        one by one, with their context values taken out as Python strings.
         """
-        rows = pc.indices_nonzero(pc.is_valid(column))
+        hits = _rows_naming_own_values(column, [original for original, _, _ in context])
+        if not hits.any():
+            return self._mask_column(plan, name, operator, column)
+        mask = pa.array(hits)
+        others = self._mask_column(plan, name, operator, pc.if_else(mask, pa.scalar(None, column.type), column))
+        rows = pa.array(np.flatnonzero(hits))
         texts = column.take(rows).to_pylist()
         triples = [list(zip(original.take(rows).to_pylist(), fake.take(rows).to_pylist(), [op] * len(rows),
                             strict=True)) for original, fake, op in context]
         per_row = [list(row) for row in zip(*triples, strict=True)]
         if operator == "redact_text" and self.text_redactor is not None:
-            redacted: list[str | None] = self.text_redactor.redact_with_row_values(texts, per_row)
-            out: list[str | None] = [None] * len(column)
-            for i, value in zip(rows.to_pylist(), redacted, strict=True):
-                out[i] = value
-            return pa.array(out, type=column.type)
-        substituted = pa.array(substitute_row_values(texts, per_row), type=column.type)
-        full = pc.replace_with_mask(column, pc.is_valid(column), substituted) if len(substituted) else column
-        return self._mask_column(plan, name, operator, full)
+            named = pa.array(self.text_redactor.redact_with_row_values(texts, per_row), type=column.type)
+        else:
+            substituted = pa.array(substitute_row_values(texts, per_row), type=column.type)
+            named = self._mask_column(plan, name, operator, substituted)
+        return pc.replace_with_mask(others, mask, named.cast(others.type))
 
     def _mask_column(self, plan: TableMaskingPlan, name: str, operator: str, column: pa.Array) -> pa.Array:
         try:
