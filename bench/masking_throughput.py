@@ -276,7 +276,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=500_000, help="rows of the structured table")
     parser.add_argument("--texts", type=int, default=3_000, help="free-text cells")
-    parser.add_argument("--batch-rows", type=int, default=10_000, help="rows per record batch (the build's)")
+    parser.add_argument("--batch-rows", type=int, default=32_768, help="rows per record batch (the build's)")
     parser.add_argument("--baseline-cells", type=int, default=300, help="cells for each per-cell baseline")
     parser.add_argument("--workers", type=int, default=2, help="processes for the parallel free-text run")
     parser.add_argument("--repeat", type=int, default=3, help="runs per measurement; the best is reported")

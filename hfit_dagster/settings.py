@@ -35,7 +35,9 @@ class HfitSettings(BaseSettings):
         description="Installed spaCy model package or path, or 'regex' for pattern recognizers only",
     )
     classification_sample_size: int = 200
-    batch_rows: int = 10_000
+    # Rows per Arrow batch from the source through masking to Parquet. Every step pays a per-batch cost
+    # (kernel calls, key-set updates); 32k rows took ~4.6 s less CPU than 10k on the bench's 12M rows.
+    batch_rows: int = 32_768
     providers: dict[str, str] = Field(default_factory=dict)
 
     # -- the service (hfit serve, hfit admin) ----------------------------------------------------------------

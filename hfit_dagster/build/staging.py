@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from functools import partial
-from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +41,7 @@ from hfit_dagster.build.subset import (
     sample_mask,
 )
 from hfit_dagster.checks.leak import LeakCollector
+from hfit_dagster.checks.token_hashes import TokenPatterns, ascii_tokens
 from hfit_dagster.errors import LeakDetected, ProviderError
 from hfit_dagster.extract.arrow_types import schema_for
 from hfit_dagster.extract.source import (
@@ -157,7 +157,7 @@ class _Stager:
                 self.reference_keys.setdefault(ref, KeySet())
         (staging / PARQUET_DIR).mkdir(parents=True, exist_ok=True)
         self._writes: deque[Future[None]] = deque()
-        self._patterns: _LeakPatterns | None = None
+        self._patterns: TokenPatterns | None = None
         self._writer_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hfit-parquet")
         self.metadata = sa.MetaData()
         self.dialects: dict[str, str] = {}
@@ -529,12 +529,6 @@ class _Stager:
         return {"dangling_references": sum(details.values()), "by_parent": details}
 
 
-_HASH_P = np.uint64(0x100000001B3)  # odd, so invertible modulo 2**64
-_HASH_Q = np.uint64(0x9E3779B97F4A7C15)
-HASH_CHUNK_BYTES = 1 << 18
-MAX_HASHED_TOKEN = 4096  # a longer token makes its value a candidate outright
-
-
 def _dictionary_columns(schema: pa.Schema) -> list[str]:
     """Columns worth Parquet dictionary encoding: text and binary (statuses, SKUs, cities repeat).
 
@@ -547,125 +541,18 @@ def _dictionary_columns(schema: pa.Schema) -> list[str]:
             or pa.types.is_large_binary(f.type) or pa.types.is_dictionary(f.type)]
 
 
-def _powers(n: int, base: np.uint64) -> np.ndarray:
-    with np.errstate(over="ignore"):
-        out = np.empty(n, dtype=np.uint64)
-        out[0] = 1
-        if n > 1:
-            out[1:] = np.cumprod(np.full(n - 1, base, dtype=np.uint64), dtype=np.uint64)
-    return out
+def _leak_patterns(leaks: LeakCollector) -> TokenPatterns:
+    """The searched originals of ``leaks`` (hashed token sequences)."""
+    return leaks.patterns()
 
 
-_UP = _powers(HASH_CHUNK_BYTES + MAX_HASHED_TOKEN + 1, _HASH_P)
-_DOWN = _powers(HASH_CHUNK_BYTES + MAX_HASHED_TOKEN + 1, np.uint64(pow(int(_HASH_P), -1, 1 << 64)))
-
-
-def _string_hashes(values: pa.Array) -> np.ndarray:
-    """A 64-bit polynomial hash of each string's UTF-8 bytes (equal strings, equal hashes).
-
-    Strings must be at most ``MAX_HASHED_TOKEN`` bytes; the work goes in chunks of ``HASH_CHUNK_BYTES``.
-    """
-    if values.type != pa.string():
-        values = values.cast(pa.string())
-    n = len(values)
-    out = np.zeros(n, dtype=np.uint64)
-    if n == 0:
-        return out
-    offsets = np.frombuffer(values.buffers()[1], dtype=np.int32)[values.offset : values.offset + n + 1]
-    offsets = offsets.astype(np.int64)
-    data = np.frombuffer(values.buffers()[2], dtype=np.uint8) if values.buffers()[2] is not None else None
-    lo = 0
-    while lo < n:
-        hi = int(np.searchsorted(offsets, offsets[lo] + HASH_CHUNK_BYTES, side="right")) - 1
-        hi = min(max(hi, lo + 1), n)
-        local = offsets[lo : hi + 1] - offsets[lo]
-        size = int(local[-1])
-        with np.errstate(over="ignore"):
-            sums = np.zeros(size + 1, dtype=np.uint64)
-            if size:
-                assert data is not None
-                chunk = data[offsets[lo] : offsets[hi]].astype(np.uint64) + np.uint64(1)
-                np.cumsum(chunk * _UP[:size], dtype=np.uint64, out=sums[1:])
-            lengths = (local[1:] - local[:-1]).astype(np.uint64)
-            out[lo:hi] = (sums[local[1:]] - sums[local[:-1]]) * _DOWN[local[:-1]] + lengths
-        lo = hi
-    return out
-
-
-def _gram_hashes(token_hashes: np.ndarray, k: int) -> np.ndarray:
-    """Hashes of every run of ``k`` consecutive tokens (row i: tokens i .. i+k-1)."""
-    count = token_hashes.size - k + 1
-    out = token_hashes[:count].copy()
-    with np.errstate(over="ignore"):
-        for j in range(1, k):
-            out = out * _HASH_Q + token_hashes[j : j + count]
-    return out
-
-
-@dataclass
-class _LeakPatterns:
-    """Hashes of the searched originals' token sequences: sorted per number of tokens, plus a bit filter."""
-
-    by_length: dict[int, np.ndarray]
-    bits: np.ndarray  # bit (hash >> 40) set for every pattern hash: most grams are rejected with one lookup
-
-    def contains(self, k: int, grams: np.ndarray) -> np.ndarray:
-        wanted = self.by_length[k]
-        top = (grams >> np.uint64(40)).astype(np.int64)
-        maybe = ((self.bits[top >> 3] >> (top & 7).astype(np.uint8)) & 1).astype(bool)
-        found = np.zeros(grams.size, dtype=bool)
-        if maybe.any():
-            candidates = grams[maybe]
-            index = np.searchsorted(wanted, candidates)
-            index[index >= wanted.size] = wanted.size - 1
-            found[maybe] = wanted[index] == candidates
-        return found
-
-
-def _leak_patterns(leaks: LeakCollector) -> _LeakPatterns | None:
-    """The searched originals of ``leaks`` as :class:`_LeakPatterns`.
-
-    None when the collector does not expose them (then every value goes to the exact scan).
-    """
-    where = getattr(leaks, "_where", None)
-    if not isinstance(where, dict):
-        return None
-    bits = np.zeros(1 << 21, dtype=np.uint8)
-    if not where:
-        return _LeakPatterns({}, bits)
-    sequences = list(where)
-    lengths = np.fromiter(map(len, sequences), dtype=np.int64, count=len(sequences))
-    starts = np.zeros(lengths.size, dtype=np.int64)
-    np.cumsum(lengths[:-1], out=starts[1:])
-    tokens = pa.array(list(chain.from_iterable(sequences)), pa.string())
-    del sequences
-    long = pc.greater(pc.binary_length(tokens), MAX_HASHED_TOKEN).to_numpy(zero_copy_only=False)
-    usable = np.ones(lengths.size, dtype=bool)
-    if long.any():  # (a value with such a token is a candidate outright, see _leak_candidates)
-        usable[np.searchsorted(starts, np.flatnonzero(long), side="right") - 1] = False
-        tokens = pc.if_else(pa.array(long), pa.scalar("", pa.string()), tokens)
-    token_hashes = _string_hashes(tokens)
-    by_length: dict[int, np.ndarray] = {}
-    with np.errstate(over="ignore"):
-        for k in np.flatnonzero(np.bincount(lengths[usable])).tolist():
-            first = starts[(lengths == k) & usable]
-            grams = token_hashes[first].copy()
-            for j in range(1, k):
-                grams = grams * _HASH_Q + token_hashes[first + j]
-            grams.sort()
-            by_length[k] = grams[np.concatenate(([True], grams[1:] != grams[:-1]))]
-            top = (by_length[k] >> np.uint64(40)).astype(np.int64)
-            np.bitwise_or.at(bits, top >> 3, (np.uint8(1) << (top & 7).astype(np.uint8)))
-    return _LeakPatterns(by_length, bits)
-
-
-def _leak_candidates(values: pa.Array, patterns: _LeakPatterns | None) -> pa.Array:
-    """The values that may contain a searched original; the leak check's exact scan runs on these only.
+def _leak_candidates(values: pa.Array, patterns: TokenPatterns | None) -> pa.Array:
+    """The values that may contain a searched original; the collector's scan runs on these only.
 
     The leak check tokenizes with Python's ``\\w+`` and ``str.lower``, which on ASCII text are
-    ``[0-9a-z_]+`` after ASCII lower-casing; an ASCII value is kept when a run of its tokens hashes like an
-    original's token sequence (equal sequences hash equally: no leak is missed; a hash collision only
-    costs an exact check). Non-ASCII values are always kept (Unicode word rules are left to Python).
+    ``[0-9a-z_]+`` after ASCII lower-casing: an ASCII value is kept when a run of its tokens hashes like a
+    searched sequence, which is exactly what the scan decides, here in C over the whole batch. Non-ASCII
+    values are always kept (Unicode word rules are left to Python).
     """
     values = values.drop_null()
     if patterns is None or not len(values):
@@ -675,27 +562,9 @@ def _leak_candidates(values: pa.Array, patterns: _LeakPatterns | None) -> pa.Arr
     ascii_mask = pc.string_is_ascii(values)
     others = values.filter(pc.invert(ascii_mask))
     plain = values.filter(ascii_mask)
-    lists = pc.split_pattern_regex(pc.ascii_lower(plain), pattern="[^0-9a-z_]+")
-    tokens = pc.list_flatten(lists)
-    keep = pc.greater(pc.binary_length(tokens), 0)
-    tokens = tokens.filter(keep)
-    owner = pc.list_parent_indices(lists).filter(keep).to_numpy(zero_copy_only=False)
     hit = np.zeros(len(plain), dtype=bool)
-    long = pc.greater(pc.binary_length(tokens), MAX_HASHED_TOKEN).to_numpy(zero_copy_only=False)
-    if long.any():
-        hit[owner[long]] = True
-        tokens = pc.if_else(pa.array(long), pa.scalar("", pa.string()), tokens)
-    token_hashes = _string_hashes(tokens)
-    n = token_hashes.size
-    for k in patterns.by_length:
-        if n < k:
-            continue
-        grams = _gram_hashes(token_hashes, k)
-        at = owner[: n - k + 1]
-        if k > 1:
-            same = at == owner[k - 1 :]
-            grams, at = grams[same], at[same]
-        hit[at[patterns.contains(k, grams)]] = True
+    for index, _ in patterns.matches(ascii_tokens(plain)):
+        hit[index] = True
     return pa.concat_arrays([plain.filter(pa.array(hit)), others])
 
 

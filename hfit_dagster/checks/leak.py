@@ -21,17 +21,19 @@ searched through the columns they came from (emails, phones, names), which is wh
 from __future__ import annotations
 
 import re
-from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+
+from hfit_dagster.checks.token_hashes import HASH_Q, TokenPatterns, python_tokens, tokens_of
 
 _TOKEN = re.compile(r"\w+")
 UNSEARCHED_OPERATORS = frozenset({"keep", "redact_text", "null", "fixed", "date_of_birth",
                                   "first_name", "last_name", "city"})
-DEFAULT_MAX_ORIGINALS = 500_000
+DEFAULT_MAX_ORIGINALS = 5_000_000
 
 
 def _tokens(text: str) -> tuple[str, ...]:
@@ -40,15 +42,20 @@ def _tokens(text: str) -> tuple[str, ...]:
 
 @dataclass
 class LeakCollector:
-    """Collects the originals of masked columns while a build masks them (memory only)."""
+    """Collects the originals of masked columns while a build masks them (memory only).
+
+    Originals are kept as the distinct values of each masked batch (Arrow strings, in memory) and become
+    hashed token sequences (:class:`TokenPatterns`) when the output is first scanned; a hash match counts as a
+    match (see :mod:`token_hashes`).
+    """
 
     max_originals: int = DEFAULT_MAX_ORIGINALS
-    _singles: set[tuple[str, ...]] = field(default_factory=set)
-    _by_pair: dict[tuple[str, ...], set[tuple[str, ...]]] = field(default_factory=lambda: defaultdict(set))
-    _where: dict[tuple[str, ...], str] = field(default_factory=dict)
-    count: int = 0
+    count: int = 0  # original values collected (before the token rules; the searched count is in summary())
     truncated: bool = False
     row_hits: set[str] = field(default_factory=set)
+    _columns: list[tuple[str, pa.Array, bool]] = field(default_factory=list)  # (origin, originals, multi only)
+    _patterns: TokenPatterns | None = None
+    _origins: list[str] = field(default_factory=list)
 
     def add_column(self, table: str, column: str, operator: str, original: pa.Array) -> None:
         """Remember the searchable originals of one masked column (see the module docstring)."""
@@ -63,11 +70,48 @@ class LeakCollector:
         if operator == "json_pii":  # a JSON document without PII is rightly unchanged: search its PII leaves
             from hfit_dagster.masking.json_pii import searchable_leaves
 
-            self._add_values(f"{table}.{column}", searchable_leaves(pc.unique(original).to_pylist()),
-                             multi_token_only=False)
-            return
-        self._add_values(f"{table}.{column}", pc.unique(original).to_pylist(),
-                         multi_token_only=operator == "person_name")
+            values = pa.array(searchable_leaves(pc.unique(original).to_pylist()), pa.string())
+        else:
+            values = pc.unique(original).cast(pa.string())
+        values = values.filter(pc.fill_null(pc.greater_equal(pc.utf8_length(values), 6), False))
+        room = self.max_originals - self.count
+        if len(values) > room:
+            values, self.truncated = values.slice(0, room), True
+        if len(values):
+            self._columns.append((f"{table}.{column}", values, operator == "person_name"))
+            self.count += len(values)
+            self._patterns = None
+
+    def patterns(self) -> TokenPatterns:
+        """The searched originals as hashed token sequences (built once, after collecting)."""
+        if self._patterns is None:
+            hashes, lengths, origins = [], [], []
+            self._origins = []
+            for where, values, multi_token_only in self._columns:
+                origin = len(self._origins)
+                self._origins.append(where)
+                tokens = tokens_of(values)
+                counts = tokens.counts(len(values))
+                single_ok = np.zeros(len(values), dtype=bool) if multi_token_only else (
+                    pc.match_substring_regex(values, r"\d").to_numpy(zero_copy_only=False)
+                    | (pc.utf8_length(values).to_numpy(zero_copy_only=False) >= 8))
+                keep = (counts > 1) | ((counts == 1) & single_ok)
+                starts = np.concatenate(([0], np.cumsum(counts)[:-1])).astype(np.int64)
+                with np.errstate(over="ignore"):
+                    for k in np.unique(counts[keep]).tolist():
+                        first = starts[keep & (counts == k)]
+                        h = tokens.hashes[first].copy()
+                        for j in range(1, k):
+                            h = h * HASH_Q + tokens.hashes[first + j]
+                        hashes.append(h)
+                        lengths.append(np.full(h.size, k, dtype=np.int64))
+                        origins.append(np.full(h.size, origin, dtype=np.int64))
+            if hashes:
+                self._patterns = TokenPatterns.build(np.concatenate(hashes), np.concatenate(lengths),
+                                                     np.concatenate(origins))
+            else:
+                self._patterns = TokenPatterns({}, {}, np.zeros(1 << 21, dtype=np.uint8))
+        return self._patterns
 
     def check_row_full_names(self, table: str, first: pa.Array, last: pa.Array, masked: pa.RecordBatch) -> None:
         """Each row's original ``first last`` must not appear in that row's masked string values."""
@@ -85,46 +129,13 @@ class LeakCollector:
                     if any(words[i : i + len(wanted)] == wanted for i in range(len(words))):
                         self.row_hits.add(f"{table}.full_name in {table}.{column}")
 
-    def _add_values(self, where: str, values: list[str | None], *, multi_token_only: bool) -> None:
-        for value in values:
-            if value is None or len(value) < 6:
-                continue
-            tokens = _tokens(value)
-            if not tokens:
-                continue
-            if len(tokens) == 1 and (multi_token_only
-                                     or not (any(ch.isdigit() for ch in value) or len(value) >= 8)):
-                continue
-            if self.count >= self.max_originals:
-                self.truncated = True
-                return
-            if tokens not in self._where:
-                if len(tokens) == 1:
-                    self._singles.add(tokens)
-                else:
-                    self._by_pair[tokens[:2]].add(tokens)
-                self._where[tokens] = where
-                self.count += 1
-
-    def scan(self, values: Iterable[str]) -> set[str]:
+    def scan(self, values: Iterable[str | None]) -> set[str]:
         """Columns (``table.column``) whose originals occur in ``values``; empty when nothing leaked."""
-        hits: set[str] = set()
-        if not self._where:
-            return hits
-        singles, by_pair = self._singles, self._by_pair
-        for value in values:
-            if value is None:
-                continue
-            words = _tokens(value)
-            for i, word in enumerate(words):
-                if (word,) in singles:
-                    hits.add(self._where[(word,)])
-                candidates = by_pair.get(words[i : i + 2])
-                if candidates:
-                    for tokens in candidates:
-                        if words[i : i + len(tokens)] == tokens:
-                            hits.add(self._where[tokens])
-        return hits
+        patterns = self.patterns()
+        present = [v for v in values if v]
+        if not patterns.by_length or not present:
+            return set()
+        return {self._origins[origin] for _, origin in patterns.matches(python_tokens(present))}
 
     def scan_table(self, name: str, table: pa.Table) -> set[str]:
         """``"<origin> in <table.column>"`` for every column of ``table`` where an original was found."""
@@ -136,8 +147,9 @@ class LeakCollector:
 
     def summary(self) -> dict[str, object]:
         return {
-            "originals_searched": self.count,
+            "originals_searched": self.patterns().size,
             "sampled": self.truncated,
             "method": "token sequences of original values of masked string columns searched in every "
-            "string value of the package; first+last names searched in the masked values of their row",
+            "string value of the package (as 64-bit hashes); first+last names searched in the masked values "
+            "of their row",
         }

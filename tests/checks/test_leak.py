@@ -1,0 +1,52 @@
+"""The leak check's collector: which originals are searched, and that they are found however they are
+written in the output (case, punctuation, inside free text, non-ASCII, very long words)."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+from hfit_dagster.checks.leak import LeakCollector
+
+
+def _collector(operator: str, originals: list[str | None], **kwargs: int) -> LeakCollector:
+    leaks = LeakCollector(**kwargs)
+    leaks.add_column("customers", "contact", operator, pa.array(originals, pa.string()))
+    return leaks
+
+
+def test_an_original_is_found_inside_other_text_whatever_its_case() -> None:
+    """An email pasted into a note, upper-cased and followed by punctuation, still fails the build."""
+    leaks = _collector("email", ["maria.lopez@example.org", "+49 151 2345 6789"])
+    assert leaks.scan(["Mail MARIA.LOPEZ@EXAMPLE.ORG!"]) == {"customers.contact"}
+    assert leaks.scan(["call 49-151-2345-6789 now"]) == {"customers.contact"}
+    assert leaks.scan(["maria lopez at example dot org", None, ""]) == set()
+
+
+def test_short_and_single_name_originals_are_not_searched() -> None:
+    """A lone first name could be somebody else's fake; a lone long word or a number is searched."""
+    leaks = _collector("email", ["Maria", "Gonzalez", "1234567", "abc"])
+    assert leaks.scan(["Maria"]) == set()
+    assert leaks.scan(["gonzalez"]) == {"customers.contact"}
+    assert leaks.scan(["id 1234567"]) == {"customers.contact"}
+    names = _collector("person_name", ["Gonzalez", "Ana Gonzalez"])
+    assert names.scan(["Gonzalez"]) == set()
+    assert names.scan(["dear ana gonzalez,"]) == {"customers.contact"}
+
+
+def test_non_ascii_and_very_long_words_are_found() -> None:
+    """Unicode word rules and words longer than the vectorized hash takes go through Python, same result."""
+    long_word = "x" * 5_000
+    leaks = _collector("street_address", ["Zoë Ångström-Straße 5", f"{long_word} tail"])
+    assert leaks.scan(["lives at zoë ångström straße 5."]) == {"customers.contact"}
+    assert leaks.scan([f"{long_word.upper()} TAIL"]) == {"customers.contact"}
+    assert leaks.scan([f"{long_word} other"]) == set()
+
+
+def test_the_number_of_originals_is_capped_and_reported() -> None:
+    """Past max_originals nothing more is kept, and the manifest says the search was sampled."""
+    leaks = _collector("email", [f"user{i}@example.org" for i in range(10)], max_originals=4)
+    leaks.add_column("orders", "email", "email", pa.array(["late@example.org"]))
+    summary = leaks.summary()
+    assert summary["sampled"] is True and summary["originals_searched"] == 4
+    assert leaks.scan(["late@example.org"]) == set()
+    assert len(leaks.scan([f"user{i}@example.org" for i in range(10)])) == 1
