@@ -37,7 +37,7 @@ def build_package(spec: TemplateSpec, raw_params: dict[str, Any], settings: Hfit
     try:
         started = time.monotonic()
         stage_template(prepared.spec, prepared.params, settings, staging, progress,
-                       previous_columns=store.latest_columns(spec.name))
+                       previous_columns=store.latest_columns(spec.name), sql_dialect=dialect)
         staged = time.monotonic()
         version = new_version()
         manifest = write_package(staging, version, dialect=dialect,

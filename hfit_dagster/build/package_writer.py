@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import pickle
+import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,15 @@ from typing import Any
 import pyarrow.parquet as pq
 import sqlalchemy as sa
 
-from hfit_dagster.build.staging import PARQUET_DIR, SCHEMA_FILE, STAGE_FILE, Progress, _quiet, json_default
+from hfit_dagster.build.staging import (
+    PARQUET_DIR,
+    SCHEMA_FILE,
+    SQL_PARTS_DIR,
+    STAGE_FILE,
+    Progress,
+    _quiet,
+    json_default,
+)
 from hfit_dagster.errors import BuildError
 from hfit_dagster.package.manifest import ColumnEntry, PackageManifest, TableEntry, file_digest
 from hfit_dagster.package.sql_script import SqlScriptWriter, tables_in_dependency_order
@@ -27,6 +36,7 @@ MANIFEST_FILE = "manifest.json"
 # Rows rendered per call: the per-call cost of Arrow's kernels (joins, casts) is paid per batch, so 32k rows
 # render the bench's 12M rows in ~8.8 s against ~12.7 s with 5k; a batch of wide text rows stays a few MB.
 SQL_BATCH_ROWS = 32_768
+COPY_BYTES = 1 << 20
 
 
 def write_package(staging: Path, version: str, *, dialect: str = "mysql", include_indexes: bool = True,
@@ -59,15 +69,24 @@ def write_package(staging: Path, version: str, *, dialect: str = "mysql", includ
         ])
         for table in tables:
             writer.write_create_table(table)
+        parts = stage.get("sql_parts") or {}
+        parts = parts if parts.get("dialect") == dialect else {}
         for table in tables:
-            parquet = pq.ParquetFile(staging / PARQUET_DIR / f"{table.name}.parquet")
-            for batch in parquet.iter_batches(batch_size=SQL_BATCH_ROWS):
-                writer.write_rows(table, batch)
+            part = (parts.get("files") or {}).get(table.name)
+            if part is not None:  # rendered while staging: copied as it is
+                writer.flush()
+                with (staging / part).open("rb") as rendered:
+                    shutil.copyfileobj(rendered, out, COPY_BYTES)
+                (staging / part).unlink()
+            else:
+                parquet = pq.ParquetFile(staging / PARQUET_DIR / f"{table.name}.parquet")
+                for batch in parquet.iter_batches(batch_size=SQL_BATCH_ROWS):
+                    writer.write_rows(table, batch)
             progress(f"{table.name}: SQL written")
         writer.write_postamble()
         omitted = list(writer.omitted_foreign_keys)
         notes = {"skipped_indexes": list(writer.skipped_indexes),
-                 "removed_nul_characters": writer.removed_nul_characters}
+                 "removed_nul_characters": writer.removed_nul_characters + int(parts.get("removed_nul_characters", 0))}
     entries = []
     for table in tables:
         info = stage["tables"][table.name]
@@ -82,6 +101,7 @@ def write_package(staging: Path, version: str, *, dialect: str = "mysql", includ
         ))
     (staging / STAGE_FILE).unlink()
     (staging / SCHEMA_FILE).unlink()
+    shutil.rmtree(staging / SQL_PARTS_DIR, ignore_errors=True)  # parts of another dialect, if any
     files = {
         path.relative_to(staging).as_posix(): file_digest(path)
         for path in sorted(staging.rglob("*")) if path.is_file()

@@ -54,12 +54,14 @@ from hfit_dagster.extract.source import (
     stream_statement,
 )
 from hfit_dagster.masking import ColumnDecision, ColumnInfo, Masker, TableMaskingPlan, build_table_plan
+from hfit_dagster.package.sql_script import SqlScriptWriter
 from hfit_dagster.settings import HfitSettings
 from hfit_dagster.template.query import ExportQuery, reference_bind_name
 from hfit_dagster.template.spec import ChildSpec, TemplateSpec
 
 Progress = Callable[[str], None]
 STAGE_FILE = "stage.json"
+SQL_PARTS_DIR = "sql-parts"  # INSERTs per table, rendered while staging when the SQL dialect is known
 SCHEMA_FILE = "schema.pickle"
 PARQUET_DIR = "parquet"
 
@@ -90,6 +92,9 @@ class _TableState:
     unwritten_rows: int = 0
     present: dict[Columns, KeySet] = field(default_factory=dict)
     referenced: list[Columns] = field(default_factory=list)
+    sql: SqlScriptWriter | None = None  # this table's INSERTs, rendered on the writer's own thread
+    sql_file: Any = None
+    sql_part: str | None = None
 
     def __post_init__(self) -> None:
         if self.pk:  # the keys present under the primary key are exactly the primary keys kept: one set
@@ -140,8 +145,10 @@ def column_infos(table: sa.Table, dialect: sa.engine.Dialect) -> list[ColumnInfo
 
 class _Stager:
     def __init__(self, spec: TemplateSpec, params: dict[str, Any], settings: HfitSettings, staging: Path,
-                 progress: Progress, previous_columns: dict[str, set[str]] | None = None) -> None:
+                 progress: Progress, previous_columns: dict[str, set[str]] | None = None,
+                 sql_dialect: str | None = None) -> None:
         self.spec, self.params, self.settings, self.staging, self.progress = spec, params, settings, staging, progress
+        self.sql_dialect = sql_dialect
         self.masker = Masker(settings.masking_key_bytes(), text_redactor=None)
         self._analyzer: Any = None
         self.leaks = LeakCollector()
@@ -192,6 +199,11 @@ class _Stager:
         state = _TableState(table=table, role=role, plan=plan, writer=writer,
                             pk=tuple(c.name for c in table.primary_key.columns),
                             referenced=self._referenced_column_sets(table))
+        if self.sql_dialect is not None:
+            (self.staging / SQL_PARTS_DIR).mkdir(exist_ok=True)
+            state.sql_part = f"{len(self.states):04d}.sql"
+            state.sql_file = (self.staging / SQL_PARTS_DIR / state.sql_part).open("wb")
+            state.sql = SqlScriptWriter(state.sql_file, self.sql_dialect)
         self.states[table.name] = state
         if table.name not in self.metadata.tables:
             table.to_metadata(self.metadata)
@@ -279,6 +291,8 @@ class _Stager:
         if masked is not None and masked.num_rows:
             state.unwritten.append(masked)
             state.unwritten_rows += masked.num_rows
+            if state.sql is not None:
+                state.sql.write_rows(state.table, masked)
         if not state.unwritten or (state.unwritten_rows < ROW_GROUP_ROWS and not flush):
             return
         group = pa.Table.from_batches(state.unwritten)
@@ -292,6 +306,18 @@ class _Stager:
             self._write(state, None, flush=True)
         while self._writes:
             self._writes.popleft().result()
+        for state in self.states.values():
+            if state.sql is not None:
+                state.sql.flush()
+                state.sql_file.close()
+
+    def _sql_parts(self) -> dict[str, Any] | None:
+        """Where each table's INSERTs are (``write_package`` copies them in dependency order), or None."""
+        if self.sql_dialect is None:
+            return None
+        return {"dialect": self.sql_dialect,
+                "files": {name: f"{SQL_PARTS_DIR}/{s.sql_part}" for name, s in self.states.items()},
+                "removed_nul_characters": sum(s.sql.removed_nul_characters for s in self.states.values() if s.sql)}
 
     def _mask(self, state: _TableState, batch: pa.RecordBatch) -> pa.RecordBatch:
         """Mask in memory; remember originals of masked columns (memory only) for the leak check."""
@@ -316,6 +342,9 @@ class _Stager:
             self._writer_thread.shutdown(wait=True, cancel_futures=True)
             for state in self.states.values():
                 state.writer.close()  # idempotent: a failed build leaves no open file behind
+                if state.sql is not None:
+                    state.sql.discard()
+                    state.sql_file.close()
             redactor = getattr(self.masker, "text_redactor", None)
             if redactor is not None and hasattr(redactor, "close"):
                 redactor.close()  # worker processes of parallel free-text redaction, if any
@@ -473,6 +502,7 @@ class _Stager:
             "tables": tables,
             "checks": checks,
             "staged_at": datetime.now(UTC).isoformat(),
+            "sql_parts": self._sql_parts(),
         }
         (self.staging / STAGE_FILE).write_text(json.dumps(stage, default=json_default, indent=2))
         with (self.staging / SCHEMA_FILE).open("wb") as handle:
@@ -662,9 +692,13 @@ def _conform(batch: pa.RecordBatch, table: sa.Table) -> pa.RecordBatch:
 
 
 def stage_template(spec: TemplateSpec, params: dict[str, Any], settings: HfitSettings, staging: Path,
-                   progress: Progress = _quiet, previous_columns: dict[str, set[str]] | None = None) -> StageResult:
+                   progress: Progress = _quiet, previous_columns: dict[str, set[str]] | None = None,
+                   sql_dialect: str | None = None) -> StageResult:
     """Extract and mask every table of ``spec`` into ``staging`` (see module docstring).
 
     ``previous_columns`` (table → columns of the previous package) turns on the schema-drift rule.
+    ``sql_dialect``, when the package's SQL dialect is known already, renders each table's INSERTs while
+    staging (on writer threads, beside reading and masking), so ``write_package`` only copies them instead of
+    reading the Parquet back; without it ``write_package`` renders from the Parquet.
     """
-    return _Stager(spec, params, settings, staging, progress, previous_columns).run()
+    return _Stager(spec, params, settings, staging, progress, previous_columns, sql_dialect).run()

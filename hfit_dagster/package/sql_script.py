@@ -565,6 +565,15 @@ class SqlScriptWriter:
         """Write every batch handed to ``write_rows`` so far (raising the first rendering error)."""
         self._drain(0)
 
+    def discard(self) -> None:
+        """Drop batches not written yet and stop the rendering thread (a failed build writes nothing more)."""
+        for pending in self._rendering:
+            pending.cancel()
+        self._rendering.clear()
+        if self._renderer_thread is not None:
+            self._renderer_thread.shutdown(wait=True, cancel_futures=True)
+            self._renderer_thread = None
+
     def _drain(self, keep: int) -> None:
         while len(self._rendering) > keep:
             future = self._rendering.popleft()
