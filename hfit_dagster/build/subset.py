@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import sqlalchemy as sa
 import sqlglot
 from sqlglot import exp
@@ -42,10 +43,14 @@ def sample_mask(batch: pa.RecordBatch, key_columns: Sequence[str], rate: float, 
         return pa.array(np.ones(batch.num_rows, dtype=bool), type=pa.bool_())
     if len(columns) == 1 and pa.types.is_integer(batch.schema.field(columns[0]).type):
         key = batch.column(columns[0])
-        if key.null_count == 0:
-            ids = key.cast(pa.int64()).to_numpy(zero_copy_only=False).view(np.uint64)
-            hashed = prf_u64(b"hfit-sample-seed:" + str(seed).encode(), "sample", ids)
-            return pa.array(hashed < np.uint64(min(int(rate * _SCALE), (1 << 64) - 1)), type=pa.bool_())
+        wide = pa.uint64() if pa.types.is_unsigned_integer(key.type) else pa.int64()
+        ids = pc.fill_null(key.cast(wide), 0).to_numpy(zero_copy_only=False).view(np.uint64)
+        secret = b"hfit-sample-seed:" + str(seed).encode()
+        hashed = prf_u64(secret, "sample", ids)
+        if key.null_count:  # NULL is a key of its own, not 0
+            nulls = np.asarray(pc.is_null(key))
+            hashed[nulls] = prf_u64(secret, "sample-null", np.zeros(1, dtype=np.uint64))[0]
+        return pa.array(hashed < np.uint64(min(int(rate * _SCALE), (1 << 64) - 1)), type=pa.bool_())
     keys = zip(*(batch.column(c).to_pylist() for c in columns), strict=True)
     return pa.array([_unit_interval(seed, key) < rate for key in keys], type=pa.bool_())
 

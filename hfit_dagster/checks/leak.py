@@ -40,6 +40,14 @@ def _tokens(text: str) -> tuple[str, ...]:
     return tuple(t.lower() for t in _TOKEN.findall(text))
 
 
+def _has_digit(values: pa.Array) -> np.ndarray:
+    """Per value: does it contain a digit (``str.isdigit``: Arabic-Indic, full-width ... count too)?"""
+    found = pc.match_substring_regex(values, r"[0-9]").to_numpy(zero_copy_only=False).copy()
+    for i in np.flatnonzero(~pc.string_is_ascii(values).to_numpy(zero_copy_only=False)).tolist():
+        found[i] = any(ch.isdigit() for ch in values[i].as_py())
+    return found
+
+
 @dataclass
 class LeakCollector:
     """Collects the originals of masked columns while a build masks them (memory only).
@@ -56,6 +64,7 @@ class LeakCollector:
     _columns: list[tuple[str, pa.Array, bool]] = field(default_factory=list)  # (origin, originals, multi only)
     _patterns: TokenPatterns | None = None
     _origins: list[str] = field(default_factory=list)
+    _compaction_useless: bool = False
 
     def add_column(self, table: str, column: str, operator: str, original: pa.Array) -> None:
         """Remember the searchable originals of one masked column (see the module docstring)."""
@@ -75,12 +84,27 @@ class LeakCollector:
             values = pc.unique(original).cast(pa.string())
         values = values.filter(pc.fill_null(pc.greater_equal(pc.utf8_length(values), 6), False))
         room = self.max_originals - self.count
+        if len(values) > room and not self._compaction_useless:
+            before = self.count
+            self._compact()
+            self._compaction_useless = before - self.count < self.max_originals // 10
+            room = self.max_originals - self.count
         if len(values) > room:
             values, self.truncated = values.slice(0, room), True
         if len(values):
             self._columns.append((f"{table}.{column}", values, operator == "person_name"))
             self.count += len(values)
             self._patterns = None
+
+    def _compact(self) -> None:
+        """One array of distinct values per column instead of one per batch (values repeat across batches:
+        postcodes, shared addresses, a customer's email on each of their orders)."""
+        merged: dict[tuple[str, bool], list[pa.Array]] = {}
+        for where, values, multi in self._columns:
+            merged.setdefault((where, multi), []).append(values)
+        self._columns = [(where, pc.unique(pa.concat_arrays(parts)), multi) for (where, multi), parts in merged.items()]
+        self.count = sum(len(values) for _, values, _ in self._columns)
+        self._patterns = None
 
     def patterns(self) -> TokenPatterns:
         """The searched originals as hashed token sequences (built once, after collecting)."""
@@ -93,8 +117,7 @@ class LeakCollector:
                 tokens = tokens_of(values)
                 counts = tokens.counts(len(values))
                 single_ok = np.zeros(len(values), dtype=bool) if multi_token_only else (
-                    pc.match_substring_regex(values, r"\d").to_numpy(zero_copy_only=False)
-                    | (pc.utf8_length(values).to_numpy(zero_copy_only=False) >= 8))
+                    _has_digit(values) | (pc.utf8_length(values).to_numpy(zero_copy_only=False) >= 8))
                 keep = (counts > 1) | ((counts == 1) & single_ok)
                 starts = np.concatenate(([0], np.cumsum(counts)[:-1])).astype(np.int64)
                 with np.errstate(over="ignore"):

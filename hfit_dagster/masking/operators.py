@@ -781,10 +781,15 @@ def _rows_naming_own_values(texts: pa.Array, values: list[pa.Array]) -> np.ndarr
                         dtype=np.dtypes.StringDType()) for a in (texts, *values)]
     text = as_np[0]
     hits = np.zeros(len(texts), dtype=bool)
+    any_value = np.zeros(len(texts), dtype=bool)
     for value, raw in zip(as_np[1:], values, strict=True):
         usable = np.asarray(pc.fill_null(pc.greater_equal(pc.utf8_length(raw), MIN_CONTEXT_LENGTH), False))
+        any_value |= usable
         hits |= usable & (np.strings.find(text, value) >= 0)
-    return hits
+    # Arrow's and Python's Unicode lower-casing differ (final sigma, dotted I, newer tables): non-ASCII text
+    # goes to the Python check whenever its row has a value to look for.
+    non_ascii = ~np.asarray(pc.fill_null(pc.string_is_ascii(texts), True))
+    return hits | (non_ascii & any_value)
 
 
 def _registry(*ops: Operator) -> dict[str, Operator]:

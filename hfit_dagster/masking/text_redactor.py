@@ -649,10 +649,19 @@ def _worker_spans(texts: list[str]) -> list[list[tuple[int, int, str, float]]]:
             for found in _WORKER.analyzer.analyze_many(texts)]
 
 
-# A piece of a detected span left outside a stand-in needs this many word characters to be redacted
-# ("'s" after a name is not a name).
-_MIN_PIECE_WORD_CHARS = 2
-_WORD = re.compile(r"\w")
+_WORD_RUN = re.compile(r"\w(?:.*\w)?", re.DOTALL)
+
+
+def _word_part(text: str, start: int, end: int) -> tuple[int, int] | None:
+    """The part of a detected span's piece (outside a stand-in) from its first to its last word character,
+    or None when there is none or it is the possessive "'s" after a name. A lone initial is kept as a
+    piece: "Anna K." names K."""
+    m = _WORD_RUN.search(text, start, end)
+    if m is None:
+        return None
+    if m.group() in ("s", "S") and m.start() > 0 and text[m.start() - 1] in "'’":
+        return None
+    return m.start(), m.end()
 
 
 class _Found:
@@ -764,9 +773,10 @@ class TextRedactor:
             pieces: list[tuple[int, int, str | None, int]] = [(k.start, k.end, k.fake, -1) for k in sk.known]
             for span in found:
                 for a, b in sk.to_original(span.start, span.end):
-                    if len(_WORD.findall(text, a, b)) >= _MIN_PIECE_WORD_CHARS:
-                        pieces.append((a, b, None, len(wanted)))
-                        wanted.append((span.entity, text[a:b]))
+                    piece = _word_part(text, a, b)
+                    if piece is not None:
+                        pieces.append((*piece, None, len(wanted)))
+                        wanted.append((span.entity, text[piece[0] : piece[1]]))
             layouts.append((i, text, sorted(pieces)))
         fakes = fakes_for_spans(wanted, self.key, self.analyzer.entity_operators)
         for i, text, pieces in layouts:

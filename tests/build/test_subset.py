@@ -144,3 +144,19 @@ def test_row_limit_per_export(source_settings) -> None:
     employees = pq.read_table(built.path / "parquet" / "employees.parquet")
     exported = employees.num_rows - len(set(employees.column("id").to_pylist()) - set(range(1, 26)))
     assert exported == 25
+
+
+def test_sampling_takes_unsigned_and_null_integer_keys() -> None:
+    """BIGINT UNSIGNED ids above 2**63 and a NULL key sample like any other key, the same in every batch."""
+    import pyarrow as pa
+
+    from hfit_dagster.build.subset import sample_mask
+
+    ids = pa.array([(1 << 63) + i for i in range(2_000)] + [None], pa.uint64())
+    batch = pa.RecordBatch.from_pydict({"id": ids})
+    kept = sample_mask(batch, ["id"], 0.5, 7).to_pylist()
+    assert 800 < sum(kept) < 1_200
+    split = sample_mask(batch.slice(0, 1_000), ["id"], 0.5, 7).to_pylist()
+    split += sample_mask(batch.slice(1_000), ["id"], 0.5, 7).to_pylist()
+    assert split == kept
+    assert sample_mask(batch, ["id"], 0.5, 8).to_pylist() != kept

@@ -50,3 +50,19 @@ def test_the_number_of_originals_is_capped_and_reported() -> None:
     assert summary["sampled"] is True and summary["originals_searched"] == 4
     assert leaks.scan(["late@example.org"]) == set()
     assert len(leaks.scan([f"user{i}@example.org" for i in range(10)])) == 1
+
+
+def test_values_repeated_across_batches_do_not_use_up_the_cap() -> None:
+    """Postcodes repeat in every batch; the email collected after them is still searched."""
+    leaks = LeakCollector(max_originals=10)
+    for _ in range(5):
+        leaks.add_column("customers", "postcode", "postal_code", pa.array(["SW1A 1AA", "EC1A 1BB", "W1A 0AX"]))
+    leaks.add_column("customers", "email", "email", pa.array(["anna.secret@web.de"]))
+    assert leaks.scan(["contact anna.secret@web.de"]) == {"customers.email"}
+    assert leaks.truncated is False
+
+
+def test_digits_of_any_script_make_a_short_single_token_searched() -> None:
+    """A 7-digit phone written in Arabic-Indic digits is searched like one written in ASCII digits."""
+    leaks = _collector("phone", ["١٢٣٤٥٦٧"])
+    assert leaks.scan(["call ١٢٣٤٥٦٧ now"]) == {"customers.contact"}

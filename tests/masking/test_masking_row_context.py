@@ -73,3 +73,24 @@ def test_system_written_notes_are_analyzed_once(analyzer: TextAnalyzer, key: byt
     assert redactor.stats.analyzed == 1
     for i in (0, 199):
         assert out["note"][i] == f"Called {out['name'][i]}; wants updates at {out['email'][i]}."
+
+
+def test_non_ascii_notes_name_their_row_whatever_the_lower_casing(analyzer: TextAnalyzer, key: bytes) -> None:
+    """Arrow and Python lower-case Greek final sigma differently; the row's own name is replaced anyway."""
+    batch = pa.RecordBatch.from_pydict({
+        "id": [1], "name": ["Κωστας"], "email": [None], "phone": [None], "note": ["ΚΩΣΤΑΣ called twice."],
+    })
+    plan = _plan()
+    plan.decisions["name"] = ColumnDecision("name", "first_name", None, 1.0, "test", "rule")
+    out = Masker(key, text_redactor=TextRedactor(analyzer, key)).mask_batch(plan, batch)
+    assert out.column("note")[0].as_py() == f"{out.column('name')[0].as_py()} called twice."
+
+
+def test_a_detected_name_next_to_a_stand_in_keeps_no_initial() -> None:
+    """'Anna K.': the initial outside the row's own first name is redacted too; a possessive 's is not."""
+    from hfit_dagster.masking.text_redactor import _word_part
+
+    text = "Anna K. called; Anna's order"
+    assert text[slice(*_word_part(text, 4, 7))] == "K"
+    assert _word_part(text, 20, 22) is None
+    assert _word_part(text, 4, 5) is None
