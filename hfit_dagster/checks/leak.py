@@ -109,7 +109,7 @@ class LeakCollector:
     def patterns(self) -> TokenPatterns:
         """The searched originals as hashed token sequences (built once, after collecting)."""
         if self._patterns is None:
-            hashes, lengths, origins = [], [], []
+            hashes, lengths, origins, firsts = [], [], [], []
             self._origins = []
             for where, values, multi_token_only in self._columns:
                 origin = len(self._origins)
@@ -127,11 +127,12 @@ class LeakCollector:
                         for j in range(1, k):
                             h = h * HASH_Q + tokens.hashes[first + j]
                         hashes.append(h)
+                        firsts.append(tokens.hashes[first])
                         lengths.append(np.full(h.size, k, dtype=np.int64))
                         origins.append(np.full(h.size, origin, dtype=np.int64))
             if hashes:
                 self._patterns = TokenPatterns.build(np.concatenate(hashes), np.concatenate(lengths),
-                                                     np.concatenate(origins))
+                                                     np.concatenate(origins), np.concatenate(firsts))
             else:
                 self._patterns = TokenPatterns({}, {}, np.zeros(1 << 21, dtype=np.uint8))
         return self._patterns

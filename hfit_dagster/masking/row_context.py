@@ -41,7 +41,20 @@ STAND_INS = {
     "postal_code": "10001",
 }
 
-Known = tuple[str | None, str | None, str]  # (original value, its fake, operator of its column)
+Known = tuple[str | None, str | None, str]
+
+# Detected entities that a row's own value of these operators may be part of and still keep its column's fake
+# ("Jordan Avery-Brown" is a person around the row's first name). Any other entity around a row's value
+# (an email "anna.lee@web.de" around the first name "Anna") is redacted whole, as that entity.
+SAME_KIND = {
+    "PERSON": frozenset({"person_name", "first_name", "last_name"}),
+    "EMAIL_ADDRESS": frozenset({"email"}),
+    "PHONE_NUMBER": frozenset({"phone"}),
+    "STREET_ADDRESS": frozenset({"street_address", "postal_code"}),
+    "CREDIT_CARD": frozenset({"credit_card"}),
+    "IBAN_CODE": frozenset({"iban"}),
+    "IP_ADDRESS": frozenset({"ip_address"}),
+}  # (original value, its fake, operator of its column)
 
 
 @dataclass(frozen=True)
@@ -62,6 +75,30 @@ class Skeleton:
     known: tuple[KnownSpan, ...]
     # (skeleton start, original start, length) of every piece of original text kept in the skeleton
     kept: tuple[tuple[int, int, int], ...]
+    # (skeleton start, skeleton end) of each known span's stand-in, in the order of ``known``
+    stand_ins: tuple[tuple[int, int], ...] = ()
+
+    def known_under(self, start: int, end: int) -> list[int]:
+        """Indexes of the known spans whose stand-ins a skeleton span overlaps."""
+        return [i for i, (a, b) in enumerate(self.stand_ins) if a < end and start < b]
+
+    def to_original_range(self, start: int, end: int) -> tuple[int, int]:
+        """A skeleton span as one original range; a stand-in it touches counts whole."""
+        a_orig: int | None = None
+        b_orig: int | None = None
+        for i, (s_start, s_end) in enumerate(self.stand_ins):
+            if s_start <= start < s_end:
+                a_orig = self.known[i].start
+            if s_start < end <= s_end:
+                b_orig = self.known[i].end
+        for s_start, o_start, length in self.kept:
+            if a_orig is None and s_start <= start < s_start + length:
+                a_orig = o_start + start - s_start
+            if b_orig is None and s_start < end <= s_start + length:
+                b_orig = o_start + end - s_start
+        if a_orig is None or b_orig is None:
+            raise ValueError(f"span {start}..{end} is outside the skeleton")
+        return a_orig, b_orig
 
     def to_original(self, start: int, end: int) -> list[tuple[int, int]]:
         """The parts of a skeleton span that lie in kept original text, in original offsets."""
@@ -116,6 +153,7 @@ def skeleton(text: str, known: list[KnownSpan]) -> Skeleton:
     """``text`` with each known span replaced by the stand-in of its kind."""
     pieces: list[str] = []
     kept: list[tuple[int, int, int]] = []
+    stand_ins: list[tuple[int, int]] = []
     pos = length = 0
     for span in known:
         if span.start > pos:
@@ -124,12 +162,13 @@ def skeleton(text: str, known: list[KnownSpan]) -> Skeleton:
             length += span.start - pos
         stand_in = STAND_INS.get(span.operator, STAND_INS["person_name"])
         pieces.append(stand_in)
+        stand_ins.append((length, length + len(stand_in)))
         length += len(stand_in)
         pos = span.end
     if pos < len(text):
         kept.append((length, pos, len(text) - pos))
         pieces.append(text[pos:])
-    return Skeleton("".join(pieces), tuple(known), tuple(kept))
+    return Skeleton("".join(pieces), tuple(known), tuple(kept), tuple(stand_ins))
 
 
 def substitute_row_values(texts: list[str | None], rows: list[list[Known]]) -> list[str | None]:

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from hfit_dagster.errors import MaskingError
 from hfit_dagster.masking.operators import fakes_for_spans
-from hfit_dagster.masking.row_context import Known, find_known_spans, skeleton
+from hfit_dagster.masking.row_context import SAME_KIND, Known, find_known_spans, skeleton
 
 if TYPE_CHECKING:
     from presidio_analyzer import AnalyzerEngine, EntityRecognizer, RecognizerResult
@@ -770,13 +770,22 @@ class TextRedactor:
         wanted: list[tuple[str, str]] = []
         layouts = []
         for (i, text, sk), found in zip(with_known, found_per_text, strict=True):
-            pieces: list[tuple[int, int, str | None, int]] = [(k.start, k.end, k.fake, -1) for k in sk.known]
+            pieces: list[tuple[int, int, str | None, int]] = []
+            swallowed: set[int] = set()  # known spans inside a detected entity of another kind
             for span in found:
+                under = sk.known_under(span.start, span.end)
+                if under and any(sk.known[k].operator not in SAME_KIND.get(span.entity, ()) for k in under):
+                    a, b = sk.to_original_range(span.start, span.end)
+                    swallowed.update(under)
+                    pieces.append((a, b, None, len(wanted)))
+                    wanted.append((span.entity, text[a:b]))
+                    continue
                 for a, b in sk.to_original(span.start, span.end):
                     piece = _word_part(text, a, b)
                     if piece is not None:
                         pieces.append((*piece, None, len(wanted)))
                         wanted.append((span.entity, text[piece[0] : piece[1]]))
+            pieces += [(k.start, k.end, k.fake, -1) for n, k in enumerate(sk.known) if n not in swallowed]
             layouts.append((i, text, sorted(pieces)))
         fakes = fakes_for_spans(wanted, self.key, self.analyzer.entity_operators)
         for i, text, pieces in layouts:

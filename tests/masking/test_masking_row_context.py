@@ -94,3 +94,20 @@ def test_a_detected_name_next_to_a_stand_in_keeps_no_initial() -> None:
     assert text[slice(*_word_part(text, 4, 7))] == "K"
     assert _word_part(text, 20, 22) is None
     assert _word_part(text, 4, 5) is None
+
+
+def test_an_email_built_from_the_row_names_is_faked_whole(analyzer: TextAnalyzer, key: bytes) -> None:
+    """'Julie.Horn@corp-mail.com' in a note whose row has first name Julie and last name Horn is one email,
+    not two name fakes around a leftover domain."""
+    batch = pa.RecordBatch.from_pydict({
+        "id": [1], "first": ["Julie"], "last": ["Horn"], "email": ["jh@other.org"],
+        "note": ["Julie Horn asked for the invoice at Julie.Horn@corp-mail.com today."],
+    })
+    ops = {"id": "keep", "first": "first_name", "last": "last_name", "email": "email", "note": "redact_text"}
+    plan = TableMaskingPlan("customers", {c: ColumnDecision(c, op, None, 1.0, "test", "rule") for c, op in ops.items()})
+    out = Masker(key, text_redactor=TextRedactor(analyzer, key)).mask_batch(plan, batch)
+    note = out.column("note")[0].as_py()
+    assert "corp-mail" not in note and "Julie" not in note and "Horn" not in note
+    fake_email = Masker(key).mask_array("email", pa.array(["Julie.Horn@corp-mail.com"]))[0].as_py()
+    assert fake_email in note
+    assert note.startswith(f"{out.column('first')[0].as_py()} {out.column('last')[0].as_py()} asked")
