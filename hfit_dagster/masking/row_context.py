@@ -17,6 +17,7 @@ them.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 CONTEXT_OPERATORS = frozenset({
@@ -171,19 +172,19 @@ def skeleton(text: str, known: list[KnownSpan]) -> Skeleton:
     return Skeleton("".join(pieces), tuple(known), tuple(kept), tuple(stand_ins))
 
 
+def splice(text: str, replacements: Iterable[tuple[int, int, str]]) -> str:
+    """``text`` with each ``(start, end, new)`` range replaced; ranges in text order, not overlapping."""
+    pieces: list[str] = []
+    pos = 0
+    for start, end, new in replacements:
+        pieces.append(text[pos:start])
+        pieces.append(new)
+        pos = end
+    pieces.append(text[pos:])
+    return "".join(pieces)
+
+
 def substitute_row_values(texts: list[str | None], rows: list[list[Known]]) -> list[str | None]:
     """Replace, per row, each original value found in the text by its fake (used before JSON redaction)."""
-    out: list[str | None] = []
-    for text, row in zip(texts, rows, strict=True):
-        if not text:
-            out.append(text)
-            continue
-        pieces: list[str] = []
-        pos = 0
-        for span in find_known_spans(text, row):
-            pieces.append(text[pos : span.start])
-            pieces.append(span.fake)
-            pos = span.end
-        pieces.append(text[pos:])
-        out.append("".join(pieces))
-    return out
+    return [splice(text, ((k.start, k.end, k.fake) for k in find_known_spans(text, row))) if text else text
+            for text, row in zip(texts, rows, strict=True)]

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from hfit_dagster.errors import MaskingError
 from hfit_dagster.masking.operators import fakes_for_spans
-from hfit_dagster.masking.row_context import SAME_KIND, Known, find_known_spans, skeleton
+from hfit_dagster.masking.row_context import SAME_KIND, Known, find_known_spans, skeleton, splice
 
 if TYPE_CHECKING:
     from presidio_analyzer import AnalyzerEngine, EntityRecognizer, RecognizerResult
@@ -586,20 +586,8 @@ def redact_texts(
     wanted = [(span.entity, text[span.start : span.end]) for text, spans in zip(texts, merged, strict=True)
               for span in spans]
     fakes = iter(fakes_for_spans(wanted, key, entity_operators))
-    out: list[str] = []
-    for text, spans in zip(texts, merged, strict=True):
-        if not spans:
-            out.append(text)
-            continue
-        pieces: list[str] = []
-        pos = 0
-        for span in spans:
-            pieces.append(text[pos : span.start])
-            pieces.append(next(fakes))
-            pos = span.end
-        pieces.append(text[pos:])
-        out.append("".join(pieces))
-    return out
+    return [splice(text, ((span.start, span.end, next(fakes)) for span in spans)) if spans else text
+            for text, spans in zip(texts, merged, strict=True)]
 
 
 @dataclass
@@ -789,14 +777,7 @@ class TextRedactor:
             layouts.append((i, text, sorted(pieces)))
         fakes = fakes_for_spans(wanted, self.key, self.analyzer.entity_operators)
         for i, text, pieces in layouts:
-            parts: list[str] = []
-            pos = 0
-            for a, b, fake, index in pieces:
-                parts.append(text[pos:a])
-                parts.append(fake if fake is not None else fakes[index])
-                pos = b
-            parts.append(text[pos:])
-            out[i] = "".join(parts)
+            out[i] = splice(text, ((a, b, fake if fake is not None else fakes[index]) for a, b, fake, index in pieces))
         return out
 
     def _skeleton_spans(self, texts: list[str]) -> list[list[_Span]]:
