@@ -255,7 +255,7 @@ def free_text(texts: list[str], analyzer: TextAnalyzer, workers: int, batch_rows
     redactor.redact_many([f"warm up {i}: call Maria Lopez on +1 555 010 {i:04d}" for i in range(PARALLEL_MIN_TEXTS)])
 
     def run() -> None:
-        redactor._cache.clear()  # every repeat starts cold: dedupe within batches only
+        redactor._span_cache.clear()  # every repeat starts cold: dedupe within batches only
         for i in range(0, len(texts), batch_rows):
             redactor.redact_many(texts[i : i + batch_rows])
 

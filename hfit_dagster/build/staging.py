@@ -164,7 +164,6 @@ class _Stager:
                 self.reference_keys.setdefault(ref, KeySet())
         (staging / PARQUET_DIR).mkdir(parents=True, exist_ok=True)
         self._writes: deque[Future[None]] = deque()
-        self._patterns: TokenPatterns | None = None
         self._writer_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hfit-parquet")
         self.metadata = sa.MetaData()
         self.dialects: dict[str, str] = {}
@@ -479,7 +478,6 @@ class _Stager:
         for name in self.states:
             _release_memory()  # freed Arrow buffers go back to the system before each pass (peak RSS)
             hits |= self._scan_staged(name)
-        self._patterns = None
         _release_memory()
         leak_check = {**self.leaks.summary(), "passed": not hits, "columns_with_hits": sorted(hits)}
         if hits:
@@ -521,9 +519,7 @@ class _Stager:
         hits: set[str] = set()
         if not text or not self.leaks.count:
             return hits
-        if self._patterns is None:
-            self._patterns = _leak_patterns(self.leaks)
-        patterns = self._patterns
+        patterns = self.leaks.patterns()
 
         def candidates(column: pa.Array) -> pa.Array:
             return _leak_candidates(pc.unique(column), patterns)
@@ -569,11 +565,6 @@ def _dictionary_columns(schema: pa.Schema) -> list[str]:
     return [f.name for f in schema
             if pa.types.is_string(f.type) or pa.types.is_large_string(f.type) or pa.types.is_binary(f.type)
             or pa.types.is_large_binary(f.type) or pa.types.is_dictionary(f.type)]
-
-
-def _leak_patterns(leaks: LeakCollector) -> TokenPatterns:
-    """The searched originals of ``leaks`` (hashed token sequences)."""
-    return leaks.patterns()
 
 
 def _leak_candidates(values: pa.Array, patterns: TokenPatterns | None) -> pa.Array:

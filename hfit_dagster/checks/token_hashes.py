@@ -27,6 +27,7 @@ HASH_Q = np.uint64(0x9E3779B97F4A7C15)
 HASH_CHUNK_BYTES = 1 << 18
 MAX_HASHED_TOKEN = 4096  # longer tokens are hashed one by one in Python (blake2b)
 _TOKEN = re.compile(r"\w+")
+_EMPTY_HASH = np.uint64(0)  # an empty segment: no bytes, length 0
 
 
 def _powers(n: int, base: np.uint64) -> np.ndarray:
@@ -47,41 +48,12 @@ def string_hashes(values: pa.Array) -> np.ndarray:
     if values.type != pa.string():
         values = values.cast(pa.string())
     values = pc.fill_null(values, "")
-    long = pc.greater(pc.binary_length(values), MAX_HASHED_TOKEN).to_numpy(zero_copy_only=False)
-    if long.any():
-        out = _short_string_hashes(pc.if_else(pa.array(long), pa.scalar("", pa.string()), values))
-        for i in np.flatnonzero(long).tolist():
-            digest = hashlib.blake2b(values[i].as_py().encode("utf-8"), digest_size=8).digest()
-            out[i] = np.uint64(int.from_bytes(digest, "little"))
-        return out
-    return _short_string_hashes(values)
-
-
-def _short_string_hashes(values: pa.Array) -> np.ndarray:
-    """Polynomial hashes of strings of at most ``MAX_HASHED_TOKEN`` bytes, in chunks of ``HASH_CHUNK_BYTES``."""
     n = len(values)
-    out = np.zeros(n, dtype=np.uint64)
-    if n == 0:
-        return out
+    if n == 0 or values.buffers()[2] is None:
+        return np.full(n, _EMPTY_HASH, dtype=np.uint64)
     offsets = np.frombuffer(values.buffers()[1], dtype=np.int32)[values.offset : values.offset + n + 1]
     offsets = offsets.astype(np.int64)
-    data = np.frombuffer(values.buffers()[2], dtype=np.uint8) if values.buffers()[2] is not None else None
-    lo = 0
-    while lo < n:
-        hi = int(np.searchsorted(offsets, offsets[lo] + HASH_CHUNK_BYTES, side="right")) - 1
-        hi = min(max(hi, lo + 1), n)
-        local = offsets[lo : hi + 1] - offsets[lo]
-        size = int(local[-1])
-        with np.errstate(over="ignore"):
-            sums = np.zeros(size + 1, dtype=np.uint64)
-            if size:
-                assert data is not None
-                chunk = data[offsets[lo] : offsets[hi]].astype(np.uint64) + np.uint64(1)
-                np.cumsum(chunk * _UP[:size], dtype=np.uint64, out=sums[1:])
-            lengths = (local[1:] - local[:-1]).astype(np.uint64)
-            out[lo:hi] = (sums[local[1:]] - sums[local[:-1]]) * _DOWN[local[:-1]] + lengths
-        lo = hi
-    return out
+    return _segment_hashes(np.frombuffer(values.buffers()[2], dtype=np.uint8), offsets[:-1], offsets[1:])
 
 
 @dataclass

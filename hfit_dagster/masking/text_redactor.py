@@ -582,7 +582,12 @@ def redact_texts(
 ) -> list[str]:
     """Redact many texts at once: spans merged per text, then every span's fake computed in one vectorized
     call per operator (``fakes_for_spans``), so fakes match the structured columns' fakes."""
-    merged = [merge_spans(found) if found else [] for found in results]
+    return _with_fakes(texts, [merge_spans(found) if found else [] for found in results], key, entity_operators)
+
+
+def _with_fakes(texts: Sequence[str], merged: Sequence[Sequence[_Span]], key: bytes,
+                entity_operators: Mapping[str, str] | None) -> list[str]:
+    """Each text with its (merged, non-overlapping) spans replaced by fakes of their kind."""
     wanted = [(span.entity, text[span.start : span.end]) for text, spans in zip(texts, merged, strict=True)
               for span in spans]
     fakes = iter(fakes_for_spans(wanted, key, entity_operators))
@@ -620,14 +625,6 @@ def _worker_init(nlp_model: str, extra: list[dict[str, Any]], language: str, thr
     analyzer = TextAnalyzer(nlp_model, extra, language=language, score_threshold=threshold)
     analyzer.analyze("warm up")
     _WORKER = TextRedactor(analyzer, key, cache_size=0)
-
-
-def _worker_redact(texts: list[str]) -> tuple[list[str], list[list[str]]]:
-    """Redacted texts and, per text, the entity types found (for the parent's statistics)."""
-    assert _WORKER is not None, "worker not initialised"
-    found = _WORKER.analyzer.analyze_many(texts)
-    redacted = redact_texts(texts, found, _WORKER.key, _WORKER.analyzer.entity_operators)
-    return redacted, [[r.entity_type for r in f] for f in found]
 
 
 def _worker_spans(texts: list[str]) -> list[list[tuple[int, int, str, float]]]:
@@ -679,7 +676,6 @@ class TextRedactor:
         self.key = bytes(key)
         self.cache_size = cache_size
         self.workers = workers
-        self._cache: OrderedDict[str, str] = OrderedDict()
         self._span_cache: OrderedDict[str, list[_Span]] = OrderedDict()
         self._pool: Any = None
         self._finalizer: Any = None
@@ -705,29 +701,12 @@ class TextRedactor:
     def redact_many(self, values: list[str]) -> list[str]:
         """Redact many texts: repeated and cached values are analyzed once; None/blank pass through."""
         out: list[Any] = list(values)
-        todo: dict[str, list[int]] = {}
-        for i, v in enumerate(values):
-            if v is None or not v.strip():
-                continue
-            self.stats.values += 1
-            cached = self._cache.get(v)
-            if cached is not None:
-                self._cache.move_to_end(v)
-                self.stats.cache_hits += 1
-                out[i] = cached
-            else:
-                todo.setdefault(v, []).append(i)
-        texts = list(todo)
-        if self.workers > 1 and len(texts) >= PARALLEL_MIN_TEXTS:
-            redacted = self._redact_parallel(texts)
-        else:
-            found = self.analyzer.analyze_many(texts)
-            self.stats.count(found)
-            redacted = redact_texts(texts, found, self.key, self.analyzer.entity_operators)
-        for text, new in zip(texts, redacted, strict=True):
-            self._remember(text, new)
-            for i in todo[text]:
-                out[i] = new
+        at = [i for i, v in enumerate(values) if v is not None and v.strip()]
+        self.stats.values += len(at)
+        texts = [values[i] for i in at]
+        for i, redacted in zip(at, _with_fakes(texts, self._spans(texts), self.key, self.analyzer.entity_operators),
+                               strict=True):
+            out[i] = redacted
         return out
 
     def redact_with_row_values(self, values: list[str | None], rows: list[list[Known]]) -> list[str | None]:
@@ -754,7 +733,7 @@ class TextRedactor:
         if not with_known:
             return out
         self.stats.values += len(with_known)
-        found_per_text = self._skeleton_spans([sk.text for _, _, sk in with_known])
+        found_per_text = self._spans([sk.text for _, _, sk in with_known])
         wanted: list[tuple[str, str]] = []
         layouts = []
         for (i, text, sk), found in zip(with_known, found_per_text, strict=True):
@@ -780,8 +759,9 @@ class TextRedactor:
             out[i] = splice(text, ((a, b, fake if fake is not None else fakes[index]) for a, b, fake, index in pieces))
         return out
 
-    def _skeleton_spans(self, texts: list[str]) -> list[list[_Span]]:
-        """Merged PII spans per text, each distinct text analyzed once (and remembered)."""
+    def _spans(self, texts: list[str]) -> list[list[_Span]]:
+        """Merged PII spans per text, each distinct text analyzed once (and remembered): in this process, or
+        in ``workers`` processes for many distinct texts."""
         result: list[list[_Span] | None] = [None] * len(texts)
         todo: dict[str, list[int]] = {}
         for j, text in enumerate(texts):
@@ -810,16 +790,6 @@ class TextRedactor:
                     self._span_cache.popitem(last=False)
         return [spans or [] for spans in result]
 
-    def _redact_parallel(self, texts: list[str]) -> list[str]:
-        pool = self._ensure_pool()
-        size = max(16, -(-len(texts) // (self.workers * 4)))
-        chunks = [texts[i : i + size] for i in range(0, len(texts), size)]
-        redacted: list[str] = []
-        for part, entities in pool.map(_worker_redact, chunks):
-            redacted.extend(part)
-            self.stats.count([[_Found(e) for e in found] for found in entities])  # type: ignore[misc]
-        return redacted
-
     def _ensure_pool(self) -> Any:
         if self._pool is None:
             import multiprocessing
@@ -837,10 +807,3 @@ class TextRedactor:
             )
             self._finalizer = weakref.finalize(self, self._pool.shutdown, wait=True, cancel_futures=True)
         return self._pool
-
-    def _remember(self, text: str, redacted: str) -> None:
-        if self.cache_size <= 0:
-            return
-        self._cache[text] = redacted
-        if len(self._cache) > self.cache_size:
-            self._cache.popitem(last=False)
