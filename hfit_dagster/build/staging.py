@@ -470,6 +470,7 @@ class _Stager:
                 return
 
     def _finish(self) -> StageResult:
+        self.progress("writing the last row groups")
         self._drain_writes()
         for state in self.states.values():
             state.writer.close()
@@ -477,6 +478,7 @@ class _Stager:
         hits: set[str] = set(self.leaks.row_hits)
         for name in self.states:
             _release_memory()  # freed Arrow buffers go back to the system before each pass (peak RSS)
+            self.progress(f"leak check: {name}")
             hits |= self._scan_staged(name)
         _release_memory()
         leak_check = {**self.leaks.summary(), "passed": not hits, "columns_with_hits": sorted(hits)}
