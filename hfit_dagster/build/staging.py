@@ -18,7 +18,7 @@ from collections import defaultdict, deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from functools import partial
@@ -35,9 +35,11 @@ from sqlalchemy.engine import Connection
 from hfit_dagster.build.keysets import KeySet, batch_keys, key_count, values_of
 from hfit_dagster.build.subset import (
     REFERENCE_CHUNK,
+    SAMPLE_KEYS_BIND,
     child_foreign_key,
     children_statement,
     chunkable_reference,
+    keys_first_sample,
     sample_mask,
 )
 from hfit_dagster.checks.leak import LeakCollector
@@ -382,8 +384,7 @@ class _Stager:
                 self.progress(f"{name}: querying")
                 try:
                     for bound in self._reference_chunks(query, values):
-                        for batch in _prefetched(partial(stream_query, conn, table, query, bound,
-                                                         self.settings.batch_rows)):
+                        for batch in self._export_batches(conn, table, name, query, bound):
                             self.handle_batch(table, batch, "export", name, conn.dialect)
                     for child, child_spec in spec.exports[name].children.items():
                         self._fetch_children(provider, conn, metadata, table, child, child_spec)
@@ -400,6 +401,35 @@ class _Stager:
                     self._state(table, "export", empty[0] if empty else pa.RecordBatch.from_pylist(
                         [], schema=schema_for(table, [c.name for c in table.columns])), conn.dialect)
         return self._finish()
+
+    def _export_batches(self, conn: Connection, table: sa.Table, name: str, query: ExportQuery,
+                        bound: dict[str, Any]) -> Iterator[pa.RecordBatch]:
+        """An export's rows; a sample reads its keys first and then only the sampled rows, where that is exact.
+
+        (c) of the benchmark: 1% of 1M customers read every row's note to keep 10,000 of them; with keys
+        first the server sends 1M ids and then 10,000 rows by primary key (see ``keys_first_sample``).
+        ``handle_batch`` applies the sample again, so either way the same rows are kept.
+        """
+        export = self.spec.exports[name]
+        pk = [c.name for c in table.primary_key.columns]
+        plan = None
+        if export.sample is not None and export.sample < 1 and export.row_limit is None and len(pk) == 1:
+            plan = keys_first_sample(query.sql, pk[0], conn.dialect.identifier_preparer.quote)
+        if plan is None:
+            yield from _prefetched(partial(stream_query, conn, table, query, bound, self.settings.batch_rows))
+            return
+        keys_sql, rows_sql = plan
+        sampled = [batch.column(0).filter(sample_mask(batch, pk, export.sample, export.sample_seed))
+                   for batch in stream_query(conn, table, replace(query, sql=keys_sql), bound,
+                                             self.settings.batch_rows)]
+        keys = pa.concat_arrays(sampled) if sampled else pa.array([], type=pa.int64())
+        keys = keys.take(pc.sort_indices(keys)).to_pylist()
+        self.progress(f"{name}: {len(keys)} sampled keys")
+        by_key = ExportQuery(sql=rows_sql, params=(*query.params, SAMPLE_KEYS_BIND), references=query.references)
+        for start in range(0, len(keys), REFERENCE_CHUNK):
+            yield from _prefetched(partial(stream_query, conn, table, by_key,
+                                           {**bound, SAMPLE_KEYS_BIND: keys[start : start + REFERENCE_CHUNK]},
+                                           self.settings.batch_rows))
 
     def _reference_chunks(self, query: ExportQuery, values: dict[str, Any]) -> Iterator[dict[str, Any]]:
         """Bound values for each run of ``query``: large key sets of a reference split into chunks when safe."""

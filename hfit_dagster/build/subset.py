@@ -11,7 +11,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -53,6 +53,47 @@ def sample_mask(batch: pa.RecordBatch, key_columns: Sequence[str], rate: float, 
         return pa.array(hashed < np.uint64(min(int(rate * _SCALE), (1 << 64) - 1)), type=pa.bool_())
     keys = zip(*(batch.column(c).to_pylist() for c in columns), strict=True)
     return pa.array([_unit_interval(seed, key) < rate for key in keys], type=pa.bool_())
+
+
+SAMPLE_KEYS_BIND = "hfit_sample_keys"
+
+
+def keys_first_sample(sql: str, key_column: str, quote: Callable[[str], str]) -> tuple[str, str] | None:
+    """``(keys SQL, rows-by-key SQL)`` that sample ``sql`` keys first, or None when that is not exact.
+
+    A sample is a keyed hash of each row's primary key, so every key has to be read, but the rows need
+    not be: the first statement reads the query's keys only (an index scan), the second the sampled rows
+    by key (``:hfit_sample_keys``, bound in chunks; primary-key lookups). Both wrap the template query as
+    a derived table, which the databases merge into it, so its WHERE and bound parameters apply unchanged.
+    Only for one table without joins, grouping, aggregates, windows, LIMIT or ORDER BY, selecting the key
+    (``*``, ``t.*`` or the column itself): there, keys-then-rows returns exactly the sampled rows.
+    """
+    try:
+        tree = sqlglot.parse_one(sql, read="mysql")
+    except sqlglot.errors.SqlglotError:
+        return None
+    if not isinstance(tree, exp.Select) or tree.args.get("joins") or tree.args.get("order"):
+        return None
+    source = tree.args.get("from_") or tree.args.get("from")
+    if source is None or not isinstance(source.this, exp.Table):
+        return None
+    if any(isinstance(node, exp.Limit | exp.Fetch | exp.Group | exp.Having | exp.AggFunc | exp.Window)
+           for node in tree.walk()):
+        return None
+
+    def selects_key(projection: exp.Expression) -> bool:
+        if isinstance(projection, exp.Star):
+            return True
+        if isinstance(projection, exp.Column):
+            return isinstance(projection.this, exp.Star) or projection.name == key_column
+        return False
+
+    if not any(selects_key(p) for p in tree.expressions):
+        return None
+    # the validated template SQL as a derived table, an identifier quoted by the dialect, the keys bound
+    key = f"hfit_sample.{quote(key_column)}"
+    return (f"SELECT {key} FROM ({sql}) AS hfit_sample",  # noqa: S608
+            f"SELECT hfit_sample.* FROM ({sql}) AS hfit_sample WHERE {key} IN :{SAMPLE_KEYS_BIND}")  # noqa: S608
 
 
 def child_foreign_key(child: sa.Table, parent: sa.Table, via: str | None) -> sa.ForeignKeyConstraint:

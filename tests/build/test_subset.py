@@ -160,3 +160,70 @@ def test_sampling_takes_unsigned_and_null_integer_keys() -> None:
     split += sample_mask(batch.slice(1_000), ["id"], 0.5, 7).to_pylist()
     assert split == kept
     assert sample_mask(batch, ["id"], 0.5, 8).to_pylist() != kept
+
+
+def _sampled_ids(built) -> set[int]:
+    employees = pq.read_table(built.path / "parquet" / "employees.parquet")
+    roles = {t.name: t.role for t in built.manifest.tables}
+    assert roles["employees"] == "export"
+    return set(employees.column("id").to_pylist())
+
+
+def test_a_sample_reads_keys_first_and_keeps_exactly_the_rows_of_a_full_read(
+        source_settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A sampled export reads its keys, then only the sampled rows by key: the same rows as reading them all."""
+    import pyarrow as pa
+
+    from hfit_dagster.build.subset import sample_mask
+
+    text = """
+templateName: sampled
+parameters:
+  last_department: {type: int, default: 12}
+exports:
+  employees:
+    provider: SRC
+    query: SELECT * FROM employees WHERE department_id <= :last_department
+    sample: 10%
+    sample_seed: 11
+subset: {follow_parents: false}
+masking: {default: keep}
+"""
+    statements: list[str] = []
+    real_stream_query = staging.stream_query
+
+    def recording_stream_query(conn, table, query, values, batch_rows):  # a spy around the real query
+        statements.append(query.sql)
+        return real_stream_query(conn, table, query, values, batch_rows)
+
+    monkeypatch.setattr(staging, "stream_query", recording_stream_query)
+    monkeypatch.setattr(staging, "REFERENCE_CHUNK", 50)  # several chunks of sampled keys
+    keys_first = build_package(parse_template(text), {}, source_settings())
+    assert statements[0].startswith("SELECT hfit_sample.id FROM (SELECT * FROM employees WHERE")
+    assert all("IN :hfit_sample_keys" in sql for sql in statements[1:]) and len(statements) >= 3
+
+    database = source_settings().provider_url("SRC").rsplit("/", 1)[1].split("?")[0]
+    with pymysql.connect(**MARIADB, database=database) as conn, conn.cursor() as cur:
+        cur.execute("SELECT id FROM employees WHERE department_id <= 12")
+        ids = pa.record_batch([pa.array([r[0] for r in cur.fetchall()], pa.int32())], names=["id"])
+    expected = set(ids.filter(sample_mask(ids, ["id"], 0.1, 11)).column("id").to_pylist())
+    assert _sampled_ids(keys_first) == expected and 50 < len(expected) < 250
+
+    # ORDER BY is not taken keys first (rows would come in key order): the full read keeps the same rows
+    statements.clear()
+    ordered = build_package(parse_template(text.replace(":last_department\n", ":last_department ORDER BY id\n")),
+                            {}, source_settings())
+    assert len(statements) == 1 and "hfit_sample" not in statements[0]
+    assert _sampled_ids(ordered) == expected
+
+
+@pytest.mark.parametrize("sql", [
+    "SELECT * FROM t LIMIT 10", "SELECT * FROM t ORDER BY id", "SELECT t.* FROM t JOIN u ON u.t_id = t.id",
+    "SELECT name FROM t", "SELECT * FROM (SELECT * FROM t) x", "SELECT * FROM t UNION SELECT * FROM u",
+    "SELECT id, count(*) FROM t GROUP BY id", "SELECT * FROM t WHERE id IN (SELECT max(id) FROM u)",
+])
+def test_keys_first_sampling_is_refused_where_it_would_not_be_exact(sql: str) -> None:
+    from hfit_dagster.build.subset import keys_first_sample
+
+    assert keys_first_sample(sql, "id", lambda name: f"`{name}`") is None
+    assert keys_first_sample("SELECT t.* FROM t WHERE a = :a", "id", lambda name: f"`{name}`") is not None
