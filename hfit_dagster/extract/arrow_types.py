@@ -10,6 +10,7 @@ from typing import Any
 import pyarrow as pa
 import sqlalchemy as sa
 
+from hfit_dagster.errors import ProviderError
 from hfit_dagster.extract.spatial import SpatialType
 
 
@@ -90,16 +91,36 @@ def rows_to_batch(rows: list[Any], schema: pa.Schema,
     if processors:
         columns = [[proc(v) for v in values] if proc else values
                    for values, proc in zip(columns, processors, strict=True)]
-    arrays = [values_to_array(values, field.type) for values, field in zip(columns, schema, strict=True)]
+    arrays = [values_to_array(values, field.type, column=field.name)
+              for values, field in zip(columns, schema, strict=True)]
     return pa.RecordBatch.from_arrays(arrays, schema=schema)
 
 
-def values_to_array(values: Any, arrow_type: pa.DataType) -> pa.Array:
-    """One column of Python values as an Arrow array of ``arrow_type``, normalising values Arrow refuses."""
+_CONVERSION_ERRORS = (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError, OverflowError)
+
+
+def values_to_array(values: Any, arrow_type: pa.DataType, *, column: str | None = None) -> pa.Array:
+    """One column of Python values as an Arrow array of ``arrow_type``, normalising values Arrow refuses.
+
+    A value that still does not fit (MySQL's zero dates, which the driver returns as text) is a
+    :class:`ProviderError` naming the column, never quoting the value (it may be personal data).
+    """
     try:
         return pa.array(values, type=arrow_type)
-    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError, OverflowError):
+    except _CONVERSION_ERRORS:
+        pass
+    try:
         return pa.array([_normalise(v, arrow_type) for v in values], type=arrow_type)
+    except _CONVERSION_ERRORS:
+        pass
+    where = f"column {column!r}" if column else "a column"
+    zero_dates = pa.types.is_date(arrow_type) or pa.types.is_timestamp(arrow_type)
+    raise ProviderError(
+        f"{where} has a value that is not a valid {arrow_type}"
+        + (" (MySQL zero dates such as 0000-00-00 are not dates)" if zero_dates else ""),
+        hint=(f"select such values as NULL in the template query, e.g. NULLIF({column or 'col'}, '0000-00-00') "
+              f"AS {column or 'col'}" if zero_dates else "cast the column in the template query to a type it fits"),
+    ) from None
 
 
 def schema_for(table: sa.Table, column_names: list[str]) -> pa.Schema:

@@ -307,7 +307,8 @@ class _RowReader:
             try:
                 arrays.append(self.decoders[index](buffer, start, length, null))
             except (_Unsupported, pa.ArrowInvalid, pa.ArrowNotImplementedError, OverflowError):
-                arrays.append(_python_column(data, start, length, null, self.converters[index], field.type))
+                arrays.append(_python_column(data, start, length, null, self.converters[index], field.type,
+                                             field.name))
         self.cursor.rownumber += len(row_starts)
         return pa.RecordBatch.from_arrays(arrays, schema=self.schema)
 
@@ -414,7 +415,7 @@ def _dates(buffer: pa.Buffer, start: np.ndarray, length: np.ndarray, null: np.nd
 
 
 def _python_column(data: bytes, start: np.ndarray, length: np.ndarray, null: np.ndarray,
-                   converter: Converter, target: pa.DataType) -> pa.Array:
+                   converter: Converter, target: pa.DataType, column: str) -> pa.Array:
     """One column decoded value by value exactly as PyMySQL does, then converted like the normal path."""
     encoding, convert = converter
     values: list[Any] = []
@@ -429,7 +430,7 @@ def _python_column(data: bytes, start: np.ndarray, length: np.ndarray, null: np.
         if convert is not None:
             value = convert(value)
         values.append(value)
-    return values_to_array(values, target)
+    return values_to_array(values, target, column=column)
 
 
 def _dbapi_error(exc: Exception) -> sa.exc.DBAPIError:
