@@ -777,19 +777,33 @@ def _rows_naming_own_values(texts: pa.Array, values: list[pa.Array]) -> np.ndarr
     A superset of what :func:`row_context.find_known_spans` accepts (it also wants whole words and a
     minimum length), computed in C over the batch: numpy's elementwise ``strings.find`` on lower-cased text.
     """
-    as_np = [np.asarray(pc.fill_null(pc.utf8_lower(a), "").to_numpy(zero_copy_only=False),
-                        dtype=np.dtypes.StringDType()) for a in (texts, *values)]
-    text = as_np[0]
+    present = np.asarray(texts.is_valid())
+    if not present.all():  # only rows with a text can name anything (notes are often NULL): look at those only
+        rows = np.flatnonzero(present)
+        hits = np.zeros(len(texts), dtype=bool)
+        if len(rows):
+            take = pa.array(rows)
+            hits[rows] = _rows_naming_own_values(texts.take(take), [v.take(take) for v in values])
+        return hits
+    usable = [np.asarray(pc.fill_null(pc.greater_equal(pc.utf8_length(raw), MIN_CONTEXT_LENGTH), False))
+              for raw in values]
+    any_value = np.logical_or.reduce(usable) if usable else np.zeros(len(texts), dtype=bool)
     hits = np.zeros(len(texts), dtype=bool)
-    any_value = np.zeros(len(texts), dtype=bool)
-    for value, raw in zip(as_np[1:], values, strict=True):
-        usable = np.asarray(pc.fill_null(pc.greater_equal(pc.utf8_length(raw), MIN_CONTEXT_LENGTH), False))
-        any_value |= usable
-        hits |= usable & (np.strings.find(text, value) >= 0)
+    if any_value.any():
+        text = _lower_strings(texts)
+        for value, ok in zip(values, usable, strict=True):
+            if ok.any():
+                hits |= ok & (np.strings.find(text, _lower_strings(value)) >= 0)
     # Arrow's and Python's Unicode lower-casing differ (final sigma, dotted I, newer tables): non-ASCII text
     # goes to the Python check whenever its row has a value to look for.
     non_ascii = ~np.asarray(pc.fill_null(pc.string_is_ascii(texts), True))
     return hits | (non_ascii & any_value)
+
+
+def _lower_strings(values: pa.Array) -> np.ndarray:
+    """Lower-cased strings as a numpy StringDType array ('' for NULL), for numpy's elementwise string search."""
+    return np.asarray(pc.fill_null(pc.utf8_lower(values), "").to_numpy(zero_copy_only=False),
+                      dtype=np.dtypes.StringDType())
 
 
 def _registry(*ops: Operator) -> dict[str, Operator]:
