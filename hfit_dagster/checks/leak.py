@@ -20,8 +20,10 @@ searched through the columns they came from (emails, phones, names), which is wh
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -48,6 +50,35 @@ def _has_digit(values: pa.Array) -> np.ndarray:
     return found
 
 
+# (token count, sequence hashes, first-token hashes) of one batch of originals, one triple per token count
+EntryPatterns = list[tuple[int, np.ndarray, np.ndarray]]
+
+
+@functools.lru_cache(maxsize=1)
+def _hashing_thread() -> ThreadPoolExecutor:
+    """One thread that hashes originals while the build goes on (numpy work: it mostly runs without the GIL)."""
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="hfit-leak-hash")
+
+
+def _entry_patterns(values: pa.Array, multi_token_only: bool) -> EntryPatterns:
+    """The searched token sequences of one batch of originals (see the module docstring), hashed."""
+    tokens = tokens_of(values)
+    counts = tokens.counts(len(values))
+    single_ok = np.zeros(len(values), dtype=bool) if multi_token_only else (
+        _has_digit(values) | (pc.utf8_length(values).to_numpy(zero_copy_only=False) >= 8))
+    keep = (counts > 1) | ((counts == 1) & single_ok)
+    starts = np.concatenate(([0], np.cumsum(counts)[:-1])).astype(np.int64)
+    out: EntryPatterns = []
+    with np.errstate(over="ignore"):
+        for k in np.unique(counts[keep]).tolist():
+            first = starts[keep & (counts == k)]
+            h = tokens.hashes[first].copy()
+            for j in range(1, k):
+                h = h * HASH_Q + tokens.hashes[first + j]
+            out.append((int(k), h, tokens.hashes[first]))
+    return out
+
+
 @dataclass
 class LeakCollector:
     """Collects the originals of masked columns while a build masks them (memory only).
@@ -62,6 +93,7 @@ class LeakCollector:
     truncated: bool = False
     row_hits: set[str] = field(default_factory=set)
     _columns: list[tuple[str, pa.Array, bool]] = field(default_factory=list)  # (origin, originals, multi only)
+    _hashed: list[Future[EntryPatterns]] = field(default_factory=list)  # _columns' patterns, hashed meanwhile
     _patterns: TokenPatterns | None = None
     _origins: list[str] = field(default_factory=list)
     _compaction_useless: bool = False
@@ -93,6 +125,7 @@ class LeakCollector:
             values, self.truncated = values.slice(0, room), True
         if len(values):
             self._columns.append((f"{table}.{column}", values, operator == "person_name"))
+            self._hashed.append(_hashing_thread().submit(_entry_patterns, values, operator == "person_name"))
             self.count += len(values)
             self._patterns = None
 
@@ -103,33 +136,24 @@ class LeakCollector:
         for where, values, multi in self._columns:
             merged.setdefault((where, multi), []).append(values)
         self._columns = [(where, pc.unique(pa.concat_arrays(parts)), multi) for (where, multi), parts in merged.items()]
+        for pending in self._hashed:
+            pending.cancel()
+        self._hashed = [_hashing_thread().submit(_entry_patterns, values, multi) for _, values, multi in self._columns]
         self.count = sum(len(values) for _, values, _ in self._columns)
         self._patterns = None
 
     def patterns(self) -> TokenPatterns:
-        """The searched originals as hashed token sequences (built once, after collecting)."""
+        """The searched originals as hashed token sequences (hashed while collecting, built once after)."""
         if self._patterns is None:
             hashes, lengths, origins, firsts = [], [], [], []
             self._origins = []
-            for where, values, multi_token_only in self._columns:
-                origin = len(self._origins)
+            for origin, ((where, _, _), hashed) in enumerate(zip(self._columns, self._hashed, strict=True)):
                 self._origins.append(where)
-                tokens = tokens_of(values)
-                counts = tokens.counts(len(values))
-                single_ok = np.zeros(len(values), dtype=bool) if multi_token_only else (
-                    _has_digit(values) | (pc.utf8_length(values).to_numpy(zero_copy_only=False) >= 8))
-                keep = (counts > 1) | ((counts == 1) & single_ok)
-                starts = np.concatenate(([0], np.cumsum(counts)[:-1])).astype(np.int64)
-                with np.errstate(over="ignore"):
-                    for k in np.unique(counts[keep]).tolist():
-                        first = starts[keep & (counts == k)]
-                        h = tokens.hashes[first].copy()
-                        for j in range(1, k):
-                            h = h * HASH_Q + tokens.hashes[first + j]
-                        hashes.append(h)
-                        firsts.append(tokens.hashes[first])
-                        lengths.append(np.full(h.size, k, dtype=np.int64))
-                        origins.append(np.full(h.size, origin, dtype=np.int64))
+                for k, h, first in hashed.result():
+                    hashes.append(h)
+                    firsts.append(first)
+                    lengths.append(np.full(h.size, k, dtype=np.int64))
+                    origins.append(np.full(h.size, origin, dtype=np.int64))
             if hashes:
                 self._patterns = TokenPatterns.build(np.concatenate(hashes), np.concatenate(lengths),
                                                      np.concatenate(origins), np.concatenate(firsts))
