@@ -6,7 +6,8 @@ SQLAlchemy has already *executed* on the build's read-only snapshot connection (
 parameters bound by the driver and the transaction are exactly those of the normal path) before any row
 was fetched, and decodes the rows itself:
 
-* the socket is read in large chunks; a tight loop walks only the 4-byte packet headers (one step per row);
+* the socket is read in large chunks; a compiled loop (``packet_walk``, no GIL) walks only the 4-byte packet
+  headers (one step per row);
 * fields are located column by column for all rows of a batch at once with numpy (length-encoded
   strings), and each column becomes an Arrow array without a Python object per value: text and binary
   columns are a ``take`` over the received bytes, numbers and dates are parsed by Arrow's casts;
@@ -41,8 +42,8 @@ except ImportError:  # pragma: no cover
     pymysql = None  # type: ignore[assignment]
 
 from hfit_dagster.extract.arrow_types import rows_to_batch, values_to_array
+from hfit_dagster.extract.packet_walk import LIMIT, MAX_PACKET, NEED_MORE, walk_packets
 
-MAX_PACKET = 0xFFFFFF
 READ_CHUNK = 1 << 20
 _HEADER = struct.Struct("<I").unpack_from
 _UTF8 = frozenset({"utf8", "utf-8", "utf8mb4", "utf8mb3"})
@@ -169,60 +170,62 @@ class _RowReader:
     def _batches(self) -> Iterator[pa.RecordBatch]:
         buf = self._buf
         pos = 0  # start of the next packet header in buf
-        starts: list[int] = []  # payload offsets (in buf) of the complete rows not yet decoded
+        starts = np.empty(max(self.batch_rows, self.first_batch), dtype=np.int64)  # payload offsets in buf
+        count = 0  # complete rows located and not yet decoded: starts[:count]
         seq = self.conn._next_seq_id  # sequence id of the first packet behind the last decoded batch
         extra = 0  # packets beyond one per row since then (rows of 16 MiB or more)
         limit = self.first_batch
-        unpack = _HEADER
         while True:
-            end = len(buf)
-            append = starts.append
-            count = len(starts)
             need_more = done = False
-            while True:  # the hot loop: one step per row, packet headers only
-                if count >= limit:
+            while True:
+                view = np.frombuffer(buf, dtype=np.uint8)  # released before buf is resized
+                count, pos, why = walk_packets(view, pos, len(buf), limit, starts, count)  # the hot loop, no GIL
+                del view
+                if why == LIMIT:
                     break
-                if pos + 4 > end:
+                if why == NEED_MORE:
                     need_more = True
                     break
-                length = unpack(buf, pos)[0] & MAX_PACKET
+                # rare: an incomplete packet, a long row, a row led by an 8-byte length, EOF or error
+                end = len(buf)
+                length = _HEADER(buf, pos)[0] & MAX_PACKET
                 stop = pos + 4 + length
-                if stop > end or length == MAX_PACKET or buf[pos + 4] >= 0xFE:
-                    # rare: an incomplete packet, a long row, a row led by an 8-byte length, EOF or error
-                    expected = (seq + count + extra) & 0xFF
-                    if buf[pos + 3] != expected:
-                        self._sequence_error(buf[pos + 3], expected)
-                    if length == MAX_PACKET:
-                        pos, packets = self._join_long_row(buf, pos, expected, starts)
-                        self._pos = pos
-                        extra += packets - 1
-                        count += 1
-                        end = len(buf)
-                        continue
-                    if stop > end:
-                        need_more = True
-                        break
-                    if buf[pos + 4] == 0xFF or length < 9:
-                        self._finish(bytes(buf[pos + 4 : stop]), (expected + 1) & 0xFF)
-                        done = True  # pos stays at the EOF packet: the rows end there
-                        break
-                append(pos + 4)
+                expected = (seq + count + extra) & 0xFF
+                if buf[pos + 3] != expected:
+                    self._sequence_error(buf[pos + 3], expected)
+                if length == MAX_PACKET:
+                    pos, packets = self._join_long_row(buf, pos, expected, starts, count)
+                    self._pos = pos
+                    extra += packets - 1
+                    count += 1
+                    continue
+                if stop > end:
+                    need_more = True
+                    break
+                if length == 0:
+                    self.conn._force_close()
+                    raise _dbapi_error(pymysql.err.InternalError("an empty packet in the middle of a result"))
+                if buf[pos + 4] == 0xFF or length < 9:
+                    self._finish(bytes(buf[pos + 4 : stop]), (expected + 1) & 0xFF)
+                    done = True  # pos stays at the EOF packet: the rows end there
+                    break
+                starts[count] = pos + 4  # a row whose first field has an 8-byte length
                 pos = stop
                 count += 1
             self._pos = pos  # where to resume when the rest is dropped
-            if starts and (done or count >= limit):
-                head = starts[0] - 4
+            if count and (done or count >= limit):
+                head = int(starts[0]) - 4
                 data = bytes(buf[head:pos])
-                offsets = np.asarray(starts, dtype=np.int64) - head
+                offsets = starts[:count] - head
                 if not extra:  # sequence ids of the batch's packets, checked at once
                     got = np.frombuffer(data, dtype=np.uint8)[offsets - 1]
-                    want = (seq + np.arange(len(offsets))) & 0xFF
+                    want = (seq + np.arange(count)) & 0xFF
                     if not np.array_equal(got, want):
                         bad = int(np.flatnonzero(got != want)[0])
                         self._sequence_error(int(got[bad]), int(want[bad]))
-                seq = (seq + len(starts) + extra) & 0xFF
+                seq = (seq + count + extra) & 0xFF
                 extra = 0
-                starts = []
+                count = 0
                 del buf[:pos]
                 pos = self._pos = 0
                 limit = self.batch_rows
@@ -233,7 +236,7 @@ class _RowReader:
                 self._done = True
                 return
             if need_more:
-                if not starts and pos:
+                if not count and pos:
                     del buf[:pos]
                     pos = self._pos = 0
                 self._read_some(buf)
@@ -242,7 +245,7 @@ class _RowReader:
         self.conn._force_close()
         raise _dbapi_error(pymysql.err.InternalError(f"Packet sequence number wrong - got {got} expected {expected}"))
 
-    def _join_long_row(self, buf: bytearray, pos: int, seq: int, starts: list[int]) -> tuple[int, int]:
+    def _join_long_row(self, buf: bytearray, pos: int, seq: int, starts: np.ndarray, count: int) -> tuple[int, int]:
         """A row of 16 MiB or more comes in several packets: replace them in ``buf`` by one pseudo-packet.
 
         Returns the position behind it and the number of packets it took.
@@ -263,7 +266,7 @@ class _RowReader:
                 break
         row = b"".join(pieces)
         buf[pos:at] = b"\0\0\0\0" + row  # one contiguous pseudo-packet: rows stay back to back in buf
-        starts.append(pos + 4)
+        starts[count] = pos + 4
         return pos + 4 + len(row), len(pieces)
 
     def _finish(self, payload: bytes, seq: int) -> None:
