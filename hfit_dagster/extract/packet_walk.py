@@ -8,11 +8,9 @@ here; anything else stops the walk at that packet and the caller handles it in P
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
 import numpy as np
-from numba import njit
+
+from hfit_dagster.jit import compiled
 
 MAX_PACKET = 0xFFFFFF
 
@@ -22,15 +20,7 @@ NEED_MORE = 1  # the next packet header is not complete in the buffer
 RARE = 2  # the packet at ``pos`` is incomplete, empty, 16 MiB or more, led by 0xFE/0xFF (EOF, error, 8-byte length)
 
 
-def _compiled(function: Callable[..., Any]) -> Any:
-    """``function`` compiled without the GIL; cached on disk where numba finds a writable place."""
-    try:
-        return njit(nogil=True, cache=True)(function)
-    except RuntimeError:  # no writable cache location (a read-only install): compile once per process
-        return njit(nogil=True)(function)
-
-
-@_compiled
+@compiled
 def walk_packets(buf: np.ndarray, pos: int, end: int, limit: int, starts: np.ndarray,
                  count: int) -> tuple[int, int, int]:  # pragma: no cover - compiled; tested through the reader
     """Record the payload offsets of complete ordinary row packets from ``pos``: ``(count, pos, why)``.

@@ -38,6 +38,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from hfit_dagster.errors import MaskingError
+from hfit_dagster.jit import compiled
 from hfit_dagster.masking import vector_prf as vp
 from hfit_dagster.masking.row_context import CONTEXT_OPERATORS, substitute_row_values
 from hfit_dagster.masking.row_context import MIN_LENGTH as MIN_CONTEXT_LENGTH
@@ -608,13 +609,23 @@ _IBAN_FORM = r"^[A-Z]{2}[0-9]{2}[A-Z0-9]{4,30}$"
 
 def iban_check_digits_many(country: np.ndarray, bban: np.ndarray) -> np.ndarray:
     """ISO 13616 check digits (ASCII, (n, 2)) for (n, 2) country and (n, k) BBAN upper-case matrices."""
-    r = np.zeros(len(bban), dtype=np.int64)
-    for col in np.concatenate([bban, country, np.full((len(bban), 2), 48, np.uint8)], axis=1).T:
-        c = col.astype(np.int64)
-        digit = c <= 57
-        r = np.where(digit, (r * 10 + (c - 48)) % 97, (r * 100 + (c - 55)) % 97)
-    check = 98 - r
-    return np.stack([check // 10 + 48, check % 10 + 48], axis=1).astype(np.uint8)
+    return _iban_check_digits(np.ascontiguousarray(country, dtype=np.uint8), np.ascontiguousarray(bban, dtype=np.uint8))
+
+
+@compiled
+def _iban_check_digits(country: np.ndarray, bban: np.ndarray) -> np.ndarray:  # pragma: no cover - compiled
+    """mod 97 of BBAN + country + "00", digits as digits and letters as 10..35 (A=10), per row."""
+    n, k = bban.shape
+    out = np.empty((n, 2), dtype=np.uint8)
+    for i in range(n):
+        r = 0
+        for j in range(k + 4):
+            c = bban[i, j] if j < k else (country[i, j - k] if j < k + 2 else 48)
+            r = (r * 10 + (c - 48)) % 97 if c <= 57 else (r * 100 + (c - 55)) % 97
+        check = 98 - r
+        out[i, 0] = check // 10 + 48
+        out[i, 1] = check % 10 + 48
+    return out
 
 
 class IbanOperator(StringOperator):

@@ -33,6 +33,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from hfit_dagster.jit import compiled
+
 FEISTEL_ROUNDS = 8
 MAX_FEISTEL_DIGITS = 36  # both halves fit a uint64 below 10**18
 _SEP = b"\x1f"
@@ -40,8 +42,6 @@ _U64 = np.uint64
 _C = (0x736F6D6570736575, 0x646F72616E646F6D, 0x6C7967656E657261, 0x7465646279746573)
 _POW10 = np.array([10**i for i in range(20)], dtype=np.uint64)
 _HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
-_CHUNK = 16384  # rows per SipHash pass: the state vectors stay in the CPU cache
-_SHIFTS = {b: (_U64(b), _U64(64 - b)) for b in (13, 16, 17, 21, 32)}
 
 DigitMapper = Callable[[dict[int, np.ndarray]], dict[int, np.ndarray]]
 
@@ -56,29 +56,52 @@ def sip_key(secret: bytes, label: str) -> tuple[int, int]:
 # -------------------------------------------------------------------------------------------- SipHash
 
 
-def _rotl(x: np.ndarray, b: int, tmp: np.ndarray) -> None:
-    left, right = _SHIFTS[b]
-    np.right_shift(x, right, out=tmp)
-    np.left_shift(x, left, out=x)
-    np.bitwise_or(x, tmp, out=x)
+_R13, _R16, _R17, _R21, _R32 = (np.uint64(b) for b in (13, 16, 17, 21, 32))
+_L13, _L16, _L17, _L21, _L32 = (np.uint64(64 - b) for b in (13, 16, 17, 21, 32))
+_C0, _C1, _C2, _C3 = (np.uint64(c) for c in _C)
+_FF = np.uint64(0xFF)
 
 
-def _sip_rounds(v0: np.ndarray, v1: np.ndarray, v2: np.ndarray, v3: np.ndarray, tmp: np.ndarray, n: int) -> None:
-    for _ in range(n):
-        np.add(v0, v1, out=v0)
-        _rotl(v1, 13, tmp)
-        np.bitwise_xor(v1, v0, out=v1)
-        _rotl(v0, 32, tmp)
-        np.add(v2, v3, out=v2)
-        _rotl(v3, 16, tmp)
-        np.bitwise_xor(v3, v2, out=v3)
-        np.add(v0, v3, out=v0)
-        _rotl(v3, 21, tmp)
-        np.bitwise_xor(v3, v0, out=v3)
-        np.add(v2, v1, out=v2)
-        _rotl(v1, 17, tmp)
-        np.bitwise_xor(v1, v2, out=v1)
-        _rotl(v2, 32, tmp)
+@compiled
+def _sip_round(v0: int, v1: int, v2: int, v3: int) -> tuple[int, int, int, int]:  # pragma: no cover - compiled
+    v0 += v1
+    v1 = (v1 << _R13) | (v1 >> _L13)
+    v1 ^= v0
+    v0 = (v0 << _R32) | (v0 >> _L32)
+    v2 += v3
+    v3 = (v3 << _R16) | (v3 >> _L16)
+    v3 ^= v2
+    v0 += v3
+    v3 = (v3 << _R21) | (v3 >> _L21)
+    v3 ^= v0
+    v2 += v1
+    v1 = (v1 << _R17) | (v1 >> _L17)
+    v1 ^= v2
+    v2 = (v2 << _R32) | (v2 >> _L32)
+    return v0, v1, v2, v3
+
+
+@compiled
+def _siphash_rows(k0: np.ndarray, k1: np.ndarray, words: np.ndarray) -> np.ndarray:  # pragma: no cover - compiled
+    """SipHash-2-4 of each row of ``words``; key halves per row, or one pair (arrays of length 1)."""
+    m, k = words.shape
+    out = np.empty(m, dtype=np.uint64)
+    per_row = k0.shape[0] > 1
+    for i in range(m):
+        a = k0[i] if per_row else k0[0]
+        b = k1[i] if per_row else k1[0]
+        v0, v1, v2, v3 = a ^ _C0, b ^ _C1, a ^ _C2, b ^ _C3
+        for j in range(k):
+            w = words[i, j]
+            v3 ^= w
+            v0, v1, v2, v3 = _sip_round(v0, v1, v2, v3)
+            v0, v1, v2, v3 = _sip_round(v0, v1, v2, v3)
+            v0 ^= w
+        v2 ^= _FF
+        for _ in range(4):
+            v0, v1, v2, v3 = _sip_round(v0, v1, v2, v3)
+        out[i] = v0 ^ v1 ^ v2 ^ v3
+    return out
 
 
 def siphash_words(
@@ -86,33 +109,20 @@ def siphash_words(
 ) -> np.ndarray:
     """SipHash-2-4 of every row of ``words`` (m x k little-endian message words, the last one the final
     block). ``key`` is one (k0, k1) pair or two arrays of m per-row key halves, so rows hashed under
-    different keys (several lanes, several digit lengths) still take one pass."""
-    m, k = words.shape
-    out = np.empty(m, dtype=np.uint64)
-    per_row = isinstance(key[0], np.ndarray)
-    cols = np.ascontiguousarray(words.T)  # one contiguous row per message word
-    for start in range(0, m, _CHUNK):
-        stop = min(start + _CHUNK, m)
-        size = stop - start
-        if per_row:
-            k0 = np.asarray(key[0][start:stop], dtype=np.uint64)
-            k1 = np.asarray(key[1][start:stop], dtype=np.uint64)
-            v0, v1, v2, v3 = k0 ^ _U64(_C[0]), k1 ^ _U64(_C[1]), k0 ^ _U64(_C[2]), k1 ^ _U64(_C[3])
-        else:
-            init = [_U64(key[i % 2]) ^ _U64(_C[i]) for i in range(4)]  # type: ignore[operator]
-            v0, v1, v2, v3 = (np.full(size, c, dtype=np.uint64) for c in init)
-        tmp = np.empty(size, dtype=np.uint64)
-        for j in range(k):
-            w = cols[j, start:stop]
-            np.bitwise_xor(v3, w, out=v3)
-            _sip_rounds(v0, v1, v2, v3, tmp, 2)
-            np.bitwise_xor(v0, w, out=v0)
-        np.bitwise_xor(v2, _U64(0xFF), out=v2)
-        _sip_rounds(v0, v1, v2, v3, tmp, 4)
-        np.bitwise_xor(v0, v1, out=v0)
-        np.bitwise_xor(v2, v3, out=v2)
-        np.bitwise_xor(v0, v2, out=out[start:stop])
-    return out
+    different keys (several lanes, several digit lengths) still take one pass. Compiled (no GIL): ~20 ns a
+    row of two words, several times the numpy formulation, which paid ~20 passes over the rows per round."""
+    words = np.ascontiguousarray(words, dtype=np.uint64)
+    if isinstance(key[0], np.ndarray):
+        k0 = np.ascontiguousarray(key[0], dtype=np.uint64)
+        k1 = np.ascontiguousarray(key[1], dtype=np.uint64)
+        if words.shape[0] == 1:  # one row: per-row and single keys are the same thing
+            k0, k1 = k0[:1], k1[:1]
+    else:
+        k0 = np.array([key[0]], dtype=np.uint64)
+        k1 = np.array([key[1]], dtype=np.uint64)
+    if words.shape[0] == 0:
+        return np.empty(0, dtype=np.uint64)
+    return _siphash_rows(k0, k1, words)
 
 
 def _lane_keys(secret: bytes, labels: list[str], n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -182,6 +192,19 @@ def as_utf8(values: pa.Array | pa.ChunkedArray) -> pa.Array:
     return values
 
 
+@compiled
+def _padded_rows(data: np.ndarray, offsets: np.ndarray, width: int) -> np.ndarray:  # pragma: no cover - compiled
+    """Row i: the bytes ``data[offsets[i]:offsets[i + 1]]`` (at most ``width``), zero padded to ``width``."""
+    n = offsets.shape[0] - 1
+    mat = np.zeros((n, width), dtype=np.uint8)
+    for i in range(n):
+        start = offsets[i]
+        length = min(offsets[i + 1] - start, width)
+        for j in range(length):
+            mat[i, j] = data[start + j]
+    return mat
+
+
 @dataclass
 class ByteRows:
     """Strings as an (n, width) uint8 matrix, zero padded, plus their byte lengths.
@@ -204,14 +227,9 @@ class ByteRows:
         lengths = np.diff(offsets)
         longest = int(lengths.max()) if n else 0
         width = width if width is not None else (longest // 8 + 1) * 8
-        starts = offsets[:-1]
         if n == 0 or longest == 0:
             return cls(np.zeros((n, width), dtype=np.uint8), lengths)
-        padded = np.zeros(len(data) + width, dtype=np.uint8)
-        padded[: len(data)] = data
-        mat = np.lib.stride_tricks.sliding_window_view(padded, width)[starts]
-        mat[np.arange(width)[None, :] >= lengths[:, None]] = 0
-        return cls(mat, lengths)
+        return cls(_padded_rows(data, offsets, width), lengths)
 
     def to_array(self) -> pa.Array:
         n, width = self.mat.shape
