@@ -545,16 +545,20 @@ class _Stager:
         Same result as ``LeakCollector.scan_table`` over the whole table, without holding it in memory;
         :func:`_leak_candidates` first drops (vectorized) the values that cannot contain an original.
         """
-        parquet = pq.ParquetFile(self.staging / PARQUET_DIR / f"{name}.parquet")
-        text = [f.name for f in parquet.schema_arrow
+        path = self.staging / PARQUET_DIR / f"{name}.parquet"
+        text = [f.name for f in pq.read_schema(path)
                 if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)]
         hits: set[str] = set()
         if not text or not self.leaks.count:
             return hits
         patterns = self.leaks.patterns()
+        # read as dictionaries: a column chunk's dictionary holds exactly the values written to it, so the
+        # distinct values come without hashing every row again (order_items.sku: 0.39 s -> 0.10 s)
+        parquet = pq.ParquetFile(path, read_dictionary=text)
 
         def candidates(column: pa.Array) -> pa.Array:
-            return _leak_candidates(pc.unique(column), patterns)
+            distinct = column.dictionary if isinstance(column, pa.DictionaryArray) else pc.unique(column)
+            return _leak_candidates(distinct, patterns)
 
         with ThreadPoolExecutor(max_workers=SCAN_THREADS, thread_name_prefix="hfit-leak") as pool:
             for batch in parquet.iter_batches(batch_size=LEAK_SCAN_ROWS, columns=text):

@@ -1,0 +1,66 @@
+"""The leak check inside a real build: an original that reaches the staged output fails the build, names the
+columns (never the value) and publishes nothing; the previous package stays."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pymysql
+import pytest
+
+from hfit_dagster.build.local_build import build_package
+from hfit_dagster.errors import LeakDetected
+from hfit_dagster.settings import load_settings
+from hfit_dagster.template.loader import parse_template
+from tests.conftest import MARIADB, TEST_MASKING_KEY, mariadb_url
+
+pytestmark = pytest.mark.mariadb
+
+ROWS = 3_000  # several Parquet row groups are not needed: batches of 500 make several scanned batches
+
+
+def _template(copy_rule: str) -> str:
+    return f"""
+templateName: leaky
+exports:
+  contacts:
+    provider: SRC
+    query: SELECT * FROM contacts
+masking:
+  contacts.email: email
+  contacts.email_copy: {copy_rule}
+  contacts.team: keep
+  default: keep
+"""
+
+
+@pytest.fixture
+def settings(tmp_path: Path, mariadb_database, monkeypatch: pytest.MonkeyPatch):
+    name = mariadb_database()
+    with pymysql.connect(**MARIADB, database=name) as conn, conn.cursor() as cur:
+        cur.execute("CREATE TABLE contacts (id INT PRIMARY KEY, email VARCHAR(80), email_copy VARCHAR(80),"
+                    " team VARCHAR(40))")
+        # email_copy repeats a few emails on many rows (a dictionary-encoded column), team is low-cardinality
+        cur.executemany("INSERT INTO contacts VALUES (%s, %s, %s, %s)",
+                        [(i, f"person{i}@corp.example", f"person{i % 7}@corp.example", f"team {i % 5}")
+                         for i in range(1, ROWS + 1)])
+        conn.commit()
+    monkeypatch.setenv("HFIT_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("HFIT_MASKING_KEY", TEST_MASKING_KEY)
+    monkeypatch.setenv("HFIT_PROVIDER_SRC_URL", mariadb_url(name))
+    monkeypatch.setenv("HFIT_BATCH_ROWS", "500")
+    return load_settings()
+
+
+def test_an_unmasked_copy_of_a_masked_column_fails_the_build_and_publishes_nothing(settings) -> None:
+    """email is masked, email_copy kept: the originals found in email_copy fail the build by column name."""
+    good = build_package(parse_template(_template("email")), {}, settings)
+    assert good.manifest.checks["leak"]["passed"] is True
+    before = sorted(p.name for p in good.path.parent.iterdir())
+
+    with pytest.raises(LeakDetected) as failed:
+        build_package(parse_template(_template("keep")), {}, settings)
+    message = str(failed.value)
+    assert "contacts.email in contacts.email_copy" in message and "nothing was published" in message
+    assert "@corp.example" not in message  # the columns are named, no value is quoted
+    assert sorted(p.name for p in good.path.parent.iterdir()) == before and good.path.is_dir()
