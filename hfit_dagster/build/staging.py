@@ -34,6 +34,7 @@ from sqlalchemy.engine import Connection
 
 from hfit_dagster.build.keysets import KeySet, batch_keys, key_count, values_of
 from hfit_dagster.build.subset import (
+    KEYS_FIRST_MAX_RATE,
     REFERENCE_CHUNK,
     SAMPLE_KEYS_BIND,
     child_foreign_key,
@@ -340,6 +341,7 @@ class _Stager:
         try:
             return self._run()
         finally:
+            self.leaks.discard()  # after a success everything was hashed already; after a failure, skip the rest
             self._writer_thread.shutdown(wait=True, cancel_futures=True)
             for state in self.states.values():
                 state.writer.close()  # idempotent: a failed build leaves no open file behind
@@ -411,15 +413,18 @@ class _Stager:
         ``handle_batch`` applies the sample again, so either way the same rows are kept.
         """
         export = self.spec.exports[name]
-        pk = [c.name for c in table.primary_key.columns]
+        pk = list(table.primary_key.columns)
         plan = None
-        if export.sample is not None and export.sample < 1 and export.row_limit is None and len(pk) == 1:
-            plan = keys_first_sample(query.sql, pk[0], conn.dialect.identifier_preparer.quote)
+        # integer or text keys only: they come back from the driver as values that compare equal when bound
+        if (export.sample is not None and export.sample <= KEYS_FIRST_MAX_RATE and export.row_limit is None
+                and len(pk) == 1 and isinstance(pk[0].type, sa.Integer | sa.String)):
+            plan = keys_first_sample(query.sql, pk[0].name, conn.dialect.identifier_preparer.quote)
         if plan is None:
             yield from _prefetched(partial(stream_query, conn, table, query, bound, self.settings.batch_rows))
             return
         keys_sql, rows_sql = plan
-        sampled = [batch.column(0).filter(sample_mask(batch, pk, export.sample, export.sample_seed))
+        key = [pk[0].name]
+        sampled = [batch.column(0).filter(sample_mask(batch, key, export.sample, export.sample_seed))
                    for batch in stream_query(conn, table, replace(query, sql=keys_sql), bound,
                                              self.settings.batch_rows)]
         keys = pa.concat_arrays(sampled) if sampled else pa.array([], type=pa.int64())

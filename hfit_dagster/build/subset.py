@@ -56,6 +56,30 @@ def sample_mask(batch: pa.RecordBatch, key_columns: Sequence[str], rate: float, 
 
 
 SAMPLE_KEYS_BIND = "hfit_sample_keys"
+KEYS_FIRST_MAX_RATE = 0.2  # above this, one sequential read costs less than the key lookups
+# functions whose value changes between two statements of one snapshot: the WHERE is evaluated by the keys
+# statement and again by the rows-by-key statement, so it must give the same answer both times
+_VOLATILE_FUNCTIONS = frozenset({
+    "NOW", "SYSDATE", "CURDATE", "CURTIME", "CURRENT_DATE", "CURRENT_TIME", "CURRENT_TIMESTAMP", "LOCALTIME",
+    "LOCALTIMESTAMP", "UTC_DATE", "UTC_TIME", "UTC_TIMESTAMP", "UNIX_TIMESTAMP", "RAND", "RANDOM", "UUID",
+    "UUID_SHORT", "GEN_RANDOM_UUID", "CLOCK_TIMESTAMP", "STATEMENT_TIMESTAMP", "TRANSACTION_TIMESTAMP",
+    "TIMEOFDAY", "CONNECTION_ID", "LAST_INSERT_ID", "FOUND_ROWS", "ROW_COUNT", "JULIANDAY", "DATETIME",
+})
+_VOLATILE_NODES = tuple(getattr(exp, name) for name in (
+    "Rand", "CurrentDate", "CurrentTime", "CurrentTimestamp", "CurrentDatetime", "UtcTimestamp", "UtcDate",
+    "UtcTime", "Uuid", "Parameter", "SessionParameter", "UnixSeconds") if hasattr(exp, name))
+
+
+def _volatile(tree: exp.Expression) -> bool:
+    """Whether ``tree`` calls a function whose value is not fixed by the snapshot (time, random, session)."""
+    for node in tree.walk():
+        if isinstance(node, _VOLATILE_NODES):
+            return True
+        if isinstance(node, exp.Func):
+            name = node.name if isinstance(node, exp.Anonymous) else node.sql_name()
+            if name.upper() in _VOLATILE_FUNCTIONS:
+                return True
+    return False
 
 
 def keys_first_sample(sql: str, key_column: str, quote: Callable[[str], str]) -> tuple[str, str] | None:
@@ -65,14 +89,16 @@ def keys_first_sample(sql: str, key_column: str, quote: Callable[[str], str]) ->
     not be: the first statement reads the query's keys only (an index scan), the second the sampled rows
     by key (``:hfit_sample_keys``, bound in chunks; primary-key lookups). Both wrap the template query as
     a derived table, which the databases merge into it, so its WHERE and bound parameters apply unchanged.
-    Only for one table without joins, grouping, aggregates, windows, LIMIT or ORDER BY, selecting the key
-    (``*``, ``t.*`` or the column itself): there, keys-then-rows returns exactly the sampled rows.
+    Only for one table without joins, grouping, aggregates, windows, DISTINCT, LIMIT, ORDER BY or functions
+    of the clock, chance or session (the WHERE runs twice), selecting the key (``*``, ``t.*`` or the column
+    itself): there, keys-then-rows returns exactly the sampled rows, in key order.
     """
     try:
         tree = sqlglot.parse_one(sql, read="mysql")
     except sqlglot.errors.SqlglotError:
         return None
-    if not isinstance(tree, exp.Select) or tree.args.get("joins") or tree.args.get("order"):
+    if (not isinstance(tree, exp.Select) or tree.args.get("joins") or tree.args.get("order")
+            or tree.args.get("distinct") or _volatile(tree)):
         return None
     source = tree.args.get("from_") or tree.args.get("from")
     if source is None or not isinstance(source.this, exp.Table):
@@ -92,8 +118,9 @@ def keys_first_sample(sql: str, key_column: str, quote: Callable[[str], str]) ->
         return None
     # the validated template SQL as a derived table, an identifier quoted by the dialect, the keys bound
     key = f"hfit_sample.{quote(key_column)}"
-    return (f"SELECT {key} FROM ({sql}) AS hfit_sample",  # noqa: S608
-            f"SELECT hfit_sample.* FROM ({sql}) AS hfit_sample WHERE {key} IN :{SAMPLE_KEYS_BIND}")  # noqa: S608
+    inner = f"(\n{sql}\n) AS hfit_sample"  # on lines of its own: a trailing -- comment in the template ends there
+    return (f"SELECT {key} FROM {inner}",  # noqa: S608
+            f"SELECT hfit_sample.* FROM {inner} WHERE {key} IN :{SAMPLE_KEYS_BIND}")  # noqa: S608
 
 
 def child_foreign_key(child: sa.Table, parent: sa.Table, via: str | None) -> sa.ForeignKeyConstraint:

@@ -129,6 +129,11 @@ class LeakCollector:
             self.count += len(values)
             self._patterns = None
 
+    def discard(self) -> None:
+        """Drop hashing not started yet (a failed build: nothing will be scanned)."""
+        for pending in self._hashed:
+            pending.cancel()
+
     def _compact(self) -> None:
         """One array of distinct values per column instead of one per batch (values repeat across batches:
         postcodes, shared addresses, a customer's email on each of their orders)."""

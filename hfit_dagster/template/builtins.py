@@ -146,7 +146,8 @@ def _windowed(query: str, column: str, window: dict[str, datetime]) -> str:
         conditions.append(f"{quoted} < :{_UPPER_EXCLUSIVE}")
     inner = query.strip().rstrip(";")
     # composed from the template author's validated query and a validated identifier; values stay bound
-    return f"SELECT * FROM ({inner}) AS hfit_window WHERE " + " AND ".join(conditions)  # noqa: S608
+    # the query on lines of its own: a trailing -- comment in the template must not swallow the wrapper
+    return f"SELECT * FROM (\n{inner}\n) AS hfit_window WHERE " + " AND ".join(conditions)  # noqa: S608
 
 
 def debug_details(prepared: PreparedBuild, timings: dict[str, float]) -> dict[str, Any]:

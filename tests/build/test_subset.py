@@ -199,7 +199,7 @@ masking: {default: keep}
     monkeypatch.setattr(staging, "stream_query", recording_stream_query)
     monkeypatch.setattr(staging, "REFERENCE_CHUNK", 50)  # several chunks of sampled keys
     keys_first = build_package(parse_template(text), {}, source_settings())
-    assert statements[0].startswith("SELECT hfit_sample.id FROM (SELECT * FROM employees WHERE")
+    assert statements[0].startswith("SELECT hfit_sample.id FROM (\nSELECT * FROM employees WHERE")
     assert all("IN :hfit_sample_keys" in sql for sql in statements[1:]) and len(statements) >= 3
 
     database = source_settings().provider_url("SRC").rsplit("/", 1)[1].split("?")[0]
@@ -227,3 +227,43 @@ def test_keys_first_sampling_is_refused_where_it_would_not_be_exact(sql: str) ->
 
     assert keys_first_sample(sql, "id", lambda name: f"`{name}`") is None
     assert keys_first_sample("SELECT t.* FROM t WHERE a = :a", "id", lambda name: f"`{name}`") is not None
+
+
+@pytest.mark.parametrize("where", [
+    "created_at > NOW() - INTERVAL 1 DAY", "RAND() < 0.5", "d = CURDATE()", "a = @v", "u = UUID()",
+    "ts > UNIX_TIMESTAMP()", "ts > CURRENT_TIMESTAMP",
+])
+def test_keys_first_sampling_is_refused_for_clock_chance_and_session_values(where: str) -> None:
+    """The WHERE runs in the keys statement and again by key: it must give the same answer both times."""
+    from hfit_dagster.build.subset import keys_first_sample
+
+    assert keys_first_sample(f"SELECT * FROM t WHERE {where}", "id", lambda name: name) is None
+    assert keys_first_sample("SELECT DISTINCT * FROM t", "id", lambda name: name) is None
+
+
+def test_wrapped_template_queries_survive_a_trailing_comment(mariadb_database) -> None:
+    """A template query ending in a -- comment still runs when hfit wraps it (sampling keys first, time windows)."""
+    from datetime import datetime
+
+    import sqlalchemy as sa
+
+    from hfit_dagster.build.subset import keys_first_sample
+    from hfit_dagster.template.builtins import _windowed
+
+    name = mariadb_database()
+    with pymysql.connect(**MARIADB, database=name) as conn, conn.cursor() as cur:
+        cur.execute("CREATE TABLE t (id INT PRIMARY KEY, at DATETIME)")
+        cur.executemany("INSERT INTO t VALUES (%s, %s)", [(i, datetime(2024, 1, i)) for i in range(1, 11)])
+        conn.commit()
+    query = "SELECT * FROM t\nWHERE id > 2 -- the first two are test rows"
+    keys_sql, rows_sql = keys_first_sample(query, "id", lambda n: f"`{n}`")
+    windowed = _windowed(query, "at", {"hfit_window_from": datetime(2024, 1, 5)})
+    engine = sa.create_engine(mariadb_url(name))
+    with engine.connect() as conn:
+        assert [r[0] for r in conn.execute(sa.text(keys_sql))] == list(range(3, 11))
+        rows = conn.execute(sa.text(rows_sql).bindparams(sa.bindparam("hfit_sample_keys", expanding=True)),
+                            {"hfit_sample_keys": [3, 4, 9]})
+        assert [r[0] for r in rows] == [3, 4, 9]
+        assert [r[0] for r in conn.execute(sa.text(windowed), {"hfit_window_from": datetime(2024, 1, 5)})] == \
+            list(range(5, 11))
+    engine.dispose()
