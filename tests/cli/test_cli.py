@@ -123,3 +123,20 @@ def test_build_gzip_and_dialects(hfit_home: Path) -> None:
     assert "package.sql.gz" in json.loads((path / "manifest.json").read_text())["files"]
     bad = runner.invoke(app, ["build", "test-scenario", "--dialect", "oracle"])
     assert bad.exit_code == 9 and "unknown SQL dialect 'oracle'" in bad.output
+
+
+def test_the_hfit_process_flushes_its_output_and_keeps_exit_codes(hfit_home: Path, tmp_path: Path) -> None:
+    """The command exits without interpreter teardown; what it printed and its exit code still arrive."""
+    import subprocess
+    import sys
+
+    command = [sys.executable, "-m", "hfit_dagster.cli.main"]
+    listed = subprocess.run([*command, "pkg-tmpl", "list"], capture_output=True, text=True, timeout=120)
+    assert listed.returncode == 0 and "daily-dev-scenario" in listed.stdout and listed.stdout.endswith("\n")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(BAD_TEMPLATE.format(query="DELETE FROM customers"))
+    refused = subprocess.run([*command, "pkg-tmpl", "validate", str(bad)], capture_output=True, text=True,
+                             timeout=120)
+    assert refused.returncode != 0 and "DELETE" in refused.stderr and "Traceback" not in refused.stderr
+    unknown = subprocess.run([*command, "no-such-command"], capture_output=True, text=True, timeout=120)
+    assert unknown.returncode == 2 and "No such command" in unknown.stderr
