@@ -21,6 +21,20 @@ exports:
 """
 
 
+def assert_manifest_digests(package: Path) -> None:
+    """Every file of the package is listed with the sha256 and size of its bytes on disk (the SQL script's
+    digest is taken while it is written, the others by reading them)."""
+    import hashlib
+    import json
+
+    files = json.loads((package / "manifest.json").read_text())["files"]
+    on_disk = {p.relative_to(package).as_posix() for p in package.rglob("*") if p.is_file()} - {"manifest.json"}
+    assert set(files) == on_disk and any(name.startswith("package.sql") for name in files)
+    for name, entry in files.items():
+        data = (package / name).read_bytes()
+        assert (entry["sha256"], entry["bytes"]) == (hashlib.sha256(data).hexdigest(), len(data)), name
+
+
 def store_versions(home: Path) -> list[str]:
     store = PackageStore(home / "packages")
     return [v for t in store.templates() for v in store.versions(t)]
@@ -112,7 +126,6 @@ def test_template_list_and_show(hfit_home: Path) -> None:
 def test_build_gzip_and_dialects(hfit_home: Path) -> None:
     """`--gzip` writes package.sql.gz (listed with its sha256); `--dialect` picks the SQL dialect."""
     import gzip
-    import json
 
     result = runner.invoke(app, ["build", "test-scenario", "--gzip", "--dialect", "postgresql"])
     assert result.exit_code == 0, result.output
@@ -120,7 +133,10 @@ def test_build_gzip_and_dialects(hfit_home: Path) -> None:
     assert not (path / "package.sql").exists()
     text = gzip.open(path / "package.sql.gz", "rt").read()
     assert "psql" in text.splitlines()[3] and 'CREATE TABLE "customers"' in text
-    assert "package.sql.gz" in json.loads((path / "manifest.json").read_text())["files"]
+    assert_manifest_digests(path)
+    plain = runner.invoke(app, ["build", "test-scenario"])
+    assert plain.exit_code == 0, plain.output
+    assert_manifest_digests(Path(plain.stdout.strip().splitlines()[-1]))
     bad = runner.invoke(app, ["build", "test-scenario", "--dialect", "oracle"])
     assert bad.exit_code == 9 and "unknown SQL dialect 'oracle'" in bad.output
 
