@@ -26,11 +26,13 @@ import datetime as dt
 import functools
 import hmac
 import ipaddress
+import json
 import re
 import string
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
@@ -176,13 +178,25 @@ def _streets_without_person_names(fake: Any, count: int) -> tuple[str, ...]:
     return _dedupe(streets)
 
 
+POOL_FILE = "fake_pools.json"
+
+
 @functools.lru_cache(maxsize=1)
 def fake_pools() -> _FakePools:
-    """Realistic names/places drawn once from a seeded Faker, then indexed by HMAC.
+    """Realistic names/places, indexed by keyed hashes: read from ``fake_pools.json`` beside this module.
 
-    Why pools: calling Faker per value is ~50x slower than indexing a tuple, and a seeded pool keeps the
-    mapping stable across runs (for a pinned Faker version).
+    Why pools: calling Faker per value is ~50x slower than indexing a tuple. Why a file: drawing them from
+    the seeded Faker took ~0.6 s in every build process, and a file keeps every fake stable even when Faker
+    changes (``generate_fake_pools`` made the file; a test checks the two still agree).
     """
+    from importlib.resources import files
+
+    data = json.loads(files("hfit_dagster.masking").joinpath(POOL_FILE).read_text(encoding="utf-8"))
+    return _FakePools(**{name: tuple(data[name]) for name in _FakePools.__dataclass_fields__})
+
+
+def generate_fake_pools() -> _FakePools:
+    """The pools drawn from a seeded Faker (how ``fake_pools.json`` was made; see ``write_fake_pools``)."""
     from faker import Faker
 
     fake = Faker("en_US")
@@ -197,6 +211,16 @@ def fake_pools() -> _FakePools:
         first_slugs=tuple(_ascii_slug(n) for n in first),
         last_slugs=tuple(_ascii_slug(n) for n in last),
     )
+
+
+def write_fake_pools(path: Path) -> None:
+    """Write the generated pools as ``fake_pools.json`` (changing them changes every name, city and street fake)."""
+    from faker import VERSION
+
+    pools = generate_fake_pools()
+    data = {"generated_by": f"Faker {VERSION}, seed {_POOL_SEED}",
+            **{name: list(getattr(pools, name)) for name in _FakePools.__dataclass_fields__}}
+    path.write_text(json.dumps(data, ensure_ascii=False, indent=0) + "\n", encoding="utf-8")
 
 
 @functools.lru_cache(maxsize=1)

@@ -266,3 +266,16 @@ def test_redact_text_without_a_redactor_is_a_clear_error(key: bytes) -> None:
     with pytest.raises(MaskingError) as err:
         Masker(key).mask_array("redact_text", pa.array(["Call Maria"]), column="notes")
     assert "TextRedactor" in (err.value.hint or "")
+
+
+def test_the_shipped_fake_pools_are_the_seeded_faker_pools() -> None:
+    """fake_pools.json holds what the seeded Faker draws: every name, city and street fake depends on it.
+
+    If this fails after a Faker upgrade, the file still keeps fakes stable; regenerate it (operators.
+    write_fake_pools) only when changing every such fake in new packages is intended.
+    """
+    from hfit_dagster.masking.operators import fake_pools, generate_fake_pools
+
+    shipped, drawn = fake_pools(), generate_fake_pools()
+    assert shipped == drawn
+    assert len(shipped.first_names) > 400 and len(shipped.streets) == 1500
