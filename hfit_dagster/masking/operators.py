@@ -810,7 +810,9 @@ def _rows_naming_own_values(texts: pa.Array, values: list[pa.Array]) -> np.ndarr
     """Per row: does the text contain (case-insensitively) one of the same row's ``values``?
 
     A superset of what :func:`row_context.find_known_spans` accepts (it also wants whole words and a
-    minimum length), computed in C over the batch: numpy's elementwise ``strings.find`` on lower-cased text.
+    minimum length), computed over the batch's Arrow buffers by a compiled loop: ASCII letters compared
+    case-insensitively, byte by byte (numpy's elementwise ``strings.find`` needed every text and value as a
+    Python string first: ~0.7 s for the bench's 1M customers).
     """
     present = np.asarray(texts.is_valid())
     if not present.all():  # only rows with a text can name anything (notes are often NULL): look at those only
@@ -825,20 +827,51 @@ def _rows_naming_own_values(texts: pa.Array, values: list[pa.Array]) -> np.ndarr
     any_value = np.logical_or.reduce(usable) if usable else np.zeros(len(texts), dtype=bool)
     hits = np.zeros(len(texts), dtype=bool)
     if any_value.any():
-        text = _lower_strings(texts)
+        text_data, text_offsets = _string_buffers(texts)
         for value, ok in zip(values, usable, strict=True):
             if ok.any():
-                hits |= ok & (np.strings.find(text, _lower_strings(value)) >= 0)
+                _rows_containing(text_data, text_offsets, *_string_buffers(value), ok, hits)
     # Arrow's and Python's Unicode lower-casing differ (final sigma, dotted I, newer tables): non-ASCII text
     # goes to the Python check whenever its row has a value to look for.
     non_ascii = ~np.asarray(pc.fill_null(pc.string_is_ascii(texts), True))
     return hits | (non_ascii & any_value)
 
 
-def _lower_strings(values: pa.Array) -> np.ndarray:
-    """Lower-cased strings as a numpy StringDType array ('' for NULL), for numpy's elementwise string search."""
-    return np.asarray(pc.fill_null(pc.utf8_lower(values), "").to_numpy(zero_copy_only=False),
-                      dtype=np.dtypes.StringDType())
+def _string_buffers(values: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """The UTF-8 bytes and the (absolute, int64) value offsets of a string array."""
+    values = vp.as_utf8(values)
+    data = values.buffers()[2]
+    n = len(values)
+    offsets = np.frombuffer(values.buffers()[1], dtype=np.int32)[values.offset : values.offset + n + 1].astype(np.int64)
+    return (np.frombuffer(data, dtype=np.uint8) if data is not None else np.zeros(0, np.uint8)), offsets
+
+
+@compiled
+def _rows_containing(text: np.ndarray, text_offsets: np.ndarray, value: np.ndarray, value_offsets: np.ndarray,
+                     usable: np.ndarray, hits: np.ndarray) -> None:  # pragma: no cover - compiled
+    """``hits[i] |= text i contains value i``, for usable rows; ASCII letters compared case-insensitively."""
+    for i in range(hits.shape[0]):
+        if hits[i] or not usable[i]:
+            continue
+        start, stop = text_offsets[i], text_offsets[i + 1]
+        v_start, size = value_offsets[i], value_offsets[i + 1] - value_offsets[i]
+        if size == 0 or size > stop - start:
+            continue
+        first = value[v_start] + 32 if 65 <= value[v_start] <= 90 else value[v_start]
+        for at in range(start, stop - size + 1):
+            c = text[at] + 32 if 65 <= text[at] <= 90 else text[at]
+            if c != first:
+                continue
+            same = True
+            for k in range(1, size):
+                a = text[at + k] + 32 if 65 <= text[at + k] <= 90 else text[at + k]
+                b = value[v_start + k] + 32 if 65 <= value[v_start + k] <= 90 else value[v_start + k]
+                if a != b:
+                    same = False
+                    break
+            if same:
+                hits[i] = True
+                break
 
 
 def _registry(*ops: Operator) -> dict[str, Operator]:

@@ -111,3 +111,33 @@ def test_an_email_built_from_the_row_names_is_faked_whole(analyzer: TextAnalyzer
     fake_email = Masker(key).mask_array("email", pa.array(["Julie.Horn@corp-mail.com"]))[0].as_py()
     assert fake_email in note
     assert note.startswith(f"{out.column('first')[0].as_py()} {out.column('last')[0].as_py()} asked")
+
+
+def test_the_row_prefilter_finds_exactly_the_rows_whose_text_contains_their_value() -> None:
+    """The compiled pre-filter agrees with Python's case-insensitive ``in`` on ASCII rows (NULLs, short values,
+    sliced arrays included); non-ASCII texts always go to the exact check."""
+    import random
+
+    from hfit_dagster.masking.operators import MIN_CONTEXT_LENGTH, _rows_naming_own_values
+
+    rng = random.Random(3)
+    words = ["Ana", "maria", "LOPEZ", "x", "555-0100", "ana.lopez@example.org", "Zoë", "und", "Straße"]
+    texts, names, phones = [], [], []
+    for _ in range(3000):
+        texts.append(None if rng.random() < 0.2 else " ".join(rng.choice(words) for _ in range(rng.randint(0, 6))))
+        names.append(None if rng.random() < 0.1 else rng.choice(words).swapcase() if rng.random() < 0.5
+                     else rng.choice(words))
+        phones.append(rng.choice(words))
+    arrays = [pa.array(v, pa.string()) for v in (texts, names, phones)]
+    sliced = [a.slice(7, 2900) for a in arrays]
+    for text, name, phone in (arrays, sliced):
+        got = _rows_naming_own_values(text, [name, phone]).tolist()
+        for i, (t, *values) in enumerate(zip(text.to_pylist(), name.to_pylist(), phone.to_pylist(), strict=True)):
+            usable = [v for v in values if v is not None and len(v) >= MIN_CONTEXT_LENGTH]
+            if t is None:
+                expected = False
+            elif not t.isascii():
+                expected = bool(usable)
+            else:
+                expected = any(v.lower() in t.lower() for v in usable)
+            assert got[i] == expected, (t, values)
