@@ -7,7 +7,7 @@ import hashlib
 import json
 import pickle
 import shutil
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
@@ -50,9 +50,14 @@ class _DigestingFile:
         self.raw, self.name = raw, name  # ``name``: gzip writes it into its header, as gzip.open(path) does
         self._digest = hashlib.sha256()
         self._bytes = 0
+        # hashing (~1.4 GB/s, without the GIL) runs beside the writing, one chunk behind, in order
+        self._hasher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hfit-sql-digest")
+        self._hashing: Future[None] | None = None
 
     def write(self, data: bytes | memoryview) -> int:
-        self._digest.update(data)
+        if self._hashing is not None:
+            self._hashing.result()
+        self._hashing = self._hasher.submit(self._digest.update, data)  # data is not changed after a write
         self._bytes += memoryview(data).nbytes
         return self.raw.write(data)
 
@@ -60,6 +65,9 @@ class _DigestingFile:
         self.raw.flush()
 
     def entry(self) -> FileEntry:
+        if self._hashing is not None:
+            self._hashing.result()
+        self._hasher.shutdown()
         return FileEntry(sha256=self._digest.hexdigest(), bytes=self._bytes)
 
 
