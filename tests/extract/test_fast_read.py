@@ -252,3 +252,33 @@ def test_an_abandoned_result_is_read_to_its_end() -> None:
     assert not reader.result.unbuffered_active and not conn.closed
     assert conn._rfile.pos == len(data)
     assert conn._next_seq_id == (len(rows) + 3) & 0xFF
+
+
+@pytest.mark.parametrize("batch_rows", [1, 2])
+def test_a_row_of_16_mib_or_more_in_the_last_slot_of_a_batch(batch_rows: int) -> None:
+    """A row split over two packets may be the last row a batch has room for; the next batch starts behind it."""
+    texts = ["a", "z" * (mysql_fast.MAX_PACKET + 10), "b", "c"]
+    rows = [lenenc(str(i).encode()) + lenenc(t.encode()) for i, t in enumerate(texts)]
+    reader, conn = fake_reader(packets(rows) + packets([EOF], seq=len(rows) + 2), 1 << 20, CONVERTERS, SCHEMA,
+                               batch_rows=batch_rows)
+    batches = list(reader.batches())
+    assert [b.num_rows for b in batches] == [batch_rows] * (len(texts) // batch_rows)
+    assert pa.Table.from_batches(batches).column("text").to_pylist() == texts
+    assert conn._next_seq_id == (len(rows) + 3) & 0xFF
+
+
+def test_an_empty_packet_mid_result_is_refused() -> None:
+    """A zero-length packet where a row should be is a protocol error: refused, the connection closed."""
+    rows = [lenenc(b"1") + lenenc(b"x"), b""]
+    reader, conn = fake_reader(packets(rows) + packets([EOF], seq=3), 1 << 20, CONVERTERS, SCHEMA)
+    with pytest.raises(sa.exc.DBAPIError, match="empty packet"):
+        list(reader.batches())
+    assert conn.closed
+
+
+def test_a_wrong_sequence_id_on_the_end_of_the_result_is_refused() -> None:
+    rows = [lenenc(b"1") + lenenc(b"x")]
+    reader, conn = fake_reader(packets(rows) + packets([EOF], seq=7), 1 << 20, CONVERTERS, SCHEMA)
+    with pytest.raises(sa.exc.DBAPIError, match="sequence"):
+        list(reader.batches())
+    assert conn.closed
