@@ -43,6 +43,7 @@ from sqlalchemy.sql import quoted_name
 from sqlalchemy.types import TypeEngine
 
 from hfit_dagster.errors import BuildError
+from hfit_dagster.jit import compiled
 from hfit_dagster.package import sql_types as st
 
 SUPPORTED_DIALECTS = ("mysql", "postgresql", "sqlite")
@@ -80,6 +81,60 @@ def _render_pool() -> ThreadPoolExecutor:
         if _pool is None:
             _pool = ThreadPoolExecutor(max_workers=_RENDER_THREADS, thread_name_prefix="hfit-sql")
         return _pool
+
+
+def _join_rows(literals: list[pa.Array], header: bytes, first: np.ndarray, last: np.ndarray, size: int) -> pa.Array:
+    """Row ``i`` as ``[header]`` ``(`` literals joined by ``,`` ``),\\n`` or ``);\\n``: one string per row.
+
+    A compiled loop copies the literals' bytes into their place (``size`` bytes in all); Arrow's element-wise
+    joins, ``if_else`` and lengths made five passes over the text (~0.16 µs a row for five columns).
+    """
+    n = len(literals[0])
+    if size >= 2**31 - 1:
+        raise pa.ArrowCapacityError("SQL text of a batch over 2 GiB")  # rendered in halves by the caller
+    offsets = np.empty((len(literals), n + 1), dtype=np.int64)
+    parts = []
+    base = 0
+    for j, literal in enumerate(literals):
+        bounds = np.frombuffer(literal.buffers()[1], dtype=np.int32)[literal.offset : literal.offset + n + 1]
+        data = literal.buffers()[2]
+        part = (np.frombuffer(data, dtype=np.uint8)[bounds[0] : bounds[-1]] if data is not None
+                else np.zeros(0, dtype=np.uint8))
+        offsets[j] = bounds.astype(np.int64) - int(bounds[0]) + base
+        parts.append(part)
+        base += part.size
+    data = np.concatenate(parts) if parts else np.zeros(0, dtype=np.uint8)
+    out = np.empty(size, dtype=np.uint8)
+    row_offsets = np.empty(n + 1, dtype=np.int32)
+    _render_rows(data, offsets, np.frombuffer(header, dtype=np.uint8), first, last, out, row_offsets)
+    return pa.StringArray.from_buffers(n, pa.py_buffer(row_offsets), pa.py_buffer(out))
+
+
+@compiled
+def _render_rows(data: np.ndarray, offsets: np.ndarray, header: np.ndarray, first: np.ndarray, last: np.ndarray,
+                 out: np.ndarray, row_offsets: np.ndarray) -> None:  # pragma: no cover - compiled
+    k, n = offsets.shape[0], offsets.shape[1] - 1
+    at = 0
+    for i in range(n):
+        row_offsets[i] = at
+        if first[i]:
+            for b in range(header.shape[0]):
+                out[at] = header[b]
+                at += 1
+        out[at] = 40  # (
+        at += 1
+        for j in range(k):
+            if j:
+                out[at] = 44  # ,
+                at += 1
+            for b in range(offsets[j, i], offsets[j, i + 1]):
+                out[at] = data[b]
+                at += 1
+        out[at] = 41  # )
+        out[at + 1] = 59 if last[i] else 44  # ; or ,
+        out[at + 2] = 10  # newline
+        at += 3
+    row_offsets[n] = at
 
 
 def _s(text: str) -> pa.Scalar:
@@ -690,13 +745,8 @@ class SqlScriptWriter:
             consumed = int(ends[stop - 1])
             start = stop
         # one pass over the text: the statement head goes in front of the first literal, the end after the last
-        opening = pc.if_else(pa.array(first), _s(header + "("), _s("("))
-        closing = pc.if_else(pa.array(last), _s(");\n"), _s("),\n"))
-        if len(literals) == 1:
-            return pc.binary_join_element_wise(opening, literals[0], closing, _EMPTY)
-        literals[0] = pc.binary_join_element_wise(opening, literals[0], _EMPTY)
-        literals[-1] = pc.binary_join_element_wise(literals[-1], closing, _EMPTY)
-        return pc.binary_join_element_wise(*literals, _s(","))
+        head = header.encode("utf-8")
+        return _join_rows(literals, head, first, last, (int(ends[-1]) if n else 0) + int(first.sum()) * len(head))
 
     # ------------------------------------------------------------------ DDL
 

@@ -670,3 +670,27 @@ def test_a_value_too_long_for_its_column_fails_the_load_instead_of_truncating(
         result = subprocess.run(["mariadb", "-h127.0.0.1", "-uroot", db], stdin=stdin, capture_output=True)
     assert result.returncode != 0 and b"Data too long" in result.stderr
     assert mariadb_query(db, "SELECT COUNT(*) FROM people") == [(0,)]
+
+
+def test_rows_are_joined_with_their_statement_heads_and_line_ends() -> None:
+    """The compiled join gives row i as [head]( literals , ... ) and ',\\n' or ';\\n', for any literal text."""
+    import random
+
+    import numpy as np
+    import pyarrow as pa
+
+    from hfit_dagster.package.sql_script import _join_rows
+
+    rng = random.Random(5)
+    n = 500
+    columns = [[rng.choice(["", "1", "'a''b'", "NULL", "'é ü'", "x" * rng.randint(0, 40)]) for _ in range(n + 3)]
+               for _ in range(4)]
+    literals = [pa.array(c, pa.string()).slice(3) for c in columns]  # offsets into a larger buffer, as batches
+    first = np.array([rng.random() < 0.1 for _ in range(n)])
+    first[0] = True
+    last = np.append(first[1:], True)
+    head = "INSERT INTO `t` (`a`,`b`,`c`,`d`) VALUES\n"
+    expected = [(head if first[i] else "") + "(" + ",".join(c[i + 3] for c in columns) + (");\n" if last[i] else "),\n")
+                for i in range(n)]
+    size = sum(len(e.encode()) for e in expected)
+    assert _join_rows(literals, head.encode(), first, last, size).to_pylist() == expected
