@@ -282,3 +282,21 @@ def test_a_wrong_sequence_id_on_the_end_of_the_result_is_refused() -> None:
     with pytest.raises(sa.exc.DBAPIError, match="sequence"):
         list(reader.batches())
     assert conn.closed
+
+
+@pytest.mark.parametrize(("texts", "scale", "expected"), [
+    (["0", "-7", "123456789012345678", None], -1, [0, -7, 123456789012345678, 0]),
+    (["12.5", "-0.01", "7", "999.99"], 2, [1250, -1, 700, 99999]),
+    (["1234567890123456789"], -1, None),  # 19 digits: left to Arrow's cast (may not fit an int64)
+    (["1.5"], -1, None), (["1.234"], 2, None), (["-"], -1, None), ([""], -1, None), (["1e5"], -1, None),
+])
+def test_numbers_are_parsed_from_the_wire_text_or_left_to_arrow(texts, scale, expected) -> None:
+    """Integers and decimals straight from MySQL's text; anything unusual goes back to Arrow's exact cast."""
+    data = b"".join((t or "").encode() for t in texts)
+    lengths = np.array([len((t or "").encode()) for t in texts], dtype=np.int64)
+    starts = np.concatenate(([0], np.cumsum(lengths)[:-1])).astype(np.int64)
+    null = np.array([t is None for t in texts])
+    values, ok = mysql_fast._parse_numbers(np.frombuffer(data, dtype=np.uint8), starts, lengths, null, scale)
+    assert ok == (expected is not None)
+    if expected is not None:
+        assert values.tolist() == expected
