@@ -83,15 +83,13 @@ def _render_pool() -> ThreadPoolExecutor:
         return _pool
 
 
-def _join_rows(literals: list[pa.Array], header: bytes, first: np.ndarray, last: np.ndarray, size: int) -> pa.Array:
+def _join_rows(literals: list[pa.Array], header: bytes, first: np.ndarray, last: np.ndarray) -> pa.Array:
     """Row ``i`` as ``[header]`` ``(`` literals joined by ``,`` ``),\\n`` or ``);\\n``: one string per row.
 
-    A compiled loop copies the literals' bytes into their place (``size`` bytes in all); Arrow's element-wise
-    joins, ``if_else`` and lengths made five passes over the text (~0.16 µs a row for five columns).
+    A compiled loop copies the literals' bytes into their place; Arrow's element-wise joins, ``if_else`` and
+    lengths made five passes over the text (~0.16 µs a row for five columns).
     """
     n = len(literals[0])
-    if size >= 2**31 - 1:
-        raise pa.ArrowCapacityError("SQL text of a batch over 2 GiB")  # rendered in halves by the caller
     offsets = np.empty((len(literals), n + 1), dtype=np.int64)
     parts = []
     base = 0
@@ -104,6 +102,10 @@ def _join_rows(literals: list[pa.Array], header: bytes, first: np.ndarray, last:
         parts.append(part)
         base += part.size
     data = np.concatenate(parts) if parts else np.zeros(0, dtype=np.uint8)
+    # the exact size, from the literals themselves: the compiled loop writes without bounds checks
+    size = base + n * (len(literals) + 3) + int(np.count_nonzero(first)) * len(header)
+    if size >= 2**31 - 1:
+        raise pa.ArrowCapacityError("SQL text of a batch over 2 GiB")  # rendered in halves by the caller
     out = np.empty(size, dtype=np.uint8)
     row_offsets = np.empty(n + 1, dtype=np.int32)
     _render_rows(data, offsets, np.frombuffer(header, dtype=np.uint8), first, last, out, row_offsets)
@@ -745,8 +747,7 @@ class SqlScriptWriter:
             consumed = int(ends[stop - 1])
             start = stop
         # one pass over the text: the statement head goes in front of the first literal, the end after the last
-        head = header.encode("utf-8")
-        return _join_rows(literals, head, first, last, (int(ends[-1]) if n else 0) + int(first.sum()) * len(head))
+        return _join_rows(literals, header.encode("utf-8"), first, last)
 
     # ------------------------------------------------------------------ DDL
 

@@ -692,5 +692,4 @@ def test_rows_are_joined_with_their_statement_heads_and_line_ends() -> None:
     head = "INSERT INTO `t` (`a`,`b`,`c`,`d`) VALUES\n"
     expected = [(head if first[i] else "") + "(" + ",".join(c[i + 3] for c in columns) + (");\n" if last[i] else "),\n")
                 for i in range(n)]
-    size = sum(len(e.encode()) for e in expected)
-    assert _join_rows(literals, head.encode(), first, last, size).to_pylist() == expected
+    assert _join_rows(literals, head.encode(), first, last).to_pylist() == expected
