@@ -39,6 +39,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from hfit_dagster.arrow_strings import string_buffers
 from hfit_dagster.errors import MaskingError
 from hfit_dagster.jit import compiled
 from hfit_dagster.masking import vector_prf as vp
@@ -827,23 +828,14 @@ def _rows_naming_own_values(texts: pa.Array, values: list[pa.Array]) -> np.ndarr
     any_value = np.logical_or.reduce(usable) if usable else np.zeros(len(texts), dtype=bool)
     hits = np.zeros(len(texts), dtype=bool)
     if any_value.any():
-        text_data, text_offsets = _string_buffers(texts)
+        text_data, text_offsets = string_buffers(texts)
         for value, ok in zip(values, usable, strict=True):
             if ok.any():
-                _rows_containing(text_data, text_offsets, *_string_buffers(value), ok, hits)
+                _rows_containing(text_data, text_offsets, *string_buffers(value), ok, hits)
     # Arrow's and Python's Unicode lower-casing differ (final sigma, dotted I, newer tables): non-ASCII text
     # goes to the Python check whenever its row has a value to look for.
     non_ascii = ~np.asarray(pc.fill_null(pc.string_is_ascii(texts), True))
     return hits | (non_ascii & any_value)
-
-
-def _string_buffers(values: pa.Array) -> tuple[np.ndarray, np.ndarray]:
-    """The UTF-8 bytes and the (absolute, int64) value offsets of a string array."""
-    values = vp.as_utf8(values)
-    data = values.buffers()[2]
-    n = len(values)
-    offsets = np.frombuffer(values.buffers()[1], dtype=np.int32)[values.offset : values.offset + n + 1].astype(np.int64)
-    return (np.frombuffer(data, dtype=np.uint8) if data is not None else np.zeros(0, np.uint8)), offsets
 
 
 @compiled

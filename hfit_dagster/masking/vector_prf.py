@@ -33,6 +33,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from hfit_dagster.arrow_strings import as_utf8, string_buffers
 from hfit_dagster.jit import compiled
 
 FEISTEL_ROUNDS = 8
@@ -183,15 +184,6 @@ def prf_u64(secret: bytes, label: str, x: np.ndarray) -> np.ndarray:
 # ------------------------------------------------------------------------------------------ byte rows
 
 
-def as_utf8(values: pa.Array | pa.ChunkedArray) -> pa.Array:
-    """A plain ``string`` array (chunked, large and view strings converted)."""
-    if isinstance(values, pa.ChunkedArray):
-        values = values.combine_chunks() if values.num_chunks else pa.array([], pa.string())
-    if not pa.types.is_string(values.type):
-        values = values.cast(pa.string())
-    return values
-
-
 @compiled
 def _padded_rows(data: np.ndarray, offsets: np.ndarray, width: int) -> np.ndarray:  # pragma: no cover - compiled
     """Row i: the bytes ``data[offsets[i]:offsets[i + 1]]`` (at most ``width``), zero padded to ``width``."""
@@ -218,12 +210,8 @@ class ByteRows:
 
     @classmethod
     def from_array(cls, values: pa.Array, width: int | None = None) -> ByteRows:
-        values = as_utf8(values)
-        n = len(values)
-        offsets = np.frombuffer(values.buffers()[1], dtype=np.int32)[values.offset : values.offset + n + 1]
-        offsets = offsets.astype(np.int64)
-        buf = values.buffers()[2]
-        data = np.frombuffer(buf, dtype=np.uint8) if buf is not None else np.zeros(0, np.uint8)
+        data, offsets = string_buffers(values)
+        n = len(offsets) - 1
         lengths = np.diff(offsets)
         longest = int(lengths.max()) if n else 0
         width = width if width is not None else (longest // 8 + 1) * 8

@@ -42,6 +42,7 @@ from sqlalchemy.schema import AddConstraint, CreateIndex, CreateTable
 from sqlalchemy.sql import quoted_name
 from sqlalchemy.types import TypeEngine
 
+from hfit_dagster.arrow_strings import string_buffers
 from hfit_dagster.errors import BuildError
 from hfit_dagster.jit import compiled
 from hfit_dagster.package import sql_types as st
@@ -94,11 +95,9 @@ def _join_rows(literals: list[pa.Array], header: bytes, first: np.ndarray, last:
     parts = []
     base = 0
     for j, literal in enumerate(literals):
-        bounds = np.frombuffer(literal.buffers()[1], dtype=np.int32)[literal.offset : literal.offset + n + 1]
-        data = literal.buffers()[2]
-        part = (np.frombuffer(data, dtype=np.uint8)[bounds[0] : bounds[-1]] if data is not None
-                else np.zeros(0, dtype=np.uint8))
-        offsets[j] = bounds.astype(np.int64) - int(bounds[0]) + base
+        data, bounds = string_buffers(literal)
+        part = data[bounds[0] : bounds[-1]]
+        offsets[j] = bounds - bounds[0] + base
         parts.append(part)
         base += part.size
     data = np.concatenate(parts) if parts else np.zeros(0, dtype=np.uint8)

@@ -1,0 +1,34 @@
+"""Arrow string arrays as numpy views: the UTF-8 bytes and the value offsets that compiled loops read.
+
+One place for the buffer layout (an int32 offset per value plus one, relative to the array's own offset,
+into one data buffer), used by masking, the leak check and the SQL writer.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+
+
+def as_utf8(values: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """A plain ``string`` array (chunked, large and view strings converted)."""
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks() if values.num_chunks else pa.array([], pa.string())
+    if not pa.types.is_string(values.type):
+        values = values.cast(pa.string())
+    return values
+
+
+def string_buffers(values: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
+    """``(data, offsets)``: value ``i`` is ``data[offsets[i]:offsets[i + 1]]`` (uint8 bytes, int64 offsets);
+    no copy of the bytes. A NULL is whatever its slot holds (usually empty): callers look at validity."""
+    values = as_utf8(values)
+    n = len(values)
+    offsets_buffer, data_buffer = values.buffers()[1], values.buffers()[2]
+    if offsets_buffer is None:
+        offsets = np.zeros(n + 1, dtype=np.int64)
+    else:
+        offsets = np.frombuffer(offsets_buffer, dtype=np.int32)[values.offset : values.offset + n + 1]
+        offsets = offsets.astype(np.int64)
+    data = np.frombuffer(data_buffer, dtype=np.uint8) if data_buffer is not None else np.zeros(0, np.uint8)
+    return data, offsets
