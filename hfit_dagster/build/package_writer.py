@@ -94,10 +94,6 @@ class _SqlOutput:
         self.digests.flush()
 
 
-def _sql_output(digests: _DigestingFile, gzip_sql: bool) -> _SqlOutput:
-    return _SqlOutput(digests, gzip_sql)
-
-
 def write_package(staging: Path, version: str, *, dialect: str = "mysql", include_indexes: bool = True,
                   extra: dict[str, Any] | None = None, progress: Progress = _quiet,
                   template_hash: str | None = None, params: dict[str, Any] | None = None,
@@ -117,7 +113,7 @@ def write_package(staging: Path, version: str, *, dialect: str = "mysql", includ
     tables = tables_in_dependency_order([metadata.tables[name] for name in stage["tables"]])
     omitted: list[str] = []
     sql_path = staging / (SQL_FILE + ".gz" if gzip_sql else SQL_FILE)
-    with sql_path.open("wb") as raw, _sql_output(_DigestingFile(raw, str(sql_path)), gzip_sql) as out:
+    with sql_path.open("wb") as raw, _SqlOutput(_DigestingFile(raw, str(sql_path)), gzip_sql) as out:
         writer = SqlScriptWriter(out, dialect, include_indexes=include_indexes)
         writer.set_written_tables({t.name for t in tables})
         writer.write_preamble([

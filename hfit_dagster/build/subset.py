@@ -70,6 +70,13 @@ _VOLATILE_NODES = tuple(getattr(exp, name) for name in (
     "UtcTime", "Uuid", "Parameter", "SessionParameter", "UnixSeconds") if hasattr(exp, name))
 
 
+def _limits_or_aggregates(tree: exp.Expression) -> bool:
+    """LIMIT/FETCH, GROUP BY/HAVING, aggregates or window functions anywhere: a query whose rows change
+    when it runs on part of its input (a chunk of keys, the sampled keys)."""
+    return any(isinstance(node, exp.Limit | exp.Fetch | exp.Group | exp.Having | exp.AggFunc | exp.Window)
+               for node in tree.walk())
+
+
 def _volatile(tree: exp.Expression) -> bool:
     """Whether ``tree`` calls a function whose value is not fixed by the snapshot (time, random, session)."""
     for node in tree.walk():
@@ -103,8 +110,7 @@ def keys_first_sample(sql: str, key_column: str, quote: Callable[[str], str]) ->
     source = tree.args.get("from_") or tree.args.get("from")
     if source is None or not isinstance(source.this, exp.Table):
         return None
-    if any(isinstance(node, exp.Limit | exp.Fetch | exp.Group | exp.Having | exp.AggFunc | exp.Window)
-           for node in tree.walk()):
+    if _limits_or_aggregates(tree):
         return None
 
     def selects_key(projection: exp.Expression) -> bool:
@@ -156,9 +162,7 @@ def chunkable_reference(sql: str, bind_name: str) -> bool:
         return False
     if not isinstance(tree, exp.Select):
         return False
-    if any(isinstance(node, exp.Limit | exp.Fetch | exp.Group | exp.Having) for node in tree.walk()):
-        return False
-    if any(isinstance(node, exp.AggFunc | exp.Window) for node in tree.walk()):
+    if _limits_or_aggregates(tree):
         return False
     for node in tree.walk():
         if isinstance(node, exp.Column) and node.name.upper() == "HFIT_KEYS":
