@@ -116,8 +116,6 @@ def siphash_words(
     if isinstance(key[0], np.ndarray):
         k0 = np.ascontiguousarray(key[0], dtype=np.uint64)
         k1 = np.ascontiguousarray(key[1], dtype=np.uint64)
-        if words.shape[0] == 1:  # one row: per-row and single keys are the same thing
-            k0, k1 = k0[:1], k1[:1]
     else:
         k0 = np.array([key[0]], dtype=np.uint64)
         k1 = np.array([key[1]], dtype=np.uint64)
