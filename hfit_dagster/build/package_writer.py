@@ -71,7 +71,6 @@ class _DigestingFile:
         return FileEntry(sha256=self._digest.hexdigest(), bytes=self._bytes)
 
 
-
 class _SqlOutput:
     """The SQL script's output stream: plain or gzip over a :class:`_DigestingFile` (``digests``)."""
 

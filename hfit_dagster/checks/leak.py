@@ -56,8 +56,12 @@ EntryPatterns = list[tuple[int, np.ndarray, np.ndarray]]
 
 @functools.lru_cache(maxsize=1)
 def _hashing_thread() -> ThreadPoolExecutor:
-    """One thread that hashes originals while the build goes on (numpy work: it mostly runs without the GIL)."""
+    """One thread that hashes originals while the build goes on (compiled and numpy work, mostly without the GIL)."""
     return ThreadPoolExecutor(max_workers=1, thread_name_prefix="hfit-leak-hash")
+
+
+def _hash_later(values: pa.Array, multi_token_only: bool) -> Future[EntryPatterns]:
+    return _hashing_thread().submit(_entry_patterns, values, multi_token_only)
 
 
 def _entry_patterns(values: pa.Array, multi_token_only: bool) -> EntryPatterns:
@@ -83,9 +87,10 @@ def _entry_patterns(values: pa.Array, multi_token_only: bool) -> EntryPatterns:
 class LeakCollector:
     """Collects the originals of masked columns while a build masks them (memory only).
 
-    Originals are kept as the distinct values of each masked batch (Arrow strings, in memory) and become
-    hashed token sequences (:class:`TokenPatterns`) when the output is first scanned; a hash match counts as a
-    match (see :mod:`token_hashes`).
+    Originals are kept as the distinct values of each masked batch (Arrow strings, in memory); each batch is
+    hashed into token sequences on a background thread as it comes, and :meth:`patterns` gathers them into
+    :class:`TokenPatterns` when the output is first scanned. A hash match counts as a match (see
+    :mod:`token_hashes`).
     """
 
     max_originals: int = DEFAULT_MAX_ORIGINALS
@@ -125,7 +130,7 @@ class LeakCollector:
             values, self.truncated = values.slice(0, room), True
         if len(values):
             self._columns.append((f"{table}.{column}", values, operator == "person_name"))
-            self._hashed.append(_hashing_thread().submit(_entry_patterns, values, operator == "person_name"))
+            self._hashed.append(_hash_later(values, operator == "person_name"))
             self.count += len(values)
             self._patterns = None
 
@@ -143,7 +148,7 @@ class LeakCollector:
         self._columns = [(where, pc.unique(pa.concat_arrays(parts)), multi) for (where, multi), parts in merged.items()]
         for pending in self._hashed:
             pending.cancel()
-        self._hashed = [_hashing_thread().submit(_entry_patterns, values, multi) for _, values, multi in self._columns]
+        self._hashed = [_hash_later(values, multi) for _, values, multi in self._columns]
         self.count = sum(len(values) for _, values, _ in self._columns)
         self._patterns = None
 
