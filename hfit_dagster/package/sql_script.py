@@ -45,6 +45,7 @@ from sqlalchemy.types import TypeEngine
 from hfit_dagster.arrow_strings import string_buffers
 from hfit_dagster.errors import BuildError
 from hfit_dagster.jit import compiled
+from hfit_dagster.package import sql_literals
 from hfit_dagster.package import sql_types as st
 
 SUPPORTED_DIALECTS = ("mysql", "postgresql", "sqlite")
@@ -62,6 +63,11 @@ Renderer = Callable[[pa.Array], pa.Array]
 _TOO_LARGE = (pa.ArrowCapacityError, OverflowError)
 _MAX_BATCH_BYTES = 256 << 20  # larger batches are written in halves: SQL text stays far below 2 GiB
 
+
+# Integers, decimals, dates, timestamps and MySQL/PostgreSQL text are written by compiled loops
+# (``sql_literals``), the same text as the Arrow path below; False forces the Arrow path (tests compare both).
+FAST_LITERALS = True
+_FAST_TEXT = {"mysql": sql_literals.MYSQL, "postgresql": sql_literals.POSTGRESQL}
 
 # Literals are built as Arrow `string` (32-bit offsets: about twice as fast to join as `large_string`);
 # a batch whose SQL would pass 2 GiB is split in halves (see SqlScriptWriter.write_rows).
@@ -136,6 +142,11 @@ def _render_rows(data: np.ndarray, offsets: np.ndarray, header: np.ndarray, firs
         out[at + 2] = 10  # newline
         at += 3
     row_offsets[n] = at
+
+
+def _fast_or(write: Callable[..., pa.Array | None], arr: pa.Array, *args: Any) -> pa.Array | None:
+    """``write(arr, *args)`` when compiled literals are on; None sends the caller down the Arrow path."""
+    return write(arr, *args) if FAST_LITERALS else None
 
 
 def _s(text: str) -> pa.Scalar:
@@ -320,6 +331,10 @@ class _ValueRenderer:
     # Strings are the hot path: one vectorised replace per special character actually present.
     def quote(self, arr: pa.Array) -> pa.Array:
         arr = arr if arr.type == _TEXT else pc.cast(arr, _TEXT)
+        if FAST_LITERALS and self.dialect in _FAST_TEXT:
+            fast = sql_literals.text_literals(arr, _FAST_TEXT[self.dialect])
+            if fast is not None:  # None: PostgreSQL text holding NUL, removed and counted below
+                return fast
         if self.dialect == "mysql":
             return pc.binary_join_element_wise(_QUOTE, _replace_all(arr, _MYSQL_ESCAPES), _QUOTE, _EMPTY)
         if self.dialect == "postgresql":
@@ -379,13 +394,13 @@ class _ValueRenderer:
         if pa.types.is_integer(t):
             if d == "postgresql" and target_kind == st.BOOL:
                 return lambda arr: pc.if_else(pc.not_equal(arr, 0), _s("TRUE"), _s("FALSE"))
-            return lambda arr: pc.cast(arr, _TEXT)
+            return lambda arr: _fast_or(sql_literals.integer_literals, arr) or pc.cast(arr, _TEXT)
         if pa.types.is_floating(t):
             return self._floats
         if pa.types.is_decimal(t):
             if t.scale < 0:
                 return lambda arr: pa.array([_plain_decimal(v) for v in arr.to_pylist()], _TEXT)
-            return lambda arr: pc.cast(arr, _TEXT)
+            return lambda arr: _fast_or(sql_literals.decimal_literals, arr) or pc.cast(arr, _TEXT)
         if pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t):
             if target_kind == st.BINARY and d != "mysql":
                 return lambda arr: self.hex_literals(
@@ -397,7 +412,7 @@ class _ValueRenderer:
         ):
             return self._binary_renderer(target_kind, target)
         if pa.types.is_date(t):
-            return lambda arr: self.quote_plain(pc.cast(arr, _TEXT))
+            return lambda arr: _fast_or(sql_literals.date_literals, arr) or self.quote_plain(pc.cast(arr, _TEXT))
         if pa.types.is_timestamp(t):
             return self._timestamp_renderer(t, target_kind, target)
         if pa.types.is_time(t):
@@ -462,6 +477,9 @@ class _ValueRenderer:
         def render(arr: pa.Array) -> pa.Array:
             # A zone-aware timestamp is stored as UTC; dropping the zone keeps the UTC wall-clock time.
             naive = pc.cast(arr, pa.timestamp("us"), safe=False)
+            fast = _fast_or(sql_literals.timestamp_literals, naive, target_kind == st.DATE, suffix)
+            if fast is not None:
+                return fast
             if target_kind == st.DATE:
                 return self.quote_plain(pc.cast(pc.cast(naive, pa.date32()), _TEXT))
             return self.quote_plain(pc.cast(naive, _TEXT), suffix)
@@ -708,7 +726,7 @@ class SqlScriptWriter:
                 rendered = renderers[index](arr)
                 if rendered.type != _TEXT:
                     rendered = pc.cast(rendered, _TEXT)
-                return pc.fill_null(rendered, _NULL)
+                return pc.fill_null(rendered, _NULL) if rendered.null_count else rendered
             except _TOO_LARGE as exc:
                 return exc
             except (pa.ArrowException, ValueError, TypeError) as exc:  # the message may quote a value
