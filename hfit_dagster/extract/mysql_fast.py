@@ -340,23 +340,32 @@ def _locate(raw: np.ndarray, pos: np.ndarray, ends: np.ndarray) -> tuple[np.ndar
 
 def _slices(buffer: pa.Buffer, start: np.ndarray, length: np.ndarray, null: np.ndarray,
             arrow_type: pa.DataType) -> pa.Array:
-    """The byte ranges as one Arrow (binary-layout) array: a ``take`` of every other value of an interleaved array."""
+    """The byte ranges as one Arrow binary (or, for a text ``arrow_type``, string) array, gathered by a
+    compiled loop into a buffer of their own (an Arrow ``take`` over the packets cost ~45 ns a value)."""
     n = len(start)
-    bounds = np.empty(2 * n + 1, dtype=np.int64)
-    bounds[0:-1:2] = start
-    bounds[1::2] = start + length
-    bounds[-1] = bounds[-2]
-    large = bounds[-1] >= 2**31 - 1
-    layout = pa.large_binary() if large else pa.binary()
-    offsets = pa.py_buffer(bounds if large else bounds.astype(np.int32))
-    interleaved = pa.Array.from_buffers(layout, 2 * n, [None, offsets, buffer])
-    values = interleaved.take(pa.array(np.arange(0, 2 * n, 2, dtype=np.int64)))
-    if null.any():
-        values = pc.if_else(pa.array(null), pa.scalar(None, layout), values)
-    if arrow_type == layout:
-        return values
-    return values.view(pa.large_string() if large else pa.string()) if pa.types.is_string(
-        arrow_type) or pa.types.is_large_string(arrow_type) else values
+    total = int(length.sum())  # a NULL's length is 0
+    large = total >= 2**31 - 1
+    offsets = np.empty(n + 1, dtype=np.int64 if large else np.int32)
+    data = np.empty(total, dtype=np.uint8)
+    _gather(np.frombuffer(buffer, dtype=np.uint8), start, length, data, offsets)
+    text = pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type)
+    layout = (pa.large_string() if large else pa.string()) if text else (pa.large_binary() if large else pa.binary())
+    nulls = int(np.count_nonzero(null))
+    validity = pa.py_buffer(np.packbits(~null, bitorder="little")) if nulls else None
+    return pa.Array.from_buffers(layout, n, [validity, pa.py_buffer(offsets), pa.py_buffer(data)], null_count=nulls)
+
+
+@compiled
+def _gather(raw: np.ndarray, start: np.ndarray, length: np.ndarray, data: np.ndarray,
+            offsets: np.ndarray) -> None:  # pragma: no cover - compiled
+    at = 0
+    for i in range(start.shape[0]):
+        offsets[i] = at
+        s = start[i]
+        for k in range(length[i]):
+            data[at + k] = raw[s + k]
+        at += length[i]
+    offsets[start.shape[0]] = at
 
 
 def _column_decoder(converter: Converter, target: pa.DataType) -> Callable[..., pa.Array]:
