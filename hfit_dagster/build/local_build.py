@@ -9,6 +9,7 @@ from typing import Any
 
 from hfit_dagster.build.checks import failed_checks
 from hfit_dagster.build.package_writer import write_package
+from hfit_dagster.build.sql_assembly import SqlOptions
 from hfit_dagster.build.staging import Progress, _quiet, stage_template
 from hfit_dagster.errors import BuildError, StoreError
 from hfit_dagster.package.manifest import PackageManifest
@@ -36,10 +37,12 @@ def build_package(spec: TemplateSpec, raw_params: dict[str, Any], settings: Hfit
     staging = store.create_staging()
     try:
         started = time.monotonic()
-        stage_template(prepared.spec, prepared.params, settings, staging, progress,
-                       previous_columns=store.latest_columns(spec.name), sql_dialect=dialect)
-        staged = time.monotonic()
         version = new_version()
+        sql = SqlOptions(version=version, dialect=dialect, include_indexes=include_indexes and prepared.include_indexes,
+                         gzip_sql=gzip_sql)
+        stage_template(prepared.spec, prepared.params, settings, staging, progress,
+                       previous_columns=store.latest_columns(spec.name), sql=sql)
+        staged = time.monotonic()
         manifest = write_package(staging, version, dialect=dialect,
                                  include_indexes=include_indexes and prepared.include_indexes, progress=progress,
                                  template_hash=prepared.template_hash, params=prepared.user_params,

@@ -33,6 +33,13 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from hfit_dagster.build.keysets import KeySet, batch_keys, key_count, values_of
+from hfit_dagster.build.sql_assembly import (
+    PARQUET_DIR,
+    SQL_PARTS_DIR,
+    AssembledSql,
+    SqlOptions,
+    assemble_staged_sql,
+)
 from hfit_dagster.build.subset import (
     KEYS_FIRST_MAX_RATE,
     REFERENCE_CHUNK,
@@ -57,6 +64,7 @@ from hfit_dagster.extract.source import (
     stream_statement,
 )
 from hfit_dagster.masking import ColumnDecision, ColumnInfo, Masker, TableMaskingPlan, build_table_plan
+from hfit_dagster.masking.operators import TEXT_OPERATORS
 from hfit_dagster.package.sql_script import SqlScriptWriter
 from hfit_dagster.settings import HfitSettings
 from hfit_dagster.template.query import ExportQuery, reference_bind_name
@@ -64,9 +72,10 @@ from hfit_dagster.template.spec import ChildSpec, TemplateSpec
 
 Progress = Callable[[str], None]
 STAGE_FILE = "stage.json"
-SQL_PARTS_DIR = "sql-parts"  # INSERTs per table, rendered while staging when the SQL dialect is known
 SCHEMA_FILE = "schema.pickle"
-PARQUET_DIR = "parquet"
+ASSEMBLED_SQL = "assembled_sql"  # stage.json: the package's SQL script, when staging assembled it already
+__all__ = ["ASSEMBLED_SQL", "PARQUET_DIR", "SCHEMA_FILE", "SQL_PARTS_DIR", "STAGE_FILE", "StageResult",
+           "stage_template"]
 
 Columns = tuple[str, ...]
 LEAK_SCAN_ROWS = 65_536
@@ -149,9 +158,10 @@ def column_infos(table: sa.Table, dialect: sa.engine.Dialect) -> list[ColumnInfo
 class _Stager:
     def __init__(self, spec: TemplateSpec, params: dict[str, Any], settings: HfitSettings, staging: Path,
                  progress: Progress, previous_columns: dict[str, set[str]] | None = None,
-                 sql_dialect: str | None = None) -> None:
+                 sql_dialect: str | None = None, sql: SqlOptions | None = None) -> None:
         self.spec, self.params, self.settings, self.staging, self.progress = spec, params, settings, staging, progress
-        self.sql_dialect = sql_dialect
+        self.sql = sql
+        self.sql_dialect = sql.dialect if sql is not None else sql_dialect
         self.masker = Masker(settings.masking_key_bytes(), text_redactor=None)
         self._analyzer: Any = None
         self.leaks = LeakCollector()
@@ -168,6 +178,8 @@ class _Stager:
         (staging / PARQUET_DIR).mkdir(parents=True, exist_ok=True)
         self._writes: deque[Future[None]] = deque()
         self._writer_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hfit-parquet")
+        self._masking: deque[tuple[_TableState, pa.RecordBatch, Future[dict[str, pa.Array]]]] = deque()
+        self._mask_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hfit-mask")
         self.metadata = sa.MetaData()
         self.dialects: dict[str, str] = {}
 
@@ -284,7 +296,7 @@ class _Stager:
             for (ref_export, column), keyset in self.reference_keys.items():
                 if ref_export == export and column in batch.schema.names:
                     keyset.add(batch_keys(batch, [column], drop_nulls=True))
-        self._write(state, self._mask(state, batch))
+        self._mask_and_write(state, batch)
         state.rows += batch.num_rows
         self.progress(f"{table.name}: {state.rows} rows")
 
@@ -304,6 +316,7 @@ class _Stager:
         self._writes.append(self._writer_thread.submit(state.writer.write_table, group))
 
     def _drain_writes(self) -> None:
+        self._complete_masking()
         for state in self.states.values():
             self._write(state, None, flush=True)
         while self._writes:
@@ -321,9 +334,13 @@ class _Stager:
                 "files": {name: f"{SQL_PARTS_DIR}/{s.sql_part}" for name, s in self.states.items()},
                 "removed_nul_characters": sum(s.sql.removed_nul_characters for s in self.states.values() if s.sql)}
 
-    def _mask(self, state: _TableState, batch: pa.RecordBatch) -> pa.RecordBatch:
-        """Mask in memory; remember originals of masked columns (memory only) for the leak check."""
-        masked = self.masker.mask_batch(state.plan, batch)
+    def _mask_and_write(self, state: _TableState, batch: pa.RecordBatch) -> None:
+        """Mask in memory, then write; remember originals of masked columns (memory only) for the leak check.
+
+        A table with free text is masked in two halves on two threads: the structured columns of a batch
+        (compiled work, mostly without the GIL) on the masking thread while this thread redacts the text of
+        the batch before it (mostly Python). Batches are written in the order they came.
+        """
         by_operator: dict[str, str] = {}
         for name, decision in state.plan.decisions.items():
             if decision.operator != "keep":
@@ -331,6 +348,27 @@ class _Stager:
                 if not self.leaks.truncated:
                     self.leaks.add_column(state.table.name, name, decision.operator, batch.column(name))
                 by_operator[decision.operator] = name
+        if not TEXT_OPERATORS & set(by_operator):
+            self._complete_masking()
+            self._write(state, self._checked(state, batch, self.masker.mask_batch(state.plan, batch)))
+            return
+        structured = self._mask_thread.submit(self.masker.mask_structured_columns, state.plan, batch)
+        self._masking.append((state, batch, structured))
+        while len(self._masking) > 1:
+            self._complete_oldest()
+
+    def _complete_oldest(self) -> None:
+        state, batch, structured = self._masking.popleft()
+        masked = self.masker.mask_text_columns(state.plan, batch, structured.result())
+        self._write(state, self._checked(state, batch, masked))
+
+    def _complete_masking(self) -> None:
+        while self._masking:
+            self._complete_oldest()
+
+    def _checked(self, state: _TableState, batch: pa.RecordBatch, masked: pa.RecordBatch) -> pa.RecordBatch:
+        """Where a table masks first and last names, no row's original full name may stay in its masked row."""
+        by_operator = {d.operator: name for name, d in state.plan.decisions.items()}
         if "first_name" in by_operator and "last_name" in by_operator:
             self.leaks.check_row_full_names(state.table.name, batch.column(by_operator["first_name"]),
                                             batch.column(by_operator["last_name"]), masked)
@@ -342,6 +380,7 @@ class _Stager:
             return self._run()
         finally:
             self.leaks.discard()  # after a success everything was hashed already; after a failure, skip the rest
+            self._mask_thread.shutdown(wait=True, cancel_futures=True)
             self._writer_thread.shutdown(wait=True, cancel_futures=True)
             for state in self.states.values():
                 state.writer.close()  # idempotent: a failed build leaves no open file behind
@@ -510,12 +549,19 @@ class _Stager:
         for state in self.states.values():
             state.writer.close()
         dangling = self._dangling_foreign_keys()
-        hits: set[str] = set(self.leaks.row_hits)
-        for name in self.states:
-            _release_memory()  # freed Arrow buffers go back to the system before each pass (peak RSS)
-            self.progress(f"leak check: {name}")
-            hits |= self._scan_staged(name)
-        _release_memory()
+        with (self.staging / SCHEMA_FILE).open("wb") as handle:
+            pickle.dump(self.metadata, handle)
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="hfit-sql-assemble") as assembler:
+            # the script is put together beside the leak check (it does not depend on it); a failed check
+            # still waits for it here, so nothing writes into the staging directory once this returns
+            assembling = assembler.submit(self._assemble_sql) if self.sql is not None else None
+            hits: set[str] = set(self.leaks.row_hits)
+            for name in self.states:
+                _release_memory()  # freed Arrow buffers go back to the system before each pass (peak RSS)
+                self.progress(f"leak check: {name}")
+                hits |= self._scan_staged(name)
+            _release_memory()
+            assembled = assembling.result() if assembling is not None and not hits else None
         leak_check = {**self.leaks.summary(), "passed": not hits, "columns_with_hits": sorted(hits)}
         if hits:
             raise LeakDetected(
@@ -537,12 +583,17 @@ class _Stager:
             "tables": tables,
             "checks": checks,
             "staged_at": datetime.now(UTC).isoformat(),
-            "sql_parts": self._sql_parts(),
+            "sql_parts": self._sql_parts() if assembled is None else None,
+            ASSEMBLED_SQL: assembled.to_dict() if assembled is not None else None,
         }
         (self.staging / STAGE_FILE).write_text(json.dumps(stage, default=json_default, indent=2))
-        with (self.staging / SCHEMA_FILE).open("wb") as handle:
-            pickle.dump(self.metadata, handle)
         return StageResult(staging=self.staging, tables=tables, checks=checks)
+
+    def _assemble_sql(self) -> AssembledSql:
+        assert self.sql is not None
+        stage = {"tables": list(self.states), "template": self.spec.name, "template_hash": self.spec.content_hash(),
+                 "sql_parts": self._sql_parts()}
+        return assemble_staged_sql(self.staging, stage, self.metadata, self.sql)
 
     def _scan_staged(self, name: str) -> set[str]:
         """The leak check over one staged table, streamed: string columns only, one batch at a time.
@@ -725,12 +776,14 @@ def _conform(batch: pa.RecordBatch, table: sa.Table) -> pa.RecordBatch:
 
 def stage_template(spec: TemplateSpec, params: dict[str, Any], settings: HfitSettings, staging: Path,
                    progress: Progress = _quiet, previous_columns: dict[str, set[str]] | None = None,
-                   sql_dialect: str | None = None) -> StageResult:
+                   sql_dialect: str | None = None, sql: SqlOptions | None = None) -> StageResult:
     """Extract and mask every table of ``spec`` into ``staging`` (see module docstring).
 
     ``previous_columns`` (table → columns of the previous package) turns on the schema-drift rule.
     ``sql_dialect``, when the package's SQL dialect is known already, renders each table's INSERTs while
     staging (on writer threads, beside reading and masking), so ``write_package`` only copies them instead of
-    reading the Parquet back; without it ``write_package`` renders from the Parquet.
+    reading the Parquet back; without it ``write_package`` renders from the Parquet. ``sql`` (``hfit build``)
+    goes one step further: the whole script is assembled while the leak check runs, and ``write_package``
+    with the same options only writes the manifest.
     """
-    return _Stager(spec, params, settings, staging, progress, previous_columns, sql_dialect).run()
+    return _Stager(spec, params, settings, staging, progress, previous_columns, sql_dialect, sql).run()

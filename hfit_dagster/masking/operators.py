@@ -1034,8 +1034,15 @@ class Masker:
         Why an error and not "keep": deny by default. A column the planner never saw (schema drift) must
         not slip through unmasked.
         """
+        return self.mask_text_columns(plan, batch, self.mask_structured_columns(plan, batch))
+
+    def mask_structured_columns(self, plan: TableMaskingPlan, batch: pa.RecordBatch) -> dict[str, pa.Array]:
+        """The first half of :meth:`mask_batch`: every column but free text (``redact_text``, ``json_pii``).
+
+        The halves can run on two threads for consecutive batches (staging does): the structured columns
+        are mostly compiled work without the GIL, free text mostly Python.
+        """
         masked: dict[str, pa.Array] = {}
-        text_columns: list[str] = []
         for name, column in zip(batch.schema.names, batch.columns, strict=True):
             decision = plan.decisions.get(name)
             if decision is None:
@@ -1043,10 +1050,15 @@ class Masker:
                     f"column '{name}' of table '{plan.table}' has no masking decision",
                     hint="rebuild the masking plan from the current schema",
                 )
-            if decision.operator in TEXT_OPERATORS:
-                text_columns.append(name)
-                continue
-            masked[name] = self._mask_column(plan, name, decision.operator, column)
+            if decision.operator not in TEXT_OPERATORS:
+                masked[name] = self._mask_column(plan, name, decision.operator, column)
+        return masked
+
+    def mask_text_columns(self, plan: TableMaskingPlan, batch: pa.RecordBatch,
+                          masked: dict[str, pa.Array]) -> pa.RecordBatch:
+        """The second half of :meth:`mask_batch`: free text, knowing the row's own values and their fakes
+        (``masked``, from :meth:`mask_structured_columns` of the same batch); the masked batch."""
+        text_columns = [n for n in batch.schema.names if plan.decisions[n].operator in TEXT_OPERATORS]
         if text_columns:
             context = [n for n in batch.schema.names
                        if plan.decisions[n].operator in CONTEXT_OPERATORS

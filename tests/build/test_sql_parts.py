@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from hfit_dagster.build.package_writer import SQL_FILE, write_package
+from hfit_dagster.build.sql_assembly import SqlOptions
 from hfit_dagster.build.staging import SQL_PARTS_DIR, stage_template
 from hfit_dagster.settings import HfitSettings
 from hfit_dagster.template.builtins import prepare_build
@@ -41,3 +42,36 @@ def test_parts_of_another_dialect_are_not_used(settings: HfitSettings, tmp_path:
     script = (tmp_path / SQL_FILE).read_text()
     assert "INSERT INTO" in script and "`" not in script.split("INSERT INTO", 1)[1][:200]
     assert not (tmp_path / SQL_PARTS_DIR).exists()
+
+
+@pytest.mark.parametrize("gzip_sql", [False, True])
+def test_script_assembled_while_staging_is_the_script_write_package_writes(
+        settings: HfitSettings, tmp_path: Path, gzip_sql: bool) -> None:
+    """``hfit build`` puts the script together beside the leak check: same bytes as putting it together
+    afterwards, and the manifest's digest is the file's; asked for other options, the script is redone."""
+    import gzip
+    import hashlib
+
+    prepared = prepare_build(resolve_template("daily-dev-scenario", TEMPLATES).spec, {"row_limit": "300"})
+    name = SQL_FILE + ".gz" if gzip_sql else SQL_FILE
+    scripts = {}
+    for run, options in (("during", SqlOptions(version="v1", dialect="mysql", gzip_sql=gzip_sql)), ("after", None)):
+        staging = tmp_path / run
+        staging.mkdir()
+        stage_template(prepared.spec, prepared.params, settings, staging, sql_dialect="mysql", sql=options)
+        assert (staging / name).exists() is (options is not None)
+        manifest = write_package(staging, "v1", dialect="mysql", gzip_sql=gzip_sql)
+        data = (staging / name).read_bytes()
+        assert manifest.files[name].sha256 == hashlib.sha256(data).hexdigest()
+        assert manifest.files[name].bytes == len(data)
+        assert not (staging / SQL_PARTS_DIR).exists()
+        scripts[run] = gzip.decompress(data) if gzip_sql else data
+    assert scripts["during"].count(b"INSERT INTO") > 5
+    assert scripts["during"] == scripts["after"]
+
+    other = tmp_path / "other"
+    other.mkdir()
+    stage_template(prepared.spec, prepared.params, settings, other, sql=SqlOptions(version="v1", dialect="mysql"))
+    write_package(other, "v2", dialect="postgresql")
+    assert "(version v2)" in (other / SQL_FILE).read_text().splitlines()[0]
+    assert "`" not in (other / SQL_FILE).read_text()
