@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import mmap
 import shutil
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -29,7 +28,7 @@ LOAD_HINTS = {
     "postgresql": "load with: psql -v ON_ERROR_STOP=1 -d <database> -f package.sql",
     "sqlite": "load with: sqlite3 <file.db> < package.sql",
 }
-COPY_BYTES = 1 << 20
+COPY_BYTES = 4 << 20
 PARQUET_DIR = "parquet"  # a staging directory's masked tables
 SQL_PARTS_DIR = "sql-parts"  # INSERTs per table, rendered while staging when the SQL dialect is known
 # Rows rendered per call: the per-call cost of Arrow's kernels (joins, casts) is paid per batch, so 32k rows
@@ -117,18 +116,11 @@ class _SqlOutput:
         return self._gzip.write(data) if self._gzip is not None else self.digests.write(data)
 
     def copy_file(self, path: Path) -> None:
-        """Append a file's bytes: mapped and written in one call (hashed meanwhile) when not gzipped."""
-        if self._gzip is not None or path.stat().st_size == 0:
-            with path.open("rb") as handle:
-                shutil.copyfileobj(handle, self, COPY_BYTES)  # type: ignore[misc]
-            return
-        with path.open("rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
-            view = memoryview(mapped)
-            try:
-                self.digests.write(view)
-                self.digests.settle()
-            finally:
-                view.release()
+        """Append a file's bytes, a few MB at a time (hashed on the digest thread while the next chunk is read).
+
+        Not through a memory map of the whole file: its pages would count in the build's resident memory."""
+        with path.open("rb") as handle:
+            shutil.copyfileobj(handle, self, COPY_BYTES)  # type: ignore[misc]
 
     def flush(self) -> None:
         (self._gzip or self.digests).flush()
