@@ -42,9 +42,7 @@ from sqlalchemy.schema import AddConstraint, CreateIndex, CreateTable
 from sqlalchemy.sql import quoted_name
 from sqlalchemy.types import TypeEngine
 
-from hfit_dagster.arrow_strings import string_buffers
 from hfit_dagster.errors import BuildError
-from hfit_dagster.jit import compiled
 from hfit_dagster.package import sql_literals
 from hfit_dagster.package import sql_types as st
 
@@ -64,8 +62,9 @@ _TOO_LARGE = (pa.ArrowCapacityError, OverflowError)
 _MAX_BATCH_BYTES = 256 << 20  # larger batches are written in halves: SQL text stays far below 2 GiB
 
 
-# Integers, decimals, dates, timestamps and MySQL/PostgreSQL text are written by compiled loops
-# (``sql_literals``), the same text as the Arrow path below; False forces the Arrow path (tests compare both).
+# Rows are written by one compiled loop (``sql_literals``) that reads integers, decimals, dates, timestamps
+# and MySQL/PostgreSQL text straight from the batch and copies every other column's literals from the Arrow
+# path below; False sends every column through the Arrow path (tests compare both, byte for byte).
 FAST_LITERALS = True
 _FAST_TEXT = {"mysql": sql_literals.MYSQL, "postgresql": sql_literals.POSTGRESQL}
 
@@ -88,65 +87,6 @@ def _render_pool() -> ThreadPoolExecutor:
         if _pool is None:
             _pool = ThreadPoolExecutor(max_workers=_RENDER_THREADS, thread_name_prefix="hfit-sql")
         return _pool
-
-
-def _join_rows(literals: list[pa.Array], header: bytes, first: np.ndarray, last: np.ndarray) -> pa.Array:
-    """Row ``i`` as ``[header]`` ``(`` literals joined by ``,`` ``),\\n`` or ``);\\n``: one string per row.
-
-    A compiled loop copies the literals' bytes into their place; Arrow's element-wise joins, ``if_else`` and
-    lengths made five passes over the text (~0.16 µs a row for five columns).
-    """
-    n = len(literals[0])
-    offsets = np.empty((len(literals), n + 1), dtype=np.int64)
-    parts = []
-    base = 0
-    for j, literal in enumerate(literals):
-        data, bounds = string_buffers(literal)
-        part = data[bounds[0] : bounds[-1]]
-        offsets[j] = bounds - bounds[0] + base
-        parts.append(part)
-        base += part.size
-    data = np.concatenate(parts) if parts else np.zeros(0, dtype=np.uint8)
-    # the exact size, from the literals themselves: the compiled loop writes without bounds checks
-    size = base + n * (len(literals) + 3) + int(np.count_nonzero(first)) * len(header)
-    if size >= 2**31 - 1:
-        raise pa.ArrowCapacityError("SQL text of a batch over 2 GiB")  # rendered in halves by the caller
-    out = np.empty(size, dtype=np.uint8)
-    row_offsets = np.empty(n + 1, dtype=np.int32)
-    _render_rows(data, offsets, np.frombuffer(header, dtype=np.uint8), first, last, out, row_offsets)
-    return pa.StringArray.from_buffers(n, pa.py_buffer(row_offsets), pa.py_buffer(out))
-
-
-@compiled
-def _render_rows(data: np.ndarray, offsets: np.ndarray, header: np.ndarray, first: np.ndarray, last: np.ndarray,
-                 out: np.ndarray, row_offsets: np.ndarray) -> None:  # pragma: no cover - compiled
-    k, n = offsets.shape[0], offsets.shape[1] - 1
-    at = 0
-    for i in range(n):
-        row_offsets[i] = at
-        if first[i]:
-            for b in range(header.shape[0]):
-                out[at] = header[b]
-                at += 1
-        out[at] = 40  # (
-        at += 1
-        for j in range(k):
-            if j:
-                out[at] = 44  # ,
-                at += 1
-            for b in range(offsets[j, i], offsets[j, i + 1]):
-                out[at] = data[b]
-                at += 1
-        out[at] = 41  # )
-        out[at + 1] = 59 if last[i] else 44  # ; or ,
-        out[at + 2] = 10  # newline
-        at += 3
-    row_offsets[n] = at
-
-
-def _fast_or(write: Callable[..., pa.Array | None], arr: pa.Array, *args: Any) -> pa.Array | None:
-    """``write(arr, *args)`` when compiled literals are on; None sends the caller down the Arrow path."""
-    return write(arr, *args) if FAST_LITERALS else None
 
 
 def _s(text: str) -> pa.Scalar:
@@ -331,10 +271,6 @@ class _ValueRenderer:
     # Strings are the hot path: one vectorised replace per special character actually present.
     def quote(self, arr: pa.Array) -> pa.Array:
         arr = arr if arr.type == _TEXT else pc.cast(arr, _TEXT)
-        if FAST_LITERALS and self.dialect in _FAST_TEXT:
-            fast = sql_literals.text_literals(arr, _FAST_TEXT[self.dialect])
-            if fast is not None:  # None: PostgreSQL text holding NUL, removed and counted below
-                return fast
         if self.dialect == "mysql":
             return pc.binary_join_element_wise(_QUOTE, _replace_all(arr, _MYSQL_ESCAPES), _QUOTE, _EMPTY)
         if self.dialect == "postgresql":
@@ -394,13 +330,13 @@ class _ValueRenderer:
         if pa.types.is_integer(t):
             if d == "postgresql" and target_kind == st.BOOL:
                 return lambda arr: pc.if_else(pc.not_equal(arr, 0), _s("TRUE"), _s("FALSE"))
-            return lambda arr: _fast_or(sql_literals.integer_literals, arr) or pc.cast(arr, _TEXT)
+            return lambda arr: pc.cast(arr, _TEXT)
         if pa.types.is_floating(t):
             return self._floats
         if pa.types.is_decimal(t):
             if t.scale < 0:
                 return lambda arr: pa.array([_plain_decimal(v) for v in arr.to_pylist()], _TEXT)
-            return lambda arr: _fast_or(sql_literals.decimal_literals, arr) or pc.cast(arr, _TEXT)
+            return lambda arr: pc.cast(arr, _TEXT)
         if pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t):
             if target_kind == st.BINARY and d != "mysql":
                 return lambda arr: self.hex_literals(
@@ -412,7 +348,7 @@ class _ValueRenderer:
         ):
             return self._binary_renderer(target_kind, target)
         if pa.types.is_date(t):
-            return lambda arr: _fast_or(sql_literals.date_literals, arr) or self.quote_plain(pc.cast(arr, _TEXT))
+            return lambda arr: self.quote_plain(pc.cast(arr, _TEXT))
         if pa.types.is_timestamp(t):
             return self._timestamp_renderer(t, target_kind, target)
         if pa.types.is_time(t):
@@ -477,9 +413,6 @@ class _ValueRenderer:
         def render(arr: pa.Array) -> pa.Array:
             # A zone-aware timestamp is stored as UTC; dropping the zone keeps the UTC wall-clock time.
             naive = pc.cast(arr, pa.timestamp("us"), safe=False)
-            fast = _fast_or(sql_literals.timestamp_literals, naive, target_kind == st.DATE, suffix)
-            if fast is not None:
-                return fast
             if target_kind == st.DATE:
                 return self.quote_plain(pc.cast(pc.cast(naive, pa.date32()), _TEXT))
             return self.quote_plain(pc.cast(naive, _TEXT), suffix)
@@ -709,62 +642,100 @@ class SqlScriptWriter:
 
     def _render_statements(self, plan: _TablePlan, batch: pa.RecordBatch, names: list[str]) -> pa.Array:
         """The batch as INSERT statement text: one Arrow string per row, statement head and tail included."""
-        renderers: list[Renderer] = []
-        for name in names:
-            arr = batch.column(name)
-            column = plan.columns[name]
-            key = (name, str(arr.type))
-            renderer = plan.renderers.get(key)
-            if renderer is None:
-                renderer = self._values.renderer(arr.type, column.target_kind, column.target)
-                plan.renderers[key] = renderer
-            renderers.append(renderer)
+        columns = [self._fast_column(batch.column(name), plan.columns[name]) for name in names]
+        slow = [i for i, fast in enumerate(columns) if fast is None]
 
         def render(index: int) -> pa.Array | BaseException:
             arr = batch.column(names[index])
             try:
-                rendered = renderers[index](arr)
-                if rendered.type != _TEXT:
-                    rendered = pc.cast(rendered, _TEXT)
-                return pc.fill_null(rendered, _NULL) if rendered.null_count else rendered
+                return self._literals(plan, names[index], arr)
             except _TOO_LARGE as exc:
                 return exc
             except (pa.ArrowException, ValueError, TypeError) as exc:  # the message may quote a value
                 return BuildError(f"table {plan.name}, column {names[index]}: cannot write {arr.type} values "
                                   f"as SQL ({type(exc).__name__})")
 
-        if len(names) > 1 and _RENDER_THREADS > 1 and batch.num_rows * len(names) >= _PARALLEL_MIN_CELLS:
-            results = list(_render_pool().map(render, range(len(names))))
+        if len(slow) > 1 and _RENDER_THREADS > 1 and batch.num_rows * len(slow) >= _PARALLEL_MIN_CELLS:
+            results = dict(zip(slow, _render_pool().map(render, slow), strict=True))
         else:
-            results = [render(i) for i in range(len(names))]
-        literals: list[pa.Array] = []
-        for result in results:  # the first failing column, in column order, as when rendering one by one
-            if isinstance(result, BaseException):
+            results = {i: render(i) for i in slow}
+        n = batch.num_rows
+        source = sql_literals.RowSource.empty(n)
+        for index, fast in enumerate(columns):
+            if fast is not None and fast(source):
+                continue
+            result = results[index] if index in results else render(index)  # the loop declined its values
+            if isinstance(result, BaseException):  # the first failing column, in column order
                 raise result
-            literals.append(result)
+            source.add_literals(result)
         header = plan.headers.get(tuple(names))
         if header is None:
             header = f"INSERT INTO {plan.quoted} ({','.join(self._q(n) for n in names)}) VALUES\n"
             plan.headers[tuple(names)] = header
-        # Rows go into statements of at most max_statement_bytes (a single larger row gets its own). A row is
-        # "(" + literals joined by "," + ")" and ",\n" or ";\n": its length is known before it is built.
-        n = batch.num_rows
-        widths = np.full(n, len(literals) + 1 + 2, dtype=np.int64)  # separators, parentheses, line end
-        for literal in literals:
-            widths += pc.binary_length(literal).to_numpy(zero_copy_only=False).astype(np.int64)
-        ends = np.cumsum(widths)
-        budget = self.max_statement_bytes - len(header.encode("utf-8"))
+        head = np.frombuffer(header.encode("utf-8"), dtype=np.uint8)
+        if source.bound() >= 2**31 - 1:
+            raise pa.ArrowCapacityError("SQL text of a batch over 2 GiB")  # rendered in halves by the caller
+        text, starts = source.rows_text()
+        # Rows go into statements of at most max_statement_bytes (a single larger row gets its own); a
+        # statement's last row ends in ";" instead of ","; its head goes in front of its first row.
+        ends = starts[1:]
+        budget = self.max_statement_bytes - len(head)
         first = np.zeros(n, dtype=bool)
-        last = np.zeros(n, dtype=bool)
-        start, consumed = 0, 0
-        while start < n:
-            stop = max(int(np.searchsorted(ends, consumed + budget, side="right")), start + 1)
-            first[start] = True
-            last[stop - 1] = True
+        begin = consumed = 0
+        pieces = []
+        while begin < n:
+            stop = max(int(np.searchsorted(ends, consumed + budget, side="right")), begin + 1)
+            first[begin] = True
+            text[ends[stop - 1] - 2] = 59  # ;
+            pieces += [head, text[starts[begin] : ends[stop - 1]]]
             consumed = int(ends[stop - 1])
-            start = stop
-        # one pass over the text: the statement head goes in front of the first literal, the end after the last
-        return _join_rows(literals, header.encode("utf-8"), first, last)
+            begin = stop
+        joined = np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.uint8)
+        if len(joined) >= 2**31 - 1:
+            raise pa.ArrowCapacityError("SQL text of a batch over 2 GiB")
+        heads_before = np.cumsum(first) - first  # statement heads in front of row i, not counting its own
+        row_offsets = np.empty(n + 1, dtype=np.int32)
+        row_offsets[:-1] = starts[:-1] + heads_before * len(head)
+        row_offsets[-1] = len(joined)
+        return pa.StringArray.from_buffers(n, pa.py_buffer(row_offsets), pa.py_buffer(joined))
+
+    def _literals(self, plan: _TablePlan, name: str, arr: pa.Array) -> pa.Array:
+        """One column as SQL literals by the Arrow path, ``NULL`` included."""
+        column = plan.columns[name]
+        key = (name, str(arr.type))
+        renderer = plan.renderers.get(key)
+        if renderer is None:
+            renderer = plan.renderers[key] = self._values.renderer(arr.type, column.target_kind, column.target)
+        rendered = renderer(arr)
+        if rendered.type != _TEXT:
+            rendered = pc.cast(rendered, _TEXT)
+        return pc.fill_null(rendered, _NULL) if rendered.null_count else rendered
+
+    def _fast_column(self, arr: pa.Array, column: _ColumnPlan) -> Callable[[sql_literals.RowSource], bool] | None:
+        """How the compiled row writer takes this column (False from it: these values take the Arrow path),
+        or None when its type always takes the Arrow path."""
+        if not FAST_LITERALS:
+            return None
+        t = arr.type
+        if pa.types.is_dictionary(t) and (pa.types.is_string(t.value_type) or pa.types.is_large_string(t.value_type)):
+            arr, t = arr.dictionary_decode(), t.value_type
+        d = self.dialect
+        if pa.types.is_integer(t):
+            if d == "postgresql" and column.target_kind == st.BOOL:
+                return None
+            return lambda source: source.add_integers(arr)
+        if pa.types.is_decimal128(t):
+            return lambda source: source.add_decimals(arr)
+        if pa.types.is_date32(t):
+            return lambda source: source.add_dates(arr)
+        if pa.types.is_timestamp(t):
+            zone = d == "postgresql" and bool(getattr(column.target, "timezone", False))
+            return lambda source: source.add_timestamps(pc.cast(arr, pa.timestamp("us"), safe=False),
+                                                        column.target_kind == st.DATE, zone)
+        if (pa.types.is_string(t) or pa.types.is_large_string(t)) and d in _FAST_TEXT and not (
+                column.target_kind == st.BINARY and d != "mysql"):
+            return lambda source: source.add_text(arr, _FAST_TEXT[d])
+        return None
 
     # ------------------------------------------------------------------ DDL
 
