@@ -1089,13 +1089,15 @@ class Masker:
         mask = pa.array(hits)
         others = self._mask_column(plan, name, operator, pc.if_else(mask, pa.scalar(None, column.type), column))
         rows = pa.array(np.flatnonzero(hits))
-        texts = column.take(rows).to_pylist()
-        triples = [list(zip(original.take(rows).to_pylist(), fake.take(rows).to_pylist(), [op] * len(rows),
-                            strict=True)) for original, fake, op in context]
-        per_row = [list(row) for row in zip(*triples, strict=True)]
         if operator == "redact_text" and self.text_redactor is not None:
-            named = pa.array(self.text_redactor.redact_with_row_values(texts, per_row), type=column.type)
+            named = pa.array(self.text_redactor.redact_rows_in_context(
+                column.take(rows), [(original.take(rows), fake.take(rows), op) for original, fake, op in context]),
+                type=column.type)
         else:
+            texts = column.take(rows).to_pylist()
+            triples = [list(zip(original.take(rows).to_pylist(), fake.take(rows).to_pylist(), [op] * len(rows),
+                                strict=True)) for original, fake, op in context]
+            per_row = [list(row) for row in zip(*triples, strict=True)]
             substituted = pa.array(substitute_row_values(texts, per_row), type=column.type)
             named = self._mask_column(plan, name, operator, substituted)
         return pc.replace_with_mask(others, mask, named.cast(others.type))

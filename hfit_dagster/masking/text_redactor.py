@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from hfit_dagster.errors import MaskingError
 from hfit_dagster.masking.operators import fakes_for_spans
-from hfit_dagster.masking.row_context import SAME_KIND, Known, find_known_spans, skeleton, splice
+from hfit_dagster.masking.row_context import SAME_KIND, Known, Skeleton, find_known_spans, skeleton, splice
 
 if TYPE_CHECKING:
     from presidio_analyzer import AnalyzerEngine, EntityRecognizer, RecognizerResult
@@ -735,28 +735,88 @@ class TextRedactor:
         self.stats.values += len(with_known)
         found_per_text = self._spans([sk.text for _, _, sk in with_known])
         wanted: list[tuple[str, str]] = []
-        layouts = []
-        for (i, text, sk), found in zip(with_known, found_per_text, strict=True):
-            pieces: list[tuple[int, int, str | None, int]] = []
-            swallowed: set[int] = set()  # known spans inside a detected entity of another kind
-            for span in found:
-                under = sk.known_under(span.start, span.end)
-                if under and any(sk.known[k].operator not in SAME_KIND.get(span.entity, ()) for k in under):
-                    a, b = sk.to_original_range(span.start, span.end)
-                    swallowed.update(under)
-                    pieces.append((a, b, None, len(wanted)))
-                    wanted.append((span.entity, text[a:b]))
-                    continue
-                for a, b in sk.to_original(span.start, span.end):
-                    piece = _word_part(text, a, b)
-                    if piece is not None:
-                        pieces.append((*piece, None, len(wanted)))
-                        wanted.append((span.entity, text[piece[0] : piece[1]]))
-            pieces += [(k.start, k.end, k.fake, -1) for n, k in enumerate(sk.known) if n not in swallowed]
-            layouts.append((i, text, sorted(pieces)))
+        layouts = [(i, text, self._pieces(text, sk, found, wanted))
+                   for (i, text, sk), found in zip(with_known, found_per_text, strict=True)]
         fakes = fakes_for_spans(wanted, self.key, self.analyzer.entity_operators)
         for i, text, pieces in layouts:
             out[i] = splice(text, ((a, b, fake if fake is not None else fakes[index]) for a, b, fake, index in pieces))
+        return out
+
+    @staticmethod
+    def _pieces(text: str, sk: Skeleton, found: list[_Span],
+                wanted: list[tuple[str, str]]) -> list[tuple[int, int, str | None, int]]:
+        """What replaces what in ``text``: its own values by their fakes (``fake`` set), and each other piece
+        of PII the skeleton's analysis found (``fake`` None, ``index`` into ``wanted``, appended here)."""
+        pieces: list[tuple[int, int, str | None, int]] = []
+        swallowed: set[int] = set()  # known spans inside a detected entity of another kind
+        for span in found:
+            under = sk.known_under(span.start, span.end)
+            if under and any(sk.known[k].operator not in SAME_KIND.get(span.entity, ()) for k in under):
+                a, b = sk.to_original_range(span.start, span.end)
+                swallowed.update(under)
+                pieces.append((a, b, None, len(wanted)))
+                wanted.append((span.entity, text[a:b]))
+                continue
+            for a, b in sk.to_original(span.start, span.end):
+                piece = _word_part(text, a, b)
+                if piece is not None:
+                    pieces.append((*piece, None, len(wanted)))
+                    wanted.append((span.entity, text[piece[0] : piece[1]]))
+        pieces += [(k.start, k.end, k.fake, -1) for n, k in enumerate(sk.known) if n not in swallowed]
+        return sorted(pieces)
+
+    def _names_only_own_values(self, text: str, row: list[Known]) -> bool:
+        """Whether redacting ``text`` replaces its row's own values and nothing else."""
+        sk = skeleton(text, find_known_spans(text, row))
+        wanted: list[tuple[str, str]] = []
+        self._pieces(text, sk, self._spans([sk.text])[0], wanted)
+        return not wanted
+
+    def redact_rows_in_context(self, texts: Any, context: list[tuple[Any, Any, str]]) -> list[str | None]:
+        """:meth:`redact_with_row_values` for Arrow columns: ``texts`` and, per context column, its originals,
+        its fakes and its operator (row by row).
+
+        The own values of ASCII rows are located by compiled loops (:mod:`known_spans`); rows with the same
+        layout key share a skeleton, so one of them is redacted the Python way to learn whether anything but
+        the row's own values gets replaced. Where nothing else does, every row with that key is its text with
+        its own values replaced by their fakes, as the loops wrote it; the other rows take the Python path.
+        """
+        import numpy as np
+
+        from hfit_dagster.masking import known_spans
+
+        values: list[str | None] = texts.to_pylist()
+        found = known_spans.row_context(texts, [c[0] for c in context], [c[1] for c in context])
+        out: list[str | None] = list(values)
+
+        def rows_of(indexes: Any) -> list[list[Known]]:
+            take = [(orig.take(indexes).to_pylist(), fake.take(indexes).to_pylist()) for orig, fake, _ in context]
+            return [[(o[r], f[r], op) for (o, f), (_, _, op) in zip(take, context, strict=True)]
+                    for r in range(len(indexes))]
+
+        known = np.flatnonzero(found.status == known_spans.KNOWN)
+        python = [int(i) for i in np.flatnonzero(found.status == known_spans.PYTHON)]
+        plain = [int(i) for i in np.flatnonzero(found.status == known_spans.NONE)]
+        if len(known):
+            encoded = found.keys.take(known).dictionary_encode()
+            codes = np.asarray(encoded.indices)
+            representatives = np.unique(codes, return_index=True)[1]
+            rows = rows_of(known[representatives])
+            clean = np.array([self._names_only_own_values(values[int(known[r])], row)  # type: ignore[arg-type]
+                              for r, row in zip(representatives, rows, strict=True)], dtype=bool)
+            done = known[clean[codes]]
+            for i, text in zip(done.tolist(), found.replaced.take(done).to_pylist(), strict=True):
+                out[i] = text
+            self.stats.values += len(done)
+            python += known[~clean[codes]].tolist()
+        if python:
+            python.sort()
+            for i, text in zip(python, self.redact_with_row_values([values[i] for i in python],
+                                                                   rows_of(np.array(python))), strict=True):
+                out[i] = text
+        if plain:
+            for i, text in zip(plain, self.redact_many([values[i] for i in plain]), strict=True):  # type: ignore[misc]
+                out[i] = text
         return out
 
     def _spans(self, texts: list[str]) -> list[list[_Span]]:

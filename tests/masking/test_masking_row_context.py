@@ -141,3 +141,96 @@ def test_the_row_prefilter_finds_exactly_the_rows_whose_text_contains_their_valu
             else:
                 expected = any(v.lower() in t.lower() for v in usable)
             assert got[i] == expected, (t, values)
+
+
+def test_batch_row_context_redacts_exactly_as_the_python_path(analyzer: TextAnalyzer, key: bytes) -> None:
+    """Compiled row context (``redact_rows_in_context``) against ``redact_with_row_values`` row by row: own
+    values in any case, repeated, inside other words, overlapping (a name inside an email), ending in an
+    apostrophe before "s", NULL or short values, non-ASCII rows, NUL in a text, stand-in text written
+    literally, other people NER finds, and rows naming nothing of their own."""
+    import random
+
+    rng = random.Random(7)
+    firsts = ["Anna", "Quentin", "Lee", "Ola", "Bo", "Marta", "O'Neil", "Zoë"]
+    lasts = ["Zabrowski", "Lee", "Kowalczyk-Brown", "Ng", "Smith"]
+    templates = [
+        "Called {name} on {phone}; wants updates at {email}.",
+        "{NAME} wrote from {email} about {name}'s order",
+        "{first}'s parcel, ask {first} or Jordan Avery; {first}son is not {first}",
+        "Spoke with Maria Garcia and {name} (cc {email}) re: 1 Main Street",
+        "nothing of the row here, call +1 202 555 0100",
+        "{first}{last} {last}{first} {first}_x {email}{first}",
+        "naïve note for {name}",
+        "nul\x00 inside {name}",
+        "",
+    ]
+    texts, names, emails, phones = [], [], [], []
+    for i in range(300):
+        first, last = rng.choice(firsts), rng.choice(lasts)
+        name = f"{first} {last}"
+        email = f"{first.lower().replace(chr(39), '')}.{last.lower()}{i}@mail.example" if rng.random() > 0.1 else None
+        phone = f"+44 20 7946 {i:04d}" if rng.random() > 0.2 else "12"
+        template = rng.choice(templates)
+        texts.append(template.format(name=name, NAME=name.upper(), first=first, last=last, email=email or "x@y.z",
+                                     phone=phone) if rng.random() > 0.05 else None)
+        names.append(name if rng.random() > 0.05 else None)
+        emails.append(email)
+        phones.append(phone)
+    fakes = {"name": [None if v is None else f"Fake Person{i}" for i, v in enumerate(names)],
+             "email": [None if v is None else f"fake{i}@example.org" for i, v in enumerate(emails)],
+             "phone": [f"+1 555 01{i:04d}" for i in range(len(phones))]}
+    columns = [("name", names, "person_name"), ("email", emails, "email"), ("phone", phones, "phone")]
+    context = [(pa.array(values, pa.string()), pa.array(fakes[column], pa.string()), op)
+               for column, values, op in columns]
+    rows = [[(values[i], fakes[column][i], op) for column, values, op in columns] for i in range(len(texts))]
+
+    expected = TextRedactor(analyzer, key).redact_with_row_values(texts, rows)
+    got = TextRedactor(analyzer, key).redact_rows_in_context(pa.array(texts, pa.string()), context)
+    assert got == expected
+    assert sum(1 for t, e in zip(texts, expected, strict=True) if t and e != t) > 200  # most rows were redacted
+
+
+def test_compiled_row_context_finds_the_spans_python_finds() -> None:
+    """``known_spans.row_context`` against ``find_known_spans`` on random ASCII texts made of the row's own
+    values, their case variants, parts and extensions ("Annason", "x_Anna", "Anna'"), punctuation and other
+    words: the same rows name their values, the replaced text is the Python splice, and two rows share a
+    layout key only when their skeletons, stand-in places and operators agree."""
+    import random
+
+    from hfit_dagster.masking.known_spans import KNOWN, NONE, PYTHON, row_context
+    from hfit_dagster.masking.row_context import splice
+
+    rng = random.Random(3)
+    ops = ["person_name", "first_name", "email"]
+    words = ["and", "son", "_x", "'", "'s", ",", " ", "  ", "-", ".", "9", "Jordan", "ann", "ANNA", "é"]
+    texts, rows = [], []
+    for _ in range(3000):
+        values = [rng.choice(["Anna Lee", "Lee", None, "Al", "anna.lee@mail.example", "O'Neil'", "Anna"])
+                  for _ in ops]
+        pieces = []
+        for _ in range(rng.randint(0, 8)):
+            value = rng.choice([v for v in values if v] or ["x"])
+            pieces.append(rng.choice([value, value.upper(), value.lower(), value[:-1], rng.choice(words)]))
+            pieces.append(rng.choice([" ", "", ", ", "s ", "'s "]))
+        texts.append("".join(pieces) if rng.random() > 0.03 else None)
+        rows.append([(v, None if v is None or rng.random() < 0.05 else f"F{j}{v[:2]}", op)
+                     for j, (v, op) in enumerate(zip(values, ops, strict=True))])
+    context = [(pa.array([r[j][0] for r in rows], pa.string()), pa.array([r[j][1] for r in rows], pa.string()))
+               for j in range(len(ops))]
+    found = row_context(pa.array(texts, pa.string()), [c[0] for c in context], [c[1] for c in context])
+    replaced, keys = found.replaced.to_pylist(), found.keys.to_pylist()
+    layouts: dict[bytes, tuple] = {}
+    for i, (text, row) in enumerate(zip(texts, rows, strict=True)):
+        if text is None or not text.isascii() or "\x00" in text:
+            assert found.status[i] == (PYTHON if text is not None and not text.isascii() else found.status[i])
+            continue
+        spans = find_known_spans(text, row)
+        if not spans:
+            assert found.status[i] == NONE, text
+            continue
+        assert found.status[i] == KNOWN, text
+        assert replaced[i] == splice(text, ((k.start, k.end, k.fake) for k in spans)), text
+        sk = skeleton(text, spans)
+        layout = (sk.text, sk.stand_ins, tuple(k.operator for k in spans))
+        assert layouts.setdefault(keys[i], layout) == layout, text
+    assert len(layouts) > 50 and sum(found.status == KNOWN) > 1000
