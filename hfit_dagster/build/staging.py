@@ -82,7 +82,8 @@ LEAK_SCAN_ROWS = 65_536
 PREFETCH_BATCHES = 3  # batches read ahead of masking by the reader thread
 PENDING_WRITES = 2  # row groups queued for the Parquet writer thread
 ROW_GROUP_ROWS = 65_536  # masked batches are gathered into row groups of about this many rows
-SCAN_THREADS = min(2, os.cpu_count() or 1)  # the leak pre-filter is numpy/Arrow work: columns in parallel
+SCAN_THREADS = min(2, os.cpu_count() or 1)
+MASK_AHEAD_WHILE_PREPARING = 8  # batches half-masked (structured columns) while the text analyzer is built  # the leak pre-filter is numpy/Arrow work: columns in parallel
 
 
 def _quiet(_: str) -> None:
@@ -354,7 +355,9 @@ class _Stager:
             return
         structured = self._mask_thread.submit(self.masker.mask_structured_columns, state.plan, batch)
         self._masking.append((state, batch, structured))
-        while len(self._masking) > 1:
+        # while the analyzer is still being built, more batches go ahead with their structured columns
+        ahead = 1 if self._analyzer is None or self._analyzer.prepared.is_set() else MASK_AHEAD_WHILE_PREPARING
+        while len(self._masking) > ahead:
             self._complete_oldest()
 
     def _complete_oldest(self) -> None:
@@ -393,6 +396,8 @@ class _Stager:
 
     def _run(self) -> StageResult:
         spec = self.spec
+        # the text analyzer (classification of text columns, free text) is built while the source is read
+        self.analyzer().prepare_in_background()
         order = spec.export_order()
         by_provider: dict[str, list[str]] = defaultdict(list)
         for name in order:

@@ -21,6 +21,7 @@ import importlib.util
 import json
 import logging
 import re
+import threading
 import time
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
@@ -328,6 +329,9 @@ def _street_address_recognizer(language: str) -> EntityRecognizer:
     )
 
 
+_ENGINE_LOCK = threading.Lock()
+
+
 @functools.lru_cache(maxsize=4)
 def _build_engine(nlp_model: str, recognizers_json: str, language: str) -> AnalyzerEngine:
     """Build (once per configuration and process) an AnalyzerEngine that never touches the network."""
@@ -469,6 +473,7 @@ class TextAnalyzer:
         self.extra_recognizers = _normalize_recognizers(extra_recognizers)
         self._recognizers_json = json.dumps(self.extra_recognizers, sort_keys=True)
         self._entities: list[str] | None = None
+        self.prepared = threading.Event()  # set once a build started by prepare_in_background has ended
 
     @property
     def entity_operators(self) -> dict[str, str]:
@@ -489,8 +494,24 @@ class TextAnalyzer:
 
     @property
     def engine(self) -> AnalyzerEngine:
-        """The shared Presidio engine for this configuration (built on first access)."""
-        return _build_engine(self.nlp_model, self._recognizers_json, self.language)
+        """The shared Presidio engine for this configuration (built on first access, by one thread)."""
+        with _ENGINE_LOCK:  # a thread asking meanwhile waits for that build instead of starting its own
+            return _build_engine(self.nlp_model, self._recognizers_json, self.language)
+
+    def prepare_in_background(self) -> None:
+        """Start building the engine on a thread (importing Presidio and spaCy, loading the model: ~1.3 s),
+        so that work done meanwhile (connecting, reading, structured masking) overlaps it. The first use
+        waits for it; a failure there is raised again by that use."""
+
+        def build() -> None:
+            try:
+                self.engine  # noqa: B018 - built for its side effect, the cached engine
+            except Exception:  # noqa: BLE001, S110 - the first real use builds again and raises it
+                pass
+            finally:
+                self.prepared.set()
+
+        threading.Thread(target=build, name="hfit-analyzer", daemon=True).start()
 
     @property
     def entities(self) -> list[str]:
