@@ -7,8 +7,10 @@ build does not wait for ~650 MB to be copied and hashed (the bench's full build:
 
 from __future__ import annotations
 
+import errno
 import gzip
 import hashlib
+import os
 import shutil
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -96,6 +98,39 @@ class _DigestingFile:
             self._hashing.result()
             self._hashing = None
 
+    def append_file(self, path: Path) -> None:
+        """Append a file's bytes: copied by the kernel (``copy_file_range``) while the digest thread reads the
+        file to hash it, so its bytes never pass through a Python buffer twice."""
+        size = path.stat().st_size
+        self.raw.flush()
+        self.settle()
+        with path.open("rb") as source:
+            copied = 0
+            hashing: Future[None] | None = None
+            try:
+                while copied < size:
+                    done = os.copy_file_range(source.fileno(), self.raw.fileno(), size - copied)
+                    if done == 0:
+                        raise OSError(errno.EIO, "the SQL part ended early")
+                    if hashing is None:  # the kernel copies: hash the file meanwhile (not before, see copy_file)
+                        hashing = self._hasher.submit(self._hash_file, path)
+                    copied += done
+            except OSError as exc:
+                if copied:  # part of it is in the script already: no way back
+                    raise OSError(errno.EIO, f"copying the SQL part failed half-way ({exc.strerror})") from None
+                raise
+            finally:
+                if hashing is not None:
+                    hashing.result()  # the part is unlinked by the caller once both are done
+        self._bytes += size
+
+    def _hash_file(self, path: Path) -> None:
+        chunk = bytearray(COPY_BYTES)
+        view = memoryview(chunk)
+        with path.open("rb", buffering=0) as source:
+            while read := source.readinto(chunk):  # type: ignore[attr-defined]
+                self._digest.update(view[:read])
+
     def flush(self) -> None:
         self.raw.flush()
 
@@ -116,9 +151,16 @@ class _SqlOutput:
         return self._gzip.write(data) if self._gzip is not None else self.digests.write(data)
 
     def copy_file(self, path: Path) -> None:
-        """Append a file's bytes, a few MB at a time (hashed on the digest thread while the next chunk is read).
-
-        Not through a memory map of the whole file: its pages would count in the build's resident memory."""
+        """Append a file's bytes: by the kernel where it can (plain output, Linux), else a few MB at a time
+        through this stream (hashed on the digest thread while the next chunk is read)."""
+        if self._gzip is None and hasattr(os, "copy_file_range"):
+            try:
+                self.digests.append_file(path)
+                return
+            except OSError as exc:
+                if exc.errno not in (errno.EXDEV, errno.ENOSYS, errno.EOPNOTSUPP, errno.EINVAL):
+                    raise
+                # no kernel copy between these files: nothing was appended or hashed, copy through Python
         with path.open("rb") as handle:
             shutil.copyfileobj(handle, self, COPY_BYTES)  # type: ignore[misc]
 

@@ -82,8 +82,8 @@ LEAK_SCAN_ROWS = 65_536
 PREFETCH_BATCHES = 3  # batches read ahead of masking by the reader thread
 PENDING_WRITES = 2  # row groups queued for the Parquet writer thread
 ROW_GROUP_ROWS = 65_536  # masked batches are gathered into row groups of about this many rows
-SCAN_THREADS = min(2, os.cpu_count() or 1)
-MASK_AHEAD_WHILE_PREPARING = 8  # batches half-masked (structured columns) while the text analyzer is built  # the leak pre-filter is numpy/Arrow work: columns in parallel
+SCAN_THREADS = min(2, os.cpu_count() or 1)  # the leak pre-filter is numpy/Arrow work: columns in parallel
+MASK_AHEAD_WHILE_PREPARING = 8  # batches half-masked (structured columns) while the text analyzer is built
 
 
 def _quiet(_: str) -> None:

@@ -75,3 +75,28 @@ def test_script_assembled_while_staging_is_the_script_write_package_writes(
     write_package(other, "v2", dialect="postgresql")
     assert "(version v2)" in (other / SQL_FILE).read_text().splitlines()[0]
     assert "`" not in (other / SQL_FILE).read_text()
+
+
+def test_parts_are_copied_through_python_where_the_kernel_cannot(settings: HfitSettings, tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where copy_file_range is refused (another file system, an old kernel) the script is the same and its
+    digest still the file's."""
+    import errno
+    import hashlib
+    import os
+
+    prepared = prepare_build(resolve_template("daily-dev-scenario", TEMPLATES).spec, {"row_limit": "200"})
+    scripts = {}
+    for run in ("kernel", "python"):
+        if run == "python":
+            def refuse(*_args: object) -> int:
+                raise OSError(errno.EXDEV, "cross-device")
+            monkeypatch.setattr(os, "copy_file_range", refuse)
+        staging = tmp_path / run
+        staging.mkdir()
+        stage_template(prepared.spec, prepared.params, settings, staging, sql=SqlOptions(version="v1"))
+        manifest = write_package(staging, "v1")
+        scripts[run] = (staging / SQL_FILE).read_bytes()
+        assert manifest.files[SQL_FILE].sha256 == hashlib.sha256(scripts[run]).hexdigest()
+        assert manifest.files[SQL_FILE].bytes == len(scripts[run])
+    assert scripts["kernel"] == scripts["python"] and scripts["kernel"].count(b"INSERT INTO") > 3
