@@ -436,6 +436,7 @@ class _Stager:
                         self._fetch_children(provider, conn, metadata, table, child, child_spec)
                 except sa.exc.SQLAlchemyError as exc:
                     raise describe_db_error(provider, exc) from None
+                self.leaks.prepare_patterns()  # used by the leak check unless later tables add originals
             if spec.subset.follow_parents:
                 for provider, (conn, metadata) in connections.items():
                     self._follow_parents(provider, conn, metadata)

@@ -64,6 +64,24 @@ def _hash_later(values: pa.Array, multi_token_only: bool) -> Future[EntryPattern
     return _hashing_thread().submit(_entry_patterns, values, multi_token_only)
 
 
+def _build_patterns(columns: list[tuple[str, pa.Array, bool]],
+                    hashed: list[Future[EntryPatterns]]) -> tuple[TokenPatterns, list[str]]:
+    """The patterns of collected originals (``LeakCollector._columns`` and their hashes) and their origins."""
+    hashes, lengths, origins, firsts = [], [], [], []
+    names = []
+    for origin, ((where, _, _), patterns) in enumerate(zip(columns, hashed, strict=True)):
+        names.append(where)
+        for k, h, first in patterns.result():
+            hashes.append(h)
+            firsts.append(first)
+            lengths.append(np.full(h.size, k, dtype=np.int64))
+            origins.append(np.full(h.size, origin, dtype=np.int64))
+    if not hashes:
+        return TokenPatterns({}, {}, np.zeros(1 << 21, dtype=np.uint8)), names
+    return TokenPatterns.build(np.concatenate(hashes), np.concatenate(lengths), np.concatenate(origins),
+                               np.concatenate(firsts)), names
+
+
 def _entry_patterns(values: pa.Array, multi_token_only: bool) -> EntryPatterns:
     """The searched token sequences of one batch of originals (see the module docstring), hashed."""
     tokens = tokens_of(values)
@@ -100,6 +118,7 @@ class LeakCollector:
     _columns: list[tuple[str, pa.Array, bool]] = field(default_factory=list)  # (origin, originals, multi only)
     _hashed: list[Future[EntryPatterns]] = field(default_factory=list)  # _columns' patterns, hashed meanwhile
     _patterns: TokenPatterns | None = None
+    _prepared: Future[tuple[TokenPatterns, list[str]]] | None = None  # patterns of the originals so far, building
     _origins: list[str] = field(default_factory=list)
     _compaction_useless: bool = False
 
@@ -132,12 +151,14 @@ class LeakCollector:
             self._columns.append((f"{table}.{column}", values, operator == "person_name"))
             self._hashed.append(_hash_later(values, operator == "person_name"))
             self.count += len(values)
-            self._patterns = None
+            self._patterns = self._prepared = None
 
     def discard(self) -> None:
         """Drop hashing not started yet (a failed build: nothing will be scanned)."""
         for pending in self._hashed:
             pending.cancel()
+        if self._prepared is not None:
+            self._prepared.cancel()
 
     def _compact(self) -> None:
         """One array of distinct values per column instead of one per batch (values repeat across batches:
@@ -150,25 +171,20 @@ class LeakCollector:
             pending.cancel()
         self._hashed = [_hash_later(values, multi) for _, values, multi in self._columns]
         self.count = sum(len(values) for _, values, _ in self._columns)
-        self._patterns = None
+        self._patterns = self._prepared = None
+
+    def prepare_patterns(self) -> None:
+        """Start building the patterns of the originals collected so far, on the hashing thread (after their
+        hashes); :meth:`patterns` takes that build unless an original was added since (which drops it)."""
+        if self._patterns is None and self._columns:
+            self._prepared = _hashing_thread().submit(_build_patterns, list(self._columns), list(self._hashed))
 
     def patterns(self) -> TokenPatterns:
         """The searched originals as hashed token sequences (hashed while collecting, built once after)."""
         if self._patterns is None:
-            hashes, lengths, origins, firsts = [], [], [], []
-            self._origins = []
-            for origin, ((where, _, _), hashed) in enumerate(zip(self._columns, self._hashed, strict=True)):
-                self._origins.append(where)
-                for k, h, first in hashed.result():
-                    hashes.append(h)
-                    firsts.append(first)
-                    lengths.append(np.full(h.size, k, dtype=np.int64))
-                    origins.append(np.full(h.size, origin, dtype=np.int64))
-            if hashes:
-                self._patterns = TokenPatterns.build(np.concatenate(hashes), np.concatenate(lengths),
-                                                     np.concatenate(origins), np.concatenate(firsts))
-            else:
-                self._patterns = TokenPatterns({}, {}, np.zeros(1 << 21, dtype=np.uint8))
+            prepared, self._prepared = self._prepared, None
+            self._patterns, self._origins = (prepared.result() if prepared is not None
+                                             else _build_patterns(self._columns, self._hashed))
         return self._patterns
 
     def check_row_full_names(self, table: str, first: pa.Array, last: pa.Array, masked: pa.RecordBatch) -> None:

@@ -66,3 +66,18 @@ def test_digits_of_any_script_make_a_short_single_token_searched() -> None:
     """A 7-digit phone written in Arabic-Indic digits is searched like one written in ASCII digits."""
     leaks = _collector("phone", ["١٢٣٤٥٦٧"])
     assert leaks.scan(["call ١٢٣٤٥٦٧ now"]) == {"customers.contact"}
+
+
+def test_patterns_prepared_early_are_rebuilt_when_originals_come_after() -> None:
+    """Staging prepares the patterns when a table ends; a later table's originals are still searched."""
+    text = ["call +44 20 7946 0000 or first.person@corp.example"]
+    prepared_only = LeakCollector()
+    prepared_only.add_column("a", "email", "email", pa.array(["first.person@corp.example"]))
+    prepared_only.prepare_patterns()
+    assert prepared_only.scan(text) == {"a.email"}
+
+    later = LeakCollector()
+    later.add_column("a", "email", "email", pa.array(["first.person@corp.example"]))
+    later.prepare_patterns()
+    later.add_column("b", "phone", "phone", pa.array(["+44 20 7946 0000"]))
+    assert later.scan(text) == {"a.email", "b.phone"}
