@@ -281,6 +281,7 @@ class _Stager:
                 if pk:
                     state.pk_seen.discard(batch_keys(batch.slice(max(room, 0)), pk))
                 batch = batch.slice(0, max(room, 0))
+        if export_spec is not None:  # what the export selected: its row limit and min_rows/max_rows
             self.export_rows[export] += batch.num_rows
         if batch.num_rows == 0:
             return

@@ -1,0 +1,73 @@
+"""Builds of several exports from one MariaDB source: row bounds per export."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pymysql
+import pytest
+
+from hfit_dagster.build.local_build import build_package
+from hfit_dagster.errors import BuildError
+from hfit_dagster.settings import load_settings
+from hfit_dagster.template.loader import parse_template
+from tests.conftest import MARIADB, TEST_MASKING_KEY, mariadb_url
+
+pytestmark = pytest.mark.mariadb
+
+TEMPLATE = """
+templateName: chained
+exports:
+  teams:
+    provider: SRC
+    query: SELECT * FROM teams
+  people:
+    provider: SRC
+    query: SELECT * FROM people WHERE id <= :last_id
+  badges:
+    provider: SRC
+    query: SELECT * FROM badges WHERE id > 100
+  links:
+    provider: SRC
+    query: SELECT * FROM links WHERE team_id IN :teams.id AND id < 20
+parameters:
+  last_id: {type: int, default: 600}
+masking:
+  people.email: email
+  default: keep
+"""
+
+
+@pytest.fixture
+def settings(tmp_path: Path, mariadb_database, monkeypatch: pytest.MonkeyPatch):
+    name = mariadb_database()
+    with pymysql.connect(**MARIADB, database=name) as conn, conn.cursor() as cur:
+        cur.execute("CREATE TABLE teams (id INT PRIMARY KEY, label VARCHAR(20))")
+        cur.execute("CREATE TABLE people (id INT PRIMARY KEY, team_id INT, email VARCHAR(80),"
+                    " FOREIGN KEY (team_id) REFERENCES teams (id))")
+        cur.execute("CREATE TABLE badges (id INT PRIMARY KEY, label VARCHAR(20))")
+        cur.execute("CREATE TABLE links (id INT PRIMARY KEY, team_id INT, FOREIGN KEY (team_id) REFERENCES teams (id))")
+        cur.executemany("INSERT INTO teams VALUES (%s, %s)", [(i, f"team {i}") for i in range(1, 6)])
+        cur.executemany("INSERT INTO people VALUES (%s, %s, %s)",
+                        [(i, i % 5 + 1, f"p{i}@corp.example") for i in range(1, 1001)])
+        cur.executemany("INSERT INTO badges VALUES (%s, %s)", [(i, f"badge {i}") for i in range(1, 301)])
+        cur.executemany("INSERT INTO links VALUES (%s, %s)", [(i, i % 5 + 1) for i in range(1, 101)])
+        conn.commit()
+    monkeypatch.setenv("HFIT_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("HFIT_MASKING_KEY", TEST_MASKING_KEY)
+    monkeypatch.setenv("HFIT_PROVIDER_SRC_URL", mariadb_url(name))
+    monkeypatch.setenv("HFIT_BATCH_ROWS", "64")  # several batches per export
+    return load_settings()
+
+
+def test_row_bounds_are_checked_against_the_rows_each_export_selected(settings) -> None:
+    """min_rows and max_rows hold without a row_limit too (they used to see 0 rows unless one was set)."""
+    within = TEMPLATE.replace("    query: SELECT * FROM badges WHERE id > 100",
+                              "    min_rows: 150\n    max_rows: 250\n    query: SELECT * FROM badges WHERE id > 100")
+    built = build_package(parse_template(within), {}, settings)
+    assert built.manifest.checks["row_counts"]["passed"] is True
+    assert built.manifest.checks["row_counts"]["rows"]["badges"] == 200
+
+    too_many = within.replace("max_rows: 250", "max_rows: 199")
+    with pytest.raises(BuildError, match="row_counts_within_bounds"):
+        build_package(parse_template(too_many), {}, settings)
