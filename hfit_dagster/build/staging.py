@@ -23,7 +23,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import pyarrow as pa
@@ -71,6 +71,7 @@ from hfit_dagster.template.query import ExportQuery, reference_bind_name
 from hfit_dagster.template.spec import ChildSpec, TemplateSpec
 
 Progress = Callable[[str], None]
+T = TypeVar("T")
 STAGE_FILE = "stage.json"
 SCHEMA_FILE = "schema.pickle"
 ASSEMBLED_SQL = "assembled_sql"  # stage.json: the package's SQL script, when staging assembled it already
@@ -418,18 +419,23 @@ class _Stager:
                 except sa.exc.SQLAlchemyError as exc:
                     raise describe_db_error(provider, exc) from None
                 connections[provider] = (conn, metadata)
-            for name in order:
-                provider = spec.exports[name].provider.upper()
+            for run in self._export_runs(order, queries):
+                provider = spec.exports[run[0]].provider.upper()
                 conn, metadata = connections[provider]
-                table = metadata.tables[spec.source_table(name)]
-                query = queries[name]
-                values = {p: self.params.get(p) for p in query.params}
-                missing = [p for p in query.params if p not in self.params]
-                if missing:
-                    raise ProviderError(f"export {name!r} uses :{missing[0]}, which is not a template parameter",
-                                        hint="declare it under 'parameters:' in the template")
-                self.progress(f"{name}: querying")
+                for name in run:
+                    missing = [p for p in queries[name].params if p not in self.params]
+                    if missing:
+                        raise ProviderError(f"export {name!r} uses :{missing[0]}, which is not a template "
+                                            "parameter", hint="declare it under 'parameters:' in the template")
                 try:
+                    if len(run) > 1:
+                        self._stage_chained(conn, metadata, run, queries)
+                        continue
+                    name = run[0]
+                    table = metadata.tables[spec.source_table(name)]
+                    query = queries[name]
+                    values = {p: self.params.get(p) for p in query.params}
+                    self.progress(f"{name}: querying")
                     for bound in self._reference_chunks(query, values):
                         for batch in self._export_batches(conn, table, name, query, bound):
                             self.handle_batch(table, batch, "export", name, conn.dialect)
@@ -449,6 +455,44 @@ class _Stager:
                     self._state(table, "export", empty[0] if empty else pa.RecordBatch.from_pylist(
                         [], schema=schema_for(table, [c.name for c in table.columns])), conn.dialect)
         return self._finish()
+
+    def _export_runs(self, order: list[str], queries: dict[str, ExportQuery]) -> list[list[str]]:
+        """Exports in order, consecutive ones read back to back (see :meth:`_stage_chained`) grouped together:
+        same provider, plain one-statement queries (no reference to another export, no sample, no children)."""
+        runs: list[list[str]] = []
+        for name in order:
+            export = self.spec.exports[name]
+            plain = not queries[name].references and export.sample is None and not export.children
+            last = runs[-1][-1] if runs else None
+            if (plain and last is not None and self.spec.exports[last].provider.upper() == export.provider.upper()
+                    and not queries[last].references and self.spec.exports[last].sample is None
+                    and not self.spec.exports[last].children):
+                runs[-1].append(name)
+            else:
+                runs.append([name])
+        return runs
+
+    def _stage_chained(self, conn: Connection, metadata: sa.MetaData, run: list[str],
+                       queries: dict[str, ExportQuery]) -> None:
+        """Exports that need nothing from each other, read back to back by one reader thread: the next query
+        goes to the server as soon as the previous result is read, while its last batches are still being
+        masked and written (one connection, one snapshot, the same SQL and bound values as one by one)."""
+        jobs = [(name, metadata.tables[self.spec.source_table(name)], queries[name]) for name in run]
+
+        def read() -> Iterator[tuple[str, sa.Table, pa.RecordBatch]]:
+            for name, table, query in jobs:
+                values = {p: self.params.get(p) for p in query.params}
+                for batch in stream_query(conn, table, query, values, self.settings.batch_rows):
+                    yield name, table, batch
+
+        current = None
+        for name, table, batch in _prefetched(read):
+            if name != current:
+                if current is not None:
+                    self.leaks.prepare_patterns()
+                self.progress(f"{name}: querying")
+                current = name
+            self.handle_batch(table, batch, "export", name, conn.dialect)
 
     def _export_batches(self, conn: Connection, table: sa.Table, name: str, query: ExportQuery,
                         bound: dict[str, Any]) -> Iterator[pa.RecordBatch]:
@@ -718,8 +762,7 @@ class _End:
         self.error = error
 
 
-def _prefetched(make: Callable[[], Iterator[pa.RecordBatch]],
-                depth: int = PREFETCH_BATCHES) -> Iterator[pa.RecordBatch]:
+def _prefetched(make: Callable[[], Iterator[T]], depth: int = PREFETCH_BATCHES) -> Iterator[T]:
     """The batches of ``make()``, produced by a reader thread up to ``depth`` batches ahead.
 
     Why: the socket waits and Arrow's decoding release the GIL, so reading the next batches overlaps
@@ -727,10 +770,10 @@ def _prefetched(make: Callable[[], Iterator[pa.RecordBatch]],
     runs; when it ends (exhausted, failed, or abandoned by the consumer) the thread has closed the result,
     so the connection is free again. A reader error is raised here, in the consumer's thread.
     """
-    channel: queue.Queue[pa.RecordBatch | _End] = queue.Queue(maxsize=depth)
+    channel: queue.Queue[T | _End] = queue.Queue(maxsize=depth)
     stop = threading.Event()
 
-    def offer(item: pa.RecordBatch | _End) -> bool:
+    def offer(item: T | _End) -> bool:
         while not stop.is_set():
             try:
                 channel.put(item, timeout=0.1)

@@ -1,14 +1,18 @@
-"""Builds of several exports from one MariaDB source: row bounds per export."""
+"""Builds of several exports from one MariaDB source. Exports that need nothing from each other are read back
+to back by one reader (the next query starts while the previous table's last batches are masked): the same
+package as reading them one by one, and a failing query still fails the build cleanly. Row bounds per export."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pymysql
 import pytest
 
+from hfit_dagster.build import staging
 from hfit_dagster.build.local_build import build_package
-from hfit_dagster.errors import BuildError
+from hfit_dagster.errors import BuildError, ProviderError
 from hfit_dagster.settings import load_settings
 from hfit_dagster.template.loader import parse_template
 from tests.conftest import MARIADB, TEST_MASKING_KEY, mariadb_url
@@ -58,6 +62,35 @@ def settings(tmp_path: Path, mariadb_database, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("HFIT_PROVIDER_SRC_URL", mariadb_url(name))
     monkeypatch.setenv("HFIT_BATCH_ROWS", "64")  # several batches per export
     return load_settings()
+
+
+def _tables(path: Path) -> dict[str, object]:
+    return {p.stem: pq.read_table(p) for p in sorted((path / "parquet").iterdir())}
+
+
+def test_plain_exports_read_back_to_back_give_the_package_of_one_by_one(settings, monkeypatch) -> None:
+    """Plain exports next to each other share one reader; links (it uses teams.id) is read on its own."""
+    runs: list[list[list[str]]] = []
+    grouping = staging._Stager._export_runs
+    monkeypatch.setattr(staging._Stager, "_export_runs",
+                        lambda self, order, queries: runs.append(grouping(self, order, queries)) or runs[-1])
+    chained = build_package(parse_template(TEMPLATE), {}, settings)
+    assert ["links"] in runs[0] and any(len(run) > 1 for run in runs[0])
+    assert sorted(name for run in runs[0] for name in run) == ["badges", "links", "people", "teams"]
+
+    monkeypatch.setattr(staging._Stager, "_export_runs", lambda self, order, queries: [[n] for n in order])
+    one_by_one = build_package(parse_template(TEMPLATE), {}, settings)
+    assert _tables(chained.path) == _tables(one_by_one.path)
+    assert chained.manifest.checks["row_counts"]["rows"] == {"teams": 5, "people": 600, "badges": 200,
+                                                             "links": 19}
+
+
+def test_a_failing_query_in_the_middle_of_a_chain_fails_the_build_and_publishes_nothing(settings) -> None:
+    broken = TEMPLATE.replace("SELECT * FROM badges WHERE id > 100", "SELECT * FROM badges WHERE no_such > 100")
+    with pytest.raises(ProviderError) as failed:
+        build_package(parse_template(broken), {}, settings)
+    assert "SRC" in str(failed.value)  # the provider is named (the server's message may quote the SQL)
+    assert not any((Path(settings.package_store) / "chained").glob("2*"))
 
 
 def test_row_bounds_are_checked_against_the_rows_each_export_selected(settings) -> None:
