@@ -293,18 +293,18 @@ class _RowReader:
         ends = np.empty_like(row_starts)
         ends[:-1] = row_starts[1:] - 4
         ends[-1] = len(data)
-        pos = row_starts
-        located = []
-        for _ in self.schema:
-            start, length, null = _locate(raw, pos, ends)
-            located.append((start, length, null))
-            pos = start + length
-        if not np.array_equal(pos, ends):
+        k, n = len(self.schema), len(row_starts)
+        starts, lengths, nulls = (np.empty((k, n), dtype=np.int64), np.empty((k, n), dtype=np.int64),
+                                  np.empty((k, n), dtype=np.bool_))
+        problem = _locate_all(raw, row_starts, ends, starts, lengths, nulls)
+        if problem:
             self.conn._force_close()
-            raise _dbapi_error(pymysql.err.InternalError("row packets do not match the result's columns"))
+            raise _dbapi_error(pymysql.err.InternalError(
+                "a row packet has fewer fields than the result's columns" if problem == 1
+                else "row packets do not match the result's columns"))
         arrays = []
         for index, field in enumerate(self.schema):
-            start, length, null = located[index]
+            start, length, null = starts[index], lengths[index], nulls[index]
             try:
                 arrays.append(self.decoders[index](buffer, start, length, null))
             except (_Unsupported, pa.ArrowInvalid, pa.ArrowNotImplementedError, OverflowError):
@@ -314,28 +314,37 @@ class _RowReader:
         return pa.RecordBatch.from_arrays(arrays, schema=self.schema)
 
 
-def _locate(raw: np.ndarray, pos: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(value start, value length, is NULL) of the length-encoded field at each position."""
-    if (pos >= ends).any():
-        raise _dbapi_error(pymysql.err.InternalError("a row packet has fewer fields than the result's columns"))
-    lead = raw[pos].astype(np.int64)
-    start = pos + 1
-    length = lead
-    null = lead == 0xFB
-    special = lead >= 0xFB
-    if special.any():
-        length = length.copy()
-        start = start.copy()
-        length[null] = 0
-        for marker, width in ((0xFC, 2), (0xFD, 3), (0xFE, 8)):
-            rows = np.flatnonzero(lead == marker)
-            if rows.size:
-                value = np.zeros(rows.size, dtype=np.int64)
-                for i in range(width):
-                    value |= raw[pos[rows] + 1 + i].astype(np.int64) << (8 * i)
-                length[rows] = value
-                start[rows] = pos[rows] + 1 + width
-    return start, length, null
+@compiled
+def _locate_all(raw: np.ndarray, row_starts: np.ndarray, ends: np.ndarray, starts: np.ndarray,
+                lengths: np.ndarray, nulls: np.ndarray) -> int:  # pragma: no cover - compiled
+    """(value start, value length, is NULL) of every length-encoded field of every row, in one pass: 0, or 1
+    when a row has fewer fields than the result's columns, 2 when its fields do not end where it ends."""
+    k = starts.shape[0]
+    for i in range(row_starts.shape[0]):
+        pos, end = row_starts[i], ends[i]
+        for j in range(k):
+            if pos >= end:
+                return 1
+            lead = raw[pos]
+            if lead < 0xFB:
+                starts[j, i], lengths[j, i], nulls[j, i] = pos + 1, lead, False
+                pos += 1 + lead
+                continue
+            if lead == 0xFB:
+                starts[j, i], lengths[j, i], nulls[j, i] = pos + 1, 0, True
+                pos += 1
+                continue
+            width = 2 if lead == 0xFC else 3 if lead == 0xFD else 8
+            if pos + 1 + width > end:
+                return 2
+            value = 0
+            for b in range(width):
+                value |= np.int64(raw[pos + 1 + b]) << (8 * b)
+            starts[j, i], lengths[j, i], nulls[j, i] = pos + 1 + width, value, False
+            pos += 1 + width + value
+        if pos != end:
+            return 2
+    return 0
 
 
 def _slices(buffer: pa.Buffer, start: np.ndarray, length: np.ndarray, null: np.ndarray,

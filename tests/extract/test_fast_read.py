@@ -230,13 +230,15 @@ def test_locate_reads_every_length_prefix() -> None:
     values = [b"", b"x" * 250, b"y" * 251, b"z" * 65_536, None]
     data = b"".join(lenenc(v) for v in values)
     raw = np.frombuffer(data, dtype=np.uint8)
-    pos = np.zeros(1, dtype=np.int64)
-    seen = []
-    for _ in values:
-        start, length, null = mysql_fast._locate(raw, pos, np.array([len(data)]))
-        seen.append(None if null[0] else data[start[0] : start[0] + length[0]])
-        pos = start + length
-    assert seen == values
+    shape = (len(values), 1)
+    start, length, null = np.empty(shape, np.int64), np.empty(shape, np.int64), np.empty(shape, np.bool_)
+    assert mysql_fast._locate_all(raw, np.array([0]), np.array([len(data)]), start, length, null) == 0
+    assert [None if null[j, 0] else data[start[j, 0] : start[j, 0] + length[j, 0]] for j in range(len(values))] \
+        == values
+    short = np.array([len(data) - 1])  # the row ends before its last field (the NULL)
+    assert mysql_fast._locate_all(raw, np.array([0]), short, start, length, null) == 1
+    one = np.frombuffer(lenenc(b"abc"), dtype=np.uint8)  # the row ends inside its only field
+    assert mysql_fast._locate_all(one, np.array([0]), np.array([3]), start[:1], length[:1], null[:1]) == 2
 
 
 def test_an_abandoned_result_is_read_to_its_end() -> None:
