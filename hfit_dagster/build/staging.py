@@ -660,9 +660,13 @@ class _Stager:
         if not text or not self.leaks.count:
             return hits
         patterns = self.leaks.patterns()
-        # read as dictionaries: a column chunk's dictionary holds exactly the values written to it, so the
-        # distinct values come without hashing every row again (order_items.sku: 0.39 s -> 0.10 s)
-        parquet = pq.ParquetFile(path, read_dictionary=text)
+        # columns written with dictionaries are read as such: a column chunk's dictionary holds exactly the values
+        # written to it, so the distinct values come without hashing every row again (order_items.sku: 0.39 s ->
+        # 0.10 s); the others are read plain (as dictionaries Arrow would build them value by value, ~4x slower)
+        metadata = pq.read_metadata(path)
+        encoded = {metadata.row_group(0).column(i).path_in_schema for i in range(metadata.num_columns)
+                   if metadata.row_group(0).column(i).has_dictionary_page} if metadata.num_row_groups else set()
+        parquet = pq.ParquetFile(path, read_dictionary=[c for c in text if c in encoded])
 
         def candidates(column: pa.Array) -> pa.Array:
             distinct = column.dictionary if isinstance(column, pa.DictionaryArray) else pc.unique(column)

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.mariadb
 ROWS = 3_000  # several Parquet row groups are not needed: batches of 500 make several scanned batches
 
 
-def _template(copy_rule: str) -> str:
+def _template(copy_rule: str, twin_rule: str = "email") -> str:
     return f"""
 templateName: leaky
 exports:
@@ -29,6 +29,7 @@ exports:
 masking:
   contacts.email: email
   contacts.email_copy: {copy_rule}
+  contacts.email_twin: {twin_rule}
   contacts.team: keep
   default: keep
 """
@@ -39,11 +40,12 @@ def settings(tmp_path: Path, mariadb_database, monkeypatch: pytest.MonkeyPatch):
     name = mariadb_database()
     with pymysql.connect(**MARIADB, database=name) as conn, conn.cursor() as cur:
         cur.execute("CREATE TABLE contacts (id INT PRIMARY KEY, email VARCHAR(80), email_copy VARCHAR(80),"
-                    " team VARCHAR(40))")
-        # email_copy repeats a few emails on many rows (a dictionary-encoded column), team is low-cardinality
-        cur.executemany("INSERT INTO contacts VALUES (%s, %s, %s, %s)",
-                        [(i, f"person{i}@corp.example", f"person{i % 7}@corp.example", f"team {i % 5}")
-                         for i in range(1, ROWS + 1)])
+                    " email_twin VARCHAR(80), team VARCHAR(40))")
+        # email_copy repeats a few emails on many rows (a dictionary-encoded column), email_twin is every row's
+        # own email again (distinct values: written without a dictionary), team is low-cardinality
+        cur.executemany("INSERT INTO contacts VALUES (%s, %s, %s, %s, %s)",
+                        [(i, f"person{i}@corp.example", f"person{i % 7}@corp.example", f"person{i}@corp.example",
+                          f"team {i % 5}") for i in range(1, ROWS + 1)])
         conn.commit()
     monkeypatch.setenv("HFIT_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("HFIT_MASKING_KEY", TEST_MASKING_KEY)
@@ -64,3 +66,17 @@ def test_an_unmasked_copy_of_a_masked_column_fails_the_build_and_publishes_nothi
     assert "contacts.email in contacts.email_copy" in message and "nothing was published" in message
     assert "@corp.example" not in message  # the columns are named, no value is quoted
     assert sorted(p.name for p in good.path.parent.iterdir()) == before and good.path.is_dir()
+
+
+def test_a_leak_in_a_column_written_without_a_dictionary_is_found(settings, monkeypatch) -> None:
+    """Distinct values (every row's own email again) are written plain, not dictionary encoded: still scanned."""
+    from hfit_dagster.build import staging
+
+    monkeypatch.setenv("HFIT_BATCH_ROWS", "1500")  # a first batch large enough to judge the columns by
+    chosen: list[list[str]] = []
+    choose = staging._dictionary_columns
+    monkeypatch.setattr(staging, "_dictionary_columns", lambda first: chosen.append(choose(first)) or chosen[-1])
+    with pytest.raises(LeakDetected) as failed:
+        build_package(parse_template(_template("email", twin_rule="keep")), {}, load_settings())
+    assert chosen == [["email_copy", "team"]]  # email and email_twin are mostly distinct: no dictionary
+    assert "contacts.email in contacts.email_twin" in str(failed.value)
