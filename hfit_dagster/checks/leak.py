@@ -176,7 +176,7 @@ class LeakCollector:
     def prepare_patterns(self) -> None:
         """Start building the patterns of the originals collected so far, on the hashing thread (after their
         hashes); :meth:`patterns` takes that build unless an original was added since (which drops it)."""
-        if self._patterns is None and self._columns:
+        if self._patterns is None and self._prepared is None and self._columns:  # not for the same originals twice
             self._prepared = _hashing_thread().submit(_build_patterns, list(self._columns), list(self._hashed))
 
     def patterns(self) -> TokenPatterns:

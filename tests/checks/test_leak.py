@@ -81,3 +81,17 @@ def test_patterns_prepared_early_are_rebuilt_when_originals_come_after() -> None
     later.prepare_patterns()
     later.add_column("b", "phone", "phone", pa.array(["+44 20 7946 0000"]))
     assert later.scan(text) == {"a.email", "b.phone"}
+
+
+def test_patterns_are_prepared_once_for_the_same_originals(monkeypatch) -> None:
+    """Every export's end asks for the patterns; without new originals they are built once."""
+    from hfit_dagster.checks import leak
+
+    builds: list[int] = []
+    build = leak._build_patterns
+    monkeypatch.setattr(leak, "_build_patterns", lambda columns, hashed: builds.append(1) or build(columns, hashed))
+    collector = LeakCollector()
+    collector.add_column("a", "email", "email", pa.array(["first.person@corp.example"]))
+    for _ in range(3):  # three exports end, none adds originals
+        collector.prepare_patterns()
+    assert collector.scan(["first.person@corp.example"]) == {"a.email"} and len(builds) == 1
