@@ -24,6 +24,17 @@ def mariadb_url(database: str) -> str:
     return f"mysql+pymysql://root@127.0.0.1:3306/{database}?charset=utf8mb4"
 
 
+def mariadb_source_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, database: str,
+                            batch_rows: int) -> HfitSettings:
+    """Settings of a build whose provider ``SRC`` is ``database`` in the local MariaDB, read ``batch_rows``
+    rows at a time, with an isolated hfit home and the tests' masking key."""
+    monkeypatch.setenv("HFIT_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("HFIT_MASKING_KEY", TEST_MASKING_KEY)
+    monkeypatch.setenv("HFIT_PROVIDER_SRC_URL", mariadb_url(database))
+    monkeypatch.setenv("HFIT_BATCH_ROWS", str(batch_rows))
+    return load_settings()
+
+
 @pytest.fixture
 def mariadb_database() -> Iterator[Callable[[], str]]:
     """A factory of throwaway MariaDB databases (names returned); all dropped after the test."""

@@ -13,9 +13,8 @@ import pytest
 from hfit_dagster.build import staging
 from hfit_dagster.build.local_build import build_package
 from hfit_dagster.errors import BuildError, ProviderError
-from hfit_dagster.settings import load_settings
 from hfit_dagster.template.loader import parse_template
-from tests.conftest import MARIADB, TEST_MASKING_KEY, mariadb_url
+from tests.conftest import MARIADB, mariadb_source_settings
 
 pytestmark = pytest.mark.mariadb
 
@@ -57,11 +56,7 @@ def settings(tmp_path: Path, mariadb_database, monkeypatch: pytest.MonkeyPatch):
         cur.executemany("INSERT INTO badges VALUES (%s, %s)", [(i, f"badge {i}") for i in range(1, 301)])
         cur.executemany("INSERT INTO links VALUES (%s, %s)", [(i, i % 5 + 1) for i in range(1, 101)])
         conn.commit()
-    monkeypatch.setenv("HFIT_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("HFIT_MASKING_KEY", TEST_MASKING_KEY)
-    monkeypatch.setenv("HFIT_PROVIDER_SRC_URL", mariadb_url(name))
-    monkeypatch.setenv("HFIT_BATCH_ROWS", "64")  # several batches per export
-    return load_settings()
+    return mariadb_source_settings(monkeypatch, tmp_path, name, batch_rows=64)  # several batches per export
 
 
 def _tables(path: Path) -> dict[str, object]:

@@ -11,9 +11,8 @@ import pytest
 
 from hfit_dagster.build import staging
 from hfit_dagster.build.local_build import build_package
-from hfit_dagster.settings import load_settings
 from hfit_dagster.template.loader import parse_template
-from tests.conftest import MARIADB, TEST_MASKING_KEY, mariadb_url
+from tests.conftest import MARIADB, mariadb_source_settings
 
 pytestmark = pytest.mark.mariadb
 
@@ -43,11 +42,7 @@ def settings(tmp_path: Path, mariadb_database, monkeypatch: pytest.MonkeyPatch):
                         [(i, name, email, note and note.format(name=name, email=email))
                          for i, name, email, note in rows])
         conn.commit()
-    monkeypatch.setenv("HFIT_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("HFIT_MASKING_KEY", TEST_MASKING_KEY)
-    monkeypatch.setenv("HFIT_PROVIDER_SRC_URL", mariadb_url(name))
-    monkeypatch.setenv("HFIT_BATCH_ROWS", "100")  # twelve batches through the two-thread masking
-    return load_settings()
+    return mariadb_source_settings(monkeypatch, tmp_path, name, batch_rows=100)  # twelve batches, two threads
 
 
 def test_text_masked_beside_the_next_batch_equals_masking_each_batch_whole(settings, monkeypatch) -> None:

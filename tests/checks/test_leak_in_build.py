@@ -12,7 +12,7 @@ from hfit_dagster.build.local_build import build_package
 from hfit_dagster.errors import LeakDetected
 from hfit_dagster.settings import load_settings
 from hfit_dagster.template.loader import parse_template
-from tests.conftest import MARIADB, TEST_MASKING_KEY, mariadb_url
+from tests.conftest import MARIADB, mariadb_source_settings
 
 pytestmark = pytest.mark.mariadb
 
@@ -47,11 +47,7 @@ def settings(tmp_path: Path, mariadb_database, monkeypatch: pytest.MonkeyPatch):
                         [(i, f"person{i}@corp.example", f"person{i % 7}@corp.example", f"person{i}@corp.example",
                           f"team {i % 5}") for i in range(1, ROWS + 1)])
         conn.commit()
-    monkeypatch.setenv("HFIT_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("HFIT_MASKING_KEY", TEST_MASKING_KEY)
-    monkeypatch.setenv("HFIT_PROVIDER_SRC_URL", mariadb_url(name))
-    monkeypatch.setenv("HFIT_BATCH_ROWS", "500")
-    return load_settings()
+    return mariadb_source_settings(monkeypatch, tmp_path, name, batch_rows=500)
 
 
 def test_an_unmasked_copy_of_a_masked_column_fails_the_build_and_publishes_nothing(settings) -> None:
