@@ -460,14 +460,17 @@ class _Stager:
     def _export_runs(self, order: list[str], queries: dict[str, ExportQuery]) -> list[list[str]]:
         """Exports in order, consecutive ones read back to back (see :meth:`_stage_chained`) grouped together:
         same provider, plain one-statement queries (no reference to another export, no sample, no children)."""
+        def plain(name: str) -> bool:
+            export = self.spec.exports[name]
+            return not queries[name].references and export.sample is None and not export.children
+
+        def provider(name: str) -> str:
+            return self.spec.exports[name].provider.upper()
+
         runs: list[list[str]] = []
         for name in order:
-            export = self.spec.exports[name]
-            plain = not queries[name].references and export.sample is None and not export.children
             last = runs[-1][-1] if runs else None
-            if (plain and last is not None and self.spec.exports[last].provider.upper() == export.provider.upper()
-                    and not queries[last].references and self.spec.exports[last].sample is None
-                    and not self.spec.exports[last].children):
+            if last is not None and plain(last) and plain(name) and provider(last) == provider(name):
                 runs[-1].append(name)
             else:
                 runs.append([name])

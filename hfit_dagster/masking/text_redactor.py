@@ -29,7 +29,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from hfit_dagster.errors import MaskingError
+from hfit_dagster.masking import known_spans
 from hfit_dagster.masking.operators import fakes_for_spans
 from hfit_dagster.masking.row_context import SAME_KIND, Known, Skeleton, find_known_spans, skeleton, splice
 
@@ -802,10 +805,6 @@ class TextRedactor:
         the row's own values gets replaced. Where nothing else does, every row with that key is its text with
         its own values replaced by their fakes, as the loops wrote it; the other rows take the Python path.
         """
-        import numpy as np
-
-        from hfit_dagster.masking import known_spans
-
         values: list[str | None] = texts.to_pylist()
         found = known_spans.row_context(texts, [c[0] for c in context], [c[1] for c in context])
         out: list[str | None] = list(values)
