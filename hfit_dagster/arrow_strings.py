@@ -32,3 +32,17 @@ def string_buffers(values: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.n
         offsets = offsets.astype(np.int64)
     data = np.frombuffer(data_buffer, dtype=np.uint8) if data_buffer is not None else np.zeros(0, np.uint8)
     return data, offsets
+
+
+def pack_byte_columns(columns: list[tuple[np.ndarray, np.ndarray]], rows: int) -> tuple[np.ndarray, np.ndarray]:
+    """Several ``(data, offsets)`` columns of ``rows`` values (as :func:`string_buffers` gives them) as one byte
+    buffer and a (columns, rows + 1) matrix of offsets into it, for compiled loops that read them all."""
+    offsets = np.empty((len(columns), rows + 1), dtype=np.int64)
+    pieces = []
+    base = 0
+    for j, (data, bounds) in enumerate(columns):
+        pieces.append(data[bounds[0] : bounds[-1]])
+        offsets[j] = bounds
+        offsets[j] += base - int(bounds[0])
+        base += int(bounds[-1] - bounds[0])
+    return (np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.uint8)), offsets

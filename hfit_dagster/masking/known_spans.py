@@ -24,7 +24,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from hfit_dagster.arrow_strings import string_buffers
+from hfit_dagster.arrow_strings import pack_byte_columns, string_buffers
 from hfit_dagster.jit import compiled
 from hfit_dagster.masking.row_context import MIN_LENGTH
 
@@ -40,16 +40,10 @@ class RowContext:
 
 def _packed(columns: list[pa.Array], rows: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Several string columns as one byte buffer, a (columns, rows + 1) offset matrix and validity."""
-    datas, offsets = [], np.empty((len(columns), rows + 1), dtype=np.int64)
+    data, offsets = pack_byte_columns([string_buffers(column) for column in columns], rows)
     valid = np.empty((len(columns), rows), dtype=np.bool_)
-    base = 0
     for j, column in enumerate(columns):
-        data, bounds = string_buffers(column)
-        datas.append(data[bounds[0] : bounds[-1]])
-        offsets[j] = bounds - bounds[0] + base
-        base += int(bounds[-1] - bounds[0])
         valid[j] = np.asarray(column.is_valid()) if column.null_count else True
-    data = np.concatenate(datas) if datas else np.zeros(0, dtype=np.uint8)
     return data, offsets, valid
 
 

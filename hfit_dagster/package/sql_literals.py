@@ -20,7 +20,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from hfit_dagster.arrow_strings import string_buffers
+from hfit_dagster.arrow_strings import pack_byte_columns, string_buffers
 from hfit_dagster.jit import compiled
 
 # column kinds
@@ -119,16 +119,10 @@ class RowSource:
         k, n = len(self.kinds), self.rows
         numbers = np.empty((k, n), dtype=np.int64)
         valid = np.empty((k, n), dtype=np.bool_)
-        offsets = np.empty((k, n + 1), dtype=np.int64)
-        base = 0
         for j in range(k):
             numbers[j] = self.numbers[j]
             valid[j] = self.valid[j]
-            offsets[j] = self.offsets[j]
-            offsets[j] += base - int(self.offsets[j][0])
-            base += int(self.offsets[j][-1] - self.offsets[j][0])
-        data = np.concatenate([d[o[0] : o[-1]] for d, o in zip(self.data, self.offsets, strict=True)]) if k else \
-            np.zeros(0, dtype=np.uint8)
+        data, offsets = pack_byte_columns(list(zip(self.data, self.offsets, strict=True)), n)
         out = np.empty(self.bound(), dtype=np.uint8)
         starts = np.empty(n + 1, dtype=np.int64)
         _write_rows(np.array(self.kinds, dtype=np.int64), np.array(self.params, dtype=np.int64).reshape(-1, 2),
