@@ -33,8 +33,9 @@ LOAD_HINTS = {
 COPY_BYTES = 4 << 20
 PARQUET_DIR = "parquet"  # a staging directory's masked tables
 SQL_PARTS_DIR = "sql-parts"  # INSERTs per table, rendered while staging when the SQL dialect is known
-# Rows rendered per call: the per-call cost of Arrow's kernels (joins, casts) is paid per batch, so 32k rows
-# render the bench's 12M rows in ~8.8 s against ~12.7 s with 5k; a batch of wide text rows stays a few MB.
+# Rows rendered per call (from the staged Parquet): every call pays a fixed cost per batch (column set-up, the
+# Arrow path's kernels for the columns the compiled row writer does not take), so batches are 32k rows; a batch of
+# wide text rows stays a few MB.
 SQL_BATCH_ROWS = 32_768
 
 

@@ -8,9 +8,11 @@ Design choices:
 
 - DDL is compiled by SQLAlchemy from an adapted copy of each table (types from ``sql_types``), with every
   identifier force-quoted by the target dialect's identifier preparer.
-- Values are rendered per column, vectorised with Arrow compute (casts, substring replacement, element-wise
-  joins); a row is one line, a statement is a run of rows no larger than ``max_statement_bytes``. Python
-  touches values one by one only for rare types (binary as hex, JSON-like nested values, durations).
+- Rows are written by one compiled loop (``sql_literals``) straight from the batch for integers, decimals,
+  dates, timestamps and MySQL/PostgreSQL text; other columns are rendered per column with Arrow compute
+  (casts, substring replacement, element-wise joins) and copied in. A row is one line, a statement is a run
+  of rows no larger than ``max_statement_bytes``. Python touches values one by one only for rare types
+  (binary as hex, JSON-like nested values, durations).
 - Foreign keys come after the indexes they need (MySQL) or after the data (PostgreSQL, so cycles and
   self-references load); keys to tables outside the package are left out and reported.
 - Nothing here logs, and no error message carries a value.
@@ -72,8 +74,8 @@ _FAST_TEXT = {"mysql": sql_literals.MYSQL, "postgresql": sql_literals.POSTGRESQL
 # a batch whose SQL would pass 2 GiB is split in halves (see SqlScriptWriter.write_rows).
 _TEXT = pa.string()
 
-# Columns of a batch are rendered on a small thread pool: Arrow's kernels release the GIL, so on a machine
-# with more than one core the columns of one batch render at the same time (the output is the same).
+# Columns of a batch that take the Arrow path are rendered on a small thread pool: Arrow's kernels release the
+# GIL, so on a machine with more than one core they render at the same time (the output is the same).
 _RENDER_THREADS = min(4, os.cpu_count() or 1)
 _PARALLEL_MIN_CELLS = 20_000
 _PIPELINE_DEPTH = 2  # batches rendered ahead while the caller prepares the next one
