@@ -24,6 +24,16 @@ def mariadb_url(database: str) -> str:
     return f"mysql+pymysql://root@127.0.0.1:3306/{database}?charset=utf8mb4"
 
 
+def fill_mariadb(database: str, tables: dict[str, tuple[str, list[tuple]]]) -> None:
+    """Create each table (``name: (column definitions, rows)``) in ``database`` and insert its rows, in order."""
+    with pymysql.connect(**MARIADB, database=database) as conn, conn.cursor() as cur:
+        for table, (columns, rows) in tables.items():
+            cur.execute(f"CREATE TABLE {table} ({columns})")
+            if rows:
+                cur.executemany(f"INSERT INTO {table} VALUES ({', '.join(['%s'] * len(rows[0]))})", rows)
+        conn.commit()
+
+
 def mariadb_source_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, database: str,
                             batch_rows: int) -> HfitSettings:
     """Settings of a build whose provider ``SRC`` is ``database`` in the local MariaDB, read ``batch_rows``

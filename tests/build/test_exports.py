@@ -7,14 +7,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pyarrow.parquet as pq
-import pymysql
 import pytest
 
 from hfit_dagster.build import staging
 from hfit_dagster.build.local_build import build_package
 from hfit_dagster.errors import BuildError, ProviderError
 from hfit_dagster.template.loader import parse_template
-from tests.conftest import MARIADB, mariadb_source_settings
+from tests.conftest import fill_mariadb, mariadb_source_settings
 
 pytestmark = pytest.mark.mariadb
 
@@ -44,18 +43,14 @@ masking:
 @pytest.fixture
 def settings(tmp_path: Path, mariadb_database, monkeypatch: pytest.MonkeyPatch):
     name = mariadb_database()
-    with pymysql.connect(**MARIADB, database=name) as conn, conn.cursor() as cur:
-        cur.execute("CREATE TABLE teams (id INT PRIMARY KEY, label VARCHAR(20))")
-        cur.execute("CREATE TABLE people (id INT PRIMARY KEY, team_id INT, email VARCHAR(80),"
-                    " FOREIGN KEY (team_id) REFERENCES teams (id))")
-        cur.execute("CREATE TABLE badges (id INT PRIMARY KEY, label VARCHAR(20))")
-        cur.execute("CREATE TABLE links (id INT PRIMARY KEY, team_id INT, FOREIGN KEY (team_id) REFERENCES teams (id))")
-        cur.executemany("INSERT INTO teams VALUES (%s, %s)", [(i, f"team {i}") for i in range(1, 6)])
-        cur.executemany("INSERT INTO people VALUES (%s, %s, %s)",
-                        [(i, i % 5 + 1, f"p{i}@corp.example") for i in range(1, 1001)])
-        cur.executemany("INSERT INTO badges VALUES (%s, %s)", [(i, f"badge {i}") for i in range(1, 301)])
-        cur.executemany("INSERT INTO links VALUES (%s, %s)", [(i, i % 5 + 1) for i in range(1, 101)])
-        conn.commit()
+    fill_mariadb(name, {
+        "teams": ("id INT PRIMARY KEY, label VARCHAR(20)", [(i, f"team {i}") for i in range(1, 6)]),
+        "people": ("id INT PRIMARY KEY, team_id INT, email VARCHAR(80), FOREIGN KEY (team_id) REFERENCES teams (id)",
+                   [(i, i % 5 + 1, f"p{i}@corp.example") for i in range(1, 1001)]),
+        "badges": ("id INT PRIMARY KEY, label VARCHAR(20)", [(i, f"badge {i}") for i in range(1, 301)]),
+        "links": ("id INT PRIMARY KEY, team_id INT, FOREIGN KEY (team_id) REFERENCES teams (id)",
+                  [(i, i % 5 + 1) for i in range(1, 101)]),
+    })
     return mariadb_source_settings(monkeypatch, tmp_path, name, batch_rows=64)  # several batches per export
 
 

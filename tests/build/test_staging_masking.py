@@ -6,13 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pyarrow.parquet as pq
-import pymysql
 import pytest
 
 from hfit_dagster.build import staging
 from hfit_dagster.build.local_build import build_package
 from hfit_dagster.template.loader import parse_template
-from tests.conftest import MARIADB, mariadb_source_settings
+from tests.conftest import fill_mariadb, mariadb_source_settings
 
 pytestmark = pytest.mark.mariadb
 
@@ -34,14 +33,11 @@ masking:
 @pytest.fixture
 def settings(tmp_path: Path, mariadb_database, monkeypatch: pytest.MonkeyPatch):
     name = mariadb_database()
-    with pymysql.connect(**MARIADB, database=name) as conn, conn.cursor() as cur:
-        cur.execute("CREATE TABLE people (id INT PRIMARY KEY, name VARCHAR(80), email VARCHAR(80), note TEXT)")
-        notes = ["Called {name}; wants updates at {email}.", "Prefers phone calls.", None, "Wrote to {email}."]
-        rows = [(i, f"Quentin Zabrowski{i}", f"qz{i}@mail.example", notes[i % 4]) for i in range(1, ROWS + 1)]
-        cur.executemany("INSERT INTO people VALUES (%s, %s, %s, %s)",
-                        [(i, name, email, note and note.format(name=name, email=email))
-                         for i, name, email, note in rows])
-        conn.commit()
+    notes = ["Called {name}; wants updates at {email}.", "Prefers phone calls.", None, "Wrote to {email}."]
+    rows = [(i, f"Quentin Zabrowski{i}", f"qz{i}@mail.example", notes[i % 4]) for i in range(1, ROWS + 1)]
+    fill_mariadb(name, {"people": ("id INT PRIMARY KEY, name VARCHAR(80), email VARCHAR(80), note TEXT",
+                                   [(i, person, email, note and note.format(name=person, email=email))
+                                    for i, person, email, note in rows])})
     return mariadb_source_settings(monkeypatch, tmp_path, name, batch_rows=100)  # twelve batches, two threads
 
 

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pymysql
 import pytest
 
 from hfit_dagster.build.local_build import build_package
 from hfit_dagster.errors import LeakDetected
 from hfit_dagster.settings import load_settings
 from hfit_dagster.template.loader import parse_template
-from tests.conftest import MARIADB, mariadb_source_settings
+from tests.conftest import fill_mariadb, mariadb_source_settings
 
 pytestmark = pytest.mark.mariadb
 
@@ -38,15 +37,12 @@ masking:
 @pytest.fixture
 def settings(tmp_path: Path, mariadb_database, monkeypatch: pytest.MonkeyPatch):
     name = mariadb_database()
-    with pymysql.connect(**MARIADB, database=name) as conn, conn.cursor() as cur:
-        cur.execute("CREATE TABLE contacts (id INT PRIMARY KEY, email VARCHAR(80), email_copy VARCHAR(80),"
-                    " email_twin VARCHAR(80), team VARCHAR(40))")
-        # email_copy repeats a few emails on many rows (a dictionary-encoded column), email_twin is every row's
-        # own email again (distinct values: written without a dictionary), team is low-cardinality
-        cur.executemany("INSERT INTO contacts VALUES (%s, %s, %s, %s, %s)",
-                        [(i, f"person{i}@corp.example", f"person{i % 7}@corp.example", f"person{i}@corp.example",
-                          f"team {i % 5}") for i in range(1, ROWS + 1)])
-        conn.commit()
+    # email_copy repeats a few emails on many rows (a dictionary-encoded column), email_twin is every row's own
+    # email again (distinct values: written without a dictionary), team is low-cardinality
+    fill_mariadb(name, {"contacts": (
+        "id INT PRIMARY KEY, email VARCHAR(80), email_copy VARCHAR(80), email_twin VARCHAR(80), team VARCHAR(40)",
+        [(i, f"person{i}@corp.example", f"person{i % 7}@corp.example", f"person{i}@corp.example", f"team {i % 5}")
+         for i in range(1, ROWS + 1)])})
     return mariadb_source_settings(monkeypatch, tmp_path, name, batch_rows=500)
 
 
