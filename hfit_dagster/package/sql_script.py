@@ -270,8 +270,8 @@ class _ValueRenderer:
         self.removed_nul = 0  # PostgreSQL text cannot hold U+0000
         self._count_lock = threading.Lock()  # columns render on several threads
 
-    # Text the compiled row writer leaves here (SQLite, PostgreSQL text with NUL): one vectorised replace per
-    # special character actually present.
+    # Text the compiled row writer leaves here (SQLite, PostgreSQL text with NUL, UUIDs, JSON): one vectorised
+    # replace per special character actually present.
     def quote(self, arr: pa.Array) -> pa.Array:
         arr = arr if arr.type == _TEXT else pc.cast(arr, _TEXT)
         if self.dialect == "mysql":
