@@ -19,6 +19,7 @@ Building blocks (deterministic, vectorized, no Python per value):
 * :func:`permute_digit_matrix` - a keyed permutation of all digit strings of one length (an FF1-like Feistel
   network, eight rounds), so distinct inputs stay distinct;
 * :func:`map_digits` - rewrite the ASCII digits of each value in place, grouped by digit count;
+* :func:`permute_digits` - :func:`permute_digit_matrix` applied to the digits of each value, compiled;
 * :func:`shape_fakes` - digits permuted and letters keyed in place, everything else kept.
 """
 
@@ -412,6 +413,120 @@ def map_digits(values: pa.Array, mapper: DigitMapper) -> pa.Array:
     return merge_strings(by_width(values, lambda rows, _idx: map_digit_rows(rows, mapper)), len(values))
 
 
+@functools.lru_cache(maxsize=64)
+def _feistel_key_table(secret: bytes, operator: str) -> tuple[np.ndarray, np.ndarray]:
+    """SipHash key halves of every Feistel round, per digit count: ``[count, round]`` (the keys of
+    :func:`_feistel`)."""
+    k0 = np.zeros((MAX_FEISTEL_DIGITS + 1, FEISTEL_ROUNDS), dtype=np.uint64)
+    k1 = np.zeros_like(k0)
+    for n in range(1, MAX_FEISTEL_DIGITS + 1):
+        for i in range(FEISTEL_ROUNDS):
+            k0[n, i], k1[n, i] = sip_key(secret, f"{operator}/fpe/{n}/{i}")
+    return k0, k1
+
+
+@compiled
+def _siphash_block(k0: int, k1: int, first: int, last: int, two: bool) -> int:  # pragma: no cover - compiled
+    """SipHash-2-4 of one final word, or (``two``) of ``first`` then the final word ``last``."""
+    v0, v1, v2, v3 = k0 ^ _C0, k1 ^ _C1, k0 ^ _C2, k1 ^ _C3
+    if two:
+        v3 ^= first
+        v0, v1, v2, v3 = _sip_round(v0, v1, v2, v3)
+        v0, v1, v2, v3 = _sip_round(v0, v1, v2, v3)
+        v0 ^= first
+    v3 ^= last
+    v0, v1, v2, v3 = _sip_round(v0, v1, v2, v3)
+    v0, v1, v2, v3 = _sip_round(v0, v1, v2, v3)
+    v0 ^= last
+    v2 ^= _FF
+    for _ in range(4):
+        v0, v1, v2, v3 = _sip_round(v0, v1, v2, v3)
+    return v0 ^ v1 ^ v2 ^ v3
+
+
+@compiled
+def _permute_digit_spans(data: np.ndarray, offsets: np.ndarray, k0: np.ndarray, k1: np.ndarray,
+                         pow10: np.ndarray) -> np.ndarray:  # pragma: no cover - compiled
+    """:func:`_feistel` on the ASCII digits of each value ``data[offsets[i]:offsets[i + 1]]``, in place.
+
+    Returns the rows left alone because they have more than ``MAX_FEISTEL_DIGITS`` digits (the caller
+    takes those another way)."""
+    n = offsets.shape[0] - 1
+    skipped = np.zeros(n, dtype=np.bool_)
+    positions = np.empty(max(1, int(offsets[n] - offsets[0])), dtype=np.int64)
+    ten = np.uint64(10)
+    zero = np.uint64(48)
+    short_head = np.uint64(7) << np.uint64(56)
+    long_tail = np.uint64(8) << np.uint64(56)
+    for i in range(n):
+        count = 0
+        for j in range(offsets[i], offsets[i + 1]):
+            if 48 <= data[j] <= 57:
+                positions[count] = j
+                count += 1
+        if count == 0:
+            continue
+        if count > MAX_FEISTEL_DIGITS:
+            skipped[i] = True
+            continue
+        u = count // 2
+        a = np.uint64(0)
+        b = np.uint64(0)
+        for t in range(u):
+            a = a * ten + (np.uint64(data[positions[t]]) - zero)
+        for t in range(u, count):
+            b = b * ten + (np.uint64(data[positions[t]]) - zero)
+        mod_u, mod_v = pow10[u], pow10[count - u]
+        two = count > 32
+        for r in range(FEISTEL_ROUNDS):
+            half = b if r % 2 == 0 else a
+            if two:
+                h = _siphash_block(k0[count, r], k1[count, r], half, long_tail, True)
+            else:
+                h = _siphash_block(k0[count, r], k1[count, r], half, half | short_head, False)
+            if r % 2 == 0:
+                a = (a + h % mod_u) % mod_u
+            else:
+                b = (b + h % mod_v) % mod_v
+        for t in range(u - 1, -1, -1):
+            data[positions[t]] = np.uint8(a % ten + zero)
+            a //= ten
+        for t in range(count - 1, u - 1, -1):
+            data[positions[t]] = np.uint8(b % ten + zero)
+            b //= ten
+    return skipped
+
+
+def permute_digits(secret: bytes, operator: str, values: pa.Array) -> pa.Array:
+    """``map_digits(values, permutation_mapper(secret, operator))`` in one compiled pass over the string bytes.
+
+    Digits are rewritten in place (a value keeps its byte length), so the result shares the input's offsets
+    and validity and gets a copy of its bytes: no padded matrices, no grouping by width or digit count
+    (phones: ~16 ms -> ~5 ms per 32k values). Values with more digits than the Feistel network takes go the
+    general way."""
+    values = as_utf8(values)
+    data, offsets = string_buffers(values)
+    if not len(values) or not len(data):
+        return values
+    start, stop = int(offsets[0]), int(offsets[-1])
+    out = data[start:stop].copy()
+    k0, k1 = _feistel_key_table(secret, operator)
+    skipped = _permute_digit_spans(out, offsets - start, k0, k1, _POW10)
+    if skipped.any():
+        idx = np.flatnonzero(skipped)
+        long = map_digits(values.take(pa.array(idx)), permutation_mapper(secret, operator))
+        long_data, long_offsets = string_buffers(long)
+        for row, (a, b) in zip(idx.tolist(), zip(long_offsets[:-1].tolist(), long_offsets[1:].tolist(), strict=True),
+                               strict=True):
+            out[offsets[row] - start : offsets[row + 1] - start] = long_data[a:b]
+    new_offsets = (offsets - start).astype(np.int32)
+    validity = values.buffers()[0]
+    if validity is not None and values.offset:
+        validity = pa.py_buffer(np.packbits(values.is_valid().to_numpy(zero_copy_only=False), bitorder="little"))
+    return pa.StringArray.from_buffers(len(values), pa.py_buffer(new_offsets), pa.py_buffer(out), validity,
+                                       values.null_count)
+
+
 def permutation_mapper(secret: bytes, operator: str) -> DigitMapper:
     """A :data:`DigitMapper` that applies the keyed digit permutation of ``operator``."""
     return functools.partial(permute_digit_groups, secret, operator)
@@ -459,7 +574,7 @@ def shape_fakes(secret: bytes, operator: str, values: pa.Array, *, letters: bool
     """
     values = as_utf8(values)
     if not letters:
-        return map_digits(values, permutation_mapper(secret, operator))
+        return permute_digits(secret, operator, values)
     is_ascii = pc.string_is_ascii(values).to_numpy(zero_copy_only=False)
     if is_ascii.all():
         return merge_strings(by_width(values, lambda r, _idx: shape_rows(secret, operator, r)), len(values))
@@ -471,7 +586,7 @@ def shape_fakes(secret: bytes, operator: str, values: pa.Array, *, letters: bool
             out[i] = v
     other_idx = np.nonzero(~is_ascii)[0]
     other = values.take(pa.array(other_idx))
-    digits = map_digits(other, permutation_mapper(secret, operator))  # digits done, letters untouched
+    digits = permute_digits(secret, operator, other)  # digits done, letters untouched
     counts = np.array([sum(c.isalpha() for c in v) for v in other.to_pylist()], dtype=np.int64)
     rows = ByteRows.from_array(other)  # hash_rows hashes each value at its own width class
     keyed = _keyed_letters(secret, operator, rows, counts) if counts.any() else np.zeros((len(counts), 0))
