@@ -43,7 +43,7 @@ _SEP = b"\x1f"
 _U64 = np.uint64
 _C = (0x736F6D6570736575, 0x646F72616E646F6D, 0x6C7967656E657261, 0x7465646279746573)
 _POW10 = np.array([10**i for i in range(20)], dtype=np.uint64)
-_HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
+HEX_DIGITS = _HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
 
 DigitMapper = Callable[[dict[int, np.ndarray]], dict[int, np.ndarray]]
 
@@ -262,17 +262,53 @@ def merge_strings(parts: list[tuple[np.ndarray, object]], n: int) -> pa.Array:
     return merged.take(pa.array(inverse))
 
 
-def _merge_lanes(parts: list[tuple[np.ndarray, object]], n: int, lanes: int) -> np.ndarray:
-    out = np.empty((n, lanes), dtype=np.uint64)
-    for idx, result in parts:
-        out[idx] = result
-    return out
-
-
 def prf_strings(secret: bytes, labels: list[str], values: pa.Array) -> np.ndarray:
-    """One 64-bit lane per label for every (non-null) string: SipHash-2-4 of its UTF-8 bytes; (n, lanes)."""
+    """One 64-bit lane per label for every (non-null) string: SipHash-2-4 of its UTF-8 bytes; (n, lanes).
+
+    The message of each value is that of :func:`hash_rows` (its bytes zero-padded to its width class, then
+    its length), read straight from the Arrow buffers by one compiled loop: no padded matrices per width
+    class (emails: ~5 ms -> ~1.5 ms per 32k values and two lanes)."""
     values = as_utf8(values)
-    return _merge_lanes(by_width(values, lambda rows, _idx: rows.prf(secret, labels)), len(values), len(labels))
+    data, offsets = string_buffers(values)
+    keys = [sip_key(secret, label) for label in labels]
+    k0 = np.array([k[0] for k in keys], dtype=np.uint64)
+    k1 = np.array([k[1] for k in keys], dtype=np.uint64)
+    return _prf_spans(data, offsets, k0, k1)
+
+
+@compiled
+def _prf_spans(data: np.ndarray, offsets: np.ndarray, k0: np.ndarray,
+               k1: np.ndarray) -> np.ndarray:  # pragma: no cover - compiled
+    """:func:`hash_rows` of each value ``data[offsets[i]:offsets[i + 1]]`` under each key: (n, keys)."""
+    n = offsets.shape[0] - 1
+    lanes = k0.shape[0]
+    out = np.empty((n, lanes), dtype=np.uint64)
+    for i in range(n):
+        start = offsets[i]
+        length = offsets[i + 1] - start
+        width = 8
+        while width < length:
+            width *= 2
+        for lane in range(lanes):
+            v0, v1, v2, v3 = k0[lane] ^ _C0, k1[lane] ^ _C1, k0[lane] ^ _C2, k1[lane] ^ _C3
+            for j in range(width // 8 + 1):
+                if j < width // 8:
+                    w = np.uint64(0)
+                    for b in range(8):
+                        at = 8 * j + b
+                        if at < length:
+                            w |= np.uint64(data[start + at]) << np.uint64(8 * b)
+                else:
+                    w = np.uint64(length)
+                v3 ^= w
+                v0, v1, v2, v3 = _sip_round(v0, v1, v2, v3)
+                v0, v1, v2, v3 = _sip_round(v0, v1, v2, v3)
+                v0 ^= w
+            v2 ^= _FF
+            for _ in range(4):
+                v0, v1, v2, v3 = _sip_round(v0, v1, v2, v3)
+            out[i, lane] = v0 ^ v1 ^ v2 ^ v3
+    return out
 
 
 # ------------------------------------------------------------------------------------- digit matrices
