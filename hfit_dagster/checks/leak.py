@@ -86,9 +86,11 @@ def _entry_patterns(values: pa.Array, multi_token_only: bool) -> EntryPatterns:
     """The searched token sequences of one batch of originals (see the module docstring), hashed."""
     tokens = tokens_of(values)
     counts = tokens.counts(len(values))
-    single_ok = np.zeros(len(values), dtype=bool) if multi_token_only else (
-        _has_digit(values) | (pc.utf8_length(values).to_numpy(zero_copy_only=False) >= 8))
-    keep = (counts > 1) | ((counts == 1) & single_ok)
+    keep = counts > 1
+    single = np.flatnonzero(counts == 1) if not multi_token_only else np.zeros(0, dtype=np.int64)
+    if len(single):  # one-token values count only with a digit or 8+ characters (looked at for those alone)
+        one = values.take(pa.array(single))
+        keep[single] = _has_digit(one) | (pc.utf8_length(one).to_numpy(zero_copy_only=False) >= 8)
     starts = np.concatenate(([0], np.cumsum(counts)[:-1])).astype(np.int64)
     out: EntryPatterns = []
     with np.errstate(over="ignore"):
