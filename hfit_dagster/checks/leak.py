@@ -103,6 +103,14 @@ def _entry_patterns(values: pa.Array, multi_token_only: bool) -> EntryPatterns:
     return out
 
 
+def scan_values(patterns: TokenPatterns, origins: list[str], values: Iterable[str | None]) -> set[str]:
+    """Origins (``table.column``) of the patterns whose token sequence occurs in one of ``values``."""
+    present = [v for v in values if v]
+    if not patterns.by_length or not present:
+        return set()
+    return {origins[origin] for _, origin in patterns.matches(python_tokens(present))}
+
+
 @dataclass
 class LeakCollector:
     """Collects the originals of masked columns while a build masks them (memory only).
@@ -123,6 +131,7 @@ class LeakCollector:
     _prepared: Future[tuple[TokenPatterns, list[str]]] | None = None  # patterns of the originals so far, building
     _origins: list[str] = field(default_factory=list)
     _compaction_useless: bool = False
+    version: int = 0  # changes whenever the searched originals do (a scan made before a change is stale)
 
     def add_column(self, table: str, column: str, operator: str, original: pa.Array) -> None:
         """Remember the searchable originals of one masked column (see the module docstring)."""
@@ -154,6 +163,7 @@ class LeakCollector:
             self._hashed.append(_hash_later(values, operator == "person_name"))
             self.count += len(values)
             self._patterns = self._prepared = None
+            self.version += 1
 
     def discard(self) -> None:
         """Drop hashing not started yet (a failed build: nothing will be scanned)."""
@@ -174,12 +184,31 @@ class LeakCollector:
         self._hashed = [_hash_later(values, multi) for _, values, multi in self._columns]
         self.count = sum(len(values) for _, values, _ in self._columns)
         self._patterns = self._prepared = None
+        self.version += 1
 
     def prepare_patterns(self) -> None:
         """Start building the patterns of the originals collected so far, on the hashing thread (after their
         hashes); :meth:`patterns` takes that build unless an original was added since (which drops it)."""
         if self._patterns is None and self._prepared is None and self._columns:  # not for the same originals twice
             self._prepared = _hashing_thread().submit(_build_patterns, list(self._columns), list(self._hashed))
+
+    def snapshot(self) -> tuple[int, Future[tuple[TokenPatterns, list[str]]]] | None:
+        """The originals collected so far as patterns (built on the hashing thread) with their origins, and
+        the :attr:`version` they belong to; None before any original. For a scan that runs while the build
+        goes on: it touches nothing the build changes, and is stale once ``version`` moved."""
+        if not self._columns:
+            return None
+        if self._patterns is not None:
+            done: Future[tuple[TokenPatterns, list[str]]] = Future()
+            done.set_result((self._patterns, list(self._origins)))
+            return self.version, done
+        self.prepare_patterns()
+        assert self._prepared is not None
+        return self.version, self._prepared
+
+    def searched(self) -> tuple[TokenPatterns, list[str]]:
+        """The patterns of every original collected and the origin (``table.column``) of each pattern."""
+        return self.patterns(), self._origins
 
     def patterns(self) -> TokenPatterns:
         """The searched originals as hashed token sequences (hashed while collecting, built once after)."""
@@ -207,11 +236,7 @@ class LeakCollector:
 
     def scan(self, values: Iterable[str | None]) -> set[str]:
         """Columns (``table.column``) whose originals occur in ``values``; empty when nothing leaked."""
-        patterns = self.patterns()
-        present = [v for v in values if v]
-        if not patterns.by_length or not present:
-            return set()
-        return {self._origins[origin] for _, origin in patterns.matches(python_tokens(present))}
+        return scan_values(self.patterns(), self._origins, values)
 
     def scan_table(self, name: str, table: pa.Table) -> set[str]:
         """``"<origin> in <table.column>"`` for every column of ``table`` where an original was found."""
