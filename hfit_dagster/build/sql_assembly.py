@@ -31,6 +31,7 @@ LOAD_HINTS = {
     "sqlite": "load with: sqlite3 <file.db> < package.sql",
 }
 COPY_BYTES = 4 << 20
+COPY_CHUNK = 64 << 20  # bytes per copy_file_range call: the hash of a part starts after its first chunk
 PARQUET_DIR = "parquet"  # a staging directory's masked tables
 SQL_PARTS_DIR = "sql-parts"  # INSERTs per table, rendered while staging when the SQL dialect is known
 # Rows rendered per call (from the staged Parquet): every call pays a fixed cost per batch (column set-up, the
@@ -100,35 +101,40 @@ class _DigestingFile:
             self._hashing = None
 
     def append_file(self, path: Path) -> None:
-        """Append a file's bytes: copied by the kernel (``copy_file_range``) while the digest thread reads the
-        file to hash it, so its bytes never pass through a Python buffer twice."""
+        """Append a file's bytes: copied by the kernel (``copy_file_range``, a chunk at a time) while the digest
+        thread reads the file to hash it, so its bytes never pass through a Python buffer twice.
+
+        Returns once the copy is done; the hash may still run (the next part's copy overlaps it; the digest
+        thread keeps the order, :meth:`settle` waits). The file may be unlinked then: the hash reads it through
+        a descriptor of its own.
+        """
         size = path.stat().st_size
         self.raw.flush()
-        self.settle()
         with path.open("rb") as source:
             copied = 0
-            hashing: Future[None] | None = None
+            reader = os.open(path, os.O_RDONLY)
             try:
                 while copied < size:
-                    done = os.copy_file_range(source.fileno(), self.raw.fileno(), size - copied)
+                    done = os.copy_file_range(source.fileno(), self.raw.fileno(), min(COPY_CHUNK, size - copied))
                     if done == 0:
                         raise OSError(errno.EIO, "the SQL part ended early")
-                    if hashing is None:  # the kernel copies: hash the file meanwhile (not before, see copy_file)
-                        hashing = self._hasher.submit(self._hash_file, path)
+                    if reader >= 0:  # the kernel copies: hash the file meanwhile (not before, see copy_file)
+                        self._hashing = self._hasher.submit(self._hash_descriptor, reader)
+                        reader = -1
                     copied += done
             except OSError as exc:
                 if copied:  # part of it is in the script already: no way back
                     raise OSError(errno.EIO, f"copying the SQL part failed half-way ({exc.strerror})") from None
                 raise
             finally:
-                if hashing is not None:
-                    hashing.result()  # the part is unlinked by the caller once both are done
+                if reader >= 0:  # nothing copied, nothing hashed
+                    os.close(reader)
         self._bytes += size
 
-    def _hash_file(self, path: Path) -> None:
+    def _hash_descriptor(self, fd: int) -> None:
         chunk = bytearray(COPY_BYTES)
         view = memoryview(chunk)
-        with path.open("rb", buffering=0) as source:
+        with open(fd, "rb", buffering=0) as source:
             while read := source.readinto(chunk):  # type: ignore[attr-defined]
                 self._digest.update(view[:read])
 

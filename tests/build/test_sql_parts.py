@@ -77,6 +77,28 @@ def test_script_assembled_while_staging_is_the_script_write_package_writes(
     assert "`" not in (other / SQL_FILE).read_text()
 
 
+def test_parts_copied_in_many_chunks_hash_like_the_file(settings: HfitSettings, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """The kernel copies a part a chunk at a time while the digest thread hashes it, and the next part's copy
+    starts before that hash ends: the script and its digest are still those of a script written in one go."""
+    import hashlib
+
+    from hfit_dagster.build import sql_assembly
+
+    monkeypatch.setattr(sql_assembly, "COPY_CHUNK", 1000)
+    prepared = prepare_build(resolve_template("daily-dev-scenario", TEMPLATES).spec, {"row_limit": "300"})
+    scripts = {}
+    for run, options in (("during", SqlOptions(version="v1", dialect="mysql")), ("after", None)):
+        staging = tmp_path / run
+        staging.mkdir()
+        stage_template(prepared.spec, prepared.params, settings, staging, sql_dialect="mysql", sql=options)
+        manifest = write_package(staging, "v1", dialect="mysql")
+        scripts[run] = (staging / SQL_FILE).read_bytes()
+        assert manifest.files[SQL_FILE].sha256 == hashlib.sha256(scripts[run]).hexdigest()
+    assert len(scripts["during"]) > 20 * 1000
+    assert scripts["during"] == scripts["after"]
+
+
 def test_parts_are_copied_through_python_where_the_kernel_cannot(settings: HfitSettings, tmp_path: Path,
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     """Where copy_file_range is refused (another file system, an old kernel) the script is the same and its
