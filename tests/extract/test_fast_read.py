@@ -159,6 +159,11 @@ class FakeFile:
         self.pos += len(piece)
         return piece
 
+    def readinto1(self, buffer: memoryview) -> int:
+        piece = self.read1(len(buffer))
+        buffer[: len(piece)] = piece
+        return len(piece)
+
 
 class FakeConnection:
     def __init__(self, data: bytes, chunk: int) -> None:
