@@ -35,3 +35,20 @@ def test_ascii_tokens_equal_python_tokens_on_random_text() -> None:
 def test_no_token_runs_across_two_values() -> None:
     tokens = ascii_tokens(pa.array(["ab", "cd", "", "e f"]))
     assert tokens.owner.tolist() == [0, 1, 3, 3]
+
+
+def test_a_sequence_searched_for_several_origins_is_reported_for_the_first() -> None:
+    """The same original in two masked columns (and many unrelated sequences): a hit names the column that
+    collected it first, whatever order sorting puts the copies in."""
+    import numpy as np
+
+    from hfit_dagster.checks.token_hashes import TokenPatterns
+
+    rng = np.random.default_rng(3)
+    hashes = rng.integers(1, 2**63, 20_000, dtype=np.int64).astype(np.uint64)
+    hashes[10_000:] = hashes[:10_000]  # every sequence twice: origin 0 first, then origin 1
+    origins = np.repeat(np.array([0, 1]), 10_000)
+    patterns = TokenPatterns.build(hashes[::-1].copy(), np.full(20_000, 1), origins[::-1].copy())
+    assert set(patterns.origins[1].tolist()) == {1}  # reversed: origin 1 collected each sequence first
+    patterns = TokenPatterns.build(hashes, np.full(20_000, 1), origins)
+    assert set(patterns.origins[1].tolist()) == {0} and patterns.by_length[1].size == 10_000
