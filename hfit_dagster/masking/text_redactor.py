@@ -120,6 +120,9 @@ _NOT_FOR_NER = frozenset(
 _EMBEDDERS = frozenset({"tok2vec", "transformer", "curated_transformer"})
 
 
+_WARM_UP_TEXT = "Call Maria Lopez at +1 202 555 0143 or maria.lopez@example.com, 12 Main Street, Boston."
+
+
 def _load_spacy(nlp_model: str) -> Any:
     import spacy
 
@@ -477,6 +480,7 @@ class TextAnalyzer:
         self._recognizers_json = json.dumps(self.extra_recognizers, sort_keys=True)
         self._entities: list[str] | None = None
         self.prepared = threading.Event()  # set once a build started by prepare_in_background has ended
+        self._preparing: threading.Thread | None = None  # that build's thread while it runs
 
     @property
     def entity_operators(self) -> dict[str, str]:
@@ -498,6 +502,8 @@ class TextAnalyzer:
     @property
     def engine(self) -> AnalyzerEngine:
         """The shared Presidio engine for this configuration (built on first access, by one thread)."""
+        if self._preparing is not None and self._preparing is not threading.current_thread():
+            self.prepared.wait()  # built and warmed up in the background: nobody uses it beside the warm-up
         with _ENGINE_LOCK:  # a thread asking meanwhile waits for that build instead of starting its own
             return _build_engine(self.nlp_model, self._recognizers_json, self.language)
 
@@ -509,12 +515,17 @@ class TextAnalyzer:
         def build() -> None:
             try:
                 self.engine  # noqa: B018 - built for its side effect, the cached engine
+                # one text through every recognizer: the first use's one-off work (the email check's suffix
+                # trie, ~0.15 s; spaCy's and the patterns' first calls) is done here, not by the first batch
+                self.analyze(_WARM_UP_TEXT)
             except Exception:  # noqa: BLE001, S110 - the first real use builds again and raises it
                 pass
             finally:
+                self._preparing = None
                 self.prepared.set()
 
-        threading.Thread(target=build, name="hfit-analyzer", daemon=True).start()
+        self._preparing = threading.Thread(target=build, name="hfit-analyzer", daemon=True)
+        self._preparing.start()
 
     @property
     def entities(self) -> list[str]:

@@ -132,3 +132,15 @@ def test_invalid_extra_recognizer_is_a_configuration_error() -> None:
         TextAnalyzer("regex", extra_recognizers=[{"name": "order_ref", "entity": "X", "regex": "ORD-("}])
     with pytest.raises(MaskingError, match="needs name, entity and regex"):
         TextAnalyzer("regex", extra_recognizers=[{"name": "x"}])
+
+
+def test_an_analyzer_prepared_in_the_background_is_used_once_warmed_up(analyzer: TextAnalyzer) -> None:
+    """A build starts the engine on a thread, which also runs one text through it; the build's first use waits
+    for both, so the engine never serves two threads at once, and finds the same spans as ever."""
+    fresh = TextAnalyzer(analyzer.nlp_model)
+    fresh.prepare_in_background()
+    assert fresh.engine is analyzer.engine  # the shared engine of this configuration
+    assert fresh.prepared.is_set()
+    text = "Call Ana Silva at ana.silva@example.org"
+    assert [(r.entity_type, r.start, r.end) for r in fresh.analyze(text)] == \
+        [(r.entity_type, r.start, r.end) for r in analyzer.analyze(text)]
