@@ -545,8 +545,66 @@ def _datetimes(target: pa.DataType) -> Callable[..., pa.Array]:
         # PyMySQL takes 'YYYY-MM-DD HH:MM:SS[.ffffff]' (19 to 26 characters); anything else goes value by value
         if ((length[~null] < 19) | (length[~null] > 26)).any():
             raise _Unsupported
-        return pc.cast(_slices(buffer, start, length, null, pa.string()), target)
+        if target.unit == "us":  # the usual case: parsed straight from the wire text (~4x Arrow's gather + cast)
+            micros, ok = _parse_datetimes(np.frombuffer(buffer, dtype=np.uint8), start, length, null)
+            if ok:
+                return pa.Array.from_buffers(target, len(micros), [
+                    pa.py_buffer(np.packbits(~null, bitorder="little")) if null.any() else None,
+                    pa.py_buffer(micros)], null_count=int(np.count_nonzero(null)))
+        return pc.cast(_slices(buffer, start, length, null, pa.string()), target)  # Arrow decides the rest
     return decode
+
+
+@compiled
+def _parse_datetimes(raw: np.ndarray, start: np.ndarray, length: np.ndarray,
+                     null: np.ndarray) -> tuple[np.ndarray, bool]:  # pragma: no cover - compiled
+    """'YYYY-MM-DD HH:MM:SS[.f{1,6}]' as microseconds since 1970 (Arrow's cast would give the same); False
+    when a value is anything else, out of range (year 0, month 13, February 30, hour 24, ...) or odd, and
+    the caller leaves the column to Arrow."""
+    n = start.shape[0]
+    out = np.zeros(n, dtype=np.int64)
+    days_in = np.array([31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], dtype=np.int64)
+    for i in range(n):
+        if null[i]:
+            continue
+        at, size = start[i], length[i]
+        if size != 19 and (size < 21 or size > 26 or raw[at + 19] != 46):  # '.' and 1-6 digits after the seconds
+            return out, False
+        fields = np.zeros(6, dtype=np.int64)
+        for f, (offset, width, sep) in enumerate(((0, 4, 45), (5, 2, 45), (8, 2, 32), (11, 2, 58), (14, 2, 58),
+                                                  (17, 2, 0))):
+            if sep and raw[at + offset + width] != sep:
+                return out, False
+            value = 0
+            for k in range(width):
+                c = raw[at + offset + k]
+                if c < 48 or c > 57:
+                    return out, False
+                value = value * 10 + (c - 48)
+            fields[f] = value
+        year, month, day, hour, minute, second = fields[0], fields[1], fields[2], fields[3], fields[4], fields[5]
+        if year < 1 or month < 1 or month > 12 or day < 1 or hour > 23 or minute > 59 or second > 59:
+            return out, False
+        leap = (year % 4 == 0 and year % 100 != 0) or year % 400 == 0
+        if day > days_in[month - 1] + (1 if month == 2 and leap else 0):
+            return out, False
+        fraction = 0
+        for k in range(6):
+            fraction *= 10
+            if 20 + k < size:
+                c = raw[at + 20 + k]
+                if c < 48 or c > 57:
+                    return out, False
+                fraction += c - 48
+        # days from the civil date (H. Hinnant's algorithm), then microseconds
+        y = year - 1 if month <= 2 else year
+        era = (y if y >= 0 else y - 399) // 400
+        yoe = y - era * 400
+        doy = (153 * (month + (-3 if month > 2 else 9)) + 2) // 5 + day - 1
+        doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+        days = era * 146097 + doe - 719468
+        out[i] = ((days * 24 + hour) * 60 + minute) * 60_000_000 + second * 1_000_000 + fraction
+    return out, True
 
 
 def _dates(buffer: pa.Buffer, start: np.ndarray, length: np.ndarray, null: np.ndarray) -> pa.Array:

@@ -7,11 +7,13 @@ packets, sequence errors).
 
 from __future__ import annotations
 
+import random
 import struct
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pymysql
 import pytest
 import sqlalchemy as sa
@@ -307,3 +309,40 @@ def test_numbers_are_parsed_from_the_wire_text_or_left_to_arrow(texts, scale, ex
     assert ok == (expected is not None)
     if expected is not None:
         assert values.tolist() == expected
+
+
+def test_datetimes_parsed_from_the_wire_equal_arrows_cast() -> None:
+    """DATETIME text is parsed by a compiled loop: every valid value (leap days, fractions of 1-6 digits, years
+    1-9999) gives Arrow's timestamp, and anything Arrow would judge (invalid dates, odd layouts) is left to it."""
+    rnd = random.Random(4)
+    values = []
+    for _ in range(20_000):
+        year = rnd.choice([1, 4, 100, 1600, 1900, 1969, 1970, 2000, 2024, 2100, 9999, rnd.randrange(1, 10_000)])
+        text = (f"{year:04d}-{rnd.randrange(1, 13):02d}-{rnd.choice([1, 28, 29, 30, 31, rnd.randrange(1, 29)]):02d} "
+                f"{rnd.randrange(24):02d}:{rnd.randrange(60):02d}:{rnd.randrange(60):02d}")
+        if rnd.random() < 0.5:
+            text += "." + "".join(str(rnd.randrange(10)) for _ in range(rnd.randint(1, 6)))
+        values.append(text)
+
+    def parsed(texts: list[str | None]) -> tuple[np.ndarray, bool, np.ndarray]:
+        array = pa.array(texts, pa.string())
+        offsets = np.frombuffer(array.buffers()[1], dtype=np.int32).astype(np.int64)
+        null = ~array.is_valid().to_numpy(zero_copy_only=False)
+        micros, ok = mysql_fast._parse_datetimes(np.frombuffer(array.buffers()[2], dtype=np.uint8), offsets[:-1],
+                                                 np.diff(offsets), null)
+        return micros, ok, null
+
+    valid = []
+    for text in values:
+        try:
+            pc.cast(pa.array([text]), pa.timestamp("us"))
+            valid.append(text)
+        except pa.ArrowInvalid:
+            assert not parsed([text])[1], text  # e.g. 1900-02-29: Arrow refuses it, so does the loop
+    micros, ok, null = parsed([*valid, None])
+    assert ok and len(valid) > 15_000
+    expected = pc.cast(pa.array(valid), pa.timestamp("us")).cast(pa.int64()).to_numpy()
+    assert micros[:-1].tolist() == expected.tolist() and null[-1]
+    for odd in ["0000-00-00 00:00:00", "2020-13-01 00:00:00", "2020-01-01 24:00:00", "2020-01-01T00:00:00",
+                "2020-01-01 00:00:00.", "2020-01-01 00:00:0x", "2020-01-01 00:00:00.1234567"]:
+        assert not parsed([odd])[1], odd
