@@ -84,6 +84,25 @@ def _sip_round(v0: int, v1: int, v2: int, v3: int) -> tuple[int, int, int, int]:
 
 
 @compiled
+def _sip_absorb(v0: int, v1: int, v2: int, v3: int, w: int) -> tuple[int, int, int, int]:  # pragma: no cover
+    """One message word through SipHash-2-4's compression (two rounds)."""
+    v3 ^= w
+    v0, v1, v2, v3 = _sip_round(v0, v1, v2, v3)
+    v0, v1, v2, v3 = _sip_round(v0, v1, v2, v3)
+    v0 ^= w
+    return v0, v1, v2, v3
+
+
+@compiled
+def _sip_final(v0: int, v1: int, v2: int, v3: int) -> int:  # pragma: no cover - compiled
+    """SipHash-2-4's finalization (four rounds) and output word."""
+    v2 ^= _FF
+    for _ in range(4):
+        v0, v1, v2, v3 = _sip_round(v0, v1, v2, v3)
+    return v0 ^ v1 ^ v2 ^ v3
+
+
+@compiled
 def _siphash_rows(k0: np.ndarray, k1: np.ndarray, words: np.ndarray) -> np.ndarray:  # pragma: no cover - compiled
     """SipHash-2-4 of each row of ``words``; key halves per row, or one pair (arrays of length 1)."""
     m, k = words.shape
@@ -94,15 +113,8 @@ def _siphash_rows(k0: np.ndarray, k1: np.ndarray, words: np.ndarray) -> np.ndarr
         b = k1[i] if per_row else k1[0]
         v0, v1, v2, v3 = a ^ _C0, b ^ _C1, a ^ _C2, b ^ _C3
         for j in range(k):
-            w = words[i, j]
-            v3 ^= w
-            v0, v1, v2, v3 = _sip_round(v0, v1, v2, v3)
-            v0, v1, v2, v3 = _sip_round(v0, v1, v2, v3)
-            v0 ^= w
-        v2 ^= _FF
-        for _ in range(4):
-            v0, v1, v2, v3 = _sip_round(v0, v1, v2, v3)
-        out[i] = v0 ^ v1 ^ v2 ^ v3
+            v0, v1, v2, v3 = _sip_absorb(v0, v1, v2, v3, words[i, j])
+        out[i] = _sip_final(v0, v1, v2, v3)
     return out
 
 
@@ -291,23 +303,15 @@ def _prf_spans(data: np.ndarray, offsets: np.ndarray, k0: np.ndarray,
             width *= 2
         for lane in range(lanes):
             v0, v1, v2, v3 = k0[lane] ^ _C0, k1[lane] ^ _C1, k0[lane] ^ _C2, k1[lane] ^ _C3
-            for j in range(width // 8 + 1):
-                if j < width // 8:
-                    w = np.uint64(0)
-                    for b in range(8):
-                        at = 8 * j + b
-                        if at < length:
-                            w |= np.uint64(data[start + at]) << np.uint64(8 * b)
-                else:
-                    w = np.uint64(length)
-                v3 ^= w
-                v0, v1, v2, v3 = _sip_round(v0, v1, v2, v3)
-                v0, v1, v2, v3 = _sip_round(v0, v1, v2, v3)
-                v0 ^= w
-            v2 ^= _FF
-            for _ in range(4):
-                v0, v1, v2, v3 = _sip_round(v0, v1, v2, v3)
-            out[i, lane] = v0 ^ v1 ^ v2 ^ v3
+            for j in range(width // 8):
+                w = np.uint64(0)
+                for b in range(8):
+                    at = 8 * j + b
+                    if at < length:
+                        w |= np.uint64(data[start + at]) << np.uint64(8 * b)
+                v0, v1, v2, v3 = _sip_absorb(v0, v1, v2, v3, w)
+            v0, v1, v2, v3 = _sip_absorb(v0, v1, v2, v3, np.uint64(length))
+            out[i, lane] = _sip_final(v0, v1, v2, v3)
     return out
 
 
@@ -466,18 +470,9 @@ def _siphash_block(k0: int, k1: int, first: int, last: int, two: bool) -> int:  
     """SipHash-2-4 of one final word, or (``two``) of ``first`` then the final word ``last``."""
     v0, v1, v2, v3 = k0 ^ _C0, k1 ^ _C1, k0 ^ _C2, k1 ^ _C3
     if two:
-        v3 ^= first
-        v0, v1, v2, v3 = _sip_round(v0, v1, v2, v3)
-        v0, v1, v2, v3 = _sip_round(v0, v1, v2, v3)
-        v0 ^= first
-    v3 ^= last
-    v0, v1, v2, v3 = _sip_round(v0, v1, v2, v3)
-    v0, v1, v2, v3 = _sip_round(v0, v1, v2, v3)
-    v0 ^= last
-    v2 ^= _FF
-    for _ in range(4):
-        v0, v1, v2, v3 = _sip_round(v0, v1, v2, v3)
-    return v0 ^ v1 ^ v2 ^ v3
+        v0, v1, v2, v3 = _sip_absorb(v0, v1, v2, v3, first)
+    v0, v1, v2, v3 = _sip_absorb(v0, v1, v2, v3, last)
+    return _sip_final(v0, v1, v2, v3)
 
 
 @compiled
