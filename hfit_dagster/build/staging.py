@@ -511,6 +511,9 @@ class _Stager:
                 self.progress(f"{name}: querying")
                 current = name
             self.handle_batch(table, batch, "export", name, conn.dialect)
+        if current is not None:  # as after an export read on its own
+            self.leaks.prepare_patterns()
+            self._exports_ended.append(current)
 
     def _export_batches(self, conn: Connection, table: sa.Table, name: str, query: ExportQuery,
                         bound: dict[str, Any]) -> Iterator[pa.RecordBatch]:

@@ -111,3 +111,30 @@ def test_parents_followed_into_a_table_closed_for_its_scan_are_kept_and_searched
     leaky = _customers_and_orders("keep", "SELECT * FROM customers WHERE id <= 10", follow_parents=True)
     with pytest.raises(LeakDetected, match=r"customers\.email in customers\.email_copy"):
         build_package(parse_template(leaky), {}, settings)
+
+
+def test_the_last_export_of_a_chain_is_scanned_beside_the_exports_after_it(settings) -> None:
+    """customers and orders need nothing from each other (one reader, back to back); zzz_people needs orders'
+    ids, so it is read after them: orders, the last of the chain, is scanned while zzz_people is read (which
+    adds no original, so both early scans count)."""
+    template = """
+templateName: early-scan-chain
+exports:
+  customers:
+    provider: SRC
+    query: SELECT * FROM customers
+  orders:
+    provider: SRC
+    query: SELECT * FROM orders
+  zzz_people:
+    provider: SRC
+    query: SELECT * FROM zzz_people WHERE id IN :orders.id
+masking:
+  customers.email: email
+  customers.email_copy: email
+  default: keep
+"""
+    messages: list[str] = []
+    built = build_package(parse_template(template), {}, settings, progress=messages.append)
+    assert built.manifest.checks["leak"]["passed"] is True
+    assert f"leak check: customers {EARLY}" in messages and f"leak check: orders {EARLY}" in messages
