@@ -6,11 +6,12 @@ SQLAlchemy has already *executed* on the build's read-only snapshot connection (
 parameters bound by the driver and the transaction are exactly those of the normal path) before any row
 was fetched, and decodes the rows itself:
 
-* the socket is read in large chunks; a compiled loop (``packet_walk``, no GIL) walks only the 4-byte packet
-  headers (one step per row);
-* fields are located column by column for all rows of a batch at once with numpy (length-encoded
-  strings), and each column becomes an Arrow array without a Python object per value: text and binary
-  columns are a ``take`` over the received bytes, numbers and dates are parsed by Arrow's casts;
+* the socket is read straight into one buffer (``readinto1``), and a compiled loop (``packet_walk``, no GIL)
+  walks only the 4-byte packet headers (one step per row); a batch is decoded from a view of that buffer;
+* every field of a batch is located in one compiled pass (length-encoded strings), and each column becomes
+  an Arrow array without a Python object per value: text and binary are gathered by a compiled loop,
+  integers, decimals and DATETIMEs are parsed from the wire text by compiled loops, other numbers and dates
+  (and any value those loops decline) by Arrow's casts;
 * a column whose type or values the vectorized casts do not cover exactly (TIME, BIT, JSON, SET, zero
   dates, time zones, ...) is decoded value by value with PyMySQL's own converters, as the normal path
   does, so the resulting batch is identical either way (see ``tests/extract/test_fast_read.py``).
