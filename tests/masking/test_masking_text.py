@@ -144,3 +144,44 @@ def test_an_analyzer_prepared_in_the_background_is_used_once_warmed_up(analyzer:
     text = "Call Ana Silva at ana.silva@example.org"
     assert [(r.entity_type, r.start, r.end) for r in fresh.analyze(text)] == \
         [(r.entity_type, r.start, r.end) for r in analyzer.analyze(text)]
+
+
+CONTEXT_TEXTS = [
+    "Called Maria Lopez back on +44 20 7946 0123; she wants the invoice sent to maria.lopez@mail.test",
+    "phone: 212-555-0143, card 4111 1111 1111 1111 - ship to 221B Baker Street, London",
+    "IBAN DE89 3704 0044 0532 0130 00 (account of John Smith); SSN 078-05-1120, call me at (212) 555-0199!",
+    "It will be fine",
+    "   leading spaces, id:42 at 10:30, a:colon-joined:word and the last token 10.0.0.1",
+    "trailing blanks after a name, Anna K.   ",
+]
+
+
+def test_context_scoring_sees_what_presidio_would(analyzer: TextAnalyzer) -> None:
+    """Context words raise scores exactly as Presidio's own artifacts and enhancer would: the faster token
+    offsets, lemmas, keywords and match lookup are the same values, so no span is found or missed because
+    of them."""
+    from presidio_analyzer.context_aware_enhancers import LemmaContextAwareEnhancer
+    from presidio_analyzer.nlp_engine import NlpArtifacts
+
+    engine = analyzer.engine
+    stock_enhancer = LemmaContextAwareEnhancer()
+    for text, (doc_text, fast) in zip(
+        CONTEXT_TEXTS, engine.nlp_engine.process_batch(CONTEXT_TEXTS, language="en"), strict=True
+    ):
+        assert doc_text == text
+        doc = fast.tokens
+        stock = NlpArtifacts(
+            entities=fast.entities, tokens=doc, tokens_indices=[t.idx for t in doc],
+            lemmas=[t.lemma_ or t.lower_ for t in doc], nlp_engine=engine.nlp_engine, language="en",
+        )  # fmt: skip
+        assert fast.tokens_indices == stock.tokens_indices
+        assert fast.lemmas == stock.lemmas
+        assert fast.keywords == stock.keywords
+        for start in range(len(text)):
+            try:
+                expected = sorted(stock_enhancer._extract_surrounding_words(stock, text[start:], start))
+            except ValueError:
+                with pytest.raises(ValueError, match="after the last token"):
+                    engine.context_aware_enhancer._extract_surrounding_words(fast, text[start:], start)
+                continue
+            assert sorted(engine.context_aware_enhancer._extract_surrounding_words(fast, "", start)) == expected
