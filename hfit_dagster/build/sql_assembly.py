@@ -12,6 +12,7 @@ import gzip
 import hashlib
 import os
 import shutil
+from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -31,6 +32,7 @@ LOAD_HINTS = {
     "sqlite": "load with: sqlite3 <file.db> < package.sql",
 }
 COPY_BYTES = 4 << 20
+HASH_BEHIND = 8  # writes of the script (a rendered batch each) that may wait to be hashed
 COPY_CHUNK = 64 << 20  # bytes per copy_file_range call: the hash of a part starts after its first chunk
 PARQUET_DIR = "parquet"  # a staging directory's masked tables
 SQL_PARTS_DIR = "sql-parts"  # INSERTs per table, rendered while staging when the SQL dialect is known
@@ -86,19 +88,20 @@ class _DigestingFile:
         self._bytes = 0
         # hashing (~1.1 GB/s, without the GIL) runs beside the writing, one chunk behind, in order
         self._hasher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hfit-sql-digest")
-        self._hashing: Future[None] | None = None
+        self._hashing: deque[Future[None]] = deque()
 
     def write(self, data: bytes | memoryview) -> int:
-        self.settle()
-        self._hashing = self._hasher.submit(self._digest.update, data)  # data is not changed after a write
+        while len(self._hashing) >= HASH_BEHIND:  # the writer waits only when the hashing is far behind
+            self._hashing.popleft().result()
+        # the digest thread keeps ``data`` (and the buffer it views) until hashed; it is not changed after a write
+        self._hashing.append(self._hasher.submit(self._digest.update, data))
         self._bytes += memoryview(data).nbytes
         return self.raw.write(data)
 
     def settle(self) -> None:
-        """Wait until everything written so far is hashed (before the memory it came from goes away)."""
-        if self._hashing is not None:
-            self._hashing.result()
-            self._hashing = None
+        """Wait until everything written so far is hashed."""
+        while self._hashing:
+            self._hashing.popleft().result()
 
     def append_file(self, path: Path) -> None:
         """Append a file's bytes: copied by the kernel (``copy_file_range``, a chunk at a time) while the digest
@@ -119,7 +122,7 @@ class _DigestingFile:
                     if done == 0:
                         raise OSError(errno.EIO, "the SQL part ended early")
                     if reader >= 0:  # the kernel copies: hash the file meanwhile (not before, see copy_file)
-                        self._hashing = self._hasher.submit(self._hash_descriptor, reader)
+                        self._hashing.append(self._hasher.submit(self._hash_descriptor, reader))
                         reader = -1
                     copied += done
             except OSError as exc:
@@ -142,9 +145,13 @@ class _DigestingFile:
         self.raw.flush()
 
     def entry(self) -> FileEntry:
+        self.close()
+        return FileEntry(sha256=self._digest.hexdigest(), bytes=self._bytes)
+
+    def close(self) -> None:
+        """Wait for the hashing and stop its thread."""
         self.settle()
         self._hasher.shutdown()
-        return FileEntry(sha256=self._digest.hexdigest(), bytes=self._bytes)
 
 
 class _SqlOutput:
@@ -187,6 +194,27 @@ class _SqlOutput:
 TableRows = Callable[[sa.Table], Path | Iterator[Any]]
 
 
+def _write_header(writer: SqlScriptWriter, tables: list[sa.Table], template: str, template_hash: str,
+                  options: SqlOptions) -> None:
+    """The script's comment header, session settings and every table's DDL (``tables`` in foreign-key order)."""
+    writer.set_written_tables({t.name for t in tables})
+    writer.write_preamble([
+        f"hfit package of template {template} (version {options.version})",
+        f"template hash {template_hash}",
+        f"tables: {', '.join(t.name for t in tables)}",
+        LOAD_HINTS[options.dialect],
+    ])
+    for table in tables:
+        writer.write_create_table(table)
+
+
+def _assembled(writer: SqlScriptWriter, options: SqlOptions) -> AssembledSql:
+    return AssembledSql(options=options, entry=FileEntry(sha256="", bytes=0),
+                        omitted_foreign_keys=list(writer.omitted_foreign_keys),
+                        skipped_indexes=list(writer.skipped_indexes),
+                        removed_nul_characters=writer.removed_nul_characters)
+
+
 def assemble_sql(staging: Path, metadata: sa.MetaData, table_names: list[str], template: str,
                  template_hash: str, options: SqlOptions, rows: TableRows,
                  progress: Callable[[str], None]) -> AssembledSql:
@@ -197,15 +225,7 @@ def assemble_sql(staging: Path, metadata: sa.MetaData, table_names: list[str], t
     sql_path = staging / options.file_name
     with sql_path.open("wb") as raw, _SqlOutput(_DigestingFile(raw, str(sql_path)), options.gzip_sql) as out:
         writer = SqlScriptWriter(out, options.dialect, include_indexes=options.include_indexes)
-        writer.set_written_tables({t.name for t in tables})
-        writer.write_preamble([
-            f"hfit package of template {template} (version {options.version})",
-            f"template hash {template_hash}",
-            f"tables: {', '.join(t.name for t in tables)}",
-            LOAD_HINTS[options.dialect],
-        ])
-        for table in tables:
-            writer.write_create_table(table)
+        _write_header(writer, tables, template, template_hash, options)
         for table in tables:
             source = rows(table)
             if isinstance(source, Path):
@@ -217,12 +237,60 @@ def assemble_sql(staging: Path, metadata: sa.MetaData, table_names: list[str], t
                     writer.write_rows(table, batch)
             progress(f"{table.name}: SQL written")
         writer.write_postamble()
-        result = AssembledSql(options=options, entry=FileEntry(sha256="", bytes=0),
-                              omitted_foreign_keys=list(writer.omitted_foreign_keys),
-                              skipped_indexes=list(writer.skipped_indexes),
-                              removed_nul_characters=writer.removed_nul_characters)
+        result = _assembled(writer, options)
     result.entry = out.digests.entry()
     return result
+
+
+class StreamedScript:
+    """The package's SQL script written while staging, when its tables are known before any row is read.
+
+    The header (session settings, every table's DDL) is written first; then each masked batch's INSERTs in the
+    order the batches come (rendered a batch or two behind, hashed as written): no part files, nothing copied
+    or read back at the end. Rows of different tables may interleave - the script loads with foreign-key
+    checks off (MySQL), foreign keys added after the data (PostgreSQL) or not enforced (SQLite), so the
+    order of INSERTs does not matter to a load. Plain scripts only: gzip would put compression on the path
+    of every batch.
+    """
+
+    def __init__(self, staging: Path, tables: list[sa.Table], template: str, template_hash: str,
+                 options: SqlOptions) -> None:
+        if options.gzip_sql:
+            raise ValueError("a streamed script is plain SQL")
+        self.options = options
+        self.table_names = {t.name for t in tables}
+        self.path = staging / options.file_name
+        self._raw = self.path.open("wb")
+        self._digests = _DigestingFile(self._raw, str(self.path))
+        self.writer = SqlScriptWriter(self._digests, options.dialect, include_indexes=options.include_indexes)
+        try:
+            _write_header(self.writer, tables_in_dependency_order(tables), template, template_hash, options)
+        except BaseException:
+            self.discard()
+            raise
+
+    def write_rows(self, table: sa.Table, batch: Any) -> None:
+        self.writer.write_rows(table, batch)
+
+    def flush(self) -> None:
+        """Every batch handed over so far is written (a rendering error is raised here)."""
+        self.writer.flush()
+
+    def finish(self) -> AssembledSql:
+        """The postamble; the script is complete and its digest known."""
+        self.writer.write_postamble()
+        self._digests.flush()
+        self._raw.close()
+        result = _assembled(self.writer, self.options)
+        result.entry = self._digests.entry()
+        return result
+
+    def discard(self) -> None:
+        """Stop: drop what is not written yet and remove the file (a failed build, or a script not to be used)."""
+        self.writer.discard()
+        self._raw.close()
+        self._digests.close()
+        self.path.unlink(missing_ok=True)
 
 
 def assemble_staged_sql(staging: Path, stage: dict[str, Any], metadata: sa.MetaData, options: SqlOptions,

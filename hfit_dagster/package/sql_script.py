@@ -108,7 +108,7 @@ def _table_key(table: sa.Table) -> str:
     return str(table.fullname)
 
 
-def _referred_table(fk: sa.ForeignKey) -> tuple[str, str]:
+def referred_table(fk: sa.ForeignKey) -> tuple[str, str]:
     """(fullname, name) of the table a foreign key points at, resolved or parsed from its target."""
     try:
         parent = fk.column.table
@@ -136,7 +136,7 @@ def tables_in_dependency_order(tables: list[sa.Table]) -> list[sa.Table]:
     for key, table in by_key.items():
         refs: set[str] = set()
         for fk in table.foreign_keys:
-            fullname, name = _referred_table(fk)
+            fullname, name = referred_table(fk)
             parent = fullname if fullname in by_key else by_name.get(name)
             if parent is not None and parent != key:
                 refs.add(parent)
@@ -957,7 +957,7 @@ class SqlScriptWriter:
         constraints = sorted(source.foreign_key_constraints,
                              key=lambda c: (str(c.name or ""), [str(x.name) for x in c.columns]))
         for fkc in constraints:
-            fullname, parent_name = _referred_table(fkc.elements[0])
+            fullname, parent_name = referred_table(fkc.elements[0])
             child_cols = [str(e.parent.name) for e in fkc.elements]
             parent_cols = [_referred_column(e) for e in fkc.elements]
             if self._written is not None and not {parent_name, fullname} & self._written:
