@@ -427,6 +427,10 @@ def _build_engine(nlp_model: str, recognizers_json: str, language: str) -> Analy
         supported_languages=[language],
         context_aware_enhancer=_cheap_copy_enhancer() if nlp_model != REGEX_MODEL else None,
     )
+    # one text through the NLP pipeline and every recognizer: the first use's one-off work (the email check's
+    # suffix trie, ~0.15 s; spaCy's and the patterns' first calls) is done here, by the thread that builds
+    [(_, warm_up)] = nlp_engine.process_batch([_WARM_UP_TEXT], language=language)
+    engine.analyze(text=_WARM_UP_TEXT, language=language, nlp_artifacts=warm_up)
     log.info(
         "built Presidio analyzer: model=%s language=%s recognizers=%d in %.2fs",
         nlp_model,
@@ -549,7 +553,8 @@ class TextAnalyzer:
 
     @property
     def engine(self) -> AnalyzerEngine:
-        """The shared Presidio engine for this configuration (built on first access, by one thread)."""
+        """The shared Presidio engine for this configuration (built and warmed up on first access, by one
+        thread: whoever asks meanwhile, in this process, waits for it)."""
         if self._preparing is not None and self._preparing is not threading.current_thread():
             self.prepared.wait()  # built and warmed up in the background: nobody uses it beside the warm-up
         with _ENGINE_LOCK:  # a thread asking meanwhile waits for that build instead of starting its own
@@ -562,10 +567,7 @@ class TextAnalyzer:
 
         def build() -> None:
             try:
-                self.engine  # noqa: B018 - built for its side effect, the cached engine
-                # one text through every recognizer: the first use's one-off work (the email check's suffix
-                # trie, ~0.15 s; spaCy's and the patterns' first calls) is done here, not by the first batch
-                self.analyze(_WARM_UP_TEXT)
+                self.engine  # noqa: B018 - built (and warmed up) for its side effect, the cached engine
             except Exception:  # noqa: BLE001, S110 - the first real use builds again and raises it
                 pass
             finally:
