@@ -363,7 +363,9 @@ class _Stager:
         by_operator: dict[str, str] = {}
         for name, decision in state.plan.decisions.items():
             if decision.operator != "keep":
-                self.leaks.add_column(state.table.name, name, decision.operator, batch.column(name))
+                # once the collector is full (``truncated``) it takes no more originals: skip the call
+                if not self.leaks.truncated:
+                    self.leaks.add_column(state.table.name, name, decision.operator, batch.column(name))
                 by_operator[decision.operator] = name
         if not TEXT_OPERATORS & set(by_operator):
             self._complete_masking()

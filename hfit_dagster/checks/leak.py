@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import functools
 import re
-from collections import deque
 from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -37,7 +36,6 @@ _TOKEN = re.compile(r"\w+")
 UNSEARCHED_OPERATORS = frozenset({"keep", "redact_text", "null", "fixed", "date_of_birth",
                                   "first_name", "last_name", "city"})
 DEFAULT_MAX_ORIGINALS = 5_000_000
-MAX_QUEUED_COLUMNS = 32  # masked columns whose originals wait for the hashing thread (each a batch's column)
 
 
 def _tokens(text: str) -> tuple[str, ...]:
@@ -124,8 +122,8 @@ class LeakCollector:
     """
 
     max_originals: int = DEFAULT_MAX_ORIGINALS
-    _count: int = 0  # original values collected (before the token rules; the searched count is in summary())
-    _truncated: bool = False
+    count: int = 0  # original values collected (before the token rules; the searched count is in summary())
+    truncated: bool = False
     row_hits: set[str] = field(default_factory=set)
     _columns: list[tuple[str, pa.Array, bool]] = field(default_factory=list)  # (origin, originals, multi only)
     _hashed: list[Future[EntryPatterns]] = field(default_factory=list)  # _columns' patterns, hashed meanwhile
@@ -133,49 +131,17 @@ class LeakCollector:
     _prepared: Future[tuple[TokenPatterns, list[str]]] | None = None  # patterns of the originals so far, building
     _origins: list[str] = field(default_factory=list)
     _compaction_useless: bool = False
-    _version: int = 0  # changes whenever the searched originals do (a scan made before a change is stale)
-    _adding: deque[Future[None]] = field(default_factory=deque)  # add_column's work, queued on the hashing thread
-
-    @property
-    def count(self) -> int:
-        self._settle()
-        return self._count
-
-    @property
-    def truncated(self) -> bool:
-        """Whether some originals were left out (the collector was full)."""
-        self._settle()
-        return self._truncated
-
-    @property
-    def version(self) -> int:
-        """Changes whenever the searched originals do: a scan made before a change is stale."""
-        self._settle()
-        return self._version
+    version: int = 0  # changes whenever the searched originals do (a scan made before a change is stale)
 
     def add_column(self, table: str, column: str, operator: str, original: pa.Array) -> None:
-        """Remember the searchable originals of one masked column (see the module docstring).
-
-        The work (distinct values, length rule, hashing) is queued on the hashing thread, in call order, so
-        the caller (the thread that masks and writes) goes on; whatever reads the collection waits for it.
-        """
+        """Remember the searchable originals of one masked column (see the module docstring)."""
         searched = operator == "json_pii" or (
             operator not in UNSEARCHED_OPERATORS
             and (pa.types.is_string(original.type) or pa.types.is_large_string(original.type)))
         if not searched:
             return
-        while len(self._adding) >= MAX_QUEUED_COLUMNS:  # the originals queued are memory: bounded
-            self._adding.popleft().result()
-        self._adding.append(_hashing_thread().submit(self._add_column, table, column, operator, original))
-
-    def _settle(self) -> None:
-        """Wait until every column handed to :meth:`add_column` is collected (raising its error, if any)."""
-        while self._adding:
-            self._adding.popleft().result()
-
-    def _add_column(self, table: str, column: str, operator: str, original: pa.Array) -> None:
-        if self._count >= self.max_originals:  # full: not even worth taking the values out of Arrow
-            self._truncated = self._truncated or original.null_count < len(original)
+        if self.count >= self.max_originals:  # full: not even worth taking the values out of Arrow
+            self.truncated = self.truncated or original.null_count < len(original)
             return
         if operator == "json_pii":  # a JSON document without PII is rightly unchanged: search its PII leaves
             from hfit_dagster.masking.json_pii import searchable_leaves
@@ -184,26 +150,23 @@ class LeakCollector:
         else:
             values = pc.unique(original).cast(pa.string())
         values = values.filter(pc.fill_null(pc.greater_equal(pc.utf8_length(values), 6), False))
-        room = self.max_originals - self._count
+        room = self.max_originals - self.count
         if len(values) > room and not self._compaction_useless:
-            before = self._count
+            before = self.count
             self._compact()
-            self._compaction_useless = before - self._count < self.max_originals // 10
-            room = self.max_originals - self._count
+            self._compaction_useless = before - self.count < self.max_originals // 10
+            room = self.max_originals - self.count
         if len(values) > room:
-            values, self._truncated = values.slice(0, room), True
+            values, self.truncated = values.slice(0, room), True
         if len(values):
             self._columns.append((f"{table}.{column}", values, operator == "person_name"))
             self._hashed.append(_hash_later(values, operator == "person_name"))
-            self._count += len(values)
+            self.count += len(values)
             self._patterns = self._prepared = None
-            self._version += 1
+            self.version += 1
 
     def discard(self) -> None:
-        """Drop collecting and hashing not started yet (a failed build: nothing will be scanned)."""
-        for pending in self._adding:
-            pending.cancel()
-        self._adding.clear()
+        """Drop hashing not started yet (a failed build: nothing will be scanned)."""
         for pending in self._hashed:
             pending.cancel()
         if self._prepared is not None:
@@ -219,14 +182,13 @@ class LeakCollector:
         for pending in self._hashed:
             pending.cancel()
         self._hashed = [_hash_later(values, multi) for _, values, multi in self._columns]
-        self._count = sum(len(values) for _, values, _ in self._columns)
+        self.count = sum(len(values) for _, values, _ in self._columns)
         self._patterns = self._prepared = None
-        self._version += 1
+        self.version += 1
 
     def prepare_patterns(self) -> None:
         """Start building the patterns of the originals collected so far, on the hashing thread (after their
         hashes); :meth:`patterns` takes that build unless an original was added since (which drops it)."""
-        self._settle()
         if self._patterns is None and self._prepared is None and self._columns:  # not for the same originals twice
             self._prepared = _hashing_thread().submit(_build_patterns, list(self._columns), list(self._hashed))
 
@@ -234,16 +196,15 @@ class LeakCollector:
         """The originals collected so far as patterns (built on the hashing thread) with their origins, and
         the :attr:`version` they belong to; None before any original. For a scan that runs while the build
         goes on: it touches nothing the build changes, and is stale once ``version`` moved."""
-        self._settle()
         if not self._columns:
             return None
         if self._patterns is not None:
             done: Future[tuple[TokenPatterns, list[str]]] = Future()
             done.set_result((self._patterns, list(self._origins)))
-            return self._version, done
+            return self.version, done
         self.prepare_patterns()
         assert self._prepared is not None
-        return self._version, self._prepared
+        return self.version, self._prepared
 
     def searched(self) -> tuple[TokenPatterns, list[str]]:
         """The patterns of every original collected and the origin (``table.column``) of each pattern."""
@@ -251,7 +212,6 @@ class LeakCollector:
 
     def patterns(self) -> TokenPatterns:
         """The searched originals as hashed token sequences (hashed while collecting, built once after)."""
-        self._settle()
         if self._patterns is None:
             prepared, self._prepared = self._prepared, None
             self._patterns, self._origins = (prepared.result() if prepared is not None
