@@ -185,3 +185,23 @@ def test_context_scoring_sees_what_presidio_would(analyzer: TextAnalyzer) -> Non
                     engine.context_aware_enhancer._extract_surrounding_words(fast, text[start:], start)
                 continue
             assert sorted(engine.context_aware_enhancer._extract_surrounding_words(fast, "", start)) == expected
+
+
+def test_ner_runs_on_one_numpy_blas_thread_with_the_same_entities(analyzer: TextAnalyzer) -> None:
+    """The engine's spaCy pipeline multiplies matrices with numpy's BLAS on one thread (faster than thinc's blis
+    here, and no BLAS threads competing with the build's): the entities are those of the pipeline as spaCy
+    loads it."""
+    import spacy
+    from thinc.api import NumpyOps
+    from threadpoolctl import threadpool_info
+
+    nlp = analyzer.engine.nlp_engine.nlp["en"]
+    ops = {type(node.ops).__name__: node.ops for node in nlp.get_pipe("ner").model.walk()}
+    assert list(ops) == ["NumpyOps"] and ops["NumpyOps"].use_blis is False
+    assert {pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"} <= {1}
+    stock = spacy.load(analyzer.nlp_model)
+    assert all(node.ops.use_blis for node in stock.get_pipe("ner").model.walk() if isinstance(node.ops, NumpyOps))
+    texts = CONTEXT_TEXTS + ["Maria Lopez and John Smith met Dr. Aisha Khan in Boston on Monday.",
+                             "Spoke to Kenji Tanaka (kenji.tanaka@mail.test) about order A-100042"]
+    assert [[(e.start_char, e.end_char, e.label_) for e in doc.ents] for doc in nlp.pipe(texts)] == \
+        [[(e.start_char, e.end_char, e.label_) for e in doc.ents] for doc in stock.pipe(texts)]
