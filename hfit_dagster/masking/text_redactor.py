@@ -128,7 +128,7 @@ def _load_spacy(nlp_model: str) -> Any:
     import spacy
 
     try:
-        # not even loaded (deserializing the tagger, lemmatizer tables and rules: ~0.15 s of the engine's build)
+        # not even loaded (deserializing the tagger, lemmatizer tables and rules: ~0.06 s of the engine's build)
         nlp = spacy.load(nlp_model, exclude=sorted(_NOT_FOR_NER))
     except (OSError, ImportError, ValueError) as exc:
         raise MaskingError(f"spaCy model '{nlp_model}' cannot be loaded", hint=INSTALL_HINT) from exc
@@ -138,10 +138,10 @@ def _load_spacy(nlp_model: str) -> Any:
 def _on_numpy_blas(nlp: Any) -> Any:
     """The pipeline's matrix products on numpy's BLAS (OpenBLAS), one thread, instead of thinc's blis.
 
-    Why: en_core_web_sm's NER took ~27% less CPU per text this way on the development VM (same entities:
-    the bench's 1,801 notes give identical spans). OpenBLAS is limited to one thread for the process: a build
-    has threads of its own, and OpenBLAS's spinning threads doubled the CPU for the same work. Models on
-    other ops (a GPU) are left as they are.
+    Why: en_core_web_sm's NER took ~27% less CPU this way on the development VM, the whole redaction of a text
+    ~16-18% less (same entities: the bench's 1,801 notes give identical spans). OpenBLAS is limited to one
+    thread for the process: a build has threads of its own, and OpenBLAS's spinning threads doubled the CPU for
+    the same work. Models on other ops (a GPU) are left as they are.
     """
     from thinc.api import NumpyOps
     from threadpoolctl import threadpool_limits
