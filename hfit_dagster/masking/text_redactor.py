@@ -180,8 +180,9 @@ def _fast_nlp_engine(models: list[dict[str, str]]) -> Any:
     - Lemmas are the lower-cased token text when the lemmatizer is off (it is: see ``_trim_pipeline``).
     - Token offsets, lemmas and end offsets come from one ``Doc.to_array`` call instead of a Python
       ``Token`` object per token (creating those was ~10% of the per-text analysis time).
-    - Keywords (lemmas that are not stop words or punctuation, split at ':') are remembered per lemma:
-      Presidio looks each one up in the vocabulary for every text.
+    - Keywords (lemmas that are not stop words or punctuation, split at ':') are remembered per lemma for
+      one batch of texts (``TextAnalyzer.analyze_many``): Presidio looks each one up in the vocabulary for
+      every text.
     - ``token_ends`` (offset after each token) lets the context enhancer find a match's token by bisection.
     """
     from presidio_analyzer.nlp_engine import NerModelConfiguration, NlpArtifacts, SpacyNlpEngine
@@ -198,7 +199,7 @@ def _fast_nlp_engine(models: list[dict[str, str]]) -> Any:
         _keyword_memo: dict[tuple[str, str], tuple[str, ...]]
 
         def keywords_of(self, lemmas: list[str], language: str) -> list[str]:
-            """``NlpArtifacts.set_keywords``, each distinct lemma looked up once per engine."""
+            """``NlpArtifacts.set_keywords``, each distinct lemma looked up once per batch of texts."""
             memo = self.__dict__.setdefault("_keyword_memo", {})
             out: list[str] = []
             for lemma in lemmas:
@@ -212,6 +213,10 @@ def _fast_nlp_engine(models: list[dict[str, str]]) -> Any:
                         memo[(lemma, language)] = pieces
                 out.extend(pieces)
             return out
+
+        def forget_keywords(self) -> None:
+            """Drop the remembered lemmas: they are words of the texts analyzed, kept no longer than a batch."""
+            self.__dict__.pop("_keyword_memo", None)
 
         def _doc_to_nlp_artifact(self, doc: Any, language: str) -> Any:
             strings = doc.vocab.strings
@@ -630,21 +635,26 @@ class TextAnalyzer:
             (i, off, chunk) for i, t in enumerate(texts) if t and t.strip() for off, chunk in _chunks(t)
         ]
         results: list[list[RecognizerResult]] = [[] for _ in texts]
-        artifacts = engine.nlp_engine.process_batch(
-            [chunk for _, _, chunk in pieces], language=self.language, batch_size=batch_size
-        )
-        for (i, offset, chunk), (_, nlp_artifacts) in zip(pieces, artifacts, strict=True):
-            found = engine.analyze(
-                text=chunk,
-                language=self.language,
-                entities=entities,
-                score_threshold=self.score_threshold,
-                nlp_artifacts=nlp_artifacts,
+        try:
+            artifacts = engine.nlp_engine.process_batch(
+                [chunk for _, _, chunk in pieces], language=self.language, batch_size=batch_size
             )
-            for r in found:
-                r.start += offset
-                r.end += offset
-            results[i].extend(found)
+            for (i, offset, chunk), (_, nlp_artifacts) in zip(pieces, artifacts, strict=True):
+                found = engine.analyze(
+                    text=chunk,
+                    language=self.language,
+                    entities=entities,
+                    score_threshold=self.score_threshold,
+                    nlp_artifacts=nlp_artifacts,
+                )
+                for r in found:
+                    r.start += offset
+                    r.end += offset
+                results[i].extend(found)
+        finally:
+            forget = getattr(engine.nlp_engine, "forget_keywords", None)
+            if forget is not None:  # the words of these texts are not kept in a long-lived engine
+                forget()
         return results
 
     def classify_values(self, values: list[str]) -> dict[str, int]:

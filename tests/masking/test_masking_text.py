@@ -205,3 +205,11 @@ def test_ner_runs_on_one_numpy_blas_thread_with_the_same_entities(analyzer: Text
                              "Spoke to Kenji Tanaka (kenji.tanaka@mail.test) about order A-100042"]
     assert [[(e.start_char, e.end_char, e.label_) for e in doc.ents] for doc in nlp.pipe(texts)] == \
         [[(e.start_char, e.end_char, e.label_) for e in doc.ents] for doc in stock.pipe(texts)]
+
+
+def test_words_of_analyzed_texts_are_not_kept_by_the_shared_engine(analyzer: TextAnalyzer) -> None:
+    """The engine lives as long as the process (a Dagster worker, the API): the lemmas it remembers to score
+    context faster are dropped after each batch, so no word of a build's texts stays in it."""
+    analyzer.analyze_many(["Call Zebulon Quixotic at +1 202 555 0143", "Quixotic ordered twice"])
+    remembered = analyzer.engine.nlp_engine.__dict__.get("_keyword_memo") or {}
+    assert not any("quixotic" in lemma for lemma, _ in remembered)
