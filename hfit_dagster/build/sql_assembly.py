@@ -1,8 +1,9 @@
 """The package's SQL script put together: preamble, DDL, each table's INSERTs, postamble, hashed as written.
 
-Two callers: ``write_package`` (stage two), and ``hfit build``'s staging, which assembles the script from
-the INSERTs it rendered while reading (``sql-parts/``) on a thread beside the leak check, so the end of a
-build does not wait for ~650 MB to be copied and hashed (the bench's full build: ~1.2 s).
+Two callers: ``write_package`` (stage two), and ``hfit build``'s staging. When the package's tables are known
+before reading, staging writes the script as it reads (:class:`StreamedScript`: header first, each batch's
+INSERTs as they come, hashed as written); otherwise it assembles the script from the INSERTs it rendered while
+reading (``sql-parts/``) on a thread beside the leak check.
 """
 
 from __future__ import annotations

@@ -204,11 +204,10 @@ def _fast_nlp_engine(models: list[dict[str, str]]) -> Any:
             out: list[str] = []
             for lemma in lemmas:
                 pieces = memo.get((lemma, language))
-                if pieces is None:
-                    kept = [lemma] if lemma != "-PRON-" and lemma != "be" else []
-                    kept = [k.lower() for k in kept if not self.is_stopword(k, language)
-                            and not self.is_punct(k, language)]
-                    pieces = tuple(piece for k in kept for piece in k.split(":"))
+                if pieces is None:  # Presidio's rule: no stop word, punctuation, "-PRON-" or "be"; split at ':'
+                    dropped = lemma in ("-PRON-", "be") or self.is_stopword(lemma, language) \
+                        or self.is_punct(lemma, language)
+                    pieces = () if dropped else tuple(lemma.lower().split(":"))
                     if len(memo) < 200_000:
                         memo[(lemma, language)] = pieces
                 out.extend(pieces)
