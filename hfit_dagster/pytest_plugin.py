@@ -69,7 +69,7 @@ def _package_sql(template: str, params: dict[str, Any], dialect: str, workdir: P
         if done.returncode != 0:
             raise RuntimeError(f"hfit pkg-download {template} failed: {done.stderr.strip()[-500:]}")
         return target
-    from hfit_dagster.build.local_build import build_package
+    from hfit_dagster.pipeline.local_build import build_package
     from hfit_dagster.settings import load_settings
     from hfit_dagster.template.loader import resolve_template
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import dagster as dg
 
-from hfit_dagster.build.local_build import build_package
 from hfit_dagster.definitions import HfitResource, build_definitions, build_template_defs
 from hfit_dagster.package.store import PackageStore
+from hfit_dagster.pipeline.local_build import build_package
 from hfit_dagster.settings import HfitSettings
 from hfit_dagster.template.loader import resolve_template
 from tests.conftest import TEMPLATES

@@ -16,7 +16,7 @@ from hfit_dagster.template.loader import resolve_template
 from hfit_dagster.template.params import parse_assignments
 
 if TYPE_CHECKING:
-    from hfit_dagster.build.local_build import BuiltPackage
+    from hfit_dagster.pipeline.local_build import BuiltPackage
 
 app = typer.Typer()
 
@@ -30,7 +30,7 @@ def _settings(out: Path | None = None) -> HfitSettings:
 
 def _run_build(template: str, params: list[str], settings: HfitSettings, dialect: str,
                include_indexes: bool, gzip_sql: bool = False) -> BuiltPackage:
-    from hfit_dagster.build.local_build import build_package  # heavy (Presidio, spaCy): only when building
+    from hfit_dagster.pipeline.local_build import build_package  # heavy (Presidio, spaCy): only when building
 
     spec = resolve_template(template, settings.templates_dir).spec
     raw = parse_assignments(params)

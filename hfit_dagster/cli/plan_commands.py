@@ -51,7 +51,7 @@ def plan(
     The source is read read-only to sample each table, exactly as a build samples it; nothing is masked or
     written, and no value is printed.
     """
-    from hfit_dagster.build.plan_preview import plan_template  # heavy (Presidio, spaCy): only when planning
+    from hfit_dagster.pipeline.plan_preview import plan_template  # heavy (Presidio, spaCy): only when planning
 
     settings = load_settings()
     spec = resolve_template(name, settings.templates_dir).spec

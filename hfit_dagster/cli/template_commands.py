@@ -99,7 +99,7 @@ def tmpl_show(
                          markup=False)
             stdout.print(query.sql, markup=False)
         stdout.print(f"\n# content hash: {spec.content_hash()}", markup=False)
-        from hfit_dagster.build.plan_preview import plan_template  # reads a sample of the source, read-only
+        from hfit_dagster.pipeline.plan_preview import plan_template  # reads a sample of the source, read-only
 
         try:
             plans = {table: p.to_dict() for table, p in plan_template(spec, settings).items()}

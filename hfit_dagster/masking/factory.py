@@ -1,6 +1,6 @@
 """The masking objects a build needs, from settings: one place that knows which settings they read.
 
-Builds (``build/staging.py``), the plan preview and the Dagster assets create their analyzer and masker here,
+Builds (``pipeline/staging.py``), the plan preview and the Dagster assets create their analyzer and masker here,
 so the configured spaCy model (``HFIT_SPACY_MODEL`` / ``spacy_model``), custom recognizers
 (``recognizers:`` in ``.hfit/config.yaml``) and text workers (``HFIT_TEXT_WORKERS`` / ``text_workers``) reach
 every one of them.

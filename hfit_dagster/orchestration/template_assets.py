@@ -23,9 +23,6 @@ from typing import Any
 import dagster as dg
 import pyarrow.parquet as pq
 
-from hfit_dagster.build.checks import check_outcomes, drift_note
-from hfit_dagster.build.package_writer import write_package
-from hfit_dagster.build.staging import PARQUET_DIR, STAGE_FILE, stage_template
 from hfit_dagster.orchestration.resources import (
     HfitResource,
     PackageConfig,
@@ -36,6 +33,9 @@ from hfit_dagster.orchestration.resources import (
     tables_op_name,
 )
 from hfit_dagster.package.store import PackageStore, new_version
+from hfit_dagster.pipeline.checks import check_outcomes, drift_note
+from hfit_dagster.pipeline.package_writer import write_package
+from hfit_dagster.pipeline.staging import PARQUET_DIR, STAGE_FILE, stage_template
 from hfit_dagster.template.builtins import debug_details, prepare_build
 from hfit_dagster.template.durations import parse_duration
 from hfit_dagster.template.loader import TemplateFile

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from hfit_dagster.build.local_build import build_package
 from hfit_dagster.errors import LeakDetected
+from hfit_dagster.pipeline.local_build import build_package
 from hfit_dagster.settings import load_settings
 from hfit_dagster.template.loader import parse_template
 from tests.conftest import fill_mariadb, mariadb_source_settings
@@ -62,7 +62,7 @@ def test_an_unmasked_copy_of_a_masked_column_fails_the_build_and_publishes_nothi
 
 def test_a_leak_in_a_column_written_without_a_dictionary_is_found(settings, monkeypatch) -> None:
     """Distinct values (every row's own email again) are written plain, not dictionary encoded: still scanned."""
-    from hfit_dagster.build import staging
+    from hfit_dagster.pipeline import staging
 
     monkeypatch.setenv("HFIT_BATCH_ROWS", "1500")  # a first batch large enough to judge the columns by
     chosen: list[list[str]] = []

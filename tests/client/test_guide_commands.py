@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from tests.api.service_harness import RunningServer, start_server
-from tests.build.test_local_build import dangling_foreign_keys, row_counts
 from tests.conftest import REPO, TEMPLATES
+from tests.pipeline.test_local_build import dangling_foreign_keys, row_counts
 
 pytestmark = [pytest.mark.mariadb, pytest.mark.slow]
 

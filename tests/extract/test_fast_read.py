@@ -24,8 +24,8 @@ from hfit_dagster.extract import mysql_fast, source
 from hfit_dagster.extract.arrow_types import schema_for
 from hfit_dagster.extract.source import create_source_engine, read_only_snapshot, reflect_tables, stream_query
 from hfit_dagster.template.query import ExportQuery
-from tests.build.test_type_torture import ROWS, TORTURE
 from tests.conftest import MARIADB, mariadb_url
+from tests.pipeline.test_type_torture import ROWS, TORTURE
 
 
 def read_all(url: str, table_name: str, sql: str, batch_rows: int, fast: bool,

@@ -12,12 +12,12 @@ import pyarrow.parquet as pq
 import pytest
 
 from hfit_dagster.alerts.store import AlertStore
-from hfit_dagster.build.local_build import build_package
 from hfit_dagster.definitions import build_definitions
 from hfit_dagster.errors import BuildError
 from hfit_dagster.orchestration.alert_sensor import SENSOR_NAME
 from hfit_dagster.orchestration.resources import HfitResource
 from hfit_dagster.package.store import PackageStore, new_version
+from hfit_dagster.pipeline.local_build import build_package
 from hfit_dagster.settings import load_settings
 from hfit_dagster.template.loader import parse_template
 from tests.conftest import TEMPLATES

@@ -12,10 +12,10 @@ from pathlib import Path
 import pymysql
 import pytest
 
-from hfit_dagster.build.local_build import build_package
 from hfit_dagster.demo.shop_generator import generate_shop
 from hfit_dagster.errors import ProviderError, StoreError
 from hfit_dagster.package.store import PackageStore
+from hfit_dagster.pipeline.local_build import build_package
 from hfit_dagster.settings import load_settings
 from hfit_dagster.template.loader import resolve_template
 from tests.conftest import DEMO_NOW, MARIADB, TEMPLATES, mariadb_url

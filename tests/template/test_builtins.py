@@ -8,8 +8,8 @@ import json
 import pyarrow.parquet as pq
 import pytest
 
-from hfit_dagster.build.local_build import build_package
 from hfit_dagster.errors import ParameterError
+from hfit_dagster.pipeline.local_build import build_package
 from hfit_dagster.settings import HfitSettings
 from hfit_dagster.template.builtins import prepare_build
 from hfit_dagster.template.loader import resolve_template

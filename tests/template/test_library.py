@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from hfit_dagster.build.local_build import build_package
+from hfit_dagster.pipeline.local_build import build_package
 from hfit_dagster.settings import HfitSettings
 from hfit_dagster.template.loader import discover_templates, resolve_template
-from tests.build.test_local_build import dangling_foreign_keys, load_into_mariadb, row_counts
 from tests.conftest import TEMPLATES
+from tests.pipeline.test_local_build import dangling_foreign_keys, load_into_mariadb, row_counts
 
 # (template, parameters) as written in the developer workflow guide; ids of the demo source at test scale
 GUIDE_COMMANDS = [

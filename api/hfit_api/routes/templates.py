@@ -42,7 +42,7 @@ def detail(entry: CatalogEntry, debug: bool = False, settings: HfitSettings | No
     plan: dict[str, Any] | None = None
     plan_error: str | None = None
     if debug and settings is not None:
-        from hfit_dagster.build.plan_preview import plan_template
+        from hfit_dagster.pipeline.plan_preview import plan_template
 
         try:
             plan = {table: p.to_dict() for table, p in plan_template(spec, settings).items()}

@@ -9,9 +9,9 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from hfit_dagster.build import staging
-from hfit_dagster.build.local_build import build_package
 from hfit_dagster.errors import BuildError, ProviderError
+from hfit_dagster.pipeline import staging
+from hfit_dagster.pipeline.local_build import build_package
 from hfit_dagster.template.loader import parse_template
 from tests.conftest import fill_mariadb, mariadb_source_settings
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from hfit_dagster.build.local_build import build_package
-from hfit_dagster.build.plan_preview import plan_template
 from hfit_dagster.cli.plan_commands import app, plan
+from hfit_dagster.pipeline.local_build import build_package
+from hfit_dagster.pipeline.plan_preview import plan_template
 from hfit_dagster.settings import HfitSettings, load_settings
 from hfit_dagster.template.loader import resolve_template
 from tests.conftest import TEMPLATES
@@ -80,7 +80,7 @@ def test_custom_recognizer_from_configuration_masks_in_a_build(hfit_home, tmp_pa
     import pyarrow.parquet as pq
     import yaml
 
-    from hfit_dagster.build.local_build import build_package
+    from hfit_dagster.pipeline.local_build import build_package
     from hfit_dagster.settings import load_settings
     from hfit_dagster.template.loader import parse_template
 

@@ -7,14 +7,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hfit_dagster.build.checks import failed_checks
-from hfit_dagster.build.package_writer import write_package
-from hfit_dagster.build.sql_assembly import SqlOptions
-from hfit_dagster.build.staging import Progress, _quiet, stage_template
 from hfit_dagster.errors import BuildError, StoreError
 from hfit_dagster.package.manifest import PackageManifest
 from hfit_dagster.package.sql_script import SUPPORTED_DIALECTS
 from hfit_dagster.package.store import PackageStore, new_version
+from hfit_dagster.pipeline.checks import failed_checks
+from hfit_dagster.pipeline.package_writer import write_package
+from hfit_dagster.pipeline.sql_assembly import SqlOptions
+from hfit_dagster.pipeline.staging import Progress, _quiet, stage_template
 from hfit_dagster.settings import HfitSettings
 from hfit_dagster.template.builtins import debug_details, prepare_build
 from hfit_dagster.template.spec import TemplateSpec

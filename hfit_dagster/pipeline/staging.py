@@ -32,25 +32,6 @@ import pyarrow.parquet as pq
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from hfit_dagster.build.keysets import KeySet, batch_keys, key_count, values_of
-from hfit_dagster.build.sql_assembly import (
-    PARQUET_DIR,
-    SQL_PARTS_DIR,
-    AssembledSql,
-    SqlOptions,
-    StreamedScript,
-    assemble_staged_sql,
-)
-from hfit_dagster.build.subset import (
-    KEYS_FIRST_MAX_RATE,
-    REFERENCE_CHUNK,
-    SAMPLE_KEYS_BIND,
-    child_foreign_key,
-    children_statement,
-    chunkable_reference,
-    keys_first_sample,
-    sample_mask,
-)
 from hfit_dagster.checks.leak import LeakCollector, scan_values
 from hfit_dagster.checks.token_hashes import TokenPatterns, ascii_tokens
 from hfit_dagster.errors import LeakDetected, ProviderError
@@ -67,6 +48,25 @@ from hfit_dagster.extract.source import (
 from hfit_dagster.masking import ColumnDecision, ColumnInfo, Masker, TableMaskingPlan, build_table_plan
 from hfit_dagster.masking.operators import TEXT_OPERATORS
 from hfit_dagster.package.sql_script import SqlScriptWriter, referred_table
+from hfit_dagster.pipeline.keysets import KeySet, batch_keys, key_count, values_of
+from hfit_dagster.pipeline.sql_assembly import (
+    PARQUET_DIR,
+    SQL_PARTS_DIR,
+    AssembledSql,
+    SqlOptions,
+    StreamedScript,
+    assemble_staged_sql,
+)
+from hfit_dagster.pipeline.subset import (
+    KEYS_FIRST_MAX_RATE,
+    REFERENCE_CHUNK,
+    SAMPLE_KEYS_BIND,
+    child_foreign_key,
+    children_statement,
+    chunkable_reference,
+    keys_first_sample,
+    sample_mask,
+)
 from hfit_dagster.settings import HfitSettings
 from hfit_dagster.template.query import ExportQuery, reference_bind_name
 from hfit_dagster.template.spec import ChildSpec, TemplateSpec
@@ -95,7 +95,7 @@ def _quiet(_: str) -> None:
 
 @dataclass
 class _TableState:
-    """One staged table: its writer, and the keys it holds (see build/keysets.py for their form)."""
+    """One staged table: its writer, and the keys it holds (see pipeline/keysets.py for their form)."""
 
     table: sa.Table
     role: str

@@ -12,8 +12,11 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from hfit_dagster.build.sql_assembly import LOAD_HINTS, SQL_FILE, AssembledSql, SqlOptions, assemble_staged_sql
-from hfit_dagster.build.staging import (
+from hfit_dagster.errors import BuildError
+from hfit_dagster.package.manifest import ColumnEntry, PackageManifest, TableEntry, file_digest
+from hfit_dagster.package.sql_script import tables_in_dependency_order
+from hfit_dagster.pipeline.sql_assembly import LOAD_HINTS, SQL_FILE, AssembledSql, SqlOptions, assemble_staged_sql
+from hfit_dagster.pipeline.staging import (
     ASSEMBLED_SQL,
     SCHEMA_FILE,
     SQL_PARTS_DIR,
@@ -22,9 +25,6 @@ from hfit_dagster.build.staging import (
     _quiet,
     json_default,
 )
-from hfit_dagster.errors import BuildError
-from hfit_dagster.package.manifest import ColumnEntry, PackageManifest, TableEntry, file_digest
-from hfit_dagster.package.sql_script import tables_in_dependency_order
 
 __all__ = ["LOAD_HINTS", "MANIFEST_FILE", "SQL_FILE", "assemble_staged_sql", "write_package"]
 

@@ -12,7 +12,7 @@ import pymysql
 import pytest
 import sqlalchemy as sa
 
-from hfit_dagster.build.local_build import BuiltPackage, build_package
+from hfit_dagster.pipeline.local_build import BuiltPackage, build_package
 from hfit_dagster.settings import HfitSettings, load_settings
 from hfit_dagster.template.loader import resolve_template
 from tests.conftest import DEMO_CUSTOMERS, DEMO_NOW, MARIADB, TEMPLATES, mariadb_url

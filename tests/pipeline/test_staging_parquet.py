@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from hfit_dagster.build.staging import DICTIONARY_PROBE_ROWS, _dictionary_columns
+from hfit_dagster.pipeline.staging import DICTIONARY_PROBE_ROWS, _dictionary_columns
 
 
 def test_repeating_text_is_dictionary_encoded_distinct_text_and_numbers_are_not() -> None:

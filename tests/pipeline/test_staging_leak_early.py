@@ -9,8 +9,8 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from hfit_dagster.build.local_build import build_package
 from hfit_dagster.errors import LeakDetected
+from hfit_dagster.pipeline.local_build import build_package
 from hfit_dagster.template.loader import parse_template
 from tests.conftest import fill_mariadb, mariadb_source_settings
 

@@ -25,14 +25,6 @@ import pyarrow as pa
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from hfit_dagster.build.staging import _conform, column_infos
-from hfit_dagster.build.subset import (
-    REFERENCE_CHUNK,
-    child_foreign_key,
-    children_statement,
-    chunkable_reference,
-    sample_mask,
-)
 from hfit_dagster.errors import ProviderError
 from hfit_dagster.extract.arrow_types import rows_to_batch, schema_for
 from hfit_dagster.extract.source import (
@@ -45,6 +37,14 @@ from hfit_dagster.extract.source import (
 )
 from hfit_dagster.masking import TableMaskingPlan, build_table_plan
 from hfit_dagster.masking.factory import text_analyzer
+from hfit_dagster.pipeline.staging import _conform, column_infos
+from hfit_dagster.pipeline.subset import (
+    REFERENCE_CHUNK,
+    child_foreign_key,
+    children_statement,
+    chunkable_reference,
+    sample_mask,
+)
 from hfit_dagster.template.builtins import prepare_build
 from hfit_dagster.template.query import reference_bind_name
 

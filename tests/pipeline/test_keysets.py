@@ -9,9 +9,9 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from hfit_dagster.build.keysets import KeySet, batch_keys, key_count, values_of
-from hfit_dagster.build.staging import _leak_candidates
 from hfit_dagster.checks.leak import LeakCollector
+from hfit_dagster.pipeline.keysets import KeySet, batch_keys, key_count, values_of
+from hfit_dagster.pipeline.staging import _leak_candidates
 
 
 def as_set(keys) -> set[tuple]:

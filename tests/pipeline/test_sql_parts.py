@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from hfit_dagster.build.package_writer import SQL_FILE, write_package
-from hfit_dagster.build.sql_assembly import SqlOptions
-from hfit_dagster.build.staging import SQL_PARTS_DIR, stage_template
+from hfit_dagster.pipeline.package_writer import SQL_FILE, write_package
+from hfit_dagster.pipeline.sql_assembly import SqlOptions
+from hfit_dagster.pipeline.staging import SQL_PARTS_DIR, stage_template
 from hfit_dagster.settings import HfitSettings
 from hfit_dagster.template.builtins import prepare_build
 from hfit_dagster.template.loader import resolve_template
@@ -83,7 +83,7 @@ def test_parts_copied_in_many_chunks_hash_like_the_file(settings: HfitSettings, 
     starts before that hash ends: the script and its digest are still those of a script written in one go."""
     import hashlib
 
-    from hfit_dagster.build import sql_assembly
+    from hfit_dagster.pipeline import sql_assembly
 
     monkeypatch.setattr(sql_assembly, "COPY_CHUNK", 1000)
     prepared = prepare_build(resolve_template("daily-dev-scenario", TEMPLATES).spec, {"row_limit": "300"})

@@ -11,11 +11,11 @@ import psycopg
 import pymysql
 import pytest
 
-from hfit_dagster.build.local_build import build_package
+from hfit_dagster.pipeline.local_build import build_package
 from hfit_dagster.settings import load_settings
 from hfit_dagster.template.loader import parse_template
-from tests.build.test_local_build import load_into_mariadb
 from tests.conftest import MARIADB, TEST_MASKING_KEY, mariadb_url
+from tests.pipeline.test_local_build import load_into_mariadb
 
 pytestmark = pytest.mark.mariadb
 

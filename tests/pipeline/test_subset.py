@@ -10,12 +10,12 @@ import pyarrow.parquet as pq
 import pymysql
 import pytest
 
-from hfit_dagster.build import staging
-from hfit_dagster.build.local_build import build_package
+from hfit_dagster.pipeline import staging
+from hfit_dagster.pipeline.local_build import build_package
 from hfit_dagster.settings import load_settings
 from hfit_dagster.template.loader import parse_template
-from tests.build.test_local_build import dangling_foreign_keys, load_into_mariadb, row_counts
 from tests.conftest import MARIADB, TEST_MASKING_KEY, mariadb_url
+from tests.pipeline.test_local_build import dangling_foreign_keys, load_into_mariadb, row_counts
 
 pytestmark = pytest.mark.mariadb
 
@@ -150,7 +150,7 @@ def test_sampling_takes_unsigned_and_null_integer_keys() -> None:
     """BIGINT UNSIGNED ids above 2**63 and a NULL key sample like any other key, the same in every batch."""
     import pyarrow as pa
 
-    from hfit_dagster.build.subset import sample_mask
+    from hfit_dagster.pipeline.subset import sample_mask
 
     ids = pa.array([(1 << 63) + i for i in range(2_000)] + [None], pa.uint64())
     batch = pa.RecordBatch.from_pydict({"id": ids})
@@ -174,7 +174,7 @@ def test_a_sample_reads_keys_first_and_keeps_exactly_the_rows_of_a_full_read(
     """A sampled export reads its keys, then only the sampled rows by key: the same rows as reading them all."""
     import pyarrow as pa
 
-    from hfit_dagster.build.subset import sample_mask
+    from hfit_dagster.pipeline.subset import sample_mask
 
     text = """
 templateName: sampled
@@ -223,7 +223,7 @@ masking: {default: keep}
     "SELECT id, count(*) FROM t GROUP BY id", "SELECT * FROM t WHERE id IN (SELECT max(id) FROM u)",
 ])
 def test_keys_first_sampling_is_refused_where_it_would_not_be_exact(sql: str) -> None:
-    from hfit_dagster.build.subset import keys_first_sample
+    from hfit_dagster.pipeline.subset import keys_first_sample
 
     assert keys_first_sample(sql, "id", lambda name: f"`{name}`") is None
     assert keys_first_sample("SELECT t.* FROM t WHERE a = :a", "id", lambda name: f"`{name}`") is not None
@@ -235,7 +235,7 @@ def test_keys_first_sampling_is_refused_where_it_would_not_be_exact(sql: str) ->
 ])
 def test_keys_first_sampling_is_refused_for_clock_chance_and_session_values(where: str) -> None:
     """The WHERE runs in the keys statement and again by key: it must give the same answer both times."""
-    from hfit_dagster.build.subset import keys_first_sample
+    from hfit_dagster.pipeline.subset import keys_first_sample
 
     assert keys_first_sample(f"SELECT * FROM t WHERE {where}", "id", lambda name: name) is None
     assert keys_first_sample("SELECT DISTINCT * FROM t", "id", lambda name: name) is None
@@ -247,7 +247,7 @@ def test_wrapped_template_queries_survive_a_trailing_comment(mariadb_database) -
 
     import sqlalchemy as sa
 
-    from hfit_dagster.build.subset import keys_first_sample
+    from hfit_dagster.pipeline.subset import keys_first_sample
     from hfit_dagster.template.builtins import _windowed
 
     name = mariadb_database()
