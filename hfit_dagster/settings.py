@@ -38,6 +38,8 @@ class HfitSettings(BaseSettings):
     # Rows per Arrow batch from the source through masking to Parquet. Every step pays a per-batch cost
     # (kernel calls, key-set updates); 32k rows took ~4.6 s less CPU than 10k on the bench's 12M rows.
     batch_rows: int = 32_768
+    fast_read: bool = Field(default=True, description="Read MySQL/MariaDB results with the vectorized decoder "
+                            "(extract/mysql_fast.py); false reads through SQLAlchemy row by row, the reference path")
     providers: dict[str, str] = Field(default_factory=dict)
 
     # -- the service (hfit serve, hfit admin) ----------------------------------------------------------------
@@ -61,7 +63,7 @@ class HfitSettings(BaseSettings):
     username: str | None = Field(default=None, description="for scripts: 'hfit login' without a prompt")
     password: SecretStr | None = None
     token: SecretStr | None = Field(default=None, description="an API token, used when not logged in (CI)")
-    # -- masking (appended) --------------------------------------------------------------------------------------
+    # -- masking --------------------------------------------------------------------------------------------------
     recognizers: list[dict[str, Any]] = Field(
         default_factory=list,
         description="Custom regex recognizers for masking: {name, entity, regex, score?, operator?, context?}",

@@ -3,11 +3,15 @@
 Every read runs inside one read-only transaction per build (a consistent snapshot where the database
 offers one), with parameters bound by the driver. Errors name the provider, never a value or a URL
 password.
+
+Two read paths give the same batches: the reference path (:func:`reference_batches`, SQLAlchemy rows
+converted batch by batch, every driver) and the fast path for PyMySQL (``mysql_fast.fast_batches``, the
+result packets decoded column-wise). ``fast_read`` (the ``fast_read`` setting) chooses; the fast path
+falls back to the reference path wherever it does not apply.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -24,8 +28,6 @@ from hfit_dagster.extract.mysql_fast import fast_batches
 from hfit_dagster.template.query import ExportQuery
 
 KEY_CHUNK = 1000
-# The vectorized MySQL/MariaDB decoder (extract/mysql_fast.py); HFIT_FAST_READ=0 turns it off (diagnostics).
-FAST_READ = os.environ.get("HFIT_FAST_READ", "1") != "0"
 
 
 def create_source_engine(provider: str, url: str) -> Engine:
@@ -101,7 +103,7 @@ def reflect_tables(provider: str, conn: Connection, tables: Iterable[str]) -> sa
 
 
 def stream_query(conn: Connection, table: sa.Table, query: ExportQuery, values: dict[str, Any],
-                 batch_rows: int) -> Iterator[pa.RecordBatch]:
+                 batch_rows: int, *, fast_read: bool = True) -> Iterator[pa.RecordBatch]:
     """Rows of an export query as Arrow batches; the query's columns must be columns of ``table``."""
     result = conn.execution_options(stream_results=True, yield_per=batch_rows).execute(query.to_clause(values))
     columns = list(result.keys())
@@ -114,19 +116,26 @@ def stream_query(conn: Connection, table: sa.Table, query: ExportQuery, values: 
         )
     schema = schema_for(table, columns)
     processors = [_result_processor(table.c[name].type, conn.dialect) for name in columns]
-    yield from _arrow_batches(result, schema, batch_rows, processors)
+    yield from arrow_batches(result, schema, batch_rows, processors, fast_read=fast_read)
 
 
-def _arrow_batches(result: sa.CursorResult[Any], schema: pa.Schema, batch_rows: int,
-                   processors: list[Any] | None = None) -> Iterator[pa.RecordBatch]:
-    """An executed result as Arrow batches: the fast MySQL decoder when it applies, else row conversion."""
-    fast = fast_batches(result, schema, batch_rows) if FAST_READ else None
+def arrow_batches(result: sa.CursorResult[Any], schema: pa.Schema, batch_rows: int,
+                  processors: list[Any] | None = None, *, fast_read: bool = True) -> Iterator[pa.RecordBatch]:
+    """An executed result as Arrow batches: with ``fast_read`` the fast MySQL decoder where it applies,
+    else :func:`reference_batches`."""
+    fast = fast_batches(result, schema, batch_rows) if fast_read else None
     if fast is not None:
         try:
             yield from fast
         finally:
             result.close()
         return
+    yield from reference_batches(result, schema, batch_rows, processors)
+
+
+def reference_batches(result: sa.CursorResult[Any], schema: pa.Schema, batch_rows: int,
+                      processors: list[Any] | None = None) -> Iterator[pa.RecordBatch]:
+    """The reference read path: the driver's rows through SQLAlchemy, converted to Arrow a batch at a time."""
     for rows in result.partitions(batch_rows):
         yield rows_to_batch(rows, schema, processors)
 
@@ -144,14 +153,15 @@ def _result_processor(column_type: sa.types.TypeEngine[Any], dialect: sa.engine.
 
 
 def stream_statement(conn: Connection, statement: sa.Executable, params: dict[str, Any], schema: pa.Schema,
-                     batch_rows: int) -> Iterator[pa.RecordBatch]:
+                     batch_rows: int, *, fast_read: bool = True) -> Iterator[pa.RecordBatch]:
     """Rows of a SELECT built by hfit (columns in ``schema`` order) as Arrow batches, streamed."""
     result = conn.execution_options(stream_results=True, yield_per=batch_rows).execute(statement, params)
-    yield from _arrow_batches(result, schema, batch_rows)
+    yield from arrow_batches(result, schema, batch_rows, fast_read=fast_read)
 
 
 def stream_rows_by_keys(conn: Connection, table: sa.Table, key_columns: tuple[str, ...],
-                        keys: Iterable[tuple[Any, ...]] | np.ndarray, batch_rows: int) -> Iterator[pa.RecordBatch]:
+                        keys: Iterable[tuple[Any, ...]] | np.ndarray, batch_rows: int, *,
+                        fast_read: bool = True) -> Iterator[pa.RecordBatch]:
     """Rows of ``table`` whose ``key_columns`` take one of ``keys``: chunked, expanding bound parameters.
 
     ``keys`` are tuples, or (one key column) a numpy array of integer keys.
@@ -172,4 +182,4 @@ def stream_rows_by_keys(conn: Connection, table: sa.Table, key_columns: tuple[st
             bound: list[Any] = chunk.tolist()
         else:
             bound = [k[0] for k in chunk] if len(key_columns) == 1 else chunk
-        yield from stream_statement(conn, statement, {"keys": bound}, schema, batch_rows)
+        yield from stream_statement(conn, statement, {"keys": bound}, schema, batch_rows, fast_read=fast_read)

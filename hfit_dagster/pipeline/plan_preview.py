@@ -169,7 +169,8 @@ class _Preview:
                     if len(keysets[largest]) > REFERENCE_CHUNK and chunkable_reference(query.sql, largest):
                         keysets[largest] = keysets[largest][:REFERENCE_CHUNK]
                 try:
-                    batches = stream_query(conn, table, query, {**values, **keysets}, self.settings.batch_rows)
+                    batches = stream_query(conn, table, query, {**values, **keysets}, self.settings.batch_rows,
+                                           fast_read=self.settings.fast_read)
                     self._take_first(batches, table, name, conn.dialect)
                     for child_name, child_spec in spec.exports[name].children.items():
                         self._children(provider, conn, metadata, table, child_name, child_spec)
@@ -227,7 +228,7 @@ class _Preview:
                     fetched = True
                     try:
                         batches = stream_rows_by_keys(conn, parent, cols, sorted(keys, key=repr),
-                                                      self.settings.batch_rows)
+                                                      self.settings.batch_rows, fast_read=self.settings.fast_read)
                         self._take_first(batches, parent, None, conn.dialect)
                     except sa.exc.SQLAlchemyError as exc:
                         raise describe_db_error(provider, exc) from None

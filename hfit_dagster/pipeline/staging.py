@@ -532,7 +532,8 @@ class _Stager:
         def read() -> Iterator[tuple[str, sa.Table, pa.RecordBatch]]:
             for name, table, query in jobs:
                 values = {p: self.params.get(p) for p in query.params}
-                for batch in stream_query(conn, table, query, values, self.settings.batch_rows):
+                for batch in stream_query(conn, table, query, values, self.settings.batch_rows,
+                                         fast_read=self.settings.fast_read):
                     yield name, table, batch
 
         current = None
@@ -565,13 +566,14 @@ class _Stager:
                 and len(pk) == 1 and isinstance(pk[0].type, sa.Integer | sa.String)):
             plan = keys_first_sample(query.sql, pk[0].name, conn.dialect.identifier_preparer.quote)
         if plan is None:
-            yield from _prefetched(partial(stream_query, conn, table, query, bound, self.settings.batch_rows))
+            yield from _prefetched(partial(stream_query, conn, table, query, bound, self.settings.batch_rows,
+                                           fast_read=self.settings.fast_read))
             return
         keys_sql, rows_sql = plan
         key = [pk[0].name]
         sampled = [batch.column(0).filter(sample_mask(batch, key, export.sample, export.sample_seed))
                    for batch in stream_query(conn, table, replace(query, sql=keys_sql), bound,
-                                             self.settings.batch_rows)]
+                                             self.settings.batch_rows, fast_read=self.settings.fast_read)]
         keys = pa.concat_arrays(sampled) if sampled else pa.array([], type=pa.int64())
         keys = keys.take(pc.sort_indices(keys)).to_pylist()
         self.progress(f"{name}: {len(keys)} sampled keys")
@@ -579,7 +581,7 @@ class _Stager:
         for start in range(0, len(keys), REFERENCE_CHUNK):
             yield from _prefetched(partial(stream_query, conn, table, by_key,
                                            {**bound, SAMPLE_KEYS_BIND: keys[start : start + REFERENCE_CHUNK]},
-                                           self.settings.batch_rows))
+                                           self.settings.batch_rows, fast_read=self.settings.fast_read))
 
     def _reference_chunks(self, query: ExportQuery, values: dict[str, Any]) -> Iterator[dict[str, Any]]:
         """Bound values for each run of ``query``: large key sets of a reference split into chunks when safe."""
@@ -617,7 +619,7 @@ class _Stager:
             chunk = keys[start : start + REFERENCE_CHUNK]
             bound = values_of(chunk) if len(parent_cols) == 1 else list(chunk)
             for batch in _prefetched(partial(stream_statement, conn, statement, {"keys": bound}, schema,
-                                             self.settings.batch_rows)):
+                                             self.settings.batch_rows, fast_read=self.settings.fast_read)):
                 self.handle_batch(child, batch, role, None, conn.dialect)
 
     def _exported_tables(self) -> set[str]:
@@ -642,7 +644,8 @@ class _Stager:
                     role = "export" if parent_name in self._exported_tables() else "parent"
                     self.progress(f"{parent_name}: fetching {key_count(missing)} referenced rows")
                     try:
-                        for batch in stream_rows_by_keys(conn, parent, cols, missing, self.settings.batch_rows):
+                        for batch in stream_rows_by_keys(conn, parent, cols, missing, self.settings.batch_rows,
+                                                                         fast_read=self.settings.fast_read):
                             self.handle_batch(parent, batch, role, None, conn.dialect)
                     except sa.exc.SQLAlchemyError as exc:
                         raise describe_db_error(provider, exc) from None

@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from pymysql.connections import MySQLResult
 
 from hfit_dagster.errors import ProviderError
-from hfit_dagster.extract import mysql_fast, source
+from hfit_dagster.extract import mysql_fast
 from hfit_dagster.extract.arrow_types import schema_for
 from hfit_dagster.extract.source import create_source_engine, read_only_snapshot, reflect_tables, stream_query
 from hfit_dagster.template.query import ExportQuery
@@ -29,13 +29,14 @@ from tests.pipeline.test_type_torture import ROWS, TORTURE
 
 
 def read_all(url: str, table_name: str, sql: str, batch_rows: int, fast: bool,
-             monkeypatch: pytest.MonkeyPatch, values: dict[str, Any] | None = None) -> list[pa.RecordBatch]:
-    monkeypatch.setattr(source, "FAST_READ", fast)
+             values: dict[str, Any] | None = None) -> list[pa.RecordBatch]:
+    """Every batch of ``sql``, read by the fast path (``fast``) or the reference path."""
     engine = create_source_engine("SRC", url)
     try:
         with read_only_snapshot("SRC", engine) as conn:
             table = reflect_tables("SRC", conn, [table_name]).tables[table_name]
-            return list(stream_query(conn, table, ExportQuery.parse(sql), values or {}, batch_rows))
+            return list(stream_query(conn, table, ExportQuery.parse(sql), values or {}, batch_rows,
+                                    fast_read=fast))
     finally:
         engine.dispose()
 
@@ -66,11 +67,10 @@ def typed_source(mariadb_database) -> str:
 
 @pytest.mark.mariadb
 @pytest.mark.parametrize("batch_rows", [1, 7, 100, 10_000])
-def test_fast_path_gives_the_same_batches_for_every_type(typed_source: str, batch_rows: int,
-                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_fast_path_gives_the_same_batches_for_every_type(typed_source: str, batch_rows: int) -> None:
     sql = "SELECT * FROM torture ORDER BY id"
-    fast = read_all(typed_source, "torture", sql, batch_rows, True, monkeypatch)
-    slow = read_all(typed_source, "torture", sql, batch_rows, False, monkeypatch)
+    fast = read_all(typed_source, "torture", sql, batch_rows, True)
+    slow = read_all(typed_source, "torture", sql, batch_rows, False)
     assert [b.num_rows for b in fast] == [b.num_rows for b in slow]
     for f, s in zip(fast, slow, strict=True):
         assert f.schema == s.schema
@@ -78,30 +78,30 @@ def test_fast_path_gives_the_same_batches_for_every_type(typed_source: str, batc
 
 
 @pytest.mark.mariadb
-def test_values_arrow_cannot_parse_take_the_row_by_row_path(typed_source: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_values_arrow_cannot_parse_take_the_row_by_row_path(typed_source: str) -> None:
     """Zero dates: PyMySQL hands them over as text; both paths then fail the same way (a clear ProviderError)."""
     sql = "SELECT * FROM zero_dates WHERE id > :low ORDER BY id"
     outcomes = []
     for fast in (True, False):
         try:
-            outcomes.append(pa.Table.from_batches(read_all(typed_source, "zero_dates", sql, 10, fast, monkeypatch,
+            outcomes.append(pa.Table.from_batches(read_all(typed_source, "zero_dates", sql, 10, fast,
                                                            {"low": 0})))
         except ProviderError as exc:
             outcomes.append((type(exc), str(exc)))
     assert outcomes[0] == outcomes[1] and isinstance(outcomes[0], tuple)
-    fast_ok = read_all(typed_source, "zero_dates", sql, 10, True, monkeypatch, {"low": 1})
-    slow_ok = read_all(typed_source, "zero_dates", sql, 10, False, monkeypatch, {"low": 1})
+    fast_ok = read_all(typed_source, "zero_dates", sql, 10, True, {"low": 1})
+    slow_ok = read_all(typed_source, "zero_dates", sql, 10, False, {"low": 1})
     assert pa.Table.from_batches(fast_ok).equals(pa.Table.from_batches(slow_ok))
 
 
 @pytest.mark.mariadb
-def test_bound_parameters_and_empty_results(typed_source: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_bound_parameters_and_empty_results(typed_source: str) -> None:
     sql = "SELECT * FROM torture WHERE id IN :ids AND vc <> :text ORDER BY id"
     values = {"ids": [1, 5, 9, 400], "text": "it's \\ odd"}
-    fast = read_all(typed_source, "torture", sql, 2, True, monkeypatch, values)
-    slow = read_all(typed_source, "torture", sql, 2, False, monkeypatch, values)
+    fast = read_all(typed_source, "torture", sql, 2, True, values)
+    slow = read_all(typed_source, "torture", sql, 2, False, values)
     assert pa.Table.from_batches(fast).equals(pa.Table.from_batches(slow))
-    assert read_all(typed_source, "torture", "SELECT * FROM torture WHERE id < 0", 5, True, monkeypatch) == []
+    assert read_all(typed_source, "torture", "SELECT * FROM torture WHERE id < 0", 5, True) == []
 
 
 @pytest.mark.mariadb
@@ -346,3 +346,13 @@ def test_datetimes_parsed_from_the_wire_equal_arrows_cast() -> None:
     for odd in ["0000-00-00 00:00:00", "2020-13-01 00:00:00", "2020-01-01 24:00:00", "2020-01-01T00:00:00",
                 "2020-01-01 00:00:00.", "2020-01-01 00:00:0x", "2020-01-01 00:00:00.1234567"]:
         assert not parsed([odd])[1], odd
+
+
+def test_the_fast_read_setting_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``HFIT_FAST_READ=0`` chooses the reference path for a whole build (settings pass it down)."""
+    from hfit_dagster.settings import HfitSettings
+
+    monkeypatch.delenv("HFIT_FAST_READ", raising=False)
+    assert HfitSettings().fast_read is True
+    monkeypatch.setenv("HFIT_FAST_READ", "0")
+    assert HfitSettings().fast_read is False

@@ -192,9 +192,9 @@ masking: {default: keep}
     statements: list[str] = []
     real_stream_query = staging.stream_query
 
-    def recording_stream_query(conn, table, query, values, batch_rows):  # a spy around the real query
+    def recording_stream_query(conn, table, query, values, batch_rows, **options):  # a spy around the real query
         statements.append(query.sql)
-        return real_stream_query(conn, table, query, values, batch_rows)
+        return real_stream_query(conn, table, query, values, batch_rows, **options)
 
     monkeypatch.setattr(staging, "stream_query", recording_stream_query)
     monkeypatch.setattr(staging, "REFERENCE_CHUNK", 50)  # several chunks of sampled keys
