@@ -44,7 +44,7 @@ import pyarrow as pa
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from hfit_dagster.masking import ColumnDecision, Masker, TableMaskingPlan, TextAnalyzer, TextRedactor  # noqa: E402
-from hfit_dagster.masking.operators import iban_check_digits, luhn_check_digit  # noqa: E402
+from hfit_dagster.masking.operators.payment import iban_check_digits, luhn_check_digit  # noqa: E402
 from hfit_dagster.masking.text_redactor import PARALLEL_MIN_TEXTS  # noqa: E402
 
 KEY = b"bench-masking-key-0123456789abcdef"
@@ -227,13 +227,13 @@ def stock_engine(model: str) -> Any:
     from presidio_analyzer.nlp_engine import SpacyNlpEngine
     from presidio_analyzer.predefined_recognizers import EmailRecognizer
 
-    from hfit_dagster.masking.text_redactor import _offline_email_recognizer
+    from hfit_dagster.masking.text_analysis import offline_email_recognizer
 
     nlp_engine = SpacyNlpEngine(models=[{"lang_code": "en", "model_name": model}])
     nlp_engine.nlp = {"en": spacy.load(model)}  # what SpacyNlpEngine.load does, minus the download fallback
     registry = RecognizerRegistry()
     registry.load_predefined_recognizers(nlp_engine=nlp_engine)
-    registry.recognizers = [_offline_email_recognizer(r) if type(r) is EmailRecognizer else r
+    registry.recognizers = [offline_email_recognizer(r) if type(r) is EmailRecognizer else r
                             for r in registry.recognizers]
     return AnalyzerEngine(registry=registry, nlp_engine=nlp_engine)
 

@@ -11,7 +11,8 @@ Two signals, cheapest first:
    first/last name, birth date, address) and left to Presidio elsewhere (``products.name``).
 2. **Values.** Presidio runs over up to ``sample_size`` distinct sampled values of the remaining text
    columns. If at least ``STRUCTURED_SHARE`` of them *are* one entity (the span covers most of the value),
-   the column gets that entity's operator (custom recognizers from configuration bring their own). If the
+   the column gets that entity's operator (the catalog's ``COLUMN_OPERATORS``; custom recognizers from
+   configuration bring their own). If the
    values are free text (long or wordy) and any of them contains a PII span, the column gets
    ``redact_text``; short text needs ``STRUCTURED_SHARE`` of values containing PII for ``redact_text``.
    Values that are JSON objects/arrays are walked instead (:mod:`json_pii`, decided in the planner).
@@ -28,11 +29,13 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import TYPE_CHECKING
 
+from hfit_dagster.masking.catalog import COLUMN_OPERATORS, NOISY_IN_SHORT_VALUES
+from hfit_dagster.masking.column_kinds import ColumnKind, column_kind
+
 if TYPE_CHECKING:
-    from hfit_dagster.masking.text_redactor import TextAnalyzer
+    from hfit_dagster.masking.text_analysis import TextAnalyzer
 
 PERSON_ALONE_SHARE = 0.8  # PERSON share that masks a column even without a known first/last name
 PERSON_CONFIRMED_SHARE = 0.25  # ... or this share of values with a known first/last name token
@@ -41,27 +44,6 @@ WHOLE_VALUE_COVERAGE = 0.6  # a span covering this share of a value means the va
 FREE_TEXT_MIN_CHARS = 40  # mean length above which a column is free text
 FREE_TEXT_MIN_WORDS = 6  # ... or mean word count
 DEFAULT_SAMPLE_SIZE = 50
-
-# Entity found as a whole value -> operator for the column. LOCATION is deliberately absent: a column of
-# countries or regions is not identifying; columns *named* city are masked by name.
-COLUMN_ENTITY_OPERATORS: dict[str, str] = {
-    "EMAIL_ADDRESS": "email",
-    "PHONE_NUMBER": "phone",
-    "PERSON": "person_name",
-    "CREDIT_CARD": "credit_card",
-    "IBAN_CODE": "iban",
-    "IP_ADDRESS": "ip_address",
-    "STREET_ADDRESS": "street_address",
-    "US_SSN": "national_id",
-    "US_ITIN": "national_id",
-    "US_PASSPORT": "national_id",
-    "UK_NHS": "national_id",
-    "UK_NINO": "national_id",
-    "MEDICAL_LICENSE": "national_id",
-    "CRYPTO": "hash",
-}
-# Entities too noisy in short values to mask a column on their own (Presidio's low-confidence ids).
-_SHORT_TEXT_IGNORED = frozenset({"LOCATION", "US_DRIVER_LICENSE", "US_BANK_NUMBER"})
 
 PERSON_TABLE_WORDS = frozenset(
     {
@@ -73,41 +55,6 @@ PERSON_TABLE_WORDS = frozenset(
         "account", "accounts", "buyer", "buyers", "seller", "sellers", "tenant", "tenants",
     }
 )  # fmt: skip
-
-
-class ColumnKind(StrEnum):
-    """What an SQL type can hold, as far as masking cares."""
-
-    TEXT = "text"
-    INTEGER = "integer"
-    DECIMAL = "decimal"
-    BOOLEAN = "boolean"
-    TEMPORAL = "temporal"
-    BINARY = "binary"
-    UUID = "uuid"
-    ENUM = "enum"
-
-
-_KIND_PATTERNS: list[tuple[re.Pattern[str], ColumnKind]] = [
-    (re.compile(r"^(TINYINT\s*\(\s*1\s*\)|BOOL|BOOLEAN|BIT)\b"), ColumnKind.BOOLEAN),
-    (re.compile(r"^(TINYINT|SMALLINT|MEDIUMINT|INT|INTEGER|BIGINT|SERIAL|BIGSERIAL|SMALLSERIAL|INT\d)\b"),
-     ColumnKind.INTEGER),
-    (re.compile(r"^(NUMERIC|DECIMAL|DEC|FLOAT|DOUBLE|REAL|MONEY|FIXED|NUMBER)\b"), ColumnKind.DECIMAL),
-    (re.compile(r"^(DATE|DATETIME|TIMESTAMP|TIMESTAMPTZ|TIME|TIMETZ|YEAR|INTERVAL)\b"), ColumnKind.TEMPORAL),
-    (re.compile(r"^(BLOB|TINYBLOB|MEDIUMBLOB|LONGBLOB|BINARY|VARBINARY|BYTEA|RAW|IMAGE)\b"),
-     ColumnKind.BINARY),
-    (re.compile(r"^(UUID|UNIQUEIDENTIFIER)\b"), ColumnKind.UUID),
-    (re.compile(r"^(ENUM|SET)\b"), ColumnKind.ENUM),
-]  # fmt: skip
-
-
-def column_kind(sql_type: str) -> ColumnKind:
-    """Map an SQL type string to a kind; anything unrecognised is TEXT (so it gets looked at)."""
-    t = sql_type.strip().upper()
-    for pattern, kind in _KIND_PATTERNS:
-        if pattern.match(t):
-            return kind
-    return ColumnKind.TEXT
 
 
 def name_tokens(name: str) -> str:
@@ -315,7 +262,7 @@ def classify_by_values(
         entities = {r.entity_type for r in results}
         contains.update(entities)
         any_pii += bool(entities)
-        short_pii += bool(entities - _SHORT_TEXT_IGNORED)
+        short_pii += bool(entities - NOISY_IN_SHORT_VALUES)
         whole.update({r.entity_type for r in results if _covers_whole(value, r.start, r.end)})
         confirmed_person += any(
             r.entity_type == "PERSON" and has_known_name(value[r.start : r.end]) for r in results
@@ -324,7 +271,7 @@ def classify_by_values(
 
     if not free_text:
         for entity, count in whole.most_common():
-            operator = COLUMN_ENTITY_OPERATORS.get(entity) or analyzer.column_operator(entity)
+            operator = COLUMN_OPERATORS.get(entity) or analyzer.column_operator(entity)
             if operator is None or count / n < STRUCTURED_SHARE:
                 continue
             evidence = f"presidio: {count}/{n} sampled values {entity}"
@@ -339,7 +286,7 @@ def classify_by_values(
             "redact_text", None, round(0.6 + 0.4 * any_pii / n, 2),
             f"presidio: {any_pii}/{n} sampled texts contain {listed}", "presidio",
         )  # fmt: skip
-    person_only = set(contains) <= {"PERSON"} | _SHORT_TEXT_IGNORED
+    person_only = set(contains) <= {"PERSON"} | NOISY_IN_SHORT_VALUES
     person_unconfirmed = person_only and confirmed_person / n < PERSON_CONFIRMED_SHARE
     if not free_text and short_pii / n >= STRUCTURED_SHARE and not person_unconfirmed:
         return Classification(

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from hfit_dagster.masking.operators import Masker
-from hfit_dagster.masking.text_redactor import TextAnalyzer, TextRedactor
+from hfit_dagster.masking.engine import Masker
+from hfit_dagster.masking.text_analysis import TextAnalyzer
+from hfit_dagster.masking.text_redactor import TextRedactor
 
 if TYPE_CHECKING:
     from hfit_dagster.settings import HfitSettings

@@ -23,144 +23,44 @@ A document whose leaves hold no PII is returned byte for byte unchanged.
 
 from __future__ import annotations
 
-import json
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
+from hfit_dagster.masking.catalog import (
+    DIGIT_OPERATORS,
+    NER_ENTITIES,
+    NOISY_IN_SHORT_LEAVES,
+    OPERATOR_SPECS,
+    operator_entity,
+)
 from hfit_dagster.masking.classifier import (
     FREE_TEXT,
     FREE_TEXT_MIN_CHARS,
     FREE_TEXT_MIN_WORDS,
     SECRET,
-    ColumnKind,
     has_known_name,
     looks_personal,
     match_name_rule,
     name_tokens,
 )
+from hfit_dagster.masking.column_kinds import ColumnKind
+from hfit_dagster.masking.json_document import Leaf, RawNumber, dump, is_compact, parse_container, walk
+from hfit_dagster.masking.operators.registry import OPERATORS
+from hfit_dagster.masking.span_fakes import redact_texts
 
 if TYPE_CHECKING:
     from presidio_analyzer import RecognizerResult
 
-    from hfit_dagster.masking.text_redactor import TextAnalyzer, TextRedactor
+    from hfit_dagster.masking.text_analysis import TextAnalyzer
 
 JSON_SHARE = 0.5  # share of sampled values that must be JSON objects/arrays for a column to be JSON
 MAX_SAMPLED_LEAVES = 1000  # distinct leaf strings Presidio looks at when classifying (first seen first)
-DIGIT_OPERATORS = frozenset({"phone", "credit_card", "national_id", "postal_code", "shape", "digits"})
-# NER guesses on one or two words ("Pending", "Wireless Mouse", "sku") are mostly wrong: in short leaves,
-# LOCATION and the weak id recognizers are ignored and PERSON needs a known first or last name.
-_SHORT_IGNORED = frozenset({"LOCATION", "US_DRIVER_LICENSE", "US_BANK_NUMBER", "NRP"})
-_NER_ENTITIES = frozenset({"PERSON", "LOCATION", "NRP", "ORGANIZATION"})
 _KEY_CANDIDATE = re.compile(r"@|\d(?:\D?\d){6}")  # object keys that could be an email, phone or id
 _BARE_NAME = re.compile(r"^(?:name|names)$")
-
-
-class RawNumber(str):
-    """A JSON number kept as its original text (``1.10`` stays ``1.10``, ``1e5`` stays ``1e5``)."""
-
-
-class JsonObject(list):
-    """A JSON object as a list of ``[key, value]`` pairs: order and duplicate keys survive a rewrite."""
-
-
-def parse_container(text: str) -> Any | None:
-    """The parsed document when ``text`` is a JSON object or array, else None."""
-    stripped = text.lstrip()
-    if not stripped or stripped[0] not in "{[":
-        return None
-    try:
-        return json.loads(
-            text,
-            object_pairs_hook=lambda pairs: JsonObject([list(p) for p in pairs]),
-            parse_float=RawNumber,
-            parse_int=RawNumber,
-            parse_constant=RawNumber,
-        )
-    except (ValueError, RecursionError):
-        return None
-
-
-def json_share(values: Sequence[str]) -> tuple[int, int]:
-    """(values that are JSON objects/arrays, non-empty values)."""
-    non_empty = [v for v in values if v and v.strip()]
-    return sum(parse_container(v) is not None for v in non_empty), len(non_empty)
-
-
-def dump(node: Any, compact: bool) -> str:
-    """Serialize a parsed document; numbers keep their original text, strings are written unescaped."""
-    item_sep, key_sep = (",", ":") if compact else (", ", ": ")
-    if isinstance(node, JsonObject):
-        inner = item_sep.join(json.dumps(k, ensure_ascii=False) + key_sep + dump(v, compact) for k, v in node)
-        return "{" + inner + "}"
-    if isinstance(node, list):
-        return "[" + item_sep.join(dump(v, compact) for v in node) + "]"
-    if isinstance(node, RawNumber):
-        return str.__str__(node)
-    if isinstance(node, str):
-        return json.dumps(node, ensure_ascii=False)
-    if node is True:
-        return "true"
-    if node is False:
-        return "false"
-    if node is None:
-        return "null"
-    return json.dumps(node, ensure_ascii=False)
-
-
-def _is_compact(text: str) -> bool:
-    return not re.search(r'"\s*:\s|,\s', text)
-
-
-@dataclass
-class Leaf:
-    """One scalar or object key inside document ``doc``: it lives at ``container[slot]`` (a list index, or
-    ``(pair index, 0 | 1)`` for an object's key / value)."""
-
-    doc: int
-    container: list
-    slot: int | tuple[int, int]
-    path: str
-    key: str | None  # the key a value sits under (None for object keys themselves)
-    value: Any
-
-    @property
-    def is_key(self) -> bool:
-        return isinstance(self.slot, tuple) and self.slot[1] == 0
-
-    def set(self, value: Any) -> None:
-        if isinstance(self.slot, tuple):
-            self.container[self.slot[0]][self.slot[1]] = value
-        else:
-            self.container[self.slot] = value
-
-
-def walk(doc: Any, index: int = 0) -> Iterator[tuple[Leaf, str | None, list[str]]]:
-    """Every scalar leaf and every object key of a document, with its parent key and sibling keys."""
-
-    def visit(node: Any, path: str, parent_key: str | None) -> Iterator[tuple[Leaf, str | None, list[str]]]:
-        if isinstance(node, JsonObject):
-            keys = [str(k) for k, _ in node]
-            for i, (k, v) in enumerate(node):
-                sub = f"{path}.{k}" if path else str(k)
-                yield Leaf(index, node, (i, 0), sub, None, k), parent_key, keys
-                if isinstance(v, list):
-                    yield from visit(v, sub, str(k))
-                else:
-                    yield Leaf(index, node, (i, 1), sub, str(k), v), parent_key, keys
-        elif isinstance(node, list):
-            for i, v in enumerate(node):
-                sub = f"{path}[]"
-                if isinstance(v, list):
-                    yield from visit(v, sub, parent_key)
-                else:
-                    # an array of scalars under a key inherits that key ("phones": ["+1 555 ...", ...])
-                    yield Leaf(index, node, i, sub, parent_key, v), None, []
-
-    yield from visit(doc, "", None)
 
 
 def key_operator(key: str | None, parent_key: str | None, siblings: list[str], value: Any) -> str | None:
@@ -194,13 +94,13 @@ def leaf_results(
     out: list[list[RecognizerResult]] = []
     for text, results in zip(texts, found, strict=True):
         if keys:
-            out.append([r for r in results if r.entity_type not in _NER_ENTITIES])
+            out.append([r for r in results if r.entity_type not in NER_ENTITIES])
         elif _is_free_text(text):
             out.append(list(results))
         else:
             out.append([
                 r for r in results
-                if r.entity_type not in _SHORT_IGNORED
+                if r.entity_type not in NOISY_IN_SHORT_LEAVES
                 and (r.entity_type != "PERSON" or has_known_name(text[r.start : r.end]))
             ])  # fmt: skip
     return out
@@ -221,9 +121,7 @@ class JsonFindings:
 
     @property
     def entities(self) -> list[str]:
-        from hfit_dagster.masking.operators import OPERATORS
-
-        found = {OPERATORS[op].entity or op.upper() for op in self.by_key.values() if op in OPERATORS}
+        found = {operator_entity(op) or op.upper() for op in self.by_key.values() if op in OPERATOR_SPECS}
         for entities in self.by_presidio.values():
             found |= entities
         return sorted(found)
@@ -285,13 +183,11 @@ def _generic(path: str) -> str:
 # --------------------------------------------------------------------------------------------- masking
 
 
-def mask_json_values(values: list[str], key: bytes, redactor: TextRedactor) -> list[str]:
+def mask_json_values(values: list[str], key: bytes, analyzer: TextAnalyzer,
+                     redact_plain: Callable[[list[str]], list[str]]) -> list[str]:
     """Mask distinct JSON texts: key-ruled leaves by their operator, every other string leaf and object key
-    through the text redactor; non-JSON values redacted as free text. Batched over all values: one
-    vectorized call per operator, one redactor call for all Presidio leaves."""
-    from hfit_dagster.masking.operators import OPERATORS, HashOperator, MaskContext, StringOperator
-    from hfit_dagster.masking.text_redactor import redact_texts
-
+    through Presidio (``analyzer``) and span faking; non-JSON values by ``redact_plain`` (free-text redaction).
+    Batched over all values: one vectorized call per operator, one analysis of all Presidio leaves."""
     docs = [parse_container(v) for v in values]
     ruled: dict[str, list[Leaf]] = {}
     analyzed: list[Leaf] = []
@@ -312,17 +208,10 @@ def mask_json_values(values: list[str], key: bytes, redactor: TextRedactor) -> l
 
     changed = [False] * len(values)
     for op_name, leaves in ruled.items():
-        op = OPERATORS[op_name]
         texts = sorted({str.__str__(leaf.value) for leaf in leaves})
-        distinct = pa.array(texts, pa.string())
-        if op_name == "null":
-            fakes: dict[str, Any] = dict.fromkeys(texts)
-        elif isinstance(op, HashOperator):
-            fakes = dict(zip(texts, op.hex_many(distinct, key).to_pylist(), strict=True))
-        elif isinstance(op, StringOperator):
-            fakes = dict(zip(texts, op.fake_strings(distinct, key).to_pylist(), strict=True))
-        else:  # date_of_birth: an array operator that also reads dates written as text
-            fakes = dict(zip(texts, op.mask_distinct(distinct, MaskContext(key)).to_pylist(), strict=True))
+        faked = None if op_name == "null" else OPERATORS[op_name].fake_texts(pa.array(texts, pa.string()), key)
+        fakes: dict[str, Any] = dict.fromkeys(texts) if faked is None else dict(zip(texts, faked.to_pylist(),
+                                                                                    strict=True))
         for leaf in leaves:
             fake = fakes[str.__str__(leaf.value)]
             if isinstance(leaf.value, RawNumber):
@@ -334,8 +223,8 @@ def mask_json_values(values: list[str], key: bytes, redactor: TextRedactor) -> l
         if not leaves:
             continue
         texts = list(dict.fromkeys(str(leaf.value) for leaf in leaves))
-        found = leaf_results(texts, redactor.analyzer, keys=as_keys)
-        new = dict(zip(texts, redact_texts(texts, found, key, redactor.analyzer.entity_operators), strict=True))
+        found = leaf_results(texts, analyzer, keys=as_keys)
+        new = dict(zip(texts, redact_texts(texts, found, key, analyzer.entity_operators), strict=True))
         for leaf in leaves:
             replacement = new[str(leaf.value)]
             if replacement != leaf.value:
@@ -343,9 +232,9 @@ def mask_json_values(values: list[str], key: bytes, redactor: TextRedactor) -> l
                 changed[leaf.doc] = True
 
     plain = [i for i, d in enumerate(docs) if d is None]
-    redacted_plain = dict(zip(plain, redactor.redact_many([values[i] for i in plain]), strict=True))
+    redacted_plain = dict(zip(plain, redact_plain([values[i] for i in plain]), strict=True))
     return [
-        redacted_plain[i] if doc is None else dump(doc, _is_compact(value)) if changed[i] else value
+        redacted_plain[i] if doc is None else dump(doc, is_compact(value)) if changed[i] else value
         for i, (value, doc) in enumerate(zip(values, docs, strict=True))
     ]
 

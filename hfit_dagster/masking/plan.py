@@ -26,37 +26,24 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from hfit_dagster.errors import MaskingError
+from hfit_dagster.masking.catalog import OPERATOR_KINDS, WHOLE_VALUE_ENTITIES
 from hfit_dagster.masking.classifier import (
     DEFAULT_SAMPLE_SIZE,
     FREE_TEXT,
     Classification,
-    ColumnKind,
     classify_by_name,
     classify_by_type,
     classify_by_values,
-    column_kind,
 )
+from hfit_dagster.masking.column_kinds import ColumnKind, column_kind
 from hfit_dagster.masking.json_pii import classify_json
-from hfit_dagster.masking.operators import get_operator, is_text_type
+from hfit_dagster.masking.operators.base import is_text_type
+from hfit_dagster.masking.operators.registry import get_operator
 
 if TYPE_CHECKING:
-    from hfit_dagster.masking.text_redactor import TextAnalyzer
+    from hfit_dagster.masking.text_analysis import TextAnalyzer
 
 DEFAULTS = ("auto", "keep")
-_STRINGS = frozenset({ColumnKind.TEXT, ColumnKind.ENUM, ColumnKind.UUID})
-_DIGITS = _STRINGS | {ColumnKind.INTEGER}
-# Which column kinds a rule's operator can apply to; operators not listed (keep, null, fixed) fit all.
-OPERATOR_KINDS: dict[str, frozenset[ColumnKind]] = {
-    **dict.fromkeys(
-        ("email", "person_name", "first_name", "last_name", "street_address", "city", "iban", "ip_address",
-         "redact_text", "json_pii"),
-        _STRINGS,
-    ),
-    **dict.fromkeys(("phone", "postal_code", "national_id", "shape", "digits", "credit_card"), _DIGITS),
-    "hash": _DIGITS | {ColumnKind.BINARY},
-    "date_of_birth": _STRINGS | {ColumnKind.TEMPORAL},
-}  # fmt: skip
-SOURCES = ("rule", "name", "presidio", "type", "key", "default")
 
 
 @dataclass(frozen=True)
@@ -237,7 +224,7 @@ def _classify(
     sample_size: int,
 ) -> ColumnDecision:
     by_name = classify_by_name(table, col.name, col.sql_type, siblings, col.nullable)
-    secret = by_name is not None and by_name.entity in ("SECRET", "USERNAME")  # nulled/hashed whole, JSON or not
+    secret = by_name is not None and by_name.entity in WHOLE_VALUE_ENTITIES  # nulled/hashed whole, JSON or not
     if column_kind(col.sql_type) == ColumnKind.TEXT and not col.primary_key and not col.foreign_key and not secret:
         values = _sample_values(sample, col.name, sample_size)
         decision = _json_decision(col, values, analyzer, by_name) if values else None

@@ -20,42 +20,11 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-CONTEXT_OPERATORS = frozenset({
-    "person_name", "first_name", "last_name", "email", "phone", "street_address", "credit_card", "iban",
-    "national_id", "ip_address", "postal_code",
-})
+from hfit_dagster.masking.catalog import STAND_INS
+
 MIN_LENGTH = 3
 
-# What stands in for a row's own value while the rest of its text is analyzed: realistic values of the
-# same kind keep the sentence natural for NER; they are fixed so equal skeletons dedupe.
-STAND_INS = {
-    "person_name": "Jordan Avery",
-    "first_name": "Jordan",
-    "last_name": "Avery",
-    "email": "jordan.avery@example.org",
-    "phone": "+1 202 555 0100",
-    "street_address": "1 Main Street",
-    "credit_card": "4111 1111 1111 1111",
-    "iban": "GB82 WEST 1234 5698 7654 32",
-    "national_id": "078-05-1120",
-    "ip_address": "192.0.2.1",
-    "postal_code": "10001",
-}
-
-Known = tuple[str | None, str | None, str]
-
-# Detected entities that a row's own value of these operators may be part of and still keep its column's fake
-# ("Jordan Avery-Brown" is a person around the row's first name). Any other entity around a row's value
-# (an email "anna.lee@web.de" around the first name "Anna") is redacted whole, as that entity.
-SAME_KIND = {
-    "PERSON": frozenset({"person_name", "first_name", "last_name"}),
-    "EMAIL_ADDRESS": frozenset({"email"}),
-    "PHONE_NUMBER": frozenset({"phone"}),
-    "STREET_ADDRESS": frozenset({"street_address", "postal_code"}),
-    "CREDIT_CARD": frozenset({"credit_card"}),
-    "IBAN_CODE": frozenset({"iban"}),
-    "IP_ADDRESS": frozenset({"ip_address"}),
-}  # (original value, its fake, operator of its column)
+Known = tuple[str | None, str | None, str]  # (original value, its fake, operator of its column)
 
 
 @dataclass(frozen=True)

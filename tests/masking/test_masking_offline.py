@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from hfit_dagster.masking import TextAnalyzer, TextRedactor
-from hfit_dagster.masking.text_redactor import clear_engine_cache
+from hfit_dagster.masking.text_analysis import clear_engine_cache
 
 
 @pytest.fixture

@@ -13,14 +13,10 @@ import pytest
 
 from hfit_dagster.errors import MaskingError
 from hfit_dagster.masking import OPERATORS, ColumnDecision, Masker, TableMaskingPlan
-from hfit_dagster.masking.operators import (
-    DOB_MAX_SHIFT_DAYS,
-    EMAIL_DOMAINS,
-    DateOfBirthOperator,
-    StringOperator,
-    iban_valid,
-    luhn_valid,
-)
+from hfit_dagster.masking.operators.base import StringOperator
+from hfit_dagster.masking.operators.dates import DOB_MAX_SHIFT_DAYS, DateOfBirthOperator
+from hfit_dagster.masking.operators.emails import EMAIL_DOMAINS
+from hfit_dagster.masking.operators.payment import iban_valid, luhn_valid
 
 EMAIL_RE = re.compile(r"^[a-z]+\.[a-z]+\.[0-9a-f]{12}@example\.(com|net|org)$")
 
@@ -274,7 +270,7 @@ def test_the_shipped_fake_pools_are_the_seeded_faker_pools() -> None:
     If this fails after a Faker upgrade, the file still keeps fakes stable; regenerate it (operators.
     write_fake_pools) only when changing every such fake in new packages is intended.
     """
-    from hfit_dagster.masking.operators import fake_pools, generate_fake_pools
+    from hfit_dagster.masking.operators.pools import fake_pools, generate_fake_pools
 
     shipped, drawn = fake_pools(), generate_fake_pools()
     assert shipped == drawn

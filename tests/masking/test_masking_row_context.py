@@ -118,7 +118,7 @@ def test_the_row_prefilter_finds_exactly_the_rows_whose_text_contains_their_valu
     sliced arrays included); non-ASCII texts always go to the exact check."""
     import random
 
-    from hfit_dagster.masking.operators import MIN_CONTEXT_LENGTH, _rows_naming_own_values
+    from hfit_dagster.masking.engine import MIN_CONTEXT_LENGTH, rows_naming_own_values
 
     rng = random.Random(3)
     words = ["Ana", "maria", "LOPEZ", "x", "555-0100", "ana.lopez@example.org", "Zoë", "und", "Straße"]
@@ -131,7 +131,7 @@ def test_the_row_prefilter_finds_exactly_the_rows_whose_text_contains_their_valu
     arrays = [pa.array(v, pa.string()) for v in (texts, names, phones)]
     sliced = [a.slice(7, 2900) for a in arrays]
     for text, name, phone in (arrays, sliced):
-        got = _rows_naming_own_values(text, [name, phone]).tolist()
+        got = rows_naming_own_values(text, [name, phone]).tolist()
         for i, (t, *values) in enumerate(zip(text.to_pylist(), name.to_pylist(), phone.to_pylist(), strict=True)):
             usable = [v for v in values if v is not None and len(v) >= MIN_CONTEXT_LENGTH]
             if t is None:
@@ -188,6 +188,36 @@ def test_batch_row_context_redacts_exactly_as_the_python_path(analyzer: TextAnal
     got = TextRedactor(analyzer, key).redact_rows_in_context(pa.array(texts, pa.string()), context)
     assert got == expected
     assert sum(1 for t, e in zip(texts, expected, strict=True) if t and e != t) > 200  # most rows were redacted
+
+
+def test_masker_row_context_compiled_equals_the_reference_path(analyzer: TextAnalyzer, key: bytes) -> None:
+    """``Masker(compiled_row_context=True)`` (compiled pre-filter and span location) against the reference path
+    (every row with a text through ``redact_with_row_values`` / ``substitute_row_values``): the same batch, free
+    text and JSON alike, masks to the same values."""
+    import random
+
+    rng = random.Random(11)
+    firsts, lasts = ["Anna", "Quentin", "Zoë", "Marek", "Lee"], ["Zabrowski", "Nowak", "Smith", "Preiß"]
+    rows = []
+    for i in range(200):
+        first, last = rng.choice(firsts), rng.choice(lasts)
+        email = f"{first.lower()}.{last.lower()}{i}@mail.example"
+        note = rng.choice([f"Called {first} {last} at {email}", f"{first.upper()} asked twice", "no one here",
+                           f"ask Maria Garcia, not {first}", "   "])
+        rows.append((f"{first} {last}", email, note if rng.random() > 0.1 else None,
+                     f'{{"by": "{first} {last}", "note": "{note}"}}' if rng.random() > 0.2 else None))
+    batch = pa.RecordBatch.from_pydict({
+        "name": [r[0] for r in rows], "email": [r[1] for r in rows],
+        "note": [r[2] for r in rows], "doc": [r[3] for r in rows],
+    })
+    plan = TableMaskingPlan("people", {c: ColumnDecision(c, op, None, 1.0, "test", "rule") for c, op in
+                                       (("name", "person_name"), ("email", "email"), ("note", "redact_text"),
+                                        ("doc", "json_pii"))})
+    compiled = Masker(key, text_redactor=TextRedactor(analyzer, key)).mask_batch(plan, batch)
+    reference = Masker(key, text_redactor=TextRedactor(analyzer, key), compiled_row_context=False).mask_batch(
+        plan, batch)
+    assert compiled.to_pydict() == reference.to_pydict()
+    assert compiled.column("note").to_pylist() != batch.column("note").to_pylist()
 
 
 def test_compiled_row_context_finds_the_spans_python_finds() -> None:

@@ -19,7 +19,7 @@ import pyarrow as pa
 import pytest
 
 from hfit_dagster.masking import ColumnInfo, Masker, TableMaskingPlan, TextAnalyzer, TextRedactor, build_table_plan
-from hfit_dagster.masking.operators import iban_check_digits, luhn_check_digit
+from hfit_dagster.masking.operators.payment import iban_check_digits, luhn_check_digit
 
 KEY = b"labelled-dataset-key-0123456789ab"
 ROWS = 240

@@ -1,0 +1,248 @@
+"""The masking engine: applies a :class:`~hfit_dagster.masking.plan.TableMaskingPlan` to Arrow record batches.
+
+Like presidio-structured, the plan (what each column becomes, printable) is separate from the engine that
+applies it. Each column goes through its operator from the registry with one secret key; free-text columns
+(the catalog's ``TEXT_OPERATORS``) are masked after the others, knowing each row's own values and their fakes
+(:mod:`~hfit_dagster.masking.row_context`).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from hfit_dagster.arrow_strings import string_buffers
+from hfit_dagster.errors import MaskingError
+from hfit_dagster.jit import compiled
+from hfit_dagster.masking.catalog import CONTEXT_OPERATORS, TEXT_OPERATORS
+from hfit_dagster.masking.operators.base import MaskContext, Operator
+from hfit_dagster.masking.operators.constant import KeepOperator, NullOperator
+from hfit_dagster.masking.operators.registry import get_operator
+from hfit_dagster.masking.row_context import MIN_LENGTH as MIN_CONTEXT_LENGTH
+from hfit_dagster.masking.row_context import substitute_row_values
+
+if TYPE_CHECKING:
+    from hfit_dagster.masking.plan import TableMaskingPlan
+    from hfit_dagster.masking.text_redactor import TextRedactor
+
+
+class Masker:
+    """Applies operators (by name) to Arrow arrays and record batches with one secret key.
+
+    ``text_redactor`` is needed only for ``redact_text`` and ``json_pii`` columns; build it with the same key so
+    fakes in free text match fakes in structured columns. ``fixed_values`` configures the ``fixed`` operator
+    (``"table.column"`` / ``"column"`` / ``"*"`` → value).
+
+    ``compiled_row_context`` chooses how free text meets its row's own values: compiled loops pre-filter the
+    rows whose text contains one of their values and locate them in ASCII rows
+    (``TextRedactor.redact_rows_in_context``); ``False`` takes the reference path, every row with a text
+    through ``TextRedactor.redact_with_row_values`` (Python). Both give the same output.
+    """
+
+    def __init__(
+        self,
+        key: bytes,
+        text_redactor: TextRedactor | None = None,
+        fixed_values: dict | None = None,
+        *,
+        compiled_row_context: bool = True,
+    ) -> None:
+        if not isinstance(key, bytes | bytearray) or len(key) < 16:
+            raise MaskingError(
+                "the masking key must be at least 16 bytes",
+                hint="configure a long random secret, e.g. the output of `openssl rand -hex 32`",
+            )
+        self.key = bytes(key)
+        if text_redactor is not None and text_redactor.key != self.key:
+            raise MaskingError(
+                "the TextRedactor uses a different masking key than the Masker",
+                hint="build both with the same key so fakes in free text match fakes in columns",
+            )
+        self.text_redactor = text_redactor
+        self.fixed_values: dict[str, Any] = dict(fixed_values or {})
+        self.compiled_row_context = compiled_row_context
+
+    def mask_array(
+        self,
+        operator: str,
+        values: pa.Array | pa.ChunkedArray,
+        *,
+        table: str | None = None,
+        column: str | None = None,
+    ) -> pa.Array:
+        """Mask one column with a named operator; same length, same Arrow type, NULLs stay NULL."""
+        op = get_operator(operator)
+        if isinstance(values, pa.ChunkedArray):
+            values = values.combine_chunks() if values.num_chunks else pa.array([], type=values.type)
+        ctx = MaskContext(self.key, self.text_redactor, self.fixed_values, table, column)
+        if pa.types.is_dictionary(values.type):
+            return self._mask_dictionary(op, values, ctx)
+        out = op.operate(values, ctx)
+        return out if out.type == values.type else out.cast(values.type)
+
+    @staticmethod
+    def _mask_dictionary(op: Operator, values: pa.DictionaryArray, ctx: MaskContext) -> pa.Array:
+        if isinstance(op, KeepOperator):
+            return values
+        if isinstance(op, NullOperator):
+            return pa.nulls(len(values), type=values.type)
+        dictionary = values.dictionary
+        masked = op.operate(dictionary, ctx) if len(dictionary) else dictionary
+        return pa.DictionaryArray.from_arrays(values.indices, masked)
+
+    def mask_batch(self, plan: TableMaskingPlan, batch: pa.RecordBatch) -> pa.RecordBatch:
+        """Mask every column of a batch as the plan says; a column missing from the plan is an error.
+
+        Why an error and not "keep": deny by default. A column the planner never saw (schema drift) must
+        not slip through unmasked.
+        """
+        return self.mask_text_columns(plan, batch, self.mask_structured_columns(plan, batch))
+
+    def mask_structured_columns(self, plan: TableMaskingPlan, batch: pa.RecordBatch) -> dict[str, pa.Array]:
+        """The first half of :meth:`mask_batch`: every column but free text (``redact_text``, ``json_pii``).
+
+        The halves can run on two threads for consecutive batches (staging does): the structured columns
+        are mostly compiled work without the GIL, free text mostly Python.
+        """
+        masked: dict[str, pa.Array] = {}
+        for name, column in zip(batch.schema.names, batch.columns, strict=True):
+            decision = plan.decisions.get(name)
+            if decision is None:
+                raise MaskingError(
+                    f"column '{name}' of table '{plan.table}' has no masking decision",
+                    hint="rebuild the masking plan from the current schema",
+                )
+            if decision.operator not in TEXT_OPERATORS:
+                masked[name] = self._mask_column(plan, name, decision.operator, column)
+        return masked
+
+    def mask_text_columns(self, plan: TableMaskingPlan, batch: pa.RecordBatch,
+                          masked: dict[str, pa.Array]) -> pa.RecordBatch:
+        """The second half of :meth:`mask_batch`: free text, knowing the row's own values and their fakes
+        (``masked``, from :meth:`mask_structured_columns` of the same batch); the masked batch."""
+        text_columns = [n for n in batch.schema.names if plan.decisions[n].operator in TEXT_OPERATORS]
+        if text_columns:
+            context = [n for n in batch.schema.names
+                       if plan.decisions[n].operator in CONTEXT_OPERATORS
+                       and pa.types.is_string(batch.schema.field(n).type)]
+            for name in text_columns:
+                column = batch.column(name)
+                operator = plan.decisions[name].operator
+                if context and pa.types.is_string(column.type) and column.null_count < len(column):
+                    masked[name] = self._mask_text_in_context(plan, name, operator, column,
+                                                              [(batch.column(n), masked[n], plan.decisions[n].operator)
+                                                               for n in context])
+                else:
+                    masked[name] = self._mask_column(plan, name, operator, column)
+        arrays = [masked[name] for name in batch.schema.names]
+        return pa.RecordBatch.from_arrays(arrays, schema=batch.schema)
+
+    def _mask_text_in_context(self, plan: TableMaskingPlan, name: str, operator: str, column: pa.Array,
+                              context: list[tuple[pa.Array, pa.Array, str]]) -> pa.Array:
+        """A free-text column masked with its row's own values known (see :mod:`row_context`).
+
+        The rows whose text contains one of their own values (all rows with a text on the reference path)
+        are looked at one by one, with their context values; the others take the column path (distinct
+        texts, cached).
+        """
+        if self.compiled_row_context:
+            hits = rows_naming_own_values(column, [original for original, _, _ in context])
+        else:
+            hits = np.asarray(column.is_valid())
+        if not hits.any():
+            return self._mask_column(plan, name, operator, column)
+        mask = pa.array(hits)
+        others = self._mask_column(plan, name, operator, pc.if_else(mask, pa.scalar(None, column.type), column))
+        rows = pa.array(np.flatnonzero(hits))
+        if operator == "redact_text" and self.text_redactor is not None:
+            texts = column.take(rows)
+            in_context = [(original.take(rows), fake.take(rows), op) for original, fake, op in context]
+            if self.compiled_row_context:
+                redacted = self.text_redactor.redact_rows_in_context(texts, in_context)
+            else:
+                redacted = self.text_redactor.redact_with_row_values(texts.to_pylist(), _row_triples(in_context))
+            named = pa.array(redacted, type=column.type)
+        else:
+            texts = column.take(rows).to_pylist()
+            in_context = [(original.take(rows), fake.take(rows), op) for original, fake, op in context]
+            substituted = pa.array(substitute_row_values(texts, _row_triples(in_context)), type=column.type)
+            named = self._mask_column(plan, name, operator, substituted)
+        return pc.replace_with_mask(others, mask, named.cast(others.type))
+
+    def _mask_column(self, plan: TableMaskingPlan, name: str, operator: str, column: pa.Array) -> pa.Array:
+        try:
+            return self.mask_array(operator, column, table=plan.table, column=name)
+        except MaskingError as exc:
+            if name in exc.message:
+                raise
+            raise MaskingError(f"{plan.table}.{name}: {exc.message}", hint=exc.hint) from exc
+
+
+def _row_triples(context: list[tuple[pa.Array, pa.Array, str]]) -> list[list[tuple[Any, Any, str]]]:
+    """Per row: (original, fake, operator) of each context column."""
+    if not context:
+        return []
+    triples = [list(zip(original.to_pylist(), fake.to_pylist(), [op] * len(original), strict=True))
+               for original, fake, op in context]
+    return [list(row) for row in zip(*triples, strict=True)]
+
+
+def rows_naming_own_values(texts: pa.Array, values: list[pa.Array]) -> np.ndarray:
+    """Per row: does the text contain (case-insensitively) one of the same row's ``values``?
+
+    A superset of what :func:`row_context.find_known_spans` accepts (it also wants whole words and a
+    minimum length), computed over the batch's Arrow buffers by a compiled loop: ASCII letters compared
+    case-insensitively, byte by byte.
+    """
+    present = np.asarray(texts.is_valid())
+    if not present.all():  # only rows with a text can name anything (notes are often NULL): look at those only
+        rows = np.flatnonzero(present)
+        hits = np.zeros(len(texts), dtype=bool)
+        if len(rows):
+            take = pa.array(rows)
+            hits[rows] = rows_naming_own_values(texts.take(take), [v.take(take) for v in values])
+        return hits
+    usable = [np.asarray(pc.fill_null(pc.greater_equal(pc.utf8_length(raw), MIN_CONTEXT_LENGTH), False))
+              for raw in values]
+    any_value = np.logical_or.reduce(usable) if usable else np.zeros(len(texts), dtype=bool)
+    hits = np.zeros(len(texts), dtype=bool)
+    if any_value.any():
+        text_data, text_offsets = string_buffers(texts)
+        for value, ok in zip(values, usable, strict=True):
+            if ok.any():
+                _rows_containing(text_data, text_offsets, *string_buffers(value), ok, hits)
+    # Arrow's and Python's Unicode lower-casing differ (final sigma, dotted I, newer tables): non-ASCII text
+    # goes to the Python check whenever its row has a value to look for.
+    non_ascii = ~np.asarray(pc.fill_null(pc.string_is_ascii(texts), True))
+    return hits | (non_ascii & any_value)
+
+
+@compiled
+def _rows_containing(text: np.ndarray, text_offsets: np.ndarray, value: np.ndarray, value_offsets: np.ndarray,
+                     usable: np.ndarray, hits: np.ndarray) -> None:  # pragma: no cover - compiled
+    """``hits[i] |= text i contains value i``, for usable rows; ASCII letters compared case-insensitively."""
+    for i in range(hits.shape[0]):
+        if hits[i] or not usable[i]:
+            continue
+        start, stop = text_offsets[i], text_offsets[i + 1]
+        v_start, size = value_offsets[i], value_offsets[i + 1] - value_offsets[i]
+        if size == 0 or size > stop - start:
+            continue
+        first = value[v_start] + 32 if 65 <= value[v_start] <= 90 else value[v_start]
+        for at in range(start, stop - size + 1):
+            c = text[at] + 32 if 65 <= text[at] <= 90 else text[at]
+            if c != first:
+                continue
+            same = True
+            for k in range(1, size):
+                a = text[at + k] + 32 if 65 <= text[at + k] <= 90 else text[at + k]
+                b = value[v_start + k] + 32 if 65 <= value[v_start + k] <= 90 else value[v_start + k]
+                if a != b:
+                    same = False
+                    break
+            if same:
+                hits[i] = True
+                break

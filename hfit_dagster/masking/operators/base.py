@@ -1,0 +1,170 @@
+"""What every masking operator is: a name from the catalog, the column types it accepts, ``operate`` over an array.
+
+:meth:`Operator.operate` dictionary-encodes a column (Arrow, in C), hands :meth:`Operator.mask_distinct` only
+the *distinct* non-null values and ``take``\\ s the result back to the original positions: duplicates cost
+nothing, NULL stays NULL, and the output keeps the input's Arrow type. :meth:`Operator.fake_texts` is the one
+place that says how an operator fakes plain strings outside a column (spans of free text, JSON leaves).
+"""
+
+from __future__ import annotations
+
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Protocol
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from hfit_dagster.errors import MaskingError
+from hfit_dagster.masking import vector_prf as vp
+from hfit_dagster.masking.catalog import OPERATOR_SPECS
+from hfit_dagster.masking.column_kinds import ColumnKind
+
+
+class TextMasking(Protocol):
+    """What the free-text operators need from the text redactor (:class:`~hfit_dagster.masking.text_redactor.
+    TextRedactor` implements it): redaction of free text and of JSON documents with the masking key."""
+
+    key: bytes
+
+    def redact_many(self, values: list[str]) -> list[str]: ...
+
+    def mask_json_many(self, values: list[str]) -> list[str]: ...
+
+
+def is_text_type(t: pa.DataType) -> bool:
+    """Arrow string types the string operators accept."""
+    return pa.types.is_string(t) or pa.types.is_large_string(t) or _is_string_view(t)
+
+
+def _is_string_view(t: pa.DataType) -> bool:
+    check = getattr(pa.types, "is_string_view", None)
+    return bool(check and check(t))
+
+
+@dataclass
+class MaskContext:
+    """What an operator may need besides the values: the key, the text redactor, a fixed value, the column."""
+
+    key: bytes
+    text_redactor: TextMasking | None = None
+    fixed_values: Mapping[str, Any] = field(default_factory=dict)
+    table: str | None = None
+    column: str | None = None
+
+
+def unsupported(operator: str, t: pa.DataType) -> MaskingError:
+    """The error for an operator applied to an Arrow type it cannot mask."""
+    return MaskingError(
+        f"operator '{operator}' cannot mask a column of Arrow type {t}",
+        hint="use a rule with an operator for this type (hash, null, fixed or keep)",
+    )
+
+
+class Operator(ABC):
+    """One masking operator, applied to the distinct values of a column.
+
+    Subclasses implement :meth:`mask_distinct`; :meth:`operate` does the dedupe/take around it so no
+    operator ever sees a duplicate or a NULL. Entity, description and accepted column kinds come from the
+    catalog entry of the operator's name.
+    """
+
+    name: ClassVar[str]
+
+    @property
+    def entity(self) -> str | None:
+        """The entity its fakes stand for (catalog)."""
+        spec = OPERATOR_SPECS.get(self.name)
+        return spec.entity if spec is not None else None
+
+    @property
+    def description(self) -> str:
+        spec = OPERATOR_SPECS.get(self.name)
+        return spec.description if spec is not None else ""
+
+    @property
+    def accepts(self) -> frozenset[ColumnKind] | None:
+        """The column kinds a template rule may apply it to (None: any)."""
+        spec = OPERATOR_SPECS.get(self.name)
+        return spec.accepts if spec is not None else None
+
+    def operate(self, values: pa.Array, ctx: MaskContext) -> pa.Array:
+        """Mask a whole array: dictionary-encode, mask the dictionary once, take it back."""
+        if len(values) == 0 or values.null_count == len(values):
+            return values
+        encoded = pc.dictionary_encode(values)
+        masked = self.mask_distinct(encoded.dictionary, ctx)
+        return masked.take(encoded.indices)
+
+    @abstractmethod
+    def mask_distinct(self, values: pa.Array, ctx: MaskContext) -> pa.Array:
+        """Mask distinct, non-null values; return an array of the same length and type."""
+
+    def fake_texts(self, values: pa.Array, key: bytes) -> pa.Array | None:
+        """Fakes for distinct, non-blank strings outside a column (spans of free text, JSON leaves), or None
+        when the operator gives no per-value fake (the caller tags or drops the value)."""
+        return None
+
+
+class StringOperator(Operator):
+    """An operator defined by a fake per value: ``fake_many`` (vectorized) or ``fake`` (one value).
+
+    Subclasses implement at least one of the two: the default ``fake_many`` calls ``fake`` per distinct
+    value, the default ``fake`` runs ``fake_many`` on one value, so both always agree (a value masked in a
+    column and the same value found in free text get the same fake). Blank values are kept.
+
+    ``accepts_integers`` lets digit-shaped operators (phone, postal code, ids) run on INTEGER columns too:
+    the value is masked as its decimal string and parsed back.
+    """
+
+    accepts_integers: ClassVar[bool] = False
+
+    def fake(self, value: str, key: bytes) -> str:
+        """The deterministic fake for one original value."""
+        return self.fake_many(pa.array([value], pa.string()), key)[0].as_py()
+
+    def fake_many(self, values: pa.Array, key: bytes) -> pa.Array:
+        """Fakes for distinct, non-null, non-blank strings (a ``string`` array in, one out)."""
+        return pa.array([self.fake(v, key) for v in values.to_pylist()], pa.string())
+
+    def fake_strings(self, values: pa.Array, key: bytes) -> pa.Array:
+        """Fakes for any non-null string array; blank (whitespace-only) values are kept."""
+        values = vp.as_utf8(values)
+        if len(values) == 0:
+            return values
+        blank = pc.equal(pc.utf8_trim_whitespace(values), "")
+        if not pc.any(blank).as_py():
+            return self.fake_many(values, key)
+        keep = np.asarray(blank.to_numpy(zero_copy_only=False), dtype=bool)
+        idx = np.nonzero(~keep)[0]
+        out = values.to_pylist()
+        if len(idx):
+            faked = self.fake_many(values.take(pa.array(idx)), key).to_pylist()
+            for i, v in zip(idx.tolist(), faked, strict=True):
+                out[i] = v
+        return pa.array(out, pa.string())
+
+    def fake_texts(self, values: pa.Array, key: bytes) -> pa.Array | None:
+        return self.fake_strings(values, key)
+
+    def mask_distinct(self, values: pa.Array, ctx: MaskContext) -> pa.Array:
+        t = values.type
+        if is_text_type(t):
+            return self.fake_strings(values, ctx.key).cast(t)
+        if self.accepts_integers and pa.types.is_integer(t):
+            signed = pa.types.is_signed_integer(t)
+            top = (1 << (t.bit_width - 1 if signed else t.bit_width)) - 1
+            ints = values.to_pylist()
+            faked = self.fake_strings(pa.array([str(abs(v)) for v in ints], pa.string()), ctx.key).to_pylist()
+            return pa.array([self._wrap_int(v, f, top) for v, f in zip(ints, faked, strict=True)], type=t)
+        raise unsupported(self.name, t)
+
+    @staticmethod
+    def _wrap_int(value: int, fake: str, top: int) -> int:
+        """Parse masked digits; wrap into the type's range (a 10-digit INT32 may permute past 2^31)."""
+        sign = -1 if value < 0 else 1
+        masked = int(re.sub(r"\D", "", fake) or "0")
+        return sign * (masked if masked <= top else masked % (top + 1))

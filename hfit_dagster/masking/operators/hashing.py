@@ -1,0 +1,47 @@
+"""The keyed hash operator: for secrets and values whose only use is equality (joins, uniqueness)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from hfit_dagster.masking import vector_prf as vp
+from hfit_dagster.masking.operators.base import MaskContext, Operator, is_text_type, unsupported
+from hfit_dagster.masking.operators.keyed import keyed_digest
+
+
+class HashOperator(Operator):
+    """Keyed hash: 32 hex chars (128 bits) for strings, a non-negative integer of the same width for integers.
+
+    Why integers stay integers: a hashed INTEGER column must still load into its INTEGER DDL (the integer
+    is the first 64-bit lane of the hash of its decimal string, masked to the type's width).
+    Fitting 32 chars into a shorter VARCHAR is the caller's job.
+    """
+
+    name = "hash"
+
+    def lanes(self, values: pa.Array, key: bytes) -> np.ndarray:
+        return vp.prf_strings(key, [f"{self.name}/0", f"{self.name}/1"], values)
+
+    def mask_distinct(self, values: pa.Array, ctx: MaskContext) -> pa.Array:
+        t = values.type
+        if is_text_type(t):
+            return vp.hex_strings(self.lanes(values, ctx.key), 32).cast(t)
+        if pa.types.is_integer(t):
+            bits = t.bit_width - (1 if pa.types.is_signed_integer(t) else 0)
+            mask = np.uint64((1 << bits) - 1)
+            h = self.lanes(pc.cast(values, pa.string()), ctx.key)[:, 0] & mask
+            return pa.array(h.astype(np.uint64)).cast(t, safe=False)
+        if pa.types.is_binary(t) or pa.types.is_large_binary(t):
+            return pa.array(
+                [keyed_digest(ctx.key, self.name, v.hex())[:16] for v in values.to_pylist()], type=t
+            )
+        raise unsupported(self.name, t)
+
+    def hex_many(self, values: pa.Array, key: bytes) -> pa.Array:
+        """The 32-hex-char hashes of strings."""
+        return vp.hex_strings(self.lanes(values, key), 32)
+
+    def fake_texts(self, values: pa.Array, key: bytes) -> pa.Array | None:
+        return self.hex_many(values, key)
