@@ -1,0 +1,107 @@
+"""Builds: ``POST /packages/{template}/builds`` and ``GET /builds/{id}``, with the launcher scripted in place of
+Dagster (a real run through the API is the end-to-end tier, tests/api/test_packages.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi.testclient import TestClient
+
+from hfit_api.main import create_app
+from hfit_dagster.errors import ProviderError
+from tests.api.routes.conftest import PACKAGE_TEMPLATE, InProcessApi, ScriptedLauncher, service_settings
+from tests.api.routes.test_templates import template
+
+BUILDS = f"/packages/{PACKAGE_TEMPLATE}/builds"
+
+
+def test_a_build_is_launched_joined_reported_and_then_served_fresh(api: InProcessApi, built_package: Path) -> None:
+    """202 and a launched run; an identical request while it runs joins it; its status follows the run; once
+    it succeeded, the same request within the freshness window gets 200 and that package, with no new run."""
+    vera, vic = api.auth("vera"), api.auth("vic")
+    first = api.client.post(BUILDS, json={"params": {"row_limit": 4}}, headers=vera)
+    assert first.status_code == 202 and first.json()["outcome"] == "launched"
+    assert first.json()["status"] == "queued" and first.json()["dry_run"] is False
+    joined = api.client.post(BUILDS, json={"params": {"row_limit": "4"}}, headers=vic)
+    assert joined.status_code == 202
+    assert joined.json()["outcome"] == "joined" and joined.json()["id"] == first.json()["id"]
+    [(job, events)] = api.launcher.launched
+    assert job.params == {"row_limit": "4"} and job.requester == "vera" and not job.dry_run
+    assert job.template.spec.name == PACKAGE_TEMPLATE
+
+    status = f"/builds/{job.build_id}"
+    events.started(job.build_id)
+    assert api.client.get(status, headers=vic).json()["status"] == "running"
+    version = api.publish_package(built_package)
+    events.succeeded(job.build_id, version, "run-1")
+    done = api.client.get(status, headers=vic).json()
+    assert done["status"] == "succeeded" and done["version"] == version and done["run_id"] == "run-1"
+    assert done["download_url"] == f"/packages/{PACKAGE_TEMPLATE}/versions/{version}"
+
+    again = api.client.post(BUILDS, json={"params": {"row_limit": 4}}, headers=vera)
+    assert again.status_code == 200
+    assert again.json()["outcome"] == "fresh" and again.json()["fresh"] is True and again.json()["version"] == version
+    assert len(api.launcher.launched) == 1
+    outcomes = [r.outcome for r in api.audit(action="builds.request")]
+    assert outcomes == ["launched", "joined", "fresh"]
+    assert [r.outcome for r in api.audit(action="build.finished")] == ["succeeded"]
+
+
+def test_bad_parameters_are_refused_before_any_run(api: InProcessApi) -> None:
+    """A parameter that does not parse is a 400 `bad_parameter` naming it; the refusal is audited with the
+    parameters as sent, and nothing is launched."""
+    response = api.client.post(BUILDS, json={"params": {"row_limit": "x"}}, headers=api.auth("vera"))
+    assert response.status_code == 400 and response.json()["error"]["code"] == "bad_parameter"
+    assert "row_limit" in response.json()["error"]["message"]
+    assert api.launcher.launched == []
+    [refused] = api.audit(action="builds.request")
+    assert refused.outcome == "bad_parameter" and refused.params == {"row_limit": "x"}
+
+
+def test_a_failed_run_reports_its_hfit_error(api: InProcessApi) -> None:
+    """A failed run shows as failed with the hfit error's code, message and hint, and no version."""
+    response = api.client.post(BUILDS, json={"params": {}}, headers=api.auth("vera"))
+    [(job, events)] = api.launcher.launched
+    events.started(job.build_id)
+    events.failed(job.build_id, ProviderError("provider 'BILLING' is not configured", hint="set it"), "run-2")
+    build = api.client.get(f"/builds/{response.json()['id']}", headers=api.auth("vera")).json()
+    assert build["status"] == "failed" and build["version"] is None and build["download_url"] is None
+    assert build["error"] == {"code": "provider_error", "message": "provider 'BILLING' is not configured",
+                              "hint": "set it"}
+    assert [r.outcome for r in api.audit(action="build.finished")] == ["provider_error"]
+
+
+def test_an_authors_draft_builds_as_a_dry_run_only_they_can_follow(api: InProcessApi) -> None:
+    """An author may build their own draft (a dry run); viewers may not build it or see that build."""
+    name = "api-dry-run"
+    author, viewer = api.auth("arthur", "author"), api.auth("vera")
+    assert api.client.post("/templates", json={"yaml": template(name)}, headers=author).status_code == 201
+    assert api.client.post(f"/packages/{name}/builds", json={"params": {}}, headers=viewer).status_code == 403
+    response = api.client.post(f"/packages/{name}/builds", json={"params": {"row_limit": 2}}, headers=author)
+    assert response.status_code == 202 and response.json()["dry_run"] is True
+    [(job, _events)] = api.launcher.launched
+    assert job.dry_run and job.requester == "arthur"
+    assert api.client.get(f"/builds/{job.build_id}", headers=author).status_code == 200
+    hidden = api.client.get(f"/builds/{job.build_id}", headers=viewer)
+    assert hidden.status_code == 404 and hidden.json()["error"]["code"] == "not_found"
+
+
+def test_an_unknown_build_is_404(api: InProcessApi) -> None:
+    response = api.client.get("/builds/0123456789abcdef", headers=api.auth("vera"))
+    assert response.status_code == 404 and response.json()["error"]["code"] == "not_found"
+
+
+def test_the_launcher_is_closed_and_interrupted_builds_fail_when_the_app_restarts(tmp_path: Path,
+                                                                                  demo_source: str) -> None:
+    """Stopping the service stops its launcher; a build it left queued is reported failed ("interrupted")
+    when the service starts again, instead of staying queued for ever."""
+    settings = service_settings(tmp_path, demo_source)
+    launcher = ScriptedLauncher()
+    with TestClient(create_app(settings, launcher)) as client:
+        api = InProcessApi(client=client, service=client.app.state.service, launcher=launcher)  # type: ignore[attr-defined]
+        build_id = client.post(BUILDS, json={"params": {}}, headers=api.auth("vera")).json()["id"]
+        token = api.user("vera", "viewer")
+    assert launcher.closed
+    with TestClient(create_app(settings, ScriptedLauncher())) as client:
+        build = client.get(f"/builds/{build_id}", headers={"Authorization": f"Bearer {token}"}).json()
+    assert build["status"] == "failed" and "interrupted" in build["error"]["message"]
