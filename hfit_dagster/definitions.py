@@ -1,7 +1,9 @@
 """Dagster definitions for every approved template in templates/ (``workspace.yaml`` loads this module).
 
-Drafts are left out: they build only locally, with ``hfit build``. Per template, see
-``orchestration/template_assets.py``; across templates, the alert sensor and the retention job.
+``defs`` is a ``@dg.definitions`` function: Dagster calls it when it loads the code location, so importing
+this module reads no template and no environment. Drafts are left out: they build only locally, with
+``hfit build``. Per template, see ``orchestration/template_assets.py``; across templates, the alert sensor and
+the retention job. Tests call ``build_definitions`` with their own templates folder and home.
 """
 
 from pathlib import Path
@@ -20,6 +22,7 @@ __all__ = ["HfitResource", "build_definitions", "build_template_defs", "defs"]
 
 
 def build_definitions(templates_dir: Path | None = None, home: Path | None = None) -> dg.Definitions:
+    """Per approved template its assets, checks, job and schedule; the alert sensor; the retention job."""
     settings = load_settings(home=home) if home is not None else load_settings()
     templates = [f for f in discover_templates(templates_dir or settings.templates_dir).values()
                  if f.spec.status == "approved"]
@@ -35,5 +38,8 @@ def build_definitions(templates_dir: Path | None = None, home: Path | None = Non
     )
 
 
-# HFIT_DAGSTER_EXECUTOR=celery (or in_process) puts every build job on that executor; default: multiprocess
-defs = with_executor(build_definitions(), executor_from_env())
+@dg.definitions
+def defs() -> dg.Definitions:
+    """The code location: ``build_definitions`` over the configured templates, every job on the executor
+    ``HFIT_DAGSTER_EXECUTOR`` names (default: multiprocess)."""
+    return with_executor(build_definitions(), executor_from_env())

@@ -46,11 +46,6 @@ def create_user(session: Session, name: str, role: str, password: str | None = N
     return user, issue_token(session, user, "api")
 
 
-def set_password(session: Session, name: str, password: str) -> None:
-    user = find_user(session, name)
-    user.password_hash = hash_password(password)
-
-
 def find_user(session: Session, name: str) -> User:
     user = session.scalar(sa.select(User).where(User.name == name))
     if user is None:

@@ -44,7 +44,6 @@ from hfit_dagster.template.spec import TemplateSpec
 PACKAGE_KEY = "package"
 OPTIONS_FILE = "build_options.json"  # what the tables step decided for the package step (no data)
 PREVIEW_ROWS = 5
-BLOCKING_CHECKS = ("no_pii_leak", "foreign_keys_satisfied", "row_counts_within_bounds")
 
 
 def _staging_dir(store: PackageStore, run_id: str) -> Path:
@@ -52,10 +51,9 @@ def _staging_dir(store: PackageStore, run_id: str) -> Path:
 
 
 def _plan_markdown(plan: dict[str, Any]) -> str:
-    rows = plan.get("columns") or plan.get("decisions") or {}
-    items = rows.values() if isinstance(rows, dict) else rows
+    """A table's masking plan (``TableMaskingPlan.to_dict``) as a Markdown table for the asset's metadata."""
     lines = ["| column | operator | entity | confidence | evidence |", "|---|---|---|---|---|"]
-    for d in items:
+    for d in plan.get("columns", []):
         lines.append(f"| {d.get('column')} | {d.get('operator')} | {d.get('entity') or ''} | "
                      f"{d.get('confidence', '')} | {str(d.get('evidence', '')).replace('|', '/')} |")
     return "\n".join(lines)

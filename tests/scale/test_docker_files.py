@@ -205,7 +205,8 @@ def _load_code_location() -> dg.Definitions:
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module.defs
+    loaded: dg.Definitions = module.defs()  # the @dg.definitions function Dagster calls
+    return loaded
 
 
 def test_the_images_code_location_puts_every_template_job_on_celery(
