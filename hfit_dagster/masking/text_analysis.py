@@ -112,8 +112,8 @@ def _load_spacy(nlp_model: str) -> Any:
 def _on_numpy_blas(nlp: Any) -> Any:
     """The pipeline's matrix products on numpy's BLAS (OpenBLAS), one thread, instead of thinc's blis.
 
-    Why: en_core_web_sm's NER took ~27% less CPU this way on the development VM, the whole redaction of a text
-    ~16-18% less (same entities: the bench's 1,801 notes give identical spans). OpenBLAS is limited to one
+    Why: en_core_web_sm's NER costs about a quarter less CPU this way and the whole redaction of a text about a
+    sixth less, with the same entities (the bench's 1,801 notes give identical spans). OpenBLAS is limited to one
     thread for the process: a build has threads of its own, and OpenBLAS's spinning threads doubled the CPU for
     the same work. Models on other ops (a GPU) are left as they are.
     """
@@ -153,7 +153,7 @@ def _fast_nlp_engine(models: list[dict[str, str]]) -> Any:
 
     - Lemmas are the lower-cased token text when the lemmatizer is off (it is: see ``_trim_pipeline``).
     - Token offsets, lemmas and end offsets come from one ``Doc.to_array`` call instead of a Python
-      ``Token`` object per token (creating those was ~10% of the per-text analysis time).
+      ``Token`` object per token (creating those costs ~10% of the per-text analysis time).
     - Keywords (lemmas that are not stop words or punctuation, split at ':') are remembered per lemma for
       one batch of texts (``TextAnalyzer.analyze_many``): Presidio looks each one up in the vocabulary for
       every text.
@@ -292,7 +292,7 @@ def _windowed_phone_recognizer(template: EntityRecognizer) -> EntityRecognizer:
     """Presidio's PhoneRecognizer, run only on digit runs that could be phone numbers.
 
     Why: it runs libphonenumber's matcher once per region (8 by default) over the whole text and tries
-    every digit group (order ids, years); on support notes that was ~70% of the analysis time. Windows
+    every digit group (order ids, years); on support notes that is most of the analysis time. Windows
     with at least 7 digits are cut out first and shifted back, so results and context scoring are the
     same for the numbers that matter.
     """
@@ -433,7 +433,7 @@ def _build_engine(nlp_model: str, recognizers_json: str, language: str) -> Analy
     # one text through the NLP pipeline and every recognizer: the first use's one-off work (the email check's
     # suffix trie, ~0.15 s; spaCy's and the patterns' first calls) is done here, by the thread that builds
     # (the recognizers of the entities looked for only: Presidio compiles a pattern at its first use, in Python -
-    # the URL patterns alone took ~0.2 s and are never used)
+    # the URL patterns alone cost ~0.2 s and are never used)
     entities = _entities_of(engine, recognizers_json, language)
     [(_, warm_up)] = nlp_engine.process_batch([_WARM_UP_TEXT], language=language)
     engine.analyze(text=_WARM_UP_TEXT, language=language, entities=entities, nlp_artifacts=warm_up)

@@ -1,7 +1,7 @@
 """Keyed pseudo-random functions over whole columns: SipHash-2-4 on numpy ``uint64`` lanes.
 
 Why not HMAC per value: one ``hmac.digest`` costs ~1-2 µs of Python per value and a digit permutation needs
-eight of them; a column of 100k distinct phone numbers took over a second. SipHash-2-4 is a keyed PRF
+eight of them, so a column of 100k distinct phone numbers would take over a second. SipHash-2-4 is a keyed PRF
 designed for short inputs (128-bit key, 64-bit output), and it only needs 64-bit additions, rotations and
 xors, so compiled loops compute it for every value of a column at once (~0.02-0.1 µs per value and lane).
 
@@ -126,7 +126,7 @@ def siphash_words(
     """SipHash-2-4 of every row of ``words`` (m x k little-endian message words, the last one the final
     block). ``key`` is one (k0, k1) pair or two arrays of m per-row key halves, so rows hashed under
     different keys (several lanes, several digit lengths) still take one pass. Compiled (no GIL): ~20 ns a
-    row of two words, several times the numpy formulation, which paid ~20 passes over the rows per round."""
+    row of two words, several times faster than a numpy formulation, which pays ~20 passes over the rows per round."""
     words = np.ascontiguousarray(words, dtype=np.uint64)
     if isinstance(key[0], np.ndarray):
         k0 = np.ascontiguousarray(key[0], dtype=np.uint64)
@@ -281,7 +281,7 @@ def prf_strings(secret: bytes, labels: list[str], values: pa.Array) -> np.ndarra
 
     The message of each value is that of :func:`hash_rows` (its bytes zero-padded to its width class, then
     its length), read straight from the Arrow buffers by one compiled loop: no padded matrices per width
-    class (emails: ~5 ms -> ~1.5 ms per 32k values and two lanes)."""
+    class (emails: ~1.5 ms per 32k values and two lanes, about a third of the padded-matrix path)."""
     values = as_utf8(values)
     data, offsets = string_buffers(values)
     keys = [sip_key(secret, label) for label in labels]
@@ -535,8 +535,8 @@ def permute_digits(secret: bytes, operator: str, values: pa.Array) -> pa.Array:
 
     Digits are rewritten in place (a value keeps its byte length), so the result shares the input's offsets
     and validity and gets a copy of its bytes: no padded matrices, no grouping by width or digit count
-    (phones: ~16 ms -> ~5 ms per 32k values). Values with more digits than the Feistel network takes go the
-    general way."""
+    (phones: ~5 ms per 32k values, about a third of the grouped path). Values with more digits than the
+    Feistel network takes go the general way."""
     values = as_utf8(values)
     data, offsets = string_buffers(values)
     if not len(values) or not len(data):

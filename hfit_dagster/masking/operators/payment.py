@@ -73,9 +73,9 @@ def _iban_check_digits(country: np.ndarray, bban: np.ndarray) -> np.ndarray:  # 
     n, k = bban.shape
     out = np.empty((n, 2), dtype=np.uint8)
     for i in range(n):
-        r = 0
+        r = np.int64(0)  # int64 on both paths: uncompiled, uint8 bytes would wrap r * 100
         for j in range(k + 4):
-            c = bban[i, j] if j < k else (country[i, j - k] if j < k + 2 else 48)
+            c = np.int64(bban[i, j]) if j < k else (np.int64(country[i, j - k]) if j < k + 2 else np.int64(48))
             r = (r * 10 + (c - 48)) % 97 if c <= 57 else (r * 100 + (c - 55)) % 97
         check = 98 - r
         out[i, 0] = check // 10 + 48
