@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import random
 import sqlite3
 import subprocess
 from collections.abc import Callable
@@ -17,7 +18,9 @@ import pymysql
 import pytest
 import sqlalchemy as sa
 
-from hfit_dagster.package.sql_script import SqlScriptWriter, tables_in_dependency_order
+from hfit_dagster.package.sql import SqlScriptWriter, tables_in_dependency_order
+from hfit_dagster.package.sql.compiled_rows import RowSource
+from hfit_dagster.package.sql.writer import insert_statements
 from tests.conftest import MARIADB as MARIADB_SERVER
 
 MARIADB = {**MARIADB_SERVER, "charset": "utf8mb4"}
@@ -675,25 +678,17 @@ def test_a_value_too_long_for_its_column_fails_the_load_instead_of_truncating(
 def test_rows_are_joined_with_their_statement_heads_and_line_ends() -> None:
     """Rows come out as [head]( literals , ... ) and ',\\n', or ';\\n' where a statement ends; a statement
     stays within max_statement_bytes unless one row alone is larger; any literal text is copied as it is."""
-    import io
-    import random
-
-    import pyarrow as pa
-
     rng = random.Random(5)
     n = 500
     columns = [[rng.choice(["", "1", "'a''b'", "NULL", "'é ü'", "x" * rng.randint(0, 400)]) for _ in range(n + 3)]
                for _ in range(4)]
-    md = sa.MetaData()
-    table = sa.Table("t", md, *[sa.Column(name, sa.Text) for name in "abcd"])
-    batch = pa.RecordBatch.from_arrays([pa.array(c, pa.string()).slice(3) for c in columns], names=list("abcd"))
-    out = io.BytesIO()
-    writer = SqlScriptWriter(out, "sqlite", max_statement_bytes=2_000)  # SQLite text: the Arrow path's literals
-    writer._values.renderer = lambda *_: (lambda arr: arr)  # the column text is taken as finished literals
-    writer.write_rows(table, batch)
-    writer.flush()
+    source = RowSource.empty(n)
+    for column in columns:  # sliced arrays: read from an offset into their buffers
+        source.add_literals(pa.array(column, pa.string()).slice(3))
     head = 'INSERT INTO "t" ("a","b","c","d") VALUES\n'
-    statements = out.getvalue().decode().split(head)[1:]
+    text = insert_statements(head, source, max_statement_bytes=2_000)
+    assert len(text) == n  # one string per row
+    statements = "".join(text.to_pylist()).split(head)[1:]
     assert all(s.count(";\n") == 1 and s.endswith(";\n") for s in statements)  # "," inside, ";" at the end
     assert len(statements) > 5
     assert all(len((head + s).encode()) <= 2_000 or s.count("\n") == 1 for s in statements)

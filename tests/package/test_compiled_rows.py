@@ -1,7 +1,9 @@
-"""The compiled row writer (package/sql_literals.py) writes exactly what the Arrow path writes.
+"""The compiled row writer (package/sql/compiled_rows.py) writes exactly what the Arrow path, its reference,
+writes.
 
 What it protects: a package's SQL text does not depend on which path rendered it, so the values that load
-into MariaDB/PostgreSQL/SQLite are the ones the loading tests in test_sql_script.py check.
+into MariaDB/PostgreSQL/SQLite are the ones the loading tests check. The comparison also runs with numba's
+compilation off (``NUMBA_DISABLE_JIT=1``), where the loops run as plain Python.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ import pyarrow as pa
 import pytest
 import sqlalchemy as sa
 
-from hfit_dagster.package import sql_literals, sql_script
+from hfit_dagster.package.sql import compiled_rows
+from hfit_dagster.package.sql.writer import SqlScriptWriter
 
 
 def _edge_columns() -> dict[str, pa.Array]:
@@ -48,48 +51,42 @@ def _edge_columns() -> dict[str, pa.Array]:
     }
 
 
-def _script(columns: dict[str, pa.Array], table: sa.Table, dialect: str, fast: bool,
-            monkeypatch: pytest.MonkeyPatch) -> tuple[bytes, int]:
-    monkeypatch.setattr(sql_script, "FAST_LITERALS", fast)
+def _script(columns: dict[str, pa.Array], table: sa.Table, dialect: str, compiled: bool) -> tuple[bytes, int]:
     out = io.BytesIO()
-    writer = sql_script.SqlScriptWriter(out, dialect, max_statement_bytes=2_000)
+    writer = SqlScriptWriter(out, dialect, max_statement_bytes=2_000, compiled_rows=compiled)
     writer.write_rows(table, pa.RecordBatch.from_pydict(columns))
     writer.flush()
     return out.getvalue(), writer.removed_nul_characters
 
 
 @pytest.mark.parametrize("dialect", ["mysql", "postgresql", "sqlite"])
-def test_compiled_literals_equal_the_arrow_path(dialect: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_compiled_rows_equal_the_arrow_path(dialect: str) -> None:
     """Integers, decimals, dates, timestamps (as timestamps, as dates, zone-aware) and text with every escape."""
     columns = _edge_columns()
     md = sa.MetaData()
     table = sa.Table("t", md, *[sa.Column(name, sa.Text) for name in columns],
                      sa.Column("ts_date", sa.Date), sa.Column("ts_zone", sa.DateTime(timezone=True)))
     columns = {**columns, "ts_date": columns["ts"], "ts_zone": columns["ts"].cast(pa.timestamp("us", tz="UTC"))}
-    copied: list[int] = []  # columns the row writer copied from the Arrow path's literals
-    add_literals = sql_literals.RowSource.add_literals
-    monkeypatch.setattr(sql_literals.RowSource, "add_literals",
-                        lambda source, literals: copied.append(1) or add_literals(source, literals))
     for start, length in ((0, 400), (3, 1), (17, 200)):  # sliced arrays read from an offset into their buffers
         part = {name: values.slice(start, length) for name, values in columns.items()}
-        arrow = _script(part, table, dialect, False, monkeypatch)
-        copied.clear()
-        compiled = _script(part, table, dialect, True, monkeypatch)
-        assert compiled == arrow
-        if dialect == "mysql":  # every column of this table is read straight from the batch
-            assert not copied
+        assert _script(part, table, dialect, True) == _script(part, table, dialect, False)
+    if dialect == "mysql":  # every column of this table is read straight from the batch
+        source = SqlScriptWriter(io.BytesIO(), dialect).row_source(table, pa.RecordBatch.from_pydict(columns))
+        assert compiled_rows.LITERAL not in source.kinds
+    reference = SqlScriptWriter(io.BytesIO(), dialect, compiled_rows=False)
+    assert set(reference.row_source(table, pa.RecordBatch.from_pydict(columns)).kinds) == {compiled_rows.LITERAL}
 
 
 def test_the_row_writer_declines_what_it_does_not_cover() -> None:
     """Out-of-range values go to the Arrow path (False) instead of being written wrong."""
-    source = sql_literals.RowSource.empty(1)
+    source = compiled_rows.RowSource.empty(1)
     assert not source.add_integers(pa.array([2**64 - 1], pa.uint64()))
     assert not source.add_decimals(pa.array([Decimal(10**20)], pa.decimal128(30, 0)))
     assert not source.add_dates(pa.array([2932897], pa.date32()))  # 10000-01-01
     assert not source.add_timestamps(pa.array([-62135596800000001], pa.timestamp("us")), False, False)
-    assert not source.add_text(pa.array(["a\x00b"]), sql_literals.POSTGRESQL)
+    assert not source.add_text(pa.array(["a\x00b"]), compiled_rows.POSTGRESQL_ESCAPES)
     assert source.kinds == []
-    assert source.add_text(pa.array(["a\x00b"]), sql_literals.MYSQL)
+    assert source.add_text(pa.array(["a\x00b"]), compiled_rows.MYSQL_ESCAPES)
     source.add_literals(pa.array(["NULL"]))
     text, starts = source.rows_text()
     assert bytes(text) == b"('a\\0b',NULL),\n" and starts.tolist() == [0, len(text)]
