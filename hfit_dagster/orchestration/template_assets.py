@@ -35,7 +35,8 @@ from hfit_dagster.orchestration.resources import (
 from hfit_dagster.package.store import PackageStore, new_version
 from hfit_dagster.pipeline.checks import check_outcomes, drift_note
 from hfit_dagster.pipeline.package_writer import write_package
-from hfit_dagster.pipeline.staging import PARQUET_DIR, STAGE_FILE, stage_template
+from hfit_dagster.pipeline.staging import stage_template
+from hfit_dagster.pipeline.staging_layout import PARQUET_DIR, STAGE_FILE
 from hfit_dagster.template.builtins import debug_details, prepare_build
 from hfit_dagster.template.durations import parse_duration
 from hfit_dagster.template.loader import TemplateFile

@@ -189,7 +189,7 @@ class KeySet:
                     self._map, self._count = None, 0
                     self._add_run(keys, unique)
                     return
-            self._map[keys - self._base] = True  # duplicates are harmless; no sort (np.unique was ~8 s for 11M keys)
+            self._map[keys - self._base] = True  # duplicates are harmless: no np.unique (a sort)
             self._count = None
             return
         self._add_run(keys, unique)

@@ -13,8 +13,9 @@ from hfit_dagster.package.sql_script import SUPPORTED_DIALECTS
 from hfit_dagster.package.store import PackageStore, new_version
 from hfit_dagster.pipeline.checks import failed_checks
 from hfit_dagster.pipeline.package_writer import write_package
+from hfit_dagster.pipeline.progress import Progress, quiet
 from hfit_dagster.pipeline.sql_assembly import SqlOptions
-from hfit_dagster.pipeline.staging import Progress, _quiet, stage_template
+from hfit_dagster.pipeline.staging import StageOptions, stage_template
 from hfit_dagster.settings import HfitSettings
 from hfit_dagster.template.builtins import debug_details, prepare_build
 from hfit_dagster.template.spec import TemplateSpec
@@ -28,8 +29,11 @@ class BuiltPackage:
 
 def build_package(spec: TemplateSpec, raw_params: dict[str, Any], settings: HfitSettings, *,
                   dialect: str = "mysql", include_indexes: bool = True, gzip_sql: bool = False,
-                  progress: Progress = _quiet) -> BuiltPackage:
-    """Build and publish one package; on any failure nothing is published and staging is removed."""
+                  progress: Progress = quiet, stage_options: StageOptions | None = None) -> BuiltPackage:
+    """Build and publish one package; on any failure nothing is published and staging is removed.
+
+    ``stage_options`` choose how staging reads and masks (:class:`StageOptions`; None: every build's).
+    """
     if dialect not in SUPPORTED_DIALECTS:
         raise BuildError(f"unknown SQL dialect {dialect!r}; choose one of {', '.join(SUPPORTED_DIALECTS)}")
     prepared = prepare_build(spec, raw_params)
@@ -41,7 +45,7 @@ def build_package(spec: TemplateSpec, raw_params: dict[str, Any], settings: Hfit
         sql = SqlOptions(version=version, dialect=dialect, include_indexes=include_indexes and prepared.include_indexes,
                          gzip_sql=gzip_sql)
         stage_template(prepared.spec, prepared.params, settings, staging, progress,
-                       previous_columns=store.latest_columns(spec.name), sql=sql)
+                       previous_columns=store.latest_columns(spec.name), sql=sql, options=stage_options)
         staged = time.monotonic()
         manifest = write_package(staging, version, dialect=dialect,
                                  include_indexes=include_indexes and prepared.include_indexes, progress=progress,

@@ -15,25 +15,19 @@ import sqlalchemy as sa
 from hfit_dagster.errors import BuildError
 from hfit_dagster.package.manifest import ColumnEntry, PackageManifest, TableEntry, file_digest
 from hfit_dagster.package.sql_script import tables_in_dependency_order
-from hfit_dagster.pipeline.sql_assembly import LOAD_HINTS, SQL_FILE, AssembledSql, SqlOptions, assemble_staged_sql
-from hfit_dagster.pipeline.staging import (
-    ASSEMBLED_SQL,
-    SCHEMA_FILE,
-    SQL_PARTS_DIR,
-    STAGE_FILE,
-    Progress,
-    _quiet,
-    json_default,
-)
+from hfit_dagster.pipeline.progress import Progress, quiet
+from hfit_dagster.pipeline.sql_assembly import SQL_FILE, AssembledSql, SqlOptions, assemble_staged_sql
+from hfit_dagster.pipeline.staging import json_default
+from hfit_dagster.pipeline.staging_layout import ASSEMBLED_SQL, SCHEMA_FILE, SQL_PARTS_DIR, STAGE_FILE
 
-__all__ = ["LOAD_HINTS", "MANIFEST_FILE", "SQL_FILE", "assemble_staged_sql", "write_package"]
+__all__ = ["MANIFEST_FILE", "SQL_FILE", "write_package"]
 
 MANIFEST_FILE = "manifest.json"
 DIGEST_THREADS = 2  # sha256 releases the GIL: the Parquet files are hashed side by side
 
 
 def write_package(staging: Path, version: str, *, dialect: str = "mysql", include_indexes: bool = True,
-                  extra: dict[str, Any] | None = None, progress: Progress = _quiet,
+                  extra: dict[str, Any] | None = None, progress: Progress = quiet,
                   template_hash: str | None = None, params: dict[str, Any] | None = None,
                   gzip_sql: bool = False) -> PackageManifest:
     """Write the SQL script and manifest into ``staging`` (ready to publish) and return the manifest.
@@ -61,11 +55,10 @@ def write_package(staging: Path, version: str, *, dialect: str = "mysql", includ
     entries = []
     for table in tables:
         info = stage["tables"][table.name]
-        decisions = info["plan"].get("columns", info["plan"].get("decisions", {}))
-        columns = [
-            ColumnEntry(name=c.name, sql_type=_type_name(c, metadata), masking=_decision(decisions, c.name))
-            for c in table.columns
-        ]
+        decisions = {d["column"]: d for d in info["plan"]["columns"]}
+        columns = [ColumnEntry(name=c.name, sql_type=_type_name(c),
+                               masking=dict(decisions.get(c.name) or {"operator": "keep"}))
+                   for c in table.columns]
         entries.append(TableEntry(
             name=table.name, role=info["role"], rows=info["rows"], columns=columns,
             omitted_foreign_keys=[fk for fk in omitted if fk.startswith(f"{table.name}.")],
@@ -92,16 +85,7 @@ def write_package(staging: Path, version: str, *, dialect: str = "mysql", includ
     return manifest
 
 
-def _decision(decisions: Any, column: str) -> dict[str, Any]:
-    if isinstance(decisions, dict):
-        return dict(decisions.get(column) or {"operator": "keep"})
-    for item in decisions or []:
-        if item.get("column") == column:
-            return dict(item)
-    return {"operator": "keep"}
-
-
-def _type_name(column: sa.Column[Any], metadata: sa.MetaData) -> str:
+def _type_name(column: sa.Column[Any]) -> str:
     try:
         return str(column.type)
     except Exception:

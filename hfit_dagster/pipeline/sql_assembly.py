@@ -25,6 +25,7 @@ import sqlalchemy as sa
 
 from hfit_dagster.package.manifest import FileEntry
 from hfit_dagster.package.sql_script import SqlScriptWriter, tables_in_dependency_order
+from hfit_dagster.pipeline.staging_layout import SQL_PARTS_DIR, parquet_path
 
 SQL_FILE = "package.sql"
 LOAD_HINTS = {
@@ -35,8 +36,6 @@ LOAD_HINTS = {
 COPY_BYTES = 4 << 20
 HASH_BEHIND = 8  # writes of the script (a rendered batch each) that may wait to be hashed
 COPY_CHUNK = 64 << 20  # bytes per copy_file_range call: the hash of a part starts after its first chunk
-PARQUET_DIR = "parquet"  # a staging directory's masked tables
-SQL_PARTS_DIR = "sql-parts"  # INSERTs per table, rendered while staging when the SQL dialect is known
 # Rows rendered per call (from the staged Parquet): every call pays a fixed cost per batch (column set-up, the
 # Arrow path's kernels for the columns the compiled row writer does not take), so batches are 32k rows; a batch of
 # wide text rows stays a few MB.
@@ -81,10 +80,11 @@ class AssembledSql:
 
 class _DigestingFile:
     """A binary file that hashes what is written through it: the SQL script (most of a package's bytes) gets
-    its manifest digest as it is written instead of being read back (~0.5 s for the bench's 640 MB)."""
+    its manifest digest as it is written instead of being read back afterwards."""
 
-    def __init__(self, raw: IO[bytes], name: str) -> None:
+    def __init__(self, raw: IO[bytes], name: str, copy_chunk: int = COPY_CHUNK) -> None:
         self.raw, self.name = raw, name  # ``name``: gzip writes it into its header, as gzip.open(path) does
+        self.copy_chunk = copy_chunk
         self._digest = hashlib.sha256()
         self._bytes = 0
         # hashing (~1.1 GB/s, without the GIL) runs beside the writing, one chunk behind, in order
@@ -119,7 +119,7 @@ class _DigestingFile:
             reader = os.open(path, os.O_RDONLY)
             try:
                 while copied < size:
-                    done = os.copy_file_range(source.fileno(), self.raw.fileno(), min(COPY_CHUNK, size - copied))
+                    done = os.copy_file_range(source.fileno(), self.raw.fileno(), min(self.copy_chunk, size - copied))
                     if done == 0:
                         raise OSError(errno.EIO, "the SQL part ended early")
                     if reader >= 0:  # the kernel copies: hash the file meanwhile (not before, see copy_file)
@@ -218,13 +218,15 @@ def _assembled(writer: SqlScriptWriter, options: SqlOptions) -> AssembledSql:
 
 def assemble_sql(staging: Path, metadata: sa.MetaData, table_names: list[str], template: str,
                  template_hash: str, options: SqlOptions, rows: TableRows,
-                 progress: Callable[[str], None]) -> AssembledSql:
+                 progress: Callable[[str], None], copy_chunk: int = COPY_CHUNK) -> AssembledSql:
     """Write ``options.file_name`` into ``staging``: tables in foreign-key order, each one's INSERTs from
     ``rows`` (a file of INSERTs rendered while staging, copied as it is and then removed, so the disk holds
-    each part only once, or record batches to render)."""
+    each part only once, or record batches to render). A part is copied by the kernel ``copy_chunk`` bytes
+    at a time."""
     tables = tables_in_dependency_order([metadata.tables[name] for name in table_names])
     sql_path = staging / options.file_name
-    with sql_path.open("wb") as raw, _SqlOutput(_DigestingFile(raw, str(sql_path)), options.gzip_sql) as out:
+    with (sql_path.open("wb") as raw,
+          _SqlOutput(_DigestingFile(raw, str(sql_path), copy_chunk), options.gzip_sql) as out):
         writer = SqlScriptWriter(out, options.dialect, include_indexes=options.include_indexes)
         _write_header(writer, tables, template, template_hash, options)
         for table in tables:
@@ -295,7 +297,8 @@ class StreamedScript:
 
 
 def assemble_staged_sql(staging: Path, stage: dict[str, Any], metadata: sa.MetaData, options: SqlOptions,
-                        progress: Callable[[str], None] = lambda _: None) -> AssembledSql:
+                        progress: Callable[[str], None] = lambda _: None, *,
+                        copy_chunk: int = COPY_CHUNK) -> AssembledSql:
     """The script from a staging directory: the INSERTs rendered while staging where they are of the same
     dialect (copied, then removed), else rendered from the staged Parquet."""
     parts = stage.get("sql_parts") or {}
@@ -305,11 +308,11 @@ def assemble_staged_sql(staging: Path, stage: dict[str, Any], metadata: sa.MetaD
         part = (parts.get("files") or {}).get(table.name)
         if part is not None:
             return staging / part
-        return pq.ParquetFile(staging / PARQUET_DIR / f"{table.name}.parquet").iter_batches(
+        return pq.ParquetFile(parquet_path(staging, table.name)).iter_batches(
             batch_size=SQL_BATCH_ROWS)
 
     assembled = assemble_sql(staging, metadata, list(stage["tables"]), stage["template"], stage["template_hash"],
-                             options, rows, progress)
+                             options, rows, progress, copy_chunk)
     assembled.removed_nul_characters += int(parts.get("removed_nul_characters", 0))
     shutil.rmtree(staging / SQL_PARTS_DIR, ignore_errors=True)
     return assembled

@@ -62,13 +62,13 @@ def test_an_unmasked_copy_of_a_masked_column_fails_the_build_and_publishes_nothi
 
 def test_a_leak_in_a_column_written_without_a_dictionary_is_found(settings, monkeypatch) -> None:
     """Distinct values (every row's own email again) are written plain, not dictionary encoded: still scanned."""
-    from hfit_dagster.pipeline import staging
+    from hfit_dagster.pipeline.staging import StageOptions
+    from hfit_dagster.pipeline.table_sink import dictionary_columns
 
     monkeypatch.setenv("HFIT_BATCH_ROWS", "1500")  # a first batch large enough to judge the columns by
     chosen: list[list[str]] = []
-    choose = staging._dictionary_columns
-    monkeypatch.setattr(staging, "_dictionary_columns", lambda first: chosen.append(choose(first)) or chosen[-1])
+    options = StageOptions(choose_dictionaries=lambda first: chosen.append(dictionary_columns(first)) or chosen[-1])
     with pytest.raises(LeakDetected) as failed:
-        build_package(parse_template(_template("email", twin_rule="keep")), {}, load_settings())
+        build_package(parse_template(_template("email", twin_rule="keep")), {}, load_settings(), stage_options=options)
     assert chosen == [["email_copy", "team"]]  # email and email_twin are mostly distinct: no dictionary
     assert "contacts.email in contacts.email_twin" in str(failed.value)

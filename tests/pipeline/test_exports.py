@@ -10,8 +10,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from hfit_dagster.errors import BuildError, ProviderError
-from hfit_dagster.pipeline import staging
+from hfit_dagster.pipeline.export_walk import export_runs
 from hfit_dagster.pipeline.local_build import build_package
+from hfit_dagster.pipeline.staging import StageOptions
 from hfit_dagster.template.loader import parse_template
 from tests.conftest import fill_mariadb, mariadb_source_settings
 
@@ -58,18 +59,15 @@ def _tables(path: Path) -> dict[str, object]:
     return {p.stem: pq.read_table(p) for p in sorted((path / "parquet").iterdir())}
 
 
-def test_plain_exports_read_back_to_back_give_the_package_of_one_by_one(settings, monkeypatch) -> None:
+def test_plain_exports_read_back_to_back_give_the_package_of_one_by_one(settings) -> None:
     """Plain exports next to each other share one reader; links (it uses teams.id) is read on its own."""
-    runs: list[list[list[str]]] = []
-    grouping = staging._Stager._export_runs
-    monkeypatch.setattr(staging._Stager, "_export_runs",
-                        lambda self, order, queries: runs.append(grouping(self, order, queries)) or runs[-1])
-    chained = build_package(parse_template(TEMPLATE), {}, settings)
-    assert ["links"] in runs[0] and any(len(run) > 1 for run in runs[0])
-    assert sorted(name for run in runs[0] for name in run) == ["badges", "links", "people", "teams"]
+    spec = parse_template(TEMPLATE)
+    runs = export_runs(spec, spec.export_order(), spec.queries())
+    assert ["links"] in runs and any(len(run) > 1 for run in runs)
+    assert sorted(name for run in runs for name in run) == ["badges", "links", "people", "teams"]
 
-    monkeypatch.setattr(staging._Stager, "_export_runs", lambda self, order, queries: [[n] for n in order])
-    one_by_one = build_package(parse_template(TEMPLATE), {}, settings)
+    chained = build_package(parse_template(TEMPLATE), {}, settings)
+    one_by_one = build_package(parse_template(TEMPLATE), {}, settings, stage_options=StageOptions(chain_exports=False))
     assert _tables(chained.path) == _tables(one_by_one.path)
     assert chained.manifest.checks["row_counts"]["rows"] == {"teams": 5, "people": 600, "badges": 200,
                                                              "links": 19}

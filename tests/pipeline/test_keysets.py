@@ -11,7 +11,7 @@ import pytest
 
 from hfit_dagster.checks.leak import LeakCollector
 from hfit_dagster.pipeline.keysets import KeySet, batch_keys, key_count, values_of
-from hfit_dagster.pipeline.staging import _leak_candidates
+from hfit_dagster.pipeline.leak_scan import leak_candidates
 
 
 def as_set(keys) -> set[tuple]:
@@ -110,7 +110,7 @@ def test_leak_prefilter_keeps_every_value_the_exact_scan_would_flag() -> None:
     values = [" ".join(_word(rng) for _ in range(rng.randint(0, 8))) for _ in range(20_000)]
     values += [f"see {o.upper()}!" for o in rng.sample(originals, 200)]  # case and punctuation differ
     values += ["about zoë ångström", "X" * 5_000 + " TAIL", "", None, "  ", "a__b"]
-    candidates = set(_leak_candidates(pa.array(values, pa.string()), leaks.patterns()).to_pylist())
+    candidates = set(leak_candidates(pa.array(values, pa.string()), leaks.patterns()).to_pylist())
     flagged = [v for v in values if v is not None and leaks.scan([v])]
     assert len(flagged) > 150
     assert [v for v in flagged if v not in candidates] == []
@@ -119,5 +119,5 @@ def test_leak_prefilter_keeps_every_value_the_exact_scan_would_flag() -> None:
 
 def test_leak_prefilter_with_nothing_searched() -> None:
     values = pa.array(["a b", None, "c"])
-    assert len(_leak_candidates(values, LeakCollector().patterns())) == 0
-    assert _leak_candidates(values, None).to_pylist() == ["a b", "c"]
+    assert len(leak_candidates(values, LeakCollector().patterns())) == 0
+    assert leak_candidates(values, None).to_pylist() == ["a b", "c"]

@@ -9,7 +9,8 @@ import pytest
 
 from hfit_dagster.pipeline.package_writer import SQL_FILE, write_package
 from hfit_dagster.pipeline.sql_assembly import SqlOptions
-from hfit_dagster.pipeline.staging import SQL_PARTS_DIR, stage_template
+from hfit_dagster.pipeline.staging import StageOptions, stage_template
+from hfit_dagster.pipeline.staging_layout import SQL_PARTS_DIR
 from hfit_dagster.settings import HfitSettings
 from hfit_dagster.template.builtins import prepare_build
 from hfit_dagster.template.loader import resolve_template
@@ -77,21 +78,18 @@ def test_script_assembled_while_staging_is_the_script_write_package_writes(
     assert "`" not in (other / SQL_FILE).read_text()
 
 
-def test_parts_copied_in_many_chunks_hash_like_the_file(settings: HfitSettings, tmp_path: Path,
-                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_parts_copied_in_many_chunks_hash_like_the_file(settings: HfitSettings, tmp_path: Path) -> None:
     """The kernel copies a part a chunk at a time while the digest thread hashes it, and the next part's copy
     starts before that hash ends: the script and its digest are still those of a script written in one go."""
     import hashlib
 
-    from hfit_dagster.pipeline import sql_assembly
-
-    monkeypatch.setattr(sql_assembly, "COPY_CHUNK", 1000)
     prepared = prepare_build(resolve_template("daily-dev-scenario", TEMPLATES).spec, {"row_limit": "300"})
     scripts = {}
     for run, options in (("during", SqlOptions(version="v1", dialect="mysql")), ("after", None)):
         staging = tmp_path / run
         staging.mkdir()
-        stage_template(prepared.spec, prepared.params, settings, staging, sql_dialect="mysql", sql=options)
+        stage_template(prepared.spec, prepared.params, settings, staging, sql_dialect="mysql", sql=options,
+                       options=StageOptions(sql_copy_chunk=1000))
         manifest = write_package(staging, "v1", dialect="mysql")
         scripts[run] = (staging / SQL_FILE).read_bytes()
         assert manifest.files[SQL_FILE].sha256 == hashlib.sha256(scripts[run]).hexdigest()

@@ -13,7 +13,8 @@ import pytest
 
 from hfit_dagster.pipeline.package_writer import SQL_FILE, write_package
 from hfit_dagster.pipeline.sql_assembly import SqlOptions
-from hfit_dagster.pipeline.staging import ASSEMBLED_SQL, SQL_PARTS_DIR, STAGE_FILE, stage_template
+from hfit_dagster.pipeline.staging import stage_template
+from hfit_dagster.pipeline.staging_layout import ASSEMBLED_SQL, SQL_PARTS_DIR, STAGE_FILE
 from hfit_dagster.template.loader import parse_template
 from tests.conftest import fill_mariadb, mariadb_source_settings
 from tests.pipeline.test_local_build import dangling_foreign_keys, load_into_mariadb, row_counts

@@ -8,8 +8,8 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from hfit_dagster.pipeline import staging
 from hfit_dagster.pipeline.local_build import build_package
+from hfit_dagster.pipeline.staging import StageOptions
 from hfit_dagster.template.loader import parse_template
 from tests.conftest import fill_mariadb, mariadb_source_settings
 
@@ -41,10 +41,11 @@ def settings(tmp_path: Path, mariadb_database, monkeypatch: pytest.MonkeyPatch):
     return mariadb_source_settings(monkeypatch, tmp_path, name, batch_rows=100)  # twelve batches, two threads
 
 
-def test_text_masked_beside_the_next_batch_equals_masking_each_batch_whole(settings, monkeypatch) -> None:
+def test_text_masked_beside_the_next_batch_equals_masking_each_batch_whole(settings) -> None:
     pipelined = pq.read_table(build_package(parse_template(TEMPLATE), {}, settings).path / "parquet/people.parquet")
-    monkeypatch.setattr(staging, "TEXT_OPERATORS", frozenset())  # every batch masked whole, one at a time
-    whole = pq.read_table(build_package(parse_template(TEMPLATE), {}, settings).path / "parquet/people.parquet")
+    whole_batches = StageOptions(pipelined_text=False)  # every batch masked whole, one at a time
+    whole = pq.read_table(build_package(parse_template(TEMPLATE), {}, settings, stage_options=whole_batches).path
+                          / "parquet/people.parquet")
     assert pipelined.column("id").to_pylist() == list(range(1, ROWS + 1))
     assert pipelined.equals(whole)
     notes = pipelined.column("note").to_pylist()

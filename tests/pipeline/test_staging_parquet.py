@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from hfit_dagster.pipeline.staging import DICTIONARY_PROBE_ROWS, _dictionary_columns
+from hfit_dagster.pipeline.table_sink import DICTIONARY_PROBE_ROWS, dictionary_columns
 
 
 def test_repeating_text_is_dictionary_encoded_distinct_text_and_numbers_are_not() -> None:
@@ -17,6 +17,6 @@ def test_repeating_text_is_dictionary_encoded_distinct_text_and_numbers_are_not(
         "half": pa.array([f"v{i // 2}" for i in range(n)]),  # each value twice: exactly half distinct
         "labels": pa.array(["a", "b"] * (n // 2)).dictionary_encode(),
     })
-    assert _dictionary_columns(batch) == ["status", "half", "labels"]
+    assert dictionary_columns(batch) == ["status", "half", "labels"]
     small = batch.slice(0, DICTIONARY_PROBE_ROWS - 1)  # too few rows to judge: text keeps its dictionary
-    assert _dictionary_columns(small) == ["status", "email", "half", "labels"]
+    assert dictionary_columns(small) == ["status", "email", "half", "labels"]

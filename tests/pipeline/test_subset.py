@@ -10,8 +10,9 @@ import pyarrow.parquet as pq
 import pymysql
 import pytest
 
-from hfit_dagster.pipeline import staging
+from hfit_dagster.extract.source import stream_query
 from hfit_dagster.pipeline.local_build import build_package
+from hfit_dagster.pipeline.staging import StageOptions
 from hfit_dagster.settings import load_settings
 from hfit_dagster.template.loader import parse_template
 from tests.conftest import MARIADB, TEST_MASKING_KEY, mariadb_url
@@ -107,7 +108,7 @@ def test_sample_is_deterministic(source_settings) -> None:
     assert first != ids(TEMPLATE.replace("sample_seed: 3", "sample_seed: 4"))
 
 
-def test_large_key_sets_are_bound_in_chunks(source_settings, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_large_key_sets_are_bound_in_chunks(source_settings) -> None:
     """A reference to many keys runs in chunks of bound keys and returns exactly the rows of one big IN."""
     text = """
 templateName: refs
@@ -122,16 +123,14 @@ subset: {follow_parents: false}
 masking: {default: keep}
 """
     whole = build_package(parse_template(text), {}, source_settings()).manifest
-    monkeypatch.setattr(staging, "REFERENCE_CHUNK", 7)
     runs: list[int] = []
-    real_stream_query = staging.stream_query
 
     def counting_stream_query(*args, **kwargs):  # a spy around the real query, not a fake
         runs.append(1)
-        return real_stream_query(*args, **kwargs)
+        return stream_query(*args, **kwargs)
 
-    monkeypatch.setattr(staging, "stream_query", counting_stream_query)
-    chunked = build_package(parse_template(text), {}, source_settings()).manifest
+    options = StageOptions(reference_chunk=7, read_query=counting_stream_query)
+    chunked = build_package(parse_template(text), {}, source_settings(), stage_options=options).manifest
     assert len(runs) == 1 + 300 // 7 + 1  # employees once, tickets once per chunk of 7 keys
     assert [(t.name, t.rows) for t in chunked.tables] == [(t.name, t.rows) for t in whole.tables]
     assert next(t.rows for t in whole.tables if t.name == "tickets") > 1000
@@ -169,8 +168,7 @@ def _sampled_ids(built) -> set[int]:
     return set(employees.column("id").to_pylist())
 
 
-def test_a_sample_reads_keys_first_and_keeps_exactly_the_rows_of_a_full_read(
-        source_settings, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_sample_reads_keys_first_and_keeps_exactly_the_rows_of_a_full_read(source_settings) -> None:
     """A sampled export reads its keys, then only the sampled rows by key: the same rows as reading them all."""
     import pyarrow as pa
 
@@ -190,15 +188,13 @@ subset: {follow_parents: false}
 masking: {default: keep}
 """
     statements: list[str] = []
-    real_stream_query = staging.stream_query
 
     def recording_stream_query(conn, table, query, values, batch_rows, **options):  # a spy around the real query
         statements.append(query.sql)
-        return real_stream_query(conn, table, query, values, batch_rows, **options)
+        return stream_query(conn, table, query, values, batch_rows, **options)
 
-    monkeypatch.setattr(staging, "stream_query", recording_stream_query)
-    monkeypatch.setattr(staging, "REFERENCE_CHUNK", 50)  # several chunks of sampled keys
-    keys_first = build_package(parse_template(text), {}, source_settings())
+    options = StageOptions(reference_chunk=50, read_query=recording_stream_query)  # several chunks of sampled keys
+    keys_first = build_package(parse_template(text), {}, source_settings(), stage_options=options)
     assert statements[0].startswith("SELECT hfit_sample.id FROM (\nSELECT * FROM employees WHERE")
     assert all("IN :hfit_sample_keys" in sql for sql in statements[1:]) and len(statements) >= 3
 
@@ -212,7 +208,7 @@ masking: {default: keep}
     # ORDER BY is not taken keys first (rows would come in key order): the full read keeps the same rows
     statements.clear()
     ordered = build_package(parse_template(text.replace(":last_department\n", ":last_department ORDER BY id\n")),
-                            {}, source_settings())
+                            {}, source_settings(), stage_options=options)
     assert len(statements) == 1 and "hfit_sample" not in statements[0]
     assert _sampled_ids(ordered) == expected
 

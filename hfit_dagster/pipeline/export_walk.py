@@ -1,0 +1,474 @@
+"""The export walk: which rows of which tables a template's package holds, read from the sources in order.
+
+One walk serves the build (staging) and the plan preview, so both read the same tables the same way:
+
+1. every provider opened once, in one read-only snapshot, its tables reflected (:func:`open_sources`);
+2. exports in the template's order; consecutive plain exports of one provider read back to back by one
+   reader thread (:func:`export_runs`); an export that binds another export's keys (``IN :customers.id``)
+   runs once per chunk of those keys where that gives the same rows (``subset.chunkable_reference``);
+3. a sampled export keeps the rows whose keyed primary-key hash falls under its rate, reading its keys
+   first where that is exact (``subset.keys_first_sample``); a row limit and duplicate primary keys are
+   applied as rows come;
+4. ``children:`` of an export fetched by the keys of its rows, at most ``max_per_parent`` each;
+5. with ``follow_parents``, every referenced row not yet read fetched by key, transitively, until nothing
+   is missing: each key is requested once, so cycles end;
+6. an export that selected no rows still opens its (empty) table.
+
+The walk keeps the keys (:class:`TableKeys`, references, requests) and hands the rows to a
+:class:`WalkTarget`: staging masks and writes them, the preview plans each table from its first rows. In
+``first_batches`` mode (the preview) a table needs only its first non-empty batch: reading stops there,
+nothing is read ahead and a sample is read by a plain query.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass, field, replace
+from functools import partial
+from typing import Any, Protocol
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from hfit_dagster.errors import ProviderError
+from hfit_dagster.extract.arrow_types import schema_for
+from hfit_dagster.extract.source import (
+    create_source_engine,
+    describe_db_error,
+    read_only_snapshot,
+    reflect_tables,
+    stream_query,
+    stream_rows_by_keys,
+    stream_statement,
+)
+from hfit_dagster.pipeline.keysets import KeySet, batch_keys, key_count, values_of
+from hfit_dagster.pipeline.prefetch import prefetched
+from hfit_dagster.pipeline.progress import Progress, quiet
+from hfit_dagster.pipeline.subset import (
+    KEYS_FIRST_MAX_RATE,
+    REFERENCE_CHUNK,
+    SAMPLE_KEYS_BIND,
+    child_foreign_key,
+    children_statement,
+    chunkable_reference,
+    keys_first_sample,
+    sample_mask,
+)
+from hfit_dagster.settings import HfitSettings
+from hfit_dagster.template.query import ExportQuery, reference_bind_name
+from hfit_dagster.template.spec import ChildSpec, TemplateSpec
+
+Columns = tuple[str, ...]
+# (connection, table, query, bound values, batch rows, fast_read=...) -> the query's rows as Arrow batches
+QueryReader = Callable[..., Iterator[pa.RecordBatch]]
+
+
+@dataclass
+class Source:
+    """One provider of a walk: its connection (one read-only snapshot) and its reflected tables."""
+
+    provider: str
+    conn: Connection
+    metadata: sa.MetaData
+
+    @property
+    def dialect(self) -> sa.engine.Dialect:
+        return self.conn.dialect
+
+
+@dataclass
+class TableKeys:
+    """The keys one table holds: primary keys kept, and every column tuple other tables refer to."""
+
+    pk: Columns
+    referenced: list[Columns]
+    pk_seen: KeySet = field(default_factory=KeySet)
+    present: dict[Columns, KeySet] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.pk:  # the keys present under the primary key are exactly the primary keys kept: one set
+            self.present[self.pk] = self.pk_seen
+
+    def present_keys(self, cols: Columns) -> KeySet:
+        keys = self.present.get(cols)
+        if keys is None:
+            keys = self.present[cols] = KeySet()
+        return keys
+
+
+class WalkTarget(Protocol):
+    """What receives the walk's rows (staging, the plan preview)."""
+
+    def sources_opened(self, sources: dict[str, Source]) -> None:
+        """Every provider is open and reflected; no row is read yet."""
+
+    def open_table(self, table: sa.Table, role: str, first: pa.RecordBatch, dialect: sa.engine.Dialect) -> None:
+        """A table's first rows (sampled, not yet de-duplicated), before any of its rows is taken."""
+
+    def take_rows(self, table: sa.Table, batch: pa.RecordBatch) -> None:
+        """Rows of the package: sampled, de-duplicated by primary key, within the export's row limit."""
+
+    def export_starting(self, name: str) -> None:
+        """The export ``name`` is about to be read."""
+
+    def export_ended(self, name: str) -> None:
+        """The export ``name`` and its children are read (followed parents may still add rows)."""
+
+
+def export_runs(spec: TemplateSpec, order: list[str], queries: dict[str, ExportQuery]) -> list[list[str]]:
+    """Exports in order, consecutive ones that can be read back to back grouped together: same provider,
+    plain one-statement queries (no reference to another export, no sample, no children)."""
+    def plain(name: str) -> bool:
+        export = spec.exports[name]
+        return not queries[name].references and export.sample is None and not export.children
+
+    def provider(name: str) -> str:
+        return spec.exports[name].provider.upper()
+
+    runs: list[list[str]] = []
+    for name in order:
+        last = runs[-1][-1] if runs else None
+        if last is not None and plain(last) and plain(name) and provider(last) == provider(name):
+            runs[-1].append(name)
+        else:
+            runs.append([name])
+    return runs
+
+
+def open_sources(spec: TemplateSpec, settings: HfitSettings, stack: ExitStack) -> dict[str, Source]:
+    """Every provider of ``spec`` in one read-only snapshot, with its exported tables (and their children
+    and referenced tables) reflected; closed when ``stack`` closes."""
+    by_provider: dict[str, list[str]] = defaultdict(list)
+    for name in spec.export_order():
+        by_provider[spec.exports[name].provider.upper()].append(name)
+    sources: dict[str, Source] = {}
+    for provider, exports in by_provider.items():
+        engine = create_source_engine(provider, settings.provider_url(provider))
+        stack.callback(engine.dispose)
+        conn = stack.enter_context(read_only_snapshot(provider, engine))
+        try:
+            wanted = [spec.source_table(e) for e in exports]
+            wanted += [child for e in exports for child in spec.exports[e].children]
+            metadata = reflect_tables(provider, conn, wanted)
+        except sa.exc.SQLAlchemyError as exc:
+            raise describe_db_error(provider, exc) from None
+        sources[provider] = Source(provider=provider, conn=conn, metadata=metadata)
+    return sources
+
+
+def conform(batch: pa.RecordBatch, table: sa.Table) -> pa.RecordBatch:
+    """The batch with every column of ``table`` in table order; columns the query did not select are NULL."""
+    names = [c.name for c in table.columns]
+    if batch.schema.names == names:
+        return batch
+    full = schema_for(table, names)
+    arrays = [batch.column(n) if n in batch.schema.names else pa.nulls(batch.num_rows, full.field(n).type)
+              for n in names]
+    return pa.RecordBatch.from_arrays(arrays, schema=full)
+
+
+def referenced_column_sets(table: sa.Table) -> list[Columns]:
+    """Column tuples of ``table`` that other reflected tables point at with foreign keys, and its primary key."""
+    sets: set[Columns] = set()
+    for other in table.metadata.tables.values():
+        for fk in other.foreign_key_constraints:
+            if fk.referred_table is table:
+                sets.add(tuple(e.column.name for e in fk.elements))
+    pk = tuple(c.name for c in table.primary_key.columns)
+    if pk:
+        sets.add(pk)
+    return sorted(sets)
+
+
+class ExportWalk:
+    """One walk over a template's sources (see the module docstring); :meth:`run` reads everything once.
+
+    ``reference_chunk`` keys are bound per ``IN`` list of a chunked reference, a sample's keys and a
+    parent's children; ``chain_exports`` reads plain consecutive exports back to back on one reader
+    thread (off: one by one, the same rows); ``read_query`` reads an export query (``stream_query``).
+    """
+
+    def __init__(self, spec: TemplateSpec, params: dict[str, Any], settings: HfitSettings, target: WalkTarget, *,
+                 first_batches: bool = False, progress: Progress = quiet, reference_chunk: int = REFERENCE_CHUNK,
+                 chain_exports: bool = True, read_query: QueryReader = stream_query) -> None:
+        self.spec, self.params, self.settings, self.target = spec, params, settings, target
+        self.first_batches, self.progress = first_batches, progress
+        self.reference_chunk, self.chain_exports, self.read_query = reference_chunk, chain_exports, read_query
+        self.tables: dict[str, TableKeys] = {}
+        self.needed: dict[str, dict[Columns, KeySet]] = defaultdict(lambda: defaultdict(KeySet))
+        self.requested: dict[str, dict[Columns, KeySet]] = defaultdict(lambda: defaultdict(KeySet))
+        self.reference_keys: dict[tuple[str, str], KeySet] = {
+            ref: KeySet() for query in spec.queries().values() for ref in query.references}
+        self.export_rows: dict[str, int] = defaultdict(int)
+        self.exported_tables = {spec.source_table(e) for e in spec.exports}
+
+    # -- the walk ----------------------------------------------------------------------------------------
+    def run(self) -> None:
+        """Read every table of the package from its source; the sources are closed when this returns."""
+        spec = self.spec
+        order = spec.export_order()
+        queries = spec.queries()
+        with ExitStack() as stack:
+            sources = open_sources(spec, self.settings, stack)
+            self.target.sources_opened(sources)
+            runs = export_runs(spec, order, queries) if self.chain_exports and not self.first_batches else [
+                [name] for name in order]
+            for run in runs:
+                source = sources[spec.exports[run[0]].provider.upper()]
+                for name in run:
+                    missing = [p for p in queries[name].params if p not in self.params]
+                    if missing:
+                        raise ProviderError(f"export {name!r} uses :{missing[0]}, which is not a template "
+                                            "parameter", hint="declare it under 'parameters:' in the template")
+                try:
+                    if len(run) > 1:
+                        self._read_chained(source, run, queries)
+                    else:
+                        self._read_export(source, run[0], queries[run[0]])
+                except sa.exc.SQLAlchemyError as exc:
+                    raise describe_db_error(source.provider, exc) from None
+            if spec.subset.follow_parents:
+                for source in sources.values():
+                    self._follow_parents(source)
+            for name in order:  # an export that selected no rows is still an (empty) table of the package
+                source = sources[spec.exports[name].provider.upper()]
+                table = source.metadata.tables[spec.source_table(name)]
+                if table.name not in self.tables:
+                    empty = pa.RecordBatch.from_pylist([], schema=schema_for(table, [c.name for c in table.columns]))
+                    self._open(table, "export", empty, source.dialect)
+
+    def _read_export(self, source: Source, name: str, query: ExportQuery) -> None:
+        table = source.metadata.tables[self.spec.source_table(name)]
+        values = {p: self.params.get(p) for p in query.params}
+        self.target.export_starting(name)
+        for bound in self._reference_chunks(query, values):
+            if self._read(table, self._export_batches(source, table, name, query, bound), "export", name,
+                          source.dialect) and self.first_batches:
+                break
+        for child, child_spec in self.spec.exports[name].children.items():
+            self._fetch_children(source, table, child, child_spec)
+        self.target.export_ended(name)
+
+    def _read_chained(self, source: Source, run: list[str], queries: dict[str, ExportQuery]) -> None:
+        """Exports that need nothing from each other, read back to back by one reader thread: the next query
+        goes to the server as soon as the previous result is read, while its last batches are still being
+        masked and written (one connection, one snapshot, the same SQL and bound values as one by one)."""
+        jobs = [(name, source.metadata.tables[self.spec.source_table(name)], queries[name]) for name in run]
+
+        def read() -> Iterator[tuple[str, sa.Table, pa.RecordBatch]]:
+            for name, table, query in jobs:
+                values = {p: self.params.get(p) for p in query.params}
+                for batch in self.read_query(source.conn, table, query, values, self.settings.batch_rows,
+                                             fast_read=self.settings.fast_read):
+                    yield name, table, batch
+
+        current = None
+        for name, table, batch in prefetched(read):
+            if name != current:
+                if current is not None:
+                    self.target.export_ended(current)
+                self.target.export_starting(name)
+                current = name
+            self._take(table, batch, "export", name, source.dialect)
+        if current is not None:
+            self.target.export_ended(current)
+
+    def _read(self, table: sa.Table, batches: Iterator[pa.RecordBatch], role: str, export: str | None,
+              dialect: sa.engine.Dialect) -> bool:
+        """Take the rows of ``batches``; whether any batch reached the target (in ``first_batches`` mode the
+        reading stops there)."""
+        taken = False
+        try:
+            for batch in batches:
+                taken = self._take(table, batch, role, export, dialect) or taken
+                if taken and self.first_batches:
+                    break
+        finally:
+            close = getattr(batches, "close", None)
+            if close is not None:
+                close()
+        return taken
+
+    def _read_batches(self, make: Callable[[], Iterator[pa.RecordBatch]]) -> Iterator[pa.RecordBatch]:
+        """``make()``'s batches, read ahead on a thread unless only first batches are wanted."""
+        return make() if self.first_batches else prefetched(make)
+
+    # -- one batch ---------------------------------------------------------------------------------------
+    def _open(self, table: sa.Table, role: str, first: pa.RecordBatch, dialect: sa.engine.Dialect) -> TableKeys:
+        keys = self.tables.get(table.name)
+        if keys is None:
+            self.target.open_table(table, role, first, dialect)
+            keys = self.tables[table.name] = TableKeys(pk=tuple(c.name for c in table.primary_key.columns),
+                                                       referenced=referenced_column_sets(table))
+        return keys
+
+    def _take(self, table: sa.Table, batch: pa.RecordBatch, role: str, export: str | None,
+              dialect: sa.engine.Dialect) -> bool:
+        """Record the keys of one batch and hand its package rows to the target; False when the export's
+        sample left no row (the table was not opened by it)."""
+        if batch.num_rows == 0:
+            return False
+        batch = conform(batch, table)
+        pk = [c.name for c in table.primary_key.columns if c.name in batch.schema.names]
+        export_spec = self.spec.exports.get(export) if export is not None else None
+        if export_spec is not None and export_spec.sample is not None:
+            batch = batch.filter(sample_mask(batch, pk, export_spec.sample, export_spec.sample_seed))
+            if batch.num_rows == 0:
+                return False
+        keys = self._open(table, role, batch, dialect)
+        if pk:
+            fresh = keys.pk_seen.add_new(batch_keys(batch, pk))
+            if not fresh.all():
+                batch = batch.filter(pa.array(fresh))
+        if export_spec is not None and export_spec.row_limit is not None:
+            room = export_spec.row_limit - self.export_rows[export]
+            if batch.num_rows > room:
+                if pk:
+                    keys.pk_seen.discard(batch_keys(batch.slice(max(room, 0)), pk))
+                batch = batch.slice(0, max(room, 0))
+        if export_spec is not None:  # what the export selected: its row limit and min_rows/max_rows
+            self.export_rows[export] += batch.num_rows
+        if batch.num_rows == 0:
+            return True
+        for cols in keys.referenced:
+            if cols != keys.pk and all(c in batch.schema.names for c in cols):
+                keys.present_keys(cols).add(batch_keys(batch, cols, drop_nulls=True))
+        for fk in table.foreign_key_constraints:
+            child_cols = [e.parent.name for e in fk.elements]
+            if not all(c in batch.schema.names for c in child_cols):
+                continue
+            parent_cols = tuple(e.column.name for e in fk.elements)
+            self.needed[fk.referred_table.name][parent_cols].add(batch_keys(batch, child_cols, drop_nulls=True))
+        if export is not None:
+            for (ref_export, column), keyset in self.reference_keys.items():
+                if ref_export == export and column in batch.schema.names:
+                    keyset.add(batch_keys(batch, [column], drop_nulls=True))
+        self.target.take_rows(table, batch)
+        return True
+
+    # -- exports -----------------------------------------------------------------------------------------
+    def _export_batches(self, source: Source, table: sa.Table, name: str, query: ExportQuery,
+                        bound: dict[str, Any]) -> Iterator[pa.RecordBatch]:
+        """An export's rows; a sample reads its keys first and then only the sampled rows, where that is exact.
+
+        1% of 1M customers would read every row's columns to keep 10,000 of them; with keys first the server
+        sends 1M ids and then 10,000 rows by primary key (see ``keys_first_sample``). :meth:`_take` applies
+        the sample again, so either way the same rows are kept.
+        """
+        conn, batch_rows, fast_read = source.conn, self.settings.batch_rows, self.settings.fast_read
+        export = self.spec.exports[name]
+        pk = list(table.primary_key.columns)
+        plan = None
+        # integer or text keys only: they come back from the driver as values that compare equal when bound
+        if (export.sample is not None and export.sample <= KEYS_FIRST_MAX_RATE and export.row_limit is None
+                and len(pk) == 1 and isinstance(pk[0].type, sa.Integer | sa.String) and not self.first_batches):
+            plan = keys_first_sample(query.sql, pk[0].name, conn.dialect.identifier_preparer.quote)
+        if plan is None:
+            yield from self._read_batches(partial(self.read_query, conn, table, query, bound, batch_rows,
+                                                  fast_read=fast_read))
+            return
+        keys_sql, rows_sql = plan
+        key = [pk[0].name]
+        sampled = [batch.column(0).filter(sample_mask(batch, key, export.sample, export.sample_seed))
+                   for batch in self.read_query(conn, table, replace(query, sql=keys_sql), bound, batch_rows,
+                                                fast_read=fast_read)]
+        keys = pa.concat_arrays(sampled) if sampled else pa.array([], type=pa.int64())
+        keys = keys.take(pc.sort_indices(keys)).to_pylist()
+        self.progress(f"{name}: {len(keys)} sampled keys")
+        by_key = ExportQuery(sql=rows_sql, params=(*query.params, SAMPLE_KEYS_BIND), references=query.references)
+        chunk = self.reference_chunk
+        for start in range(0, len(keys), chunk):
+            yield from prefetched(partial(self.read_query, conn, table, by_key,
+                                          {**bound, SAMPLE_KEYS_BIND: keys[start : start + chunk]}, batch_rows,
+                                          fast_read=fast_read))
+
+    def _reference_chunks(self, query: ExportQuery, values: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        """Bound values for each run of ``query``: large key sets of a reference split into chunks when safe."""
+        keysets = {reference_bind_name(*ref): values_of(self.reference_keys[ref].keys()) or [None]
+                   for ref in query.references}
+        if not keysets:
+            yield values
+            return
+        largest = max(keysets, key=lambda name: len(keysets[name]))
+        keys = keysets[largest]
+        chunk = self.reference_chunk
+        if len(keys) <= chunk or not chunkable_reference(query.sql, largest):
+            yield {**values, **keysets}
+            return
+        for start in range(0, len(keys), chunk):
+            yield {**values, **keysets, largest: keys[start : start + chunk]}
+
+    # -- children and parents ----------------------------------------------------------------------------
+    def _fetch_children(self, source: Source, parent: sa.Table, child_name: str, child_spec: ChildSpec) -> None:
+        """Each parent row's children (at most ``max_per_parent`` each), fetched by key."""
+        if child_name not in source.metadata.tables:
+            raise ProviderError(f"provider {source.provider!r} has no table {child_name!r} "
+                                f"(children of {parent.name!r})")
+        child = source.metadata.tables[child_name]
+        try:
+            fk = child_foreign_key(child, parent, child_spec.via)
+        except ValueError as exc:
+            raise ProviderError(f"children of {parent.name!r}: {exc}") from None
+        if self.first_batches and child.name in self.tables:
+            return
+        parent_cols = tuple(e.column.name for e in fk.elements)
+        held = self.tables.get(parent.name)
+        keys = held.present_keys(parent_cols).keys() if held else []
+        statement = children_statement(child, fk, child_spec.max_per_parent)
+        role = "export" if child_name in self.exported_tables else "child"
+        self.progress(f"{child_name}: children of {key_count(keys)} {parent.name} rows")
+        schema = schema_for(child, [c.name for c in child.columns])
+        chunk = self.reference_chunk
+        for start in range(0, key_count(keys), chunk):
+            part = keys[start : start + chunk]
+            bound = values_of(part) if len(parent_cols) == 1 else list(part)
+            batches = self._read_batches(partial(stream_statement, source.conn, statement, {"keys": bound}, schema,
+                                                 self.settings.batch_rows, fast_read=self.settings.fast_read))
+            if self._read(child, batches, role, None, source.dialect) and self.first_batches:
+                return
+
+    def _follow_parents(self, source: Source) -> None:
+        """Fetch every referenced parent row not yet read, transitively, until nothing is missing."""
+        metadata = source.metadata
+        while True:
+            fetched_any = False
+            for parent_name in sorted(self.needed):
+                if parent_name not in metadata.tables:
+                    continue
+                parent = metadata.tables[parent_name]
+                for cols, keys in sorted(self.needed[parent_name].items(), key=lambda item: item[0]):
+                    if self.first_batches and parent_name in self.tables:
+                        break
+                    held = self.tables.get(parent_name)
+                    present = held.present_keys(cols) if held else KeySet()
+                    missing = keys.difference(present, self.requested[parent_name][cols])
+                    if not key_count(missing):
+                        continue
+                    self.requested[parent_name][cols].add(missing)
+                    fetched_any = True
+                    role = "export" if parent_name in self.exported_tables else "parent"
+                    self.progress(f"{parent_name}: fetching {key_count(missing)} referenced rows")
+                    try:
+                        batches = stream_rows_by_keys(source.conn, parent, cols, missing, self.settings.batch_rows,
+                                                      fast_read=self.settings.fast_read)
+                        self._read(parent, batches, role, None, source.dialect)
+                    except sa.exc.SQLAlchemyError as exc:
+                        raise describe_db_error(source.provider, exc) from None
+            if not fetched_any:
+                return
+
+    # -- what the walk found -----------------------------------------------------------------------------
+    def dangling_foreign_keys(self) -> dict[str, Any]:
+        """Referenced keys that are not in the package (source's own dangling rows, or parents not followed)."""
+        details: dict[str, int] = {}
+        for parent_name, by_cols in self.needed.items():
+            held = self.tables.get(parent_name)
+            for cols, keys in by_cols.items():
+                missing = key_count(keys.difference(held.present_keys(cols))) if held else len(keys)
+                if missing:
+                    details[f"{parent_name}({', '.join(cols)})"] = missing
+        return {"dangling_references": sum(details.values()), "by_parent": details}
