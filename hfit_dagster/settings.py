@@ -36,7 +36,7 @@ class HfitSettings(BaseSettings):
     )
     classification_sample_size: int = 200
     # Rows per Arrow batch from the source through masking to Parquet. Every step pays a per-batch cost
-    # (kernel calls, key-set updates); 32k rows took ~4.6 s less CPU than 10k on the bench's 12M rows.
+    # (kernel calls, key-set updates), so batches are large; a batch of wide rows stays a few MB.
     batch_rows: int = 32_768
     fast_read: bool = Field(default=True, description="Read MySQL/MariaDB results with the vectorized decoder "
                             "(extract/mysql_fast.py); false reads through SQLAlchemy row by row, the reference path")

@@ -238,14 +238,6 @@ class LeakCollector:
         """Columns (``table.column``) whose originals occur in ``values``; empty when nothing leaked."""
         return scan_values(self.patterns(), self._origins, values)
 
-    def scan_table(self, name: str, table: pa.Table) -> set[str]:
-        """``"<origin> in <table.column>"`` for every column of ``table`` where an original was found."""
-        hits: set[str] = set()
-        for column_name, column in zip(table.column_names, table.columns, strict=True):
-            if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
-                hits |= {f"{origin} in {name}.{column_name}" for origin in self.scan(pc.unique(column).to_pylist())}
-        return hits
-
     def summary(self) -> dict[str, object]:
         return {
             "originals_searched": self.patterns().size,
