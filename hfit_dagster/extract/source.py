@@ -25,6 +25,7 @@ from sqlalchemy.engine.url import make_url
 from hfit_dagster.errors import ProviderError
 from hfit_dagster.extract.arrow_types import rows_to_batch, schema_for
 from hfit_dagster.extract.mysql_fast import fast_batches
+from hfit_dagster.extract.query_guard import guarded_clause
 from hfit_dagster.template.query import ExportQuery
 
 KEY_CHUNK = 1000
@@ -105,7 +106,8 @@ def reflect_tables(provider: str, conn: Connection, tables: Iterable[str]) -> sa
 def stream_query(conn: Connection, table: sa.Table, query: ExportQuery, values: dict[str, Any],
                  batch_rows: int, *, fast_read: bool = True) -> Iterator[pa.RecordBatch]:
     """Rows of an export query as Arrow batches; the query's columns must be columns of ``table``."""
-    result = conn.execution_options(stream_results=True, yield_per=batch_rows).execute(query.to_clause(values))
+    clause = guarded_clause(conn, query, values, where=f"export {table.name!r}")
+    result = conn.execution_options(stream_results=True, yield_per=batch_rows).execute(clause)
     columns = list(result.keys())
     unknown = [c for c in columns if c not in table.c]
     if unknown:
