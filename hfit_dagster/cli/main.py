@@ -8,7 +8,7 @@ import sys
 
 import typer
 
-from hfit_dagster.cli import build_commands, client_commands, server_commands, template_commands
+from hfit_dagster.cli import build_commands, client_commands, doctor_commands, server_commands, template_commands
 from hfit_dagster.cli.plan_commands import plan
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
@@ -17,6 +17,7 @@ template_commands.app.command("plan")(plan)
 app.add_typer(template_commands.app, name="pkg-tmpl")
 app.registered_commands.extend(client_commands.app.registered_commands)
 app.registered_commands.extend(server_commands.app.registered_commands)
+app.registered_commands.extend(doctor_commands.app.registered_commands)
 app.add_typer(server_commands.admin_app, name="admin")
 
 
