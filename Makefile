@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 CUSTOMERS ?= 10000
 
-.PHONY: demo test soak lint dagster serve lock clean
+.PHONY: demo test test-fast test-nojit snapshot-definitions soak lint dagster serve lock clean
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -16,10 +16,32 @@ $(STAMP): pyproject.toml requirements.lock
 demo: $(STAMP)
 	$(BIN)/hfit demo --customers $(CUSTOMERS)
 
-## make test: lint and the whole test suite (needs MariaDB and PostgreSQL on 127.0.0.1; see .ci/run)
+## make test-fast: unit and contract tests, the API through an in-process TestClient; no database server, no
+## subprocess server (the tests tests/conftest.py marks `fast`)
+test-fast: $(STAMP)
+	$(BIN)/pytest -m fast
+
+## make test: lint, the whole suite (both tiers; needs MariaDB and PostgreSQL on 127.0.0.1, see .ci/run), and
+## the compiled loops' equivalence tests once more with numba's JIT off
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/pytest
+	$(MAKE) test-nojit
+
+# the tests that compare a compiled (numba) loop with its reference path, selected by name in the packages that
+# hold compiled loops (extract, checks, masking, package)
+NOJIT_TESTS  := tests/extract tests/checks tests/masking tests/package
+NOJIT_SELECT := fast_path or reference or compiled or equal or python or wire or decode or siphash or kernel
+
+## make test-nojit: those equivalence tests with NUMBA_DISABLE_JIT=1, so the loops run as plain Python and
+## both sides are checked by the interpreter too
+test-nojit: $(STAMP)
+	NUMBA_DISABLE_JIT=1 $(BIN)/pytest $(NOJIT_TESTS) -k "$(NOJIT_SELECT)"
+
+## make snapshot-definitions: rewrite tests/orchestration/snapshots/definitions.json from templates/ after an
+## intended change of assets, jobs, schedules, sensors or checks (review the diff, commit it with the change)
+snapshot-definitions: $(STAMP)
+	HFIT_UPDATE_SNAPSHOT=1 $(BIN)/pytest tests/orchestration/test_definitions_snapshot.py -q -rs
 
 ## make soak: the load tests with ten times the requests (not part of make test)
 soak: $(STAMP)

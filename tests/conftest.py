@@ -1,4 +1,12 @@
-"""Shared fixtures: real databases (MariaDB, PostgreSQL, SQLite demo source) and isolated hfit settings."""
+"""Shared fixtures (real databases: MariaDB, PostgreSQL, the SQLite demo source; isolated hfit settings) and the
+assignment of tests to the two tiers.
+
+``make test-fast`` runs ``-m fast``: unit and contract tests, API routes through an in-process ``TestClient``.
+Every test that is not ``fast`` belongs to the end-to-end tier that ``make test`` adds: it talks to MariaDB or
+PostgreSQL, is marked ``slow``, or needs a real subprocess server (``e2e``, given here to every test that uses the
+shared ``hfit serve`` fixture or sits in a directory of such tests). The tiers are decided here, in one place,
+rather than in each test file.
+"""
 
 from __future__ import annotations
 
@@ -18,6 +26,26 @@ MARIADB = {"host": "127.0.0.1", "port": 3306, "user": "root", "password": ""}
 DEMO_NOW = datetime(2026, 11, 20)
 DEMO_CUSTOMERS = 600
 TEST_MASKING_KEY = "tests-masking-key-not-secret"
+
+
+# directories whose tests run real processes (a uvicorn server, Celery workers, the `hfit` executable)
+E2E_DIRECTORIES = ("client", "reliability", "scale")
+# fixtures that start a real `hfit serve` subprocess (tests/api/service_harness.py)
+E2E_FIXTURES = frozenset({"server", "built"})
+END_TO_END_MARKERS = ("mariadb", "postgres", "slow", "e2e")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark each test ``e2e`` when it needs a real server process, and ``fast`` when nothing puts it in the
+    end-to-end tier (see the module docstring)."""
+    tests_root = Path(__file__).resolve().parent
+    for item in items:
+        parts = item.path.resolve().relative_to(tests_root).parts
+        if parts[0] in E2E_DIRECTORIES or E2E_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.e2e)
+        if not any(item.get_closest_marker(name) for name in END_TO_END_MARKERS):
+            item.add_marker(pytest.mark.fast)
 
 
 def mariadb_url(database: str) -> str:
