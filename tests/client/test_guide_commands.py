@@ -7,18 +7,23 @@ result is loaded into a fresh MariaDB database and checked for dangling foreign 
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.api.service_harness import RunningServer, start_server
-from tests.conftest import REPO, TEMPLATES
+from tests.conftest import TEMPLATES
 from tests.pipeline.test_local_build import dangling_foreign_keys, row_counts
 
 pytestmark = [pytest.mark.mariadb, pytest.mark.slow]
+
+# the environment running the tests: its `hfit` is the one under test, wherever the virtualenv lives
+BIN = Path(sys.executable).parent
 
 DOWNLOADS = [
     "integration-test-suite", "customer-checkout-complex", "customer-journey-comprehensive", "edge-case-customers",
@@ -49,8 +54,7 @@ def shell(guide_server: RunningServer, tmp_path_factory: pytest.TempPathFactory)
     workdir = tmp_path_factory.mktemp("developer")
     token = guide_server.user("dev", "viewer")
     env = {**guide_server.env, "XDG_CONFIG_HOME": str(workdir / "xdg"), "HFIT_TOKEN": token,
-           "PATH": f"{Path(guide_server.env.get('VIRTUAL_ENV', REPO / '.venv')) / 'bin'}:/usr/bin:/bin"}
-    env["PATH"] = f"{REPO / '.venv' / 'bin'}:{env['PATH']}"
+           "PATH": os.pathsep.join([str(BIN), "/usr/bin", "/bin"])}
 
     def run(command: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
         done = subprocess.run(["bash", "-o", "pipefail", "-c", command], env=env, cwd=workdir,

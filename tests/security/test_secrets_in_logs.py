@@ -12,7 +12,9 @@ def test_server_log_has_no_secrets(server: RunningServer, built: dict) -> None:
     with server.client() as client:
         assert client.post("/auth/token", json={"username": "logwatch", "password": "wrong-password-123"}
                            ).status_code in (401, 429)
-        assert client.get("/packages", headers={"Authorization": "Bearer hfit_forged_token_value"}).status_code
+        forged = client.get("/packages/integration-test-suite",
+                            headers={"Authorization": "Bearer hfit_forged_token_value"})
+        assert forged.status_code == 401
     log = (server.root / "server.log").read_text(errors="replace")
     for secret in [token, *server.tokens.values(), "wrong-password-123", "hfit_forged_token_value",
                    TEST_MASKING_KEY, ALERT_SECRET]:
