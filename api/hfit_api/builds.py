@@ -14,6 +14,7 @@ import re
 import socket
 import threading
 import uuid
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -27,9 +28,11 @@ from hfit_api.state import Build, StateDB, User, utcnow
 from hfit_dagster.errors import HfitError, InvalidRequest, NotFound
 from hfit_dagster.settings import HfitSettings
 from hfit_dagster.template.builtins import prepare_build
-from hfit_dagster.template.spec import TemplateSpec
+from hfit_dagster.template.loader import TemplateFile
+from hfit_dagster.template.spec import RetentionSpec, TemplateSpec
 
 ACTIVE = ("queued", "running")
+DRY_RUN_KEEP_VERSIONS = 1_000_000_000
 _RELATIVE = re.compile(r"^now(\s*[+-]\s*\d+\s*[smhdw])?$", re.IGNORECASE)
 HOST = socket.gethostname()
 
@@ -78,6 +81,16 @@ def _json_default(value: Any) -> Any:
     return str(value)
 
 
+def job_template(entry: CatalogEntry) -> TemplateFile:
+    """What a run builds. A draft's dry run never prunes: its retention keeps every version, so no dry run
+    can delete an approved package whatever the draft's ``retention`` says."""
+    found = entry.template_file()
+    if entry.status == "approved":
+        return found
+    keep_all = RetentionSpec(keep_versions=DRY_RUN_KEEP_VERSIONS, max_age_days=None)
+    return replace(found, spec=found.spec.model_copy(update={"retention": keep_all}))
+
+
 class BuildService:
     def __init__(self, settings: HfitSettings, db: StateDB, index: PackageIndex, launcher: BuildLauncher,
                  audit: AuditLog) -> None:
@@ -99,7 +112,7 @@ class BuildService:
             if running is not None:
                 return running, "joined"
             build = self._record(entry, raw, key, user, status="queued")
-        self.launcher.launch(BuildJob(build_id=build.id, template=entry.template_file(), params=raw,
+        self.launcher.launch(BuildJob(build_id=build.id, template=job_template(entry), params=raw,
                                       requester=user.name, dry_run=build.dry_run), self)
         return build, "launched"
 

@@ -1,10 +1,14 @@
 """The templates the service knows: the repository's templates/ folder plus those made through the API.
 
 Repository templates carry their status in the YAML (approved there means approved by code review).
-Templates created or edited through the API live in the state database, which records owner, status and
-approvals, and are mirrored as YAML files under ``<home>/templates/`` (what a build or a Dagster code
-location can load). An API record wins over a repository file of the same name, so editing an approved
-repository template through the API makes it a draft until an approver approves the new content.
+Templates created through the API live in the state database, which records owner, status and approvals,
+and are mirrored as YAML files under ``<home>/templates/`` (what a build or a Dagster code location can load).
+
+Four eyes: an approval names the content hash the approver reviewed, and the approver is neither the
+template's author (owner) nor its last editor. A change to an approved template, or to any repository
+template, does not replace it: it is stored beside it as a proposed revision, and the approved content keeps
+building (and keeps its owner and readers) until someone else approves the revision's hash. Only a draft
+that was never approved is edited in place.
 
 The YAML text of an API template always states the status the database holds (the ``status:`` line is
 rewritten), so the content hash identifies exactly what was approved: a draft and its approved twin differ.
@@ -17,14 +21,14 @@ import os
 import re
 import threading
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
 import sqlalchemy as sa
 
-from hfit_api.state import Approval, StateDB, TemplateRecord, User, utcnow
+from hfit_api.state import Approval, StateDB, TemplateRecord, TemplateRevision, User, utcnow
 from hfit_dagster.errors import Conflict, Forbidden, InvalidRequest, TemplateError, TemplateNotFound
 from hfit_dagster.package.store import PackageStore
 from hfit_dagster.settings import HfitSettings
@@ -35,6 +39,18 @@ log = logging.getLogger("hfit_api.catalog")
 MAX_TEMPLATE_BYTES = 256 * 1024
 _STATUS_LINE = re.compile(r"^status:[^\n]*$", re.MULTILINE)
 _NAME_LINE = re.compile(r"^templateName:[^\n]*$", re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class ProposedRevision:
+    """A change waiting for approval: its YAML (as a draft), hash, who proposed it and what it would replace."""
+
+    spec: TemplateSpec
+    yaml_text: str
+    content_hash: str
+    base_hash: str
+    proposed_by: str
+    proposed_at: datetime
 
 
 @dataclass(frozen=True)
@@ -51,6 +67,8 @@ class CatalogEntry:
     updated_at: datetime | None = None
     approved_by: str | None = None
     approved_at: datetime | None = None
+    ever_approved: bool = False
+    revision: ProposedRevision | None = None
 
     @property
     def name(self) -> str:
@@ -88,6 +106,12 @@ class TemplateCatalog:
                     found[record.name] = self._api_entry(record)
                 except TemplateError as exc:
                     log.warning("stored template %s no longer validates: %s", record.name, exc.message)
+            for pending in session.scalars(sa.select(TemplateRevision)):
+                if pending.name in found:
+                    try:
+                        found[pending.name] = replace(found[pending.name], revision=_revision(pending))
+                    except TemplateError as exc:
+                        log.warning("proposed revision of %s no longer validates: %s", pending.name, exc.message)
         return found
 
     def get(self, name: str) -> CatalogEntry:
@@ -127,7 +151,11 @@ class TemplateCatalog:
         return self._api_entry(record)
 
     def update(self, name: str, yaml_text: str, user: User) -> CatalogEntry:
-        """New content for a template; it becomes (or stays) a draft until approved again."""
+        """New content for a template.
+
+        A draft that was never approved is edited in place (by its owner or an approver). An approved API
+        template or any repository template gets a proposed revision instead, and keeps building as it is.
+        """
         current = self.get(name)
         if current.source == "api" and not current.is_owned_by(user) and not user.has_role("approver"):
             raise Forbidden(f"template {name!r} belongs to {current.owner}; only its owner or an approver may edit it")
@@ -139,32 +167,69 @@ class TemplateCatalog:
         now = utcnow()
         with self._lock, self.db.session() as session:
             record = session.get(TemplateRecord, name)
-            if record is None:  # a repository template, edited through the API: the editor owns the draft
-                record = TemplateRecord(name=name, owner=user.name, folder=current.folder, created_at=now)
-                session.add(record)
-            record.yaml_text, record.status, record.content_hash = text, "draft", spec.content_hash()
-            record.updated_at, record.updated_by = now, user.name
-            record.approved_by = record.approved_at = record.approved_hash = None
-            self._mirror(record)
+            if record is not None and record.status == "draft" and record.approved_hash is None \
+                    and not current.ever_approved:
+                record.yaml_text, record.content_hash = text, spec.content_hash()
+                record.updated_at, record.updated_by = now, user.name
+                self._mirror(record)
+                session.flush()
+                return self._api_entry(record)
+            pending = session.get(TemplateRevision, name)
+            if pending is not None and pending.proposed_by != user.name:
+                raise Conflict(f"a revision of {name!r} by {pending.proposed_by} is waiting for approval "
+                               f"(content hash {pending.content_hash[:12]})",
+                               hint="ask an approver to approve or its author to change it first")
+            if pending is None:
+                pending = TemplateRevision(name=name, proposed_by=user.name)
+                session.add(pending)
+            pending.yaml_text, pending.content_hash = text, spec.content_hash()
+            pending.base_hash, pending.proposed_at = current.content_hash, now
             session.flush()
-            return self._api_entry(record)
+            return replace(current, revision=_revision(pending))
 
-    def approve(self, name: str, user: User) -> CatalogEntry:
-        """Approve the current content: records who, when and the exact content hash."""
+    def approve(self, name: str, user: User, content_hash: str) -> CatalogEntry:
+        """Approve the content under review (a proposed revision, else the draft), named by its hash.
+
+        The approver is neither the template's author nor the last editor of that content; a hash that is
+        not the one under review (it changed after the review) is a conflict, never approved unseen.
+        """
         current = self.get(name)
-        text = with_status(current.yaml_text, "approved")
+        revision = current.revision
+        if revision is not None:
+            under_review, editor, changed_at = revision.yaml_text, revision.proposed_by, revision.proposed_at
+            reviewed_hash = revision.content_hash
+        elif current.status == "approved":
+            raise Conflict(f"template {name!r} is approved already (content hash {current.content_hash[:12]}) and "
+                           "no revision of it is waiting for approval")
+        else:
+            under_review, editor, changed_at = current.yaml_text, current.updated_by, current.updated_at
+            reviewed_hash = current.content_hash
+        if content_hash != reviewed_hash:
+            when = f" at {changed_at:%Y-%m-%d %H:%M:%S} UTC" if changed_at is not None else ""
+            raise Conflict(f"content hash {content_hash[:12]} is not what is waiting for approval: {name!r} is now "
+                           f"{reviewed_hash[:12]} (last changed by {editor or 'the repository'}{when})",
+                           hint=f"review it again (GET /templates/{name}) and approve the hash you reviewed")
+        authors = {who for who in (current.owner, editor) if who}
+        if user.name in authors:
+            raise Forbidden(f"{user.name} wrote or last changed this content of {name!r}; someone else approves it "
+                            "(four eyes)", hint="ask another approver")
+        text = with_status(under_review, "approved")
         spec = self._validate(text, "approved")
         now = utcnow()
         with self._lock, self.db.session() as session:
             record = session.get(TemplateRecord, name)
-            if record is None:
+            if record is None:  # a repository template: its owner stays its owner, whoever proposed the change
                 record = TemplateRecord(name=name, owner=current.owner or "", folder=current.folder,
-                                        created_at=now, updated_at=now, updated_by=user.name)
+                                        created_at=now)
                 session.add(record)
             record.yaml_text, record.status, record.content_hash = text, "approved", spec.content_hash()
+            record.updated_at, record.updated_by = changed_at or now, editor or user.name
             record.approved_by, record.approved_at, record.approved_hash = user.name, now, spec.content_hash()
             session.add(Approval(template=name, content_hash=spec.content_hash(), approved_by=user.name,
                                  approved_at=now))
+            pending = session.get(TemplateRevision, name)
+            if pending is not None:
+                session.delete(pending)
             self._mirror(record)
             session.flush()
             return self._api_entry(record)
@@ -184,7 +249,8 @@ class TemplateCatalog:
         return CatalogEntry(spec=spec, yaml_text=record.yaml_text, source="api", folder=record.folder,
                             path=self.api_dir / f"{record.name}.yaml", owner=record.owner,
                             updated_by=record.updated_by, updated_at=record.updated_at,
-                            approved_by=record.approved_by, approved_at=record.approved_at)
+                            approved_by=record.approved_by, approved_at=record.approved_at,
+                            ever_approved=record.approved_hash is not None or record.status == "approved")
 
     def _mirror(self, record: TemplateRecord) -> None:
         self.api_dir.mkdir(parents=True, exist_ok=True, mode=0o750)
@@ -220,6 +286,13 @@ class TemplateCatalog:
                                             folder="" if folder == "." else folder, path=path, owner=spec.owner)
         self._repo_cache = (fingerprint, found)
         return found
+
+
+def _revision(pending: TemplateRevision) -> ProposedRevision:
+    spec = parse_template(pending.yaml_text, f"{pending.name}.yaml (proposed revision)")
+    return ProposedRevision(spec=spec, yaml_text=pending.yaml_text, content_hash=pending.content_hash,
+                            base_hash=pending.base_hash, proposed_by=pending.proposed_by,
+                            proposed_at=pending.proposed_at)
 
 
 def with_status(yaml_text: str, status: str) -> str:

@@ -112,13 +112,13 @@ async def on_hfit_error(request: Request, exc: Exception) -> JSONResponse:
     if isinstance(exc, AuthError):
         headers["WWW-Authenticate"] = "Bearer"
     elif isinstance(exc, RateLimited):
-        headers["Retry-After"] = "60"
+        headers["Retry-After"] = str(getattr(exc, "retry_after", 60))
     return JSONResponse(error_body(exc.code, exc.message, exc.hint), status_code=status, headers=headers)
 
 
 async def on_http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
-    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+    code = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}.get(exc.status_code, "http_error")
     message = "no such route" if exc.status_code == 404 else str(exc.detail)
     audit_refusal(request, exc.status_code, code, message)
     return JSONResponse(error_body(code, message), status_code=exc.status_code, headers=exc.headers)

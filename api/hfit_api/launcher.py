@@ -91,7 +91,8 @@ class DagsterThreadLauncher:
         with self._lock:
             if self._instance is None:
                 directory = self.settings.dagster_instance_dir.resolve()
-                directory.mkdir(parents=True, exist_ok=True)
+                directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+                directory.chmod(0o700)  # run logs and event storage: only the service's account reads them
                 self._instance = dg.DagsterInstance.from_config(str(directory))
             return self._instance
 

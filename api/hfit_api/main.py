@@ -13,6 +13,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from hfit_api import __version__, errors
+from hfit_api.body_limit import BodyLimit
 from hfit_api.launcher import BuildLauncher
 from hfit_api.routes import alerts, audit, auth, builds, health, packages, templates
 from hfit_api.service import Service
@@ -46,6 +47,7 @@ def create_app(settings: HfitSettings | None = None, launcher: BuildLauncher | N
                   generate_unique_id_function=lambda route: route.name)
     app.state.service = service
     errors.install(app)
+    app.add_middleware(BodyLimit)
     for module in (auth, templates, packages, builds, audit, alerts, health):
         app.include_router(module.router)
     _document_400_not_422(app)

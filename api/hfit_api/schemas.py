@@ -68,6 +68,15 @@ class ParameterPublic(BaseModel):
     description: str = ""
 
 
+class RevisionPublic(BaseModel):
+    """A proposed change waiting for approval; the template's approved content builds until it is approved."""
+
+    content_hash: str = Field(description="what an approver reviews and names in POST .../approve")
+    base_hash: str = Field(description="the content it would replace")
+    proposed_by: str
+    proposed_at: datetime
+
+
 class TemplateSummary(BaseModel):
     name: str
     description: str
@@ -81,10 +90,12 @@ class TemplateSummary(BaseModel):
     updated_at: datetime | None = None
     approved_by: str | None = None
     approved_at: datetime | None = None
+    proposed_revision: RevisionPublic | None = Field(default=None, description="a change waiting for approval")
 
 
 class TemplateDetail(TemplateSummary):
     yaml: str
+    proposed_yaml: str | None = Field(default=None, description="the YAML of the proposed revision")
     export_order: list[str]
     compiled: dict[str, str] | None = Field(default=None, description="compiled SQL per export (debug=true)")
     masking_plan: dict[str, Any] | None = Field(default=None, description="per table: the column plan, from a "
@@ -95,6 +106,14 @@ class TemplateDetail(TemplateSummary):
 class TemplateWriteRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     yaml: str = Field(description="the template as YAML text", max_length=256 * 1024)
+
+
+class ApproveRequest(BaseModel):
+    """Approval names the exact content that was reviewed: an edit after the review is never approved unseen."""
+
+    model_config = ConfigDict(extra="forbid")
+    content_hash: str = Field(pattern=r"^[0-9a-f]{64}$",
+                              description="content_hash of the reviewed draft, or of the proposed revision")
 
 
 class ValidationPublic(BaseModel):

@@ -1,15 +1,18 @@
 """The service's own state: users, tokens, API-made templates, approvals, builds and the audit log.
 
-SQLite at ``<home>/state.db`` by default (``hfit admin`` and ``hfit serve`` in one checkout share it),
-any SQLAlchemy URL (PostgreSQL for several replicas) through ``HFIT_STATE_URL``. Tables are created on
-first use; there is no migration tool yet, so columns are only ever added with defaults.
+SQLite at ``<home>/state.db`` by default (``hfit admin`` and ``hfit serve`` in one checkout share it; the
+file is 0600 in a 0700 folder), any SQLAlchemy URL (PostgreSQL for several replicas) through
+``HFIT_STATE_URL``. Tables are created on first use; there is no migration tool, so columns are only ever
+added, nullable, and ``_add_missing_columns`` adds them to an older database.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -43,7 +46,11 @@ class Base(DeclarativeBase):
 
 
 class User(Base):
+    """A user. Deleting one keeps the row as a tombstone (renamed, disabled, ``deleted_at`` set), so an id is
+    never given to anyone else and a token of the deleted user can never authenticate a later user."""
+
     __tablename__ = "users"
+    __table_args__ = {"sqlite_autoincrement": True}
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(sa.String(100), unique=True)
@@ -51,6 +58,7 @@ class User(Base):
     password_hash: Mapped[str | None] = mapped_column(sa.String(300), default=None)
     disabled: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
 
     def has_role(self, role: str) -> bool:
         return ROLES.index(self.role) >= ROLES.index(role)
@@ -65,6 +73,8 @@ class Token(Base):
     digest: Mapped[str] = mapped_column(sa.String(64), unique=True)
     user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"))
     kind: Mapped[str] = mapped_column(sa.String(10))  # "api" (long-lived, for CI) or "session" (expiring)
+    # the API token a session token was exchanged for: revoking that token ends the session too
+    parent_id: Mapped[str | None] = mapped_column(sa.String(40), default=None, index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
@@ -88,6 +98,22 @@ class TemplateRecord(Base):
     approved_by: Mapped[str | None] = mapped_column(sa.String(100), default=None)
     approved_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     approved_hash: Mapped[str | None] = mapped_column(sa.String(64), default=None)
+
+
+class TemplateRevision(Base):
+    """A proposed change to an approved or repository template, waiting for someone else to approve its hash.
+
+    The approved content keeps building meanwhile; one revision per template is pending at a time.
+    """
+
+    __tablename__ = "template_revisions"
+
+    name: Mapped[str] = mapped_column(sa.String(100), primary_key=True)
+    yaml_text: Mapped[str] = mapped_column(sa.Text)
+    content_hash: Mapped[str] = mapped_column(sa.String(64))
+    base_hash: Mapped[str] = mapped_column(sa.String(64))
+    proposed_by: Mapped[str] = mapped_column(sa.String(100))
+    proposed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class Approval(Base):
@@ -148,11 +174,19 @@ class StateDB:
     def __init__(self, url: str) -> None:
         self.url = url
         is_sqlite = url.startswith("sqlite")
+        database = sa.engine.make_url(url).database if is_sqlite else None
+        if database and database != ":memory:":
+            make_private(Path(database))
         connect_args = {"check_same_thread": False, "timeout": 30} if is_sqlite else {}
         self.engine = sa.create_engine(url, connect_args=connect_args, pool_pre_ping=not is_sqlite)
         if is_sqlite:
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
         Base.metadata.create_all(self.engine)
+        _add_missing_columns(self.engine)
+        if database and database != ":memory:":
+            for sidecar in (Path(f"{database}-wal"), Path(f"{database}-shm")):
+                if sidecar.exists():
+                    sidecar.chmod(0o600)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     @contextmanager
@@ -163,6 +197,26 @@ class StateDB:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def make_private(path: Path) -> None:
+    """``path`` as a file only its owner reads and writes (0600), in a folder only its owner enters (0700)."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path.parent.chmod(0o700)
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW, 0o600))
+    path.chmod(0o600)
+
+
+def _add_missing_columns(engine: sa.Engine) -> None:
+    """Columns added to a table since a state database was created (all nullable), added in place."""
+    inspector = sa.inspect(engine)
+    with engine.begin() as conn:
+        for table in Base.metadata.sorted_tables:
+            present = {column["name"] for column in inspector.get_columns(table.name)}
+            for column in table.columns:
+                if column.name not in present and column.nullable:
+                    kind = column.type.compile(dialect=engine.dialect)
+                    conn.execute(sa.text(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}'))
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

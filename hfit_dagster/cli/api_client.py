@@ -234,8 +234,13 @@ class HfitClient:
     def update_template(self, name: str, yaml_text: str) -> dict[str, Any]:
         return self._json("PUT", f"/templates/{_segment(name)}", json={"yaml": yaml_text})
 
-    def approve_template(self, name: str) -> dict[str, Any]:
-        return self._json("POST", f"/templates/{_segment(name)}/approve")
+    def approve_template(self, name: str, content_hash: str | None = None) -> dict[str, Any]:
+        """Approve the content with ``content_hash`` (what was reviewed). Without it: the hash the server shows
+        as under review now (the proposed revision's, else the draft's), read just before approving."""
+        if content_hash is None:
+            shown = self.template(name)
+            content_hash = (shown.get("proposed_revision") or {}).get("content_hash") or shown["content_hash"]
+        return self._json("POST", f"/templates/{_segment(name)}/approve", json={"content_hash": content_hash})
 
     # -- builds and packages -----------------------------------------------------------------------------
     def request_build(self, template: str, params: dict[str, str]) -> dict[str, Any]:

@@ -69,7 +69,7 @@ def test_draft_lifecycle_roles_and_audit(server: RunningServer) -> None:
     assert build.status_code == 403 and listing.status_code == 403
 
     with server.client(approver) as client:
-        approved = client.post(f"/templates/{name}/approve").json()
+        approved = client.post(f"/templates/{name}/approve", json={"content_hash": draft["content_hash"]}).json()
     assert approved["status"] == "approved" and approved["approved_by"] == "apollo"
     assert approved["content_hash"] != draft["content_hash"]  # the hash covers the status
     assert yaml.safe_load(mirrored.read_text())["status"] == "approved"
@@ -78,10 +78,10 @@ def test_draft_lifecycle_roles_and_audit(server: RunningServer) -> None:
     with server.client(author) as client:
         updated = client.put(f"/templates/{name}", json={"yaml": edited}).json()
         mismatch = client.put(f"/templates/{name}", json={"yaml": template("other-name")})
-    assert updated["status"] == "draft" and updated["approved_by"] is None
+    assert updated["status"] == "approved" and updated["proposed_revision"]["proposed_by"] == "arthur"
     assert mismatch.status_code == 400
-    with server.client(viewer) as client:
-        assert client.post(f"/packages/{name}/builds", json={"params": {}}).status_code == 403
+    with server.client(viewer) as client:  # the approved content keeps building until the revision is approved
+        assert client.post(f"/packages/{name}/builds", json={"params": {}}).status_code in (200, 202)
 
     by_action = {(r.action, r.user, r.outcome) for r in server.audit(template=name)}
     assert ("templates.create", "arthur", "ok") in by_action
@@ -121,7 +121,9 @@ def test_owner_dry_runs_a_draft_that_nobody_else_can_download(server: RunningSer
         assert own.status_code == 200 and own.content.startswith(b"-- hfit package")
     # approving the template later does not turn the draft's package into an approved one
     with server.client(server.user("apollo", "approver")) as client:
-        assert client.post(f"/templates/{name}/approve").status_code == 200
+        shown = client.get(f"/templates/{name}").json()
+        assert client.post(f"/templates/{name}/approve", json={"content_hash": shown["content_hash"]}).status_code \
+            == 200
     with server.client(server.user("vera", "viewer")) as client:
         assert client.get(f"/packages/{name}/versions/{build['version']}").status_code == 403
         assert client.get(f"/packages/{name}/versions/latest").status_code == 404
@@ -144,8 +146,9 @@ def test_failed_build_reports_why_and_publishes_nothing(server: RunningServer) -
     assert finished and finished[-1].outcome == "provider_error"
 
 
-def test_editing_an_approved_repository_template_makes_it_a_draft(server: RunningServer) -> None:
-    """An API edit of an approved templates/ file shadows it as a draft owned by the editor until approved."""
+def test_editing_an_approved_repository_template_proposes_a_revision(server: RunningServer) -> None:
+    """An API edit of an approved templates/ file is a proposed revision; the approved content keeps building
+    (and keeps its owner) until another user approves the revision's hash."""
     name = EDITABLE_TEMPLATE
     with server.client(server.user("vera", "viewer")) as client:
         original = client.get(f"/templates/{name}").json()
@@ -153,13 +156,15 @@ def test_editing_an_approved_repository_template_makes_it_a_draft(server: Runnin
     edited = original["yaml"].replace("description: ", "description: (edited) ", 1)
     with server.client(server.user("erin", "author")) as client:
         updated = client.put(f"/templates/{name}", json={"yaml": edited}).json()
-    assert updated["status"] == "draft" and updated["source"] == "api" and updated["owner"] == "erin"
-    assert updated["description"].startswith("(edited)")
+    assert updated["status"] == "approved" and updated["owner"] == original["owner"]
+    assert "(edited)" in updated["proposed_yaml"] and not updated["description"].startswith("(edited)")
     with server.client(server.user("vera", "viewer")) as client:
-        refused = client.post(f"/packages/{name}/builds", json={"params": {}})
-    assert refused.status_code == 403
+        kept = client.post(f"/packages/{name}/builds", json={"params": {}})
+    assert kept.status_code in (200, 202) and kept.json()["dry_run"] is False
     with server.client(server.user("apollo", "approver")) as client:
-        approved = client.post(f"/templates/{name}/approve").json()
+        approved = client.post(f"/templates/{name}/approve",
+                               json={"content_hash": updated["proposed_revision"]["content_hash"]}).json()
+    assert approved["description"].startswith("(edited)")
     assert approved["status"] == "approved" and approved["approved_by"] == "apollo"
     with server.client(server.user("vera", "viewer")) as client:
         listed = {t["name"]: t for t in client.get("/templates").json()}

@@ -130,9 +130,11 @@ def test_exit_codes_say_what_went_wrong(server: RunningServer, viewer_xdg: Path,
     approver = server.user("abel", "approver")
     broken = TEAM_TEMPLATE.replace("team-shared-scenario", "broken-provider").replace("PROD_REPLICA", "BILLING")
     with server.client(author) as client:
-        assert client.post("/templates", json={"yaml": broken}).status_code == 201
+        created = client.post("/templates", json={"yaml": broken})
+        assert created.status_code == 201
     with server.client(approver) as client:
-        assert client.post("/templates/broken-provider/approve").status_code == 200
+        assert client.post("/templates/broken-provider/approve",
+                           json={"content_hash": created.json()["content_hash"]}).status_code == 200
 
     cases = [
         (["pkg-download", "integration-test-suite"], tmp_path / "nobody", 2, "not logged in"),

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from fastapi import APIRouter, Request
 
 from hfit_api.alert_signature import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
+from hfit_api.body_limit import ALERT_LIMIT
 from hfit_api.deps import ServiceDep, client
 from hfit_api.schemas import AlertAccepted, ErrorPublic
 from hfit_dagster.alerts.matching import matches
@@ -16,7 +17,7 @@ from hfit_dagster.alerts.store import AlertStore, StoredAlert, alert_time
 from hfit_dagster.errors import AlertsNotConfigured, InvalidRequest
 
 router = APIRouter(tags=["alerts"])
-MAX_BODY = 64 * 1024
+MAX_BODY = ALERT_LIMIT  # enforced before reading by BodyLimit; checked again here for other mounts
 WEBHOOK_USER = "alert-webhook"
 
 

@@ -28,13 +28,15 @@ def create_token(body: TokenRequest, request: Request, service: ServiceDep, clie
     service.logins.check(attempted, client)
     try:
         with service.db.session() as session:
+            parent = None
             if body.api_token is not None:
-                user, token = authenticate_token(session, secret)
-                if token.kind != "api":
+                user, parent = authenticate_token(session, secret)
+                if parent.kind != "api":
                     raise AuthError("only an API token can be exchanged for a session token")
             else:
                 user = authenticate_password(session, attempted, secret)
-            issued = issue_token(session, user, "session", timedelta(minutes=service.settings.token_ttl_minutes))
+            issued = issue_token(session, user, "session", timedelta(minutes=service.settings.token_ttl_minutes),
+                                 parent=parent)
     except AuthError:
         service.logins.failed(attempted, client)
         raise

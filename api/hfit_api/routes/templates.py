@@ -10,8 +10,10 @@ from hfit_api.catalog import CatalogEntry
 from hfit_api.deps import ApproverUser, AuthorUser, ClientAddress, CurrentUser, ServiceDep, Template
 from hfit_api.schemas import (
     ERROR_RESPONSES,
+    ApproveRequest,
     ErrorPublic,
     ParameterPublic,
+    RevisionPublic,
     TemplateDetail,
     TemplateSummary,
     TemplateWriteRequest,
@@ -32,8 +34,16 @@ def summary(entry: CatalogEntry) -> TemplateSummary:
         parameters={name: ParameterPublic(type=p.type, default=p.default, required=p.is_required,
                                           description=p.description) for name, p in spec.parameters.items()},
         updated_by=entry.updated_by, updated_at=entry.updated_at, approved_by=entry.approved_by,
-        approved_at=entry.approved_at,
+        approved_at=entry.approved_at, proposed_revision=revision_public(entry),
     )
+
+
+def revision_public(entry: CatalogEntry) -> RevisionPublic | None:
+    revision = entry.revision
+    if revision is None:
+        return None
+    return RevisionPublic(content_hash=revision.content_hash, base_hash=revision.base_hash,
+                          proposed_by=revision.proposed_by, proposed_at=revision.proposed_at)
 
 
 def detail(entry: CatalogEntry, debug: bool = False, settings: HfitSettings | None = None) -> TemplateDetail:
@@ -48,7 +58,9 @@ def detail(entry: CatalogEntry, debug: bool = False, settings: HfitSettings | No
             plan = {table: p.to_dict() for table, p in plan_template(spec, settings).items()}
         except HfitError as exc:
             plan_error = exc.message
-    return TemplateDetail(**summary(entry).model_dump(), yaml=entry.yaml_text, export_order=spec.export_order(),
+    return TemplateDetail(**summary(entry).model_dump(), yaml=entry.yaml_text,
+                          proposed_yaml=entry.revision.yaml_text if entry.revision is not None else None,
+                          export_order=spec.export_order(),
                           compiled=compiled, masking_plan=plan, masking_plan_error=plan_error)
 
 
@@ -84,21 +96,31 @@ def show_template(entry: Template, service: ServiceDep, debug: bool = False) -> 
     return detail(entry, debug, service.settings)
 
 
-@router.put("/{name}", name="templates.update", response_model=TemplateDetail)
+@router.put("/{name}", name="templates.update", response_model=TemplateDetail,
+            responses={409: {"model": ErrorPublic, "description": "someone else's revision is waiting"}})
 def update_template(user: AuthorUser, body: TemplateWriteRequest, entry: Template, service: ServiceDep,
                     client: ClientAddress) -> TemplateDetail:
-    """New content for a template. It becomes a draft: an approved template needs approving again."""
+    """New content for a template. A draft that was never approved changes in place; an approved or repository
+    template gets a proposed revision (``proposed_revision``) and keeps building its approved content until
+    someone other than the proposer approves the revision's hash."""
     updated = service.catalog.update(entry.name, body.yaml, user)
+    if updated.revision is not None:
+        what = f"proposed revision {updated.revision.content_hash} of {entry.status} {entry.content_hash}"
+    else:
+        what = f"draft {entry.content_hash} is now {updated.content_hash}"
     service.audit.record(action="templates.update", outcome="ok", user=user.name, template=updated.name,
-                         client=client, detail=f"was {entry.status} {entry.content_hash}, now draft "
-                                                f"{updated.content_hash}")
+                         client=client, detail=what)
     return detail(updated)
 
 
-@router.post("/{name}/approve", name="templates.approve", response_model=TemplateDetail)
-def approve_template(user: ApproverUser, entry: Template, service: ServiceDep, client: ClientAddress) -> TemplateDetail:
-    """Approve the template's current content (records who, when and the content hash)."""
-    approved = service.catalog.approve(entry.name, user)
+@router.post("/{name}/approve", name="templates.approve", response_model=TemplateDetail,
+             responses={409: {"model": ErrorPublic, "description": "the hash is not the content under review"}})
+def approve_template(user: ApproverUser, body: ApproveRequest, entry: Template, service: ServiceDep,
+                     client: ClientAddress) -> TemplateDetail:
+    """Approve the content under review, named by the ``content_hash`` that was reviewed (the proposed
+    revision's, else the draft's). The approver is neither the template's author nor the content's last
+    editor. Records who, when and the approved hash."""
+    approved = service.catalog.approve(entry.name, user, body.content_hash)
     service.audit.record(action="templates.approve", outcome="ok", user=user.name, template=approved.name,
-                         client=client, detail=f"approved {approved.content_hash}")
+                         client=client, detail=f"reviewed {body.content_hash}, approved {approved.content_hash}")
     return detail(approved)

@@ -74,14 +74,16 @@ def test_draft_lifecycle_and_roles(api: InProcessApi) -> None:
     assert download.status_code == 403 and "is a draft" in download.json()["error"]["message"]
     assert api.client.post(f"/packages/{name}/builds", json={"params": {}}, headers=viewer).status_code == 403
 
-    approved = api.client.post(f"/templates/{name}/approve", headers=approver).json()
+    approved = api.client.post(f"/templates/{name}/approve", json={"content_hash": draft["content_hash"]},
+                               headers=approver).json()
     assert approved["status"] == "approved" and approved["approved_by"] == "apollo"
     assert approved["content_hash"] != draft["content_hash"]
     assert yaml.safe_load(mirrored.read_text())["status"] == "approved"
 
     edited = template(name).replace("default: 3", "default: 2")
     updated = api.client.put(f"/templates/{name}", json={"yaml": edited}, headers=author).json()
-    assert updated["status"] == "draft" and updated["approved_by"] is None
+    assert updated["status"] == "approved" and updated["content_hash"] == approved["content_hash"]
+    assert updated["proposed_revision"]["proposed_by"] == "arthur"
     mismatch = api.client.put(f"/templates/{name}", json={"yaml": template("other-name")}, headers=author)
     assert mismatch.status_code == 400
 
@@ -107,16 +109,21 @@ def test_invalid_templates_are_refused_with_line_numbers_and_not_stored(api: InP
         assert missing.status_code == 404 and missing.json()["error"]["code"] == "template_not_found"
 
 
-def test_editing_an_approved_repository_template_shadows_it_as_a_draft(api: InProcessApi) -> None:
-    """An API edit of an approved templates/ file makes it a draft owned by the editor until approved again."""
+def test_editing_an_approved_repository_template_proposes_a_revision(api: InProcessApi) -> None:
+    """An API edit of an approved templates/ file is a proposed revision: the repository content keeps its
+    owner and keeps building for viewers until an approver approves the revision's hash."""
     name = "integration-test-suite"
     original = api.client.get(f"/templates/{name}", headers=api.auth("vera")).json()
     edited = original["yaml"].replace("description: ", "description: (edited) ", 1)
     updated = api.client.put(f"/templates/{name}", json={"yaml": edited}, headers=api.auth("erin", "author")).json()
-    assert updated["status"] == "draft" and updated["source"] == "api" and updated["owner"] == "erin"
-    refused = api.client.post(f"/packages/{name}/builds", json={"params": {}}, headers=api.auth("vera"))
-    assert refused.status_code == 403
-    approved = api.client.post(f"/templates/{name}/approve", headers=api.auth("apollo", "approver")).json()
+    assert updated["status"] == "approved" and updated["source"] == "repository"
+    assert updated["owner"] == original["owner"] and updated["content_hash"] == original["content_hash"]
+    revision = updated["proposed_revision"]["content_hash"]
+    kept = api.client.post(f"/packages/{name}/builds", json={"params": {}}, headers=api.auth("vera"))
+    assert kept.status_code in (200, 202) and kept.json()["dry_run"] is False
+    approved = api.client.post(f"/templates/{name}/approve", json={"content_hash": revision},
+                               headers=api.auth("apollo", "approver")).json()
+    assert approved["owner"] == original["owner"] and "(edited)" in approved["yaml"]
     listed = {t["name"]: t for t in api.client.get("/templates", headers=api.auth("vera")).json()}
     assert listed[name]["status"] == "approved" and listed[name]["content_hash"] == approved["content_hash"]
 
