@@ -7,7 +7,7 @@ Modules, each reading only the ones listed before it:
 - ``vector_prf`` - the vectorized keyed PRF; ``row_context``/``known_spans`` - a row's own values in its text;
 - ``operators`` - one module per operator family and the ``registry`` (name -> operator);
 - ``span_fakes`` - fakes for PII spans found in free text; ``text_analysis`` - Presidio, offline;
-  ``json_document``/``json_pii`` - personal leaves inside JSON; ``classifier`` - name, type and value signals;
+  ``classifier`` - name, type and value signals; ``json_document``/``json_pii`` - personal leaves inside JSON;
 - ``text_redactor`` - free-text redaction; ``plan`` - one explainable decision per column;
 - ``engine`` - the :class:`Masker` that applies a plan; ``factory`` - analyzer and masker from settings.
 

@@ -133,7 +133,6 @@ ENTITY_TABLE: tuple[EntitySpec, ...] = (
 )  # fmt: skip
 
 OPERATOR_SPECS: dict[str, OperatorSpec] = {spec.name: spec for spec in OPERATOR_TABLE}
-ENTITY_SPECS: dict[str, EntitySpec] = {spec.name: spec for spec in ENTITY_TABLE}
 
 # Derived views, each read by one kind of caller.
 TEXT_OPERATORS = frozenset(s.name for s in OPERATOR_TABLE if s.free_text)

@@ -1,11 +1,10 @@
-"""Keyed randomness for the operators that work one value at a time (HMAC-SHA256), and scalar conveniences
-over the vectorized keyed permutations of :mod:`~hfit_dagster.masking.vector_prf`."""
+"""Keyed randomness for the operators that work one value at a time (HMAC-SHA256), and the shape-keeping fake of
+one value over the vectorized :mod:`~hfit_dagster.masking.vector_prf`."""
 
 from __future__ import annotations
 
 import hmac
 
-import numpy as np
 import pyarrow as pa
 
 from hfit_dagster.masking import vector_prf as vp
@@ -39,19 +38,6 @@ def keyed_int(key: bytes, operator: str, value: str, modulus: int) -> int:
     """A keyed integer in ``[0, modulus)`` for one value."""
     n_bytes = max(32, (modulus.bit_length() + 7) // 8 + 16)
     return int.from_bytes(keyed_stream(key, operator, value, n_bytes), "big") % modulus
-
-
-def permute_digits(key: bytes, operator: str, digits: str) -> str:
-    """A keyed permutation of all digit strings of one length (see :func:`vector_prf.permute_digit_matrix`).
-
-    Why a permutation and not a hash: distinct phone numbers / ids of the same length stay distinct, so a
-    unique column stays unique and a join on it still matches one row. Scalar convenience over the
-    vectorized implementation (same result as masking a whole column).
-    """
-    if not digits:
-        return digits
-    mat = np.frombuffer(digits.encode("ascii"), dtype=np.uint8).reshape(1, -1)
-    return bytes(vp.permute_digit_matrix(key, operator, mat)[0]).decode("ascii")
 
 
 def shape_preserve(key: bytes, operator: str, value: str) -> str:
