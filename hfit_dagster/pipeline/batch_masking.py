@@ -16,7 +16,7 @@ from typing import Any
 import pyarrow as pa
 
 from hfit_dagster.masking import Masker, TableMaskingPlan
-from hfit_dagster.masking.operators import TEXT_OPERATORS
+from hfit_dagster.masking.catalog import TEXT_OPERATORS
 from hfit_dagster.pipeline.leak_scan import LeakScan
 from hfit_dagster.pipeline.memory import MASK_AHEAD_WHILE_PREPARING
 from hfit_dagster.settings import HfitSettings

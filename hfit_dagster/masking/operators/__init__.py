@@ -17,14 +17,12 @@ Families: :mod:`.constant` (keep, null, fixed), :mod:`.hashing`, :mod:`.emails`,
 :mod:`.pools`), :mod:`.text` (free text, JSON). :mod:`.registry` maps names to operators.
 """
 
-from hfit_dagster.masking.catalog import TEXT_OPERATORS
 from hfit_dagster.masking.operators.base import MaskContext, Operator, StringOperator, is_text_type
 from hfit_dagster.masking.operators.payment import iban_check_digits, luhn_check_digit
 from hfit_dagster.masking.operators.registry import OPERATORS, get_operator
 
 __all__ = [
     "OPERATORS",
-    "TEXT_OPERATORS",
     "MaskContext",
     "Operator",
     "StringOperator",
