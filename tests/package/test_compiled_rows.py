@@ -77,7 +77,7 @@ def test_compiled_rows_equal_the_arrow_path(dialect: str) -> None:
     assert set(reference.row_source(table, pa.RecordBatch.from_pydict(columns)).kinds) == {compiled_rows.LITERAL}
 
 
-def test_the_row_writer_declines_what_it_does_not_cover() -> None:
+def test_compiled_rows_decline_what_they_do_not_cover() -> None:
     """Out-of-range values go to the Arrow path (False) instead of being written wrong."""
     source = compiled_rows.RowSource.empty(1)
     assert not source.add_integers(pa.array([2**64 - 1], pa.uint64()))
