@@ -28,8 +28,8 @@ DEMO_CUSTOMERS = 600
 TEST_MASKING_KEY = "tests-masking-key-not-secret"
 
 
-# directories whose tests run real processes (a uvicorn server, Celery workers, the `hfit` executable)
-E2E_DIRECTORIES = ("client", "reliability", "scale")
+# directories whose tests run real processes (a uvicorn server, Celery workers, the `hfit` executable, pytest)
+E2E_DIRECTORIES = ("client", "plugin", "reliability", "scale")
 # fixtures that start a real `hfit serve` subprocess (tests/api/service_harness.py)
 E2E_FIXTURES = frozenset({"server", "built"})
 END_TO_END_MARKERS = ("mariadb", "postgres", "slow", "e2e")

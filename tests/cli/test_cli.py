@@ -141,6 +141,7 @@ def test_build_gzip_and_dialects(hfit_home: Path) -> None:
     assert bad.exit_code == 9 and "unknown SQL dialect 'oracle'" in bad.output
 
 
+@pytest.mark.e2e
 def test_the_hfit_process_flushes_its_output_and_keeps_exit_codes(hfit_home: Path, tmp_path: Path) -> None:
     """The command exits without interpreter teardown; what it printed and its exit code still arrive."""
     import subprocess
