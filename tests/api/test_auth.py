@@ -11,7 +11,7 @@ from tests.api.service_harness import RunningServer
 
 
 def test_health_and_openapi_need_no_token(server: RunningServer) -> None:
-    """Monitoring can probe /healthz, and the OpenAPI docs list every route the issue names."""
+    """Monitoring can probe /healthz, and the OpenAPI docs list every route of the service."""
     with server.client() as client:
         assert client.get("/healthz").json()["status"] == "ok"
         paths = client.get("/openapi.json").json()["paths"]

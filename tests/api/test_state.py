@@ -59,7 +59,7 @@ def test_state_on_postgresql(postgres_database: Callable[[], str]) -> None:
 
 def test_passwords_are_salted_scrypt() -> None:
     """Stored passwords are salted hashes; the same password hashes differently twice and still verifies."""
-    # a password with spaces cannot turn up in the base64 salt or hash by chance (a bare "pw" did, in CI)
+    # a password with spaces cannot turn up in the base64 salt or hash by chance (a short one can)
     password = "correct horse battery"
     first, second = hash_password(password), hash_password(password)
     assert first != second and first.startswith("scrypt$") and password not in first
