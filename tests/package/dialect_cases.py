@@ -85,6 +85,16 @@ def ddl_statements(dialect: str, tables: list[sa.Table]) -> list[str]:
     return [" ".join(s.split()) for s in statements + planner.after_data]
 
 
+def empty_script(dialect: str) -> str:
+    """The script of a package without tables: the dialect's load header and footer."""
+    out = io.BytesIO()
+    writer = SqlScriptWriter(out, dialect)
+    writer.set_written_tables(set())
+    writer.write_preamble([])
+    writer.write_postamble()
+    return out.getvalue().decode("utf-8")
+
+
 def round_trip_script(dialect: str, cases: list[LiteralCase]) -> bytes:
     """A whole script of table ``cases``: column ``c<i>`` per case, row 1 the values, row 2 all NULL (the cases
     come from one SQL family)."""

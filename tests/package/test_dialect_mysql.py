@@ -22,6 +22,7 @@ from tests.package.dialect_cases import (
     by_family,
     column_ddl,
     ddl_statements,
+    empty_script,
     literal,
     parent_child_tables,
     read_back_mismatches,
@@ -156,6 +157,13 @@ PARENT_CHILD_DDL = [
     "ON DELETE CASCADE",
 ]
 
+# Checks off and one transaction while loading; strict mode, so a value too long fails instead of being truncated.
+SCRIPT_FRAME = (
+    "SET NAMES utf8mb4;\nSET FOREIGN_KEY_CHECKS=0;\nSET UNIQUE_CHECKS=0;\n"
+    "SET SQL_MODE='NO_AUTO_VALUE_ON_ZERO,STRICT_ALL_TABLES';\nSET time_zone='+00:00';\nSET autocommit=0;\n\n"
+    "COMMIT;\nSET FOREIGN_KEY_CHECKS=1;\nSET UNIQUE_CHECKS=1;\n-- end of hfit package\n"
+)
+
 
 @pytest.mark.parametrize("case", LITERALS, ids=lambda case: case.id)
 def test_compiled_and_reference_literal(case: LiteralCase) -> None:
@@ -167,6 +175,10 @@ def test_compiled_and_reference_literal(case: LiteralCase) -> None:
 @pytest.mark.parametrize("case", COLUMNS, ids=lambda case: case.id)
 def test_column_ddl(case: DdlCase) -> None:
     assert column_ddl(DIALECT, case) == case.ddl
+
+
+def test_load_header_and_footer() -> None:
+    assert empty_script(DIALECT) == SCRIPT_FRAME
 
 
 def test_table_ddl() -> None:

@@ -22,6 +22,7 @@ from tests.package.dialect_cases import (
     by_family,
     column_ddl,
     ddl_statements,
+    empty_script,
     literal,
     parent_child_tables,
     read_back_mismatches,
@@ -161,6 +162,11 @@ PARENT_CHILD_DDL = [
     'max("child"."id") IS NOT NULL) AS setval_1 FROM "child"',
 ]
 
+SCRIPT_FRAME = (
+    "SET client_encoding = 'UTF8';\nSET standard_conforming_strings = on;\nSET TIME ZONE 'UTC';\n"
+    "SET client_min_messages = warning;\nBEGIN;\n\nCOMMIT;\n-- end of hfit package\n"
+)
+
 
 @pytest.mark.parametrize("case", LITERALS, ids=lambda case: case.id)
 def test_compiled_and_reference_literal(case: LiteralCase) -> None:
@@ -172,6 +178,10 @@ def test_compiled_and_reference_literal(case: LiteralCase) -> None:
 @pytest.mark.parametrize("case", COLUMNS, ids=lambda case: case.id)
 def test_column_ddl(case: DdlCase) -> None:
     assert column_ddl(DIALECT, case) == case.ddl
+
+
+def test_load_header_and_footer() -> None:
+    assert empty_script(DIALECT) == SCRIPT_FRAME
 
 
 def test_table_ddl() -> None:

@@ -21,6 +21,7 @@ from tests.package.dialect_cases import (
     by_family,
     column_ddl,
     ddl_statements,
+    empty_script,
     literal,
     parent_child_tables,
     read_back_mismatches,
@@ -140,6 +141,8 @@ PARENT_CHILD_DDL = [
     'FOREIGN KEY("parent_id") REFERENCES "parent" ("id") ON DELETE CASCADE )',
 ]
 
+SCRIPT_FRAME = "PRAGMA foreign_keys=OFF;\nBEGIN;\n\nCOMMIT;\n-- end of hfit package\n"
+
 
 @pytest.mark.parametrize("case", LITERALS, ids=lambda case: case.id)
 def test_compiled_and_reference_literal(case: LiteralCase) -> None:
@@ -151,6 +154,10 @@ def test_compiled_and_reference_literal(case: LiteralCase) -> None:
 @pytest.mark.parametrize("case", COLUMNS, ids=lambda case: case.id)
 def test_column_ddl(case: DdlCase) -> None:
     assert column_ddl(DIALECT, case) == case.ddl
+
+
+def test_load_header_and_footer() -> None:
+    assert empty_script(DIALECT) == SCRIPT_FRAME
 
 
 def test_table_ddl() -> None:

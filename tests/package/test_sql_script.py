@@ -18,6 +18,7 @@ import pymysql
 import pytest
 import sqlalchemy as sa
 
+from hfit_dagster.errors import BuildError
 from hfit_dagster.package.sql import SqlScriptWriter, tables_in_dependency_order
 from hfit_dagster.package.sql.compiled_rows import RowSource
 from hfit_dagster.package.sql.writer import insert_statements
@@ -694,3 +695,9 @@ def test_rows_are_joined_with_their_statement_heads_and_line_ends() -> None:
     assert all(len((head + s).encode()) <= 2_000 or s.count("\n") == 1 for s in statements)
     flat = [line[:-1] for s in statements for line in s.splitlines()]
     assert flat == ["(" + ",".join(c[i + 3] for c in columns) + ")" for i in range(n)]
+
+
+def test_an_unknown_dialect_is_refused_with_the_choices() -> None:
+    with pytest.raises(BuildError, match="unsupported SQL dialect 'oracle'") as raised:
+        SqlScriptWriter(io.BytesIO(), "oracle")
+    assert raised.value.hint == "choose one of mysql, postgresql, sqlite"
