@@ -13,6 +13,19 @@ from hfit_dagster.errors import TemplateError, TemplateNotFound
 from hfit_dagster.template.spec import TemplateSpec
 
 TEMPLATE_SUFFIXES = (".yaml", ".yml")
+# a template is a few hundred nodes; aliases are for the odd shared block, never for multiplying a document
+MAX_ALIASES = 100
+MAX_EXPANDED_NODES = 100_000
+
+
+@dataclass(frozen=True)
+class YamlSize:
+    """A composed YAML document's size: distinct nodes (what parsing cost), alias references, and the nodes a
+    consumer walking it would meet with every alias expanded (what validating or hashing it would cost)."""
+
+    distinct_nodes: int
+    aliases: int
+    expanded_nodes: int
 
 
 @dataclass(frozen=True)
@@ -27,14 +40,15 @@ class TemplateFile:
 def parse_template(text: str, source: str = "<template>") -> TemplateSpec:
     """Validate YAML text into a TemplateSpec; every problem names the source, field and line."""
     try:
-        root = yaml.compose(text)
-        data = yaml.safe_load(text)
+        root, data = _compose_and_construct(text, source)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{source}:{mark.line + 1}" if mark is not None else source
         problem = getattr(exc, "problem", None) or exc.__class__.__name__
         raise TemplateError(f"{where}: not valid YAML: {problem}",
                             hint="check indentation and quoting around that line") from None
+    except RecursionError:
+        raise TemplateError(f"{source}: YAML nested too deeply") from None
     if not isinstance(data, dict):
         raise TemplateError(f"{source}: a template is a YAML mapping with templateName, exports, ...")
     try:
@@ -45,6 +59,64 @@ def parse_template(text: str, source: str = "<template>") -> TemplateSpec:
             f"{source}: {len(problems)} problem{'s' if len(problems) > 1 else ''}:\n  " + "\n  ".join(problems),
             hint="see docs/templates.md for every field",
         ) from None
+
+
+def _compose_and_construct(text: str, source: str) -> tuple[yaml.Node | None, Any]:
+    """The node graph and the Python data of ``text``; the graph's size is checked before anything is built."""
+    loader = yaml.SafeLoader(text)
+    try:
+        root = loader.get_single_node()
+        check_yaml_size(measure_yaml(root, source), source)
+        return root, loader.construct_document(root) if root is not None else None
+    finally:
+        loader.dispose()
+
+
+def measure_yaml(root: yaml.Node | None, source: str = "<template>") -> YamlSize:
+    """Sizes of a composed document, visiting each distinct node once (aliases share their anchor's node, so an
+    alias bomb of a few hundred bytes is measured in a few dozen steps, never expanded).
+
+    Every reference beyond the one edge a tree would have per node is an alias.
+    """
+    if root is None:
+        return YamlSize(0, 0, 0)
+    expanded: dict[int, int] = {}
+    edges = 0
+    pending: list[tuple[yaml.Node, bool]] = [(root, False)]
+    open_nodes: set[int] = set()
+    while pending:
+        node, children_done = pending.pop()
+        key = id(node)
+        if key in expanded:
+            continue
+        children = _children(node)
+        if children_done:
+            open_nodes.discard(key)
+            expanded[key] = 1 + sum(expanded[id(child)] for child in children)
+            edges += len(children)
+            continue
+        if key in open_nodes:  # reached again from inside itself: it expands without end
+            raise TemplateError(f"{source}: a YAML anchor refers to itself (recursive alias)")
+        open_nodes.add(key)
+        pending.append((node, True))
+        pending.extend((child, False) for child in children if id(child) not in expanded)
+    return YamlSize(distinct_nodes=len(expanded), aliases=edges - (len(expanded) - 1),
+                    expanded_nodes=expanded[id(root)])
+
+
+def check_yaml_size(size: YamlSize, source: str) -> None:
+    if size.aliases > MAX_ALIASES or size.expanded_nodes > MAX_EXPANDED_NODES:
+        raise TemplateError(f"{source}: YAML too large once its aliases are expanded ({size.aliases} aliases, "
+                            f"{size.expanded_nodes} nodes; at most {MAX_ALIASES} and {MAX_EXPANDED_NODES})",
+                            hint="write the template out without multiplying anchors (*alias)")
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
 
 
 def load_template_file(path: Path) -> TemplateSpec:

@@ -24,7 +24,8 @@ WEBHOOK_USER = "alert-webhook"
 @router.post("/alerts", name="alerts.receive", response_model=AlertAccepted, status_code=202,
              responses={401: {"model": ErrorPublic}, 400: {"model": ErrorPublic}, 503: {"model": ErrorPublic}})
 async def receive_alert(request: Request, service: ServiceDep) -> AlertAccepted:
-    """Store a signed alert (JSON object; ``id`` makes redelivery idempotent; ``at`` is when it happened)."""
+    """Store a signed alert (JSON object; ``id`` makes redelivery idempotent, else the signature does; ``at``
+    is when it happened)."""
     request.state.attempted_user = WEBHOOK_USER
     secret = service.settings.alert_secret
     if secret is None or not secret.get_secret_value():
@@ -41,7 +42,9 @@ async def receive_alert(request: Request, service: ServiceDep) -> AlertAccepted:
         raise InvalidRequest("alert body is not JSON") from None
     if not isinstance(payload, dict):
         raise InvalidRequest("alert body must be a JSON object")
-    source_id = str(payload["id"])[:200] if payload.get("id") not in (None, "") else None
+    # an alert without an id is known by its signature: a replay of the same signed request is stored once
+    signature = (request.headers.get(SIGNATURE_HEADER) or "").strip().lower()
+    source_id = str(payload["id"])[:200] if payload.get("id") not in (None, "") else f"signature:{signature}"
     store = AlertStore(service.settings.state_database_url)
     try:
         alert_id, created = store.add(payload, source_id=source_id)
