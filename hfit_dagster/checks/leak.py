@@ -1,27 +1,34 @@
-"""Leak check: no original value of a masked column may appear in the masked output.
+"""Leak check, the collecting half: the originals of masked columns, held as 64-bit digests while a build masks.
 
-Originals are collected in memory while masking (never written anywhere). The output is scanned as
-word sequences: every string value of every staged table is split into ``\\w+`` tokens, and an original
-leaks when its token sequence appears in that stream. This finds an email inside free text, a phone
-written with other spacing in a note, or a column that was not masked at all, in one pass per table.
+Originals are never kept as text: each batch of a masked column is split into ``\\w+`` tokens and hashed (on a
+background thread, compiled loops) into one 64-bit hash of its token sequence, and its strings are dropped.
+An original leaks when its token sequence appears in the output; :mod:`hit_judgement` decides what a hit is.
 
 Which originals are searched (written into the manifest, so the rule is visible):
 * string values of masked columns, with at least 6 characters;
 * single-token originals only when they contain a digit or are at least 8 characters long
   (a lone first name such as "Maria" can legitimately be produced as a fake for somebody else);
-* single first names, last names and cities are not searched: fakes are drawn from the same vocabulary
-  as real names, so "Rossi" in the output is no evidence of a leak. Full names are not searched globally
-  either (a fake "Maria Lopez" may be somebody else's real name): where a table masks both a first and a
-  last name, each row's original "first last" must not appear in any masked string value of that same row
-  (its email, its notes, ...).
+* single first names, last names and cities are not searched; where a table masks both a first and a last
+  name, each row's ``first last`` is searched as a full name (``<table>.full_name``), like ``person_name``
+  values (two words or more).
 Free-text columns (``redact_text``) are not searched for their whole original value: their PII spans are
-searched through the columns they came from (emails, phones, names), which is what redaction removes.
+searched through the columns they came from (emails, phones, names), which is what redaction removes. JSON
+documents (``json_pii``) are searched through the string leaves that the key rules mask.
+
+Each original also carries the entities of its row (:mod:`hfit_dagster.pipeline.leak_scan` says which: the
+row itself, by primary key or position, and the parents its foreign keys point at), kept as one digest per
+(original, entity) pair: the judgement asks "is this the original of the row it was found in, or of an entity
+that row belongs to?" without any original in memory.
+
+Memory: per searched original about 11 bytes (hash, token count, origin) plus 8 bytes per entity of its row;
+distinct patterns after deduplication. 10M originals of rows with one foreign key take ~270 MB while
+collecting, less once merged.
 """
 
 from __future__ import annotations
 
 import functools
-import re
+from collections import Counter
 from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -30,16 +37,31 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from hfit_dagster.checks.token_hashes import HASH_Q, TokenPatterns, python_tokens, tokens_of
+from hfit_dagster.checks.fake_spaces import FakeSpace, operator_space
+from hfit_dagster.checks.token_hashes import (
+    HASH_Q,
+    TokenPatterns,
+    add_first_tokens,
+    first_token_filter,
+    python_tokens,
+    tokens_of,
+)
 
-_TOKEN = re.compile(r"\w+")
 UNSEARCHED_OPERATORS = frozenset({"keep", "redact_text", "null", "fixed", "date_of_birth",
                                   "first_name", "last_name", "city"})
-DEFAULT_MAX_ORIGINALS = 5_000_000
+FULL_NAME = "full_name"  # the searched "first last" of a table that masks both (origin <table>.full_name)
+DEFAULT_MAX_ORIGINALS = 20_000_000
+_PAIR_MIX = (np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB))
 
 
-def _tokens(text: str) -> tuple[str, ...]:
-    return tuple(t.lower() for t in _TOKEN.findall(text))
+def pair_digests(hashes: np.ndarray, entities: np.ndarray) -> np.ndarray:
+    """One 64-bit digest per (pattern hash, entity digest): broadcast, so ``hashes[:, None]`` against an
+    ``(n, m)`` array of entities gives ``(n, m)`` digests. Equal pairs give equal digests; unequal ones share a
+    digest with probability ~2**-64."""
+    with np.errstate(over="ignore"):
+        x = (hashes * _PAIR_MIX[0]) ^ entities
+        x = (x ^ (x >> np.uint64(31))) * _PAIR_MIX[1]
+        return x ^ (x >> np.uint64(29))
 
 
 def _has_digit(values: pa.Array) -> np.ndarray:
@@ -50,8 +72,65 @@ def _has_digit(values: pa.Array) -> np.ndarray:
     return found
 
 
-# (token count, sequence hashes, first-token hashes) of one batch of originals, one triple per token count
-EntryPatterns = list[tuple[int, np.ndarray, np.ndarray]]
+@dataclass(frozen=True)
+class Origin:
+    """Where searched originals came from (``table.column``) and which values their operator writes."""
+
+    where: str
+    space: FakeSpace
+
+
+@dataclass
+class OriginalDigests:
+    """Digests of searched originals: per original its sequence hash, token count and origin index; per
+    (original, entity of its row) one pair digest (:func:`pair_digests`)."""
+
+    hashes: np.ndarray
+    lengths: np.ndarray
+    origins: np.ndarray
+    pairs: np.ndarray
+
+    @property
+    def nbytes(self) -> int:
+        return self.hashes.nbytes + self.lengths.nbytes + self.origins.nbytes + self.pairs.nbytes
+
+    @staticmethod
+    def empty() -> OriginalDigests:
+        return OriginalDigests(np.zeros(0, np.uint64), np.zeros(0, np.uint8), np.zeros(0, np.int32),
+                               np.zeros(0, np.uint64))
+
+
+@dataclass
+class SearchedOriginals:
+    """What the output is searched for: the patterns (distinct token sequences, by length, each with the index
+    of its first origin), the origins, and the sorted (pattern, entity) pair digests."""
+
+    patterns: TokenPatterns
+    origins: list[Origin]
+    pairs: np.ndarray
+
+    def same_entity(self, hashes: np.ndarray, entities: np.ndarray) -> np.ndarray:
+        """Per hit: is ``hashes[i]`` an original of one of the entities ``entities[i]`` (0: none)?"""
+        if not self.pairs.size or not hashes.size:
+            return np.zeros(hashes.size, dtype=bool)
+        wanted = pair_digests(hashes[:, None], entities)
+        at = np.minimum(np.searchsorted(self.pairs, wanted), self.pairs.size - 1)
+        return ((self.pairs[at] == wanted) & (entities != 0)).any(axis=1)
+
+    @property
+    def nbytes(self) -> int:
+        patterns = sum(h.nbytes + self.patterns.origins[k].nbytes for k, h in self.patterns.by_length.items())
+        filters = self.patterns.bits.nbytes + (self.patterns.first_bits.nbytes
+                                               if self.patterns.first_bits is not None else 0)
+        return patterns + filters + self.pairs.nbytes
+
+    def digests(self) -> OriginalDigests:
+        """The patterns back as digests (to merge more originals into them)."""
+        if not self.patterns.by_length:
+            return OriginalDigests(np.zeros(0, np.uint64), np.zeros(0, np.uint8), np.zeros(0, np.int32), self.pairs)
+        lengths = [np.full(h.size, k, dtype=np.uint8) for k, h in self.patterns.by_length.items()]
+        return OriginalDigests(np.concatenate(list(self.patterns.by_length.values())), np.concatenate(lengths),
+                               np.concatenate(list(self.patterns.origins.values())).astype(np.int32), self.pairs)
 
 
 @functools.lru_cache(maxsize=1)
@@ -60,30 +139,10 @@ def _hashing_thread() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=1, thread_name_prefix="hfit-leak-hash")
 
 
-def _hash_later(values: pa.Array, multi_token_only: bool) -> Future[EntryPatterns]:
-    return _hashing_thread().submit(_entry_patterns, values, multi_token_only)
-
-
-def _build_patterns(columns: list[tuple[str, pa.Array, bool]],
-                    hashed: list[Future[EntryPatterns]]) -> tuple[TokenPatterns, list[str]]:
-    """The patterns of collected originals (``LeakCollector._columns`` and their hashes) and their origins."""
-    hashes, lengths, origins, firsts = [], [], [], []
-    names = []
-    for origin, ((where, _, _), patterns) in enumerate(zip(columns, hashed, strict=True)):
-        names.append(where)
-        for k, h, first in patterns.result():
-            hashes.append(h)
-            firsts.append(first)
-            lengths.append(np.full(h.size, k, dtype=np.int64))
-            origins.append(np.full(h.size, origin, dtype=np.int64))
-    if not hashes:
-        return TokenPatterns({}, {}, np.zeros(1 << 21, dtype=np.uint8)), names
-    return TokenPatterns.build(np.concatenate(hashes), np.concatenate(lengths), np.concatenate(origins),
-                               np.concatenate(firsts)), names
-
-
-def _entry_patterns(values: pa.Array, multi_token_only: bool) -> EntryPatterns:
-    """The searched token sequences of one batch of originals (see the module docstring), hashed."""
+def _digest(values: pa.Array, origins: np.ndarray, multi_token_only: bool, entities: np.ndarray | None,
+            first_bits: np.ndarray) -> OriginalDigests:
+    """The searched token sequences of one batch of originals (see the module docstring), hashed; the first
+    token of each goes into ``first_bits`` (this runs on the hashing thread only)."""
     tokens = tokens_of(values)
     counts = tokens.counts(len(values))
     keep = counts > 1
@@ -92,50 +151,84 @@ def _entry_patterns(values: pa.Array, multi_token_only: bool) -> EntryPatterns:
         one = values.take(pa.array(single))
         keep[single] = _has_digit(one) | (pc.utf8_length(one).to_numpy(zero_copy_only=False) >= 8)
     starts = np.concatenate(([0], np.cumsum(counts)[:-1])).astype(np.int64)
-    out: EntryPatterns = []
+    rows = np.flatnonzero(keep)
+    k_of = counts[rows]
+    hashes = np.empty(rows.size, dtype=np.uint64)
     with np.errstate(over="ignore"):
-        for k in np.unique(counts[keep]).tolist():
-            first = starts[keep & (counts == k)]
+        for k in np.unique(k_of).tolist():
+            at = k_of == k
+            first = starts[rows[at]]
             h = tokens.hashes[first].copy()
             for j in range(1, k):
                 h = h * HASH_Q + tokens.hashes[first + j]
-            out.append((int(k), h, tokens.hashes[first]))
-    return out
+            hashes[at] = h
+    add_first_tokens(first_bits, tokens.hashes[starts[rows]])
+    pairs = np.zeros(0, dtype=np.uint64)
+    if entities is not None and rows.size:
+        mine = entities[rows]
+        pairs = pair_digests(hashes[:, None], mine)[mine != 0]
+    return OriginalDigests(hashes, k_of.astype(np.uint8), origins[rows].astype(np.int32), pairs)
 
 
-def scan_values(patterns: TokenPatterns, origins: list[str], values: Iterable[str | None]) -> set[str]:
+def _merge(parts: list[OriginalDigests], origins: list[Origin], first_bits: np.ndarray) -> SearchedOriginals:
+    """Digests merged into searchable patterns (distinct per token count, the first origin of a hash wins) and
+    the distinct pair digests, sorted."""
+    hashes = np.concatenate([p.hashes for p in parts]) if parts else np.zeros(0, np.uint64)
+    pairs = np.unique(np.concatenate([p.pairs for p in parts])) if parts else np.zeros(0, np.uint64)
+    if not hashes.size:
+        return SearchedOriginals(TokenPatterns({}, {}, np.zeros(1 << 21, dtype=np.uint8), first_bits),
+                                 list(origins), pairs)
+    patterns = TokenPatterns.build(hashes, np.concatenate([p.lengths for p in parts]),
+                                   np.concatenate([p.origins for p in parts]), first_bits=first_bits)
+    return SearchedOriginals(patterns, list(origins), pairs)
+
+
+def scan_values(searched: SearchedOriginals, values: Iterable[str | None]) -> set[str]:
     """Origins (``table.column``) of the patterns whose token sequence occurs in one of ``values``."""
     present = [v for v in values if v]
-    if not patterns.by_length or not present:
+    if not searched.patterns.by_length or not present:
         return set()
-    return {origins[origin] for _, origin in patterns.matches(python_tokens(present))}
+    return {searched.origins[origin].where for _, origin in searched.patterns.matches(python_tokens(present))}
 
 
 @dataclass
 class LeakCollector:
-    """Collects the originals of masked columns while a build masks them (memory only).
+    """Collects the originals of masked columns while a build masks them, as digests (see the module docstring).
 
-    Originals are kept as the distinct values of each masked batch (Arrow strings, in memory); each batch is
-    hashed into token sequences on a background thread as it comes, and :meth:`patterns` gathers them into
-    :class:`TokenPatterns` when the output is first scanned. A hash match counts as a match (see
-    :mod:`token_hashes`).
+    Each batch is hashed on a background thread as it comes; :meth:`searched` merges them (with the originals
+    merged before) into :class:`SearchedOriginals` when the output is scanned. A hash match counts as a match
+    (see :mod:`token_hashes`). ``collisions`` counts the hits judged to be fakes equal to somebody's original
+    (filled by the scan; reported in the manifest, never a failure).
     """
 
     max_originals: int = DEFAULT_MAX_ORIGINALS
-    count: int = 0  # original values collected (before the token rules; the searched count is in summary())
+    count: int = 0  # originals held (distinct once merged; the searched count is in summary())
     truncated: bool = False
-    row_hits: set[str] = field(default_factory=set)
-    _columns: list[tuple[str, pa.Array, bool]] = field(default_factory=list)  # (origin, originals, multi only)
-    _hashed: list[Future[EntryPatterns]] = field(default_factory=list)  # _columns' patterns, hashed meanwhile
-    _patterns: TokenPatterns | None = None
-    _prepared: Future[tuple[TokenPatterns, list[str]]] | None = None  # patterns of the originals so far, building
-    _origins: list[str] = field(default_factory=list)
-    _compaction_useless: bool = False
+    collisions: Counter[str] = field(default_factory=Counter)
+    unchanged: Counter[str] = field(default_factory=Counter)  # masked values equal to their own original, per column
+    _origins: list[Origin] = field(default_factory=list)
+    _origin_index: dict[Origin, int] = field(default_factory=dict)
+    _fresh: list[Future[OriginalDigests]] = field(default_factory=list)  # batches hashed since the last merge
+    _merged: Future[SearchedOriginals] | None = None  # the last merge (each one takes the one before)
+    _first_bits: np.ndarray = field(default_factory=first_token_filter)
+    _merge_useless: bool = False
     version: int = 0  # changes whenever the searched originals do (a scan made before a change is stale)
 
-    def add_column(self, table: str, column: str, operator: str, original: pa.Array) -> None:
-        """Remember the searchable originals of one masked column (see the module docstring)."""
-        searched = operator == "json_pii" or (
+    def _origin(self, where: str, space: FakeSpace) -> int:
+        origin = Origin(where, space)
+        if origin not in self._origin_index:
+            self._origin_index[origin] = len(self._origins)
+            self._origins.append(origin)
+        return self._origin_index[origin]
+
+    def add_column(self, table: str, column: str, operator: str, original: pa.Array,
+                   entities: np.ndarray | None = None) -> None:
+        """Remember the searchable originals of one masked column (see the module docstring).
+
+        ``entities``: per row of ``original``, the digests of the entities the row belongs to (``(rows, m)``,
+        0 for none); without them, each distinct value is searched with no entity.
+        """
+        searched = operator in ("json_pii", FULL_NAME) or (
             operator not in UNSEARCHED_OPERATORS
             and (pa.types.is_string(original.type) or pa.types.is_large_string(original.type)))
         if not searched:
@@ -143,106 +236,113 @@ class LeakCollector:
         if self.count >= self.max_originals:  # full: not even worth taking the values out of Arrow
             self.truncated = self.truncated or original.null_count < len(original)
             return
+        where = f"{table}.{column}"
         if operator == "json_pii":  # a JSON document without PII is rightly unchanged: search its PII leaves
             from hfit_dagster.masking.json_pii import searchable_leaves
 
             values = pa.array(searchable_leaves(pc.unique(original).to_pylist()), pa.string())
-        else:
+            entities = None
+        elif entities is None:
             values = pc.unique(original).cast(pa.string())
-        values = values.filter(pc.fill_null(pc.greater_equal(pc.utf8_length(values), 6), False))
+        else:
+            values = original.cast(pa.string())
+        wanted = pc.fill_null(pc.greater_equal(pc.utf8_length(values), 6), False)
+        if entities is not None:
+            entities = entities[np.asarray(wanted.to_numpy(zero_copy_only=False), dtype=bool)]
+        values = values.filter(wanted)
         room = self.max_originals - self.count
-        if len(values) > room and not self._compaction_useless:
+        if len(values) > room and not self._merge_useless:
             before = self.count
-            self._compact()
-            self._compaction_useless = before - self.count < self.max_originals // 10
+            self._merge_now()
+            self._merge_useless = before - self.count < self.max_originals // 10
             room = self.max_originals - self.count
         if len(values) > room:
             values, self.truncated = values.slice(0, room), True
-        if len(values):
-            self._columns.append((f"{table}.{column}", values, operator == "person_name"))
-            self._hashed.append(_hash_later(values, operator == "person_name"))
-            self.count += len(values)
-            self._patterns = self._prepared = None
-            self.version += 1
+            entities = entities[:room] if entities is not None else None
+        if not len(values):
+            return
+        if operator == "json_pii":
+            email = np.asarray(pc.match_substring(values, "@").to_numpy(zero_copy_only=False), dtype=bool)
+            origins = np.where(email, self._origin(where, FakeSpace.EMAIL), self._origin(where, FakeSpace.ANY))
+        else:
+            space = FakeSpace.NAME if operator == FULL_NAME else operator_space(operator)
+            origins = np.full(len(values), self._origin(where, space), dtype=np.int32)
+        multi_only = operator in ("person_name", FULL_NAME)
+        self._fresh.append(_hashing_thread().submit(_digest, values, origins, multi_only, entities, self._first_bits))
+        self.count += len(values)
+        self.version += 1
+
+    def count_unchanged(self, where: str, unchanged: int) -> None:
+        """Masked values of ``where`` that equal their own original (see ``hit_judgement.unchanged_leaks``)."""
+        if unchanged:
+            self.unchanged[where] += unchanged
 
     def discard(self) -> None:
         """Drop hashing not started yet (a failed build: nothing will be scanned)."""
-        for pending in self._hashed:
+        for pending in self._fresh:
             pending.cancel()
-        if self._prepared is not None:
-            self._prepared.cancel()
+        if self._merged is not None:
+            self._merged.cancel()
 
-    def _compact(self) -> None:
-        """One array of distinct values per column instead of one per batch (values repeat across batches:
-        postcodes, shared addresses, a customer's email on each of their orders)."""
-        merged: dict[tuple[str, bool], list[pa.Array]] = {}
-        for where, values, multi in self._columns:
-            merged.setdefault((where, multi), []).append(values)
-        self._columns = [(where, pc.unique(pa.concat_arrays(parts)), multi) for (where, multi), parts in merged.items()]
-        for pending in self._hashed:
-            pending.cancel()
-        self._hashed = [_hash_later(values, multi) for _, values, multi in self._columns]
-        self.count = sum(len(values) for _, values, _ in self._columns)
-        self._patterns = self._prepared = None
+    def _submit_merge(self) -> Future[SearchedOriginals]:
+        """Merge the originals so far on the hashing thread (after their hashing, after the merge before): the
+        merged state replaces the batches it took, so memory holds distinct patterns, not every batch."""
+        fresh, before, origins = self._fresh, self._merged, list(self._origins)
+        self._fresh = []
+
+        def merge() -> SearchedOriginals:
+            parts = ([before.result().digests()] if before is not None else []) + [f.result() for f in fresh]
+            return _merge(parts, origins, self._first_bits)
+
+        self._merged = _hashing_thread().submit(merge)
+        return self._merged
+
+    def _merge_now(self) -> None:
+        self.count = self._submit_merge().result().patterns.size
         self.version += 1
 
     def prepare_patterns(self) -> None:
-        """Start building the patterns of the originals collected so far, on the hashing thread (after their
-        hashes); :meth:`patterns` takes that build unless an original was added since (which drops it)."""
-        if self._patterns is None and self._prepared is None and self._columns:  # not for the same originals twice
-            self._prepared = _hashing_thread().submit(_build_patterns, list(self._columns), list(self._hashed))
+        """Start merging the originals collected since the last merge, on the hashing thread (after their
+        hashes); nothing to do when no original came since."""
+        if self._fresh:
+            self._submit_merge()
 
-    def snapshot(self) -> tuple[int, Future[tuple[TokenPatterns, list[str]]]] | None:
-        """The originals collected so far as patterns (built on the hashing thread) with their origins, and
-        the :attr:`version` they belong to; None before any original. For a scan that runs while the build
-        goes on: it touches nothing the build changes, and is stale once ``version`` moved."""
-        if not self._columns:
-            return None
-        if self._patterns is not None:
-            done: Future[tuple[TokenPatterns, list[str]]] = Future()
-            done.set_result((self._patterns, list(self._origins)))
-            return self.version, done
+    def snapshot(self) -> tuple[int, Future[SearchedOriginals]] | None:
+        """The originals collected so far as searched originals (merged on the hashing thread), and the
+        :attr:`version` they belong to; None before any original. For a scan that runs while the build goes
+        on: it touches nothing the build changes, and is stale once ``version`` moved."""
         self.prepare_patterns()
-        assert self._prepared is not None
-        return self.version, self._prepared
+        return (self.version, self._merged) if self._merged is not None else None
 
-    def searched(self) -> tuple[TokenPatterns, list[str]]:
-        """The patterns of every original collected and the origin (``table.column``) of each pattern."""
-        return self.patterns(), self._origins
+    def searched(self) -> SearchedOriginals:
+        """Every original collected, merged (hashed while collecting, merged once after)."""
+        self.prepare_patterns()
+        if self._merged is None:
+            done: Future[SearchedOriginals] = Future()
+            done.set_result(_merge([], self._origins, self._first_bits))
+            self._merged = done
+        merged = self._merged.result()
+        self.count = merged.patterns.size
+        return merged
 
     def patterns(self) -> TokenPatterns:
-        """The searched originals as hashed token sequences (hashed while collecting, built once after)."""
-        if self._patterns is None:
-            prepared, self._prepared = self._prepared, None
-            self._patterns, self._origins = (prepared.result() if prepared is not None
-                                             else _build_patterns(self._columns, self._hashed))
-        return self._patterns
-
-    def check_row_full_names(self, table: str, first: pa.Array, last: pa.Array, masked: pa.RecordBatch) -> None:
-        """Each row's original ``first last`` must not appear in that row's masked string values."""
-        names = [(f, ln) for f, ln in zip(first.to_pylist(), last.to_pylist(), strict=True)]
-        columns = [(n, masked.column(n).to_pylist()) for n in masked.schema.names
-                   if pa.types.is_string(masked.schema.field(n).type)]
-        for row, (given, family) in enumerate(names):
-            if not given or not family:
-                continue
-            wanted = _tokens(f"{given} {family}")
-            for column, values in columns:
-                value = values[row]
-                if value and wanted[0] in value.lower():
-                    words = _tokens(value)
-                    if any(words[i : i + len(wanted)] == wanted for i in range(len(words))):
-                        self.row_hits.add(f"{table}.full_name in {table}.{column}")
+        """The searched originals as hashed token sequences."""
+        return self.searched().patterns
 
     def scan(self, values: Iterable[str | None]) -> set[str]:
-        """Columns (``table.column``) whose originals occur in ``values``; empty when nothing leaked."""
-        return scan_values(self.patterns(), self._origins, values)
+        """Columns (``table.column``) whose originals occur in ``values`` (found, not judged)."""
+        return scan_values(self.searched(), values)
 
     def summary(self) -> dict[str, object]:
+        searched = self.searched()
         return {
-            "originals_searched": self.patterns().size,
+            "originals_searched": searched.patterns.size,
             "sampled": self.truncated,
-            "method": "token sequences of original values of masked string columns searched in every "
-            "string value of the package (as 64-bit hashes); first+last names searched in the masked values "
-            "of their row",
+            "digest_bytes": searched.nbytes,
+            "collisions": dict(sorted(self.collisions.items())),
+            "unchanged_by_masking": dict(sorted(self.unchanged.items())),
+            "method": "token sequences of original values of masked string columns (and first+last names) "
+            "searched in every string value of the package as 64-bit hashes; a hit fails the build when it "
+            "is in a kept column, is the original of the row or entity it was found in, or is a value the "
+            "column's operator cannot write; a fake equal to somebody else's original is a collision",
         }

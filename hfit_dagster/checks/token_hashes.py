@@ -238,13 +238,12 @@ class TokenPatterns:
 
     @classmethod
     def build(cls, hashes: np.ndarray, lengths: np.ndarray, origins: np.ndarray,
-              first_tokens: np.ndarray | None = None) -> TokenPatterns:
+              first_tokens: np.ndarray | None = None, first_bits: np.ndarray | None = None) -> TokenPatterns:
         """From one hash, token count and origin per searched sequence (the first origin of a hash wins), and
-        optionally the hash of each sequence's first token."""
+        optionally the hash of each sequence's first token (or their filter, ``first_bits``, built already)."""
         bits = np.zeros(1 << 21, dtype=np.uint8)
-        first_bits = None
         if first_tokens is not None:
-            first_bits = np.zeros(_FILTER_BITS // 8, dtype=np.uint8)
+            first_bits = first_token_filter()
             _set_bits(first_bits, first_tokens)
         by_length: dict[int, np.ndarray] = {}
         by_origin: dict[int, np.ndarray] = {}
@@ -281,9 +280,9 @@ class TokenPatterns:
             found[np.flatnonzero(maybe)[wanted[index] == candidates]] = index[wanted[index] == candidates]
         return found
 
-    def matches(self, tokens: Tokens) -> list[tuple[int, int]]:
-        """(value index, origin index) for every run of a value's tokens that is a searched sequence."""
-        out: list[tuple[int, int]] = []
+    def find(self, tokens: Tokens) -> PatternHits:
+        """Every run of a value's tokens that is a searched sequence: where it stands and what it matched."""
+        parts: list[tuple[np.ndarray, ...]] = []
         n = tokens.hashes.size
         starts = (np.flatnonzero(_test_bits(self.first_bits, tokens.hashes)) if self.first_bits is not None
                   else np.arange(n))
@@ -297,8 +296,64 @@ class TokenPatterns:
             with np.errstate(over="ignore"):
                 for j in range(1, k):
                     grams = grams * HASH_Q + tokens.hashes[at_start + j]
-            at = tokens.owner[at_start]
             index = self.lookup(k, grams)
             hit = index >= 0
-            out.extend(zip(at[hit].tolist(), self.origins[k][index[hit]].tolist(), strict=True))
+            parts.append((tokens.owner[at_start[hit]], at_start[hit], np.full(int(hit.sum()), k, dtype=np.int64),
+                          grams[hit], self.origins[k][index[hit]].astype(np.int64)))
+        if not parts:
+            empty = np.zeros(0, dtype=np.int64)
+            return PatternHits(empty, empty, empty, np.zeros(0, dtype=np.uint64), empty)
+        return PatternHits(*(np.concatenate(column) for column in zip(*parts, strict=True)))
+
+    def matches(self, tokens: Tokens) -> list[tuple[int, int]]:
+        """(value index, origin index) for every run of a value's tokens that is a searched sequence."""
+        found = self.find(tokens)
+        return list(zip(found.value.tolist(), found.origin.tolist(), strict=True))
+
+
+@dataclass
+class PatternHits:
+    """Runs of tokens that are searched sequences, one entry per run: the value it stands in, the index of its
+    first token (in the :class:`Tokens` searched), its token count, its hash and the origin of the pattern."""
+
+    value: np.ndarray
+    start: np.ndarray
+    length: np.ndarray
+    hash: np.ndarray
+    origin: np.ndarray
+
+    @property
+    def size(self) -> int:
+        return int(self.value.size)
+
+    def take(self, select: np.ndarray) -> PatternHits:
+        return PatternHits(self.value[select], self.start[select], self.length[select], self.hash[select],
+                           self.origin[select])
+
+
+def first_token_filter() -> np.ndarray:
+    """An empty bit filter of first tokens (``TokenPatterns.first_bits``), for :func:`add_first_tokens`."""
+    return np.zeros(_FILTER_BITS // 8, dtype=np.uint8)
+
+
+def add_first_tokens(bits: np.ndarray, first_tokens: np.ndarray) -> None:
+    """Set the bits of ``first_tokens`` in a first-token filter (grows as originals come, never shrinks)."""
+    _set_bits(bits, first_tokens)
+
+
+def sequence_hashes(tokens: Tokens, n_values: int) -> np.ndarray:
+    """The hash of each value's whole token sequence (``h = h * Q + token``, as the patterns are hashed); 0 for
+    a value without tokens."""
+    counts = tokens.counts(n_values)
+    out = np.zeros(n_values, dtype=np.uint64)
+    if not tokens.hashes.size:
         return out
+    first = np.concatenate(([0], np.cumsum(counts)[:-1])).astype(np.int64)
+    position = np.arange(tokens.hashes.size, dtype=np.int64) - first[tokens.owner]
+    exponent = counts[tokens.owner] - 1 - position
+    powers = _powers(int(exponent.max()) + 1, HASH_Q)
+    with np.errstate(over="ignore"):
+        terms = tokens.hashes * powers[exponent]
+        has = counts > 0
+        out[has] = np.add.reduceat(terms, first[has])
+    return out

@@ -66,7 +66,7 @@ class BatchMasking:
         self._written(table, plan, batch, self.masker.mask_text_columns(plan, batch, structured.result()))
 
     def _written(self, table: str, plan: TableMaskingPlan, batch: pa.RecordBatch, masked: pa.RecordBatch) -> None:
-        self.leak_scan.check_full_names(table, plan, batch, masked)
+        self.leak_scan.compare_masked(table, plan, batch, masked)
         self.write(table, masked)
 
     def complete(self) -> None:

@@ -1,9 +1,13 @@
-"""The leak scan of a build: originals of masked columns collected (in memory only), the staged output searched.
+"""The leak scan of a build: originals of masked columns collected as digests, the staged output searched and
+every hit judged.
 
 While staging, the originals of every masked column go to a :class:`LeakCollector` before the batch is masked,
-and a row whose first and last names are masked may not keep its original full name. After the exports,
-every staged table's text is searched for the originals (:meth:`LeakScan.hits`); a vectorized pre-filter
-(:func:`leak_candidates`) drops the values that cannot contain one, the collector's exact scan decides.
+with the entities of their row: the row itself (by its kept primary key, else by its position in the table)
+and the parents its kept foreign keys point at. After masking, each masked value equal to its own original
+is counted. After the exports, every staged table's text is searched for the originals (:meth:`LeakScan.hits`);
+a vectorized pre-filter (:func:`leak_candidates`) drops the values that cannot contain one, and
+:func:`~hfit_dagster.checks.hit_judgement.judge_column` decides what each hit is (a leak, or a collision:
+a fake equal to somebody else's original, counted in the manifest).
 
 The scan of a table whose export has ended may run early, on a thread while the next exports are read,
 against the originals collected so far (a snapshot). It counts only if no original came after it and no row
@@ -14,32 +18,38 @@ again at the end.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import sqlalchemy as sa
 
-from hfit_dagster.checks.leak import LeakCollector, scan_values
-from hfit_dagster.checks.token_hashes import TokenPatterns, ascii_tokens
+from hfit_dagster.checks.hit_judgement import ColumnRole, Verdict, judge_column, unchanged_share_leaks
+from hfit_dagster.checks.leak import FULL_NAME, UNSEARCHED_OPERATORS, LeakCollector, SearchedOriginals, pair_digests
+from hfit_dagster.checks.token_hashes import TokenPatterns, ascii_tokens, sequence_hashes, string_hashes, tokens_of
 from hfit_dagster.masking import TableMaskingPlan
+from hfit_dagster.masking.catalog import TEXT_OPERATORS
 from hfit_dagster.pipeline.memory import LEAK_SCAN_ROWS, release_memory
 from hfit_dagster.pipeline.progress import Progress
 
 SCAN_THREADS = min(2, os.cpu_count() or 1)  # the pre-filter is numpy/Arrow work: columns in parallel
-# (table name, rows per batch) -> the staged table's text columns, a batch at a time
-StagedText = Callable[[str, int], Iterator[pa.RecordBatch]]
-# the originals collected so far: their version, and their patterns with origins (built on a thread)
-Snapshot = tuple[int, Future[tuple[TokenPatterns, list[str]]]]
+# (table name, rows per batch, key columns to read besides the text) -> the staged table's columns, a batch at a time
+StagedText = Callable[[str, int, Sequence[str]], Iterator[pa.RecordBatch]]
+# the originals collected so far: their version, and their merge (built on a thread)
+Snapshot = tuple[int, Future[SearchedOriginals]]
+_BY_POSITION = np.uint64(0x6A09E667F3BCC908)  # salts the table's hash for entities named by row position
 
 
 def leak_candidates(values: pa.Array, patterns: TokenPatterns | None) -> pa.Array:
-    """The values that may contain a searched original; the collector's scan runs on these only.
+    """The values that may contain a searched original; the judgement runs on these only.
 
     The leak check tokenizes with Python's ``\\w+`` and ``str.lower``, which on ASCII text are
     ``[0-9a-z_]+`` after ASCII lower-casing: an ASCII value is kept when a run of its tokens hashes like a
-    searched sequence, which is exactly what the scan decides, here in C over the whole batch. Non-ASCII
+    searched sequence, which is exactly what the search decides, here in C over the whole batch. Non-ASCII
     values are always kept (Unicode word rules are left to Python).
     """
     values = values.drop_null()
@@ -51,12 +61,56 @@ def leak_candidates(values: pa.Array, patterns: TokenPatterns | None) -> pa.Arra
     others = values.filter(pc.invert(ascii_mask))
     plain = values.filter(ascii_mask)
     hit = np.zeros(len(plain), dtype=bool)
-    for index, _ in patterns.matches(ascii_tokens(plain)):
-        hit[index] = True
+    hit[np.unique(patterns.find(ascii_tokens(plain)).value)] = True
     return pa.concat_arrays([plain.filter(pa.array(hit)), others])
 
 
-def _settle(early: tuple[int, Future[set[str]]] | None) -> None:
+def _table_hash(name: str) -> np.uint64:
+    return string_hashes(pa.array([name], pa.string()))[0]
+
+
+def _key_hashes(batch: pa.RecordBatch, columns: list[str]) -> np.ndarray | None:
+    """One hash per row of the key ``columns`` (as text), 0 where a key column is NULL; None when a column
+    cannot be read as text."""
+    combined = np.zeros(batch.num_rows, dtype=np.uint64)
+    present = np.ones(batch.num_rows, dtype=bool)
+    for name in columns:
+        try:
+            text = pc.cast(batch.column(name), pa.string())
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            return None
+        present &= np.asarray(text.is_valid())
+        with np.errstate(over="ignore"):
+            combined = combined * np.uint64(0x9E3779B97F4A7C15) + string_hashes(text)
+    return np.where(present, combined, np.uint64(0))
+
+
+@dataclass(frozen=True)
+class _TableKeys:
+    """How a table's rows are named as entities: its kept primary key (else its position) and the kept
+    single-column foreign keys with the table each points at."""
+
+    own: tuple[str, ...]
+    parents: tuple[tuple[str, str], ...]
+
+    @property
+    def columns(self) -> list[str]:
+        return list(self.own) + [column for column, _ in self.parents]
+
+
+def _kept(plan: TableMaskingPlan | None, column: str) -> bool:
+    decision = plan.decisions.get(column) if plan is not None else None
+    return decision is None or decision.operator == "keep"
+
+
+def _role(plan: TableMaskingPlan | None, column: str) -> ColumnRole:
+    if _kept(plan, column):
+        return ColumnRole.KEPT
+    assert plan is not None
+    return ColumnRole.TEXT if plan.decisions[column].operator in TEXT_OPERATORS else ColumnRole.MASKED
+
+
+def _settle(early: tuple[int, Future[Verdict]] | None) -> None:
     """An early scan that no longer counts: not started, dropped; running, waited for (it reads the table's
     file), its outcome ignored (the table is scanned again)."""
     if early is not None and not early[1].cancel():
@@ -69,61 +123,169 @@ def _settle(early: tuple[int, Future[set[str]]] | None) -> None:
 class LeakScan:
     """Collects a build's originals and searches its staged tables for them (see the module docstring).
 
-    ``staged_text`` reads a staged table's text columns back (the table sink knows the files).
+    ``staged_text`` reads a staged table's text columns (and the key columns asked for) back; the table sink
+    knows the files. :meth:`open_table` tells the scan a table's keys (how its rows are named as entities).
     """
 
     def __init__(self, staged_text: StagedText) -> None:
         self.staged_text = staged_text
         self.collector = LeakCollector()
-        # scans of tables whose exports ended, run while the next exports are read: (originals version, hits)
-        self._early: dict[str, tuple[int, Future[set[str]]]] = {}
+        # scans of tables whose exports ended, run while the next exports are read: (originals version, verdict)
+        self._early: dict[str, tuple[int, Future[Verdict]]] = {}
         self._early_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hfit-leak-early")
+        self._tables: dict[str, sa.Table] = {}
+        self._plans: dict[str, TableMaskingPlan] = {}
+        self._keys: dict[str, _TableKeys] = {}
+        self._rows: Counter[str] = Counter()  # rows collected per table (the position of the next batch)
+        self._compared: Counter[str] = Counter()  # masked values compared with their original, per column
+
+    # -- entities ----------------------------------------------------------------------------------------
+    def open_table(self, table: sa.Table) -> None:
+        """A table of the package: its primary and foreign keys name its rows as entities."""
+        self._tables[table.name] = table
+
+    def _table_keys(self, name: str) -> _TableKeys:
+        if name not in self._keys:
+            plan, table = self._plans.get(name), self._tables.get(name)
+            own: tuple[str, ...] = ()
+            parents: list[tuple[str, str]] = []
+            if table is not None:
+                primary = [c.name for c in table.primary_key.columns]
+                if primary and all(_kept(plan, c) for c in primary):
+                    own = tuple(primary)
+                for constraint in table.foreign_key_constraints:
+                    if len(constraint.elements) == 1 and _kept(plan, constraint.elements[0].parent.name):
+                        element = constraint.elements[0]
+                        parents.append((element.parent.name, element.target_fullname.split(".")[-2]))
+            self._keys[name] = _TableKeys(own, tuple(parents))
+        return self._keys[name]
+
+    def row_entities(self, name: str, batch: pa.RecordBatch, first_row: int) -> np.ndarray:
+        """The entities of each row of ``batch`` (rows ``first_row`` on of table ``name``): ``(rows, m)``
+        digests, 0 for none. The same rows give the same digests when collected and when scanned."""
+        keys = self._table_keys(name)
+        columns = []
+        own = _key_hashes(batch, list(keys.own)) if keys.own else None
+        if own is None:
+            position = np.arange(first_row, first_row + batch.num_rows, dtype=np.uint64) + np.uint64(1)
+            columns.append(pair_digests(position, _table_hash(name) ^ _BY_POSITION))
+        else:
+            columns.append(np.where(own != 0, pair_digests(own, _table_hash(name)), np.uint64(0)))
+        for column, parent in keys.parents:
+            value = _key_hashes(batch, [column])
+            if value is not None:
+                columns.append(np.where(value != 0, pair_digests(value, _table_hash(parent)), np.uint64(0)))
+        return np.stack(columns, axis=1)
 
     # -- collecting --------------------------------------------------------------------------------------
     def collect(self, table: str, plan: TableMaskingPlan, batch: pa.RecordBatch) -> None:
-        """Remember the originals of the masked columns of ``batch`` (memory only)."""
-        for name, decision in plan.decisions.items():
-            # once the collector is full (``truncated``) it takes no more originals: skip the call
-            if decision.operator != "keep" and not self.collector.truncated:
-                self.collector.add_column(table, name, decision.operator, batch.column(name))
-
-    def check_full_names(self, table: str, plan: TableMaskingPlan, batch: pa.RecordBatch,
-                         masked: pa.RecordBatch) -> None:
-        """Where a table masks first and last names, no row's original full name may stay in its masked row."""
-        by_operator = {d.operator: name for name, d in plan.decisions.items()}
+        """Remember the originals of the masked columns of ``batch`` as digests, with their rows' entities."""
+        self._plans[table] = plan
+        first_row = self._rows[table]
+        self._rows[table] += batch.num_rows
+        masked = {name: d.operator for name, d in plan.decisions.items() if d.operator != "keep"}
+        if not masked or self.collector.truncated:  # once full (``truncated``) the collector takes no more
+            return
+        entities = self.row_entities(table, batch, first_row)
+        for name, operator in masked.items():
+            self.collector.add_column(table, name, operator, batch.column(name), entities)
+        by_operator = {operator: name for name, operator in masked.items()}
         if "first_name" in by_operator and "last_name" in by_operator:
-            self.collector.check_row_full_names(table, batch.column(by_operator["first_name"]),
-                                                batch.column(by_operator["last_name"]), masked)
+            first, last = batch.column(by_operator["first_name"]), batch.column(by_operator["last_name"])
+            if all(pa.types.is_string(c.type) or pa.types.is_large_string(c.type) for c in (first, last)):
+                full = pc.binary_join_element_wise(first.cast(pa.string()), last.cast(pa.string()), " ")
+                self.collector.add_column(table, FULL_NAME, FULL_NAME, full, entities)
+
+    def compare_masked(self, table: str, plan: TableMaskingPlan, batch: pa.RecordBatch,
+                       masked: pa.RecordBatch) -> None:
+        """Count the masked values that equal their own original (a fake may, by chance; an operator that
+        passes values through leaks, see ``hit_judgement.unchanged_share_leaks``)."""
+        for name, decision in plan.decisions.items():
+            original = batch.column(name)
+            if (decision.operator in UNSEARCHED_OPERATORS or decision.operator in TEXT_OPERATORS
+                    or not (pa.types.is_string(original.type) or pa.types.is_large_string(original.type))):
+                continue
+            where = f"{table}.{name}"
+            compared = pc.fill_null(pc.greater_equal(pc.utf8_length(pc.utf8_trim_whitespace(original)), 6), False)
+            same = pc.and_(compared, pc.fill_null(pc.equal(original, masked.column(name).cast(original.type)), False))
+            self._compared[where] += pc.sum(compared).as_py() or 0
+            self.collector.count_unchanged(where, pc.sum(same).as_py() or 0)
 
     def prepare_patterns(self) -> None:
-        """Build the search patterns of the originals so far (used unless later tables add originals)."""
+        """Merge the originals so far (used unless later tables add originals)."""
         self.collector.prepare_patterns()
 
     # -- scanning ----------------------------------------------------------------------------------------
-    def scan_staged(self, name: str, patterns: TokenPatterns, origins: list[str]) -> set[str]:
-        """The leak check over one staged table, streamed: string columns only, one batch at a time.
+    def _row_fakes(self, name: str, batch: pa.RecordBatch) -> Callable[[np.ndarray], np.ndarray]:
+        """Rows -> sequence hashes of their masked structured values in ``batch`` (and of their masked
+        ``first last``), the fakes free text of the same row may repeat."""
+        plan = self._plans.get(name)
+        masked = [c for c in batch.schema.names if _role(plan, c) is ColumnRole.MASKED]
+        by_operator = {plan.decisions[c].operator: c for c in masked} if plan is not None else {}
 
-        Same result as ``LeakCollector.scan`` over the distinct values of each text column of the whole
-        table, without holding the table in memory.
-        ``patterns`` and ``origins`` are the searched originals (``LeakCollector.searched`` or a snapshot):
-        the scan touches nothing else of the build, so it may run beside it.
+        def fakes(rows: np.ndarray) -> np.ndarray:
+            take = pa.array(rows)
+            columns = [batch.column(c).take(take) for c in masked]
+            if "first_name" in by_operator and "last_name" in by_operator:
+                first = batch.column(by_operator["first_name"]).take(take).cast(pa.string())
+                last = batch.column(by_operator["last_name"]).take(take).cast(pa.string())
+                columns.append(pc.binary_join_element_wise(first, last, " "))
+            out = np.zeros((rows.size, max(len(columns), 1)), dtype=np.uint64)
+            for j, values in enumerate(columns):
+                if isinstance(values, pa.DictionaryArray):
+                    values = values.dictionary_decode()
+                values = pc.fill_null(values.cast(pa.string()), "")
+                out[:, j] = sequence_hashes(tokens_of(values), len(values))
+            return out
+
+        return fakes
+
+    def scan_staged(self, name: str, searched: SearchedOriginals) -> Verdict:
+        """The leak check over one staged table, streamed: string columns only, one batch at a time; every
+        hit judged (``hit_judgement``).
+
+        ``searched`` are the originals (``LeakCollector.searched`` or a snapshot): the scan touches nothing
+        else of the build, so it may run beside it.
         """
-        hits: set[str] = set()
+        verdict = Verdict()
+        patterns = searched.patterns
         if not patterns.by_length:
-            return hits
+            return verdict
+        plan = self._plans.get(name)
+        keys = self._table_keys(name)
 
         def candidates(column: pa.Array) -> pa.Array:
             distinct = column.dictionary if isinstance(column, pa.DictionaryArray) else pc.unique(column)
             return leak_candidates(distinct, patterns)
 
+        first_row = 0
         with ThreadPoolExecutor(max_workers=SCAN_THREADS, thread_name_prefix="hfit-leak") as pool:
-            for batch in self.staged_text(name, LEAK_SCAN_ROWS):
-                for column_name, values in zip(batch.schema.names, pool.map(candidates, batch.columns), strict=True):
-                    if len(values):  # the exact scan (checks/leak.py) decides; the pre-filter only drops values
-                        found = scan_values(patterns, origins, values.to_pylist())
-                        hits |= {f"{origin} in {name}.{column_name}" for origin in found}
+            for batch in self.staged_text(name, LEAK_SCAN_ROWS, keys.columns):
+                text = [c for c, f in zip(batch.schema.names, batch.schema, strict=True)
+                        if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)
+                        or (pa.types.is_dictionary(f.type) and pa.types.is_string(f.type.value_type))]
+                entities: list[np.ndarray] = []
+
+                def row_entities(rows: np.ndarray, batch: pa.RecordBatch = batch, first: int = first_row,
+                                 cache: list[np.ndarray] = entities) -> np.ndarray:
+                    if not cache:
+                        cache.append(self.row_entities(name, batch, first))
+                    return cache[0][rows]
+
+                row_fakes = self._row_fakes(name, batch)
+                found = pool.map(candidates, [batch.column(c) for c in text])
+                for column_name, values in zip(text, found, strict=True):
+                    if not len(values):  # the judgement decides; the pre-filter only drops values
+                        continue
+                    role = _role(plan, column_name)
+                    column = batch.column(column_name)
+                    if isinstance(column, pa.DictionaryArray):
+                        column = column.dictionary_decode()
+                    verdict.add(judge_column(searched, f"{name}.{column_name}", role, values, column,
+                                             row_entities, row_fakes))
+                first_row += batch.num_rows
                 release_memory()
-        return hits
+        return verdict
 
     def is_early(self, name: str) -> bool:
         return name in self._early
@@ -136,8 +298,8 @@ class LeakScan:
         """Scan a closed staged table on the early thread against ``snapshot`` (taken before it was closed)."""
         version, searched = snapshot
 
-        def scan() -> set[str]:
-            return self.scan_staged(name, *searched.result())
+        def scan() -> Verdict:
+            return self.scan_staged(name, searched.result())
 
         self._early[name] = (version, self._early_thread.submit(scan))
 
@@ -146,21 +308,22 @@ class LeakScan:
         _settle(self._early.pop(name, None))
 
     def hits(self, names: Iterable[str], progress: Progress) -> set[str]:
-        """Every leak of the build: rows that kept a full name, and originals found in the staged tables
-        (an early scan where it still counts, else a scan now)."""
-        hits: set[str] = set(self.collector.row_hits)
+        """Every leak of the build (an early scan where it still counts, else a scan now); the collisions
+        found go to the collector's summary."""
+        verdict = Verdict(leaks=unchanged_share_leaks(self.collector.unchanged, self._compared))
         for name in names:
             early = self._early.pop(name, None)
             if early is not None and early[0] == self.collector.version:  # no original since, no row added since
                 progress(f"leak check: {name} (scanned while the next tables were read)")
-                hits |= early[1].result()
+                verdict.add(early[1].result())
                 continue
             _settle(early)
             release_memory()  # freed Arrow buffers go back to the system before each pass (peak RSS)
             progress(f"leak check: {name}")
-            hits |= self.scan_staged(name, *self.collector.searched())
+            verdict.add(self.scan_staged(name, self.collector.searched()))
         release_memory()
-        return hits
+        self.collector.collisions = verdict.collisions
+        return verdict.leaks
 
     def close(self) -> None:
         """Forget the originals and stop the early scans (they read staged files: before any cleanup)."""

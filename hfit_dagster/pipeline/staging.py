@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import pickle
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -111,8 +112,8 @@ class _Stage:
         self.dialects: dict[str, str] = {}
         self._exports_ended: list[str] = []
 
-    def _staged_text(self, name: str, batch_rows: int) -> Any:
-        return self.sink.text_batches(name, batch_rows)
+    def _staged_text(self, name: str, batch_rows: int, also: Sequence[str]) -> Any:
+        return self.sink.text_batches(name, batch_rows, also)
 
     def _write_masked(self, name: str, masked: pa.RecordBatch) -> None:
         self.sink.write(name, masked)
@@ -141,6 +142,7 @@ class _Stage:
             if new:
                 self.drift[table.name] = new
         self.sink.open(table, first)
+        self.leak_scan.open_table(table)
         self.states[table.name] = _TableState(table=table, role=role, plan=plan)
 
     def take_rows(self, table: sa.Table, batch: pa.RecordBatch) -> None:

@@ -10,7 +10,7 @@ while reading and masking go on; the SQL rows are rendered on the SQL writers' o
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -210,8 +210,9 @@ class TableSink:
             self._script = None
 
     # -- reading back ------------------------------------------------------------------------------------
-    def text_batches(self, name: str, batch_rows: int) -> Iterator[pa.RecordBatch]:
-        """A staged table's text columns, ``batch_rows`` rows at a time (nothing when it has none).
+    def text_batches(self, name: str, batch_rows: int, also: Sequence[str] = ()) -> Iterator[pa.RecordBatch]:
+        """A staged table's text columns and the columns ``also`` (keys), ``batch_rows`` rows at a time
+        (nothing when it has no text column).
 
         Columns written with dictionaries are read as such: a column chunk's dictionary holds exactly the
         values written to it, so their distinct values come without hashing every row again; the others are
@@ -226,7 +227,8 @@ class TableSink:
         encoded = {metadata.row_group(0).column(i).path_in_schema for i in range(metadata.num_columns)
                    if metadata.row_group(0).column(i).has_dictionary_page} if metadata.num_row_groups else set()
         parquet = pq.ParquetFile(path, read_dictionary=[c for c in text if c in encoded])
-        yield from parquet.iter_batches(batch_size=batch_rows, columns=text)
+        columns = text + [c for c in also if c not in text and c in parquet.schema_arrow.names]
+        yield from parquet.iter_batches(batch_size=batch_rows, columns=columns)
 
     # -- the SQL script ----------------------------------------------------------------------------------
     def sql_parts(self) -> dict[str, Any] | None:

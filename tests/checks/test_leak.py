@@ -84,14 +84,14 @@ def test_patterns_prepared_early_are_rebuilt_when_originals_come_after() -> None
 
 
 def test_patterns_are_prepared_once_for_the_same_originals(monkeypatch) -> None:
-    """Every export's end asks for the patterns; without new originals they are built once."""
+    """Every export's end asks for the patterns; without new originals they are merged once."""
     from hfit_dagster.checks import leak
 
-    builds: list[int] = []
-    build = leak._build_patterns
-    monkeypatch.setattr(leak, "_build_patterns", lambda columns, hashed: builds.append(1) or build(columns, hashed))
+    merges: list[int] = []
+    merge = leak._merge
+    monkeypatch.setattr(leak, "_merge", lambda *args: merges.append(1) or merge(*args))
     collector = LeakCollector()
     collector.add_column("a", "email", "email", pa.array(["first.person@corp.example"]))
     for _ in range(3):  # three exports end, none adds originals
         collector.prepare_patterns()
-    assert collector.scan(["first.person@corp.example"]) == {"a.email"} and len(builds) == 1
+    assert collector.scan(["first.person@corp.example"]) == {"a.email"} and len(merges) == 1

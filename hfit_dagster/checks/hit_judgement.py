@@ -1,0 +1,170 @@
+"""Leak check, the judging half: what an original found in the output is, a leak or a collision.
+
+The output is searched for every original's token sequence (:mod:`leak`); a hit is then judged by where it
+stands and what it is:
+
+* in a **kept column** it is a leak: a kept value is the source's own value, never a fake;
+* in a **masked column** (email, phone, names, ...) the value is the operator's fake: a leak only when the
+  operator cannot write that value (:mod:`fake_spaces`: an email on a real domain, a name with a word from
+  no pool, a card off the test BIN), else a **collision**, a fake that equals somebody's original;
+* in **free text** (``redact_text``, ``json_pii``) it is a leak when it is the original of the row it stands
+  in or of an entity that row belongs to (a parent its foreign keys point at, a sibling under the same
+  parent), unless the text there is that row's own fake (the same row's masked value, or the name part of
+  a fake email); a hit of another entity is a leak when no operator of its kind can write it, else a
+  collision.
+
+Collisions are counted per ``original in found`` pair and reported; they never fail a build. Every hit is
+named by columns, never by value.
+
+A masked value equal to its own original (:func:`unchanged_share_leaks`) is a collision too when it happens
+as rarely as chance allows; an operator that leaves a real share of a column unchanged leaks.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import Enum
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from hfit_dagster.checks.fake_spaces import (
+    TEXT_SPACES,
+    FakeSpace,
+    could_be_fake,
+    email_domain_hashes,
+    span_could_be_fake,
+)
+from hfit_dagster.checks.leak import SearchedOriginals
+from hfit_dagster.checks.token_hashes import PatternHits, Tokens, tokens_of
+
+_TOKEN = re.compile(r"\w+")
+UNCHANGED_SHARE = 0.01  # a masked column may keep at most this share of its values by chance ...
+UNCHANGED_ROWS = 3  # ... and at most this many rows
+
+
+class ColumnRole(Enum):
+    KEPT = "kept column"
+    MASKED = "masked column"
+    TEXT = "free text"
+
+
+# rows of the batch -> (rows, m) entity digests of those rows (0: none)
+RowEntities = Callable[[np.ndarray], np.ndarray]
+# rows of the batch -> (rows, c) sequence hashes of the masked values of those rows (their fakes)
+RowFakes = Callable[[np.ndarray], np.ndarray]
+
+
+@dataclass
+class Verdict:
+    """The judged hits of a scan: leaks (``original in table.column (why)``) and counted collisions."""
+
+    leaks: set[str] = field(default_factory=set)
+    collisions: Counter[str] = field(default_factory=Counter)
+
+    def add(self, other: Verdict) -> None:
+        self.leaks |= other.leaks
+        self.collisions.update(other.collisions)
+
+
+def _spans(values: pa.Array, tokens: Tokens, found: PatternHits, select: np.ndarray) -> list[str]:
+    """The matched text of the selected hits (the tokens' characters from the first to the last)."""
+    firsts = np.concatenate(([0], np.cumsum(tokens.counts(len(values)))[:-1]))
+    out = []
+    for i in np.flatnonzero(select).tolist():
+        value = values[int(found.value[i])].as_py()
+        words = list(_TOKEN.finditer(value))
+        j = int(found.start[i] - firsts[found.value[i]])
+        out.append(value[words[j].start() : words[j + int(found.length[i]) - 1].end()])
+    return out
+
+
+def _could_be_fake(searched: SearchedOriginals, values: pa.Array, tokens: Tokens, found: PatternHits) -> np.ndarray:
+    """Per hit: could the operator of its original's kind have written the matched text?"""
+    spaces = np.array([searched.origins[o].space for o in range(len(searched.origins))], dtype=np.int64)
+    hit_space = spaces[found.origin] if found.size else np.zeros(0, np.int64)
+    out = np.ones(found.size, dtype=bool)
+    for space in np.unique(hit_space).tolist():
+        select = hit_space == space
+        kind = FakeSpace(space)
+        if kind in TEXT_SPACES:
+            out[select] = [span_could_be_fake(kind, span) for span in _spans(values, tokens, found, select)]
+        else:
+            out[select] = could_be_fake(kind, tokens.hashes, found.start[select], found.length[select])
+    return out
+
+
+def _inside_fake_email(tokens: Tokens, found: PatternHits) -> np.ndarray:
+    """Per hit: is the run the name part of a fake email (followed by its hex token and ``example.<tld>``)?"""
+    example, tlds = email_domain_hashes()
+    after = found.start + found.length
+    n = tokens.hashes.size
+    ok = after + 2 < n
+    at = np.flatnonzero(ok)
+    same_value = tokens.owner[after[at] + 2] == found.value[at]
+    fake = (tokens.hashes[after[at] + 1] == example) & np.isin(tokens.hashes[after[at] + 2], tlds)
+    ok[at] = same_value & fake
+    return ok
+
+
+def judge_column(searched: SearchedOriginals, where: str, role: ColumnRole, candidates: pa.Array,
+                 column: pa.Array | None = None, row_entities: RowEntities | None = None,
+                 row_fakes: RowFakes | None = None) -> Verdict:
+    """Judge the originals found in ``candidates`` (distinct non-null values of the column ``where`` that may
+    hold one). Free text also needs the batch's ``column`` (to find the rows of a hit), ``row_entities`` and
+    ``row_fakes`` (see the module docstring)."""
+    verdict = Verdict()
+    if not len(candidates) or not searched.patterns.by_length:
+        return verdict
+    tokens = tokens_of(candidates)
+    found = searched.patterns.find(tokens)
+    if not found.size:
+        return verdict
+    names = [f"{searched.origins[o].where} in {where}" for o in range(len(searched.origins))]
+    if role is ColumnRole.KEPT:
+        verdict.leaks |= {f"{names[o]} ({role.value})" for o in np.unique(found.origin).tolist()}
+        return verdict
+    fake_ok = _could_be_fake(searched, candidates, tokens, found)
+    if role is ColumnRole.MASKED or column is None or row_entities is None:
+        verdict.leaks |= {f"{names[o]} (not a possible fake)" for o in np.unique(found.origin[~fake_ok]).tolist()}
+        verdict.collisions.update(names[o] for o in found.origin[fake_ok].tolist())
+        return verdict
+    # free text: each hit once per row that holds its value
+    index = pc.index_in(column, value_set=candidates)
+    rows = np.flatnonzero(np.asarray(index.is_valid()))
+    if not rows.size:
+        return verdict
+    row_value = np.asarray(pc.take(index, pa.array(rows)).to_numpy(zero_copy_only=False), dtype=np.int64)
+    order = np.argsort(found.value, kind="stable")
+    per_value = np.bincount(found.value, minlength=len(candidates))
+    first_hit = np.concatenate(([0], np.cumsum(per_value)[:-1]))
+    repeat = per_value[row_value]
+    row_of = np.repeat(rows, repeat)
+    within = np.arange(row_of.size) - np.repeat(np.cumsum(repeat) - repeat, repeat)
+    hit_of = order[np.repeat(first_hit[row_value], repeat) + within]
+    same = searched.same_entity(found.hash[hit_of], row_entities(row_of))
+    if same.any():
+        own = np.flatnonzero(same)
+        explained = _inside_fake_email(tokens, found.take(hit_of[own]))
+        if row_fakes is not None and (~explained).any():
+            rest = own[~explained]
+            fakes = row_fakes(row_of[rest])
+            explained[~explained] = (fakes == found.hash[hit_of[rest]][:, None]).any(axis=1)
+        same[own] = ~explained
+    leak = same | ~fake_ok[hit_of]
+    why = np.where(same, "same row or entity", "not a possible fake")
+    verdict.leaks |= {f"{names[o]} ({w})" for o, w in zip(found.origin[hit_of[leak]].tolist(), why[leak].tolist(),
+                                                           strict=True)}
+    verdict.collisions.update(names[o] for o in found.origin[hit_of[~leak]].tolist())
+    return verdict
+
+
+def unchanged_share_leaks(unchanged: Counter[str], rows: Counter[str]) -> set[str]:
+    """Masked columns that kept more of their own originals than chance allows (an operator that passes
+    values through): more than ``UNCHANGED_ROWS`` rows and more than ``UNCHANGED_SHARE`` of the column."""
+    return {f"{where} in {where} (left unchanged by masking)" for where, count in unchanged.items()
+            if count > UNCHANGED_ROWS and count > UNCHANGED_SHARE * rows[where]}
