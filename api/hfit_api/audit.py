@@ -1,4 +1,5 @@
-"""The audit log: one row per auth attempt, template change, approval, build, download and refusal.
+"""The audit log: one row per request (reads included), template change, approval, build, download, refusal
+and ``hfit admin`` command.
 
 Each row is committed in its own transaction before the handler goes on (for downloads: before the first
 byte is sent), so a crash after the fact cannot lose it. Rows never hold tokens, passwords or data values;
@@ -8,6 +9,7 @@ byte is sent), so a crash after the fact cannot lose it. Rows never hold tokens,
 from __future__ import annotations
 
 import json
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +18,16 @@ import sqlalchemy as sa
 from hfit_api.state import AuditEntry, StateDB
 
 MAX_DETAIL = 500
+
+
+@dataclass
+class RequestMarker:
+    """How many audit rows the request being served has written (see request_audit)."""
+
+    rows: int = 0
+
+
+CURRENT_REQUEST: ContextVar[RequestMarker | None] = ContextVar("hfit_current_request", default=None)
 
 
 @dataclass(frozen=True)
@@ -41,6 +53,9 @@ class AuditLog:
         )
         with self.db.session() as session:
             session.add(entry)
+        marker = CURRENT_REQUEST.get()
+        if marker is not None:
+            marker.rows += 1
 
     def query(self, where: AuditFilter) -> list[AuditEntry]:
         statement = sa.select(AuditEntry).order_by(AuditEntry.id.desc()).limit(where.limit)

@@ -37,6 +37,16 @@ class NotImplementedYet(HfitError):
     code = "not_implemented"
 
 
+class RangeNotSatisfiable(HfitError):
+    """A Range header this service does not serve: malformed, several ranges, or outside the file."""
+
+    code = "range_not_satisfiable"
+
+    def __init__(self, message: str, size: int, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.size = size
+
+
 HTTP_STATUS: list[tuple[type[HfitError], int]] = [
     (AuthError, 401),
     (Forbidden, 403),
@@ -47,6 +57,7 @@ HTTP_STATUS: list[tuple[type[HfitError], int]] = [
     (InvalidRequest, 400),
     (ParameterError, 400),
     (TemplateError, 400),
+    (RangeNotSatisfiable, 416),
     (NotImplementedYet, 501),
     (AlertsNotConfigured, 503),
     (ProviderError, 503),
@@ -113,6 +124,8 @@ async def on_hfit_error(request: Request, exc: Exception) -> JSONResponse:
         headers["WWW-Authenticate"] = "Bearer"
     elif isinstance(exc, RateLimited):
         headers["Retry-After"] = str(getattr(exc, "retry_after", 60))
+    elif isinstance(exc, RangeNotSatisfiable):
+        headers["Content-Range"] = f"bytes */{exc.size}"
     return JSONResponse(error_body(exc.code, exc.message, exc.hint), status_code=status, headers=headers)
 
 

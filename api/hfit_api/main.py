@@ -15,6 +15,7 @@ from fastapi import FastAPI
 from hfit_api import __version__, errors
 from hfit_api.body_limit import BodyLimit
 from hfit_api.launcher import BuildLauncher
+from hfit_api.request_audit import RequestAudit
 from hfit_api.routes import alerts, audit, auth, builds, health, packages, templates
 from hfit_api.service import Service
 from hfit_dagster.settings import HfitSettings, load_settings
@@ -48,6 +49,7 @@ def create_app(settings: HfitSettings | None = None, launcher: BuildLauncher | N
     app.state.service = service
     errors.install(app)
     app.add_middleware(BodyLimit)
+    app.add_middleware(RequestAudit)  # added last, so outermost: it sees the body limit's refusals too
     for module in (auth, templates, packages, builds, audit, alerts, health):
         app.include_router(module.router)
     _document_400_not_422(app)

@@ -1,4 +1,5 @@
-"""Response bodies produced while sending: gzip of the SQL and a tar of the Parquet files.
+"""Response bodies produced while sending: a file or a byte span of it, gzip of the SQL and a tar of the
+Parquet files.
 
 Both read the package in fixed-size chunks and yield as they go, so memory stays flat whatever the size.
 The tar is written by hand (header blocks from ``tarfile``, contents streamed, padding computed), which
@@ -16,6 +17,18 @@ from pathlib import Path
 CHUNK = 1 << 20
 _BLOCK = tarfile.BLOCKSIZE
 _RECORD = tarfile.RECORDSIZE
+
+
+def file_chunks(path: Path, first: int, length: int) -> Iterator[bytes]:
+    """``length`` bytes of ``path`` from offset ``first``; a file that shrank while sending is an error."""
+    sent = 0
+    with path.open("rb") as handle:
+        handle.seek(first)
+        while sent < length and (chunk := handle.read(min(CHUNK, length - sent))):
+            sent += len(chunk)
+            yield chunk
+    if sent != length:
+        raise OSError(f"{path.name} changed while it was being sent")
 
 
 def gzip_chunks(path: Path, level: int = 6) -> Iterator[bytes]:

@@ -77,8 +77,10 @@ class Credentials:
 def _write_private(path: Path, text: str) -> None:
     """Write a file only its owner can read (0600), atomically, in a 0700 directory."""
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path.parent.chmod(0o700)  # also when it existed: the folder holds the session token
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    tmp.unlink(missing_ok=True)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
     with os.fdopen(fd, "w") as handle:
         handle.write(text)
     os.chmod(tmp, 0o600)

@@ -8,12 +8,13 @@ from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from fastapi.responses import FileResponse, StreamingResponse
+from fastapi.responses import StreamingResponse
 
 from hfit_api.deps import LATEST, ClientAddress, CurrentUser, PackageTemplate, ServiceDep, Version
+from hfit_api.errors import RangeNotSatisfiable
 from hfit_api.packages import MANIFEST, SQL, PackageAccess, PublishedPackage
 from hfit_api.schemas import ERROR_RESPONSES, FilePublic, PackageFormat, PackageListPublic, PackageVersionPublic
-from hfit_api.streams import TarStream, gzip_chunks
+from hfit_api.streams import TarStream, file_chunks, gzip_chunks
 
 router = APIRouter(prefix="/packages", tags=["packages"], responses=ERROR_RESPONSES)
 _SINGLE_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
@@ -73,12 +74,20 @@ def download(access: Access, version: Version, request: Request, service: Servic
         path, size = _file(package, name)
         etag = _etag_of(package, name, path)
         headers["ETag"] = f'"{etag}"'
+        headers["Accept-Ranges"] = "bytes"
         if _not_modified(request, etag):
             _audit(service, access, package, format, 0, client, "not_modified")
             return Response(status_code=304, headers=headers)
-        sent = _range_length(request.headers.get("range"), size, request.headers.get("if-range"), etag)
-        response = FileResponse(path, media_type=MEDIA_TYPES[format], headers=headers,
-                                filename=f"{filename}.sql" if format == "sql" else f"{filename}.manifest.json")
+        span = requested_range(request.headers.get("range"), size, request.headers.get("if-range"), etag)
+        first, last = span if span is not None else (0, size - 1)
+        sent = max(0, last - first + 1)
+        headers["Content-Length"] = str(sent)
+        if span is not None:
+            headers["Content-Range"] = f"bytes {first}-{last}/{size}"
+        response = StreamingResponse(file_chunks(path, first, sent), status_code=206 if span is not None else 200,
+                                     media_type=MEDIA_TYPES[format], headers=headers)
+        response.headers["Content-Disposition"] = \
+            f'attachment; filename="{filename}{".sql" if format == "sql" else ".manifest.json"}"'
     elif format == "sql.gz":
         path, size = _file(package, SQL)
         headers["ETag"] = f'"{_etag_of(package, SQL, path)}-gz"'
@@ -116,18 +125,26 @@ def _not_modified(request: Request, etag: str) -> bool:
     return wanted is not None and any(tag.strip().strip('"') == etag for tag in wanted.split(","))
 
 
-def _range_length(header: str | None, size: int, if_range: str | None, etag: str) -> int:
-    """Bytes a Range request will send (for the audit row); the full size when it will be ignored."""
-    if header is None or (if_range is not None and if_range.strip().strip('"') != etag):
-        return size
+def requested_range(header: str | None, size: int, if_range: str | None, etag: str) -> tuple[int, int] | None:
+    """The inclusive byte span a Range header asks for, None for the whole file (no Range, or an If-Range that
+    no longer matches). Anything else — malformed, several ranges, outside the file — is refused (416, JSON,
+    audited with that outcome), never silently answered with something else."""
+    if header is None or (if_range is not None and if_range.strip().removeprefix("W/").strip('"') != etag):
+        return None
     match = _SINGLE_RANGE.match(header.strip())
     if not match or not any(match.groups()):
-        return size
+        raise RangeNotSatisfiable(f"unsupported Range {header[:60]!r}", size,
+                                  hint="send one range, bytes=FIRST-[LAST] or bytes=-SUFFIX")
     start, end = match.groups()
     if not start:
-        return min(int(end), size)
-    first, last = int(start), min(int(end) if end else size - 1, size - 1)
-    return max(0, last - first + 1)
+        first, last = max(0, size - int(end)), size - 1
+        if int(end) == 0 or size == 0:
+            raise RangeNotSatisfiable(f"Range {header[:60]!r} asks for no bytes of a {size}-byte file", size)
+        return first, last
+    first, last = int(start), min(int(end), size - 1) if end else size - 1
+    if first >= size or (end and int(end) < first):
+        raise RangeNotSatisfiable(f"Range {header[:60]!r} lies outside the {size}-byte file", size)
+    return first, last
 
 
 def _audit(service: ServiceDep, access: PackageAccess, package: PublishedPackage, format: str, sent: int,

@@ -90,9 +90,15 @@ def validate_template(body: TemplateWriteRequest, user: CurrentUser) -> Validati
 
 
 @router.get("/{name}", name="templates.show", response_model=TemplateDetail)
-def show_template(entry: Template, service: ServiceDep, debug: bool = False) -> TemplateDetail:
+def show_template(entry: Template, user: CurrentUser, service: ServiceDep, client: ClientAddress,
+                  debug: bool = False) -> TemplateDetail:
     """The template's YAML and metadata; ``debug=true`` adds the compiled SQL of every export and the masking
-    plan (classified from a sample of the source; no data is returned)."""
+    plan (classified from a sample of the source; no data is returned). A debug request runs the template's
+    SQL, so it is audited before it does."""
+    if debug:
+        service.audit.record(action="templates.show", outcome="ok", user=user.name, template=entry.name,
+                             client=client, detail="debug=true: compiled SQL and a masking plan from a sample of "
+                                                   f"the source ({entry.content_hash})")
     return detail(entry, debug, service.settings)
 
 
