@@ -17,9 +17,11 @@ demo: $(STAMP)
 	$(BIN)/hfit demo --customers $(CUSTOMERS)
 
 ## make test-fast: unit and contract tests, the API through an in-process TestClient; no database server, no
-## subprocess server (the tests tests/conftest.py marks `fast`)
+## subprocess server (the tests tests/conftest.py marks `fast`); one pytest worker per core, WORKERS=0 for one
+## process
+WORKERS ?= auto
 test-fast: $(STAMP)
-	$(BIN)/pytest -m fast
+	$(BIN)/pytest -m fast -n $(WORKERS)
 
 ## make test: lint, the whole suite (both tiers; needs MariaDB and PostgreSQL on 127.0.0.1, see .ci/run), and
 ## the compiled loops' equivalence tests once more with numba's JIT off

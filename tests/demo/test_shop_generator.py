@@ -269,6 +269,7 @@ def test_incident_window_has_failed_payments_in_range(small_shop: tuple[sa.Engin
     assert not {r.customer_id for r in rows} & set(INCIDENT_CUSTOMER_IDS)
 
 
+@pytest.mark.slow  # generates the 18k customers up to the last named one
 def test_named_incident_customers_fail_at_14_45(tmp_path: Path) -> None:
     """At the scale that includes ids 12847, 15923 and 18442 each of them has a failed payment at about
     14:45 on 2024-10-15 with the message quoted in the incident report, even when `now` is earlier."""
