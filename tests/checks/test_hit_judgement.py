@@ -1,0 +1,110 @@
+"""What a hit of the leak check is: a leak (kept column, the row's or entity's own original in free text, a value
+no operator can write) or a collision (a fake that equals somebody else's original), judged from digests."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+import pyarrow as pa
+
+from hfit_dagster.checks.hit_judgement import ColumnRole, judge_column, unchanged_share_leaks
+from hfit_dagster.checks.leak import LeakCollector
+from hfit_dagster.masking.operators.pools import fake_pools
+
+
+def _searched(operator: str, originals: list[str], entities: list[int] | None = None):
+    leaks = LeakCollector()
+    rows = None if entities is None else np.array(entities, dtype=np.uint64)[:, None]
+    leaks.add_column("customers", "contact", operator, pa.array(originals, pa.string()), rows)
+    return leaks.searched()
+
+
+def _judge(searched, role: ColumnRole, values: list[str], entities: list[int] | None = None,
+           fakes: list[list[str]] | None = None):
+    column = pa.array(values, pa.string())
+    rows = np.array(entities or [0] * len(values), dtype=np.uint64)[:, None]
+
+    def row_fakes(at: np.ndarray) -> np.ndarray:
+        from hfit_dagster.checks.token_hashes import sequence_hashes, tokens_of
+
+        out = np.zeros((at.size, 1), dtype=np.uint64)
+        for i, row in enumerate(at.tolist()):
+            texts = (fakes or [[]] * len(values))[row]
+            if texts:
+                out[i, 0] = sequence_hashes(tokens_of(pa.array(texts[:1])), 1)[0]
+        return out
+
+    return judge_column(searched, "t.c", role, pa.array(sorted(set(values))), column, lambda at: rows[at],
+                        row_fakes)
+
+
+def test_an_original_in_a_kept_column_is_a_leak_named_by_columns() -> None:
+    searched = _searched("phone", ["555-0123"])
+    verdict = _judge(searched, ColumnRole.KEPT, ["call 555-0123"])
+    assert verdict.leaks == {"customers.contact in t.c (kept column)"} and not verdict.collisions
+
+
+def test_a_masked_value_equal_to_an_original_is_a_collision_unless_no_fake_can_be_it() -> None:
+    """Permuted phone digits may equal somebody's phone; an email on a real domain is never an email fake."""
+    phones = _judge(_searched("phone", ["555-0123"]), ColumnRole.MASKED, ["555-0123"])
+    assert not phones.leaks and phones.collisions == Counter({"customers.contact in t.c": 1})
+    fake_domain = _judge(_searched("email", ["jo.ann.0a1b2c3d4e5f@example.org"]), ColumnRole.MASKED,
+                         ["jo.ann.0a1b2c3d4e5f@example.org"])
+    assert not fake_domain.leaks and sum(fake_domain.collisions.values()) == 1
+    real_domain = _judge(_searched("email", ["jo.ann@gmail.com"]), ColumnRole.MASKED, ["jo.ann@gmail.com"])
+    assert real_domain.leaks == {"customers.contact in t.c (not a possible fake)"}
+
+
+def test_names_collide_only_inside_the_pools() -> None:
+    pools = fake_pools()
+    pooled = f"{pools.first_names[0]} {pools.last_names[0]}"
+    assert not _judge(_searched("person_name", [pooled]), ColumnRole.MASKED, [pooled]).leaks
+    outside = "Zyxwa Qorbentrop"
+    assert _judge(_searched("person_name", [outside]), ColumnRole.MASKED, [outside]).leaks
+
+
+def test_cards_and_addresses_off_the_fake_ranges_are_leaks() -> None:
+    assert _judge(_searched("credit_card", ["5500 0000 0000 0004"]), ColumnRole.MASKED, ["5500 0000 0000 0004"]).leaks
+    assert not _judge(_searched("credit_card", ["4000 0012 3456 7899"]), ColumnRole.MASKED,
+                      ["4000 0012 3456 7899"]).leaks
+    assert _judge(_searched("ip_address", ["192.168.1.20"]), ColumnRole.MASKED, ["192.168.1.20"]).leaks
+    assert not _judge(_searched("ip_address", ["10.1.2.3"]), ColumnRole.MASKED, ["10.1.2.3"]).leaks
+
+
+def test_free_text_holding_its_own_entitys_original_is_a_leak_another_entitys_a_collision() -> None:
+    """Row entity 7 wrote its own phone into a note: a leak. Entity 8's note holds the same digits: a fake
+    phone of the redactor (the same space), counted. A note that repeats its row's own fake is no leak."""
+    searched = _searched("phone", ["555-0123"], entities=[7])
+    own = _judge(searched, ColumnRole.TEXT, ["call me on 555-0123"], entities=[7])
+    assert own.leaks == {"customers.contact in t.c (same row or entity)"}
+    other = _judge(searched, ColumnRole.TEXT, ["call me on 555-0123"], entities=[8])
+    assert not other.leaks and sum(other.collisions.values()) == 1
+    repeated = _judge(searched, ColumnRole.TEXT, ["call me on 555-0123"], entities=[7], fakes=[["555-0123"]])
+    assert not repeated.leaks
+
+
+def test_a_name_inside_a_fake_email_of_the_same_row_is_no_leak() -> None:
+    searched = _searched("person_name", ["Ann Lee"], entities=[3])
+    inside = _judge(searched, ColumnRole.TEXT, ["write to ann.lee.0a1b2c3d4e5f@example.net"], entities=[3])
+    assert not inside.leaks
+    plain = _judge(searched, ColumnRole.TEXT, ["ann lee called"], entities=[3])
+    assert plain.leaks == {"customers.contact in t.c (same row or entity)"}
+
+
+def test_a_column_left_unchanged_beyond_chance_leaks() -> None:
+    assert unchanged_share_leaks(Counter({"c.phone": 2}), Counter({"c.phone": 10})) == set()
+    assert unchanged_share_leaks(Counter({"c.phone": 9}), Counter({"c.phone": 10})) == {
+        "c.phone in c.phone (left unchanged by masking)"}
+    assert unchanged_share_leaks(Counter({"c.phone": 5}), Counter({"c.phone": 100_000})) == set()
+
+
+def test_originals_are_held_as_digests() -> None:
+    """200k originals with one entity each: 20 bytes per original (hash, origin, one pair digest) beside two
+    fixed 2 MB bit filters, no string kept."""
+    leaks = LeakCollector()
+    values = pa.array([f"+33 6 {i // 10_000:02d} {i % 10_000:04d} {i % 97:02d}" for i in range(200_000)])
+    leaks.add_column("customers", "phone", "phone", values, np.arange(1, 200_001, dtype=np.uint64)[:, None])
+    summary = leaks.summary()
+    assert summary["originals_searched"] == 200_000
+    assert summary["digest_bytes"] <= 200_000 * 20 + 2 * (2 << 20)
