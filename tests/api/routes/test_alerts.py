@@ -45,6 +45,8 @@ def test_a_signed_alert_is_stored_once_and_names_the_matching_templates(api: InP
 ])
 def test_forged_or_stale_alerts_get_401_and_are_audited(api: InProcessApi, kind: str, kwargs: dict[str, Any],
                                                         message: str) -> None:
+    """A forged, replayed or malformed signature never stores an alert (so never starts a build); the
+    refusal says why and is audited."""
     response = post_alert(api, {**ALERT, "id": f"bad-{kind}"}, **kwargs)
     assert response.status_code == 401
     assert response.json()["error"]["code"] == "unauthorized" and message in response.json()["error"]["message"]
@@ -52,6 +54,7 @@ def test_forged_or_stale_alerts_get_401_and_are_audited(api: InProcessApi, kind:
 
 
 def test_an_unsigned_alert_is_refused_with_a_hint(api: InProcessApi) -> None:
+    """An alert without signature headers is a 401 whose hint tells the sender to sign it."""
     response = api.client.post("/alerts", json=ALERT)
     assert response.status_code == 401
     assert "not signed" in response.json()["error"]["message"] and response.json()["error"]["hint"]
@@ -63,6 +66,7 @@ def test_an_unsigned_alert_is_refused_with_a_hint(api: InProcessApi) -> None:
     (b"{" + b" " * (64 * 1024) + b"}", "larger than"),
 ])
 def test_signed_bodies_that_are_not_an_alert_get_400(api: InProcessApi, body: bytes, message: str) -> None:
+    """A correctly signed body that is not a JSON object, or is too large, is refused with the reason."""
     response = post_alert(api, body)
     assert response.status_code == (413 if message == "larger than" else 400)  # 413: refused before reading
     assert message in response.json()["error"]["message"]

@@ -87,6 +87,7 @@ def test_an_authors_draft_builds_as_a_dry_run_only_they_can_follow(api: InProces
 
 
 def test_an_unknown_build_is_404(api: InProcessApi) -> None:
+    """`hfit pkg-download` polling a build id the service does not know gets the error body, not a 500."""
     response = api.client.get("/builds/0123456789abcdef", headers=api.auth("vera"))
     assert response.status_code == 404 and response.json()["error"]["code"] == "not_found"
 
