@@ -1,23 +1,52 @@
-"""Arrow types for reflected SQL column types, and Python rows → Arrow record batches."""
+"""Arrow types for reflected SQL column types, and Python rows → Arrow record batches.
+
+Values keep what the source holds (docs/templates.md, "How source values are read"):
+
+* MySQL/MariaDB ``FLOAT`` and PostgreSQL ``real`` are float32 (the server's 4-byte value, exactly);
+* PostgreSQL ``interval``, ``timetz`` and JSON are the server's text (field metadata ``hfit.text``);
+* MySQL/MariaDB dates that are not calendar dates (``0000-00-00``, ``2024-00-00``, ``2024-02-30``) are NULL;
+  every MySQL/MariaDB DATE, DATETIME and TIMESTAMP field says so in its metadata (``hfit.zero_date: null``);
+* PostgreSQL ``infinity``/``-infinity`` are the largest/smallest value of the Arrow type, BC dates are
+  astronomical years (1 BC is year 0, 44 BC is -43), ``24:00:00`` is the time 86,400 s after midnight
+  (field metadata ``hfit.edge_values``).
+"""
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import sqlalchemy as sa
 
 from hfit_dagster.errors import ProviderError
 from hfit_dagster.extract.spatial import SpatialType
 
+#: ``Table.info`` key naming the SQLAlchemy dialect a table was reflected from (set by ``reflect_tables``)
+DIALECT_INFO = "hfit_dialect"
+ZERO_DATE = "hfit.zero_date"
+TEXT_OF = "hfit.text"
+EDGE_VALUES = "hfit.edge_values"
+_MYSQL = ("mysql", "mariadb")
 
-def arrow_type_for(column_type: sa.types.TypeEngine[Any]) -> pa.DataType | None:
-    """The Arrow type that holds every value of a SQL type exactly, or None to let Arrow infer."""
+
+def arrow_type_for(column_type: sa.types.TypeEngine[Any], dialect: str | None = None) -> pa.DataType | None:
+    """The Arrow type that holds every value of a SQL type exactly, or None to let Arrow infer.
+
+    ``dialect`` (SQLAlchemy's name of the source) separates types that reflect alike: ``REAL`` is 4 bytes in
+    PostgreSQL and 8 in SQLite.
+    """
     t = column_type
     name = type(t).__name__.upper()
+    if _float32(t, dialect):
+        return pa.float32()
+    if dialect == "postgresql" and (_interval(t) or (isinstance(t, sa.Time) and t.timezone)):
+        return pa.string()
     if isinstance(t, SpatialType):
         return pa.binary()
     if isinstance(t, sa.Boolean):
@@ -58,6 +87,36 @@ def arrow_type_for(column_type: sa.types.TypeEngine[Any]) -> pa.DataType | None:
 
 def _is_mysql(column_type: sa.types.TypeEngine[Any]) -> bool:
     return type(column_type).__module__.startswith("sqlalchemy.dialects.mysql")
+
+
+def _interval(column_type: sa.types.TypeEngine[Any]) -> bool:
+    """SQLAlchemy's Interval and PostgreSQL's INTERVAL (which is not a subclass of it)."""
+    return isinstance(column_type, sa.Interval) or type(column_type).__name__.upper() == "INTERVAL"
+
+
+def _float32(column_type: sa.types.TypeEngine[Any], dialect: str | None) -> bool:
+    """MySQL/MariaDB FLOAT (4 bytes; DOUBLE and REAL are 8) and PostgreSQL real."""
+    if _is_mysql(column_type) or dialect in _MYSQL:
+        return isinstance(column_type, sa.FLOAT) and not isinstance(column_type, sa.Double)
+    return dialect == "postgresql" and isinstance(column_type, sa.REAL)
+
+
+def field_metadata(column_type: sa.types.TypeEngine[Any], dialect: str | None) -> dict[str, str]:
+    """What a reader of the batches needs to know about a column's values beyond its Arrow type."""
+    if dialect in _MYSQL and isinstance(column_type, sa.Date | sa.DateTime):
+        return {ZERO_DATE: "null"}
+    if dialect == "postgresql":
+        if _interval(column_type):
+            return {TEXT_OF: "iso8601_interval"}
+        if isinstance(column_type, sa.Time) and column_type.timezone:
+            return {TEXT_OF: "timetz"}
+        if isinstance(column_type, sa.JSON):
+            return {TEXT_OF: "json"}
+        if isinstance(column_type, sa.Date | sa.DateTime):
+            return {EDGE_VALUES: "infinity=max,-infinity=min,bc=astronomical_year"}
+        if isinstance(column_type, sa.Time):
+            return {EDGE_VALUES: "24:00:00=86400s"}
+    return {}
 
 
 def _normalise(value: Any, target: pa.DataType | None) -> Any:
@@ -109,26 +168,120 @@ def values_to_array(values: Any, arrow_type: pa.DataType, *, column: str | None 
         return pa.array(values, type=arrow_type)
     except _CONVERSION_ERRORS:
         pass
+    if _is_temporal(arrow_type):
+        try:
+            return _temporal_with_text(values, arrow_type)
+        except _CONVERSION_ERRORS:
+            pass
     try:
         return pa.array([_normalise(v, arrow_type) for v in values], type=arrow_type)
     except _CONVERSION_ERRORS:
         pass
     where = f"column {column!r}" if column else "a column"
-    zero_dates = pa.types.is_date(arrow_type) or pa.types.is_timestamp(arrow_type)
     raise ProviderError(
-        f"{where} has a value that is not a valid {arrow_type}"
-        + (" (MySQL zero dates such as 0000-00-00 are not dates)" if zero_dates else ""),
-        hint=(f"select such values as NULL in the template query, e.g. NULLIF({column or 'col'}, '0000-00-00') "
-              f"AS {column or 'col'}" if zero_dates else "cast the column in the template query to a type it fits"),
+        f"{where} has a value that is not a valid {arrow_type} (the source does not enforce the column's type)",
+        hint=f"cast the column in the template query to a type its values fit, e.g. CAST({column or 'col'} AS TEXT)",
     ) from None
 
 
+def _is_temporal(arrow_type: pa.DataType) -> bool:
+    return pa.types.is_date32(arrow_type) or pa.types.is_timestamp(arrow_type) or pa.types.is_time64(arrow_type)
+
+
+_INT64 = np.iinfo(np.int64)
+_INT32 = np.iinfo(np.int32)
+_TEXT_DATE = re.compile(r"^(\d{1,7})-(\d{2})-(\d{2})(?:[ T](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?)?"
+                        r"(?:([+-])(\d{2})(?::?(\d{2}))?(?::?(\d{2}))?)?( bc)?$")
+_TEXT_TIME = re.compile(r"^(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,6}))?$")
+_UNIT_PER_SECOND = {"s": 1, "ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}
+
+
+def _temporal_with_text(values: Any, arrow_type: pa.DataType) -> pa.Array:
+    """A date, timestamp or time column whose driver returned text for some values: what Python's types
+    cannot hold (PostgreSQL infinity, BC dates, years after 9999, 24:00:00) and what is not a calendar date
+    (MySQL 0000-00-00, 2024-02-30). The text values become the documented Arrow values (module docstring);
+    a text that is none of these raises ValueError."""
+    values = list(values)
+    texts = [i for i, v in enumerate(values) if isinstance(v, str)]
+    if not texts:
+        raise ValueError("no text values")
+    plain = pa.array([None if isinstance(v, str) else v for v in values], type=arrow_type)
+    storage = pa.int32() if pa.types.is_date32(arrow_type) else pa.int64()
+    numbers = pc.fill_null(plain.cast(storage), 0).to_numpy(zero_copy_only=False).astype(np.int64)
+    valid = np.asarray(plain.is_valid())
+    for i in texts:
+        number = _text_temporal(values[i], arrow_type)
+        valid[i] = number is not None
+        numbers[i] = number or 0
+    return pa.Array.from_buffers(arrow_type, len(values), [
+        pa.py_buffer(np.packbits(valid, bitorder="little")),
+        pa.py_buffer(numbers.astype(np.int32 if storage == pa.int32() else np.int64))],
+        null_count=int(len(values) - np.count_nonzero(valid)))
+
+
+def _text_temporal(text: str, arrow_type: pa.DataType) -> int | None:
+    """The Arrow storage value of one temporal text, or None for a date that is not on the calendar."""
+    low = text.strip().lower()
+    is_date = pa.types.is_date32(arrow_type)
+    if low in ("infinity", "-infinity"):
+        bounds = _INT32 if is_date else _INT64
+        return int(bounds.max if low == "infinity" else bounds.min)
+    if pa.types.is_time64(arrow_type):
+        match = _TEXT_TIME.match(low)
+        if not match:
+            raise ValueError("not a time")
+        hours, minutes, seconds = (int(g) for g in match.groups()[:3])
+        micros = ((hours * 60 + minutes) * 60 + seconds) * 1_000_000 + int((match.group(4) or "0").ljust(6, "0"))
+        if micros > 86_400_000_000:
+            raise ValueError("not a time of day")
+        return micros if arrow_type.unit == "us" else micros * 1000
+    match = _TEXT_DATE.match(low)
+    if not match:
+        raise ValueError("not a date")
+    year, month, day = (int(g) for g in match.groups()[:3])
+    if match.group(12):
+        year = 1 - year  # astronomical numbering: 1 BC is year 0
+    if not (1 <= month <= 12) or not (1 <= day <= _days_in_month(year, month)):
+        return None  # a MySQL zero or invalid date
+    days = _days_from_civil(year, month, day)
+    if is_date:
+        return days
+    hour, minute, second = (int(g or 0) for g in match.groups()[3:6])
+    fraction = match.group(7) or ""
+    nanos = int(fraction.ljust(9, "0")[:9]) if fraction else 0
+    seconds = ((days * 24 + hour) * 60 + minute) * 60 + second
+    if match.group(8):
+        sign = -1 if match.group(8) == "-" else 1
+        seconds -= sign * (int(match.group(9)) * 3600 + int(match.group(10) or 0) * 60 + int(match.group(11) or 0))
+    per_second = _UNIT_PER_SECOND[arrow_type.unit]
+    return seconds * per_second + nanos * per_second // 1_000_000_000
+
+
+def _days_in_month(year: int, month: int) -> int:
+    if month == 2:
+        return 29 if (year % 4 == 0 and year % 100 != 0) or year % 400 == 0 else 28
+    return 30 if month in (4, 6, 9, 11) else 31
+
+
+def _days_from_civil(year: int, month: int, day: int) -> int:
+    """Days since 1970-01-01 of a proleptic Gregorian date, any year (H. Hinnant's algorithm)."""
+    y = year - 1 if month <= 2 else year
+    era = (y if y >= 0 else y - 399) // 400
+    yoe = y - era * 400
+    doy = (153 * (month + (-3 if month > 2 else 9)) + 2) // 5 + day - 1
+    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+    return era * 146097 + doe - 719468
+
+
 def schema_for(table: sa.Table, column_names: list[str]) -> pa.Schema:
+    """The Arrow schema of ``column_names`` of ``table`` (its source dialect from ``table.info``)."""
+    dialect = table.info.get(DIALECT_INFO)
     fields = []
     for name in column_names:
         col = table.c[name]
-        arrow_type = arrow_type_for(col.type) or pa.string()
-        fields.append(pa.field(name, arrow_type, nullable=True, metadata={"sql_type": str(_safe_type(col))}))
+        arrow_type = arrow_type_for(col.type, dialect) or pa.string()
+        metadata = {"sql_type": str(_safe_type(col)), **field_metadata(col.type, dialect)}
+        fields.append(pa.field(name, arrow_type, nullable=True, metadata=metadata))
     return pa.schema(fields)
 
 

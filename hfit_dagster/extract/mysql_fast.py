@@ -10,11 +10,12 @@ was fetched, and decodes the rows itself:
   walks only the 4-byte packet headers (one step per row); a batch is decoded from a view of that buffer;
 * every field of a batch is located in one compiled pass (length-encoded strings), and each column becomes
   an Arrow array without a Python object per value: text and binary are gathered by a compiled loop,
-  integers, decimals and DATETIMEs are parsed from the wire text by compiled loops, other numbers and dates
-  (and any value those loops decline) by Arrow's casts;
-* a column whose type or values the vectorized casts do not cover exactly (TIME, BIT, JSON, SET, zero
-  dates, time zones, ...) is decoded value by value with PyMySQL's own converters, as the normal path
-  does, so the resulting batch is identical either way (see ``tests/extract/test_fast_read.py``).
+  integers, decimals, DATEs and DATETIMEs are parsed from the wire text by compiled loops (a date off the
+  calendar, such as 0000-00-00 or 2024-02-30, becomes NULL there, as on the reference path), other numbers
+  (FLOAT as float32) and any value those loops decline by Arrow's casts;
+* a column whose type or values the vectorized casts do not cover exactly (TIME, BIT, JSON, SET, time
+  zones, ...) is decoded value by value with PyMySQL's own converters, as the normal path does, so the
+  resulting batch is identical either way (see ``tests/extract/test_fast_read.py``).
 
 Errors from the server (an error packet mid-result, a dropped connection) surface as SQLAlchemy
 ``DBAPIError``\\ s wrapping PyMySQL's, as they do on the normal path. The takeover is refused (and the
@@ -482,7 +483,7 @@ def _column_decoder(converter: Converter, target: pa.DataType) -> Callable[..., 
 
     if convert is int and pa.types.is_integer(target):
         return integers
-    if convert is float and pa.types.is_float64(target):
+    if convert is float and (pa.types.is_float64(target) or pa.types.is_float32(target)):
         return parsed
     if convert is Decimal and pa.types.is_decimal128(target):
         return decimals
@@ -492,6 +493,8 @@ def _column_decoder(converter: Converter, target: pa.DataType) -> Callable[..., 
         return _datetimes(target)
     if convert is pymysql_converters.convert_date and pa.types.is_date32(target):
         return _dates
+    if convert is pymysql_converters.convert_datetime and pa.types.is_date32(target):
+        return unsupported
     return unsupported
 
 
@@ -547,56 +550,64 @@ def _datetimes(target: pa.DataType) -> Callable[..., pa.Array]:
         if ((length[~null] < 19) | (length[~null] > 26)).any():
             raise _Unsupported
         if target.unit == "us":  # the usual case: parsed straight from the wire text (~4x Arrow's gather + cast)
-            micros, ok = _parse_datetimes(np.frombuffer(buffer, dtype=np.uint8), start, length, null)
+            micros, invalid, ok = _parse_datetimes(np.frombuffer(buffer, dtype=np.uint8), start, length, null)
             if ok:
-                return pa.Array.from_buffers(target, len(micros), [
-                    pa.py_buffer(np.packbits(~null, bitorder="little")) if null.any() else None,
-                    pa.py_buffer(micros)], null_count=int(np.count_nonzero(null)))
+                return _temporal_array(target, micros, null | invalid)
         return pc.cast(_slices(buffer, start, length, null, pa.string()), target)  # Arrow decides the rest
     return decode
 
 
+def _temporal_array(target: pa.DataType, values: np.ndarray, null: np.ndarray) -> pa.Array:
+    """Parsed dates or date-times as an Arrow array; ``null`` marks NULLs and values off the calendar."""
+    nulls = int(np.count_nonzero(null))
+    return pa.Array.from_buffers(target, len(values), [
+        pa.py_buffer(np.packbits(~null, bitorder="little")) if nulls else None, pa.py_buffer(values)],
+        null_count=nulls)
+
+
 @compiled
 def _parse_datetimes(raw: np.ndarray, start: np.ndarray, length: np.ndarray,
-                     null: np.ndarray) -> tuple[np.ndarray, bool]:  # pragma: no cover - compiled
-    """'YYYY-MM-DD HH:MM:SS[.f{1,6}]' as microseconds since 1970 (Arrow's cast would give the same); False
-    when a value is anything else, out of range (year 0, month 13, February 30, hour 24, ...) or odd, and
-    the caller leaves the column to Arrow."""
+                     null: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool]:  # pragma: no cover - compiled
+    """'YYYY-MM-DD HH:MM:SS[.f{1,6}]' as microseconds since 1970 (Arrow's cast would give the same), and which
+    values are not on the calendar (MySQL's zero and invalid dates: year 0, month or day 0, February 30):
+    those read as NULL. False when a value is anything else (hour 24, not digits, ...) and the caller leaves
+    the column to Arrow."""
     n = start.shape[0]
     out = np.zeros(n, dtype=np.int64)
+    invalid = np.zeros(n, dtype=np.bool_)
     days_in = np.array([31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], dtype=np.int64)
     for i in range(n):
         if null[i]:
             continue
         at, size = start[i], length[i]
         if size != 19 and (size < 21 or size > 26 or raw[at + 19] != 46):  # '.' and 1-6 digits after the seconds
-            return out, False
+            return out, invalid, False
         fields = np.zeros(6, dtype=np.int64)
         for f, (offset, width, sep) in enumerate(((0, 4, 45), (5, 2, 45), (8, 2, 32), (11, 2, 58), (14, 2, 58),
                                                   (17, 2, 0))):
             if sep and raw[at + offset + width] != sep:
-                return out, False
+                return out, invalid, False
             value = 0
             for k in range(width):
                 c = raw[at + offset + k]
                 if c < 48 or c > 57:
-                    return out, False
+                    return out, invalid, False
                 value = value * 10 + (c - 48)
             fields[f] = value
         year, month, day, hour, minute, second = fields[0], fields[1], fields[2], fields[3], fields[4], fields[5]
-        if year < 1 or month < 1 or month > 12 or day < 1 or hour > 23 or minute > 59 or second > 59:
-            return out, False
-        leap = (year % 4 == 0 and year % 100 != 0) or year % 400 == 0
-        if day > days_in[month - 1] + (1 if month == 2 and leap else 0):
-            return out, False
+        if hour > 23 or minute > 59 or second > 59:
+            return out, invalid, False
         fraction = 0
         for k in range(6):
             fraction *= 10
             if 20 + k < size:
                 c = raw[at + 20 + k]
                 if c < 48 or c > 57:
-                    return out, False
+                    return out, invalid, False
                 fraction += c - 48
+        if not _on_calendar(year, month, day, days_in):
+            invalid[i] = True
+            continue
         # days from the civil date (H. Hinnant's algorithm), then microseconds
         y = year - 1 if month <= 2 else year
         era = (y if y >= 0 else y - 399) // 400
@@ -605,13 +616,61 @@ def _parse_datetimes(raw: np.ndarray, start: np.ndarray, length: np.ndarray,
         doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
         days = era * 146097 + doe - 719468
         out[i] = ((days * 24 + hour) * 60 + minute) * 60_000_000 + second * 1_000_000 + fraction
-    return out, True
+    return out, invalid, True
+
+
+@compiled
+def _on_calendar(year: int, month: int, day: int, days_in: np.ndarray) -> bool:  # pragma: no cover - compiled
+    if year < 1 or month < 1 or month > 12 or day < 1:
+        return False
+    leap = (year % 4 == 0 and year % 100 != 0) or year % 400 == 0
+    return day <= days_in[month - 1] + (1 if month == 2 and leap else 0)
 
 
 def _dates(buffer: pa.Buffer, start: np.ndarray, length: np.ndarray, null: np.ndarray) -> pa.Array:
     if (length[~null] != 10).any():
         raise _Unsupported
-    return pc.cast(_slices(buffer, start, length, null, pa.string()), pa.date32())
+    days, invalid, ok = _parse_dates(np.frombuffer(buffer, dtype=np.uint8), start, null)
+    if not ok:
+        raise _Unsupported
+    return _temporal_array(pa.date32(), days, null | invalid)
+
+
+@compiled
+def _parse_dates(raw: np.ndarray, start: np.ndarray,
+                 null: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool]:  # pragma: no cover - compiled
+    """'YYYY-MM-DD' as days since 1970 (int32), and which values are not on the calendar (read as NULL);
+    False when a value is not of that form."""
+    n = start.shape[0]
+    out = np.zeros(n, dtype=np.int32)
+    invalid = np.zeros(n, dtype=np.bool_)
+    days_in = np.array([31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], dtype=np.int64)
+    for i in range(n):
+        if null[i]:
+            continue
+        at = start[i]
+        if raw[at + 4] != 45 or raw[at + 7] != 45:
+            return out, invalid, False
+        fields = np.zeros(3, dtype=np.int64)
+        for f, (offset, width) in enumerate(((0, 4), (5, 2), (8, 2))):
+            value = 0
+            for k in range(width):
+                c = raw[at + offset + k]
+                if c < 48 or c > 57:
+                    return out, invalid, False
+                value = value * 10 + (c - 48)
+            fields[f] = value
+        year, month, day = fields[0], fields[1], fields[2]
+        if not _on_calendar(year, month, day, days_in):
+            invalid[i] = True
+            continue
+        y = year - 1 if month <= 2 else year
+        era = (y if y >= 0 else y - 399) // 400
+        yoe = y - era * 400
+        doy = (153 * (month + (-3 if month > 2 else 9)) + 2) // 5 + day - 1
+        doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+        out[i] = era * 146097 + doe - 719468
+    return out, invalid, True
 
 
 def _python_column(data: np.ndarray, start: np.ndarray, length: np.ndarray, null: np.ndarray,

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -23,9 +24,11 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.engine.url import make_url
 
 from hfit_dagster.errors import ProviderError
-from hfit_dagster.extract.arrow_types import rows_to_batch, schema_for
+from hfit_dagster.extract.arrow_types import DIALECT_INFO, rows_to_batch, schema_for
+from hfit_dagster.extract.exact_floats import exact_float_columns, float_columns, widen_float_projections
 from hfit_dagster.extract.mysql_fast import fast_batches
-from hfit_dagster.extract.query_guard import guarded_clause
+from hfit_dagster.extract.query_guard import guarded_clause, sqlglot_dialect
+from hfit_dagster.extract.sessions import connect_args, install_postgres_loaders
 from hfit_dagster.template.query import ExportQuery
 
 KEY_CHUNK = 1000
@@ -36,16 +39,15 @@ def create_source_engine(provider: str, url: str) -> Engine:
         parsed = make_url(url)
     except sa.exc.ArgumentError:
         raise ProviderError(f"provider {provider!r}: its URL is not a valid SQLAlchemy URL") from None
-    connect_args: dict[str, Any] = {}
     backend = parsed.get_backend_name()
-    if backend in ("mysql", "mariadb"):
-        connect_args = {"connect_timeout": 10, "read_timeout": 600, "charset": "utf8mb4"}
-    elif backend == "postgresql":
-        connect_args = {"connect_timeout": 10}
     try:
-        return sa.create_engine(parsed, connect_args=connect_args, pool_pre_ping=True)
+        engine = sa.create_engine(parsed, connect_args=connect_args(backend), pool_pre_ping=True)
     except (sa.exc.ArgumentError, ImportError, ModuleNotFoundError) as exc:
         raise ProviderError(f"provider {provider!r}: cannot use its URL ({exc.__class__.__name__})") from None
+    if backend == "postgresql" and engine.dialect.driver == "psycopg":
+        sa.event.listen(engine, "connect", lambda dbapi_connection, _record: install_postgres_loaders(
+            dbapi_connection))
+    return engine
 
 
 def describe_db_error(provider: str, exc: BaseException) -> ProviderError:
@@ -100,12 +102,18 @@ def reflect_tables(provider: str, conn: Connection, tables: Iterable[str]) -> sa
                             hint="check the export names (or their 'table:' field) against the source schema")
     metadata = sa.MetaData()
     metadata.reflect(bind=conn, only=names, resolve_fks=True)
+    for table in metadata.tables.values():
+        table.info[DIALECT_INFO] = conn.dialect.name
     return metadata
 
 
 def stream_query(conn: Connection, table: sa.Table, query: ExportQuery, values: dict[str, Any],
                  batch_rows: int, *, fast_read: bool = True) -> Iterator[pa.RecordBatch]:
     """Rows of an export query as Arrow batches; the query's columns must be columns of ``table``."""
+    floats = float_columns(table, conn.dialect.name)
+    widened = widen_float_projections(query.sql_for(sqlglot_dialect(conn)), table, floats) if floats else None
+    if widened is not None:  # the same rows, FLOAT columns sent exactly (see exact_floats)
+        query = replace(query, sql=widened)
     clause = guarded_clause(conn, query, values, where=f"export {table.name!r}")
     result = conn.execution_options(stream_results=True, yield_per=batch_rows).execute(clause)
     columns = list(result.keys())
@@ -156,7 +164,18 @@ def _result_processor(column_type: sa.types.TypeEngine[Any], dialect: sa.engine.
 
 def stream_statement(conn: Connection, statement: sa.Executable, params: dict[str, Any], schema: pa.Schema,
                      batch_rows: int, *, fast_read: bool = True) -> Iterator[pa.RecordBatch]:
-    """Rows of a SELECT built by hfit (columns in ``schema`` order) as Arrow batches, streamed."""
+    """Rows of a SELECT built by hfit (columns in ``schema`` order) as Arrow batches, streamed.
+
+    Values arrive as the driver returns them, as for a template query: SQLAlchemy's result processing
+    (MySQL JSON parsed, BIT as an integer, TIME as a time of day) is left out except on SQLite, whose
+    processors turn its text into typed values; MySQL FLOAT columns are read exactly (``exact_floats``).
+    """
+    if isinstance(statement, sa.Select) and conn.dialect.name != "sqlite":
+        floats = {f.name for f in schema if f.type == pa.float32()} if conn.dialect.name in ("mysql", "mariadb") \
+            else set()
+        raw = [sa.type_coerce(c, sa.types.NullType()).label(c.name)
+               for c in exact_float_columns(list(statement.selected_columns), floats)]
+        statement = statement.with_only_columns(*raw, maintain_column_froms=True)
     result = conn.execution_options(stream_results=True, yield_per=batch_rows).execute(statement, params)
     yield from arrow_batches(result, schema, batch_rows, fast_read=fast_read)
 

@@ -19,7 +19,6 @@ import pytest
 import sqlalchemy as sa
 from pymysql.connections import MySQLResult
 
-from hfit_dagster.errors import ProviderError
 from hfit_dagster.extract import mysql_fast
 from hfit_dagster.extract.arrow_types import schema_for
 from hfit_dagster.extract.source import create_source_engine, read_only_snapshot, reflect_tables, stream_query
@@ -57,10 +56,14 @@ def typed_source(mariadb_database) -> str:
                          bytes([i % 256]) * (i % 60), bytes(range(i % 256)), "medium", "b", "{}", b"\x01", None))
         for row in rows:
             cur.execute(f"INSERT INTO torture VALUES ({placeholders})", list(row))
-        cur.execute("CREATE TABLE zero_dates (id INT PRIMARY KEY, d DATE, dt DATETIME)")
-        cur.execute("SET SESSION sql_mode = ''")
-        cur.execute("INSERT INTO zero_dates VALUES (1, '0000-00-00', '0000-00-00 00:00:00'), "
-                    "(2, '2024-01-02', '2024-01-02 03:04:05'), (3, NULL, NULL)")
+        cur.execute("CREATE TABLE zero_dates (id INT PRIMARY KEY, d DATE, dt DATETIME, ts TIMESTAMP NULL)")
+        cur.execute("SET SESSION sql_mode = 'ALLOW_INVALID_DATES'")
+        cur.execute("INSERT INTO zero_dates VALUES (1, '0000-00-00', '0000-00-00 00:00:00', '0000-00-00 00:00:00'), "
+                    "(2, '2024-01-02', '2024-01-02 03:04:05', '2024-01-02 03:04:05'), (3, NULL, NULL, NULL), "
+                    "(4, '2024-00-00', '2024-02-30 10:00:00', NULL), (5, '2024-02-30', '2024-04-00 00:00:00.5', NULL)")
+        cur.executemany("INSERT INTO zero_dates VALUES (%s, %s, %s, NULL)",
+                        [(i, "2024-02-29" if i % 3 else "2023-02-29", f"2024-0{i % 9 + 1}-31 01:02:03")
+                         for i in range(6, 40)])
         conn.commit()
     return mariadb_url(name)
 
@@ -78,20 +81,21 @@ def test_fast_path_gives_the_same_batches_for_every_type(typed_source: str, batc
 
 
 @pytest.mark.mariadb
-def test_values_arrow_cannot_parse_take_the_row_by_row_path(typed_source: str) -> None:
-    """Zero dates: PyMySQL hands them over as text; both paths then fail the same way (a clear ProviderError)."""
+@pytest.mark.parametrize("batch_rows", [1, 4, 100])
+def test_zero_and_invalid_dates_read_as_null_on_both_paths(typed_source: str, batch_rows: int) -> None:
+    """Dates off the calendar (0000-00-00, 2024-00-00, 2024-02-30, 2024-04-00) are NULL on the fast path (its
+    compiled parsers) and on the reference path (PyMySQL hands them over as text) alike; the fields say so."""
     sql = "SELECT * FROM zero_dates WHERE id > :low ORDER BY id"
-    outcomes = []
-    for fast in (True, False):
-        try:
-            outcomes.append(pa.Table.from_batches(read_all(typed_source, "zero_dates", sql, 10, fast,
-                                                           {"low": 0})))
-        except ProviderError as exc:
-            outcomes.append((type(exc), str(exc)))
-    assert outcomes[0] == outcomes[1] and isinstance(outcomes[0], tuple)
-    fast_ok = read_all(typed_source, "zero_dates", sql, 10, True, {"low": 1})
-    slow_ok = read_all(typed_source, "zero_dates", sql, 10, False, {"low": 1})
-    assert pa.Table.from_batches(fast_ok).equals(pa.Table.from_batches(slow_ok))
+    fast = pa.Table.from_batches(read_all(typed_source, "zero_dates", sql, batch_rows, True, {"low": 0}))
+    slow = pa.Table.from_batches(read_all(typed_source, "zero_dates", sql, batch_rows, False, {"low": 0}))
+    assert fast.equals(slow)
+    rows = {r["id"]: r for r in fast.to_pylist()}
+    assert [rows[i]["d"] for i in (1, 3, 4, 5)] == [None] * 4
+    assert [rows[i]["dt"] for i in (1, 4, 5)] == [None] * 3 and rows[1]["ts"] is None
+    assert str(rows[2]["d"]) == "2024-01-02" and str(rows[2]["ts"]) == "2024-01-02 03:04:05"
+    assert rows[6]["d"] is None and str(rows[7]["d"]) == "2024-02-29"  # 2023-02-29 is off the calendar
+    assert rows[8]["dt"] is None and str(rows[7]["dt"]) == "2024-08-31 01:02:03"  # 2024-09-31 is not a day
+    assert all(fast.schema.field(c).metadata[b"hfit.zero_date"] == b"null" for c in ("d", "dt", "ts"))
 
 
 @pytest.mark.mariadb
@@ -313,7 +317,8 @@ def test_numbers_are_parsed_from_the_wire_text_or_left_to_arrow(texts, scale, ex
 
 def test_datetimes_parsed_from_the_wire_equal_arrows_cast() -> None:
     """DATETIME text is parsed by a compiled loop: every valid value (leap days, fractions of 1-6 digits, years
-    1-9999) gives Arrow's timestamp, and anything Arrow would judge (invalid dates, odd layouts) is left to it."""
+    1-9999) gives Arrow's timestamp, a date off the calendar (which Arrow refuses) is marked invalid (NULL), and
+    odd layouts are left to Arrow."""
     rnd = random.Random(4)
     values = []
     for _ in range(20_000):
@@ -324,13 +329,13 @@ def test_datetimes_parsed_from_the_wire_equal_arrows_cast() -> None:
             text += "." + "".join(str(rnd.randrange(10)) for _ in range(rnd.randint(1, 6)))
         values.append(text)
 
-    def parsed(texts: list[str | None]) -> tuple[np.ndarray, bool, np.ndarray]:
+    def parsed(texts: list[str | None]) -> tuple[np.ndarray, bool, np.ndarray, np.ndarray]:
         array = pa.array(texts, pa.string())
         offsets = np.frombuffer(array.buffers()[1], dtype=np.int32).astype(np.int64)
         null = ~array.is_valid().to_numpy(zero_copy_only=False)
-        micros, ok = mysql_fast._parse_datetimes(np.frombuffer(array.buffers()[2], dtype=np.uint8), offsets[:-1],
-                                                 np.diff(offsets), null)
-        return micros, ok, null
+        micros, invalid, ok = mysql_fast._parse_datetimes(np.frombuffer(array.buffers()[2], dtype=np.uint8),
+                                                          offsets[:-1], np.diff(offsets), null)
+        return micros, ok, null, invalid
 
     valid = []
     for text in values:
@@ -338,13 +343,16 @@ def test_datetimes_parsed_from_the_wire_equal_arrows_cast() -> None:
             pc.cast(pa.array([text]), pa.timestamp("us"))
             valid.append(text)
         except pa.ArrowInvalid:
-            assert not parsed([text])[1], text  # e.g. 1900-02-29: Arrow refuses it, so does the loop
-    micros, ok, null = parsed([*valid, None])
-    assert ok and len(valid) > 15_000
+            _, ok, _, invalid = parsed([text])  # e.g. 1900-02-29: Arrow refuses it, the loop marks it invalid
+            assert ok and invalid[0], text
+    micros, ok, null, invalid = parsed([*valid, None])
+    assert ok and len(valid) > 15_000 and not invalid.any()
     expected = pc.cast(pa.array(valid), pa.timestamp("us")).cast(pa.int64()).to_numpy()
     assert micros[:-1].tolist() == expected.tolist() and null[-1]
-    for odd in ["0000-00-00 00:00:00", "2020-13-01 00:00:00", "2020-01-01 24:00:00", "2020-01-01T00:00:00",
-                "2020-01-01 00:00:00.", "2020-01-01 00:00:0x", "2020-01-01 00:00:00.1234567"]:
+    for off_calendar in ["0000-00-00 00:00:00", "2020-13-01 00:00:00", "2020-02-30 00:00:00", "2020-00-10 00:00:00"]:
+        assert parsed([off_calendar])[3][0], off_calendar
+    for odd in ["2020-01-01 24:00:00", "2020-01-01T00:00:00", "2020-01-01 00:00:00.", "2020-01-01 00:00:0x",
+                "2020-01-01 00:00:00.1234567"]:
         assert not parsed([odd])[1], odd
 
 

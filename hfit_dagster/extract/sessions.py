@@ -1,0 +1,73 @@
+"""Source sessions: every connection reads in UTC, and values arrive as the server holds them.
+
+* MySQL/MariaDB: ``time_zone = '+00:00'``, so a TIMESTAMP reads as its UTC value whatever the server's
+  or the user's default zone is (DATETIME has no zone and is unaffected).
+* PostgreSQL: ``TimeZone = UTC``, ISO dates, ISO 8601 intervals (``P1Y2M3DT4H``), shortest exact floats.
+  psycopg's loaders are replaced where they lose what the server sent:
+
+  - ``json``/``jsonb``, ``interval`` and ``timetz`` are read as the server's text: a JSON number keeps its
+    text (``1.50``), a JSON ``null`` stays the JSON text ``null`` (not SQL NULL), an interval keeps its
+    months and years (``P1M``, never 30 days), a ``timetz`` keeps its offset (``12:00:00+05:30``);
+  - ``date``, ``timestamp``, ``timestamptz`` and ``time`` use psycopg's compiled loaders, and a value Python
+    cannot hold (``infinity``, ``-infinity``, a BC date, a year after 9999, ``24:00:00``) arrives as the
+    server's text; ``arrow_types`` turns those into the documented Arrow values (docs/templates.md).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+MYSQL_INIT = "SET time_zone = '+00:00'"
+POSTGRES_OPTIONS = "-c TimeZone=UTC -c DateStyle=ISO -c IntervalStyle=iso_8601 -c extra_float_digits=1"
+
+TEXT_TYPES = ("json", "jsonb", "interval", "timetz")
+EDGE_TEMPORAL_TYPES = ("date", "timestamp", "timestamptz", "time")
+
+
+def connect_args(backend: str) -> dict[str, Any]:
+    """Driver arguments for a source of ``backend`` (SQLAlchemy's backend name)."""
+    if backend in ("mysql", "mariadb"):
+        return {"connect_timeout": 10, "read_timeout": 600, "charset": "utf8mb4", "init_command": MYSQL_INIT}
+    if backend == "postgresql":
+        return {"connect_timeout": 10, "options": POSTGRES_OPTIONS}
+    return {}
+
+
+def install_postgres_loaders(dbapi_connection: Any) -> None:
+    """Register the loaders described in the module docstring on one psycopg connection."""
+    import psycopg
+    from psycopg.types.string import TextLoader
+
+    adapters = dbapi_connection.adapters
+    text_format = psycopg.pq.Format.TEXT
+    for name in TEXT_TYPES:
+        info = adapters.types.get(name)
+        if info is not None:
+            adapters.register_loader(info.oid, TextLoader)
+    for name in EDGE_TEMPORAL_TYPES:
+        info = adapters.types.get(name)
+        if info is None:
+            continue
+        base = adapters.get_loader(info.oid, text_format)
+        if base is not None:
+            adapters.register_loader(info.oid, _text_when_out_of_range(base, psycopg.DataError))
+
+
+def _text_when_out_of_range(base: type, data_error: type[Exception]) -> type:
+    """A loader that loads with psycopg's (compiled, not subclassable) ``base`` and returns the server's text
+    where ``base`` cannot load the value."""
+    from psycopg.adapt import Loader
+
+    class EdgeLoader(Loader):
+        def __init__(self, oid: int, context: Any = None) -> None:
+            super().__init__(oid, context)
+            self._load = base(oid, context).load
+
+        def load(self, data: Any) -> Any:
+            try:
+                return self._load(data)
+            except data_error:
+                return bytes(data).decode("ascii", errors="replace")
+
+    EdgeLoader.__name__ = f"Edge{base.__name__}"
+    return EdgeLoader
