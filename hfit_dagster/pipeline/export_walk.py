@@ -7,8 +7,8 @@ One walk serves the build (staging) and the plan preview, so both read the same 
    reader thread (:func:`export_runs`); an export that binds another export's keys (``IN :customers.id``)
    runs once per chunk of those keys where that gives the same rows (``subset.chunkable_reference``);
 3. a sampled export keeps the rows whose keyed primary-key hash falls under its rate, reading its keys
-   first where that is exact (``subset.keys_first_sample``); a row limit and duplicate primary keys are
-   applied as rows come;
+   first where that is exact (``subset.keys_first_sample``); exports that bind its keys are not sampled
+   again (``subset.samples_at_roots``); a row limit and duplicate primary keys are applied as rows come;
 4. ``children:`` of an export fetched by the keys of its rows, at most ``max_per_parent`` each;
 5. with ``follow_parents``, every referenced row not yet read fetched by key, transitively, until nothing
    is missing: each key is requested once, so cycles end;
@@ -57,6 +57,7 @@ from hfit_dagster.pipeline.subset import (
     chunkable_reference,
     keys_first_sample,
     sample_mask,
+    samples_at_roots,
 )
 from hfit_dagster.settings import HfitSettings
 from hfit_dagster.template.query import ExportQuery, reference_bind_name
@@ -195,7 +196,7 @@ class ExportWalk:
     def __init__(self, spec: TemplateSpec, params: dict[str, Any], settings: HfitSettings, target: WalkTarget, *,
                  first_batches: bool = False, progress: Progress = quiet, reference_chunk: int = REFERENCE_CHUNK,
                  chain_exports: bool = True, read_query: QueryReader = stream_query) -> None:
-        self.spec, self.params, self.settings, self.target = spec, params, settings, target
+        self.spec, self.params, self.settings, self.target = samples_at_roots(spec), params, settings, target
         self.first_batches, self.progress = first_batches, progress
         self.reference_chunk, self.chain_exports, self.read_query = reference_chunk, chain_exports, read_query
         self.tables: dict[str, TableKeys] = {}

@@ -1,7 +1,10 @@
 """Subset rules that decide which rows of a table belong in a package (pure functions over Arrow/SQL).
 
 * sampling: a row is kept when a keyed hash of its primary key falls under the rate, so the same rows
-  are chosen in every run (and a 10% sample is contained in the 20% sample with the same seed);
+  are chosen in every run (and a 10% sample is contained in the 20% sample with the same seed); a sample
+  applies where the reference chain starts (:func:`samples_at_roots`): an export that binds a sampled
+  export's keys takes every row of the kept parents, so a 10% sample of customers gives ~10% of orders and
+  ~10% of their items, each order with all its items;
 * children with a cap: ``ROW_NUMBER() OVER (PARTITION BY fk ORDER BY pk) <= cap`` over the parents' keys;
 * reference chunking: a query binding another export's keys runs once per chunk of keys when its result
   is the union of the per-chunk results (no LIMIT, aggregate, GROUP BY or NOT around the keys; DISTINCT
@@ -22,6 +25,7 @@ import sqlglot
 from sqlglot import exp
 
 from hfit_dagster.masking.vector_prf import prf_u64
+from hfit_dagster.template.spec import TemplateSpec
 
 REFERENCE_CHUNK = 5_000
 _SCALE = float(1 << 64)
@@ -53,6 +57,26 @@ def sample_mask(batch: pa.RecordBatch, key_columns: Sequence[str], rate: float, 
         return pa.array(hashed < np.uint64(min(int(rate * _SCALE), (1 << 64) - 1)), type=pa.bool_())
     keys = zip(*(batch.column(c).to_pylist() for c in columns), strict=True)
     return pa.array([_unit_interval(seed, key) < rate for key in keys], type=pa.bool_())
+
+
+def samples_at_roots(spec: TemplateSpec) -> TemplateSpec:
+    """``spec`` with no sample on an export that binds the keys of a sampled export (directly or through
+    others): its rows are already that share, as the rows of the kept parents, and sampling again would
+    compound the share (10% of 10% of 10%) and leave kept parents without some of their children."""
+    queries = spec.queries()
+    sampled: set[str] = set()
+    dropped: dict[str, Any] = {}
+    for name in spec.export_order():
+        export = spec.exports[name]
+        if any(ref in sampled for ref, _ in queries[name].references):
+            sampled.add(name)
+            if export.sample is not None:
+                dropped[name] = export.model_copy(update={"sample": None})
+        elif export.sample is not None:
+            sampled.add(name)
+    if not dropped:
+        return spec
+    return spec.model_copy(update={"exports": {**spec.exports, **dropped}})
 
 
 SAMPLE_KEYS_BIND = "hfit_sample_keys"
