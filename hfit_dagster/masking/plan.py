@@ -34,11 +34,22 @@ from hfit_dagster.masking.classifier import (
     classify_by_name,
     classify_by_type,
     classify_by_values,
+    looks_personal,
+    name_tokens,
 )
 from hfit_dagster.masking.column_kinds import ColumnKind, column_kind
 from hfit_dagster.masking.json_pii import classify_json
 from hfit_dagster.masking.operators.base import is_text_type
 from hfit_dagster.masking.operators.registry import get_operator
+from hfit_dagster.masking.value_patterns import (
+    ShapeFinding,
+    as_text,
+    birth_dates,
+    integer_entity,
+    may_be_identifier,
+    postcodes,
+    whole_value_entity,
+)
 
 if TYPE_CHECKING:
     from hfit_dagster.masking.text_analysis import TextAnalyzer
@@ -176,8 +187,11 @@ def _from_parent(
     parent_table, parent_column = col.foreign_key.rsplit(".", 1)
     plan = parent_plans.get(parent_table)
     parent = plan.decisions.get(parent_column) if plan else None
-    if parent is None or not parent.masked:
+    if parent is None:
         return None
+    if not parent.masked:
+        # the child's values are the parent's: kept like them (the watch over kept columns still checks them)
+        return ColumnDecision(col.name, "keep", None, 1.0, f"foreign key to {col.foreign_key}, which is kept", "key")
     return ColumnDecision(
         col.name,
         parent.operator,
@@ -215,6 +229,59 @@ def _json_decision(
     return ColumnDecision(col.name, "keep", None, 0.7, evidence, "presidio")
 
 
+def _column_sample(sample: pa.Table | None, column: str) -> pa.Array | None:
+    """The sampled values of one column as one array (None: the column was not sampled)."""
+    if sample is None or column not in sample.column_names:
+        return None
+    values = sample.column(column)
+    return values.combine_chunks() if values.num_chunks else pa.array([], type=values.type)
+
+
+def _by_values(col: ColumnInfo, finding: ShapeFinding, operator: str | None = None, note: str = "") -> ColumnDecision:
+    return ColumnDecision(col.name, operator or finding.operator, finding.entity, round(finding.share, 2),
+                          finding.evidence() + note, "values")
+
+
+def _unsampled(col: ColumnInfo, rows: int) -> ColumnDecision:
+    """Deny by default: a text-like column with no non-empty sampled value is masked, never kept unseen."""
+    if col.nullable:
+        operator = "null"
+    elif column_kind(col.sql_type) == ColumnKind.BINARY:
+        operator = "hash"
+    else:
+        operator = "shape"  # NOT NULL text: blank stays blank, anything else keeps only its shape
+    return ColumnDecision(col.name, operator, None, 0.5,
+                          f"no non-empty value in {rows} rows sampled across the table: masked by default", "default")
+
+
+def _binary_decision(col: ColumnInfo, raw: pa.Array, rows: int, analyzer: TextAnalyzer | None,
+                     sample_size: int) -> ColumnDecision:
+    """A BLOB/VARBINARY/bytea column: kept when its values are not text; when they are UTF-8 text, looked at
+    like text, and nulled (or hashed, NOT NULL) when that text holds personal data."""
+    present = pc.unique(raw.drop_null())
+    if not len(present):
+        return _unsampled(col, rows)
+    texts = as_text(raw)
+    assert texts is not None
+    if len(texts) * 2 < len(present):
+        return ColumnDecision(col.name, "keep", None, 0.9,
+                              f"type {col.sql_type} (binary): {len(present) - len(texts)}/{len(present)} sampled "
+                              "values are not text", "type")
+    operator = "null" if col.nullable else "hash"
+    finding = whole_value_entity(texts)
+    if finding is not None:
+        return _by_values(col, finding, operator, "; binary values are not rewritten in place")
+    if analyzer is not None:
+        found = classify_by_values(texts.slice(0, sample_size).to_pylist(), analyzer)
+        if found.operator != "keep":
+            return ColumnDecision(col.name, operator, found.entity, found.confidence,
+                                  f"binary values are UTF-8 text; {found.evidence}", "presidio")
+        return ColumnDecision(col.name, "keep", None, found.confidence,
+                              f"binary values are UTF-8 text; {found.evidence}", "presidio")
+    return ColumnDecision(col.name, operator, None, 0.5,
+                          "binary values are UTF-8 text, no analyzer to check them: masked by default", "default")
+
+
 def _classify(
     table: str,
     col: ColumnInfo,
@@ -225,29 +292,57 @@ def _classify(
 ) -> ColumnDecision:
     by_name = classify_by_name(table, col.name, col.sql_type, siblings, col.nullable)
     secret = by_name is not None and by_name.entity in WHOLE_VALUE_ENTITIES  # nulled/hashed whole, JSON or not
-    if column_kind(col.sql_type) == ColumnKind.TEXT and not col.primary_key and not col.foreign_key and not secret:
+    kind = column_kind(col.sql_type)
+    raw = _column_sample(sample, col.name)
+    rows = sample.num_rows if sample is not None else 0
+    if kind == ColumnKind.TEXT and not col.primary_key and not col.foreign_key and not secret:
         values = _sample_values(sample, col.name, sample_size)
         decision = _json_decision(col, values, analyzer, by_name) if values else None
         if decision is not None:
             return decision
     if by_name is not None and by_name.operator != FREE_TEXT:
         return _decision(col.name, by_name)
-    if col.primary_key:
-        return ColumnDecision(col.name, "keep", None, 1.0, "primary key", "key")
-    if col.foreign_key:
-        return ColumnDecision(col.name, "keep", None, 1.0, f"foreign key to {col.foreign_key}", "key")
+    if col.primary_key or col.foreign_key:
+        # a key holding personal data (an email as primary key) is masked; foreign keys to it follow it
+        texts = as_text(raw) if raw is not None and kind == ColumnKind.TEXT else None
+        finding = whole_value_entity(texts) if texts is not None else None
+        if finding is not None:
+            return _by_values(col, finding, note="; a key: columns referring to it get the same operator")
+        what = "primary key" if col.primary_key else f"foreign key to {col.foreign_key}"
+        return ColumnDecision(col.name, "keep", None, 1.0, what, "key")
+    if raw is not None:
+        finding = None
+        if kind == ColumnKind.INTEGER and may_be_identifier(name_tokens(col.name)):
+            finding = integer_entity(raw)
+        elif kind == ColumnKind.TEMPORAL:
+            finding = birth_dates(raw)
+        elif kind == ColumnKind.BINARY:
+            return _binary_decision(col, raw, rows, analyzer, sample_size)
+        if finding is not None:
+            return _by_values(col, finding)
     by_type = classify_by_type(col.sql_type)
     if by_type is not None:
         return _decision(col.name, by_type)
 
     free_text = by_name is not None  # named like notes/comment/description/message
+    texts = as_text(raw) if raw is not None else None
+    if texts is not None and not len(texts):
+        return _unsampled(col, rows)
     values = _sample_values(sample, col.name, sample_size) if analyzer is not None else None
     if values is not None and analyzer is not None:
         found = classify_by_values(values, analyzer, free_text_hint=free_text)
         evidence = f"free-text column '{col.name}'; {found.evidence}" if free_text else found.evidence
+        if found.operator == "keep" and texts is not None:
+            shaped = _text_shapes(table, col, siblings, texts)
+            if shaped is not None:
+                return shaped
         return ColumnDecision(
             col.name, found.operator, found.entity, found.confidence, evidence, found.source
         )
+    if texts is not None:
+        shaped = _text_shapes(table, col, siblings, texts)
+        if shaped is not None:
+            return shaped
     if free_text:
         # Deny by default: free text we could not look at is redacted rather than trusted.
         return ColumnDecision(
@@ -257,6 +352,16 @@ def _classify(
     return ColumnDecision(
         col.name, "keep", None, 0.3, "text column not classified (no sample or analyzer given)", "default"
     )
+
+
+def _text_shapes(table: str, col: ColumnInfo, siblings: list[tuple[str, str]],
+                 texts: pa.Array) -> ColumnDecision | None:
+    """A text column recognized by the shape of its values: one structured entity, or postcodes."""
+    finding = whole_value_entity(texts)
+    if finding is None:
+        personal, _ = looks_personal(table, [s for s in siblings if s[0] != col.name])
+        finding = postcodes(texts, personal_table=personal)
+    return _by_values(col, finding) if finding is not None else None
 
 
 def build_table_plan(

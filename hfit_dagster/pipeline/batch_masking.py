@@ -17,6 +17,7 @@ import pyarrow as pa
 
 from hfit_dagster.masking import Masker, TableMaskingPlan
 from hfit_dagster.masking.catalog import TEXT_OPERATORS
+from hfit_dagster.pipeline.kept_column_watch import KeptColumnWatch
 from hfit_dagster.pipeline.leak_scan import LeakScan
 from hfit_dagster.pipeline.memory import MASK_AHEAD_WHILE_PREPARING
 from hfit_dagster.settings import HfitSettings
@@ -26,11 +27,13 @@ MaskedRows = Callable[[str, pa.RecordBatch], None]
 
 
 class BatchMasking:
-    """Masks batches by their table's plan and hands them to ``write``; originals go to ``leak_scan`` first."""
+    """Masks batches by their table's plan and hands them to ``write``; kept columns are checked by ``watch``
+    and originals go to ``leak_scan`` first."""
 
     def __init__(self, settings: HfitSettings, leak_scan: LeakScan, write: MaskedRows, *,
-                 pipelined_text: bool = True) -> None:
+                 watch: KeptColumnWatch | None = None, pipelined_text: bool = True) -> None:
         self.settings, self.leak_scan, self.write, self.pipelined_text = settings, leak_scan, write, pipelined_text
+        self.watch = watch if watch is not None else KeptColumnWatch()
         self.masker = Masker(settings.masking_key_bytes(), text_redactor=None)
         self._analyzer: Any = None
         self._pending: deque[tuple[str, TableMaskingPlan, pa.RecordBatch, Future[dict[str, pa.Array]]]] = deque()
@@ -47,7 +50,9 @@ class BatchMasking:
         return self._analyzer
 
     def mask(self, table: str, plan: TableMaskingPlan, batch: pa.RecordBatch) -> None:
-        """Mask one batch of ``table`` (now, or its text half once the next batch's structured half runs)."""
+        """Mask one batch of ``table`` (now, or its text half once the next batch's structured half runs); a kept
+        column holding personal data fails here, before the batch goes anywhere."""
+        self.watch.check(table, plan, batch)
         self.leak_scan.collect(table, plan, batch)
         operators = {d.operator for d in plan.decisions.values() if d.operator != "keep"}
         if not self.pipelined_text or not TEXT_OPERATORS & operators:

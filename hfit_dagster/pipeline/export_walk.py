@@ -59,6 +59,7 @@ from hfit_dagster.pipeline.subset import (
     sample_mask,
     samples_at_roots,
 )
+from hfit_dagster.pipeline.table_samples import spread_samples
 from hfit_dagster.settings import HfitSettings
 from hfit_dagster.template.query import ExportQuery, reference_bind_name
 from hfit_dagster.template.spec import ChildSpec, TemplateSpec
@@ -75,6 +76,8 @@ class Source:
     provider: str
     conn: Connection
     metadata: sa.MetaData
+    samples: dict[str, pa.Table] = field(default_factory=dict)  # classification samples, spread over each table
+    sample_seconds: float = 0.0
 
     @property
     def dialect(self) -> sa.engine.Dialect:
@@ -142,7 +145,8 @@ def export_runs(spec: TemplateSpec, order: list[str], queries: dict[str, ExportQ
 
 def open_sources(spec: TemplateSpec, settings: HfitSettings, stack: ExitStack) -> dict[str, Source]:
     """Every provider of ``spec`` in one read-only snapshot, with its exported tables (and their children
-    and referenced tables) reflected; closed when ``stack`` closes."""
+    and referenced tables) reflected and a classification sample of each read (``table_samples``: rows
+    spread over the whole table, before any export streams); closed when ``stack`` closes."""
     by_provider: dict[str, list[str]] = defaultdict(list)
     for name in spec.export_order():
         by_provider[spec.exports[name].provider.upper()].append(name)
@@ -155,9 +159,12 @@ def open_sources(spec: TemplateSpec, settings: HfitSettings, stack: ExitStack) -
             wanted = [spec.source_table(e) for e in exports]
             wanted += [child for e in exports for child in spec.exports[e].children]
             metadata = reflect_tables(provider, conn, wanted)
+            samples, seconds = spread_samples(conn, list(metadata.tables.values()),
+                                              settings.classification_sample_size, fast_read=settings.fast_read)
         except sa.exc.SQLAlchemyError as exc:
             raise describe_db_error(provider, exc) from None
-        sources[provider] = Source(provider=provider, conn=conn, metadata=metadata)
+        sources[provider] = Source(provider=provider, conn=conn, metadata=metadata, samples=samples,
+                                   sample_seconds=seconds)
     return sources
 
 

@@ -2,9 +2,9 @@
 
 ``plan_template`` walks the sources with the build's export walk (``export_walk``: the same providers,
 snapshot, export order, references, sampling, children and followed parents) in its ``first_batches``
-mode, and plans each table from its first batch with the build's own planning (``table_plans``): the
-template's rules for exported tables, the masking default, the configured analyzer (spaCy model, custom
-recognizers), the plans of the tables planned before it and the sample size.
+mode, and plans each table with the build's own planner (``table_plans``): rows sampled across the whole
+table and its first batch, the template's rules for exported tables, the masking default, the configured
+analyzer (spaCy model, custom recognizers), parents before children, and the sample size.
 
 What differs from a build: only first batches are read, so an export that references an upstream
 export's keys (``IN :customers.id``) is sampled with the keys of the upstream's first batch rather than of
@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from hfit_dagster.masking import TableMaskingPlan
 from hfit_dagster.masking.factory import text_analyzer
 from hfit_dagster.pipeline.export_walk import ExportWalk, Source
-from hfit_dagster.pipeline.table_plans import plan_table
+from hfit_dagster.pipeline.table_plans import TablePlanner
 from hfit_dagster.template.builtins import prepare_build
 
 if TYPE_CHECKING:
@@ -54,15 +54,14 @@ class _Preview:
     """The walk's target: a table's first batch is its sample; no row is kept."""
 
     def __init__(self, spec: TemplateSpec, settings: HfitSettings, analyzer: TextAnalyzer) -> None:
-        self.spec, self.settings, self.analyzer = spec, settings, analyzer
+        self.planner = TablePlanner(spec, settings, lambda: analyzer)
         self.plans: dict[str, TableMaskingPlan] = {}
 
     def sources_opened(self, sources: dict[str, Source]) -> None:
-        return None
+        self.planner.sources_opened(sources)
 
     def open_table(self, table: sa.Table, role: str, first: pa.RecordBatch, dialect: sa.engine.Dialect) -> None:
-        self.plans[table.name] = plan_table(self.spec, self.settings, table, first, dialect, self.analyzer,
-                                            dict(self.plans))
+        self.plans[table.name] = self.planner.plan(table, first)
 
     def take_rows(self, table: sa.Table, batch: pa.RecordBatch) -> None:
         return None

@@ -5,7 +5,10 @@ The result is a staging directory inside the package store (its files: ``staging
 untouched. Staging wires four parts together, each with one job:
 
 * the export walk (``export_walk``) reads the package's rows from the sources, in order, and keeps the keys;
-* batch masking (``batch_masking``) plans each table from its first rows and masks every batch in memory;
+* the table planner (``table_plans``) plans each table, parents first, from rows sampled across it
+  (``table_samples``) and its first rows;
+* batch masking (``batch_masking``) checks the kept columns of every batch (``kept_column_watch``) and masks
+  it in memory;
 * the table sink (``table_sink``) writes the masked batches to Parquet and their SQL rows;
 * the leak scan (``leak_scan``) collects the originals and searches the staged tables for them.
 """
@@ -31,12 +34,13 @@ from hfit_dagster.masking import TableMaskingPlan
 from hfit_dagster.masking.drift import drift_masked_plan
 from hfit_dagster.pipeline.batch_masking import BatchMasking
 from hfit_dagster.pipeline.export_walk import ExportWalk, QueryReader, Source
+from hfit_dagster.pipeline.kept_column_watch import KeptColumnWatch
 from hfit_dagster.pipeline.leak_scan import LeakScan
 from hfit_dagster.pipeline.progress import Progress, quiet
 from hfit_dagster.pipeline.sql_assembly import COPY_CHUNK, AssembledSql, SqlOptions
 from hfit_dagster.pipeline.staging_layout import ASSEMBLED_SQL, SCHEMA_FILE, STAGE_FILE
 from hfit_dagster.pipeline.subset import REFERENCE_CHUNK
-from hfit_dagster.pipeline.table_plans import plan_table
+from hfit_dagster.pipeline.table_plans import TablePlanner
 from hfit_dagster.pipeline.table_sink import DictionaryChoice, TableSink, dictionary_columns
 from hfit_dagster.settings import HfitSettings
 from hfit_dagster.template.spec import TemplateSpec
@@ -100,7 +104,11 @@ class _Stage:
         self.spec, self.params, self.settings, self.staging, self.progress = spec, params, settings, staging, progress
         self.previous_columns, self.sql = previous_columns, sql
         self.leak_scan = LeakScan(self._staged_text)
-        self.masking = BatchMasking(settings, self.leak_scan, self._write_masked, pipelined_text=options.pipelined_text)
+        self.watch = KeptColumnWatch(enabled=spec.masking_default != "keep")
+        self.masking = BatchMasking(settings, self.leak_scan, self._write_masked, watch=self.watch,
+                                    pipelined_text=options.pipelined_text)
+        self.planner = TablePlanner(spec, settings, self.masking.analyzer)
+        self.sample_seconds = 0.0
         self.sink = TableSink(staging, sql_dialect=sql.dialect if sql is not None else sql_dialect, sql=sql,
                               choose_dictionaries=options.choose_dictionaries, on_reopen=self.leak_scan.drop_early,
                               sql_copy_chunk=options.sql_copy_chunk)
@@ -123,8 +131,11 @@ class _Stage:
         """Record each provider's dialect; write the SQL script while reading when the package's tables are
         certain now: every table of the package is an export's (no children, which may stay empty and out
         of the package)."""
+        self.planner.sources_opened(sources)
         for provider, source in sources.items():
             self.dialects[provider] = source.dialect.name
+            self.sample_seconds += source.sample_seconds
+        self.progress(f"classification samples read across the tables in {self.sample_seconds:.2f} s")
         if self.sql is None or any(export.children for export in self.spec.exports.values()):
             return
         tables: dict[str, sa.Table] = {}
@@ -134,8 +145,7 @@ class _Stage:
         self.sink.stream_script(list(tables.values()), self.spec.name, self.spec.content_hash(), self.progress)
 
     def open_table(self, table: sa.Table, role: str, first: pa.RecordBatch, dialect: sa.engine.Dialect) -> None:
-        plan = plan_table(self.spec, self.settings, table, first, dialect, self.masking.analyzer(),
-                          {name: state.plan for name, state in self.states.items()})
+        plan = self.planner.plan(table, first)
         if self.previous_columns is not None and table.name in self.previous_columns:
             plan, new = drift_masked_plan(plan, self.previous_columns[table.name], first.schema,
                                           {c.name for c in table.columns if c.nullable})
@@ -211,7 +221,8 @@ class _Stage:
             for name, s in self.states.items()
         }
         checks = {"leak": leak_check, "foreign_keys": dangling, "row_counts": self._row_count_check(),
-                  "schema_drift": {"new_columns": self.drift, "compared": self.previous_columns is not None}}
+                  "schema_drift": {"new_columns": self.drift, "compared": self.previous_columns is not None},
+                  "kept_columns": {**self.watch.summary(), "sample_seconds": round(self.sample_seconds, 3)}}
         stage = {
             "template": self.spec.name,
             "template_hash": self.spec.content_hash(),

@@ -1,18 +1,21 @@
-"""A table's masking plan as a build decides it: from the table's reflected columns and its first rows.
+"""A table's masking plan as a build decides it: from the table's reflected columns, rows sampled across the
+whole table (``table_samples``) and its first rows.
 
 Shared by staging and the plan preview, so both decide with the same arguments: the template's rules for
 exported tables, the masking default, the configured analyzer, the plans of the tables planned before
-(foreign keys to masked columns) and the classification sample size.
+(foreign keys follow their parent column) and the classification sample size.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pyarrow as pa
 import sqlalchemy as sa
 
 from hfit_dagster.masking import ColumnInfo, TableMaskingPlan, build_table_plan
+from hfit_dagster.pipeline.export_walk import Source
 from hfit_dagster.settings import HfitSettings
 from hfit_dagster.template.spec import TemplateSpec
 
@@ -37,14 +40,69 @@ def column_infos(table: sa.Table, dialect: sa.engine.Dialect) -> list[ColumnInfo
     return infos
 
 
-def plan_table(spec: TemplateSpec, settings: HfitSettings, table: sa.Table, first: pa.RecordBatch,
-               dialect: sa.engine.Dialect, analyzer: Any,
-               parent_plans: dict[str, TableMaskingPlan]) -> TableMaskingPlan:
-    """The plan of ``table``, classified on the start of its first batch (``first``)."""
-    sample = pa.Table.from_batches([first]).slice(0, settings.classification_sample_size)
+def classification_sample(first: pa.RecordBatch | None, spread: pa.Table | None, rows: int) -> pa.Table | None:
+    """The rows a table is classified on: its spread sample (rows across the whole table) first, then the start
+    of its first batch; None when there is neither."""
+    parts = [t for t in (spread, pa.Table.from_batches([first]).slice(0, rows) if first is not None else None)
+             if t is not None]
+    if not parts:
+        return None
+    if len(parts) == 1:
+        return parts[0]
+    try:
+        return pa.concat_tables(parts, promote_options="permissive")
+    except (pa.ArrowInvalid, pa.ArrowTypeError):  # an export's types differ from the table's: its own rows only
+        return parts[1]
+
+
+def plan_table(spec: TemplateSpec, settings: HfitSettings, table: sa.Table, first: pa.RecordBatch | None,
+               dialect: sa.engine.Dialect, analyzer: Any, parent_plans: dict[str, TableMaskingPlan], *,
+               spread: pa.Table | None = None) -> TableMaskingPlan:
+    """The plan of ``table``, classified on its spread sample and the start of its first batch (``first``)."""
+    sample = classification_sample(first, spread, settings.classification_sample_size)
     return build_table_plan(
         table.name, column_infos(table, dialect), sample,
         rules=spec.masking_rules(table.name) if table.name in spec.exports else {},
         default=spec.masking_default, analyzer=analyzer, parent_plans=parent_plans,
         sample_size=settings.classification_sample_size,
     )
+
+
+class TablePlanner:
+    """Plans the tables of one walk, each once, parents before children.
+
+    Why parents first: a foreign key column takes its parent column's decision (an email as primary key and
+    the column referring to it masked by the same operator, so joins survive). When a table refers to one
+    not planned yet (a parent reached later by following keys), the parent is planned now from its spread
+    sample, and keeps that plan when its rows come.
+    """
+
+    def __init__(self, spec: TemplateSpec, settings: HfitSettings, analyzer: Callable[[], Any]) -> None:
+        self.spec, self.settings, self.analyzer = spec, settings, analyzer
+        self.plans: dict[str, TableMaskingPlan] = {}
+        self._sources: dict[str, Source] = {}
+        self._planning: set[str] = set()
+
+    def sources_opened(self, sources: dict[str, Source]) -> None:
+        for source in sources.values():
+            for name in source.metadata.tables:
+                self._sources.setdefault(name, source)
+
+    def plan(self, table: sa.Table, first: pa.RecordBatch | None) -> TableMaskingPlan:
+        """The plan of ``table`` (decided on its first call; ``first`` is its first batch, if read)."""
+        plan = self.plans.get(table.name)
+        if plan is not None:
+            return plan
+        self._planning.add(table.name)
+        for fk in table.foreign_key_constraints:
+            parent = fk.referred_table
+            if parent.name not in self.plans and parent.name not in self._planning and parent.name in self._sources:
+                self.plan(parent, None)
+        source = self._sources.get(table.name)
+        plan = plan_table(self.spec, self.settings, table, first,
+                          source.dialect if source is not None else sa.engine.default.DefaultDialect(),
+                          self.analyzer(), dict(self.plans),
+                          spread=source.samples.get(table.name) if source is not None else None)
+        self._planning.discard(table.name)
+        self.plans[table.name] = plan
+        return plan

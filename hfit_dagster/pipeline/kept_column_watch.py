@@ -1,0 +1,114 @@
+"""The watch over kept columns: every batch of a column the plan keeps is searched for personal data.
+
+A plan is decided on a sample; a column kept on that evidence may still hold an email in its millionth row.
+Before a batch is masked, each of its kept text-like columns - text and JSON, BLOB/VARBINARY/bytea read as
+UTF-8, integers that could be identifiers - is searched by the structured recognizers of
+:mod:`hfit_dagster.masking.value_patterns` (emails, phone numbers, US SSNs, payment cards with Luhn, IBANs;
+SSN- and phone-shaped integers), vectorized over the batch. A hit fails the build: batches are written as
+they come, so earlier batches of the column are staged as kept and the column can no longer be masked
+consistently in this build; the error names the column, what was found (never a value) and the rule to add,
+and nothing is published.
+
+Not watched: columns kept by a template rule (``keep`` is a reviewed decision), every column when the
+template's masking default is ``keep``, integer keys and integers named as counts, amounts or ids.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyarrow as pa
+
+from hfit_dagster.errors import MaskingError
+from hfit_dagster.masking import TableMaskingPlan
+from hfit_dagster.masking.classifier import name_tokens
+from hfit_dagster.masking.value_patterns import (
+    ENTITY_OPERATORS,
+    binary_as_text,
+    entity_hits,
+    integer_entity,
+    may_be_identifier,
+)
+
+
+class PersonalDataInKeptColumn(MaskingError):
+    """A kept column holds personal data found while staging."""
+
+
+def _watched_kind(column: pa.Array, decision_source: str, name: str) -> str | None:
+    t = column.type
+    if pa.types.is_dictionary(t):
+        t = t.value_type
+    if pa.types.is_string(t) or pa.types.is_large_string(t):
+        return "text"
+    if pa.types.is_binary(t) or pa.types.is_large_binary(t):
+        return "binary"
+    if pa.types.is_integer(t) and decision_source != "key" and may_be_identifier(name_tokens(name)):
+        return "integer"
+    return None
+
+
+def _text_values(column: pa.Array, kind: str) -> pa.Array:
+    """The batch's values of a text-like column as strings (a dictionary's distinct values only)."""
+    if pa.types.is_dictionary(column.type):
+        column = column.dictionary
+    return binary_as_text(column) if kind == "binary" else column
+
+
+@dataclass
+class KeptColumnWatch:
+    """Checks each batch of a table's kept columns before it is masked (see the module docstring).
+
+    ``enabled`` is off when the template keeps everything by default (local experiments).
+    """
+
+    enabled: bool = True
+    batches: Counter[str] = field(default_factory=Counter)  # "table.column" -> batches checked
+
+    def check(self, table: str, plan: TableMaskingPlan, batch: pa.RecordBatch) -> None:
+        """Raise :class:`PersonalDataInKeptColumn` when a kept column of ``batch`` holds personal data."""
+        if not self.enabled:
+            return
+        for name, decision in plan.decisions.items():
+            if decision.operator != "keep" or decision.source == "rule" or name not in batch.schema.names:
+                continue
+            column = batch.column(name)
+            kind = _watched_kind(column, decision.source, name)
+            if kind is None or column.null_count == len(column):
+                continue
+            self.batches[f"{table}.{name}"] += 1
+            if kind == "integer":
+                finding = integer_entity(column)
+                if finding is not None:
+                    raise self._error(table, name, kind, {finding.entity: finding.matched}, decision.evidence)
+                continue
+            found = entity_hits(_text_values(column, kind))
+            if found:
+                counts = {entity: int(np.count_nonzero(rows)) for entity, rows in found.items()}
+                raise self._error(table, name, kind, counts, decision.evidence)
+
+    @staticmethod
+    def _error(table: str, column: str, kind: str, counts: dict[str, int],
+               evidence: str) -> PersonalDataInKeptColumn:
+        found = ", ".join(f"{n} {entity}" for entity, n in sorted(counts.items()))
+        entity = max(counts, key=lambda e: counts[e])
+        if kind == "binary":
+            operator = "null"
+        elif kind == "integer":
+            operator = ENTITY_OPERATORS.get(entity, "hash")
+        else:
+            operator = "redact_text"
+        return PersonalDataInKeptColumn(
+            f"{table}.{column} was kept ({evidence}) but a batch of it holds personal data: {found} "
+            "value(s) found while staging; nothing was published",
+            hint=f"add a masking rule to the template, e.g. 'masking: {{{table}.{column}: {operator}}}' "
+                 f"({ENTITY_OPERATORS.get(entity, operator)} if every value is one {entity}), or "
+                 f"'{table}.{column}: keep' to publish the column as it is",
+        )
+
+    def summary(self) -> dict[str, object]:
+        """What was watched, for the stage's checks (column names and batch counts, never values)."""
+        return {"enabled": self.enabled, "passed": True, "columns": dict(sorted(self.batches.items()))}
+
