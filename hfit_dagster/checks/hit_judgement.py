@@ -8,10 +8,9 @@ stands and what it is:
   operator cannot write that value (:mod:`fake_spaces`: an email on a real domain, a name with a word from
   no pool, a card off the test BIN), else a **collision**, a fake that equals somebody's original;
 * in **free text** (``redact_text``, ``json_pii``) it is a leak when it is the original of the row it stands
-  in or of an entity that row belongs to (a parent its foreign keys point at, a sibling under the same
-  parent), unless the text there is that row's own fake (the same row's masked value, or the name part of
-  a fake email); a hit of another entity is a leak when no operator of its kind can write it, else a
-  collision.
+  in or of an entity that row belongs to (a parent its foreign keys point at), unless the text there is that
+  row's own fake (the same row's masked value, or the name part of a fake email); a hit of another entity is
+  a leak when no operator of its kind can write it, else a collision.
 
 Collisions are counted per ``original in found`` pair and reported; they never fail a build. Every hit is
 named by columns, never by value.
@@ -69,6 +68,13 @@ class Verdict:
     def add(self, other: Verdict) -> None:
         self.leaks |= other.leaks
         self.collisions.update(other.collisions)
+
+
+def _count(counter: Counter[str], names: list[str], origins: np.ndarray) -> None:
+    """Count collisions per origin name (one count per hit)."""
+    for origin, count in enumerate(np.bincount(origins, minlength=len(names)).tolist()):
+        if count:
+            counter[names[origin]] += count
 
 
 def _spans(values: pa.Array, tokens: Tokens, found: PatternHits, select: np.ndarray) -> list[str]:
@@ -131,7 +137,7 @@ def judge_column(searched: SearchedOriginals, where: str, role: ColumnRole, cand
     fake_ok = _could_be_fake(searched, candidates, tokens, found)
     if role is ColumnRole.MASKED or column is None or row_entities is None:
         verdict.leaks |= {f"{names[o]} (not a possible fake)" for o in np.unique(found.origin[~fake_ok]).tolist()}
-        verdict.collisions.update(names[o] for o in found.origin[fake_ok].tolist())
+        _count(verdict.collisions, names, found.origin[fake_ok])
         return verdict
     # free text: each hit once per row that holds its value
     index = pc.index_in(column, value_set=candidates)
@@ -159,7 +165,7 @@ def judge_column(searched: SearchedOriginals, where: str, role: ColumnRole, cand
     why = np.where(same, "same row or entity", "not a possible fake")
     verdict.leaks |= {f"{names[o]} ({w})" for o, w in zip(found.origin[hit_of[leak]].tolist(), why[leak].tolist(),
                                                            strict=True)}
-    verdict.collisions.update(names[o] for o in found.origin[hit_of[~leak]].tolist())
+    _count(verdict.collisions, names, found.origin[hit_of[~leak]])
     return verdict
 
 

@@ -247,7 +247,7 @@ class TokenPatterns:
             _set_bits(first_bits, first_tokens)
         by_length: dict[int, np.ndarray] = {}
         by_origin: dict[int, np.ndarray] = {}
-        for k in np.unique(lengths).tolist():
+        for k in small_distinct(lengths):
             select = lengths == k
             h, o = hashes[select], origins[select]
             # numpy's default sort of integers is vectorized (a stable one is several times slower); the
@@ -329,6 +329,18 @@ class PatternHits:
     def take(self, select: np.ndarray) -> PatternHits:
         return PatternHits(self.value[select], self.start[select], self.length[select], self.hash[select],
                            self.origin[select])
+
+
+def small_distinct(values: np.ndarray) -> list[int]:
+    """The distinct values of an array of small non-negative integers (token counts), sorted: a count per
+    value, where ``np.unique``'s hash table takes seconds over millions of entries."""
+    return np.flatnonzero(np.bincount(values)).tolist() if values.size else []
+
+
+def sorted_distinct(values: np.ndarray) -> np.ndarray:
+    """The distinct values of a 64-bit array, sorted (one in-place sort, then a neighbour comparison)."""
+    values = np.sort(values)
+    return values[np.concatenate(([True], values[1:] != values[:-1]))] if values.size else values
 
 
 def first_token_filter() -> np.ndarray:

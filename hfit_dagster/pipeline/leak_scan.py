@@ -2,9 +2,11 @@
 every hit judged.
 
 While staging, the originals of every masked column go to a :class:`LeakCollector` before the batch is masked,
-with the entities of their row: the row itself (by its kept primary key, else by its position in the table)
-and the parents its kept foreign keys point at. After masking, each masked value equal to its own original
-is counted. After the exports, every staged table's text is searched for the originals (:meth:`LeakScan.hits`);
+with the entity of their row (its kept primary key, else its position in the table). A row of the output
+belongs to that entity and to the parents its kept foreign keys point at, so an original found in the free
+text of its own row, or of a child row (a customer's email in the note of one of their orders), is a leak.
+After masking, each masked value equal to its own original is counted.
+After the exports, every staged table's text is searched for the originals (:meth:`LeakScan.hits`);
 a vectorized pre-filter (:func:`leak_candidates`) drops the values that cannot contain one, and
 :func:`~hfit_dagster.checks.hit_judgement.judge_column` decides what each hit is (a leak, or a collision:
 a fake equal to somebody else's original, counted in the manifest).
@@ -61,7 +63,7 @@ def leak_candidates(values: pa.Array, patterns: TokenPatterns | None) -> pa.Arra
     others = values.filter(pc.invert(ascii_mask))
     plain = values.filter(ascii_mask)
     hit = np.zeros(len(plain), dtype=bool)
-    hit[np.unique(patterns.find(ascii_tokens(plain)).value)] = True
+    hit[patterns.find(ascii_tokens(plain)).value] = True
     return pa.concat_arrays([plain.filter(pa.array(hit)), others])
 
 
@@ -186,7 +188,10 @@ class LeakScan:
         masked = {name: d.operator for name, d in plan.decisions.items() if d.operator != "keep"}
         if not masked or self.collector.truncated:  # once full (``truncated``) the collector takes no more
             return
-        entities = self.row_entities(table, batch, first_row)
+        # an original belongs to its own row only; a row of the output to itself and to its parents: a customer's
+        # original in the note of one of their tickets is theirs, two rows under one parent (customers of one
+        # country) are not one entity
+        entities = self.row_entities(table, batch, first_row)[:, :1]
         for name, operator in masked.items():
             self.collector.add_column(table, name, operator, batch.column(name), entities)
         by_operator = {operator: name for name, operator in masked.items()}
