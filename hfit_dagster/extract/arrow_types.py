@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -148,11 +149,41 @@ def rows_to_batch(rows: list[Any], schema: pa.Schema,
     """
     columns: list[Any] = list(zip(*rows, strict=True)) if rows else [() for _ in schema]
     if processors:
-        columns = [[proc(v) for v in values] if proc else values
-                   for values, proc in zip(columns, processors, strict=True)]
+        columns = [_processed(values, proc, field.type) if proc else values
+                   for values, proc, field in zip(columns, processors, schema, strict=True)]
     arrays = [values_to_array(values, field.type, column=field.name)
               for values, field in zip(columns, schema, strict=True)]
     return pa.RecordBatch.from_arrays(arrays, schema=schema)
+
+
+class UnreadableValue(ProviderError):
+    """A source value that does not fit its column's Arrow type (the message names the column, never the value)."""
+
+
+_EPOCH = datetime(1970, 1, 1)
+
+
+def _processed(values: Any, processor: Callable[[Any], Any], arrow_type: pa.DataType) -> list[Any]:
+    """``processor`` applied to each value. A loosely typed source (SQLite stores any value in any column)
+    may hold values the processor refuses: a number in a DATE/DATETIME column is Unix time in seconds (as
+    SQLite's ``unixepoch`` reads it); anything else is left as it is, and :func:`values_to_array` converts it
+    or names the column."""
+    try:
+        return [processor(v) for v in values]
+    except (TypeError, ValueError, ArithmeticError):
+        pass
+    temporal = pa.types.is_timestamp(arrow_type) or pa.types.is_date(arrow_type)
+    out = []
+    for value in values:
+        try:
+            out.append(processor(value))
+        except (TypeError, ValueError, ArithmeticError):
+            if temporal and isinstance(value, int | float) and not isinstance(value, bool):
+                moment = _EPOCH + timedelta(seconds=value)
+                out.append(moment.date() if pa.types.is_date(arrow_type) else moment)
+            else:
+                out.append(value)
+    return out
 
 
 _CONVERSION_ERRORS = (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError, OverflowError)
@@ -178,9 +209,10 @@ def values_to_array(values: Any, arrow_type: pa.DataType, *, column: str | None 
     except _CONVERSION_ERRORS:
         pass
     where = f"column {column!r}" if column else "a column"
-    raise ProviderError(
+    raise UnreadableValue(
         f"{where} has a value that is not a valid {arrow_type} (the source does not enforce the column's type)",
-        hint=f"cast the column in the template query to a type its values fit, e.g. CAST({column or 'col'} AS TEXT)",
+        hint=f"leave out or convert such values in the template query, or correct them in the source (on SQLite, "
+             f"typeof({column or 'col'}) tells each value's storage class)",
     ) from None
 
 

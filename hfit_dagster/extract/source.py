@@ -24,7 +24,8 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.engine.url import make_url
 
 from hfit_dagster.errors import ProviderError
-from hfit_dagster.extract.arrow_types import DIALECT_INFO, rows_to_batch, schema_for
+from hfit_dagster.extract.arrow_types import DIALECT_INFO, UnreadableValue, rows_to_batch, schema_for
+from hfit_dagster.extract.db_errors import describe_db_error
 from hfit_dagster.extract.exact_floats import exact_float_columns, float_columns, widen_float_projections
 from hfit_dagster.extract.mysql_fast import fast_batches
 from hfit_dagster.extract.query_guard import guarded_clause, sqlglot_dialect
@@ -32,6 +33,7 @@ from hfit_dagster.extract.sessions import connect_args, install_postgres_loaders
 from hfit_dagster.template.query import ExportQuery
 
 KEY_CHUNK = 1000
+PROVIDER_INFO = "hfit_provider"  # Connection.info key: the provider a snapshot connection reads
 
 
 def create_source_engine(provider: str, url: str) -> Engine:
@@ -50,26 +52,15 @@ def create_source_engine(provider: str, url: str) -> Engine:
     return engine
 
 
-def describe_db_error(provider: str, exc: BaseException) -> ProviderError:
-    """A ProviderError for a driver failure: the error class and code only, no SQL text or values."""
-    orig = getattr(exc, "orig", None)
-    code = ""
-    if orig is not None and getattr(orig, "args", None) and isinstance(orig.args[0], int):
-        code = f" (code {orig.args[0]})"
-    kind = type(orig).__name__ if orig is not None else type(exc).__name__
-    return ProviderError(
-        f"provider {provider!r}: database error {kind}{code}",
-        hint="check that the source is reachable and the template's tables and columns exist",
-    )
-
-
 @contextmanager
 def read_only_snapshot(provider: str, engine: Engine) -> Iterator[Connection]:
     """A connection in one read-only transaction (consistent snapshot on MySQL/MariaDB and PostgreSQL)."""
+    url = engine.url
     try:
         conn = engine.connect()
     except sa.exc.SQLAlchemyError as exc:
-        raise describe_db_error(provider, exc) from None
+        raise describe_db_error(provider, exc, names=(url.database or "", url.host or "")) from None
+    conn.info[PROVIDER_INFO] = provider
     dialect = engine.dialect.name
     try:
         if dialect in ("mysql", "mariadb"):
@@ -81,7 +72,7 @@ def read_only_snapshot(provider: str, engine: Engine) -> Iterator[Connection]:
             conn.exec_driver_sql("PRAGMA query_only = ON")
         yield conn
     except sa.exc.SQLAlchemyError as exc:
-        raise describe_db_error(provider, exc) from None
+        raise describe_db_error(provider, exc, names=(url.database or "", url.host or "")) from None
     finally:
         try:
             conn.rollback()
@@ -101,15 +92,39 @@ def reflect_tables(provider: str, conn: Connection, tables: Iterable[str]) -> sa
         raise ProviderError(f"provider {provider!r} has no table(s) {', '.join(missing)}",
                             hint="check the export names (or their 'table:' field) against the source schema")
     metadata = sa.MetaData()
-    metadata.reflect(bind=conn, only=names, resolve_fks=True)
+    try:
+        metadata.reflect(bind=conn, only=names, resolve_fks=True)
+    except sa.exc.DBAPIError as exc:
+        raise describe_db_error(provider, exc, where="the tables' definitions", names=names) from None
     for table in metadata.tables.values():
         table.info[DIALECT_INFO] = conn.dialect.name
     return metadata
 
 
+def _described(conn: Connection, batches: Iterator[pa.RecordBatch], where: str,
+               names: Iterable[str]) -> Iterator[pa.RecordBatch]:
+    """``batches``, with a database error or an unreadable value reported as a ProviderError that names the
+    provider and ``where`` (see ``db_errors``)."""
+    provider = str(conn.info.get(PROVIDER_INFO, conn.dialect.name))
+    names = [*names, conn.engine.url.database or ""]
+    try:
+        yield from batches
+    except sa.exc.DBAPIError as exc:
+        raise describe_db_error(provider, exc, where=where, names=names) from None
+    except UnreadableValue as exc:
+        raise UnreadableValue(f"provider {provider!r}, {where}: {exc.message}", hint=exc.hint) from None
+
+
 def stream_query(conn: Connection, table: sa.Table, query: ExportQuery, values: dict[str, Any],
                  batch_rows: int, *, fast_read: bool = True) -> Iterator[pa.RecordBatch]:
     """Rows of an export query as Arrow batches; the query's columns must be columns of ``table``."""
+    names = [table.name, *(c.name for c in table.columns)]
+    return _described(conn, _query_batches(conn, table, query, values, batch_rows, fast_read=fast_read),
+                      f"export {table.name!r}", names)
+
+
+def _query_batches(conn: Connection, table: sa.Table, query: ExportQuery, values: dict[str, Any],
+                   batch_rows: int, *, fast_read: bool) -> Iterator[pa.RecordBatch]:
     floats = float_columns(table, conn.dialect.name)
     widened = widen_float_projections(query.sql_for(sqlglot_dialect(conn)), table, floats) if floats else None
     if widened is not None:  # the same rows, FLOAT columns sent exactly (see exact_floats)
@@ -163,7 +178,18 @@ def _result_processor(column_type: sa.types.TypeEngine[Any], dialect: sa.engine.
 
 
 def stream_statement(conn: Connection, statement: sa.Executable, params: dict[str, Any], schema: pa.Schema,
-                     batch_rows: int, *, fast_read: bool = True) -> Iterator[pa.RecordBatch]:
+                     batch_rows: int, *, fast_read: bool = True, where: str | None = None) -> Iterator[pa.RecordBatch]:
+    """:func:`statement_batches`, errors named by provider and ``where`` (default: the table read)."""
+    froms = statement.get_final_froms() if isinstance(statement, sa.Select) else []
+    tables = [t for f in froms for t in sa.sql.util.find_tables(f)]
+    names = [n for t in tables for n in (t.name, *(c.name for c in t.columns))]
+    where = where or (f"table {tables[0].name!r}" if tables else "a read")
+    return _described(conn, statement_batches(conn, statement, params, schema, batch_rows, fast_read=fast_read),
+                      where, names)
+
+
+def statement_batches(conn: Connection, statement: sa.Executable, params: dict[str, Any], schema: pa.Schema,
+                      batch_rows: int, *, fast_read: bool = True) -> Iterator[pa.RecordBatch]:
     """Rows of a SELECT built by hfit (columns in ``schema`` order) as Arrow batches, streamed.
 
     Values arrive as the driver returns them, as for a template query: SQLAlchemy's result processing
