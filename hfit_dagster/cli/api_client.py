@@ -7,11 +7,15 @@ Nothing here prints: the commands in ``client_commands`` decide what the user se
 
 from __future__ import annotations
 
+import gzip
 import hashlib
+import io
 import json
 import os
 import re
+import tarfile
 import time
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
@@ -34,6 +38,8 @@ from hfit_dagster.settings import HfitSettings
 USER_AGENT = "hfit-cli/0.1"
 TIMEOUT = httpx.Timeout(30.0, read=300.0)
 RANGE_FORMATS = ("sql", "manifest")
+SQL_FILE = "package.sql"
+CHUNK = 1 << 20
 TERMINAL = ("succeeded", "failed")
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$", re.IGNORECASE)
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -274,6 +280,18 @@ class HfitClient:
     def packages(self, template: str) -> dict[str, Any]:
         return self._json("GET", f"/packages/{_segment(template)}")
 
+    def manifest(self, template: str, version: str) -> dict[str, Any]:
+        """A package's manifest, checked against its ETag (its sha256): the digests every download is held to."""
+        buffer = io.BytesIO()
+        self.download(template, version, "manifest", buffer)
+        try:
+            manifest = json.loads(buffer.getvalue())
+        except ValueError:
+            raise ServiceError(f"the manifest of {template} {version} is not JSON") from None
+        if not isinstance(manifest, dict) or not isinstance(manifest.get("files"), dict):
+            raise ServiceError(f"the manifest of {template} {version} lists no files")
+        return manifest
+
     def download(self, template: str, version: str, fmt: str, sink: BinaryIO, *, offset: int = 0,
                  etag: str | None = None, digest: Any = None, progress: ProgressCallback | None = None,
                  retries: int = 3, on_etag: Callable[[str | None], None] | None = None) -> DownloadResult:
@@ -330,10 +348,11 @@ class HfitClient:
             expected = etag.strip().removeprefix("W/").strip('"')
             if total is not None and offset != total:
                 raise ServerUnreachable(f"download of {template} ended after {offset} of {total} bytes")
-            if fmt == "sql" and digest.hexdigest() != expected:
-                raise ServiceError(f"the downloaded package.sql does not match its sha256 ({expected[:12]}…)",
+            if digest.hexdigest() != expected:
+                what = "package.sql" if fmt == "sql" else "manifest"
+                raise ServiceError(f"the downloaded {what} does not match its sha256 ({expected[:12]}…)",
                                    hint="delete the file and download again")
-            verified = fmt == "sql"
+            verified = True
         return DownloadResult(version=served_version, bytes=offset, etag=etag, verified=verified)
 
     # -- plumbing ----------------------------------------------------------------------------------------
@@ -359,6 +378,48 @@ class HfitClient:
             code, message, hint = "", f"HTTP {response.status_code} from {self.server}", None
         cls = ERRORS_BY_CODE.get(code) or STATUS_FALLBACK.get(response.status_code, ServiceError)
         return cls(message, hint=hint)
+
+
+# -- verification ----------------------------------------------------------------------------------------------
+def verify_download(path: Path, fmt: str, manifest: dict[str, Any]) -> None:
+    """Hold a downloaded file to the manifest's sha256: package.sql for ``sql`` and (decompressed) ``sql.gz``,
+    every Parquet file (and no other) for the ``parquet`` tar. ServiceError when anything differs."""
+    files: dict[str, Any] = manifest.get("files") or {}
+    if fmt in ("sql", "sql.gz"):
+        expected = str((files.get(SQL_FILE) or {}).get("sha256", ""))
+        digest = hashlib.sha256()
+        with path.open("rb") as raw:
+            source: BinaryIO = gzip.GzipFile(fileobj=raw) if fmt == "sql.gz" else raw  # type: ignore[assignment]
+            try:
+                while chunk := source.read(CHUNK):
+                    digest.update(chunk)
+            except (OSError, EOFError, zlib.error):
+                raise ServiceError(f"the downloaded {fmt} is not a complete gzip stream",
+                                   hint="download it again") from None
+        if not expected or digest.hexdigest() != expected:
+            raise ServiceError(f"the downloaded {fmt} does not match its sha256 in the manifest "
+                               f"({expected[:12] or 'none listed'}…)", hint="download it again")
+    elif fmt == "parquet":
+        wanted = {name: str(entry.get("sha256", "")) for name, entry in files.items() if name.startswith("parquet/")}
+        found: dict[str, str] = {}
+        try:
+            with tarfile.open(path, mode="r|") as archive:
+                for member in archive:
+                    if not member.isfile() or member.name in found:
+                        raise ServiceError(f"the parquet tar holds an unexpected entry {member.name[:80]!r}")
+                    digest = hashlib.sha256()
+                    handle = archive.extractfile(member)
+                    assert handle is not None
+                    while chunk := handle.read(CHUNK):
+                        digest.update(chunk)
+                    found[member.name] = digest.hexdigest()
+        except (tarfile.TarError, OSError, EOFError):
+            raise ServiceError("the downloaded parquet tar is not a complete archive", hint="download it again") \
+                from None
+        if found != wanted:
+            differing = sorted(set(found) ^ set(wanted) | {n for n in found if found[n] != wanted.get(n)})
+            raise ServiceError(f"the downloaded parquet tar does not match the sha256 of its files in the manifest "
+                               f"({', '.join(differing[:3])})", hint="download it again")
 
 
 def _segment(value: str) -> str:

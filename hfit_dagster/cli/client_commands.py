@@ -1,18 +1,27 @@
 """``hfit login|logout|whoami|pkg-download|cleanup``: the developer's side of the hfit service.
 
-Thin: the HTTP work, saved credentials and download records are in ``api_client``. Data goes to stdout
-(or the ``-o`` file); everything said to the user goes to stderr, so ``hfit pkg-download X | mysql db``
-and ``hfit pkg-download X > x.sql`` carry nothing but the package.
+Thin: the HTTP work, saved credentials, download records and verification are in ``api_client``. Data goes
+to stdout (or the ``-o`` file); everything said to the user goes to stderr, so ``hfit pkg-download X | mysql
+db`` and ``hfit pkg-download X > x.sql`` carry nothing but the package. Every format is checked against the
+manifest's sha256 before it is used: a download to stdout goes to a private temporary file first and reaches
+stdout only once verified; a ``-o`` download is verified in ``<file>.part`` (never through a symbolic link)
+before it is renamed into place. When SQL was meant for a pipe and anything fails (a failed build
+included), stdout gets one statement that makes the SQL client fail too, so ``| mysql db`` does not exit 0
+on nothing.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
+import stat
 import sys
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -30,6 +39,7 @@ from hfit_dagster.cli.api_client import (
     ProgressCallback,
     iter_file,
     parse_duration,
+    verify_download,
 )
 from hfit_dagster.cli.errors import report_errors, stderr, stdout
 from hfit_dagster.errors import AuthError, HfitError, InvalidRequest, ServiceError
@@ -140,17 +150,24 @@ def pkg_download(
     if version is not None and version != "latest" and not VERSION_PATTERN.match(version):
         raise InvalidRequest(f"invalid package version {version[:60]!r}",
                              hint="versions look like 20261126T191500123456Z-1a2b3c4d, or 'latest'")
-    with HfitClient.logged_in(settings) as client:
-        chosen = version or _build(client, name, raw, timeout)
-        if chosen == "latest":
-            chosen = client.packages(name).get("latest") or "latest"
-        target = output
-        if target is None and (keep_for is not None or sys.stdout.isatty()):
-            target = Path(f"{name}-{chosen}{EXTENSIONS[fmt.value]}")
-        if target is None:
-            result = _download_to_stdout(client, name, chosen, fmt.value)
-        else:
-            result = _download_to_file(client, name, chosen, fmt.value, target)
+    sql_for_a_pipe = output is None and keep_for is None and fmt is DownloadFormat.sql and not sys.stdout.isatty()
+    try:
+        with HfitClient.logged_in(settings) as client:
+            chosen = version or _build(client, name, raw, timeout)
+            if chosen == "latest":
+                chosen = client.packages(name).get("latest") or "latest"
+            manifest = client.manifest(name, chosen) if fmt is not DownloadFormat.manifest else None
+            target = output
+            if target is None and (keep_for is not None or sys.stdout.isatty()):
+                target = Path(f"{name}-{chosen}{EXTENSIONS[fmt.value]}")
+            if target is None:
+                result = _download_to_stdout(client, name, chosen, fmt.value, manifest)
+            else:
+                result = _download_to_file(client, name, chosen, fmt.value, target, manifest)
+    except HfitError as exc:
+        if sql_for_a_pipe:
+            _fail_the_sql_reader(exc)
+        raise
     if target is None:
         stderr.print(f"{name} {result.version}: {result.bytes} bytes written to stdout")
         return
@@ -207,51 +224,104 @@ def _progress(label: str) -> Iterator[ProgressCallback | None]:
         yield lambda done, total: bar.update(task, completed=done, total=total)
 
 
-def _download_to_stdout(client: HfitClient, name: str, version: str, fmt: str) -> DownloadResult:
-    sink = sys.stdout.buffer
+def _download_to_stdout(client: HfitClient, name: str, version: str, fmt: str,
+                        manifest: dict[str, Any] | None) -> DownloadResult:
+    """Download into a private temporary file, verify it, and only then copy it to stdout."""
+    fd, tmp_name = tempfile.mkstemp(prefix="hfit-download-", suffix=".part")  # 0600, a fresh name
+    tmp = Path(tmp_name)
     try:
-        with _progress(f"{name} {version}") as progress:
+        with os.fdopen(fd, "wb") as sink, _progress(f"{name} {version}") as progress:
             result = client.download(name, version, fmt, sink, progress=progress)
-        sink.flush()
-    except BrokenPipeError:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())  # so the interpreter's final flush does not fail again
-        raise HfitError("the program reading stdout stopped before the package was complete") from None
-    return result
+        if manifest is not None:
+            verify_download(tmp, fmt, manifest)
+        out = sys.stdout.buffer
+        try:
+            for chunk in iter_file(tmp):
+                out.write(chunk)
+            out.flush()
+        except BrokenPipeError:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())  # so the interpreter's final flush does not fail again
+            raise HfitError("the program reading stdout stopped before the package was complete") from None
+    finally:
+        tmp.unlink(missing_ok=True)
+    return replace(result, verified=True)
 
 
-def _download_to_file(client: HfitClient, name: str, version: str, fmt: str, target: Path) -> DownloadResult:
-    """Download into ``<target>.part`` (resuming one from an earlier attempt), then rename into place."""
+def _download_to_file(client: HfitClient, name: str, version: str, fmt: str, target: Path,
+                      manifest: dict[str, Any] | None) -> DownloadResult:
+    """Download into ``<target>.part`` (resuming one from an earlier attempt), verify it, rename into place.
+
+    The partial file and its ``.part.json`` note are never opened through a symbolic link: one planted there
+    is refused, so a download cannot be redirected into another file.
+    """
     part = target.with_name(target.name + ".part")
     meta_path = target.with_name(target.name + ".part.json")
+    for path in (part, meta_path):
+        if path.is_symlink():
+            raise InvalidRequest(f"{path} is a symbolic link; hfit does not write through one",
+                                 hint="remove it, or download to another -o path")
     wanted = {"template": name, "version": version, "format": fmt}
     meta = _read_json(meta_path)
     digest = hashlib.sha256()
     offset, etag = 0, None
-    if fmt in RANGE_FORMATS and part.is_file() and {k: meta.get(k) for k in wanted} == wanted:
+    if fmt in RANGE_FORMATS and _is_regular_file(part) and {k: meta.get(k) for k in wanted} == wanted:
         for chunk in iter_file(part):
             digest.update(chunk)
         offset, etag = part.stat().st_size, meta.get("etag")
         stderr.print(f"resuming {target} from byte {offset}")
-    else:
-        part.unlink(missing_ok=True)
 
     def remember(new_etag: str | None) -> None:
-        meta_path.write_text(json.dumps({**wanted, "etag": new_etag}))
+        _write_no_follow(meta_path, json.dumps({**wanted, "etag": new_etag}).encode())
 
-    fd = os.open(part, os.O_WRONLY | os.O_CREAT | (os.O_APPEND if offset else os.O_TRUNC), 0o600)
+    fd = _open_no_follow(part, os.O_WRONLY | os.O_CREAT | (os.O_APPEND if offset else os.O_TRUNC))
     os.fchmod(fd, 0o600)  # packages hold (masked) data: only their owner reads them
     try:
         with os.fdopen(fd, "ab" if offset else "wb") as sink, _progress(f"{name} {version}") as progress:
             result = client.download(name, version, fmt, sink, offset=offset, etag=etag, digest=digest,
                                      progress=progress, on_etag=remember)
+        if manifest is not None:
+            verify_download(part, fmt, manifest)
     except ServiceError:
         part.unlink(missing_ok=True)
         meta_path.unlink(missing_ok=True)
         raise
     os.replace(part, target)
     meta_path.unlink(missing_ok=True)
-    return result
+    return replace(result, verified=True)
+
+
+def _fail_the_sql_reader(error: HfitError) -> None:
+    """One SQL statement no database accepts, so a SQL client reading the pipe fails instead of loading
+    nothing and exiting 0; the comment above it says why."""
+    reason = " ".join(error.message.split())[:300]
+    try:
+        sys.stdout.buffer.write(f"-- hfit pkg-download failed: {reason}\nhfit_pkg_download_failed;\n".encode())
+        sys.stdout.buffer.flush()
+    except (BrokenPipeError, OSError):
+        pass
+
+
+def _is_regular_file(path: Path) -> bool:
+    try:
+        return stat.S_ISREG(os.lstat(path).st_mode)
+    except FileNotFoundError:
+        return False
+
+
+def _open_no_follow(path: Path, flags: int) -> int:
+    try:
+        return os.open(path, flags | os.O_NOFOLLOW, 0o600)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise InvalidRequest(f"{path} is a symbolic link; hfit does not write through one",
+                                 hint="remove it, or download to another -o path") from None
+        raise
+
+
+def _write_no_follow(path: Path, data: bytes) -> None:
+    with os.fdopen(_open_no_follow(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC), "wb") as handle:
+        handle.write(data)
 
 
 def _read_json(path: Path) -> dict[str, Any]:
