@@ -44,7 +44,6 @@ from hfit_dagster.checks.token_hashes import (
     first_token_filter,
     python_tokens,
     small_distinct,
-    sorted_distinct,
     tokens_of,
 )
 
@@ -171,17 +170,27 @@ def _digest(values: pa.Array, origins: np.ndarray, multi_token_only: bool, entit
     return OriginalDigests(hashes, k_of.astype(np.uint8), origins[rows].astype(np.int32), pairs)
 
 
+def _joined(parts: list[OriginalDigests], name: str) -> np.ndarray:
+    """One field of every part, concatenated; the parts' own arrays are let go (peak memory of a merge)."""
+    joined = np.concatenate([getattr(p, name) for p in parts])
+    for p in parts:
+        setattr(p, name, joined[:0])
+    return joined
+
+
 def _merge(parts: list[OriginalDigests], origins: list[Origin], first_bits: np.ndarray) -> SearchedOriginals:
     """Digests merged into searchable patterns (distinct per token count, the first origin of a hash wins) and
-    the distinct pair digests, sorted."""
-    hashes = np.concatenate([p.hashes for p in parts]) if parts else np.zeros(0, np.uint64)
-    pairs = sorted_distinct(np.concatenate([p.pairs for p in parts])) if parts else np.zeros(0, np.uint64)
+    the distinct pair digests, sorted. Takes the arrays out of ``parts``."""
+    if not parts:
+        parts = [OriginalDigests.empty()]
+    pairs = _joined(parts, "pairs")
+    pairs.sort()
+    pairs = pairs[np.concatenate(([True], pairs[1:] != pairs[:-1]))] if pairs.size else pairs
+    hashes, lengths, where = _joined(parts, "hashes"), _joined(parts, "lengths"), _joined(parts, "origins")
     if not hashes.size:
         return SearchedOriginals(TokenPatterns({}, {}, np.zeros(1 << 21, dtype=np.uint8), first_bits),
                                  list(origins), pairs)
-    patterns = TokenPatterns.build(hashes, np.concatenate([p.lengths for p in parts]),
-                                   np.concatenate([p.origins for p in parts]), first_bits=first_bits)
-    return SearchedOriginals(patterns, list(origins), pairs)
+    return SearchedOriginals(TokenPatterns.build(hashes, lengths, where, first_bits=first_bits), list(origins), pairs)
 
 
 def scan_values(searched: SearchedOriginals, values: Iterable[str | None]) -> set[str]:
@@ -292,7 +301,10 @@ class LeakCollector:
         self._fresh = []
 
         def merge() -> SearchedOriginals:
+            nonlocal before
             parts = ([before.result().digests()] if before is not None else []) + [f.result() for f in fresh]
+            before = None
+            fresh.clear()  # the parts hold the only references now: _merge lets them go as it concatenates
             return _merge(parts, origins, self._first_bits)
 
         self._merged = _hashing_thread().submit(merge)

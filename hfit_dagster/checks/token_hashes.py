@@ -337,12 +337,6 @@ def small_distinct(values: np.ndarray) -> list[int]:
     return np.flatnonzero(np.bincount(values)).tolist() if values.size else []
 
 
-def sorted_distinct(values: np.ndarray) -> np.ndarray:
-    """The distinct values of a 64-bit array, sorted (one in-place sort, then a neighbour comparison)."""
-    values = np.sort(values)
-    return values[np.concatenate(([True], values[1:] != values[:-1]))] if values.size else values
-
-
 def first_token_filter() -> np.ndarray:
     """An empty bit filter of first tokens (``TokenPatterns.first_bits``), for :func:`add_first_tokens`."""
     return np.zeros(_FILTER_BITS // 8, dtype=np.uint8)

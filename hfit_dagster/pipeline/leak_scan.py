@@ -30,7 +30,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import sqlalchemy as sa
 
-from hfit_dagster.checks.hit_judgement import ColumnRole, Verdict, judge_column, unchanged_share_leaks
+from hfit_dagster.checks.hit_judgement import (
+    ColumnRole,
+    RowEntities,
+    RowFakes,
+    Verdict,
+    judge_column,
+    unchanged_share_leaks,
+)
 from hfit_dagster.checks.leak import FULL_NAME, UNSEARCHED_OPERATORS, LeakCollector, SearchedOriginals, pair_digests
 from hfit_dagster.checks.token_hashes import TokenPatterns, ascii_tokens, sequence_hashes, string_hashes, tokens_of
 from hfit_dagster.masking import TableMaskingPlan
@@ -259,10 +266,6 @@ class LeakScan:
         plan = self._plans.get(name)
         keys = self._table_keys(name)
 
-        def candidates(column: pa.Array) -> pa.Array:
-            distinct = column.dictionary if isinstance(column, pa.DictionaryArray) else pc.unique(column)
-            return leak_candidates(distinct, patterns)
-
         first_row = 0
         with ThreadPoolExecutor(max_workers=SCAN_THREADS, thread_name_prefix="hfit-leak") as pool:
             for batch in self.staged_text(name, LEAK_SCAN_ROWS, keys.columns):
@@ -273,21 +276,26 @@ class LeakScan:
 
                 def row_entities(rows: np.ndarray, batch: pa.RecordBatch = batch, first: int = first_row,
                                  cache: list[np.ndarray] = entities) -> np.ndarray:
-                    if not cache:
+                    if not cache:  # two columns may both compute it: the same array
                         cache.append(self.row_entities(name, batch, first))
                     return cache[0][rows]
 
                 row_fakes = self._row_fakes(name, batch)
-                found = pool.map(candidates, [batch.column(c) for c in text])
-                for column_name, values in zip(text, found, strict=True):
-                    if not len(values):  # the judgement decides; the pre-filter only drops values
-                        continue
-                    role = _role(plan, column_name)
+
+                def judged(column_name: str, batch: pa.RecordBatch = batch, row_entities: RowEntities = row_entities,
+                           row_fakes: RowFakes = row_fakes) -> Verdict:
                     column = batch.column(column_name)
+                    distinct = column.dictionary if isinstance(column, pa.DictionaryArray) else pc.unique(column)
+                    values = leak_candidates(distinct, patterns)  # drops values without a hit, in C
+                    if not len(values):
+                        return Verdict()
                     if isinstance(column, pa.DictionaryArray):
                         column = column.dictionary_decode()
-                    verdict.add(judge_column(searched, f"{name}.{column_name}", role, values, column,
-                                             row_entities, row_fakes))
+                    return judge_column(searched, f"{name}.{column_name}", _role(plan, column_name), values, column,
+                                        row_entities, row_fakes)
+
+                for found in pool.map(judged, text):  # columns judged in parallel (numpy and Arrow work)
+                    verdict.add(found)
                 first_row += batch.num_rows
                 release_memory()
         return verdict
