@@ -1,8 +1,8 @@
 """A real ``hfit serve`` (uvicorn) on 127.0.0.1 for the API and client tests, with helpers around it.
 
-The server runs as a subprocess of ``.venv/bin/hfit`` with an isolated HFIT_HOME, XDG_CONFIG_HOME and
-templates folder, over the demo source; tests talk to it with httpx (or http.client when a path must
-reach the server unnormalised) and set up users directly in its state database.
+The server runs as a subprocess of the ``hfit`` executable beside the running interpreter, with an isolated
+HFIT_HOME, XDG_CONFIG_HOME and templates folder, over the demo source; tests talk to it with httpx (or
+http.client when a path must reach the server unnormalised) and set up users directly in its state database.
 """
 
 from __future__ import annotations
