@@ -128,6 +128,13 @@ ENTITY_TABLE: tuple[EntitySpec, ...] = (
     EntitySpec("UK_NINO", **_NATIONAL_ID),
     EntitySpec("MEDICAL_LICENSE", **_NATIONAL_ID),
     EntitySpec("CRYPTO", None, "hash"),
+    # found by hfit's own free-text rules (masking/recognizers/), in text only: no column is classified by them
+    EntitySpec("NATIONAL_ID", "national_id", noisy_in_short_leaves=True),
+    EntitySpec("PASSPORT", "national_id", noisy_in_short_leaves=True),
+    EntitySpec("TAX_ID", "national_id", noisy_in_short_leaves=True),
+    EntitySpec("BANK_ACCOUNT", "national_id", noisy_in_short_leaves=True),
+    EntitySpec("DATE_OF_BIRTH", "date_of_birth", noisy_in_short_leaves=True),
+    EntitySpec("SECRET", None, noisy_in_short_leaves=True),
     EntitySpec("NRP", looked_for=False, noisy_in_short_leaves=True, ner=True),
     EntitySpec("ORGANIZATION", looked_for=False, ner=True),
 )  # fmt: skip

@@ -50,10 +50,12 @@ PARALLEL_MIN_TEXTS = 64
 _WORKER: TextRedactor | None = None
 
 
-def _worker_init(nlp_model: str, extra: list[dict[str, Any]], language: str, threshold: float, key: bytes) -> None:
+def _worker_init(nlp_model: str, extra: list[dict[str, Any]], language: str, threshold: float, key: bytes,
+                 free_text_rules: bool = True) -> None:
     """Build the analyzer once per worker process (spaCy loaded from the installed package, offline)."""
     global _WORKER
-    analyzer = TextAnalyzer(nlp_model, extra, language=language, score_threshold=threshold)
+    analyzer = TextAnalyzer(nlp_model, extra, language=language, score_threshold=threshold,
+                            free_text_rules=free_text_rules)
     analyzer.analyze("warm up")
     _WORKER = TextRedactor(analyzer, key, cache_size=0)
 
@@ -297,7 +299,8 @@ class TextRedactor:
                 max_workers=self.workers,
                 mp_context=multiprocessing.get_context("spawn"),
                 initializer=_worker_init,
-                initargs=(a.nlp_model, a.extra_recognizers, a.language, a.score_threshold, self.key),
+                initargs=(a.nlp_model, a.extra_recognizers, a.language, a.score_threshold, self.key,
+                          a.free_text_rules),
             )
             self._finalizer = weakref.finalize(self, self._pool.shutdown, wait=True, cancel_futures=True)
         return self._pool

@@ -86,7 +86,7 @@ def test_masker_redact_text_column(analyzer: TextAnalyzer, key: bytes) -> None:
 
 def test_regex_mode_needs_no_spacy_model(key: bytes, monkeypatch: pytest.MonkeyPatch) -> None:
     """Machines without a spaCy model can still mask emails, phones, cards and custom ids
-    (nlp_model='regex'); person names are then not detected, as documented."""
+    (nlp_model='regex'); person names are then found by hfit's gazetteers and cues only, not by NER."""
     import spacy
 
     def no_model(*args: object, **kwargs: object) -> None:
@@ -103,7 +103,9 @@ def test_regex_mode_needs_no_spacy_model(key: bytes, monkeypatch: pytest.MonkeyP
     for original in ("maria.lopez@example.org", "555 010 2233", "4111 1111 1111 1111", "ORD-123456"):
         assert original not in redacted
     assert "<ORDER_REF>" in redacted
-    assert "Maria Lopez" in redacted  # no NER in regex mode
+    assert "Maria" not in redacted and "Lopez" not in redacted  # a gazetteer name: no NER needed
+    unknown = TextRedactor(analyzer, key).redact("Zebulon Quixotic signed the form")
+    assert "Zebulon Quixotic" in unknown  # no NER in regex mode: an unknown name without a cue stays
 
 
 def test_missing_model_names_it_and_how_to_install() -> None:

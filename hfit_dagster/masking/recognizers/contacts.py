@@ -1,0 +1,150 @@
+"""Email addresses written to fool a scraper ("john dot smith at gmail dot com", "amy75 [at] yahoo(dot)com"),
+and street addresses: house number, street name and type in many languages, and the postcode and town after.
+"""
+
+from __future__ import annotations
+
+import re
+
+from hfit_dagster.masking.recognizers.findings import Finding
+
+_AT = r"(?:\s*@\s*|\s*[\[(<{]\s*(?:at|@)\s*[\])>}]\s*|\s+at\s+|\s+AT\s+)"
+_DOT = r"(?:\s*[\[(<{]\s*dot\s*[\])>}]\s*|\s+dot\s+|\s+DOT\s+|\.)"
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9\-]{0,30}[A-Za-z0-9])?"
+_OBFUSCATED_EMAIL = re.compile(
+    rf"(?<![\w.])(?P<local>[\w+\-]{{1,40}}(?:{_DOT}[\w+\-]{{1,40}}){{0,3}}){_AT}"
+    rf"(?P<domain>{_LABEL}(?:{_DOT}{_LABEL}){{0,3}}{_DOT}(?P<tld>[A-Za-z]{{2,6}}))(?![\w])",
+    re.IGNORECASE,
+)
+_MAIL_DOMAINS = frozenset({
+    "gmail", "googlemail", "yahoo", "hotmail", "outlook", "live", "msn", "icloud", "me", "aol", "gmx", "web", "mail",
+    "proton", "protonmail", "yandex", "qq", "163", "126", "naver", "orange", "free", "wanadoo", "libero", "t-online",
+    "seznam", "wp", "onet", "o2", "interia", "rediffmail", "zoho", "fastmail", "hey", "tutanota", "bigpond",
+})  # fmt: skip
+_TLDS = frozenset({
+    "com", "net", "org", "info", "biz", "io", "co", "uk", "de", "fr", "es", "it", "nl", "be", "ch", "at", "se", "no",
+    "dk", "fi", "pl", "cz", "ru", "ua", "in", "cn", "jp", "kr", "br", "mx", "au", "nz", "ca", "us", "eu", "ie", "pt",
+    "gr", "tr", "ro", "hu", "sk", "za", "edu", "gov", "mil", "int", "me", "tv", "ai", "dev", "app", "email",
+})  # fmt: skip
+
+
+def find_obfuscated_emails(text: str) -> list[Finding]:
+    """Addresses with spelt-out or bracketed '@' and '.'; a plain " at " needs a spelt-out dot or a mail
+    provider's domain, so "arrived at 10.30" or "at home.com" in prose are left alone."""
+    out = []
+    for m in _OBFUSCATED_EMAIL.finditer(text):
+        whole = m.group()
+        if "@" in whole and not re.search(r"\s|\[|\(|dot", whole, re.IGNORECASE):
+            continue  # a plain address: the email recognizer's
+        if m.group("tld").lower() not in _TLDS:
+            continue
+        spelt_dot = re.search(r"dot", whole, re.IGNORECASE) is not None
+        marked_at = re.search(r"[\[(<{@]|\sAT\s", whole) is not None
+        domain = re.split(_DOT, m.group("domain"))[0].lower()
+        if not (spelt_dot or marked_at or domain in _MAIL_DOMAINS):
+            continue
+        out.append(Finding("EMAIL_ADDRESS", m.start(), m.end(), 0.85))
+    return out
+
+
+_STREET_TYPES = (
+    r"street|st|road|rd|avenue|ave|av|lane|ln|drive|dr|boulevard|blvd|way|court|ct|place|pl|terrace|close|square"
+    r"|sq|parkway|pkwy|highway|hwy|crescent|cres|grove|gardens|row|mews|hill|park|walk|circle|cir|trail|plaza"
+    r"|center|centre|path|view|ridge|loop|alley"
+    r"|stra(?:ss|ß)e|str|weg|gasse|allee|platz|ring|damm|ufer|chaussee|steig|pfad|markt"
+    r"|gatan|gata|vägen|väg|gränd|torget|katu|tie|kuja|polku|vej|gade|veien|vegen|vollen|gata|stien|plass"
+    r"|straat|laan|plein|gracht|kade|dreef|hof|singel|steeg|dijk"
+    r"|ulica|ul|aleja|al|plac|utca|út|tér|ulice|náměstí|třída|cesta|strada|bulevardul|calea|drumul|șoseaua|aleea"
+    r"|caddesi|cad|sokak|sk|bulvarı|mahallesi|rue|chemin|impasse|allée|quai|cours|via|viale|piazza|corso|vicolo"
+    r"|largo|calle|carrera|avenida|paseo|plaza|camino|carretera|rua|travessa|praça|alameda|estrada|praia|rodovia"
+    r"|ул|улица|пр|проспект|пер|переулок|бул|бульвар|ш|шоссе|пл|площадь|наб|набережная|вул|вулиця|οδός|λεωφόρος"
+)
+_COMPOUND_TYPES = (
+    r"gatan|gata|vägen|väg|katu|tie|kuja|vej|gade|veien|vegen|vollen|stien|straße|strasse|str|weg|gasse|allee"
+    r"|platz|ring|damm|ufer|straat|laan|plein|gracht|kade|dreef|hof|singel|steeg|dijk|utca|út"
+)
+_NUMBER = r"(?<![\w\-/.:])\d{1,5}(?:[ ]?[A-Za-z](?![\w]))?(?:[/\-]\d{1,4}[A-Za-z]?)?(?![\d:]|\.\d)"
+_NAME = r"[^\W\d_][\w'’.\-]*"
+_STREET = re.compile(
+    rf"(?<![\w])(?:"
+    rf"{_NUMBER},?\s+(?:{_NAME}\s+){{0,3}}(?:{_STREET_TYPES})(?![\w])\.?"  # 221B Baker Street, 12 rue ..., 5 ул.
+    rf"|(?:{_STREET_TYPES})\.?\s+(?:{_NAME}\s+){{0,3}}?{_NAME},?\s+(?:n[ro°º]\.?\s*)?{_NUMBER}"  # rue X 12
+    rf"|(?:{_NAME}\s+){{1,3}}(?:{_STREET_TYPES})\.?,?\s+(?:n[ro°º]\.?\s*)?{_NUMBER}"  # Drumul Ene Nr. 344
+    rf")",
+    re.IGNORECASE,
+)
+_STREET_WORD = re.compile(rf"(?<![\w])(?:{_STREET_TYPES})(?![\w])", re.IGNORECASE)
+_COMPOUND_STREET = re.compile(rf"(?<![\w])[^\W\d_]{{2,}}(?:{_COMPOUND_TYPES})\.?,?\s+{_NUMBER}", re.IGNORECASE)
+# what may follow a street: apartment, then postcode and town (same line, or the next)
+_TAIL = re.compile(
+    r"(?:,?\s*(?:apt|apartment|suite|ste|unit|flat|floor|fl|puerta|piso|appartamento|wohnung|д|кв|корп|стр)\.?\s*"
+    r"[\w\-/]{1,6})*"
+    r"(?:(?:,\s*|\s*\n\s*|\s+)(?:[A-Z]{1,2}[\-\s]?)?\d[\dA-Z]{1,6}(?:[\s\-]\d[\dA-Z]{1,3})?(?:,?\s+[^\W\d_][\w'’\-]*"
+    r"(?:\s+[^\W\d_][\w'’\-]*){0,2})?"  # 10115 Berlin, 09840-516 Araújo, SW1A 1AA
+    r"|,\s*[^\W\d_][\w'’\-]*(?:\s+[^\W\d_][\w'’\-]*){0,2}(?:,?\s+(?:[A-Z]{1,2}\d[\dA-Z]?\s?\d[A-Z]{2}|\d{3,5}(?:[\s\-]\d{2,4})?))?)?"
+)
+_ADDRESS_CUE = re.compile(
+    r"(?:ship(?:ping)? to|deliver(?:ed)? to|lives at|living at|resides at|residing at|moved to|home address"
+    r"|billing address|shipping address|postal address|address|addr|anschrift|adresse|dirección|indirizzo"
+    r"|endereço|adres|адрес)\s*(?:is|:|=|-)?\s*",
+    re.IGNORECASE,
+)
+
+
+def find_street_addresses(text: str) -> list[Finding]:
+    """Streets by their type word (the full pattern runs only around one), compound street names
+    ("Ängsgatan 78"), each with the postcode and town after it; and the clause after an address cue."""
+    out: list[Finding] = []
+    if not any(c.isdigit() for c in text):
+        return out
+    matches = list(_COMPOUND_STREET.finditer(text))
+    seen = -1
+    for word in _STREET_WORD.finditer(text):
+        lo, hi = max(0, word.start() - 80, seen), min(len(text), word.end() + 40)
+        for m in _STREET.finditer(text, lo, hi):
+            if m.start() <= word.start() < m.end() or m.start() <= word.end() <= m.end():
+                matches.append(m)
+                seen = max(seen, m.end())
+    for m in matches:
+        tail = _TAIL.match(text, m.end())
+        end = tail.end() if tail else m.end()
+        out.append(Finding("STREET_ADDRESS", m.start(), end, 0.7))
+    for m in _ADDRESS_CUE.finditer(text):
+        start = m.end()
+        if start >= len(text) or not (text[start].isalnum()):
+            continue
+        end = _clause_end(text, start)
+        if end - start >= 4 and _HOUSE_OR_POSTCODE.search(text, start, end):
+            out.append(Finding("STREET_ADDRESS", start, end, 0.75))
+    return out
+
+
+_HOUSE_OR_POSTCODE = re.compile(r"(?<![\d:.\-])\d{1,6}[A-Za-z]?(?![\d:.]|-\d{1,2}\b)")
+_POSTCODE_LINE = re.compile(r"\s*(?:[A-Z]{1,2}[\-\s]?)?\d[\dA-Z]{1,6}(?:[\s\-]\d[\dA-Z]{1,3})?\s+[^\W\d_]")
+# a clause ends at a sentence end (not the period of an abbreviation: "д. 5", "St. James"), a blank line, a dash,
+# a joining word, or a comma before a lower-case word ("..., routing number 1234")
+_CLAUSE_END = re.compile(r"(?<!\b\w)(?<!\b\w\w)(?<!\b\w\w\w)[.;!?](?=\s|$)|;|\n\s*\n|\s[-–|]\s"
+                         r"|,?\s+(?:then|and|but|because|to|after|about|regarding)\s|,\s+(?=[a-z])|[\"'<>\]}]|\t")
+
+
+def _clause_end(text: str, start: int, limit: int = 90) -> int:
+    """Where the value after an address cue ends: the end of its clause, at most ``limit`` characters on; it
+    goes on over one or two more short lines only when a later one starts with a postcode (a street, then its
+    postcode and town)."""
+    stop = min(len(text), start + limit)
+    m = _CLAUSE_END.search(text, start, stop)
+    end = m.start() if m else stop
+    first_break = text.find("\n", start, end)
+    if first_break != -1:
+        end = first_break
+        lines = text[first_break + 1 : stop].split("\n")[:2]
+        at = first_break + 1
+        for line in lines:
+            if len(line) > 45 or re.search(r"[:=]", line):
+                break
+            if _POSTCODE_LINE.match(line):
+                clause = _CLAUSE_END.search(text, at, at + len(line))
+                end = clause.start() if clause else at + len(line)
+                break
+            at += len(line) + 1
+    return len(text[:end].rstrip(" ,"))

@@ -1,0 +1,157 @@
+"""Person names beside the NER model: gazetteers, cue words and scripts, in any casing and across line breaks.
+
+Each word is one of: a known name (in the first- or last-name gazetteer and no common English word), an
+ambiguous name ("Will", "Rose": a name that is also a common word), a common word, a word of another script
+than the text's own (a Cyrillic, Arabic, CJK ... word inside a Latin-script note), or an unknown capitalised
+word. Runs of name-like words, joined by a space, a line break or "Last, First", become PERSON when:
+
+- they hold a known name (alone, in any case: "OLGA", "kowalski"); a name that is also a place ("Austin",
+  "Florence") is ambiguous;
+- they hold an ambiguous name beside another ("Grace Rose"): alone, "Will" or "Georgia" is left to the NER model;
+- a cue precedes them ("Mr", "Dear", "customer", "assigned to", "name:"): then even an unknown or lower-case
+  word is a name;
+- they are words of another script than the text's own.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+from hfit_dagster.masking.recognizers.findings import Finding
+from hfit_dagster.masking.recognizers.gazetteers import words
+
+# a word of letters only, not the letters of an identifier ("CUST-12345678", "ef900ac6", "SKU_12")
+_WORD = re.compile(r"(?<![^\W_])(?<![\d][\-/])[^\W\d_](?:[^\W\d_]|['’\-](?=[^\W\d_]))*(?![^\W_])(?![\-/_]\w*\d)")
+_CUE = re.compile(
+    r"(?:\b(?:mr|mrs|ms|miss|mx|dr|prof|sir|madam|dear|hi|hello|hey|thanks|thank you|regards|cheers|best|cc|attn"
+    r"|spoke (?:with|to)|talked to|ask|asked|customer|client|caller|agent|user|patient|tenant|cardholder|holder"
+    r"|assigned to|assignee|transferred to|escalated to|on behalf of|per|signed|sent by|from|for|contact|owner"
+    r"|name|full name|first name|last name|surname|requester|approved by|herr|frau|señora?|sra?|m\.|mme|signora?)"
+    r"\.?[ \t]*[:=\-,]?[ \t]*(?:\n[ \t]*)?)(?=[^\W\d_])",
+    re.IGNORECASE,
+)
+_SCRIPT_CACHE: dict[str, str] = {}
+# cue words and labels of ids are never part of a name, whatever a gazetteer says ("Ask", "Nino", "Pan")
+_NEVER_NAMES = frozenset(
+    "mr mrs ms miss mx dr prof sir madam dear hi hello hey thanks regards cheers best cc attn ask asked customer "
+    "client caller agent user patient tenant holder per signed sent from for contact owner name surname herr frau "
+    "sr sra mme ssn nino pan iban dob vat tin ein itin bsn nif nie dni cpf pesel aadhaar id tel fax email mail "
+    "phone mobile passport born on by at is or and the to of in re fw fwd ticket case note update monday tuesday "
+    "wednesday thursday friday saturday sunday january february march april may june july august september "
+    "october november december".split()
+)
+
+NAME, AMBIGUOUS, COMMON, FOREIGN, UNKNOWN = "name", "ambiguous", "common", "foreign", "unknown"
+
+
+def _script(ch: str) -> str:
+    """The script of a letter, by the first word of its Unicode name (LATIN, CYRILLIC, CJK, HANGUL ...)."""
+    script = _SCRIPT_CACHE.get(ch)
+    if script is None:
+        script = unicodedata.name(ch, "UNKNOWN").split(" ")[0]
+        if script in ("HIRAGANA", "KATAKANA", "CJK"):
+            script = "CJK"
+        _SCRIPT_CACHE[ch] = script
+    return script
+
+
+def main_script(text: str) -> str:
+    counts: dict[str, int] = {}
+    for ch in text:
+        if ch.isalpha():
+            s = _script(ch)
+            counts[s] = counts.get(s, 0) + 1
+    return max(counts, key=counts.__getitem__) if counts else "LATIN"
+
+
+def word_class(word: str, script: str) -> str:
+    """``script`` is the text's own: hfit's analyzer reads English, so a Latin word is never foreign, and a word
+    of another script is, even in a text mostly of that script (a note pasting a Cyrillic address)."""
+    if _script(word[0]) not in (script, "LATIN") or (script != "LATIN" and _script(word[0]) != "LATIN"):
+        return FOREIGN
+    lower = word.lower()
+    if lower in _NEVER_NAMES:
+        return COMMON
+    first, last, ambiguous, common = (words("first_names"), words("last_names"), words("ambiguous_names"),
+                                      words("common_words"))
+    if lower in ambiguous:
+        return AMBIGUOUS
+    if lower in first or lower in last:
+        return AMBIGUOUS if lower in words("places") else NAME
+    if lower in common or len(word) < 2:
+        return COMMON
+    return UNKNOWN
+
+
+def _capitalised(word: str) -> bool:
+    return word[0].isupper() and (len(word) == 1 or not word[1:].isupper() or len(word) <= 3)
+
+
+def looks_like_name(text: str, script: str = "LATIN") -> bool:
+    """Whether a span another recognizer calls a person could be one: no digit, and a word that is not a common
+    English word ("Wireless Mouse" is not; "Zoë Ødegård", "Will Grant" may be)."""
+    if any(c.isdigit() for c in text):
+        return False
+    return any(word_class(m.group(), script) != COMMON for m in _WORD.finditer(text))
+
+
+def find_names(text: str) -> list[Finding]:
+    main = main_script(text)
+    cue_ends = {m.end() for m in _CUE.finditer(text)}
+    found: list[Finding] = []
+    run: list[tuple[int, int, str, str]] = []  # (start, end, class, word)
+
+    def close() -> None:
+        if run:
+            _judge(text, run, found, cue_ends)
+            run.clear()
+
+    last_end = 0
+    for m in _WORD.finditer(text):
+        word = m.group()
+        cls = word_class(word, main)
+        gap = text[last_end : m.start()]
+        joined = bool(run) and (gap in (" ", "\n", " \n", "\n ", ", ", ",\n", ", \n", "\t")
+                                or (gap == "" and cls == FOREIGN))
+        if not joined:
+            close()
+        if cls == COMMON or (cls == UNKNOWN and not _capitalised(word) and m.start() not in cue_ends
+                             and not run):
+            close()
+        else:
+            run.append((m.start(), m.end(), cls, word))
+        last_end = m.end()
+    close()
+    return found
+
+
+def _judge(text: str, run: list[tuple[int, int, str, str]], found: list[Finding], cue_ends: set[int]) -> None:
+    """Keep the part of a run of name-like words that is a person's name (see the module docstring)."""
+    # ", " only joins a known name to a known name ("Kowalski, Anna"); split elsewhere
+    parts: list[list[tuple[int, int, str, str]]] = [[run[0]]]
+    for prev, cur in zip(run, run[1:], strict=False):
+        gap = text[prev[1] : cur[0]]
+        if "," in gap and not (prev[2] == NAME and cur[2] == NAME):
+            parts.append([cur])
+        else:
+            parts[-1].append(cur)
+    for part in parts:
+        classes = [c for _, _, c, _ in part]
+        cued = part[0][0] in cue_ends
+        if cued and len(part) > 3:
+            part = part[:3]
+            classes = classes[:3]
+        keep = (
+            NAME in classes
+            or (AMBIGUOUS in classes and classes.count(AMBIGUOUS) + classes.count(FOREIGN) >= 2)
+            or FOREIGN in classes
+            or (cued and any(c in (UNKNOWN, AMBIGUOUS) for c in classes))
+        )
+        if not keep:
+            continue
+        if not cued and len(part) >= 2:
+            # trim capitalised unknown or ambiguous words at the ends that no name stands beside
+            while len(part) > 1 and part[-1][2] == UNKNOWN and part[-2][2] not in (NAME, AMBIGUOUS, FOREIGN):
+                part = part[:-1]
+        found.append(Finding("PERSON", part[0][0], part[-1][1], 0.75 if cued else 0.65))

@@ -1,0 +1,162 @@
+"""Pattern library: values with a shape of their own (checked where a check digit exists), and values announced
+by a cue word ("passport no.", "password is", "DOB:"). Configuration as data: :data:`SHAPES` and :data:`CUES`.
+
+A shape rule reports its whole match; a cue rule reports the value after the cue, never the cue itself.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from hfit_dagster.masking.recognizers.checksums import VALIDATORS
+from hfit_dagster.masking.recognizers.findings import Finding
+
+
+@dataclass(frozen=True)
+class ShapeRule:
+    """A value recognised by its form alone; ``validator`` (a key of :data:`checksums.VALIDATORS`) must accept
+    the match when set."""
+
+    entity: str
+    regex: str
+    score: float = 0.85
+    validator: str | None = None
+    ignore_case: bool = True
+
+
+_SEP = r"[ \-]?"
+SHAPES: tuple[ShapeRule, ...] = (
+    # cards of every brand and length (12-19 digits, grouped or not) that pass Luhn
+    ShapeRule("CREDIT_CARD", rf"(?<![\w.+\-/])\d{{4}}(?:{_SEP}\d{{2,7}}){{2,4}}(?![\w\-]|\.\d)", validator="luhn"),
+    ShapeRule("CREDIT_CARD", r"(?<![\w.+\-/])\d{12,19}(?![\w\-]|\.\d)", validator="luhn"),
+    # IBANs of any country, compact or in groups of four, mod-97 checked
+    ShapeRule("IBAN_CODE", r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?\b", 0.9, "iban"),
+    ShapeRule("UK_NINO", r"\b[A-Z]{2} ?\d{2} ?\d{2} ?\d{2} ?[A-D]\b", 0.85, "nino"),
+    ShapeRule("TAX_ID", r"\b[A-Z]{3}[PCHFATBLJG][A-Z]\d{4}[A-Z]\b", 0.85, "pan"),
+    ShapeRule("NATIONAL_ID", r"(?<![\w\-])[2-9]\d{3}[ \-]?\d{4}[ \-]?\d{4}(?![\w\-])", 0.8, "aadhaar"),
+    ShapeRule("NATIONAL_ID", r"(?<![\w\-])\d{3}-\d{2}-\d{4}(?![\w\-])", 0.8),  # US SSN / ITIN
+    # secrets with a vendor's shape: payment-provider, GitHub, GitLab, Slack, AWS, Google keys, JWTs
+    ShapeRule("SECRET", r"\b(?:sk|pk|rk)_(?:live|test)_[A-Za-z0-9]{10,}", 0.95, ignore_case=False),
+    ShapeRule("SECRET", r"\bgh[pousr]_[A-Za-z0-9]{20,}", 0.95, ignore_case=False),
+    ShapeRule("SECRET", r"\bglpat-[\w\-]{16,}", 0.95, ignore_case=False),
+    ShapeRule("SECRET", r"\bxox[abposr]-[A-Za-z0-9\-]{10,}", 0.95, ignore_case=False),
+    ShapeRule("SECRET", r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b", 0.95, ignore_case=False),
+    ShapeRule("SECRET", r"\bAIza[\w\-]{30,}", 0.95, ignore_case=False),
+    ShapeRule("SECRET", r"\beyJ[\w\-]{8,}\.[\w\-]{8,}\.[\w\-]{8,}", 0.95, ignore_case=False),
+    ShapeRule("SECRET", r"(?<=\bbearer )\S{8,}", 0.9),
+    # credentials inside connection strings: scheme://user:password@host and ADO-style Password=...;
+    ShapeRule("SECRET", r"\b[a-z][a-z0-9+.\-]{1,20}://[^\s:/@]*:[^\s@/]+@[^\s/;,]+", 0.95),
+    ShapeRule("SECRET", r"(?<=\bpassword=)[^;\s]+|(?<=\bpwd=)[^;\s]+|(?<=\buser id=)[^;\s]+", 0.9),
+)
+
+# Cue words before a value, by entity. The value after the cue is taken by the entity's value shape below.
+_ID_CUES = (
+    r"ssn|social security(?: number| no\.?)?|national insurance(?: number| no\.?)?|ni (?:number|no\.?)|nino"
+    r"|aadhaar(?: number| no\.?)?|id (?:number|no\.?|card)|id|personal (?:identity |id )?(?:number|no\.?|code)"
+    r"|identity (?:number|card(?: number)?)|itin|pesel|bsn|nif|nie|dni|cpf|nric|personnummer|henkil[oö]tunnus|hetu"
+    r"|codice fiscale|national id(?: number)?|citizen id|resident id|rrn|fødselsnummer|cnp|amka|egn|oib|jmbg"
+)
+_PASSPORT_CUES = r"passport(?: number| no\.?| #)?|travel document(?: number| no\.?)?"
+_TAX_CUES = (
+    r"tax (?:id|number|no\.?|code|identification number)|tin|pan(?: number| no\.?)?|vat(?: number| no\.?| id)?"
+    r"|ein|steuer-?id|steuernummer|ust-?idnr|siren|siret|partita iva|utr|gst(?:in)?"
+)
+_BANK_CUES = (
+    r"(?:bank )?account(?: number| no\.?| #)?|acct\.?(?: no\.?| #)?|routing(?: number| no\.?)?|aba(?: number)?"
+    r"|sort code|bank details|bsb|transit number|bank account(?: number)?|kontonummer|clabe"
+)
+_SECRET_CUES = (
+    r"password|passwd|passwort|mot de passe|contraseña|pwd|pass(?:code|phrase)?|pin|api[_ \-]?key|apikey|access key"
+    r"|secret(?: key)?|client secret|token|auth(?:orization)?|credentials?|connection string|db_url|database_url"
+    r"|private key"
+)
+_DOB_CUES = (
+    r"born(?: on| in)?|d\.?o\.?b\.?|date of birth|birth ?date|birthday(?: is)?|geburtsdatum|geboren(?: am)?"
+    r"|n[ée]e? le|date de naissance|fecha de nacimiento|data di nascita|b\."
+)
+
+_JOIN = r"[ \t]*(?:(?:is|was|are|=|:|#|-|–)[ \t]*)*(?:(?:bearer|basic)[ \t]+)?"
+# groups with a digit, joined by one separator; a short letter prefix ("ZZ 12 34 56 T") and a one-letter suffix
+_ID_GROUP = r"[A-Z0-9]*\d[A-Z0-9]*"
+_ID_VALUE = rf"(?:[A-Z]{{1,3}}[ \-]?)?{_ID_GROUP}(?:[ .\-/](?:{_ID_GROUP}|[A-Z](?![\w])))*"
+_SECRET_VALUE = r"[^\s\"'<>;,][^\s\"'<>]{3,199}"
+_MONTHS = (
+    r"jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?"
+    r"|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?|januar|februar|märz|mai|juni|juli|oktober|dezember|janvier|février"
+    r"|mars|avril|juin|juillet|août|septembre|octobre|novembre|décembre"
+)
+DATE_VALUE = (
+    rf"\d{{4}}[-/.]\d{{1,2}}[-/.]\d{{1,2}}|\d{{1,2}}[-/.]\d{{1,2}}[-/.]\d{{2,4}}"
+    rf"|\d{{1,2}}\.? (?:{_MONTHS})\.?,? \d{{4}}"
+    rf"|(?:{_MONTHS})\.? \d{{1,2}}(?:st|nd|rd|th)?,? \d{{4}}"
+)
+
+
+@dataclass(frozen=True)
+class CueRule:
+    """``cues`` then the joining words (``is``, ``:``, ``=``), then a value of ``value`` shape: the value is the
+    entity. ``needs_digit``: the value has a digit (an id, not the next word); ``secret_like``: a digit, a symbol
+    or mixed case (a password, not "expired")."""
+
+    entity: str
+    cues: str
+    value: str
+    score: float = 0.8
+    needs_digit: bool = True
+    secret_like: bool = False
+
+
+CUES: tuple[CueRule, ...] = (
+    CueRule("DATE_OF_BIRTH", _DOB_CUES, DATE_VALUE, 0.9, needs_digit=True),
+    CueRule("PASSPORT", _PASSPORT_CUES, _ID_VALUE, 0.85),
+    CueRule("TAX_ID", _TAX_CUES, _ID_VALUE, 0.8),
+    CueRule("BANK_ACCOUNT", _BANK_CUES, _ID_VALUE, 0.8),
+    CueRule("NATIONAL_ID", _ID_CUES, _ID_VALUE, 0.8),
+    CueRule("SECRET", _SECRET_CUES, _SECRET_VALUE, 0.85, needs_digit=False, secret_like=True),
+)
+
+_SHAPE_PATTERNS = [(rule, re.compile(rule.regex, re.IGNORECASE if rule.ignore_case else 0)) for rule in SHAPES]
+_CUE_PATTERNS = [
+    (rule, re.compile(rf"(?<![\w\-])(?:{rule.cues})(?![\w]){_JOIN}(?P<value>{rule.value})", re.IGNORECASE))
+    for rule in CUES
+]
+_TRAILING = ".,;:!?)]}'\""
+
+
+def secret_like(value: str) -> bool:
+    """A password or key rather than a word: a digit, a symbol, or upper and lower case letters, 6+ chars."""
+    if len(value) < 6:
+        return False
+    return any(c.isdigit() for c in value) or not value.isalnum() or (value.lower() != value != value.upper())
+
+
+def find_shapes(text: str) -> list[Finding]:
+    out = []
+    for rule, pattern in _SHAPE_PATTERNS:
+        for m in pattern.finditer(text):
+            if rule.validator is None or VALIDATORS[rule.validator](m.group()):
+                out.append(Finding(rule.entity, m.start(), m.end(), rule.score))
+    return out
+
+
+def find_cued(text: str) -> list[Finding]:
+    out = []
+    for rule, pattern in _CUE_PATTERNS:
+        for m in pattern.finditer(text):
+            start, end = m.span("value")
+            value = text[start:end]
+            if rule.secret_like:
+                while end > start and text[end - 1] in _TRAILING and (end == len(text) or text[end].isspace()
+                                                                        or text[end] in _TRAILING):
+                    end -= 1
+                value = text[start:end]
+                if not secret_like(value):
+                    continue
+            else:
+                value = value.rstrip(" .-/")
+                end = start + len(value)
+            if rule.needs_digit and sum(c.isdigit() for c in value) < (4 if rule.entity != "DATE_OF_BIRTH" else 2):
+                continue
+            out.append(Finding(rule.entity, start, end, rule.score))
+    return out
