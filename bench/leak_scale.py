@@ -1,7 +1,7 @@
 """The leak check at scale: an honest build of 1M customers passes, the same output with one original planted
 in it fails, and the check's time and peak memory are printed (a script, not a test).
 
-    .venv/bin/python bench/leak_scale.py [--customers N] [--work DIR]
+    .venv/bin/python bench/leak_scale.py [--customers N] [--digests N] [--work DIR]
 
 The source (SQLite) holds customers with names from common name lists (Faker's en_US first and last names,
 the lists the fake name pools were drawn from), emails built from those names on real mail domains, and
@@ -15,7 +15,9 @@ its peak RSS is its own:
 * ``check``: the leak check alone, as staging runs it (``LeakScan.collect`` over the source's batches, then
   ``LeakScan.hits`` over the built package's Parquet), timed, with its tracemalloc peak (Python and numpy
   allocations) and the process's peak RSS beside the RSS before it started; then once more with one
-  customer's original email planted in a kept column of its own row, which must fail.
+  customer's original email planted in a kept column of its own row, which must fail;
+* ``digests``: the collecting half alone at ``--digests`` originals (10M phones by default): its time, digest
+  bytes and peak memory.
 
 Figures go to stdout and to ``bench/results/leak_scale.json``.
 """
@@ -199,6 +201,37 @@ def _run_check(source: Path, package: Path, plant: bool) -> dict[str, Any]:
             "rss_before_mb": round(rss_before), "peak_rss_mb": round(_rss_mb())}
 
 
+def _digests_only(originals: int) -> dict[str, Any]:
+    """The collecting half alone at ``originals`` phones (``06 12 34 56 78``, one entity each), fed in build
+    batches: time, digest bytes, tracemalloc peak and RSS, without reading or writing any table."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from hfit_dagster.checks.leak import LeakCollector
+
+    rng = np.random.default_rng(18)
+    rss_before = _rss_mb()
+    collector = LeakCollector()
+    tracemalloc.start()
+    started = time.perf_counter()
+    for first in range(0, originals, READ_ROWS):
+        n = min(READ_ROWS, originals - first)
+        digits = pc.cast(pa.array(rng.integers(600_000_000, 800_000_000, n)), pa.string())
+        pairs = [pc.utf8_slice_codeunits(digits, i, i + 2) for i in (1, 3, 5, 7)]
+        phones = pc.binary_join_element_wise(pc.binary_join_element_wise("0", pc.utf8_slice_codeunits(digits, 0, 1),
+                                                                         ""), *pairs, " ")
+        collector.add_column("customers", "phone", "phone", phones,
+                             np.arange(first + 1, first + n + 1, dtype=np.uint64)[:, None])
+    searched = collector.searched()
+    seconds = time.perf_counter() - started
+    _, traced_peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    return {"originals": originals, "searched": searched.patterns.size, "seconds": round(seconds, 1),
+            "digest_mb": round(searched.nbytes / 2**20, 1), "tracemalloc_peak_mb": round(traced_peak / 2**20, 1),
+            "rss_before_mb": round(rss_before), "peak_rss_mb": round(_rss_mb())}
+
+
 def _phase(args: list[str]) -> dict[str, Any]:
     done = subprocess.run([sys.executable, __file__, *args], check=True, capture_output=True, text=True)
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -208,8 +241,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--customers", type=int, default=1_000_000)
     parser.add_argument("--work", type=Path, default=None, help="kept after the run (default: a temporary folder)")
-    parser.add_argument("--phase", choices=["generate", "build", "check", "planted"], default=None)
+    parser.add_argument("--digests", type=int, default=10_000_000,
+                        help="originals for the collecting half alone (0: skip)")
+    parser.add_argument("--phase", choices=["generate", "build", "check", "planted", "digests"], default=None)
     args = parser.parse_args()
+    if args.phase == "digests":
+        print(json.dumps(_digests_only(args.digests)))
+        return
     if args.phase is not None:  # one phase, in its own process; its figures as the last line of stdout
         source = args.work / "source.sqlite"
         if args.phase == "generate":
@@ -241,6 +279,11 @@ def main() -> None:
           f"tracemalloc peak {check['tracemalloc_peak_mb']} MB; RSS {check['rss_before_mb']} -> "
           f"{check['peak_rss_mb']} MB")
     print(f"planted original: passed={planted['passed']} leaks={planted['leaks']}")
+    if args.digests:
+        results["digests"] = digests = _phase(["--phase", "digests", "--digests", str(args.digests)])
+        print(f"collecting alone: {digests['originals']:,} originals in {digests['seconds']} s, "
+              f"{digests['digest_mb']} MB of digests, tracemalloc peak {digests['tracemalloc_peak_mb']} MB, "
+              f"RSS {digests['rss_before_mb']} -> {digests['peak_rss_mb']} MB")
     out = Path(__file__).resolve().parent / "results" / "leak_scale.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(results, indent=2) + "\n")

@@ -247,18 +247,25 @@ class TokenPatterns:
             _set_bits(first_bits, first_tokens)
         by_length: dict[int, np.ndarray] = {}
         by_origin: dict[int, np.ndarray] = {}
-        for k in small_distinct(lengths):
-            select = lengths == k
-            h, o = hashes[select], origins[select]
+        counts = small_distinct(lengths)
+        for k in counts:
+            # one token count (the usual case) takes the arrays as they are; temporaries are dropped as soon as
+            # used, since this is the peak memory of the leak check (tens of millions of hashes)
+            h, o = (hashes, origins) if len(counts) == 1 else (hashes[lengths == k], origins[lengths == k])
             # numpy's default sort of integers is vectorized (a stable one is several times slower); the
             # origin kept for a repeated hash is still its first one: the smallest position among its copies
             order = np.argsort(h)
             h = h[order]
             first = np.concatenate(([True], h[1:] != h[:-1])) if h.size else np.zeros(0, bool)
+            distinct = h[first]
+            del h
             runs = np.flatnonzero(first)
-            earliest = np.minimum.reduceat(order, runs) if h.size else order
-            by_length[int(k)], by_origin[int(k)] = h[first], o[earliest]
-            _set_bits(bits, by_length[int(k)])
+            del first
+            earliest = np.minimum.reduceat(order, runs) if runs.size else order
+            del order, runs
+            by_length[int(k)], by_origin[int(k)] = distinct, o[earliest]
+            del earliest, o
+            _set_bits(bits, distinct)
         return cls(by_length, by_origin, bits, first_bits)
 
     @property
