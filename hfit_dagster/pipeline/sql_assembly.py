@@ -66,6 +66,10 @@ class AssembledSql:
     omitted_foreign_keys: list[str] = field(default_factory=list)
     skipped_indexes: list[str] = field(default_factory=list)
     removed_nul_characters: int = 0
+    # table -> column -> how its values are represented where the target has no such type (the manifest's
+    # per-column notes); tables and columns renamed where the target folds letter case
+    column_notes: dict[str, dict[str, str]] = field(default_factory=dict)
+    renamed: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "entry": self.entry.model_dump()}
@@ -75,7 +79,9 @@ class AssembledSql:
         return cls(options=SqlOptions(**data["options"]), entry=FileEntry(**data["entry"]),
                    omitted_foreign_keys=list(data["omitted_foreign_keys"]),
                    skipped_indexes=list(data["skipped_indexes"]),
-                   removed_nul_characters=int(data["removed_nul_characters"]))
+                   removed_nul_characters=int(data["removed_nul_characters"]),
+                   column_notes={t: dict(n) for t, n in (data.get("column_notes") or {}).items()},
+                   renamed=list(data.get("renamed") or []))
 
 
 class _DigestingFile:
@@ -213,7 +219,8 @@ def _assembled(writer: SqlScriptWriter, options: SqlOptions) -> AssembledSql:
     return AssembledSql(options=options, entry=FileEntry(sha256="", bytes=0),
                         omitted_foreign_keys=list(writer.omitted_foreign_keys),
                         skipped_indexes=list(writer.skipped_indexes),
-                        removed_nul_characters=writer.removed_nul_characters)
+                        removed_nul_characters=writer.removed_nul_characters,
+                        column_notes=writer.column_notes, renamed=writer.renamed)
 
 
 def assemble_sql(staging: Path, metadata: sa.MetaData, table_names: list[str], template: str,

@@ -87,12 +87,16 @@ LITERALS = [
 ]
 
 COLUMNS = [
-    DdlCase("int", sa.Integer(), "`c` INTEGER"),
+    DdlCase("int", sa.Integer(), "`c` BIGINT"),  # SQLite (generic) integers hold 64 bits
+    DdlCase("mysql_int", mysql.INTEGER(), "`c` INTEGER", "mysql"),
     DdlCase("bigint", sa.BigInteger(), "`c` BIGINT"),
-    DdlCase("smallint", sa.SmallInteger(), "`c` SMALLINT"),
+    DdlCase("smallint", sa.SmallInteger(), "`c` BIGINT"),
+    DdlCase("pg_smallint", postgresql.SMALLINT(), "`c` SMALLINT", "postgresql"),
     DdlCase("bool", sa.Boolean(), "`c` TINYINT(1)"),
     DdlCase("numeric", sa.Numeric(12, 2), "`c` DECIMAL(12, 2)"),
-    DdlCase("numeric_unbounded", sa.Numeric(), "`c` DECIMAL(65, 30)"),
+    DdlCase("numeric_unbounded", sa.Numeric(), "`c` LONGTEXT"),  # its text: every digit, and NaN
+    DdlCase("numeric_wide", sa.Numeric(65, 30), "`c` DECIMAL(65, 30)"),
+    DdlCase("numeric_too_many_decimals", sa.Numeric(60, 40), "`c` LONGTEXT"),
     DdlCase("float", sa.Float(), "`c` DOUBLE"),  # SQLite stores every float in 8 bytes
     DdlCase("date", sa.Date(), "`c` DATE"),
     DdlCase("datetime", sa.DateTime(), "`c` DATETIME(6)"),
@@ -109,7 +113,7 @@ COLUMNS = [
     DdlCase("uuid", sa.Uuid(), "`c` CHAR(36)"),
     DdlCase("enum", sa.Enum("a", "b'c", name="e"), "`c` ENUM('a','b''c')"),
     DdlCase("unknown", sa.types.NullType(), "`c` LONGTEXT"),
-    DdlCase("not_null_default", sa.Integer(), "`c` INTEGER NOT NULL DEFAULT 7",
+    DdlCase("not_null_default", sa.Integer(), "`c` BIGINT NOT NULL DEFAULT 7",
             options={"nullable": False, "server_default": sa.text("7")}),
     DdlCase("text_default", sa.String(10), "`c` VARCHAR(10) DEFAULT 'n/a'",
             options={"server_default": sa.text("'n/a'")}),
@@ -121,7 +125,8 @@ COLUMNS = [
     DdlCase("unsigned_bigint", mysql.BIGINT(unsigned=True), "`c` BIGINT UNSIGNED", "mysql"),
     DdlCase("tinyint_1", mysql.TINYINT(display_width=1), "`c` TINYINT(1)", "mysql"),
     DdlCase("set", mysql.SET("x", "y"), "`c` SET('x','y')", "mysql"),
-    DdlCase("mysql_enum", mysql.ENUM("ok", "it's"), "`c` ENUM('ok','it''s')", "mysql"),
+    # '' is what a non-strict MySQL stores for an invalid value: an explicit label, so that a strict load takes it
+    DdlCase("mysql_enum", mysql.ENUM("ok", "it's"), "`c` ENUM('ok','it''s','')", "mysql"),
     DdlCase("year", mysql.YEAR(), "`c` YEAR", "mysql"),
     DdlCase("bit", mysql.BIT(8), "`c` BIT(8)", "mysql"),
     DdlCase("time_6", mysql.TIME(fsp=6), "`c` TIME(6)", "mysql"),
@@ -129,12 +134,15 @@ COLUMNS = [
     DdlCase("mediumtext", mysql.MEDIUMTEXT(), "`c` MEDIUMTEXT", "mysql"),
     DdlCase("latin1_to_utf8mb4", mysql.VARCHAR(10, charset="latin1"), "`c` VARCHAR(10)", "mysql"),
     DdlCase("float_4_bytes", mysql.FLOAT(), "`c` FLOAT", "mysql"),
-    DdlCase("comment", sa.Integer(), "`c` INTEGER COMMENT 'a ''note'''", "mysql", {"comment": "a 'note'"}),
+    DdlCase("comment_dropped", mysql.INTEGER(), "`c` INTEGER", "mysql", {"comment": "a 'note'"}),  # schema text
     DdlCase("pg_array", postgresql.ARRAY(sa.Integer()), "`c` JSON", "postgresql"),
     DdlCase("pg_uuid", postgresql.UUID(), "`c` CHAR(36)", "postgresql"),
     DdlCase("pg_jsonb", postgresql.JSONB(), "`c` JSON", "postgresql"),
     DdlCase("pg_inet", postgresql.INET(), "`c` VARCHAR(43)", "postgresql"),
-    DdlCase("pg_interval", postgresql.INTERVAL(), "`c` TIME(6)", "postgresql"),
+    DdlCase("pg_interval", postgresql.INTERVAL(), "`c` VARCHAR(64)", "postgresql"),  # months, over 838 hours
+    DdlCase("pg_timetz", postgresql.TIME(timezone=True), "`c` VARCHAR(64)", "postgresql"),  # with its offset
+    DdlCase("pg_bit", postgresql.BIT(8), "`c` BIT(8)", "postgresql"),
+    DdlCase("pg_varbit", postgresql.BIT(16, varying=True), "`c` VARCHAR(16)", "postgresql"),
     DdlCase("pg_timestamptz_3", postgresql.TIMESTAMP(timezone=True, precision=3), "`c` DATETIME(3)", "postgresql"),
     DdlCase("pg_real", postgresql.REAL(), "`c` FLOAT", "postgresql"),
     DdlCase("pg_money", postgresql.MONEY(), "`c` DECIMAL(19, 2)", "postgresql"),
@@ -146,11 +154,11 @@ COLUMNS = [
 # Keys compare exactly (utf8mb4_bin), a plain index on TEXT gets a prefix, the foreign key follows the indexes.
 PARENT_CHILD_DDL = [
     "DROP TABLE IF EXISTS `parent`",
-    "CREATE TABLE `parent` ( `id` INTEGER NOT NULL AUTO_INCREMENT, `code` VARCHAR(20) COLLATE utf8mb4_bin NOT NULL, "
+    "CREATE TABLE `parent` ( `id` BIGINT NOT NULL AUTO_INCREMENT, `code` VARCHAR(20) COLLATE utf8mb4_bin NOT NULL, "
     "`name` LONGTEXT, PRIMARY KEY (`id`), UNIQUE (`code`) )ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
     "CREATE INDEX `ix_parent_name` ON `parent` (`name`(255))",
     "DROP TABLE IF EXISTS `child`",
-    "CREATE TABLE `child` ( `id` INTEGER NOT NULL AUTO_INCREMENT, `parent_id` INTEGER NOT NULL, "
+    "CREATE TABLE `child` ( `id` BIGINT NOT NULL AUTO_INCREMENT, `parent_id` BIGINT NOT NULL, "
     "`tag` VARCHAR(10) COLLATE utf8mb4_bin, PRIMARY KEY (`id`), CONSTRAINT `uq_child_tag` UNIQUE (`parent_id`, `tag`) "
     ")ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
     "ALTER TABLE `child` ADD CONSTRAINT `fk_child_parent` FOREIGN KEY(`parent_id`) REFERENCES `parent` (`id`) "

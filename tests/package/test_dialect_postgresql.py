@@ -87,7 +87,10 @@ LITERALS = [
     # from MySQL: types PostgreSQL lacks
     LiteralCase("unsigned_bigint_max", mysql.BIGINT(unsigned=True), pa.uint64(), 2**64 - 1, "18446744073709551615",
                 read=Decimal(2**64 - 1), family="mysql"),
-    LiteralCase("bit_as_integer", mysql.BIT(8), pa.binary(), b"\xa5", "165", read=165, family="mysql"),
+    LiteralCase("bit_string", mysql.BIT(8), pa.binary(), b"\xa5", "B'10100101'", read="10100101", family="mysql"),
+    LiteralCase("bit_64", mysql.BIT(64), pa.binary(), b"\xff" * 8, "B'" + "1" * 64 + "'", read="1" * 64,
+                family="mysql"),
+    LiteralCase("bit_padded", mysql.BIT(8), pa.binary(), b"\x01", "B'00000001'", read="00000001", family="mysql"),
     LiteralCase("year", mysql.YEAR(), pa.int16(), 2155, "2155", family="mysql"),
     LiteralCase("set_as_text", mysql.SET("x", "y", "z"), pa.string(), "x,z", "E'x,z'", family="mysql"),
     LiteralCase("time_as_interval", mysql.TIME(fsp=6), pa.duration("us"), -timedelta(hours=838),
@@ -95,9 +98,11 @@ LITERALS = [
 ]
 
 COLUMNS = [
-    DdlCase("int", sa.Integer(), '"c" INTEGER'),
+    DdlCase("int", sa.Integer(), '"c" BIGINT'),  # SQLite (generic) integers hold 64 bits
+    DdlCase("pg_int", postgresql.INTEGER(), '"c" INTEGER', "postgresql"),
     DdlCase("bigint", sa.BigInteger(), '"c" BIGINT'),
-    DdlCase("smallint", sa.SmallInteger(), '"c" SMALLINT'),
+    DdlCase("smallint", sa.SmallInteger(), '"c" BIGINT'),
+    DdlCase("mysql_smallint", mysql.SMALLINT(), '"c" SMALLINT', "mysql"),
     DdlCase("bool", sa.Boolean(), '"c" BOOLEAN'),
     DdlCase("numeric", sa.Numeric(12, 2), '"c" NUMERIC(12, 2)'),
     DdlCase("numeric_unbounded", sa.Numeric(), '"c" NUMERIC'),
@@ -116,7 +121,7 @@ COLUMNS = [
     DdlCase("uuid", sa.Uuid(), '"c" UUID'),
     DdlCase("enum", sa.Enum("a", "b'c", name="e"), '"c" VARCHAR(3)'),
     DdlCase("unknown", sa.types.NullType(), '"c" TEXT'),
-    DdlCase("not_null_default", sa.Integer(), '"c" INTEGER DEFAULT 7 NOT NULL',
+    DdlCase("not_null_default", sa.Integer(), '"c" BIGINT DEFAULT 7 NOT NULL',
             options={"nullable": False, "server_default": sa.text("7")}),
     DdlCase("bool_default", sa.Boolean(), '"c" BOOLEAN DEFAULT true', options={"server_default": sa.text("1")}),
     DdlCase("now_default", sa.DateTime(), '"c" TIMESTAMP WITHOUT TIME ZONE DEFAULT CURRENT_TIMESTAMP',
@@ -138,7 +143,7 @@ COLUMNS = [
     DdlCase("mysql_set", mysql.SET("x", "y"), '"c" TEXT', "mysql"),
     DdlCase("mysql_enum", mysql.ENUM("ok", "it's"), '"c" VARCHAR(4)', "mysql"),
     DdlCase("mysql_year", mysql.YEAR(), '"c" SMALLINT', "mysql"),
-    DdlCase("mysql_bit", mysql.BIT(8), '"c" BIGINT', "mysql"),
+    DdlCase("mysql_bit", mysql.BIT(8), '"c" BIT(8)', "mysql"),  # BIT(64) overflows a BIGINT
     DdlCase("mysql_time", mysql.TIME(fsp=6), '"c" INTERVAL', "mysql"),
     DdlCase("mysql_datetime_3", mysql.DATETIME(fsp=3), '"c" TIMESTAMP(3) WITHOUT TIME ZONE', "mysql"),
     DdlCase("mysql_float", mysql.FLOAT(), '"c" REAL', "mysql"),
@@ -148,11 +153,11 @@ COLUMNS = [
 # Foreign keys after all the data (cycles and self-references load), then SERIAL sequences continue.
 PARENT_CHILD_DDL = [
     'DROP TABLE IF EXISTS "parent" CASCADE',
-    'CREATE TABLE "parent" ( "id" SERIAL NOT NULL, "code" VARCHAR(20) NOT NULL, "name" TEXT, PRIMARY KEY ("id"), '
+    'CREATE TABLE "parent" ( "id" BIGSERIAL NOT NULL, "code" VARCHAR(20) NOT NULL, "name" TEXT, PRIMARY KEY ("id"), '
     'UNIQUE ("code") )',
     'CREATE INDEX "ix_parent_name" ON "parent" ("name")',
     'DROP TABLE IF EXISTS "child" CASCADE',
-    'CREATE TABLE "child" ( "id" SERIAL NOT NULL, "parent_id" INTEGER NOT NULL, "tag" VARCHAR(10), '
+    'CREATE TABLE "child" ( "id" BIGSERIAL NOT NULL, "parent_id" BIGINT NOT NULL, "tag" VARCHAR(10), '
     'PRIMARY KEY ("id"), CONSTRAINT "uq_child_tag" UNIQUE ("parent_id", "tag") )',
     "SELECT setval(pg_get_serial_sequence('\"parent\"', 'id'), coalesce(max(\"parent\".\"id\"), 1), "
     'max("parent"."id") IS NOT NULL) AS setval_1 FROM "parent"',

@@ -42,7 +42,7 @@ LITERALS = [
     LiteralCase("float", sa.Float(), pa.float64(), 0.1, "0.1"),
     LiteralCase("float_negative_zero", sa.Float(), pa.float64(), -0.0, "-0"),
     LiteralCase("float_infinity", sa.Float(), pa.float64(), float("inf"), "9e999"),  # overflows to infinity
-    LiteralCase("float_nan", sa.Float(), pa.float64(), float("nan"), "NULL", read=None),  # no NaN in SQLite
+    LiteralCase("float_nan", sa.Float(), pa.float64(), float("nan"), "'NaN'", read="NaN"),  # no NaN: its text
     LiteralCase("date", sa.Date(), pa.date32(), date(1999, 12, 31), "'1999-12-31'", read="1999-12-31"),
     LiteralCase("datetime", sa.DateTime(), pa.timestamp("us"), datetime(2024, 2, 29, 23, 59, 59, 999999),
                 "'2024-02-29 23:59:59.999999'", read="2024-02-29 23:59:59.999999"),
@@ -75,7 +75,7 @@ LITERALS = [
     # from MySQL and PostgreSQL
     LiteralCase("unsigned_int", mysql.INTEGER(unsigned=True), pa.int64(), 4294967295, "4294967295",
                 family="mysql"),
-    LiteralCase("bit_as_integer", mysql.BIT(8), pa.binary(), b"\xa5", "165", read=165, family="mysql"),
+    LiteralCase("bit_digits", mysql.BIT(8), pa.binary(), b"\x05", "'00000101'", read="00000101", family="mysql"),
     LiteralCase("year", mysql.YEAR(), pa.int16(), 2155, "2155", family="mysql"),
     LiteralCase("set_as_list", mysql.SET("x", "y", "z"), pa.list_(pa.string()), ["x", "z"], "'[\"x\", \"z\"]'",
                 read='["x", "z"]', family="mysql"),  # TEXT, so the members go as a JSON list
@@ -89,11 +89,13 @@ LITERALS = [
 
 COLUMNS = [
     DdlCase("int", sa.Integer(), '"c" INTEGER'),
-    DdlCase("bigint", sa.BigInteger(), '"c" BIGINT'),
+    DdlCase("bigint", sa.BigInteger(), '"c" INTEGER'),  # 64 bits, and a key stays the rowid alias
     DdlCase("smallint", sa.SmallInteger(), '"c" INTEGER'),
     DdlCase("bool", sa.Boolean(), '"c" BOOLEAN'),
     DdlCase("numeric", sa.Numeric(12, 2), '"c" NUMERIC(12, 2)'),
-    DdlCase("numeric_unbounded", sa.Numeric(), '"c" NUMERIC'),
+    DdlCase("numeric_unbounded", sa.Numeric(), '"c" TEXT'),  # NUMERIC affinity keeps 15 digits
+    DdlCase("numeric_15_digits", sa.Numeric(15, 5), '"c" NUMERIC(15, 5)'),
+    DdlCase("numeric_16_digits", sa.Numeric(16, 5), '"c" TEXT'),
     DdlCase("float", sa.Float(), '"c" DOUBLE'),
     DdlCase("date", sa.Date(), '"c" DATE'),
     DdlCase("datetime", sa.DateTime(), '"c" DATETIME'),
@@ -115,7 +117,7 @@ COLUMNS = [
     DdlCase("bool_default", sa.Boolean(), '"c" BOOLEAN DEFAULT 1', options={"server_default": sa.text("1")}),
     DdlCase("now_default", sa.DateTime(), '"c" DATETIME DEFAULT CURRENT_TIMESTAMP',
             options={"server_default": sa.text("CURRENT_TIMESTAMP")}),
-    DdlCase("mysql_unsigned_bigint", mysql.BIGINT(unsigned=True), '"c" INTEGER', "mysql"),
+    DdlCase("mysql_unsigned_bigint", mysql.BIGINT(unsigned=True), '"c" TEXT', "mysql"),  # above 2**63
     DdlCase("mysql_set", mysql.SET("x", "y"), '"c" TEXT', "mysql"),
     DdlCase("mysql_enum", mysql.ENUM("ok", "it's"), '"c" VARCHAR(4)', "mysql"),
     DdlCase("mysql_time", mysql.TIME(fsp=6), '"c" TEXT', "mysql"),
@@ -123,7 +125,7 @@ COLUMNS = [
     DdlCase("pg_array", postgresql.ARRAY(sa.Integer()), '"c" JSON', "postgresql"),
     DdlCase("pg_uuid", postgresql.UUID(), '"c" CHAR(36)', "postgresql"),
     DdlCase("pg_interval", postgresql.INTERVAL(), '"c" TEXT', "postgresql"),
-    DdlCase("pg_money", postgresql.MONEY(), '"c" NUMERIC(19, 2)', "postgresql"),
+    DdlCase("pg_money", postgresql.MONEY(), '"c" TEXT', "postgresql"),
     DdlCase("pg_enum", postgresql.ENUM("a", "b", name="mood"), '"c" VARCHAR(1)', "postgresql"),
     DdlCase("pg_cast_default", sa.String(10), "\"c\" VARCHAR(10) DEFAULT 'x'", "postgresql",
             {"server_default": sa.text("'x'::character varying")}),

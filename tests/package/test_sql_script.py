@@ -298,6 +298,10 @@ def test_mariadb_types_round_trip_exactly_into_another_database(
     bits_default = [i for i, c in enumerate(source_columns) if c[0] == "bits"][0]
     assert source_columns[bits_default][3] == "b'101'" and target_columns[bits_default][3] == "NULL"
     target_columns[bits_default] = source_columns[bits_default]
+    # an ENUM gains an explicit '' label (the value a non-strict server stores for an invalid one)
+    mood = [i for i, c in enumerate(source_columns) if c[0] == "mood"][0]
+    assert target_columns[mood][1] == source_columns[mood][1][:-1] + ",'')"
+    target_columns[mood] = source_columns[mood]
     assert [c[:5] for c in target_columns] == [c[:5] for c in source_columns]
     assert all(c[5] for c in target_columns)  # latin1 columns move to utf8mb4
     collations = dict(mariadb_query(target_db, "SELECT COLUMN_NAME, COLLATION_NAME FROM information_schema"
@@ -466,7 +470,7 @@ def test_values_render_exactly_in_every_dialect(
     assert got_lite == [
         (1, -(2**63), float("inf"), "2024-03-01 00:00:00.500000", "26:00:00.000005", '["1", "two", null]',
          "\\'\x00\n"),
-        (2, 2**63 - 1, None, utc[1].isoformat(sep=" ", timespec="microseconds"), "-00:00:01.000000", "[]",
+        (2, 2**63 - 1, "NaN", utc[1].isoformat(sep=" ", timespec="microseconds"), "-00:00:01.000000", "[]",
          None),
         (3, None, -0.0, None, None, None, "😀"),
     ]
@@ -529,7 +533,9 @@ def test_postgresql_source_loads_into_mariadb(
     got = mariadb_query(db, "SELECT * FROM accounts ORDER BY id")
     assert [r[:4] for r in got] == [r[:4] for r in accounts]
     assert [r[4] for r in got] == ["[1, 2, 3]", "[]", None]
-    assert [r[5:8] for r in got] == [tuple(r[5:8]) for r in accounts]
+    # an interval is its text in MySQL (months, more than 838 hours); here the reader's duration text
+    assert [r[6] for r in got] == ["26:03:04.500000", "-00:00:01.000000", None]
+    assert [(r[5], r[7]) for r in got] == [(r[5], r[7]) for r in accounts]
     assert [r[8] for r in got] == [datetime(2024, 6, 30, 21, 59, 59, 999999), None, None]
     assert [r[9] for r in got] == [b"\x00'\\", b"", None]
     assert [r[10] for r in got] == [0.5, -1.5e-7, None]
@@ -541,7 +547,7 @@ def test_postgresql_source_loads_into_mariadb(
                                    "COALESCE(COLLATION_NAME, '')) FROM information_schema.COLUMNS "
                                    "WHERE TABLE_SCHEMA = %s", (db,)))
     assert types["accounts.handle"] == types["sessions.account_handle"] == "varchar(255) utf8mb4_bin"
-    assert types["accounts.balance"].startswith("decimal(65,30)")
+    assert types["accounts.balance"].startswith("longtext")  # unbounded numeric: its text, every digit
     assert types["accounts.mood"].startswith("enum('ok','it''s bad')")
     assert mariadb_query(db, "SELECT TABLE_NAME, REFERENCED_TABLE_NAME FROM information_schema."
                              "REFERENTIAL_CONSTRAINTS WHERE CONSTRAINT_SCHEMA = %s", (db,)) == [
@@ -594,7 +600,7 @@ def test_mariadb_source_loads_into_postgresql(
     for row in raw_rows:
         values = list(row)
         values[2] = Decimal(values[2])  # NUMERIC(20,0)
-        values[8] = int.from_bytes(values[8], "big")  # BIT(8) as its integer
+        values[8] = format(int.from_bytes(values[8], "big"), "08b")  # BIT(8), read as its digits
         # values[11]: MySQL TIME is a signed interval (up to ±838 h), so it becomes INTERVAL and stays a timedelta
         expected.append(tuple(values))
     assert [tuple(bytes(v) if isinstance(v, memoryview) else v for v in r) for r in got] == expected

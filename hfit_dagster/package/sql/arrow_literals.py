@@ -21,7 +21,7 @@ import pyarrow.compute as pc
 from sqlalchemy.types import TypeEngine
 
 from hfit_dagster.package.sql import column_types as ct
-from hfit_dagster.package.sql.arrow_text import NO_TEXT, NULL, TEXT, as_text, enclose, text_scalar
+from hfit_dagster.package.sql.arrow_text import NO_TEXT, NULL, TEXT, JsonNumeral, as_text, enclose, text_scalar
 from hfit_dagster.package.sql.base import SqlDialect
 
 Renderer = Callable[[pa.Array], pa.Array]
@@ -59,20 +59,31 @@ class ArrowLiterals:
     def hex_literals(self, values: list[Any]) -> pa.Array:
         return pa.array(self.dialect.bytes_literals(values), TEXT)
 
-    def renderer(self, arrow_type: pa.DataType, target_kind: str, target: TypeEngine) -> Renderer:
-        """The function that renders a column of `arrow_type` into a column of `target`."""
+    def renderer(self, arrow_type: pa.DataType, target_kind: str, target: TypeEngine,
+                 source: ct.TypeInfo | None = None, family: str = "generic") -> Renderer:
+        """The function that renders a column of `arrow_type` into a column of `target` (`source`: what the
+        source column of SQL `family` holds, where the values' form depends on it)."""
         t = arrow_type
         d = self.dialect
         if pa.types.is_dictionary(t):
-            inner = self.renderer(t.value_type, target_kind, target)
+            inner = self.renderer(t.value_type, target_kind, target, source, family)
             return lambda arr: inner(arr.dictionary_decode())
         if isinstance(t, pa.ExtensionType):
             if t.extension_name == "arrow.uuid":
                 return lambda arr: self.quote_python(
                     [None if v is None else str(uuid.UUID(bytes=bytes(v))) for v in arr.storage.to_pylist()]
                 )
-            inner = self.renderer(t.storage_type, target_kind, target)
+            inner = self.renderer(t.storage_type, target_kind, target, source, family)
             return lambda arr: inner(arr.storage)
+        if source is not None and source.kind == ct.BIT and (
+                pa.types.is_binary(t) or pa.types.is_string(t) or pa.types.is_large_binary(t)):
+            if family == "postgresql" or target_kind != ct.BIT or not d.accepts_text_for_bytes:
+                return self._bits_renderer(target_kind, family == "postgresql", source.length)
+        if dialect_quotes_numbers(d, target_kind, t):
+            # a number kept as its decimal text where the target has no type that holds it
+            if pa.types.is_decimal(t) and t.scale < 0:
+                return lambda arr: self.quote_plain(pa.array([_plain_decimal(v) for v in arr.to_pylist()], TEXT))
+            return lambda arr: self.quote_plain(pc.cast(arr, TEXT))
         if pa.types.is_null(t):
             return lambda arr: pa.nulls(len(arr), TEXT)
         if pa.types.is_boolean(t):
@@ -93,6 +104,13 @@ class ArrowLiterals:
                 return lambda arr: self.hex_literals(
                     [None if v is None else v.encode("utf-8") for v in arr.to_pylist()]
                 )
+            if target_kind == ct.DECIMAL:  # money text ('-$1,234.50') into a number
+                return lambda arr: self.quote(pc.replace_substring_regex(as_text(arr), _CURRENCY, ""))
+            if target_kind == ct.JSON:
+                return lambda arr: self.quote(json_text(as_text(arr)))
+            if target_kind == ct.ARRAY and d.native_arrays:
+                return lambda arr: self.quote_python(
+                    [None if v is None else d.array_text(_json_array(v)) for v in arr.to_pylist()])
             return self.quote
         if pa.types.is_binary(t) or pa.types.is_large_binary(t) or pa.types.is_fixed_size_binary(t) or (
             pa.types.is_binary_view(t)
@@ -126,6 +144,24 @@ class ArrowLiterals:
         nan, pos, neg = (NO_TEXT if s is None else text_scalar(s) for s in self.dialect.non_finite_floats)
         special = pc.if_else(pc.is_nan(arr), nan, pc.if_else(pc.greater(arr, 0), pos, neg))
         return pc.if_else(finite, text, special)
+
+    def _bits_renderer(self, target_kind: str, as_text: bool, length: int | None) -> Renderer:
+        """Bit strings: the source's text of binary digits (PostgreSQL) or its bytes (MySQL BIT, big-endian,
+        ``length`` bits) as a bit literal, binary digits in text, or an integer, by what the target holds."""
+        def digits(value: Any) -> str:
+            if as_text:
+                return value if isinstance(value, str) else bytes(value).decode("ascii")
+            number = int.from_bytes(value, "big")
+            return format(number, f"0{length}b") if length else format(number, "b")
+
+        def render(arr: pa.Array) -> pa.Array:
+            values = [None if v is None else digits(v) for v in arr.to_pylist()]
+            if target_kind == ct.BIT:
+                return pa.array([None if v is None else self.dialect.bit_literal(v) for v in values], TEXT)
+            if target_kind in (ct.INT, ct.BOOL):
+                return pa.array([None if v is None else str(int(v or "0", 2)) for v in values], TEXT)
+            return self.quote_python(values)
+        return render
 
     def _binary_renderer(self, target_kind: str) -> Renderer:
         if target_kind == ct.UUID:
@@ -182,6 +218,35 @@ class ArrowLiterals:
                 for v in arr.to_pylist()
             ])
         return as_json
+
+
+def dialect_quotes_numbers(dialect: SqlDialect, target_kind: str, arrow_type: pa.DataType) -> bool:
+    """Whether numbers of `arrow_type` into a column of `target_kind` are written as quoted text."""
+    return dialect.quotes_numbers_for_text and target_kind == ct.STRING and (
+        pa.types.is_integer(arrow_type) or pa.types.is_decimal(arrow_type))
+
+
+_CURRENCY = r"[$€£¥,\s]"
+# a JSON document that starts like one: object, array, string, number, true, false or null
+_JSON_START = r'^\s*([{\["]|-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?\s*$|(true|false|null)\s*$)'
+
+
+def json_text(arr: pa.Array) -> pa.Array:
+    """JSON text of a JSON column: a value that cannot start a JSON document is a string scalar whose quotes a
+    driver removed ('just text' was '"just text"'), and gets them back."""
+    bare = pc.invert(pc.fill_null(pc.match_substring_regex(arr, _JSON_START), True))
+    if not pc.any(bare).as_py():
+        return arr
+    quoted = pa.array([json.dumps(v, ensure_ascii=False) for v in pc.filter(arr, bare).to_pylist()], TEXT)
+    return pc.replace_with_mask(arr, bare, quoted)
+
+
+def _json_array(text: str) -> Any:
+    """A JSON array (the reader's text of an array column) with its numbers as written (1.50 stays 1.50)."""
+    try:
+        return json.loads(text, parse_float=JsonNumeral, parse_int=JsonNumeral)
+    except ValueError:
+        return text
 
 
 def _json_default(value: Any) -> Any:

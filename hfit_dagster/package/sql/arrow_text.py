@@ -25,6 +25,10 @@ QUOTE = text_scalar("'")
 NO_TEXT = pa.scalar(None, TEXT)
 
 
+class JsonNumeral(str):
+    """A JSON number's text as written (``1.50``), for literals that keep its digits."""
+
+
 def as_text(arr: pa.Array) -> pa.Array:
     return arr if arr.type == TEXT else pc.cast(arr, TEXT)
 

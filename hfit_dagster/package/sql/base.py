@@ -44,6 +44,13 @@ class SqlDialect:
     native_arrays: ClassVar[bool] = False  # lists into an array column are array literals (else JSON text)
     # Literals of NaN, +infinity and -infinity floats; None writes NULL.
     non_finite_floats: ClassVar[tuple[str | None, str | None, str | None]] = (None, None, None)
+    # Names that differ only in letter case are the same name here (tables; columns of one table).
+    case_insensitive_tables: ClassVar[bool] = False
+    case_insensitive_columns: ClassVar[bool] = False
+    # A number written into a text column goes quoted: a bare literal would pass through a double first.
+    quotes_numbers_for_text: ClassVar[bool] = False
+    # A column fed by a sequence besides the auto-increment one keeps one (an identity column, same family).
+    identity_columns: ClassVar[bool] = False
 
     def __init__(self) -> None:
         self.sqlalchemy = self.sqlalchemy_dialect()
@@ -94,6 +101,10 @@ class SqlDialect:
         """Text after a UTC timestamp literal for a column of type `target`."""
         return ""
 
+    def bit_literal(self, digits: str) -> str:
+        """The literal of a bit string (``digits``: '0' and '1') for a BIT column of this dialect."""
+        return "'" + digits + "'"
+
     def array_text(self, value: Any) -> str:
         """The text of a list into an array column (dialects with ``native_arrays``)."""
         raise NotImplementedError
@@ -113,6 +124,15 @@ class SqlDialect:
     def portable_type(self, info: TypeInfo, role: int) -> TypeEngine:
         """The type of a column from another family (``role``: ``column_types.ROLE_*``)."""
         raise NotImplementedError
+
+    def representation_note(self, info: TypeInfo, target: TypeEngine) -> str | None:
+        """How a value of a column from another family is represented when this dialect has no such type (for
+        the manifest's per-column notes); None when the type is kept."""
+        return None
+
+    def autoincrement_in_key(self, position: int, key_columns: int) -> bool:
+        """Whether the column at `position` of a primary key of `key_columns` columns may auto-increment."""
+        return True
 
     def fit_row(self, types: dict[str, TypeEngine], key_columns: set[str]) -> None:
         """Adapt the column types of a table from another family so that one row fits the target."""

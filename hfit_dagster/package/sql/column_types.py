@@ -57,7 +57,7 @@ class TypeInfo:
     scale: int | None = None
     length: int | None = None  # character or byte length; None means unbounded
     fixed: bool = False  # CHAR / BINARY
-    text: bool = False  # a TEXT/CLOB type (MySQL sizes it, others do not)
+    text: bool = False  # a TEXT/CLOB type (MySQL sizes it, others do not); an interval with calendar parts
     timezone: bool = False
     values: tuple[str, ...] = ()  # ENUM and SET members
     item: TypeInfo | None = field(default=None, compare=False)  # ARRAY element
@@ -75,6 +75,8 @@ def source_family(table: sa.Table) -> str:
     if any(key.startswith(("mysql_", "mariadb_")) for key in table.dialect_kwargs):
         return "mysql"
     for column in table.columns:
+        if column.identity is not None:  # SQLite and MySQL have no identity columns
+            return "postgresql"
         module = type(column.type).__module__
         if ".dialects.mysql" in module:
             return "mysql"
@@ -107,13 +109,16 @@ def classify(type_: TypeEngine, family: str = "generic") -> TypeInfo:
     if isinstance(t, mysql.YEAR):
         return TypeInfo(YEAR)
     if isinstance(t, (mysql.BIT, postgresql.BIT)):
-        return TypeInfo(BIT, length=getattr(t, "length", None) or 1)
+        varying = bool(getattr(t, "varying", False))
+        return TypeInfo(BIT, length=getattr(t, "length", None) or (None if varying else 1), fixed=not varying)
     if isinstance(t, sa.Boolean):
         return TypeInfo(BOOL)
     if isinstance(t, sa.Enum):
         values = tuple(str(v) for v in t.enums)
         return TypeInfo(ENUM, values=values, length=max((len(v) for v in values), default=1))
     if isinstance(t, sa.Integer):
+        if family in ("generic", "sqlite"):  # SQLite stores every integer in 8 bytes, whatever its declared type
+            return TypeInfo(INT, bits=64)
         if isinstance(t, mysql.TINYINT):
             bits = 8
         elif isinstance(t, sa.SmallInteger):
@@ -141,6 +146,8 @@ def classify(type_: TypeEngine, family: str = "generic") -> TypeInfo:
         if type(t).__module__.startswith("sqlalchemy.dialects.mysql"):
             return TypeInfo(INTERVAL, precision=_fsp(t))  # MySQL TIME is a signed interval up to ±838 h
         return TypeInfo(TIME, precision=_fsp(t), timezone=bool(getattr(t, "timezone", False)))
+    if isinstance(t, postgresql.INTERVAL):
+        return TypeInfo(INTERVAL, text=True)  # years, months, days and time: no MySQL TIME holds it
     if isinstance(t, sqltypes._AbstractInterval):
         return TypeInfo(INTERVAL)
     if isinstance(t, (sa.JSON, postgresql.HSTORE)):

@@ -7,6 +7,7 @@ sequences and functions stay behind, since their meaning differs between databas
 from __future__ import annotations
 
 import re
+from datetime import date
 from typing import Any
 
 import sqlalchemy as sa
@@ -80,9 +81,19 @@ def portable_default(text: str, info: ct.TypeInfo, target: TypeEngine, dialect: 
             return None
         return result
     if literal is not None and (
-        (kind == ct.DATE and _DATE_TEXT.match(literal))
-        or (kind == ct.DATETIME and _DATETIME_TEXT.match(literal))
+        (kind == ct.DATE and _DATE_TEXT.match(literal) and _valid_date(literal))
+        or (kind == ct.DATETIME and _DATETIME_TEXT.match(literal) and _valid_date(literal))
         or (kind == ct.TIME and _TIME_TEXT.match(literal))
     ):
         return literal
     return None
+
+
+def _valid_date(text: str) -> bool:
+    """Whether a date (or the date of a datetime) exists: MySQL's zero and invalid dates ('0000-00-00',
+    '2024-02-30') are no default anywhere else."""
+    try:
+        date.fromisoformat(text[:10])
+    except ValueError:
+        return False
+    return True

@@ -20,11 +20,14 @@ from sqlalchemy.sql import quoted_name, sqltypes
 from sqlalchemy.types import TypeEngine
 
 from hfit_dagster.package.sql import column_types as ct
-from hfit_dagster.package.sql.arrow_text import as_text, enclose, replace_all, text_scalar
+from hfit_dagster.package.sql.arrow_text import JsonNumeral, as_text, enclose, replace_all, text_scalar
 from hfit_dagster.package.sql.base import SqlDialect
 from hfit_dagster.package.sql.compiled_rows import POSTGRESQL_ESCAPES
 
 _ESCAPES = (("\x00", ""), ("\\", "\\\\"), ("'", "\\'"), ("\n", "\\n"), ("\r", "\\r"))
+
+
+EXTENSION_TYPES: dict[type, str] = {postgresql.CITEXT: "citext", postgresql.HSTORE: "hstore"}
 
 
 class PostgreSqlDialect(SqlDialect):
@@ -33,6 +36,7 @@ class PostgreSqlDialect(SqlDialect):
     compiled_text_escaping = POSTGRESQL_ESCAPES
     foreign_key_placement = "after_data"
     native_arrays = True
+    identity_columns = True
     non_finite_floats = ("'NaN'", "'Infinity'", "'-Infinity'")
 
     @staticmethod
@@ -68,6 +72,9 @@ class PostgreSqlDialect(SqlDialect):
 
     def timestamp_suffix(self, target: TypeEngine) -> str:
         return "+00" if getattr(target, "timezone", False) else ""
+
+    def bit_literal(self, digits: str) -> str:
+        return "B'" + digits + "'"
 
     def array_text(self, value: Any) -> str:
         return _array_text(value)
@@ -110,7 +117,7 @@ class PostgreSqlDialect(SqlDialect):
         if kind == ct.YEAR:
             return postgresql.SMALLINT()
         if kind == ct.BIT:
-            return postgresql.BIGINT()  # MySQL BIT values arrive as integers
+            return postgresql.BIT(info.length) if info.fixed else postgresql.BIT(info.length, varying=True)
         if kind in (ct.JSON, ct.ARRAY):
             return postgresql.JSONB()
         if kind == ct.UUID:
@@ -129,9 +136,14 @@ class PostgreSqlDialect(SqlDialect):
         return f"DROP TABLE IF EXISTS {quoted} CASCADE"
 
     def type_statements(self, target: sa.Table, created: set[str]) -> list[str]:
-        """Named ENUM types a same-family table uses, created once per script."""
+        """Named ENUM types a same-family table uses, and the extensions of its types (citext, hstore: trusted
+        extensions a database owner may create), once per script."""
         statements = []
         for column in target.columns:
+            extension = EXTENSION_TYPES.get(type(column.type))
+            if extension and f"extension {extension}" not in created:
+                created.add(f"extension {extension}")
+                statements.append(f"CREATE EXTENSION IF NOT EXISTS {extension}")
             enum = column.type
             if isinstance(enum, postgresql.ENUM) and enum.name and enum.name not in created:
                 created.add(enum.name)
@@ -175,7 +187,7 @@ def _array_text(value: Any) -> str:
         return "{" + ",".join(_array_text(v) for v in value) + "}"
     if isinstance(value, bool):
         return "t" if value else "f"
-    if isinstance(value, int | float | Decimal):
+    if isinstance(value, int | float | Decimal | JsonNumeral):
         return str(value)
     text = value.isoformat() if isinstance(value, datetime | date | time) else str(value)
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'

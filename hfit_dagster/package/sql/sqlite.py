@@ -2,7 +2,7 @@
 
 Strings have no escapes (a quote is doubled; text with NUL or a line break goes as UTF-8 bytes cast to TEXT),
 bytes are ``X'..'``, foreign keys sit inside CREATE TABLE (SQLite cannot add them later) and are not checked
-while loading. Column types are declared affinities; NaN has no literal (it becomes NULL), 9e999 is infinity.
+while loading. Column types are declared affinities; NaN is stored as the text 'NaN', 9e999 is infinity.
 """
 
 from __future__ import annotations
@@ -20,12 +20,18 @@ from hfit_dagster.package.sql import column_types as ct
 from hfit_dagster.package.sql.arrow_text import TEXT, as_text, enclose, replace_all
 from hfit_dagster.package.sql.base import SqlDialect
 
+EXACT_NUMERIC_DIGITS = 15  # a decimal of at most 15 significant digits comes back exactly from a double
+
 
 class SqliteDialect(SqlDialect):
     name = "sqlite"
     max_identifier_length = 128
     foreign_key_placement = "inline"
-    non_finite_floats = (None, "9e999", "-9e999")  # 9e999 overflows to +Inf
+    case_insensitive_tables = True
+    quotes_numbers_for_text = True
+    case_insensitive_columns = True
+    # 9e999 overflows to +Inf; SQLite has no NaN, a REAL column keeps the text 'NaN' instead (documented)
+    non_finite_floats = ("'NaN'", "9e999", "-9e999")
 
     @staticmethod
     def sqlalchemy_dialect() -> Dialect:
@@ -35,6 +41,9 @@ class SqliteDialect(SqlDialect):
         return ["PRAGMA foreign_keys=OFF;", "BEGIN;"]
 
     # ------------------------------------------------------------------ literals
+
+    def autoincrement_in_key(self, position: int, key_columns: int) -> bool:
+        return key_columns == 1  # AUTOINCREMENT belongs to a single-column INTEGER PRIMARY KEY
 
     def quote_text(self, arr: pa.Array) -> tuple[pa.Array, int]:
         arr = as_text(arr)
@@ -62,10 +71,16 @@ class SqliteDialect(SqlDialect):
         kind = info.kind
         if kind == ct.BOOL:
             return sa.BOOLEAN()
-        if kind in (ct.INT, ct.YEAR, ct.BIT):
-            # INTEGER (not BIGINT) for a single-column key keeps SQLite's rowid alias; both hold 64 bits.
-            return sa.BIGINT() if info.bits == 64 and not info.unsigned else sa.INTEGER()
+        if kind in (ct.INT, ct.YEAR):
+            if info.bits == 64 and info.unsigned:
+                return sa.TEXT()  # above the signed 64-bit range: decimal digits (note)
+            # INTEGER for every width: a single-column key stays SQLite's rowid alias, and it holds 64 bits.
+            return sa.INTEGER()
+        if kind == ct.BIT:
+            return sa.TEXT()  # binary digits, one per bit (note)
         if kind == ct.DECIMAL:
+            if info.precision is None or info.precision > EXACT_NUMERIC_DIGITS:
+                return sa.TEXT()  # NUMERIC affinity would round it to a double (note)
             return sa.NUMERIC(info.precision, info.scale)
         if kind == ct.FLOAT:
             return sa.REAL() if info.bits == 32 else sa.Double()
@@ -86,3 +101,14 @@ class SqliteDialect(SqlDialect):
         if kind in (ct.STRING, ct.ENUM) and not info.text and info.length is not None:
             return sa.CHAR(info.length) if info.fixed else sa.VARCHAR(info.length)
         return sa.TEXT()
+
+    def representation_note(self, info: ct.TypeInfo, target: TypeEngine) -> str | None:
+        if not isinstance(target, sa.TEXT):
+            return None
+        if info.kind in (ct.INT, ct.YEAR):
+            return "TEXT of decimal digits: SQLite integers hold 64 signed bits"
+        if info.kind == ct.BIT:
+            return "TEXT of binary digits, one per bit"
+        if info.kind == ct.DECIMAL:
+            return (f"TEXT of the decimal value: SQLite NUMERIC keeps {EXACT_NUMERIC_DIGITS} significant digits")
+        return None

@@ -27,12 +27,21 @@ from hfit_dagster.package.sql.order import referred_column, referred_table, tabl
 _NOT_NULL_PREDICATE = re.compile(r'^\(?\s*[`"\[]?(\w+)[`"\]]?\s+IS\s+NOT\s+NULL\s*\)?$', re.IGNORECASE)
 
 
+# ``sa.Table.info`` keys the pipeline may set on a source table:
+EXPORTED_COLUMNS = "hfit_exported_columns"  # the columns the export's query selects (the others are not created)
+MASKED_COLUMNS = "hfit_masked_columns"  # columns whose values masking replaces (their DEFAULT is not carried)
+
+
 @dataclass
 class ColumnPlan:
     name: str
     target: TypeEngine
     target_kind: str
     generated: bool
+    target_name: str = ""  # the column's name in the target (differs when case-insensitive names collide)
+    source: ct.TypeInfo | None = None
+    family: str = "generic"
+    labels: dict[str, str] | None = None  # ENUM/SET labels replaced in the DDL, applied to the values too
 
 
 @dataclass
@@ -45,6 +54,7 @@ class TablePlan:
     ddl: list[str]
     renderers: dict[tuple[str, str], Renderer] = field(default_factory=dict)
     headers: dict[tuple[str, ...], str] = field(default_factory=dict)
+    left_out: frozenset[str] = frozenset()  # source columns the export does not select: not created, not written
 
 
 class TablePlanner:
@@ -57,14 +67,40 @@ class TablePlanner:
         self.omitted_foreign_keys: list[str] = []
         self.skipped_indexes: list[str] = []
         self.after_data: list[str] = []  # foreign keys and sequence resets that follow the data
+        self.column_notes: dict[str, dict[str, str]] = {}  # table -> column -> how its values are represented
+        self.renamed: list[str] = []  # names changed because the target folds letter case
         self._plans: dict[str, TablePlan] = {}
         self._schema_names: set[str] = set()  # names that share one namespace per database/schema
         self._created_types: set[str] = set()
+        self._table_names: dict[str, str] = {}
 
     def set_written_tables(self, names: set[str]) -> None:
         self.written = {str(n) for n in names}
+        if self.dialect.case_insensitive_tables:
+            self._table_names = self._distinct_names(sorted(self.written), "table")
         if not self.dialect.index_names_per_table:  # tables and indexes share one namespace
-            self._schema_names |= {n.lower() for n in self.written}
+            self._schema_names |= {n.lower() for n in self.target_table_names()}
+
+    def target_table_names(self) -> set[str]:
+        return {self._table_names.get(n, n) for n in self.written or ()}
+
+    def table_name(self, name: str) -> str:
+        """A table's name in the target (renamed when the target folds case and another table took it)."""
+        return self._table_names.get(name, name)
+
+    def _distinct_names(self, names: list[str], what: str, table: str = "") -> dict[str, str]:
+        """Names made distinct ignoring letter case: the first keeps its name, the next get ``_2``, ``_3``."""
+        taken: set[str] = set()
+        result = {}
+        for name in names:
+            candidate, n = name, 2
+            while candidate.lower() in taken:
+                candidate, n = self._fit(f"{name}_{n}"), n + 1
+            taken.add(candidate.lower())
+            result[name] = candidate
+            if candidate != name:
+                self.renamed.append(f"{what} {table + '.' if table else ''}{name} -> {candidate}")
+        return result
 
     def plan(self, table: sa.Table) -> TablePlan:
         """The table adapted to the target, built once (its DDL, names and reports are fixed then)."""
@@ -100,11 +136,20 @@ class TablePlanner:
         dialect = self.dialect
         family = ct.source_family(source)
         same = family == dialect.name
-        name = str(source.name)
+        name = self.table_name(str(source.name))
+        exported = source.info.get(EXPORTED_COLUMNS)
+        kept = [c for c in source.columns if exported is None or str(c.name) in exported]
+        left_out = frozenset(str(c.name) for c in source.columns) - {str(c.name) for c in kept}
         pk_names = [str(c.name) for c in source.primary_key.columns]
+        if left_out & set(pk_names):
+            pk_names = []
+        if dialect.case_insensitive_columns:
+            names = self._distinct_names([str(c.name) for c in kept], "column", name)
+        else:
+            names = {str(c.name): str(c.name) for c in kept}
 
         unique_sets: list[list[str]] = [pk_names] if pk_names else []
-        unique_sets += [[str(c.name) for c in uc.columns] for uc in _unique_constraints(source)]
+        unique_sets += [[str(c.name) for c in uc.columns] for uc in _unique_constraints(source, left_out)]
         unique_sets += [[str(c.name) for c in ix.columns] for ix in source.indexes if ix.unique]
         key_columns = {c for cols in unique_sets for c in cols}
         key_columns |= {str(fk.parent.name) for fk in source.foreign_keys}
@@ -114,55 +159,75 @@ class TablePlanner:
             autoinc = source.autoincrement_column
         except (sa.exc.ArgumentError, sa.exc.CompileError):
             autoinc = None
+        if autoinc is not None and str(autoinc.name) in left_out:
+            autoinc = None
 
-        infos = {str(c.name): ct.classify(c.type, family) for c in source.columns}
+        infos = {str(c.name): ct.classify(c.type, family) for c in kept}
         types: dict[str, TypeEngine] = {}
-        for column in source.columns:
+        for column in kept:
             cname = str(column.name)
             role = ct.ROLE_KEY if cname in key_columns else ct.ROLE_INDEX if cname in index_columns else 0
             types[cname] = dialect.column_type(column.type, infos[cname], family, role)
         if not same:
-            self._match_foreign_key_types(source, family, types)
+            self._match_foreign_key_types(source, family, types, left_out)
             dialect.fit_row(types, key_columns)
 
         metadata = sa.MetaData()
         target = sa.Table(quoted_name(name, True), metadata, **dialect.table_options(source, same))
         plans: dict[str, ColumnPlan] = {}
-        for column in source.columns:
+        sequences: list[str] = []  # columns fed by a sequence: the auto-increment one and any other
+        for column in kept:
             cname = str(column.name)
             target_type = types[cname]
-            is_autoinc = autoinc is not None and column is autoinc and isinstance(target_type, sa.Integer)
+            is_autoinc = (autoinc is not None and column is autoinc and isinstance(target_type, sa.Integer)
+                          and dialect.autoincrement_in_key(_position(pk_names, cname), len(pk_names)))
             computed = None
             if same and column.computed is not None:
                 computed = sa.Computed(column.computed.sqltext, persisted=column.computed.persisted)
             default = None
+            identity = None
             if not is_autoinc and computed is None:
                 default = self._server_default(column, infos[cname], target_type, same)
+                if same and dialect.identity_columns and _fed_by_sequence(column):
+                    identity = sa.Identity(always=False)
+                    sequences.append(names[cname])
+            if is_autoinc:
+                sequences.insert(0, names[cname])
             kwargs: dict[str, Any] = {}
             if default is not None:
                 kwargs["server_default"] = default
+            extra = [e for e in (computed, identity) if e is not None]
+            nullable = bool(column.nullable)
+            if not nullable and family == "mysql" and infos[cname].kind in (ct.DATE, ct.DATETIME):
+                nullable = True  # MySQL's zero and invalid dates are read as NULL (docs/fidelity.md)
+                self.column_notes.setdefault(str(source.name), {})[cname] = (
+                    "nullable: MySQL zero and invalid dates ('0000-00-00', '2024-02-30') are NULL")
             target.append_column(sa.Column(
-                quoted_name(cname, True), target_type, *([computed] if computed is not None else []),
-                nullable=bool(column.nullable) and cname not in pk_names,
-                autoincrement=is_autoinc,
+                quoted_name(names[cname], True), target_type, *extra,
+                nullable=nullable and cname not in pk_names,
+                autoincrement="auto" if identity is not None else is_autoinc,
                 comment=column.comment if dialect.keeps_comments else None,
                 **kwargs,
             ))
             plans[cname] = ColumnPlan(cname, target_type, ct.classify(target_type, dialect.name).kind,
-                                      generated=computed is not None)
+                                      generated=computed is not None, target_name=names[cname],
+                                      source=infos[cname], family=family)
+            note = None if same else dialect.representation_note(infos[cname], target_type)
+            if note:
+                self.column_notes.setdefault(str(source.name), {})[cname] = note
 
         name_scope = set() if dialect.index_names_per_table else self._schema_names
         if pk_names:
             pk_name = self._claim(source.primary_key.name, name_scope) if same and dialect.names_primary_key else None
             target.append_constraint(sa.PrimaryKeyConstraint(
-                *[quoted_name(c, True) for c in pk_names], name=_qn(pk_name)))
-        for uc in _unique_constraints(source):
+                *[quoted_name(names[c], True) for c in pk_names], name=_qn(pk_name)))
+        for uc in _unique_constraints(source, left_out):
             target.append_constraint(sa.UniqueConstraint(
-                *[quoted_name(str(c.name), True) for c in uc.columns],
+                *[quoted_name(names[str(c.name)], True) for c in uc.columns],
                 name=_qn(self._claim(uc.name, name_scope))))
 
-        indexes = self._indexes(source, target, same, name_scope)
-        foreign_keys = self._foreign_keys(source, target, family, metadata)
+        indexes = self._indexes(source, target, same, name_scope, names)
+        foreign_keys = self._foreign_keys(source, target, family, metadata, names)
 
         quoted = dialect.quote_identifier(name)
         statements = dialect.type_statements(target, self._created_types)
@@ -177,14 +242,17 @@ class TablePlanner:
                 statements += fk_ddl
             else:
                 self.after_data += fk_ddl
-        if autoinc is not None:
-            self.after_data += dialect.after_data_statements(target, target.c[str(autoinc.name)])
+        for column_name in sequences:
+            self.after_data += dialect.after_data_statements(target, target.c[column_name])
 
-        return TablePlan(name, quoted, plans, statements)
+        return TablePlan(name, quoted, plans, statements, left_out=left_out)
 
-    def _match_foreign_key_types(self, source: sa.Table, family: str, types: dict[str, TypeEngine]) -> None:
+    def _match_foreign_key_types(self, source: sa.Table, family: str, types: dict[str, TypeEngine],
+                                 left_out: frozenset[str]) -> None:
         """Across families, an integer foreign key takes its parent's integer type (MySQL insists)."""
         for fk in source.foreign_keys:
+            if str(fk.parent.name) in left_out:
+                continue
             try:
                 parent = fk.column
             except (sa.exc.NoReferencedTableError, sa.exc.NoReferencedColumnError):
@@ -208,12 +276,15 @@ class TablePlanner:
             return arg if isinstance(arg, sa.TextClause) else sa.literal_column(text)
         return portable_default(text, info, target, self.dialect)
 
-    def _indexes(self, source: sa.Table, target: sa.Table, same: bool, scope: set[str]) -> list[sa.Index]:
+    def _indexes(self, source: sa.Table, target: sa.Table, same: bool, scope: set[str],
+                 names: dict[str, str]) -> list[sa.Index]:
         prefix = f"{self.dialect.name}_"
         result: list[sa.Index] = []
         for ix in sorted(source.indexes, key=lambda i: str(i.name or "")):
             if not ix.unique and not self.include_indexes:
                 continue
+            if any(isinstance(e, sa.Column) and str(e.name) not in names for e in ix.expressions):
+                continue  # over a column the export does not select
             label = f"{source.name}.{ix.name}"
             exprs = list(ix.expressions)
             columns = [c for c in exprs if isinstance(c, sa.Column)]
@@ -232,20 +303,21 @@ class TablePlanner:
                     self.skipped_indexes.append(f"{label}: partial unique index")
                     continue
             if not same:
-                reason = self.dialect.adapt_index(bool(ix.unique), [target.c[str(c.name)] for c in columns], kwargs)
+                reason = self.dialect.adapt_index(bool(ix.unique), [target.c[names[str(c.name)]] for c in columns],
+                                                  kwargs)
                 if reason is not None:
                     self.skipped_indexes.append(f"{label}: {reason}")
                     continue
             elements: list[Any] = [
-                target.c[str(e.name)] if isinstance(e, sa.Column) else e for e in exprs
+                target.c[names[str(e.name)]] if isinstance(e, sa.Column) else e for e in exprs
             ]
             index_name = self._claim(str(ix.name), scope)
             result.append(sa.Index(_qn(index_name), *elements, unique=bool(ix.unique), _table=target,
                                    **kwargs))
         return result
 
-    def _foreign_keys(self, source: sa.Table, target: sa.Table, family: str,
-                      metadata: sa.MetaData) -> list[sa.ForeignKeyConstraint]:
+    def _foreign_keys(self, source: sa.Table, target: sa.Table, family: str, metadata: sa.MetaData,
+                      names: dict[str, str]) -> list[sa.ForeignKeyConstraint]:
         kept: list[sa.ForeignKeyConstraint] = []
         constraints = sorted(source.foreign_key_constraints,
                              key=lambda c: (str(c.name or ""), [str(x.name) for x in c.columns]))
@@ -253,13 +325,17 @@ class TablePlanner:
             fullname, parent_name = referred_table(fkc.elements[0])
             child_cols = [str(e.parent.name) for e in fkc.elements]
             parent_cols = [referred_column(e) for e in fkc.elements]
+            if any(c not in names for c in child_cols):
+                continue  # over a column the export does not select
             if self.written is not None and not {parent_name, fullname} & self.written:
                 self.omitted_foreign_keys.append(
                     f"{source.name}.{','.join(child_cols)} -> {parent_name}.{','.join(parent_cols)}")
                 continue
             if parent_name == str(source.name):
                 parent = target
+                parent_cols = [names.get(c, c) for c in parent_cols]
             else:
+                parent_name = self.table_name(parent_name)
                 found = metadata.tables.get(parent_name)
                 parent = found if found is not None else sa.Table(quoted_name(parent_name, True), metadata)
             for col in parent_cols:
@@ -267,7 +343,7 @@ class TablePlanner:
                     parent.append_column(sa.Column(quoted_name(col, True), sa.Integer()))
             scope = self._schema_names if self.dialect.index_names_per_table else set()
             fk = sa.ForeignKeyConstraint(
-                [target.c[c] for c in child_cols], [parent.c[c] for c in parent_cols],
+                [target.c[names[c]] for c in child_cols], [parent.c[c] for c in parent_cols],
                 name=_qn(self._claim(fkc.name, scope)), **self.dialect.foreign_key_options(fkc, family),
             )
             target.append_constraint(fk)
@@ -275,11 +351,26 @@ class TablePlanner:
         return kept
 
 
-def _unique_constraints(table: sa.Table) -> list[sa.UniqueConstraint]:
+def _unique_constraints(table: sa.Table, left_out: frozenset[str] = frozenset()) -> list[sa.UniqueConstraint]:
     found = [c for c in table.constraints
-             if isinstance(c, sa.UniqueConstraint) and not isinstance(c, sa.PrimaryKeyConstraint)]
+             if isinstance(c, sa.UniqueConstraint) and not isinstance(c, sa.PrimaryKeyConstraint)
+             and not {str(x.name) for x in c.columns} & left_out]
     return sorted(found, key=lambda c: (str(c.name or ""), [str(x.name) for x in c.columns]))
 
 
 def _qn(name: str | None) -> Any:
     return quoted_name(name, True) if name else None
+
+
+def _position(key: list[str], name: str) -> int:
+    return key.index(name) if name in key else -1
+
+
+def _fed_by_sequence(column: sa.Column[Any]) -> bool:
+    """An identity column, or one whose default takes the next value of a sequence (a SERIAL)."""
+    if column.identity is not None:
+        return True
+    default = column.server_default
+    arg = getattr(default, "arg", None) if default is not None else None
+    return arg is not None and "nextval(" in str(getattr(arg, "text", arg)).lower()
+

@@ -31,13 +31,16 @@ import sqlalchemy as sa
 
 from hfit_dagster.errors import BuildError
 from hfit_dagster.package.sql import column_types as ct
-from hfit_dagster.package.sql.arrow_literals import ArrowLiterals
+from hfit_dagster.package.sql.arrow_literals import ArrowLiterals, dialect_quotes_numbers
 from hfit_dagster.package.sql.base import SqlDialect
 from hfit_dagster.package.sql.compiled_rows import RowSource
 from hfit_dagster.package.sql.registry import dialect_for
 from hfit_dagster.package.sql.table_plan import ColumnPlan, TablePlan, TablePlanner
 
 _TOO_LARGE = (pa.ArrowCapacityError, OverflowError)
+# text into these columns is rewritten by the Arrow path (money text into numbers, JSON string scalars given their
+# quotes back, JSON arrays into array literals)
+_TEXT_REWRITTEN = frozenset({ct.DECIMAL, ct.JSON, ct.ARRAY})
 _MAX_BATCH_BYTES = 256 << 20  # larger batches are written in halves: SQL text stays far below 2 GiB
 _MAX_TEXT = 2**31 - 1  # an Arrow string array holds at most this many bytes
 
@@ -101,6 +104,16 @@ class SqlScriptWriter:
         return list(self._planner.skipped_indexes)
 
     @property
+    def column_notes(self) -> dict[str, dict[str, str]]:
+        """Per table and column, how values are represented where the target has no such type."""
+        return {table: dict(notes) for table, notes in self._planner.column_notes.items()}
+
+    @property
+    def renamed(self) -> list[str]:
+        """Tables and columns renamed because the target folds letter case and two names collided."""
+        return list(self._planner.renamed)
+
+    @property
     def removed_nul_characters(self) -> int:
         """NUL characters dropped from text values (PostgreSQL text cannot hold them)."""
         return self._values.removed_nul
@@ -129,7 +142,7 @@ class SqlScriptWriter:
         if batch.num_rows == 0:
             return 0
         plan = self._planner.plan(table)
-        names = [n for n in batch.schema.names if not _column(plan, n).generated]
+        names = [n for n in batch.schema.names if n not in plan.left_out and not _column(plan, n).generated]
         if not names:
             return 0
         if self._renderer_thread is None:
@@ -163,7 +176,8 @@ class SqlScriptWriter:
         """The batch's columns as the row writer reads them: a column of kind ``compiled_rows.LITERAL`` was
         rendered by the Arrow path, any other is read straight from the batch."""
         plan = self._planner.plan(table)
-        return self._row_source(plan, batch, [n for n in batch.schema.names if not _column(plan, n).generated])
+        return self._row_source(plan, batch, [n for n in batch.schema.names
+                                              if n not in plan.left_out and not _column(plan, n).generated])
 
     # ------------------------------------------------------------------ output
 
@@ -213,7 +227,8 @@ class SqlScriptWriter:
         header = plan.headers.get(tuple(names))
         if header is None:
             quote = self.dialect.quote_identifier
-            header = f"INSERT INTO {plan.quoted} ({','.join(quote(n) for n in names)}) VALUES\n"
+            columns = ",".join(quote(plan.columns[n].target_name) for n in names)
+            header = f"INSERT INTO {plan.quoted} ({columns}) VALUES\n"
             plan.headers[tuple(names)] = header
         return header
 
@@ -253,15 +268,18 @@ class SqlScriptWriter:
         key = (name, str(arr.type))
         renderer = plan.renderers.get(key)
         if renderer is None:
-            renderer = plan.renderers[key] = self._values.renderer(arr.type, column.target_kind, column.target)
+            renderer = plan.renderers[key] = self._values.renderer(arr.type, column.target_kind, column.target,
+                                                                   column.source, column.family)
         return self._values.literals(renderer, arr)
 
     def _compiled_column(self, arr: pa.Array, column: ColumnPlan) -> Callable[[RowSource], bool] | None:
         """How the compiled row writer takes this column (False from it: these values take the Arrow path),
         or None when its type always takes the Arrow path."""
-        if not self.compiled_rows:
+        if not self.compiled_rows or column.labels:
             return None
         t = arr.type
+        if dialect_quotes_numbers(self.dialect, column.target_kind, t):
+            return None  # numbers kept as text: the Arrow path quotes them
         if pa.types.is_dictionary(t) and (pa.types.is_string(t.value_type) or pa.types.is_large_string(t.value_type)):
             arr, t = arr.dictionary_decode(), t.value_type
         dialect = self.dialect
@@ -279,7 +297,8 @@ class SqlScriptWriter:
                                                         column.target_kind == ct.DATE, zone)
         escaping = dialect.compiled_text_escaping
         if (pa.types.is_string(t) or pa.types.is_large_string(t)) and escaping is not None and not (
-                column.target_kind == ct.BINARY and not dialect.accepts_text_for_bytes):
+                column.target_kind == ct.BINARY and not dialect.accepts_text_for_bytes) \
+                and column.target_kind not in _TEXT_REWRITTEN:
             return lambda source: source.add_text(arr, escaping)
         return None
 

@@ -1,0 +1,142 @@
+"""Values of different engines brought to one comparable form, by what the source column holds.
+
+A value read back from a target equals its source value when both have the same canonical form here: numbers as
+their exact decimal text, times as ISO text in UTC, JSON as parsed documents whose numbers keep their digits,
+bytes as bytes. Representations a target documents (a BIGINT UNSIGNED as TEXT in SQLite, a bit string as an integer)
+compare equal; anything rounded, shifted or re-spelled does not.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from hfit_dagster.package.sql import column_types as ct
+
+
+def canonical(value: Any, kind: str, item_kind: str | None = None, fixed: bool = False) -> Any:
+    """``fixed``: a CHAR(n) column, whose padding spaces are not part of its value (MySQL strips them, PostgreSQL
+    adds them)."""
+    if value is None:
+        return None
+    if fixed and kind == ct.STRING and isinstance(value, str):
+        return value.rstrip(" ")
+    if isinstance(value, memoryview | bytearray):
+        value = bytes(value)
+    if kind in (ct.INT, ct.DECIMAL, ct.YEAR):
+        return _number(value)
+    if kind == ct.BOOL:
+        return str(int(value)) if isinstance(value, bool | int) else _number(value)
+    if kind == ct.FLOAT:
+        number = float(value)
+        return "nan" if math.isnan(number) else repr(number)
+    if kind == ct.BINARY:
+        return value if isinstance(value, bytes) else str(value).encode("utf-8")
+    if kind == ct.BIT:
+        if isinstance(value, bytes):
+            return int.from_bytes(value, "big")
+        if isinstance(value, str):
+            return int(value, 2) if value else 0
+        return int(value)
+    if kind == ct.DATE:
+        text = (value.isoformat() if isinstance(value, date | datetime) else str(value))[:10]
+        return text if _on_calendar(text) else None  # MySQL's zero and invalid dates are NULL (docs/fidelity.md)
+    if kind == ct.DATETIME:
+        if isinstance(value, str) and not _on_calendar(value[:10]):
+            return None
+        return _datetime(value)
+    if kind == ct.TIME:
+        if isinstance(value, timedelta) and timedelta(0) <= value < timedelta(days=1):
+            value = (datetime.min + value).time()  # MySQL TIME read as a duration
+        if isinstance(value, timedelta):
+            return _duration(value)
+        try:
+            value = value if isinstance(value, time) else time.fromisoformat(str(value))
+        except ValueError:
+            return str(value)
+        return value.isoformat(timespec="microseconds")
+    if kind == ct.INTERVAL:
+        if isinstance(value, timedelta):
+            return _duration(value)
+        clock = re.fullmatch(r"(-?)(\d+):(\d\d):(\d\d)(?:\.(\d{1,6}))?", str(value))
+        if clock is None:
+            return str(value)
+        sign, hours, minutes, seconds, fraction = clock.groups()
+        return f"{sign}{int(hours)}:{minutes}:{seconds}.{(fraction or '').ljust(6, '0')}"
+    if kind == ct.JSON:
+        return _json(value)
+    if kind == ct.ARRAY:
+        items = json.loads(value) if isinstance(value, str) else value
+        return [canonical(v, item_kind or ct.STRING) for v in items]
+    if kind == ct.SET:
+        members = value if isinstance(value, set | frozenset) else str(value).split(",") if value != "" else []
+        return sorted(members)
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    return str(value)
+
+
+def _on_calendar(text: str) -> bool:
+    try:
+        date.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _number(value: Any) -> str:
+    text = str(value).replace("$", "").replace(",", "")
+    try:
+        number = Decimal(text)
+    except InvalidOperation:
+        return text
+    if number.is_nan():
+        return "NaN"
+    if not number.is_finite():
+        return str(number)
+    if number == 0:
+        return "0"
+    normal = number.normalize()
+    return format(normal, "f")
+
+
+def _datetime(value: Any) -> str:
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if isinstance(value, date) and not isinstance(value, datetime):
+        value = datetime(value.year, value.month, value.day)
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC).replace(tzinfo=None)
+    return value.isoformat(timespec="microseconds")
+
+
+def _duration(value: timedelta) -> str:
+    micros = value // timedelta(microseconds=1)
+    sign = "-" if micros < 0 else ""
+    hours, rest = divmod(abs(micros), 3_600_000_000)
+    minutes, rest = divmod(rest, 60_000_000)
+    seconds, fraction = divmod(rest, 1_000_000)
+    return f"{sign}{hours}:{minutes:02d}:{seconds:02d}.{fraction:06d}"
+
+
+def _json(value: Any) -> Any:
+    """A JSON document whose numbers keep their digits (``1.50`` is not ``1.5``)."""
+    if not isinstance(value, str | bytes):
+        value = json.dumps(value)
+    try:
+        return ("json", _tagged(json.loads(value, parse_float=lambda s: ("number", s),
+                                           parse_int=lambda s: ("number", s))))
+    except ValueError:
+        return ("not json", str(value))
+
+
+def _tagged(node: Any) -> Any:
+    if isinstance(node, dict):
+        return {k: _tagged(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_tagged(v) for v in node]
+    return node
