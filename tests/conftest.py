@@ -41,8 +41,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     end-to-end tier (see the module docstring)."""
     tests_root = Path(__file__).resolve().parent
     for item in items:
-        parts = item.path.resolve().relative_to(tests_root).parts
-        if parts[0] in E2E_DIRECTORIES or E2E_FIXTURES & set(getattr(item, "fixturenames", ())):
+        path = item.path.resolve()
+        directory = path.relative_to(tests_root).parts[0] if path.is_relative_to(tests_root) else ""
+        if directory in E2E_DIRECTORIES or E2E_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.e2e)
         if not any(item.get_closest_marker(name) for name in END_TO_END_MARKERS):
             item.add_marker(pytest.mark.fast)
