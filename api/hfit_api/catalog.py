@@ -167,8 +167,7 @@ class TemplateCatalog:
         now = utcnow()
         with self._lock, self.db.session() as session:
             record = session.get(TemplateRecord, name)
-            if record is not None and record.status == "draft" and record.approved_hash is None \
-                    and not current.ever_approved:
+            if record is not None and not current.ever_approved:
                 record.yaml_text, record.content_hash = text, spec.content_hash()
                 record.updated_at, record.updated_by = now, user.name
                 self._mirror(record)
@@ -196,6 +195,10 @@ class TemplateCatalog:
         current = self.get(name)
         revision = current.revision
         if revision is not None:
+            if revision.base_hash != current.content_hash:
+                raise Conflict(f"the revision of {name!r} was proposed against {revision.base_hash[:12]}, but the "
+                               f"approved content is now {current.content_hash[:12]}",
+                               hint="its author proposes it again on top of the current content")
             under_review, editor, changed_at = revision.yaml_text, revision.proposed_by, revision.proposed_at
             reviewed_hash = revision.content_hash
         elif current.status == "approved":

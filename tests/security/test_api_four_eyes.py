@@ -124,3 +124,19 @@ def test_a_drafts_dry_run_never_prunes(app: InProcessApi) -> None:
     job = app.launcher.launched[-1][0]
     assert job.dry_run and job.template.spec.retention.keep_versions >= 10**9
     assert job.template.spec.retention.max_age_days is None
+
+
+def test_a_revision_proposed_against_older_content_is_not_approved_over_newer(app: InProcessApi) -> None:
+    """The repository file changed (code review) after a revision was proposed: approving it would silently
+    undo that change, so it is a conflict until the revision is proposed again on top."""
+    name = "daily-dev-scenario"
+    original = app.client.get(f"/templates/{name}", headers=app.auth("vera")).json()
+    edited = original["yaml"].replace("description: ", "description: (api) ", 1)
+    proposal = app.client.put(f"/templates/{name}", json={"yaml": edited}, headers=app.auth("erin", "author")).json()
+    repository_file = next(p for p in app.settings.templates_dir.glob("*.yaml") if f"templateName: {name}" in
+                           p.read_text())
+    repository_file.write_text(repository_file.read_text().replace("description: ", "description: (git) ", 1))
+    status, body = approve(app, name, proposal["proposed_revision"]["content_hash"], "carl")
+    assert status == 409 and "proposed against" in body["error"]["message"]
+    again = app.client.put(f"/templates/{name}", json={"yaml": edited}, headers=app.auth("erin")).json()
+    assert approve(app, name, again["proposed_revision"]["content_hash"], "carl")[0] == 200
