@@ -53,8 +53,14 @@ def create_source_engine(provider: str, url: str) -> Engine:
 
 
 @contextmanager
-def read_only_snapshot(provider: str, engine: Engine) -> Iterator[Connection]:
-    """A connection in one read-only transaction (consistent snapshot on MySQL/MariaDB and PostgreSQL)."""
+def read_only_snapshot(provider: str, engine: Engine, *, schema: str | None = None) -> Iterator[Connection]:
+    """A connection in one read-only transaction (consistent snapshot on MySQL/MariaDB and PostgreSQL).
+
+    With ``schema`` (a template's ``schema:``) the connection reads that schema: MySQL/MariaDB ``USE`` it,
+    PostgreSQL's search path is that schema alone for the transaction. Unqualified names, reflected
+    definitions and the SQL guard's "own schema" then all mean it, so no other schema's table of the same
+    name is ever read or reflected. SQLite has only ``main``.
+    """
     url = engine.url
     try:
         conn = engine.connect()
@@ -70,6 +76,8 @@ def read_only_snapshot(provider: str, engine: Engine) -> Iterator[Connection]:
             conn.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         elif dialect == "sqlite":
             conn.exec_driver_sql("PRAGMA query_only = ON")
+        if schema is not None:
+            _use_schema(provider, conn, dialect, schema)
         yield conn
     except sa.exc.SQLAlchemyError as exc:
         raise describe_db_error(provider, exc, names=(url.database or "", url.host or "")) from None
@@ -81,6 +89,24 @@ def read_only_snapshot(provider: str, engine: Engine) -> Iterator[Connection]:
         except sa.exc.SQLAlchemyError:
             pass
         conn.close()
+
+
+def _use_schema(provider: str, conn: Connection, dialect: str, schema: str) -> None:
+    quoted = conn.dialect.identifier_preparer.quote_identifier(schema)
+    if dialect in ("mysql", "mariadb"):
+        conn.exec_driver_sql(f"USE {quoted}")
+        # SQLAlchemy lists a MySQL database's tables from the default schema it read at the engine's first
+        # connection: make it the session's (each walk has its own engine per provider)
+        conn.dialect.default_schema_name = schema
+    elif dialect == "postgresql":
+        found = conn.execute(sa.text("SELECT 1 FROM pg_namespace WHERE nspname = :name"), {"name": schema}).first()
+        if found is None:
+            raise ProviderError(f"provider {provider!r} has no schema {schema!r}",
+                                hint="check the template's 'schema:' against the source's schemas")
+        conn.exec_driver_sql(f"SET LOCAL search_path TO {quoted}")
+    elif schema.lower() != "main":
+        raise ProviderError(f"provider {provider!r} is SQLite: its only schema is 'main', not {schema!r}",
+                            hint="remove 'schema:' from the template for this provider")
 
 
 def reflect_tables(provider: str, conn: Connection, tables: Iterable[str]) -> sa.MetaData:

@@ -154,7 +154,7 @@ def open_sources(spec: TemplateSpec, settings: HfitSettings, stack: ExitStack) -
     for provider, exports in by_provider.items():
         engine = create_source_engine(provider, settings.provider_url(provider))
         stack.callback(engine.dispose)
-        conn = stack.enter_context(read_only_snapshot(provider, engine))
+        conn = stack.enter_context(read_only_snapshot(provider, engine, schema=spec.provider_schema(provider)))
         try:
             wanted = [spec.source_table(e) for e in exports]
             wanted += [child for e in exports for child in spec.exports[e].children]

@@ -16,9 +16,12 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from hfit_dagster.errors import QueryRefused
 from hfit_dagster.template.durations import parse_duration
 from hfit_dagster.template.query import ExportQuery
+from hfit_dagster.template.sql_allowlist import SYSTEM_SCHEMAS
 
 TEMPLATE_NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,99}$"
 IDENTIFIER_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,63}$"
+SCHEMA_FIELD = Field(default=None, alias="schema", pattern=IDENTIFIER_PATTERN,
+                     description="the source schema (MySQL/MariaDB: database) to read; default: the provider's own")
 SCALAR_TYPES = ("int", "float", "str", "bool", "date", "datetime")
 PARAM_TYPES = SCALAR_TYPES + tuple(f"list[{t}]" for t in SCALAR_TYPES)
 ParamType = Literal[
@@ -55,11 +58,26 @@ class ChildSpec(_Strict):
                             description="the child's FK column; needed only when it has several to the parent")
 
 
+def _not_a_system_schema(value: str | None) -> str | None:
+    if value is not None and (value.lower() in SYSTEM_SCHEMAS or value.lower().startswith("pg_")):
+        raise ValueError(f"schema {value!r} is a system schema; templates read only user tables")
+    return value
+
+
+class ProviderSpec(_Strict):
+    """What a template says about one of its providers: the schema its exports read."""
+
+    source_schema: str | None = SCHEMA_FIELD
+
+    _system = field_validator("source_schema")(classmethod(lambda cls, v: _not_a_system_schema(v)))
+
+
 class ExportSpec(_Strict):
     """One exported table: the provider it is read from and the SELECT that picks its rows."""
 
     provider: str = Field(pattern=IDENTIFIER_PATTERN)
     query: str
+    source_schema: str | None = SCHEMA_FIELD
     table: str | None = Field(default=None, pattern=IDENTIFIER_PATTERN,
                               description="source table; default: export name")
     time_column: str | None = Field(default=None, pattern=IDENTIFIER_PATTERN)
@@ -69,6 +87,8 @@ class ExportSpec(_Strict):
     children: dict[str, ChildSpec] = Field(default_factory=dict)
     min_rows: int | None = Field(default=None, ge=0, description="the build fails below this many rows")
     max_rows: int | None = Field(default=None, ge=0, description="the build fails above this many rows")
+
+    _system = field_validator("source_schema")(classmethod(lambda cls, v: _not_a_system_schema(v)))
 
     @field_validator("sample", mode="before")
     @classmethod
@@ -158,6 +178,7 @@ class TemplateSpec(_Strict):
     status: Literal["draft", "approved"] = "draft"
     owner: str | None = None
     parameters: dict[str, ParamSpec] = Field(default_factory=dict)
+    providers: dict[str, ProviderSpec] = Field(default_factory=dict)
     exports: dict[str, ExportSpec] = Field(min_length=1)
     subset: SubsetSpec = Field(default_factory=SubsetSpec)
     masking: dict[str, str] = Field(default_factory=dict)
@@ -206,6 +227,7 @@ class TemplateSpec(_Strict):
                 if ref_export == name:
                     raise ValueError(f"exports.{name}.query refers to its own keys")
         self.export_order()
+        self._one_schema_per_provider()
         tables = [self.source_table(name) for name in self.exports]
         duplicated = sorted({t for t in tables if tables.count(t) > 1})
         if duplicated:
@@ -214,6 +236,33 @@ class TemplateSpec(_Strict):
             if key != "default" and key.split(".")[0] not in self.exports:
                 raise ValueError(f"masking rule {key!r} names a table that is not exported")
         return self
+
+    def _one_schema_per_provider(self) -> None:
+        """Every provider reads one schema: a snapshot connection reads there, so its unqualified names, its
+        reflected definitions and the SQL guard all mean that schema."""
+        used = {e.provider.upper() for e in self.exports.values()}
+        for name in self.providers:
+            if name.upper() not in used:
+                raise ValueError(f"providers.{name} is not the provider of any export")
+        for provider in sorted(used):
+            named = {e.source_schema for e in self.exports.values()
+                     if e.provider.upper() == provider and e.source_schema is not None}
+            declared = {p.source_schema for n, p in self.providers.items()
+                        if n.upper() == provider and p.source_schema is not None}
+            if len(named | declared) > 1:
+                raise ValueError(f"exports of provider {provider} name different schemas "
+                                 f"({', '.join(sorted(named | declared))}); a provider reads one schema per template")
+
+    def provider_schema(self, provider: str) -> str | None:
+        """The schema the template reads on ``provider`` (``providers.<name>.schema`` or its exports'
+        ``schema:``), or None for the provider's own (its URL's database, PostgreSQL's search path)."""
+        for name, spec in self.providers.items():
+            if name.upper() == provider.upper() and spec.source_schema is not None:
+                return spec.source_schema
+        for export in self.exports.values():
+            if export.provider.upper() == provider.upper() and export.source_schema is not None:
+                return export.source_schema
+        return None
 
     @property
     def name(self) -> str:
@@ -234,7 +283,14 @@ class TemplateSpec(_Strict):
         return self.masking.get("default", "auto")
 
     def content_hash(self) -> str:
-        canonical = json.dumps(self.model_dump(by_alias=True, mode="json"), sort_keys=True)
+        data = self.model_dump(by_alias=True, mode="json")
+        # fields added later leave the hash of a template that does not use them as it was
+        if not data["providers"]:
+            del data["providers"]
+        for export in data["exports"].values():
+            if export["schema"] is None:
+                del export["schema"]
+        canonical = json.dumps(data, sort_keys=True)
         return hashlib.sha256(canonical.encode()).hexdigest()
 
     def export_order(self) -> list[str]:

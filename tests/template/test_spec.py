@@ -98,3 +98,23 @@ def test_content_hash_changes_with_content() -> None:
     b = parse_template(GOOD.replace("now-30d", "now-31d"))
     assert a.content_hash() != b.content_hash()
     assert a.content_hash() == parse_template(GOOD).content_hash()
+
+
+def test_a_template_names_one_schema_per_provider() -> None:
+    """``schema:`` per export or per provider; one schema per provider; system schemas refused; a template
+    that names no schema keeps the content hash it had before the field existed."""
+    per_export = parse_template(GOOD.replace("    query: SELECT * FROM orders",
+                                             "    schema: sales\n    query: SELECT * FROM orders"))
+    assert per_export.provider_schema("prod_replica") == "sales"
+    assert per_export.exports["orders"].source_schema == "sales"
+    per_provider = parse_template(GOOD + "providers: {PROD_REPLICA: {schema: sales}}\n")
+    assert per_provider.provider_schema("PROD_REPLICA") == "sales"
+    assert parse_template(GOOD).provider_schema("PROD_REPLICA") is None
+    with pytest.raises(TemplateError, match="name different schemas"):
+        parse_template(GOOD.replace("    query: SELECT * FROM customers", "    schema: crm\n    query: SELECT * FROM "
+                                    "customers") + "providers: {PROD_REPLICA: {schema: sales}}\n")
+    with pytest.raises(TemplateError, match="system schema"):
+        parse_template(GOOD + "providers: {PROD_REPLICA: {schema: pg_catalog}}\n")
+    with pytest.raises(TemplateError, match="not the provider of any export"):
+        parse_template(GOOD + "providers: {OTHER: {schema: sales}}\n")
+    assert parse_template(GOOD).content_hash() == "581fdd351e74be55b2b2a12f3c5af6945c9810306105c1bba386b69ace873aa9"
