@@ -107,6 +107,14 @@ def test_an_author_cannot_take_over_a_repository_template(app: InProcessApi) -> 
     build = app.client.post(f"/packages/{name}/builds", json={"params": {"row_limit": 2}},
                             headers=app.auth("vera"))
     assert build.status_code in (200, 202) and build.json()["dry_run"] is False
+    # the proposer's own build is the approved content too: the proposal's retention never reaches a run
+    pruning = original["yaml"] + "\nretention: {keep_versions: 1}\n"
+    assert app.client.put(f"/templates/{name}", json={"yaml": pruning}, headers=app.auth("mallory")).status_code \
+        == 200
+    app.client.post(f"/packages/{name}/builds", json={"params": {"row_limit": 1}}, headers=app.auth("mallory"))
+    job = app.launcher.launched[-1][0]
+    assert job.template.spec.content_hash() == original["content_hash"] and not job.dry_run
+    assert job.template.spec.retention.keep_versions != 1
     # an approver proposing a change cannot approve it themselves; that refusal is audited
     own = app.client.put("/templates/daily-dev-scenario", json={"yaml": app.client.get(
         "/templates/daily-dev-scenario", headers=app.auth("vera")).json()["yaml"].replace("description: ",

@@ -57,6 +57,15 @@ def test_an_alias_bomb_sent_to_the_api_is_refused_and_audited(api: InProcessApi)
     assert [r.outcome for r in api.audit(action="templates.validate", user="eve")] == ["template_invalid"]
 
 
+def test_an_alias_bomb_costs_a_real_server_no_memory(server: RunningServer) -> None:
+    before = server.rss_kib()
+    with server.client(server.user("bomber", "author")) as client:
+        response = client.post("/templates/validate", json={"yaml": alias_bomb()})
+    assert response.status_code == 400 and "aliases" in response.json()["error"]["message"]
+    assert server.rss_kib() - before < 20 * 1024
+    assert [r.outcome for r in server.audit(action="templates.validate", user="bomber")] == ["template_invalid"]
+
+
 @pytest.mark.parametrize(("path", "limit"), [("/alerts", ALERT_LIMIT), ("/auth/token", DEFAULT_LIMIT),
                                              ("/packages/integration-test-suite/builds", DEFAULT_LIMIT)])
 def test_a_declared_oversized_body_is_refused_before_it_is_read(api: InProcessApi, path: str, limit: int) -> None:
