@@ -30,10 +30,12 @@ test: $(STAMP)
 	$(BIN)/pytest
 	$(MAKE) test-nojit
 
-# the tests that compare a compiled (numba) loop with its reference path, selected by name in the packages that
-# hold compiled loops (extract, checks, masking, package)
+# the tests that compare a compiled (numba) loop with its reference path, or check a compiled loop's output
+# property by property (IBAN check digits, the row prefilter), selected by name in the packages that hold
+# compiled loops (extract, checks, masking, package)
 NOJIT_TESTS  := tests/extract tests/checks tests/masking tests/package
-NOJIT_SELECT := fast_path or reference or compiled or equal or python or wire or decode or siphash or kernel
+NOJIT_SELECT := fast_path or reference or compiled or equal or python or wire or decode or siphash or kernel \
+                or iban_keeps or row_prefilter
 
 ## make test-nojit: those equivalence tests with NUMBA_DISABLE_JIT=1, so the loops run as plain Python and
 ## both sides are checked by the interpreter too
