@@ -651,16 +651,19 @@ def _parse_dates(raw: np.ndarray, start: np.ndarray,
         at = start[i]
         if raw[at + 4] != 45 or raw[at + 7] != 45:
             return out, invalid, False
-        fields = np.zeros(3, dtype=np.int64)
-        for f, (offset, width) in enumerate(((0, 4), (5, 2), (8, 2))):
-            value = 0
-            for k in range(width):
-                c = raw[at + offset + k]
-                if c < 48 or c > 57:
-                    return out, invalid, False
-                value = value * 10 + (c - 48)
-            fields[f] = value
-        year, month, day = fields[0], fields[1], fields[2]
+        year = month = day = 0
+        for k in range(10):
+            if k == 4 or k == 7:
+                continue
+            c = raw[at + k]
+            if c < 48 or c > 57:
+                return out, invalid, False
+            if k < 4:
+                year = year * 10 + (c - 48)
+            elif k < 7:
+                month = month * 10 + (c - 48)
+            else:
+                day = day * 10 + (c - 48)
         if not _on_calendar(year, month, day, days_in):
             invalid[i] = True
             continue

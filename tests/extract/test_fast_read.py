@@ -364,3 +364,25 @@ def test_the_fast_read_setting_comes_from_the_environment(monkeypatch: pytest.Mo
     assert HfitSettings().fast_read is True
     monkeypatch.setenv("HFIT_FAST_READ", "0")
     assert HfitSettings().fast_read is False
+
+
+def test_dates_parsed_from_the_wire_equal_arrows_cast() -> None:
+    """DATE text is parsed by a compiled loop: every calendar date gives Arrow's date32, a date off the calendar
+    (0000-00-00, month or day 0, February 29 of a common year, April 31) is NULL, another layout is declined."""
+    rnd = random.Random(5)
+    texts = [f"{rnd.choice([1, 1600, 1900, 1970, 2000, 2024, 9999, rnd.randrange(1, 10_000)]):04d}-"
+             f"{rnd.randrange(0, 13):02d}-{rnd.choice([0, 1, 28, 29, 30, 31, rnd.randrange(1, 29)]):02d}"
+             for _ in range(20_000)] + [None]
+    array = pa.array(texts, pa.string())
+    offsets = np.frombuffer(array.buffers()[1], dtype=np.int32).astype(np.int64)
+    null = ~array.is_valid().to_numpy(zero_copy_only=False)
+    parsed = mysql_fast._dates(array.buffers()[2], offsets[:-1], np.diff(offsets), null)
+    for text, value in zip(texts, parsed.to_pylist(), strict=True):
+        try:
+            expected = pc.cast(pa.array([text], pa.string()), pa.date32())[0].as_py()
+        except pa.ArrowInvalid:
+            expected = None
+        assert value == expected, text
+    with pytest.raises(mysql_fast._Unsupported):
+        odd = pa.array(["2024/01/01"])
+        mysql_fast._dates(odd.buffers()[2], np.array([0]), np.array([10]), np.array([False]))
