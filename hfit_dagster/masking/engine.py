@@ -28,6 +28,10 @@ if TYPE_CHECKING:
     from hfit_dagster.masking.plan import TableMaskingPlan
     from hfit_dagster.masking.text_redactor import TextRedactor
 
+# errors whose messages may quote the value they failed on
+VALUE_ERRORS = (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, ValueError, TypeError,
+                OverflowError, ArithmeticError, UnicodeError)
+
 
 class Masker:
     """Applies operators (by name) to Arrow arrays and record batches with one secret key.
@@ -179,6 +183,16 @@ class Masker:
             if name in exc.message:
                 raise
             raise MaskingError(f"{plan.table}.{name}: {exc.message}", hint=exc.hint) from exc
+        except VALUE_ERRORS as exc:
+            # Arrow's and Python's conversion errors quote the value they failed on ("Failed to parse string:
+            # '078-05-1120'"): only the error's class is kept, and the error is raised outside this block so
+            # that it carries no context either; no original reaches a log, a message or a traceback.
+            failed = type(exc).__name__
+        raise MaskingError(
+            f"{plan.table}.{name}: operator '{operator}' failed on a value of this column "
+            f"({failed}; the value is not shown)",
+            hint="choose an operator that fits the column's values, e.g. hash or null, in a masking rule",
+        )
 
 
 def _row_triples(context: list[tuple[pa.Array, pa.Array, str]]) -> list[list[tuple[Any, Any, str]]]:

@@ -10,6 +10,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from hfit_dagster.masking.classifier import known_name_tokens, match_name_rule
+from hfit_dagster.masking.column_kinds import ColumnKind
+
 
 class RawNumber(str):
     """A JSON number kept as its original text (``1.10`` stays ``1.10``, ``1e5`` stays ``1e5``)."""
@@ -85,14 +88,31 @@ class Leaf:
             self.container[self.slot] = value
 
 
+_FIELD_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]{0,63}$")
+_DIGIT_RUN = re.compile(r"[0-9]{4}")
+
+
+def path_segment(key: str) -> str:
+    """An object key as a path shows it: a field name as it is; ``*`` for a key that may be a value - anything
+    not shaped like a field name (an email, a phone number), a run of four digits, or a capitalized known first
+    or last name ("Maria" as the key of a map of people; ``price`` stays). Paths go into plans and manifests,
+    never values."""
+    if not _FIELD_NAME.match(key) or _DIGIT_RUN.search(key):
+        return "*"
+    if key[0].isupper() and match_name_rule(key, ColumnKind.TEXT) is None and key.lower() in known_name_tokens():
+        return "*"
+    return key
+
+
 def walk(doc: Any, index: int = 0) -> Iterator[tuple[Leaf, str | None, list[str]]]:
-    """Every scalar leaf and every object key of a document, with its parent key and sibling keys."""
+    """Every scalar leaf and every object key of a document, with its parent key and sibling keys; a leaf's
+    ``path`` is JSONPath-like (``$.contacts[*].who``, keys that may be values shown as ``*``)."""
 
     def visit(node: Any, path: str, parent_key: str | None) -> Iterator[tuple[Leaf, str | None, list[str]]]:
         if isinstance(node, JsonObject):
             keys = [str(k) for k, _ in node]
             for i, (k, v) in enumerate(node):
-                sub = f"{path}.{k}" if path else str(k)
+                sub = f"{path}.{path_segment(str(k))}"
                 yield Leaf(index, node, (i, 0), sub, None, k), parent_key, keys
                 if isinstance(v, list):
                     yield from visit(v, sub, str(k))
@@ -100,11 +120,11 @@ def walk(doc: Any, index: int = 0) -> Iterator[tuple[Leaf, str | None, list[str]
                     yield Leaf(index, node, (i, 1), sub, str(k), v), parent_key, keys
         elif isinstance(node, list):
             for i, v in enumerate(node):
-                sub = f"{path}[]"
+                sub = f"{path}[*]"
                 if isinstance(v, list):
                     yield from visit(v, sub, parent_key)
                 else:
                     # an array of scalars under a key inherits that key ("phones": ["+1 555 ...", ...])
                     yield Leaf(index, node, i, sub, parent_key, v), None, []
 
-    yield from visit(doc, "", None)
+    yield from visit(doc, "$", None)

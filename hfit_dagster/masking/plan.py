@@ -45,6 +45,7 @@ from hfit_dagster.masking.value_patterns import (
     ShapeFinding,
     as_text,
     birth_dates,
+    entity_hits,
     integer_entity,
     may_be_identifier,
     postcodes,
@@ -271,6 +272,12 @@ def _binary_decision(col: ColumnInfo, raw: pa.Array, rows: int, analyzer: TextAn
     finding = whole_value_entity(texts)
     if finding is not None:
         return _by_values(col, finding, operator, "; binary values are not rewritten in place")
+    inside = entity_hits(texts)
+    if inside:
+        entity = max(inside, key=lambda e: int(inside[e].sum()))
+        return ColumnDecision(col.name, operator, entity, 0.9,
+                              f"value shapes: {int(inside[entity].sum())}/{len(texts)} sampled binary values are "
+                              f"UTF-8 text containing {entity}; binary values are not rewritten in place", "values")
     if analyzer is not None:
         found = classify_by_values(texts.slice(0, sample_size).to_pylist(), analyzer)
         if found.operator != "keep":

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
+import json
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, Field
 
 MANIFEST_FORMAT = 1
+PARAMETER_DIGEST = "hmac-sha256:"  # the prefix of a parameter value stored as its keyed digest
+WITHHELD = "withheld"  # a parameter value recorded without a key to digest it with
 
 
 class ColumnEntry(BaseModel):
@@ -36,7 +41,7 @@ class PackageManifest(BaseModel):
     template_hash: str
     version: str
     created_at: str
-    params: dict[str, Any]
+    params: dict[str, Any] = Field(description="parameter names; values as keyed digests (see parameter_digests)")
     providers: dict[str, str] = Field(description="provider name → database dialect (never the URL)")
     dialect: str
     follow_parents: bool
@@ -58,3 +63,26 @@ def file_digest(path: Path) -> FileEntry:
             digest.update(chunk)
             size += len(chunk)
     return FileEntry(sha256=digest.hexdigest(), bytes=size)
+
+
+def parameter_digests(params: dict[str, Any], key: bytes | None, visible: Collection[str] = ()) -> dict[str, Any]:
+    """Template parameters as a manifest keeps them: every name visible, every value a keyed digest.
+
+    Why: parameter values are often personal data (``who=<email>``, ``customer_ids=12847``), and the manifest
+    travels with the package. The digest is HMAC-SHA256 of the value's JSON text under a key derived from the
+    masking key, so whoever holds the key can check which values a package was built for, and nobody else can
+    read or guess them cheaply. Booleans and NULL stay as they are (a flag says nothing about anyone), and so do
+    the ``visible`` parameters (hfit's own knobs such as ``row_limit``, which select no one). Without a key the
+    values are recorded as ``withheld``.
+    """
+    derived = hmac.new(key, b"hfit/manifest-params", hashlib.sha256).digest() if key else None
+    out: dict[str, Any] = {}
+    for name, value in params.items():
+        if value is None or isinstance(value, bool) or name in visible:
+            out[name] = value
+        elif derived is None:
+            out[name] = WITHHELD
+        else:
+            text = json.dumps(value, sort_keys=True, default=str, ensure_ascii=False)
+            out[name] = PARAMETER_DIGEST + hmac.new(derived, text.encode(), hashlib.sha256).hexdigest()[:32]
+    return out

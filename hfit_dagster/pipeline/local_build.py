@@ -17,7 +17,7 @@ from hfit_dagster.pipeline.progress import Progress, quiet
 from hfit_dagster.pipeline.sql_assembly import SqlOptions
 from hfit_dagster.pipeline.staging import StageOptions, stage_template
 from hfit_dagster.settings import HfitSettings
-from hfit_dagster.template.builtins import debug_details, prepare_build
+from hfit_dagster.template.builtins import BUILTINS, debug_details, prepare_build
 from hfit_dagster.template.spec import TemplateSpec
 
 
@@ -50,6 +50,8 @@ def build_package(spec: TemplateSpec, raw_params: dict[str, Any], settings: Hfit
         manifest = write_package(staging, version, dialect=dialect,
                                  include_indexes=include_indexes and prepared.include_indexes, progress=progress,
                                  template_hash=prepared.template_hash, params=prepared.user_params,
+                                 masking_key=settings.masking_key_bytes(),
+                                 visible_params=set(BUILTINS) - set(spec.parameters),
                                  gzip_sql=gzip_sql,
                                  extra=debug_details(prepared, {"stage_seconds": round(staged - started, 3)}))
         failures = failed_checks(manifest.checks, manifest.follow_parents)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import pickle
 import shutil
+from collections.abc import Collection
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,7 +14,13 @@ from typing import Any
 import sqlalchemy as sa
 
 from hfit_dagster.errors import BuildError
-from hfit_dagster.package.manifest import ColumnEntry, PackageManifest, TableEntry, file_digest
+from hfit_dagster.package.manifest import (
+    ColumnEntry,
+    PackageManifest,
+    TableEntry,
+    file_digest,
+    parameter_digests,
+)
 from hfit_dagster.package.sql_script import tables_in_dependency_order
 from hfit_dagster.pipeline.progress import Progress, quiet
 from hfit_dagster.pipeline.sql_assembly import SQL_FILE, AssembledSql, SqlOptions, assemble_staged_sql
@@ -29,11 +36,15 @@ DIGEST_THREADS = 2  # sha256 releases the GIL: the Parquet files are hashed side
 def write_package(staging: Path, version: str, *, dialect: str = "mysql", include_indexes: bool = True,
                   extra: dict[str, Any] | None = None, progress: Progress = quiet,
                   template_hash: str | None = None, params: dict[str, Any] | None = None,
+                  masking_key: bytes | None = None, visible_params: Collection[str] = (),
                   gzip_sql: bool = False) -> PackageManifest:
     """Write the SQL script and manifest into ``staging`` (ready to publish) and return the manifest.
 
     ``template_hash`` and ``params`` name the template as approved and the parameters as the user gave them
-    (built-in parameters rewrite the template for one build; the manifest shows the original).
+    (built-in parameters rewrite the template for one build; the manifest shows the original). Parameter
+    values are stored as digests keyed by ``masking_key`` (``parameter_digests``; without a key they are
+    withheld) but for ``visible_params`` (built-in knobs the template does not declare); staging stored its
+    own parameters so already.
     ``gzip_sql`` writes ``package.sql.gz`` (streamed through gzip) instead of ``package.sql``.
     """
     try:
@@ -77,7 +88,8 @@ def write_package(staging: Path, version: str, *, dialect: str = "mysql", includ
     manifest = PackageManifest(
         template=stage["template"], template_hash=template_hash or stage["template_hash"], version=version,
         created_at=datetime.now(UTC).isoformat(timespec="seconds"),
-        params=json.loads(json.dumps(params, default=json_default)) if params is not None else stage["params"],
+        params=parameter_digests(json.loads(json.dumps(params, default=json_default)), masking_key, visible_params)
+        if params is not None else stage["params"],
         providers=stage["providers"], dialect=dialect, follow_parents=stage["follow_parents"],
         tables=entries, files=files, checks=stage["checks"], sql_notes=notes, extra=extra or {},
     )

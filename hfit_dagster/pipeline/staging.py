@@ -32,6 +32,7 @@ from hfit_dagster.errors import LeakDetected
 from hfit_dagster.extract.source import stream_query
 from hfit_dagster.masking import TableMaskingPlan
 from hfit_dagster.masking.drift import drift_masked_plan
+from hfit_dagster.package.manifest import parameter_digests
 from hfit_dagster.pipeline.batch_masking import BatchMasking
 from hfit_dagster.pipeline.export_walk import ExportWalk, QueryReader, Source
 from hfit_dagster.pipeline.kept_column_watch import KeptColumnWatch
@@ -43,6 +44,7 @@ from hfit_dagster.pipeline.subset import REFERENCE_CHUNK
 from hfit_dagster.pipeline.table_plans import TablePlanner
 from hfit_dagster.pipeline.table_sink import DictionaryChoice, TableSink, dictionary_columns
 from hfit_dagster.settings import HfitSettings
+from hfit_dagster.template.builtins import BUILTINS
 from hfit_dagster.template.spec import TemplateSpec
 
 __all__ = ["StageOptions", "StageResult", "json_default", "stage_template"]
@@ -226,7 +228,8 @@ class _Stage:
         stage = {
             "template": self.spec.name,
             "template_hash": self.spec.content_hash(),
-            "params": self.params,
+            "params": parameter_digests(json.loads(json.dumps(self.params, default=json_default)),
+                                        self.settings.masking_key_bytes(), set(BUILTINS) - set(self.spec.parameters)),
             "providers": self.dialects,
             "follow_parents": self.spec.subset.follow_parents,
             "tables": tables,

@@ -240,3 +240,68 @@ def test_free_text_without_pii_is_kept(analyzer: TextAnalyzer) -> None:
     )
     assert plan.decisions["description"].operator == "keep"
     assert "free-text" in plan.decisions["description"].evidence
+
+
+def _hidden_sample(rows: int = 200) -> pa.Table:
+    import numpy as np
+
+    rng = np.random.default_rng(11)
+    ssns = rng.integers(100, 666, rows) * 1_000_000 + rng.integers(10, 100, rows) * 10_000 + rng.integers(1000, 9999,
+                                                                                                          rows)
+    born = [dt.date(1940 + int(y), 1 + int(y) % 12, 1 + int(y) % 28) for y in rng.integers(0, 60, rows)]
+    return pa.table({
+        "id": pa.array(range(rows)),
+        "owner": pa.array([f"owner{i}@corp.example" for i in range(rows)]),
+        "tax_ref": pa.array(ssns),
+        "order_count": pa.array(ssns),  # SSN-shaped, but named as a count
+        "born": pa.array(born, pa.date32()),
+        "profile": pa.array([f"Reach me at p{i}@home.example in the evening".encode() for i in range(rows)]),
+        "picture": pa.array([bytes([0x89, 0xFF, i % 256]) for i in range(rows)]),
+        "area": pa.array(["SW1A 1AA", "EC1A 1BB", "W1A 0AX", "M1 1AE", "B33 8TH"] * (rows // 5)),
+        "legacy": pa.array([None] * rows, pa.string()),
+        "legacy_required": pa.array([""] * rows),
+    })
+
+
+HIDDEN_COLUMNS = [
+    ColumnInfo("id", "INTEGER", primary_key=True, nullable=False),
+    ColumnInfo("owner", "VARCHAR(80)", foreign_key="accounts.account_key"),
+    ColumnInfo("tax_ref", "BIGINT"),
+    ColumnInfo("order_count", "BIGINT"),
+    ColumnInfo("born", "DATE"),
+    ColumnInfo("profile", "BLOB"),
+    ColumnInfo("picture", "BLOB"),
+    ColumnInfo("area", "VARCHAR(10)"),
+    ColumnInfo("legacy", "VARCHAR(80)"),
+    ColumnInfo("legacy_required", "VARCHAR(80)", nullable=False),
+]
+
+
+def test_types_and_keys_that_hide_personal_data_are_classified_by_their_values() -> None:
+    """Without any name to go by: a foreign key holding emails, SSNs as BIGINT, dates of birth, a BLOB of text
+    with emails, UK postcodes; an SSN-shaped count, a BLOB of bytes stay; columns never seen filled are masked."""
+    plan = build_table_plan("ledger", HIDDEN_COLUMNS, _hidden_sample(), {})
+    ops = {c: (d.operator, d.source) for c, d in plan.decisions.items()}
+    assert ops["owner"] == ("email", "values")
+    assert ops["tax_ref"] == ("national_id", "values")
+    assert ops["order_count"] == ("keep", "type")
+    assert ops["born"] == ("date_of_birth", "values")
+    assert ops["profile"] == ("null", "values")
+    assert ops["picture"] == ("keep", "type")
+    assert ops["area"] == ("postal_code", "values")
+    assert ops["legacy"] == ("null", "default") and "no non-empty value" in plan.decisions["legacy"].evidence
+    assert ops["legacy_required"] == ("shape", "default")
+    assert "owner0" not in str(plan) and "@" not in str(plan)
+
+
+def test_a_foreign_key_takes_its_parent_columns_decision_masked_or_kept() -> None:
+    accounts = build_table_plan("accounts", [ColumnInfo("account_key", "VARCHAR(80)", primary_key=True)],
+                                pa.table({"account_key": [f"a{i}@corp.example" for i in range(20)]}), {})
+    assert accounts.decisions["account_key"].operator == "email"
+    kept = build_table_plan("accounts", [ColumnInfo("account_key", "VARCHAR(80)", primary_key=True)],
+                            pa.table({"account_key": [f"ACC-{i:05d}" for i in range(20)]}), {})
+    child = [ColumnInfo("id", "INTEGER", primary_key=True), ColumnInfo("customer_email", "VARCHAR(80)",
+                                                                       foreign_key="accounts.account_key")]
+    for parent, operator in ((accounts, "email"), (kept, "keep")):
+        plan = build_table_plan("logins", child, None, {}, parent_plans={"accounts": parent})
+        assert (plan.decisions["customer_email"].operator, plan.decisions["customer_email"].source) == (operator, "key")

@@ -133,3 +133,20 @@ def test_a_secret_named_json_column_is_still_nulled(analyzer: TextAnalyzer) -> N
     columns = [ColumnInfo("id", "INTEGER", primary_key=True), ColumnInfo("api_token", "JSON")]
     table = pa.table({"id": [1, 2], "api_token": ['{"value": "sk_live_123"}', '{"value": "sk_live_456"}']})
     assert build_table_plan("apps", columns, table, {}, analyzer=analyzer).decisions["api_token"].operator == "null"
+
+
+def test_evidence_shows_keys_that_may_be_values_as_a_star(analyzer: TextAnalyzer) -> None:
+    """Keys that are emails, phone numbers or people's names become ``*`` in the paths of the evidence: the plan
+    says what was found and where (``$.contacts[*].who``), never a value."""
+    from hfit_dagster.masking.json_pii import classify_json
+
+    docs = [json.dumps({"contacts": [{"who": f"Maria Lopez {i}", "email": f"maria{i}@corp.example"}],
+                        f"anna.lee{i}@corp.example": {"role": "owner"}, "Maria": {"phone": f"+44 20 7946 {i:04d}"},
+                        "+1 202 555 0147": "call back", "price": i})
+            for i in range(6)]
+    findings = classify_json(docs, analyzer)
+    assert findings is not None
+    evidence = findings.evidence()
+    assert "$.contacts[*].email->email" in evidence and "$.*.phone->phone" in evidence
+    for value in ("anna", "maria", "@corp", "202", "7946"):
+        assert value not in evidence.lower()

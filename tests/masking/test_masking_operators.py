@@ -275,3 +275,23 @@ def test_the_shipped_fake_pools_are_the_seeded_faker_pools() -> None:
     shipped, drawn = fake_pools(), generate_fake_pools()
     assert shipped == drawn
     assert len(shipped.first_names) > 400 and len(shipped.streets) == 1500
+
+
+def test_a_conversion_error_never_carries_the_value_it_failed_on(key: bytes, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Arrow's conversion errors quote the value ("Failed to parse string: '078-05-1120'"); the masker's error
+    names the table, column and operator and the error's class, and has no cause or context holding the value."""
+
+    class FailingOperator(StringOperator):
+        name = "failing"
+
+        def fake(self, value: str, key: bytes) -> str:
+            return pa.array([value]).cast(pa.int64()).to_pylist()[0]  # ArrowInvalid quoting the value
+
+    monkeypatch.setitem(OPERATORS, "failing", FailingOperator())
+    plan = TableMaskingPlan("people", {"ssn": ColumnDecision("ssn", "failing", None, 1.0, "template rule", "rule")})
+    with pytest.raises(MaskingError) as failure:
+        Masker(key).mask_batch(plan, pa.record_batch({"ssn": pa.array(["078-05-1120"])}))
+    error = failure.value
+    assert "people.ssn" in str(error) and "ArrowInvalid" in str(error)
+    assert "078-05-1120" not in str(error)
+    assert error.__cause__ is None and error.__context__ is None

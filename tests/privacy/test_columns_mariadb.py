@@ -11,6 +11,7 @@ import pymysql
 import pytest
 
 from hfit_dagster.errors import MaskingError
+from hfit_dagster.package.manifest import PARAMETER_DIGEST
 from hfit_dagster.pipeline.local_build import build_package
 from hfit_dagster.template.loader import parse_template
 from tests.conftest import MARIADB, fill_mariadb, mariadb_source_settings
@@ -129,3 +130,21 @@ exports:
     assert "feedback.remarks" in message and "EMAIL_ADDRESS" in message
     assert "late220" not in message  # names the column and what was found, never the value
     assert "feedback.remarks: redact_text" in message
+
+
+def test_parameter_values_are_stored_as_keyed_digests_with_their_names(source) -> None:
+    """``who=<email>`` selects the rows; the manifest keeps the name ``who`` and a keyed digest, never the email."""
+    template = """
+templateName: privacy-params
+parameters:
+  who: {type: str, description: "an account's email"}
+exports:
+  accounts:
+    provider: SRC
+    query: SELECT * FROM accounts WHERE account_key = :who
+"""
+    built = build_package(parse_template(template), {"who": "acct7@corp.example"}, source)
+    assert built.manifest.params["who"].startswith(PARAMETER_DIGEST)
+    again = build_package(parse_template(template), {"who": "acct7@corp.example"}, source)
+    assert again.manifest.params["who"] == built.manifest.params["who"]  # the same value, the same digest
+    assert originals_found(built.path, ["acct7@corp.example", "acct7"]) == []
