@@ -28,6 +28,7 @@ from enum import IntEnum
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from hfit_dagster.checks.token_hashes import string_hashes, tokens_of
 from hfit_dagster.masking.operators.emails import EMAIL_DOMAINS
@@ -59,6 +60,8 @@ OPERATOR_SPACES: dict[str, FakeSpace] = {
     "ip_address": FakeSpace.IP,
     "hash": FakeSpace.HASH,
 }
+DIGITS_ONLY_OPERATORS = frozenset({"phone", "credit_card", "digits"})  # a value without digits stays as it is
+_NEVER_BY_CHANCE = 1e-12  # keyed fakes of a space too large to meet their own original (email, hash)
 TEXT_SPACES = frozenset({FakeSpace.CARD, FakeSpace.IP, FakeSpace.HASH})  # judged on the span's text
 _HEX32 = re.compile(r"[0-9a-f]{32}|[0-9]+")
 
@@ -134,3 +137,33 @@ def span_could_be_fake(space: FakeSpace, span: str) -> bool:
     if space is FakeSpace.HASH:
         return _HEX32.fullmatch(span.lower()) is not None
     return True
+
+
+def chance_unchanged(operator: str, values: pa.Array) -> np.ndarray:
+    """Per original value: the chance that ``operator``'s fake of it is the value itself (a keyed draw that
+    lands on its own input). Digit permutations: 10**-digits; pooled names and streets: one over the pool
+    combinations; emails and hashes: never. An upper bound where letters are drawn too (``shape``)."""
+    n = len(values)
+    if operator in ("email", "hash"):
+        return np.full(n, _NEVER_BY_CHANCE)
+    pools = fake_pools()
+    if operator == "person_name":
+        return np.full(n, 1 / (len(pools.first_names) * len(pools.last_names)))
+    if operator == "street_address":
+        return np.full(n, 1 / len(pools.streets))
+    digits = np.asarray(pc.count_substring_regex(values, r"\p{Nd}").to_numpy(zero_copy_only=False), dtype=np.float64)
+    return np.maximum(10.0 ** -digits, _NEVER_BY_CHANCE)
+
+
+def beyond_chance(unchanged: int, expected: float, bound: float = 1e-6) -> bool:
+    """Is ``unchanged`` values equal to their own originals more than chance gives with ``expected`` such
+    values on average: the Poisson chance of at least that many is below ``bound``?"""
+    if unchanged == 0:
+        return False
+    if unchanged > expected + 12 * (expected ** 0.5) + 30:  # far out of the tail: no need to sum it
+        return True
+    term = total = float(np.exp(-expected))  # P(X = 0), then P(X = i) for i < unchanged
+    for i in range(1, unchanged):
+        term *= expected / i
+        total += term
+    return 1 - total < bound

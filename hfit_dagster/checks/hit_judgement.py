@@ -15,8 +15,9 @@ stands and what it is:
 Collisions are counted per ``original in found`` pair and reported; they never fail a build. Every hit is
 named by columns, never by value.
 
-A masked value equal to its own original (:func:`unchanged_share_leaks`) is a collision too when it happens
-as rarely as chance allows; an operator that leaves a real share of a column unchanged leaks.
+Masked values equal to their own originals (:func:`unchanged_leaks`) are collisions too while their number is
+what chance gives (a keyed draw landing on its own input: one in 10**digits for a digit permutation); more
+than that, by a Poisson tail below one in a million, is an operator that passed values through: a leak.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ import pyarrow.compute as pc
 from hfit_dagster.checks.fake_spaces import (
     TEXT_SPACES,
     FakeSpace,
+    beyond_chance,
     could_be_fake,
     email_domain_hashes,
     span_could_be_fake,
@@ -42,8 +44,6 @@ from hfit_dagster.checks.leak import SearchedOriginals
 from hfit_dagster.checks.token_hashes import PatternHits, Tokens, tokens_of
 
 _TOKEN = re.compile(r"\w+")
-UNCHANGED_SHARE = 0.01  # a masked column may keep at most this share of its values by chance ...
-UNCHANGED_ROWS = 3  # ... and at most this many rows
 
 
 class ColumnRole(Enum):
@@ -169,8 +169,8 @@ def judge_column(searched: SearchedOriginals, where: str, role: ColumnRole, cand
     return verdict
 
 
-def unchanged_share_leaks(unchanged: Counter[str], rows: Counter[str]) -> set[str]:
-    """Masked columns that kept more of their own originals than chance allows (an operator that passes
-    values through): more than ``UNCHANGED_ROWS`` rows and more than ``UNCHANGED_SHARE`` of the column."""
+def unchanged_leaks(unchanged: Counter[str], expected: dict[str, float]) -> set[str]:
+    """Masked columns that kept more of their own originals than chance gives (see the module docstring);
+    ``expected``: per column, the number chance gives on average."""
     return {f"{where} in {where} (left unchanged by masking)" for where, count in unchanged.items()
-            if count > UNCHANGED_ROWS and count > UNCHANGED_SHARE * rows[where]}
+            if beyond_chance(count, expected.get(where, 0.0))}

@@ -30,13 +30,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import sqlalchemy as sa
 
+from hfit_dagster.checks.fake_spaces import DIGITS_ONLY_OPERATORS, chance_unchanged
 from hfit_dagster.checks.hit_judgement import (
     ColumnRole,
     RowEntities,
     RowFakes,
     Verdict,
     judge_column,
-    unchanged_share_leaks,
+    unchanged_leaks,
 )
 from hfit_dagster.checks.leak import FULL_NAME, UNSEARCHED_OPERATORS, LeakCollector, SearchedOriginals, pair_digests
 from hfit_dagster.checks.token_hashes import TokenPatterns, ascii_tokens, sequence_hashes, string_hashes, tokens_of
@@ -146,7 +147,7 @@ class LeakScan:
         self._plans: dict[str, TableMaskingPlan] = {}
         self._keys: dict[str, _TableKeys] = {}
         self._rows: Counter[str] = Counter()  # rows collected per table (the position of the next batch)
-        self._compared: Counter[str] = Counter()  # masked values compared with their original, per column
+        self._expected_unchanged: dict[str, float] = {}  # per masked column: how many stay unchanged by chance
 
     # -- entities ----------------------------------------------------------------------------------------
     def open_table(self, table: sa.Table) -> None:
@@ -210,17 +211,25 @@ class LeakScan:
 
     def compare_masked(self, table: str, plan: TableMaskingPlan, batch: pa.RecordBatch,
                        masked: pa.RecordBatch) -> None:
-        """Count the masked values that equal their own original (a fake may, by chance; an operator that
-        passes values through leaks, see ``hit_judgement.unchanged_share_leaks``)."""
+        """Count the masked values that equal their own original, beside how many chance gives (a fake may
+        land on its own input; an operator that passes values through leaks, see
+        ``hit_judgement.unchanged_leaks``). Values of 6+ characters; for operators that only change digits,
+        values with a digit."""
         for name, decision in plan.decisions.items():
             original = batch.column(name)
             if (decision.operator in UNSEARCHED_OPERATORS or decision.operator in TEXT_OPERATORS
                     or not (pa.types.is_string(original.type) or pa.types.is_large_string(original.type))):
                 continue
-            where = f"{table}.{name}"
             compared = pc.fill_null(pc.greater_equal(pc.utf8_length(pc.utf8_trim_whitespace(original)), 6), False)
-            same = pc.and_(compared, pc.fill_null(pc.equal(original, masked.column(name).cast(original.type)), False))
-            self._compared[where] += pc.sum(compared).as_py() or 0
+            if decision.operator in DIGITS_ONLY_OPERATORS:
+                compared = pc.and_(compared, pc.fill_null(pc.match_substring_regex(original, r"\p{Nd}"), False))
+            if not pc.any(compared).as_py():
+                continue
+            where = f"{table}.{name}"
+            values = original.filter(compared)
+            same = pc.fill_null(pc.equal(values, masked.column(name).filter(compared).cast(original.type)), False)
+            self._expected_unchanged[where] = (self._expected_unchanged.get(where, 0.0)
+                                               + float(chance_unchanged(decision.operator, values).sum()))
             self.collector.count_unchanged(where, pc.sum(same).as_py() or 0)
 
     def prepare_patterns(self) -> None:
@@ -323,7 +332,7 @@ class LeakScan:
     def hits(self, names: Iterable[str], progress: Progress) -> set[str]:
         """Every leak of the build (an early scan where it still counts, else a scan now); the collisions
         found go to the collector's summary."""
-        verdict = Verdict(leaks=unchanged_share_leaks(self.collector.unchanged, self._compared))
+        verdict = Verdict(leaks=unchanged_leaks(self.collector.unchanged, self._expected_unchanged))
         for name in names:
             early = self._early.pop(name, None)
             if early is not None and early[0] == self.collector.version:  # no original since, no row added since

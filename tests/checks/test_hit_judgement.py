@@ -8,7 +8,7 @@ from collections import Counter
 import numpy as np
 import pyarrow as pa
 
-from hfit_dagster.checks.hit_judgement import ColumnRole, judge_column, unchanged_share_leaks
+from hfit_dagster.checks.hit_judgement import ColumnRole, judge_column, unchanged_leaks
 from hfit_dagster.checks.leak import LeakCollector
 from hfit_dagster.masking.operators.pools import fake_pools
 
@@ -92,11 +92,16 @@ def test_a_name_inside_a_fake_email_of_the_same_row_is_no_leak() -> None:
     assert plain.leaks == {"customers.contact in t.c (same row or entity)"}
 
 
-def test_a_column_left_unchanged_beyond_chance_leaks() -> None:
-    assert unchanged_share_leaks(Counter({"c.phone": 2}), Counter({"c.phone": 10})) == set()
-    assert unchanged_share_leaks(Counter({"c.phone": 9}), Counter({"c.phone": 10})) == {
-        "c.phone in c.phone (left unchanged by masking)"}
-    assert unchanged_share_leaks(Counter({"c.phone": 5}), Counter({"c.phone": 100_000})) == set()
+def test_values_left_unchanged_beyond_chance_leak() -> None:
+    """One 10-digit phone in a million rows may be its own fake by chance (1e-4 such rows expected), two may not,
+    nor one in a thousand rows; pooled names meet their own original as often as the pools allow."""
+    leak = {"c.phone in c.phone (left unchanged by masking)"}
+    assert unchanged_leaks(Counter({"c.phone": 1}), {"c.phone": 1_000_000 * 1e-10}) == set()
+    assert unchanged_leaks(Counter({"c.phone": 2}), {"c.phone": 1_000_000 * 1e-10}) == leak
+    assert unchanged_leaks(Counter({"c.phone": 1}), {"c.phone": 1_000 * 1e-10}) == leak
+    names = {"c.name": 1_000_000 / 388_620}
+    assert unchanged_leaks(Counter({"c.name": 6}), names) == set()
+    assert unchanged_leaks(Counter({"c.name": 40}), names) == {"c.name in c.name (left unchanged by masking)"}
 
 
 def test_originals_are_held_as_digests() -> None:
