@@ -12,6 +12,7 @@ falls back to the reference path wherever it does not apply.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
@@ -249,10 +250,55 @@ def stream_rows_by_keys(conn: Connection, table: sa.Table, key_columns: tuple[st
     else:
         condition = sa.tuple_(*(table.c[c] for c in key_columns)).in_(sa.bindparam("keys", expanding=True))
     statement = sa.select(table).where(condition)
+    text_keys = not isinstance(keys, np.ndarray) and any(isinstance(v, str) for v in keys[0])
+    found: set[tuple[Any, ...]] = set()
     for start in range(0, len(keys), KEY_CHUNK):
         chunk = keys[start : start + KEY_CHUNK]
         if isinstance(chunk, np.ndarray):
             bound: list[Any] = chunk.tolist()
         else:
             bound = [k[0] for k in chunk] if len(key_columns) == 1 else chunk
-        yield from stream_statement(conn, statement, {"keys": bound}, schema, batch_rows, fast_read=fast_read)
+        for batch in stream_statement(conn, statement, {"keys": bound}, schema, batch_rows, fast_read=fast_read):
+            if text_keys:
+                found.update(zip(*(batch.column(c).to_pylist() for c in key_columns), strict=True))
+            yield batch
+    if text_keys:
+        refuse_collation_matches(str(conn.info.get(PROVIDER_INFO, conn.dialect.name)), table, key_columns,
+                                 keys, found)
+
+
+def refuse_collation_matches(provider: str, table: sa.Table, key_columns: tuple[str, ...],
+                             requested: list[tuple[Any, ...]], found: set[tuple[Any, ...]]) -> None:
+    """Refuse text keys that found their row only under the source's collation (``'ABC'`` found ``'abc'``
+    in a case- or accent-insensitive MySQL column): a package compares keys exactly, so the referencing
+    rows would dangle. The error names the foreign keys and says why, never the values."""
+    unmatched = [tuple(k) for k in requested if tuple(k) not in found]
+    if not unmatched:
+        return
+    folded = {_collation_fold(k) for k in found}
+    loose = sum(1 for k in unmatched if _collation_fold(k) in folded)
+    if not loose:
+        return
+    target = f"{table.name}({', '.join(key_columns)})"
+    foreign_keys = sorted(
+        f"{other.name}({', '.join(e.parent.name for e in fk.elements)}) -> {target}"
+        for other in table.metadata.tables.values() for fk in other.foreign_key_constraints
+        if fk.referred_table is table and tuple(e.column.name for e in fk.elements) == key_columns)
+    raise ProviderError(
+        f"provider {provider!r}: {loose} key(s) of {', '.join(foreign_keys) or target} match their {table.name!r} "
+        "row only under the source's collation (they differ in letter case, accents or trailing spaces); "
+        "a package compares keys exactly, so those rows would reference nothing",
+        hint=f"make the referencing values equal to {target} in the source, or select the parent's spelling in "
+             "the template query (join the parent and select its key)",
+    )
+
+
+def _collation_fold(key: tuple[Any, ...]) -> tuple[Any, ...]:
+    """A key as a case- and accent-insensitive, PAD SPACE collation compares it (an approximation of MySQL's
+    ``_ci`` collations, used only to explain a refusal)."""
+    return tuple(_fold_text(v) if isinstance(v, str) else v for v in key)
+
+
+def _fold_text(value: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", value.rstrip(" "))
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
