@@ -60,6 +60,7 @@ def read_rows(engine: str, database: str, table: str, columns: list[str], order_
     if engine == "postgresql":
         with psycopg.connect(f"host=127.0.0.1 user=postgres dbname={database}") as conn:
             conn.execute("SET TIME ZONE 'UTC'")
+            conn.execute("SET intervalstyle = 'iso_8601'")  # the reader's text of an interval
             for name in PG_TEXT_TYPES:
                 info = psycopg.types.TypeInfo.fetch(conn, name)
                 if info is not None:

@@ -156,12 +156,12 @@ PARENT_CHILD_DDL = [
     "DROP TABLE IF EXISTS `parent`",
     "CREATE TABLE `parent` ( `id` BIGINT NOT NULL AUTO_INCREMENT, `code` VARCHAR(20) COLLATE utf8mb4_bin NOT NULL, "
     "`name` LONGTEXT, PRIMARY KEY (`id`), UNIQUE (`code`) )ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
-    "CREATE INDEX `ix_parent_name` ON `parent` (`name`(255))",
+    "CREATE INDEX `parent_name_idx` ON `parent` (`name`(255))",
     "DROP TABLE IF EXISTS `child`",
     "CREATE TABLE `child` ( `id` BIGINT NOT NULL AUTO_INCREMENT, `parent_id` BIGINT NOT NULL, "
-    "`tag` VARCHAR(10) COLLATE utf8mb4_bin, PRIMARY KEY (`id`), CONSTRAINT `uq_child_tag` UNIQUE (`parent_id`, `tag`) "
-    ")ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
-    "ALTER TABLE `child` ADD CONSTRAINT `fk_child_parent` FOREIGN KEY(`parent_id`) REFERENCES `parent` (`id`) "
+    "`tag` VARCHAR(10) COLLATE utf8mb4_bin, PRIMARY KEY (`id`), "
+    "CONSTRAINT `child_parent_id_tag_key` UNIQUE (`parent_id`, `tag`) )ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
+    "ALTER TABLE `child` ADD CONSTRAINT `child_parent_id_fkey` FOREIGN KEY(`parent_id`) REFERENCES `parent` (`id`) "
     "ON DELETE CASCADE",
 ]
 

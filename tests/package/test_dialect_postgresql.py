@@ -155,13 +155,13 @@ PARENT_CHILD_DDL = [
     'DROP TABLE IF EXISTS "parent" CASCADE',
     'CREATE TABLE "parent" ( "id" BIGSERIAL NOT NULL, "code" VARCHAR(20) NOT NULL, "name" TEXT, PRIMARY KEY ("id"), '
     'UNIQUE ("code") )',
-    'CREATE INDEX "ix_parent_name" ON "parent" ("name")',
+    'CREATE INDEX "parent_name_idx" ON "parent" ("name")',
     'DROP TABLE IF EXISTS "child" CASCADE',
     'CREATE TABLE "child" ( "id" BIGSERIAL NOT NULL, "parent_id" BIGINT NOT NULL, "tag" VARCHAR(10), '
-    'PRIMARY KEY ("id"), CONSTRAINT "uq_child_tag" UNIQUE ("parent_id", "tag") )',
+    'PRIMARY KEY ("id"), CONSTRAINT "child_parent_id_tag_key" UNIQUE ("parent_id", "tag") )',
     "SELECT setval(pg_get_serial_sequence('\"parent\"', 'id'), coalesce(max(\"parent\".\"id\"), 1), "
     'max("parent"."id") IS NOT NULL) AS setval_1 FROM "parent"',
-    'ALTER TABLE "child" ADD CONSTRAINT "fk_child_parent" FOREIGN KEY("parent_id") REFERENCES "parent" ("id") '
+    'ALTER TABLE "child" ADD CONSTRAINT "child_parent_id_fkey" FOREIGN KEY("parent_id") REFERENCES "parent" ("id") '
     "ON DELETE CASCADE",
     "SELECT setval(pg_get_serial_sequence('\"child\"', 'id'), coalesce(max(\"child\".\"id\"), 1), "
     'max("child"."id") IS NOT NULL) AS setval_1 FROM "child"',

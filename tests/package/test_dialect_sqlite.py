@@ -136,11 +136,11 @@ PARENT_CHILD_DDL = [
     'DROP TABLE IF EXISTS "parent"',
     'CREATE TABLE "parent" ( "id" INTEGER NOT NULL, "code" VARCHAR(20) NOT NULL, "name" TEXT, PRIMARY KEY ("id"), '
     'UNIQUE ("code") )',
-    'CREATE INDEX "ix_parent_name" ON "parent" ("name")',
+    'CREATE INDEX "parent_name_idx" ON "parent" ("name")',
     'DROP TABLE IF EXISTS "child"',
     'CREATE TABLE "child" ( "id" INTEGER NOT NULL, "parent_id" INTEGER NOT NULL, "tag" VARCHAR(10), '
-    'PRIMARY KEY ("id"), CONSTRAINT "uq_child_tag" UNIQUE ("parent_id", "tag"), CONSTRAINT "fk_child_parent" '
-    'FOREIGN KEY("parent_id") REFERENCES "parent" ("id") ON DELETE CASCADE )',
+    'PRIMARY KEY ("id"), CONSTRAINT "child_parent_id_tag_key" UNIQUE ("parent_id", "tag"), '
+    'CONSTRAINT "child_parent_id_fkey" FOREIGN KEY("parent_id") REFERENCES "parent" ("id") ON DELETE CASCADE )',
 ]
 
 SCRIPT_FRAME = "PRAGMA foreign_keys=OFF;\nBEGIN;\n\nCOMMIT;\n-- end of hfit package\n"

@@ -226,7 +226,8 @@ def test_sqlite_source_loads_into_mariadb_with_every_value_and_key(
     assert dangling == [(0,)]
     uniques = mariadb_query(db, "SELECT DISTINCT INDEX_NAME, NON_UNIQUE FROM information_schema.STATISTICS "
                                 "WHERE TABLE_SCHEMA = %s AND TABLE_NAME = 'child' ORDER BY 1", (db,))
-    assert ("PRIMARY", 0) in uniques and ("uq_child_tag", 0) in uniques and ("ix_child_tag", 1) in uniques
+    # index and constraint names are schema text: named by their table and columns
+    assert ("PRIMARY", 0) in uniques and ("child_parent_id_tag_key", 0) in uniques and ("child_tag_idx", 1) in uniques
     column_types = dict(mariadb_query(db, "SELECT COLUMN_NAME, COLUMN_TYPE FROM information_schema.COLUMNS "
                                           "WHERE TABLE_SCHEMA = %s AND TABLE_NAME = 'parent'", (db,)))
     assert column_types["code"] == "varchar(255)"  # unbounded VARCHAR in a unique key
@@ -604,7 +605,7 @@ def test_mariadb_source_loads_into_postgresql(
         # values[11]: MySQL TIME is a signed interval (up to ±838 h), so it becomes INTERVAL and stays a timedelta
         expected.append(tuple(values))
     assert [tuple(bytes(v) if isinstance(v, memoryview) else v for v in r) for r in got] == expected
-    assert fks == [("fk_parent",)]
+    assert fks == [("kinds_parent_id_fkey",)]
 
 
 @pytest.mark.mariadb
@@ -612,8 +613,8 @@ def test_mariadb_source_loads_into_postgresql(
 def test_awkward_identifiers_are_quoted_by_each_dialect(
     tmp_path: Path, mariadb_database: Callable[[], str], postgres_database: Callable[[], str]
 ) -> None:
-    """Reserved words, quote characters, spaces and mixed case in table, column, index and constraint
-    names load unchanged in every dialect (no hand-built quoting to break out of)."""
+    """Reserved words, quote characters, spaces and mixed case in table and column names load unchanged in
+    every dialect (no hand-built quoting to break out of); index and constraint names, built from them, too."""
     md = sa.MetaData()
     parent = sa.Table("Order `Items\"", md, sa.Column("select", sa.Integer, primary_key=True),
                       sa.Column("a`b", sa.String(20)), sa.Column('c"d', sa.String(20)))
@@ -635,7 +636,7 @@ def test_awkward_identifiers_are_quoted_by_each_dialect(
     assert mariadb_query(db, "SELECT `select`, `a``b`, `c\"d` FROM `Order ``Items\"`") == [(1, "x", "y")]
     assert mariadb_query(db, "SELECT `Mixed Case`, `where` FROM `group`") == [(5, 1)]
     assert mariadb_query(db, "SELECT CONSTRAINT_NAME FROM information_schema.REFERENTIAL_CONSTRAINTS "
-                             "WHERE CONSTRAINT_SCHEMA = %s", (db,)) == [('fk `q"',)]
+                             "WHERE CONSTRAINT_SCHEMA = %s", (db,)) == [("group_where_fkey",)]
 
     pg = postgres_database()
     load_psql(scripts["postgresql"], pg)
@@ -643,7 +644,7 @@ def test_awkward_identifiers_are_quoted_by_each_dialect(
         assert conn.execute('SELECT "select", "a`b", "c""d" FROM "Order `Items"""').fetchall() == [(1, "x", "y")]
         assert conn.execute('SELECT "Mixed Case", "where" FROM "group"').fetchall() == [(5, 1)]
         assert conn.execute("SELECT conname FROM pg_constraint WHERE contype = 'f'").fetchall() == [
-            ('fk `q"',)]
+            ("group_where_fkey",)]
 
     with sqlite3.connect(tmp_path / "ids.db") as conn:
         conn.executescript(scripts["sqlite"].read_text(encoding="utf-8"))
@@ -660,8 +661,8 @@ def test_secondary_indexes_can_be_left_out_but_unique_keys_stay(tmp_path: Path) 
     write_script(second, tables, {}, include_indexes=False)
     text = first.read_text(encoding="utf-8")
     assert first.read_bytes() == second.read_bytes()
-    assert "ix_child_tag" not in text
-    assert "CONSTRAINT `uq_child_tag` UNIQUE" in text and "UNIQUE (`code`)" in text
+    assert "child_tag_idx" not in text
+    assert "CONSTRAINT `child_parent_id_tag_key` UNIQUE" in text and "UNIQUE (`code`)" in text
 
 
 @pytest.mark.mariadb

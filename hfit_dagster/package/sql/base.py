@@ -39,7 +39,6 @@ class SqlDialect:
     # table names share one namespace per schema.
     index_names_per_table: ClassVar[bool] = False
     names_primary_key: ClassVar[bool] = True  # a same-family primary key keeps its constraint name
-    keeps_comments: ClassVar[bool] = False  # table and column comments
     referential_actions: ClassVar[frozenset[str]] = REFERENTIAL_ACTIONS
     native_arrays: ClassVar[bool] = False  # lists into an array column are array literals (else JSON text)
     # Literals of NaN, +infinity and -infinity floats; None writes NULL.

@@ -183,8 +183,6 @@ class MySqlDialect(SqlDialect):
         collation = utf8mb4_collation(source.dialect_kwargs.get("mysql_collate")) if same_family else None
         if collation:
             options["mysql_collate"] = collation
-        if source.comment:
-            options["comment"] = source.comment
         return options
 
     def adapt_index(self, unique: bool, columns: list[sa.Column[Any]], kwargs: dict[str, Any]) -> str | None:

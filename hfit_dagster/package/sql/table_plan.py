@@ -8,21 +8,25 @@ left out and reported; indexes the target cannot hold are left out and reported.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.schema import AddConstraint, CreateIndex, CreateTable
 from sqlalchemy.sql import quoted_name
 from sqlalchemy.types import TypeEngine
 
 from hfit_dagster.package.sql import column_types as ct
+from hfit_dagster.package.sql import schema_text
 from hfit_dagster.package.sql.arrow_literals import Renderer
 from hfit_dagster.package.sql.base import SqlDialect
 from hfit_dagster.package.sql.defaults import portable_default
 from hfit_dagster.package.sql.order import referred_column, referred_table, table_key
+from hfit_dagster.package.sql.schema_text import structural_name
 
 _NOT_NULL_PREDICATE = re.compile(r'^\(?\s*[`"\[]?(\w+)[`"\]]?\s+IS\s+NOT\s+NULL\s*\)?$', re.IGNORECASE)
 
@@ -171,6 +175,13 @@ class TablePlanner:
         if not same:
             self._match_foreign_key_types(source, family, types, left_out)
             dialect.fit_row(types, key_columns)
+        labels: dict[str, dict[str, str]] = {}
+        for cname, info in infos.items():
+            if info.kind in (ct.ENUM, ct.SET) and info.values:
+                replaced = schema_text.masked_labels(cname, info.values)
+                if replaced:
+                    labels[cname] = replaced
+                    types[cname] = _relabelled(types[cname], replaced)
 
         metadata = sa.MetaData()
         target = sa.Table(quoted_name(name, True), metadata, **dialect.table_options(source, same))
@@ -182,12 +193,15 @@ class TablePlanner:
             is_autoinc = (autoinc is not None and column is autoinc and isinstance(target_type, sa.Integer)
                           and dialect.autoincrement_in_key(_position(pk_names, cname), len(pk_names)))
             computed = None
-            if same and column.computed is not None:
+            if same and column.computed is not None and self._keeps_expression(str(column.computed.sqltext),
+                                                                               left_out):
                 computed = sa.Computed(column.computed.sqltext, persisted=column.computed.persisted)
             default = None
             identity = None
             if not is_autoinc and computed is None:
-                default = self._server_default(column, infos[cname], target_type, same)
+                default = self._server_default(column, infos[cname], target_type, same,
+                                               masked=cname in source.info.get(MASKED_COLUMNS, ()),
+                                               labels=labels.get(cname))
                 if same and dialect.identity_columns and _fed_by_sequence(column):
                     identity = sa.Identity(always=False)
                     sequences.append(names[cname])
@@ -206,25 +220,26 @@ class TablePlanner:
                 quoted_name(names[cname], True), target_type, *extra,
                 nullable=nullable and cname not in pk_names,
                 autoincrement="auto" if identity is not None else is_autoinc,
-                comment=column.comment if dialect.keeps_comments else None,
                 **kwargs,
             ))
             plans[cname] = ColumnPlan(cname, target_type, ct.classify(target_type, dialect.name).kind,
                                       generated=computed is not None, target_name=names[cname],
-                                      source=infos[cname], family=family)
+                                      source=infos[cname], family=family, labels=labels.get(cname))
             note = None if same else dialect.representation_note(infos[cname], target_type)
             if note:
                 self.column_notes.setdefault(str(source.name), {})[cname] = note
 
         name_scope = set() if dialect.index_names_per_table else self._schema_names
         if pk_names:
-            pk_name = self._claim(source.primary_key.name, name_scope) if same and dialect.names_primary_key else None
+            pk_name = self._claim(structural_name(name, pk_names, "pkey"), name_scope) \
+                if same and dialect.names_primary_key and source.primary_key.name else None
             target.append_constraint(sa.PrimaryKeyConstraint(
                 *[quoted_name(names[c], True) for c in pk_names], name=_qn(pk_name)))
         for uc in _unique_constraints(source, left_out):
             target.append_constraint(sa.UniqueConstraint(
                 *[quoted_name(names[str(c.name)], True) for c in uc.columns],
-                name=_qn(self._claim(uc.name, name_scope))))
+                name=_qn(self._claim(structural_name(name, [str(c.name) for c in uc.columns], "key"), name_scope)
+                         if uc.name else None)))
 
         indexes = self._indexes(source, target, same, name_scope, names)
         foreign_keys = self._foreign_keys(source, target, family, metadata, names)
@@ -262,19 +277,37 @@ class TablePlanner:
             if child_info.kind == ct.INT and parent_info.kind == ct.INT:
                 types[str(fk.parent.name)] = self.dialect.column_type(parent.type, parent_info, family, ct.ROLE_KEY)
 
-    def _server_default(self, column: sa.Column[Any], info: ct.TypeInfo, target: TypeEngine, same: bool) -> Any:
+    def _server_default(self, column: sa.Column[Any], info: ct.TypeInfo, target: TypeEngine, same: bool, *,
+                        masked: bool, labels: dict[str, str] | None) -> Any:
+        """The column's DEFAULT in the target, or None: never a masked column's, nor text holding personal
+        data (schema_text); a relabelled ENUM/SET default follows its label."""
         server_default = column.server_default
-        if server_default is None or isinstance(server_default, sa.Identity) or column.identity is not None:
+        if masked or server_default is None or isinstance(server_default, sa.Identity) or column.identity is not None:
             return None
         arg = getattr(server_default, "arg", None)
         if arg is None:
             return None
         text = str(arg.text if isinstance(arg, sa.TextClause) else arg).strip()
+        if labels:
+            bare = text.strip("'")
+            if bare in labels:
+                return labels[bare] if not same else sa.literal_column("'" + labels[bare] + "'")
+        if schema_text.holds_personal_data(text):
+            return None
         if same:
             if "nextval(" in text.lower():
                 return None
             return arg if isinstance(arg, sa.TextClause) else sa.literal_column(text)
         return portable_default(text, info, target, self.dialect)
+
+    @staticmethod
+    def _keeps_expression(expression: str, left_out: frozenset[str]) -> bool:
+        """A generated column keeps its expression when it holds no literal from the source's schema and reads
+        no column the export leaves out."""
+        if schema_text.expression_has_literal(expression):
+            return False
+        words = set(re.findall(r"\w+", expression))
+        return not (words & left_out)
 
     def _indexes(self, source: sa.Table, target: sa.Table, same: bool, scope: set[str],
                  names: dict[str, str]) -> list[sa.Index]:
@@ -311,7 +344,9 @@ class TablePlanner:
             elements: list[Any] = [
                 target.c[names[str(e.name)]] if isinstance(e, sa.Column) else e for e in exprs
             ]
-            index_name = self._claim(str(ix.name), scope)
+            covered = [str(e.name) if isinstance(e, sa.Column) else "expr" for e in exprs]
+            index_name = self._claim(structural_name(self.table_name(str(source.name)), covered,
+                                                     "key" if ix.unique else "idx"), scope)
             result.append(sa.Index(_qn(index_name), *elements, unique=bool(ix.unique), _table=target,
                                    **kwargs))
         return result
@@ -344,7 +379,9 @@ class TablePlanner:
             scope = self._schema_names if self.dialect.index_names_per_table else set()
             fk = sa.ForeignKeyConstraint(
                 [target.c[names[c]] for c in child_cols], [parent.c[c] for c in parent_cols],
-                name=_qn(self._claim(fkc.name, scope)), **self.dialect.foreign_key_options(fkc, family),
+                name=_qn(self._claim(structural_name(self.table_name(str(source.name)), child_cols, "fkey"), scope)
+                         if fkc.name else None),
+                **self.dialect.foreign_key_options(fkc, family),
             )
             target.append_constraint(fk)
             kept.append(fk)
@@ -374,3 +411,18 @@ def _fed_by_sequence(column: sa.Column[Any]) -> bool:
     arg = getattr(default, "arg", None) if default is not None else None
     return arg is not None and "nextval(" in str(getattr(arg, "text", arg)).lower()
 
+
+
+def _relabelled(type_: TypeEngine, labels: dict[str, str]) -> TypeEngine:
+    """An ENUM/SET type with some labels replaced (a copy; other types are returned as they are)."""
+    values = getattr(type_, "enums", None)
+    attribute = "enums"
+    if values is None:
+        values, attribute = getattr(type_, "values", None), "values"
+    if values is None:
+        return type_
+    if isinstance(type_, postgresql.ENUM):
+        return postgresql.ENUM(*[labels.get(v, v) for v in values], name=type_.name, create_type=False)
+    relabelled: Any = copy.copy(type_)
+    setattr(relabelled, attribute, type(values)(labels.get(v, v) for v in values))
+    return relabelled

@@ -265,6 +265,9 @@ class SqlScriptWriter:
     def _literals(self, plan: TablePlan, name: str, arr: pa.Array) -> pa.Array:
         """One column as SQL literals by the Arrow path, ``NULL`` included."""
         column = plan.columns[name]
+        if column.labels:
+            arr = _relabel_values(arr, column.labels, set_members=column.target_kind == ct.SET
+                                  or (column.source is not None and column.source.kind == ct.SET))
         key = (name, str(arr.type))
         renderer = plan.renderers.get(key)
         if renderer is None:
@@ -332,6 +335,20 @@ def insert_statements(head: str, source: RowSource, max_statement_bytes: int) ->
     row_offsets[:-1] = starts[:-1] + heads_before * len(head_bytes)
     row_offsets[-1] = len(joined)
     return pa.StringArray.from_buffers(n, pa.py_buffer(row_offsets), pa.py_buffer(joined))
+
+
+def _relabel_values(arr: pa.Array, labels: dict[str, str], *, set_members: bool) -> pa.Array:
+    """ENUM/SET values with the labels schema_text replaced (a SET value's members one by one)."""
+    if pa.types.is_dictionary(arr.type):
+        arr = arr.dictionary_decode()
+    if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
+        return arr
+    values = arr.to_pylist()
+    if set_members:
+        mapped = [None if v is None else ",".join(labels.get(m, m) for m in v.split(",")) if v else v for v in values]
+    else:
+        mapped = [None if v is None else labels.get(v, v) for v in values]
+    return pa.array(mapped, arr.type)
 
 
 def _column(plan: TablePlan, name: str) -> ColumnPlan:
