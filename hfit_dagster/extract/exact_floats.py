@@ -7,8 +7,9 @@ as float32. Two kinds of statement read a table:
 * hfit's own SELECTs (rows by key, children): :func:`exact_float_columns` gives the select list;
 * a template query: :func:`widen_float_projections` rewrites its outer projections where the output
   columns are known (``*``/``t.*`` of the export's table or of a derived table over it, named columns,
-  aliases); set operations and ``*`` over a join are left as they are (their FLOAT values keep the
-  server's 6 digits). The rewritten query goes through the SQL guard like any other.
+  aliases, ``t.*`` of the export's table in a join); set operations and a bare ``*`` over a join are left as
+  they are (their FLOAT values keep the server's 6 digits). The rewritten query goes through the SQL guard
+  like any other.
 """
 
 from __future__ import annotations
@@ -69,20 +70,25 @@ def widen_float_projections(sql: str, table: sa.Table, floats: set[str]) -> str 
 
 
 def _expand_star(select: exp.Select, projection: exp.Expression, table: sa.Table) -> list[exp.Expression] | None:
-    """``projection`` as explicit columns (``*`` and ``t.*`` expanded), or None when its columns are unknown."""
+    """``projection`` as explicit columns (``*`` and ``t.*`` expanded), or None when its columns are unknown
+    (``*`` over a join, a star of something that is not the export's table or a derived table over it)."""
     star = isinstance(projection, exp.Star) or (isinstance(projection, exp.Column)
                                                  and isinstance(projection.this, exp.Star))
     if not star:
         return [projection]
-    if select.args.get("joins"):
-        return None
     source = select.args.get("from_") or select.args.get("from")
     if source is None:
         return None
-    origin = source.this
-    qualifier = origin.alias_or_name
-    if isinstance(projection, exp.Column) and projection.table and projection.table != qualifier:
+    sources = [source.this, *(join.this for join in select.args.get("joins") or [])]
+    qualifier = projection.table if isinstance(projection, exp.Column) else ""
+    if qualifier:
+        matching = [s for s in sources if s.alias_or_name == qualifier]
+    else:
+        matching = sources if len(sources) == 1 else []
+    if len(matching) != 1:
         return None
+    origin = matching[0]
+    qualifier = origin.alias_or_name
     if isinstance(origin, exp.Table):
         if origin.name != table.name:
             return None

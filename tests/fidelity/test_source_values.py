@@ -60,11 +60,12 @@ def mariadb_values(mariadb_database) -> str:
 
 @pytest.mark.mariadb
 @pytest.mark.parametrize("fast_read", [True, False])
-@pytest.mark.parametrize("how", ["star", "columns", "window", "by_key"])
+@pytest.mark.parametrize("how", ["star", "columns", "window", "join", "by_key"])
 def test_mariadb_values_read_exactly(mariadb_values: str, fast_read: bool, how: str) -> None:
     sql = {"star": "SELECT * FROM vals",
            "columns": "SELECT v.id, v.ts, v.f AS f, f2, d, j FROM vals AS v WHERE v.id > 0",
            "window": "SELECT * FROM (SELECT * FROM vals) AS hfit_window WHERE hfit_window.id > 0",
+           "join": "SELECT v.* FROM vals AS v JOIN vals AS w ON w.id = v.id ORDER BY v.id",
            "by_key": ""}[how]
     table = read(mariadb_values, "vals", sql, fast_read=fast_read, by_key=[1, 2, 3, 4] if how == "by_key" else None)
     assert table.schema.field("f").type == pa.float32() and table.schema.field("d").type == pa.float64()
