@@ -200,6 +200,10 @@ def values_to_array(values: Any, arrow_type: pa.DataType, *, column: str | None 
     except _CONVERSION_ERRORS:
         pass
     if _is_temporal(arrow_type):
+        try:  # ISO text (PostgreSQL's dates and timestamps): parsed by Arrow, a batch at a time
+            return pc.cast(pa.array(values, type=pa.string()), arrow_type)
+        except (*_CONVERSION_ERRORS, pa.ArrowNotImplementedError):
+            pass
         try:
             return _temporal_with_text(values, arrow_type)
         except _CONVERSION_ERRORS:
