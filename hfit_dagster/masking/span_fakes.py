@@ -64,20 +64,25 @@ def fakes_for_spans(
 
 
 def merge_spans(results: Sequence[RecognizerResult]) -> list[Span]:
-    """Overlapping spans become their union, labelled by the strongest (score, length) member.
+    """Overlapping spans become their union, labelled by the longest member (then the strongest).
 
     Why a union and not "keep the best": Presidio may report ``example.org`` as a URL inside an email, or
-    a person inside a longer span; dropping the loser could leave part of a value in the text.
+    a person inside a longer span; dropping the loser could leave part of a value in the text. Why the longest:
+    the union is faked whole by its label's operator, and a short member's operator may keep what the long one
+    holds (a phone's fake keeps letters: a street around a phone number must become a street).
     """
     merged: list[Span] = []
+    longest: list[int] = []
     for r in sorted(results, key=lambda r: (r.start, -r.end)):
         if merged and r.start < merged[-1].end:
             m = merged[-1]
-            if (r.score, r.end - r.start) > (m.score, m.end - m.start):
+            if (r.end - r.start, r.score) > (longest[-1], m.score):
                 m.entity, m.score = r.entity_type, r.score
+                longest[-1] = r.end - r.start
             m.end = max(m.end, r.end)
         else:
             merged.append(Span(r.start, r.end, r.entity_type, r.score))
+            longest.append(r.end - r.start)
     return merged
 
 

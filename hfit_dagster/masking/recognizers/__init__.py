@@ -9,6 +9,7 @@ Families, each a module with its rules as data:
   digit run after a phone cue (``phonenumbers``);
 - :mod:`.contacts` - obfuscated email addresses and street addresses with their postcode and town;
 - :mod:`.records` - values under personal keys in ``key: value`` lines, ``key=value`` pairs, JSON, XML and CSV;
+- :mod:`.signatures` - the lines of a signature block after a sign-off;
 - :mod:`.names` - person names by gazetteers (``names-dataset``, ``wordfreq``; shipped as data), cues and scripts.
 """
 
@@ -22,6 +23,7 @@ from hfit_dagster.masking.recognizers.names import find_names
 from hfit_dagster.masking.recognizers.patterns import find_cued, find_shapes
 from hfit_dagster.masking.recognizers.phones import find_phones
 from hfit_dagster.masking.recognizers.records import find_record_values
+from hfit_dagster.masking.recognizers.signatures import find_signature_values
 
 FAMILIES: dict[str, Callable[[str], list[Finding]]] = {
     "shapes": find_shapes,
@@ -30,6 +32,7 @@ FAMILIES: dict[str, Callable[[str], list[Finding]]] = {
     "obfuscated_emails": find_obfuscated_emails,
     "street_addresses": find_street_addresses,
     "records": find_record_values,
+    "signatures": find_signature_values,
     "names": find_names,
 }
 

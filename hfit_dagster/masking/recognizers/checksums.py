@@ -57,10 +57,30 @@ def nino_valid(text: str) -> bool:
     return bool(re.fullmatch(r"[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z]\d{6}[A-D]", compact))
 
 
+def eu_vat_valid(text: str) -> bool:
+    """A VAT number of an EU member state, by python-stdnum's per-country rules and check digits."""
+    from stdnum.eu import vat
+
+    return vat.is_valid(text)
+
+
+def random_token(text: str) -> bool:
+    """A password or key rather than a word with a number: no e-mail or URL, and letters of both cases spread
+    over the token (not "iPhone12", "McDonald2", "SKU-123-Xl"), or a symbol among them."""
+    if "@" in text or "://" in text:
+        return False
+    letters = [c for c in text if c.isalpha()]
+    changes = sum(1 for a, b in zip(letters, letters[1:], strict=False) if a.isupper() != b.isupper())
+    symbols = sum(1 for c in text if not c.isalnum() and c not in "-_.")
+    return changes >= 4 or symbols >= 1
+
+
 VALIDATORS = {
     "luhn": luhn_valid,
     "iban": iban_valid,
     "aadhaar": aadhaar_valid,
     "pan": pan_valid,
     "nino": nino_valid,
+    "eu_vat": eu_vat_valid,
+    "random_token": random_token,
 }

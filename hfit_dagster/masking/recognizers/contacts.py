@@ -65,9 +65,11 @@ _COMPOUND_TYPES = (
 )
 _NUMBER = r"(?<![\w\-/.:])\d{1,5}(?:[ ]?[A-Za-z](?![\w]))?(?:[/\-]\d{1,4}[A-Za-z]?)?(?![\d:]|\.\d)"
 _NAME = r"[^\W\d_][\w'’.\-]*"
+_PROPER = r"(?-i:[A-ZÀ-ÞА-ЯΑ-Ω])[\w'’\-]*"  # a capitalised word
 _STREET = re.compile(
     rf"(?<![\w])(?:"
     rf"{_NUMBER},?\s+(?:{_NAME}\s+){{0,3}}(?:{_STREET_TYPES})(?![\w])\.?"  # 221B Baker Street, 12 rue ..., 5 ул.
+    rf"(?:[ \t]+(?:(?-i:de|du|des|la|le|del|della|di|da|do|dos|das|von|van)[ \t]+)?{_PROPER}){{0,3}}"  # rue de Masse
     rf"|(?:{_STREET_TYPES})\.?\s+(?:{_NAME}\s+){{0,3}}?{_NAME},?\s+(?:n[ro°º]\.?\s*)?{_NUMBER}"  # rue X 12
     rf"|(?:{_NAME}\s+){{1,3}}(?:{_STREET_TYPES})\.?,?\s+(?:n[ro°º]\.?\s*)?{_NUMBER}"  # Drumul Ene Nr. 344
     rf")",

@@ -22,15 +22,25 @@ from hfit_dagster.masking.recognizers.findings import Finding
 from hfit_dagster.masking.recognizers.gazetteers import words
 
 # a word of letters only, not the letters of an identifier ("CUST-12345678", "ef900ac6", "SKU_12")
-_WORD = re.compile(r"(?<![^\W_])(?<![\d][\-/])[^\W\d_](?:[^\W\d_]|['’\-](?=[^\W\d_]))*(?![^\W_])(?![\-/_]\w*\d)")
-_CUE = re.compile(
-    r"(?:\b(?:mr|mrs|ms|miss|mx|dr|prof|sir|madam|dear|hi|hello|hey|thanks|thank you|regards|cheers|best|cc|attn"
+# combining marks (Devanagari, Thai, Arabic vowel signs ...) are letters of a word here, not word breaks
+_MARKS = (
+    "\u0300-\u036f\u0483-\u0489\u0591-\u05c7\u0610-\u061a\u064b-\u065f\u0670\u06d6-\u06ed\u0900-\u0dff"
+    "\u0e31-\u0e3a\u0e47-\u0e4e\u0f18-\u0fbc\u1ab0-\u1aff\u3099\u309a"
+)
+_WORD = re.compile(rf"(?<![^\W_])(?<![\d][\-/])[^\W\d_](?:[^\W\d_]|[{_MARKS}]|['’\-](?=[^\W\d_]))*(?![^\W_])"
+                   r"(?![\-/_]\w*\d)")
+_CUE_WORDS = (
+    r"mr|mrs|ms|miss|mx|dr|prof|sir|madam|dear|hi|hello|hey|thanks|thank you|regards|cheers|best|cc|attn"
     r"|spoke (?:with|to)|talked to|ask|asked|customer|client|caller|agent|user|patient|tenant|cardholder|holder"
     r"|assigned to|assignee|transferred to|escalated to|on behalf of|per|signed|sent by|from|for|contact|owner"
-    r"|name|full name|first name|last name|surname|requester|approved by|herr|frau|señora?|sra?|m\.|mme|signora?)"
-    r"\.?[ \t]*[:=\-,]?[ \t]*(?:\n[ \t]*)?)(?=[^\W\d_])",
-    re.IGNORECASE,
+    r"|name|full name|first name|last name|surname|requester|approved by|herr|frau|señora?|sra?|mme|signora?"
 )
+# a cue word (whole), its dot or punctuation, then the name's first letter
+_CUE = re.compile(rf"\b(?:{_CUE_WORDS})(?![^\W\d_])\.?[ \t]*[:=\-,]?[ \t]*(?:\n[ \t]*)?(?=[^\W\d_])", re.IGNORECASE)
+_TITLE = re.compile(r"\b(?:mr|mrs|ms|miss|mx|dr|prof|herr|frau|sra?|mme|mlle|dear)(?![^\W\d_])\.?[ \t]+"
+                    r"(?=[^\W\d_])", re.IGNORECASE)
+# name particles between a first and a last name ("Hendrik van den Berg", "Ali bin Omar")
+_PARTICLES = frozenset("van von der den de da di du del della dos das le la bin ibn al el ben ter zu".split())
 _SCRIPT_CACHE: dict[str, str] = {}
 # cue words and labels of ids are never part of a name, whatever a gazetteer says ("Ask", "Nino", "Pan")
 _NEVER_NAMES = frozenset(
@@ -39,7 +49,7 @@ _NEVER_NAMES = frozenset(
     "sr sra mme ssn nino pan iban dob vat tin ein itin bsn nif nie dni cpf pesel aadhaar id tel fax email mail "
     "phone mobile passport born on by at is or and the to of in re fw fwd ticket case note update monday tuesday "
     "wednesday thursday friday saturday sunday january february march april may june july august september "
-    "october november december".split()
+    "october november december team all everyone colleagues friends partner valued support sales".split()
 )
 
 NAME, AMBIGUOUS, COMMON, FOREIGN, UNKNOWN = "name", "ambiguous", "common", "foreign", "unknown"
@@ -84,6 +94,13 @@ def word_class(word: str, script: str) -> str:
     return UNKNOWN
 
 
+def _capitalised_like(word: str, previous: str) -> bool:
+    """Written as the name before it: Title case after Title case, all capitals after all capitals."""
+    if previous.isupper() and len(previous) > 1:  # in capitals only a word no common one can be a surname
+        return word.isupper() and word.lower() not in words("common_words")
+    return word[0].isupper() and not word.isupper() and word[1:].islower()
+
+
 def _capitalised(word: str) -> bool:
     return word[0].isupper() and (len(word) == 1 or not word[1:].isupper() or len(word) <= 3)
 
@@ -99,6 +116,7 @@ def looks_like_name(text: str, script: str = "LATIN") -> bool:
 def find_names(text: str) -> list[Finding]:
     main = main_script(text)
     cue_ends = {m.end() for m in _CUE.finditer(text)}
+    title_ends = {m.end() for m in _TITLE.finditer(text)}
     found: list[Finding] = []
     run: list[tuple[int, int, str, str]] = []  # (start, end, class, word)
 
@@ -111,6 +129,14 @@ def find_names(text: str) -> list[Finding]:
     for m in _WORD.finditer(text):
         word = m.group()
         cls = word_class(word, main)
+        if cls == COMMON and word.lower() not in _NEVER_NAMES and (
+            m.start() in title_ends  # "Mrs. Mare", "MR WHITE", "Dear caldwell": after a title, a word is a name
+            or (run and run[-1][2] in (NAME, FOREIGN) and _capitalised_like(word, run[-1][3])
+                and text[last_end : m.start()] in (" ", "\n"))  # "Éléonore Masse", "KALERVO RANTALA"
+        ):
+            cls = UNKNOWN
+        if word.lower() in _PARTICLES and run and run[-1][2] in (NAME, AMBIGUOUS, UNKNOWN) and word.islower():
+            cls = AMBIGUOUS  # "van", "den", "bin" inside a name
         gap = text[last_end : m.start()]
         joined = bool(run) and (gap in (" ", "\n", " \n", "\n ", ", ", ",\n", ", \n", "\t")
                                 or (gap == "" and cls == FOREIGN))
@@ -136,18 +162,23 @@ def _judge(text: str, run: list[tuple[int, int, str, str]], found: list[Finding]
             parts.append([cur])
         else:
             parts[-1].append(cur)
+    previous_kept = False
     for part in parts:
         classes = [c for _, _, c, _ in part]
         cued = part[0][0] in cue_ends
-        if cued and len(part) > 3:
-            part = part[:3]
-            classes = classes[:3]
+        words_in_name = 3 + sum(1 for *_, w in part if w.lower() in _PARTICLES)
+        if cued and len(part) > words_in_name and FOREIGN not in classes:
+            part = part[:words_in_name]
+            classes = classes[:words_in_name]
         keep = (
             NAME in classes
             or (AMBIGUOUS in classes and classes.count(AMBIGUOUS) + classes.count(FOREIGN) >= 2)
             or FOREIGN in classes
             or (cued and any(c in (UNKNOWN, AMBIGUOUS) for c in classes))
+            or (previous_kept and len(part) == 1 and classes[0] in (NAME, UNKNOWN, FOREIGN, AMBIGUOUS)
+                and _capitalised(part[0][3]))  # "Kowalski, Anna": the first name after the comma
         )
+        previous_kept = keep
         if not keep:
             continue
         if not cued and len(part) >= 2:

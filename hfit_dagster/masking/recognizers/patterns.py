@@ -36,6 +36,12 @@ SHAPES: tuple[ShapeRule, ...] = (
     ShapeRule("TAX_ID", r"\b[A-Z]{3}[PCHFATBLJG][A-Z]\d{4}[A-Z]\b", 0.85, "pan"),
     ShapeRule("NATIONAL_ID", r"(?<![\w\-])[2-9]\d{3}[ \-]?\d{4}[ \-]?\d{4}(?![\w\-])", 0.8, "aadhaar"),
     ShapeRule("NATIONAL_ID", r"(?<![\w\-])\d{3}-\d{2}-\d{4}(?![\w\-])", 0.8),  # US SSN / ITIN
+    # EU VAT numbers of every member state (python-stdnum's per-country check digits)
+    ShapeRule("TAX_ID", r"\b(?:AT|BE|BG|CY|CZ|DE|DK|EE|EL|ES|FI|FR|HR|HU|IE|IT|LT|LU|LV|MT|NL|PL|PT|RO|SE|SI|SK)"
+                        r"[ \-]?U?[0-9A-Z][0-9A-Z .]{6,13}[0-9A-Z]\b", 0.85, "eu_vat"),
+    # a random-looking token (upper and lower case letters and a digit, 8+ characters): a password or key
+    ShapeRule("SECRET", r"(?<![\w@./:\-])(?=[^\s\"'<>,;]*[a-z])(?=[^\s\"'<>,;]*[A-Z])(?=[^\s\"'<>,;]*\d)"
+                        r"[^\s\"'<>,;]{8,64}(?<![.!?:)])", 0.6, "random_token", ignore_case=False),
     # secrets with a vendor's shape: payment-provider, GitHub, GitLab, Slack, AWS, Google keys, JWTs
     ShapeRule("SECRET", r"\b(?:sk|pk|rk)_(?:live|test)_[A-Za-z0-9]{10,}", 0.95, ignore_case=False),
     ShapeRule("SECRET", r"\bgh[pousr]_[A-Za-z0-9]{20,}", 0.95, ignore_case=False),
@@ -135,8 +141,17 @@ def find_shapes(text: str) -> list[Finding]:
     out = []
     for rule, pattern in _SHAPE_PATTERNS:
         for m in pattern.finditer(text):
-            if rule.validator is None or VALIDATORS[rule.validator](m.group()):
+            if rule.validator is None:
                 out.append(Finding(rule.entity, m.start(), m.end(), rule.score))
+                continue
+            value = m.group()
+            for _ in range(3):  # the last group may be the next word ("ES31 ... 5897 now"): drop it and check again
+                if VALIDATORS[rule.validator](value):
+                    out.append(Finding(rule.entity, m.start(), m.start() + len(value), rule.score))
+                    break
+                if " " not in value:
+                    break
+                value = value.rsplit(" ", 1)[0]
     return out
 
 

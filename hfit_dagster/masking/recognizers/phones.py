@@ -29,7 +29,10 @@ _CUE = re.compile(
 )
 # written as a phone number, valid or not: "+" and a country code with 8-15 digits, or (NNN) NNN-NNNN
 _WRITTEN_AS_PHONE = re.compile(r"(?:\+|00)\d{1,3}(?:[ .\-]?\(?\d{1,5}\)?){2,6}|\(?\d{3}\)?[ .\-]\d{3}[ .\-]\d{4}")
-_DIGITS7 = re.compile(r"\d(?:[^\n\d]{0,3}\d){6}")
+# dates, decimals and versions
+_NOT_A_PHONE = re.compile(r"\d{4}-\d{2}-\d{2}|\d{1,2}[./-]\d{1,2}[./-]\d{2,4}|\d{1,4}(?:\.\d{1,3}){1,3}")
+_EXTENSION = re.compile(r"[ \t]*(?:x|ext\.?|extension|#)[ \t]*\d{1,6}\b", re.IGNORECASE)
+_DIGITS7 = re.compile(r"\d(?:[^\n\d]{0,3}\d){5}")
 
 
 @functools.lru_cache(maxsize=4096)
@@ -62,11 +65,15 @@ def find_phones(text: str) -> list[Finding]:
     for m in _CANDIDATE.finditer(text):
         candidate = m.group()
         digits = sum(c.isdigit() for c in candidate)
-        if not 7 <= digits <= 15:
-            continue
-        if re.fullmatch(r"\d{4}-\d{2}-\d{2}|\d{1,2}[./-]\d{1,2}[./-]\d{2,4}|\d+\.\d+(\.\d+)*", candidate.strip()):
-            continue  # dates, decimals and versions
         cued = m.start() in cue_ends
+        if not (6 if cued else 7) <= digits <= 15:
+            continue
+        if _NOT_A_PHONE.fullmatch(candidate.strip()):
+            continue
+        end = m.end()
+        extension = _EXTENSION.match(text, end)
+        if extension:
+            end = extension.end()
         if cued or _WRITTEN_AS_PHONE.fullmatch(candidate) or _valid_somewhere(candidate):
-            out.append(Finding("PHONE_NUMBER", m.start(), m.end(), 0.85 if cued else 0.7))
+            out.append(Finding("PHONE_NUMBER", m.start(), end, 0.85 if cued else 0.7))
     return out

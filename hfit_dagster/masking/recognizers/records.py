@@ -49,7 +49,8 @@ _NAME_KEY = re.compile(r"\bname\b|name$")
 _MAX_WORDS = {"PERSON": 4, "STREET_ADDRESS": 14, "SECRET": 3, "DATE_OF_BIRTH": 4, "EMAIL_ADDRESS": 8}
 _ONE_TOKEN = frozenset({"SECRET", "PASSPORT", "TAX_ID", "NATIONAL_ID", "BANK_ACCOUNT", "IBAN_CODE", "CREDIT_CARD",
                         "IP_ADDRESS", "EMAIL_ADDRESS", "PHONE_NUMBER"})
-_SENTENCE_END = re.compile(r"(?<=\w\w)\.\s+(?=[A-Z])")
+# where a value's sentence or clause ends: "mail: anna@web.de. Colleague ...", "address: 5 Elm Rd, then ..."
+_SENTENCE_END = re.compile(r"(?<=\w\w)\.\s+(?=[A-Z])|;\s|\s[-–|]\s|,?\s+(?:then|but|because|regarding|after)\s")
 
 
 def _normal(key: str) -> str:
@@ -100,7 +101,7 @@ def _add(found: list[Finding], key: str, start: int, end: int, text: str) -> Non
     stripped = value.strip().strip("\"'")
     if not stripped or stripped.lower() in ("null", "none", "n/a", "-", "true", "false", "[]", "{}"):
         return
-    sentence_end = _SENTENCE_END.search(stripped)
+    sentence_end = _SENTENCE_END.search(stripped) if entity != "SECRET" else None
     if sentence_end:  # "mail: anna@web.de. Colleague John agreed." - the value ends with its sentence
         stripped = stripped[: sentence_end.start()]
     if len(stripped.split()) > _MAX_WORDS.get(entity, 6):
@@ -151,7 +152,7 @@ def _csv_values(text: str) -> list[Finding]:
     for i, header in enumerate(lines[:-1]):
         sep = next((s for s in _CSV_SEPARATORS if s in header), None)
         keys = [k.strip().strip("\"'") for k in header.split(sep)] if sep else [header.strip()]
-        if any(not k or len(k) > 25 or len(k.split()) > 3 or k.endswith(".") for k in keys):
+        if any(not k or len(k) > 25 or len(k.split()) > 3 or (k.endswith(".") and len(k) > 6) for k in keys):
             continue
         if not any(key_entity(k) for k in keys):
             continue

