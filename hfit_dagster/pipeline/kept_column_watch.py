@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from hfit_dagster.errors import MaskingError
 from hfit_dagster.masking import TableMaskingPlan
@@ -51,9 +52,11 @@ def _watched_kind(column: pa.Array, decision_source: str, name: str) -> str | No
 
 
 def _text_values(column: pa.Array, kind: str) -> pa.Array:
-    """The batch's values of a text-like column as strings (a dictionary's distinct values only)."""
+    """The batch's distinct values of a text-like column as strings (a dictionary's values as they are)."""
     if pa.types.is_dictionary(column.type):
         column = column.dictionary
+    else:
+        column = pc.unique(column)  # hashing is cheaper than a regular expression per repeated value
     return binary_as_text(column) if kind == "binary" else column
 
 
@@ -102,7 +105,7 @@ class KeptColumnWatch:
             operator = "redact_text"
         return PersonalDataInKeptColumn(
             f"{table}.{column} was kept ({evidence}) but a batch of it holds personal data: {found} "
-            "value(s) found while staging; nothing was published",
+            "distinct value(s) found while staging; nothing was published",
             hint=f"add a masking rule to the template, e.g. 'masking: {{{table}.{column}: {operator}}}' "
                  f"({ENTITY_OPERATORS.get(entity, operator)} if every value is one {entity}), or "
                  f"'{table}.{column}: keep' to publish the column as it is",

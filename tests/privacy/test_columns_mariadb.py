@@ -13,6 +13,8 @@ import pytest
 from hfit_dagster.errors import MaskingError
 from hfit_dagster.package.manifest import PARAMETER_DIGEST
 from hfit_dagster.pipeline.local_build import build_package
+from hfit_dagster.pipeline.plan_preview import plan_template
+from hfit_dagster.pipeline.table_samples import spread_starts
 from hfit_dagster.template.loader import parse_template
 from tests.conftest import MARIADB, fill_mariadb, mariadb_source_settings
 from tests.pipeline.test_local_build import load_into_mariadb
@@ -72,6 +74,8 @@ def source(tmp_path: Path, mariadb_database, monkeypatch: pytest.MonkeyPatch):
         "accounts": ("account_key VARCHAR(80) PRIMARY KEY, tier VARCHAR(20)", ACCOUNTS),
         "logins": ("id INT PRIMARY KEY, owner VARCHAR(80) NOT NULL, "
                    "FOREIGN KEY (owner) REFERENCES accounts (account_key)", LOGINS),
+        "partners": ("code VARCHAR(20) PRIMARY KEY, contact VARCHAR(80)",
+                     [(f"P-{i:05d}", "n/a" if i <= 600 else f"partner{i}@mail.example") for i in range(1, 1001)]),
         "feedback": ("id INT PRIMARY KEY, remarks VARCHAR(80)",
                      [(i, f"write to late{i}@mail.example" if i == 220 else "fine, thanks")
                       for i in range(1, CUSTOMERS + 1)]),
@@ -148,3 +152,25 @@ exports:
     again = build_package(parse_template(template), {"who": "acct7@corp.example"}, source)
     assert again.manifest.params["who"] == built.manifest.params["who"]  # the same value, the same digest
     assert originals_found(built.path, ["acct7@corp.example", "acct7"]) == []
+
+
+def test_a_table_with_a_text_key_is_sampled_across_its_length(source) -> None:
+    """partners is keyed by text; its contact is 'n/a' for the first 600 keys: the preview (the build's planner
+    and samples) still sees the emails after them."""
+    template = """
+templateName: privacy-text-key
+exports:
+  partners:
+    provider: SRC
+    query: SELECT * FROM partners
+"""
+    plans = plan_template(parse_template(template), source)
+    assert plans["partners"].decisions["contact"].operator == "email"
+
+
+def test_text_keys_are_spaced_between_the_smallest_and_largest() -> None:
+    starts = spread_starts("key-1", "key-999999", 200)
+    assert starts is not None and len(starts) == 8 and starts[0] == "key-1"
+    assert all("key-1" <= start <= "key-999999" for start in starts)
+    assert all(start.encode("utf-8") for start in spread_starts("Ærø", "Øst", 200) or [])
+    assert spread_starts(1, 100, 200) is None  # narrower than the sample: read from the start
