@@ -95,6 +95,11 @@ def read_only_snapshot(provider: str, engine: Engine, *, schema: str | None = No
 def _use_schema(provider: str, conn: Connection, dialect: str, schema: str) -> None:
     quoted = conn.dialect.identifier_preparer.quote_identifier(schema)
     if dialect in ("mysql", "mariadb"):
+        found = conn.execute(sa.text("SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = :name"),
+                             {"name": schema}).first()
+        if found is None:
+            raise ProviderError(f"provider {provider!r} has no database {schema!r}",
+                                hint="check the template's 'schema:' against the source's databases")
         conn.exec_driver_sql(f"USE {quoted}")
         # SQLAlchemy lists a MySQL database's tables from the default schema it read at the engine's first
         # connection: make it the session's (each walk has its own engine per provider)

@@ -107,3 +107,6 @@ def test_mariadb_template_reads_its_database(mariadb_database, tmp_path: Path, m
     names, regions, orders = sales_rows(built.path)
     assert names == ["id", "name"] and regions == [{"id": 1, "name": "north"}, {"id": 2, "name": "south"}]
     assert orders == 2
+    missing = "templateName: t\nexports:\n  region: {provider: SRC, schema: nosuch, query: SELECT * FROM region}\n"
+    with pytest.raises(HfitError, match="has no database 'nosuch'"):
+        build_package(parse_template(missing), {}, load_settings(), dialect="sqlite")
