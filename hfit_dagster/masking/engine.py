@@ -8,6 +8,8 @@ applies it. Each column goes through its operator from the registry with one sec
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -136,9 +138,9 @@ class Masker:
                 column = batch.column(name)
                 operator = plan.decisions[name].operator
                 if context and pa.types.is_string(column.type) and column.null_count < len(column):
-                    masked[name] = self._mask_text_in_context(plan, name, operator, column,
-                                                              [(batch.column(n), masked[n], plan.decisions[n].operator)
-                                                               for n in context])
+                    in_context = [(batch.column(n), masked[n], plan.decisions[n].operator) for n in context]
+                    masked[name] = self._guarded(plan, name, operator, partial(
+                        self._mask_text_in_context, plan, name, operator, column, in_context))
                 else:
                     masked[name] = self._mask_column(plan, name, operator, column)
         arrays = [masked[name] for name in batch.schema.names]
@@ -177,8 +179,14 @@ class Masker:
         return pc.replace_with_mask(others, mask, named.cast(others.type))
 
     def _mask_column(self, plan: TableMaskingPlan, name: str, operator: str, column: pa.Array) -> pa.Array:
+        return self._guarded(plan, name, operator,
+                             partial(self.mask_array, operator, column, table=plan.table, column=name))
+
+    @staticmethod
+    def _guarded(plan: TableMaskingPlan, name: str, operator: str, mask: Callable[[], pa.Array]) -> pa.Array:
+        """``mask()``, with any error it raises named by table and column and never quoting a value."""
         try:
-            return self.mask_array(operator, column, table=plan.table, column=name)
+            return mask()
         except MaskingError as exc:
             if name in exc.message:
                 raise

@@ -295,3 +295,24 @@ def test_a_conversion_error_never_carries_the_value_it_failed_on(key: bytes, mon
     assert "people.ssn" in str(error) and "ArrowInvalid" in str(error)
     assert "078-05-1120" not in str(error)
     assert error.__cause__ is None and error.__context__ is None
+
+
+def test_free_text_masked_with_its_row_never_quotes_a_value_in_an_error(key: bytes,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """The free-text path that knows the row's own values fails like the column path: table, column, operator and
+    error class, no value, no cause."""
+    masker = Masker(key)
+
+    def failing(*_args: object) -> pa.Array:
+        raise ValueError("invalid literal for int() with base 10: '078-05-1120'")
+
+    monkeypatch.setattr(masker, "_mask_text_in_context", failing)
+    plan = TableMaskingPlan("people", {
+        "email": ColumnDecision("email", "email", None, 1.0, "template rule", "rule"),
+        "notes": ColumnDecision("notes", "redact_text", None, 1.0, "template rule", "rule"),
+    })
+    batch = pa.record_batch({"email": ["a@b.example"], "notes": ["SSN 078-05-1120, mail a@b.example"]})
+    with pytest.raises(MaskingError) as failure:
+        masker.mask_batch(plan, batch)
+    assert "people.notes" in str(failure.value) and "078-05-1120" not in str(failure.value)
+    assert failure.value.__cause__ is None and failure.value.__context__ is None
