@@ -44,9 +44,10 @@ def _valid_somewhere(candidate: str) -> bool:
     text = candidate.strip()
     if text.isdigit() and not (text.startswith("0") or len(text) >= 10):
         return False
+    digits = "".join(c for c in text if c.isdigit())
     if text.startswith("00"):
         text = "+" + text[2:]
-    regions = (None,) if text.startswith("+") else REGIONS
+    regions = (None,) if text.startswith("+") else [r for r in REGIONS if _fits(digits, r)]
     for region in regions:
         try:
             number = phonenumbers.parse(text, region)
@@ -55,6 +56,22 @@ def _valid_somewhere(candidate: str) -> bool:
         if phonenumbers.is_valid_number(number):
             return True
     return False
+
+
+@functools.cache
+def _lengths(region: str) -> tuple[frozenset[int], str]:
+    import phonenumbers
+
+    metadata = phonenumbers.PhoneMetadata.metadata_for_region(region)
+    return frozenset(metadata.general_desc.possible_length), metadata.national_prefix or ""
+
+
+def _fits(digits: str, region: str) -> bool:
+    """Whether a national number of ``region`` can have this many digits (its trunk prefix aside): libphonenumber's
+    own possible lengths, checked before the costly parse."""
+    lengths, prefix = _lengths(region)
+    return len(digits) in lengths or (bool(prefix) and digits.startswith(prefix)
+                                      and len(digits) - len(prefix) in lengths)
 
 
 def find_phones(text: str) -> list[Finding]:
