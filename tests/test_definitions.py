@@ -43,7 +43,7 @@ def test_draft_templates_are_not_in_dagster(hfit_home: Path, tmp_path: Path) -> 
 
 
 def test_materializing_publishes_the_same_package_as_hfit_build(hfit_home: Path, settings: HfitSettings) -> None:
-    """Materializing a template's assets publishes a package equal (tables, rows) to `hfit build`'s."""
+    """Materializing a template's assets publishes a package equal (tables, rows, parameters) to `hfit build`'s."""
     found = resolve_template("integration-test-suite", TEMPLATES)
     defs = build_template_defs(found)
     assets = list(defs.assets or [])
@@ -61,4 +61,7 @@ def test_materializing_publishes_the_same_package_as_hfit_build(hfit_home: Path,
     from_dagster = json.loads((store.package_dir(found.spec.name) / "manifest.json").read_text())
     local = build_package(found.spec, {"row_limit": "7"}, settings).manifest
     assert {t["name"]: t["rows"] for t in from_dagster["tables"]} == {t.name: t.rows for t in local.tables}
+    # the same parameters, declared ones as keyed digests ('since' resolves to the moment of each build)
+    assert from_dagster["params"].keys() == local.params.keys()
+    assert from_dagster["params"]["row_limit"] == local.params["row_limit"] != 7
     assert not list((store.root / ".staging").iterdir())

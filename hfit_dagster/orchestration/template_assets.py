@@ -32,12 +32,13 @@ from hfit_dagster.orchestration.resources import (
     slug,
     tables_op_name,
 )
+from hfit_dagster.package.manifest import parameter_digests
 from hfit_dagster.package.store import PackageStore, new_version
 from hfit_dagster.pipeline.checks import check_outcomes, drift_note
 from hfit_dagster.pipeline.package_writer import write_package
 from hfit_dagster.pipeline.staging import stage_template
 from hfit_dagster.pipeline.staging_layout import PARQUET_DIR, STAGE_FILE
-from hfit_dagster.template.builtins import debug_details, prepare_build
+from hfit_dagster.template.builtins import BUILTINS, debug_details, prepare_build
 from hfit_dagster.template.durations import parse_duration
 from hfit_dagster.template.loader import TemplateFile
 from hfit_dagster.template.spec import TemplateSpec
@@ -80,6 +81,9 @@ def build_template_defs(found: TemplateFile) -> dg.Definitions:
     group = slug(spec.name)
     queries = spec.queries()
     package_key = dg.AssetKey([spec.name, PACKAGE_KEY])
+    # parameter values are shown as keyed digests (as hfit build's manifest has them) but for the built-in
+    # knobs the template does not declare
+    visible_params = frozenset(BUILTINS) - set(spec.parameters)
     table_specs = [
         dg.AssetSpec(
             key=dg.AssetKey([spec.name, export]),
@@ -104,6 +108,8 @@ def build_template_defs(found: TemplateFile) -> dg.Definitions:
         staging = _staging_dir(store, context.run_id)
         store.discard(staging)
         staging.mkdir(parents=True, mode=0o700)
+        shown_params = parameter_digests(json.loads(json.dumps(params, default=str)), settings.masking_key_bytes(),
+                                         visible_params)
         try:
             started = time.monotonic()
             result = stage_template(prepared.spec, prepared.params, settings, staging, progress=context.log.debug,
@@ -127,7 +133,7 @@ def build_template_defs(found: TemplateFile) -> dg.Definitions:
                     "masking_plan": dg.MetadataValue.md(_plan_markdown(info.get("plan", {}))),
                     "preview (masked)": dg.MetadataValue.md(
                         _preview_markdown(staging / PARQUET_DIR / f"{table}.parquet")),
-                    "params": dg.MetadataValue.json(json.loads(json.dumps(params, default=str))),
+                    "params": dg.MetadataValue.json(shown_params),
                 },
             )
 
@@ -166,6 +172,7 @@ def build_template_defs(found: TemplateFile) -> dg.Definitions:
             manifest = write_package(staging, version, dialect=config.dialect,
                                      include_indexes=config.include_indexes and options["include_indexes"],
                                      template_hash=options["template_hash"], params=options["params"],
+                                     masking_key=settings.masking_key_bytes(), visible_params=visible_params,
                                      extra=options["extra"])
             outcomes = check_outcomes(manifest.checks, manifest.follow_parents)
             for name, (passed, text) in outcomes.items():

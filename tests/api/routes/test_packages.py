@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from hfit_dagster.package.manifest import PARAMETER_DIGEST
 from tests.api.routes.conftest import PACKAGE_TEMPLATE, InProcessApi
 
 URL = f"/packages/{PACKAGE_TEMPLATE}/versions"
@@ -23,11 +24,14 @@ def version(api: InProcessApi, built_package: Path) -> str:
 
 
 def test_versions_list_the_published_package_newest_first(api: InProcessApi, version: str) -> None:
-    """`hfit pkg-download --list`: each version with its parameters, rows and file digests."""
+    """`hfit pkg-download --list`: each version with its parameters (declared ones as keyed digests, as the
+    manifest holds them), rows and file digests."""
     listing = api.client.get(f"/packages/{PACKAGE_TEMPLATE}", headers=api.auth("vera")).json()
     assert listing["latest"] == version
     [entry] = listing["versions"]
-    assert entry["approved"] is True and entry["params"]["row_limit"] == 4
+    manifest = json.loads((api.settings.package_store / PACKAGE_TEMPLATE / version / "manifest.json").read_text())
+    assert entry["approved"] is True and entry["params"] == manifest["params"]
+    assert entry["params"]["row_limit"].startswith(PARAMETER_DIGEST)
     assert entry["rows"] > 0 and entry["files"]["package.sql"]["sha256"]
 
 
@@ -57,7 +61,7 @@ def test_sql_download_has_etag_range_and_304(api: InProcessApi, version: str) ->
         ("format manifest", rows[0].bytes, "ok"), ("format sql", len(full.content), "ok"),
         ("format sql", len(full.content) - 100, "ok"), ("format sql", 64, "ok"),
         ("format sql", len(full.content), "ok"), ("format sql", 0, "not_modified")]
-    assert all(r.params == {**r.params, "row_limit": 4} for r in rows)
+    assert all(r.params == manifest["params"] for r in rows)
 
 
 def test_gzip_and_parquet_formats_carry_the_same_package(api: InProcessApi, version: str) -> None:
