@@ -3,11 +3,14 @@
 * MySQL/MariaDB: ``time_zone = '+00:00'``, so a TIMESTAMP reads as its UTC value whatever the server's
   or the user's default zone is (DATETIME has no zone and is unaffected).
 * PostgreSQL: ``TimeZone = UTC``, ISO dates, ISO 8601 intervals (``P1Y2M3DT4H``), shortest exact floats.
-  psycopg's loaders are replaced where they lose what the server sent:
+  On the cursors that read rows (executions with the ``SOURCE_VALUES`` option; SQLAlchemy's own catalog
+  queries keep psycopg's loaders, which its reflection expects), psycopg's loaders are replaced where they
+  lose what the server sent:
 
-  - ``json``/``jsonb``, ``interval`` and ``timetz`` are read as the server's text: a JSON number keeps its
-    text (``1.50``), a JSON ``null`` stays the JSON text ``null`` (not SQL NULL), an interval keeps its
-    months and years (``P1M``, never 30 days), a ``timetz`` keeps its offset (``12:00:00+05:30``);
+  - ``json``/``jsonb``, ``interval``, ``timetz`` and ranges are read as the server's text: a JSON number
+    keeps its text (``1.50``), a JSON ``null`` stays the JSON text ``null`` (not SQL NULL), an interval keeps
+    its months and years (``P1M``, never 30 days), a ``timetz`` keeps its offset (``12:00:00+05:30``), a
+    range is ``[1,5)`` as the server writes it;
   - ``date``, ``timestamp`` and ``timestamptz`` are read as the server's ISO text too, which Arrow parses a
     batch at a time (faster than a Python datetime per value); ``time`` uses psycopg's compiled loader. A
     value Python cannot hold (``infinity``, ``-infinity``, a BC date, a year after 9999, ``24:00:00``)
@@ -22,7 +25,11 @@ from typing import Any
 MYSQL_INIT = "SET time_zone = '+00:00'"
 POSTGRES_OPTIONS = "-c TimeZone=UTC -c DateStyle=ISO -c IntervalStyle=iso_8601 -c extra_float_digits=1"
 
-TEXT_TYPES = ("json", "jsonb", "interval", "timetz", "date", "timestamp", "timestamptz")
+#: the execution option that marks a read of source rows (see the module docstring)
+SOURCE_VALUES = "hfit_source_values"
+RANGE_TYPES = ("int4range", "int8range", "numrange", "daterange", "tsrange", "tstzrange", "int4multirange",
+               "int8multirange", "nummultirange", "datemultirange", "tsmultirange", "tstzmultirange")
+TEXT_TYPES = ("json", "jsonb", "interval", "timetz", "date", "timestamp", "timestamptz", *RANGE_TYPES)
 EDGE_TEMPORAL_TYPES = ("time",)
 
 
@@ -35,12 +42,12 @@ def connect_args(backend: str) -> dict[str, Any]:
     return {}
 
 
-def install_postgres_loaders(dbapi_connection: Any) -> None:
-    """Register the loaders described in the module docstring on one psycopg connection."""
+def install_postgres_loaders(target: Any) -> None:
+    """Register the loaders described in the module docstring on one psycopg cursor (or connection)."""
     import psycopg
     from psycopg.types.string import TextLoader
 
-    adapters = dbapi_connection.adapters
+    adapters = target.adapters
     text_format = psycopg.pq.Format.TEXT
     for name in TEXT_TYPES:
         info = adapters.types.get(name)

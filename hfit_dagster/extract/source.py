@@ -30,7 +30,7 @@ from hfit_dagster.extract.db_errors import describe_db_error
 from hfit_dagster.extract.exact_floats import exact_float_columns, float_columns, widen_float_projections
 from hfit_dagster.extract.mysql_fast import fast_batches
 from hfit_dagster.extract.query_guard import guarded_clause, sqlglot_dialect
-from hfit_dagster.extract.sessions import connect_args, install_postgres_loaders
+from hfit_dagster.extract.sessions import SOURCE_VALUES, connect_args, install_postgres_loaders
 from hfit_dagster.template.query import ExportQuery
 
 KEY_CHUNK = 1000
@@ -48,9 +48,15 @@ def create_source_engine(provider: str, url: str) -> Engine:
     except (sa.exc.ArgumentError, ImportError, ModuleNotFoundError) as exc:
         raise ProviderError(f"provider {provider!r}: cannot use its URL ({exc.__class__.__name__})") from None
     if backend == "postgresql" and engine.dialect.driver == "psycopg":
-        sa.event.listen(engine, "connect", lambda dbapi_connection, _record: install_postgres_loaders(
-            dbapi_connection))
+        sa.event.listen(engine, "before_cursor_execute", _source_value_loaders)
     return engine
+
+
+def _source_value_loaders(conn: Connection, cursor: Any, statement: str, parameters: Any, context: Any,
+                          executemany: bool) -> None:
+    """psycopg loaders that keep the server's text (``sessions``), on the cursors that read source rows."""
+    if context is not None and context.execution_options.get(SOURCE_VALUES):
+        install_postgres_loaders(cursor)
 
 
 @contextmanager
@@ -133,6 +139,11 @@ def reflect_tables(provider: str, conn: Connection, tables: Iterable[str]) -> sa
     return metadata
 
 
+def _reading(conn: Connection, batch_rows: int) -> Connection:
+    """``conn`` set to stream source rows ``batch_rows`` at a time, values loaded as ``sessions`` says."""
+    return conn.execution_options(stream_results=True, yield_per=batch_rows, **{SOURCE_VALUES: True})
+
+
 def _described(conn: Connection, batches: Iterator[pa.RecordBatch], where: str,
                names: Iterable[str]) -> Iterator[pa.RecordBatch]:
     """``batches``, with a database error or an unreadable value reported as a ProviderError that names the
@@ -162,7 +173,7 @@ def _query_batches(conn: Connection, table: sa.Table, query: ExportQuery, values
     if widened is not None:  # the same rows, FLOAT columns sent exactly (see exact_floats)
         query = replace(query, sql=widened)
     clause = guarded_clause(conn, query, values, where=f"export {table.name!r}")
-    result = conn.execution_options(stream_results=True, yield_per=batch_rows).execute(clause)
+    result = _reading(conn, batch_rows).execute(clause)
     columns = list(result.keys())
     unknown = [c for c in columns if c not in table.c]
     if unknown:
@@ -234,7 +245,7 @@ def statement_batches(conn: Connection, statement: sa.Executable, params: dict[s
         raw = [sa.type_coerce(c, sa.types.NullType()).label(c.name)
                for c in exact_float_columns(list(statement.selected_columns), floats)]
         statement = statement.with_only_columns(*raw, maintain_column_froms=True)
-    result = conn.execution_options(stream_results=True, yield_per=batch_rows).execute(statement, params)
+    result = _reading(conn, batch_rows).execute(statement, params)
     yield from arrow_batches(result, schema, batch_rows, fast_read=fast_read)
 
 
