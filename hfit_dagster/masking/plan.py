@@ -334,6 +334,10 @@ def _classify(
     free_text = by_name is not None  # named like notes/comment/description/message
     texts = as_text(raw) if raw is not None else None
     if texts is not None and not len(texts):
+        if free_text:  # named like notes: what comes later is redacted as free text
+            return ColumnDecision(col.name, "redact_text", None, 0.5,
+                                  f"free-text column '{col.name}'; no non-empty value in {rows} rows sampled across "
+                                  "the table: redacted by default", "default")
         return _unsampled(col, rows)
     values = _sample_values(sample, col.name, sample_size) if analyzer is not None else None
     if values is not None and analyzer is not None:

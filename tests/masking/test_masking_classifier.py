@@ -305,3 +305,10 @@ def test_a_foreign_key_takes_its_parent_columns_decision_masked_or_kept() -> Non
     for parent, operator in ((accounts, "email"), (kept, "keep")):
         plan = build_table_plan("logins", child, None, {}, parent_plans={"accounts": parent})
         assert (plan.decisions["customer_email"].operator, plan.decisions["customer_email"].source) == (operator, "key")
+
+
+def test_a_free_text_column_never_seen_filled_is_redacted_by_default() -> None:
+    plan = build_table_plan("tickets", [ColumnInfo("id", "INTEGER", primary_key=True), ColumnInfo("notes", "TEXT")],
+                            pa.table({"id": list(range(50)), "notes": pa.array([None] * 50, pa.string())}), {})
+    notes = plan.decisions["notes"]
+    assert (notes.operator, notes.source) == ("redact_text", "default") and "no non-empty value" in notes.evidence
