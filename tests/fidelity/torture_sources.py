@@ -77,6 +77,14 @@ INSERT INTO `MixedCase` VALUES (1, 'upper');
 INSERT INTO `mixedcase` VALUES (1, 2);
 CREATE TABLE big (id INT PRIMARY KEY, payload LONGBLOB NOT NULL);
 INSERT INTO big VALUES (1, REPEAT(UNHEX('00FF27'), 3145728));
+CREATE TABLE more_types (id INT PRIMARY KEY, uu UUID, ip6 INET6, pt POINT, mu MEDIUMINT UNSIGNED, tt TINYTEXT,
+  mb MEDIUMBLOB, dtm0 DATETIME, t0 TIME, ts0 TIMESTAMP NULL DEFAULT NULL, dneg DOUBLE, fz FLOAT,
+  n0 DECIMAL(10,0), vbin VARBINARY(8) NOT NULL DEFAULT '', e2 ENUM('x','y') NOT NULL DEFAULT 'y');
+INSERT INTO more_types VALUES
+ (1, 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', '2001:db8::1', ST_GeomFromText('POINT(1 2)'), 16777215, 'tiny',
+  X'00FF', '2024-01-01 00:00:00', '-00:00:01', '2024-03-10 02:30:00', -0.0, 3.4028234e38, -9999999999, X'27', 'x'),
+ (2, NULL, '::ffff:10.0.0.1', NULL, 0, '', X'', '1000-01-01 00:00:00', '00:00:00', NULL, 5e-324, -1.17549435e-38,
+  0, '', 'y');
 CREATE TABLE gen (id INT PRIMARY KEY, price DECIMAL(10,2) NOT NULL DEFAULT 12.50,
   total DECIMAL(11,2) AS (price * 2) STORED,
   label VARCHAR(80) AS (CONCAT('secret-prefix-4711 #', id)) VIRTUAL,
@@ -96,11 +104,14 @@ exports:
   mixedcase: {provider: SRC, query: 'SELECT * FROM `mixedcase`'}
   big: {provider: SRC, query: 'SELECT * FROM big'}
   gen: {provider: SRC, query: 'SELECT * FROM gen'}
+  more_types: {provider: SRC, query: 'SELECT * FROM more_types'}
 masking:
   default: keep
 """,
     compared={"torture": ("id", None), "MixedCase": ("id", None), "mixedcase": ("id", None),
-              "big": ("id", None), "gen": ("id", ["id", "price", "total", "who"])},
+              "big": ("id", None), "gen": ("id", ["id", "price", "total", "who"]),
+              "more_types": ("id", ["id", "uu", "ip6", "mu", "tt", "mb", "dtm0", "t0", "ts0", "dneg", "fz", "n0",
+                                    "vbin", "e2"])},
 )
 
 MARIADB_ZERO_DATES_SETUP = r"""
@@ -178,6 +189,15 @@ INSERT INTO torture (i16, i32, i64, n38, nu, nnan, r, dp, m, b, c, vc, tx, ci, b
  (NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
   NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
   NULL, NULL);
+CREATE EXTENSION IF NOT EXISTS hstore;
+CREATE TABLE more_types (id int PRIMARY KEY, x xml, m8 macaddr8, tv tsvector, pt point, r8 int8range,
+  hs hstore, ts0 timestamp(0), tz3 timestamptz(3), f4 float4, n2 numeric(60, 40), ch "char", nm name, oi oid,
+  bo boolean NOT NULL DEFAULT true, ia int[][]);
+INSERT INTO more_types VALUES
+ (1, '<a b="1">t &amp; u</a>', '08:00:2b:01:02:03:04:05', 'a fat cat', '(1.5,2)', '[1,10)', 'a=>1, "b c"=>NULL',
+  '2024-01-01 12:34:56', '2024-01-01 12:34:56.789+05:30', 16777217, 0.1234567890123456789012345678901234567890,
+  'x', 'some_name', 4294967295, false, '{{1,2},{3,4}}'),
+ (2, NULL, NULL, NULL, NULL, 'empty', NULL, NULL, NULL, 'Infinity', -1, NULL, NULL, 0, true, NULL);
 CREATE TABLE "MixedCase" (id int PRIMARY KEY, v text);
 CREATE TABLE mixedcase (id int PRIMARY KEY, w int);
 INSERT INTO "MixedCase" VALUES (1, 'upper');
@@ -193,14 +213,18 @@ exports:
   torture: {provider: SRC, query: 'SELECT * FROM torture ORDER BY id'}
   MixedCase: {provider: SRC, query: 'SELECT * FROM "MixedCase"'}
   mixedcase: {provider: SRC, query: 'SELECT * FROM mixedcase'}
+  more_types: {provider: SRC, query: 'SELECT * FROM more_types'}
 masking:
   default: keep
 """,
-    compared={"torture": ("id", None), "MixedCase": ("id", None), "mixedcase": ("id", None)},
+    compared={"torture": ("id", None), "MixedCase": ("id", None), "mixedcase": ("id", None),
+              "more_types": ("id", None)},
     source_side={
         ("torture", "rng"): ISSUE20 + "ranges are read as Python's text of a Range ('[1, 5)')",
+        ("more_types", "r8"): ISSUE20 + "ranges are read as Python's text of a Range ('[1, 10)')",
     },
-    target_limits={("mysql", "torture", "dp"): "MySQL DOUBLE has no NaN: written as NULL"},
+    target_limits={("mysql", "torture", "dp"): "MySQL DOUBLE has no NaN: written as NULL",
+                   ("mysql", "more_types", "f4"): "MySQL FLOAT has no infinity: written as NULL"},
     relabelled={("torture", "mo"): {"Jane Doe": "mo_4"}},
 )
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import struct
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -18,9 +19,9 @@ from typing import Any
 from hfit_dagster.package.sql import column_types as ct
 
 
-def canonical(value: Any, kind: str, item_kind: str | None = None, fixed: bool = False) -> Any:
+def canonical(value: Any, kind: str, item_kind: str | None = None, fixed: bool = False, single: bool = False) -> Any:
     """``fixed``: a CHAR(n) column, whose padding spaces are not part of its value (MySQL strips them, PostgreSQL
-    adds them)."""
+    adds them); ``single``: a single-precision float, compared as one (PostgreSQL prints its shortest text)."""
     if value is None:
         return None
     if fixed and kind == ct.STRING and isinstance(value, str):
@@ -33,6 +34,8 @@ def canonical(value: Any, kind: str, item_kind: str | None = None, fixed: bool =
         return str(int(value)) if isinstance(value, bool | int) else _number(value)
     if kind == ct.FLOAT:
         number = float(value)
+        if single and math.isfinite(number):
+            number = struct.unpack("<f", struct.pack("<f", number))[0]
         return "nan" if math.isnan(number) else repr(number)
     if kind == ct.BINARY:
         return value if isinstance(value, bytes) else str(value).encode("utf-8")
@@ -60,13 +63,7 @@ def canonical(value: Any, kind: str, item_kind: str | None = None, fixed: bool =
             return str(value)
         return value.isoformat(timespec="microseconds")
     if kind == ct.INTERVAL:
-        if isinstance(value, timedelta):
-            return _duration(value)
-        clock = re.fullmatch(r"(-?)(\d+):(\d\d):(\d\d)(?:\.(\d{1,6}))?", str(value))
-        if clock is None:
-            return str(value)
-        sign, hours, minutes, seconds, fraction = clock.groups()
-        return f"{sign}{int(hours)}:{minutes}:{seconds}.{(fraction or '').ljust(6, '0')}"
+        return _interval(value)
     if kind == ct.JSON:
         return _json(value)
     if kind == ct.ARRAY:
@@ -114,6 +111,29 @@ def _datetime(value: Any) -> str:
     return value.isoformat(timespec="microseconds")
 
 
+_ISO_INTERVAL = re.compile(r"P(?:(-?\d+)Y)?(?:(-?\d+)M)?(?:(-?\d+)D)?"
+                           r"(?:T(?:(-?\d+)H)?(?:(-?\d+)M)?(?:(-?\d+(?:\.\d+)?)S)?)?")
+_CLOCK = re.compile(r"(-?)(\d+):(\d\d):(\d\d(?:\.\d{1,6})?)")
+
+
+def _interval(value: Any) -> Any:
+    """(months, days, microseconds) of a duration, a clock text ('-838:59:59') or an ISO 8601 interval."""
+    if isinstance(value, timedelta):
+        return (0, 0, value // timedelta(microseconds=1))
+    text = str(value)
+    clock = _CLOCK.fullmatch(text)
+    if clock:
+        sign, hours, minutes, seconds = clock.groups()
+        micros = round((int(hours) * 3600 + int(minutes) * 60 + Decimal(seconds)) * 1_000_000)
+        return (0, 0, -micros if sign else micros)
+    iso = _ISO_INTERVAL.fullmatch(text)
+    if iso and text != "P":
+        years, months, days, hours, minutes, seconds = (g or "0" for g in iso.groups())
+        micros = round((int(hours) * 3600 + int(minutes) * 60 + Decimal(seconds)) * 1_000_000)
+        return (int(years) * 12 + int(months), int(days), micros)
+    return text
+
+
 def _duration(value: timedelta) -> str:
     micros = value // timedelta(microseconds=1)
     sign = "-" if micros < 0 else ""
@@ -131,7 +151,17 @@ def _json(value: Any) -> Any:
         return ("json", _tagged(json.loads(value, parse_float=lambda s: ("number", s),
                                            parse_int=lambda s: ("number", s))))
     except ValueError:
+        pairs = _HSTORE_PAIR.findall(str(value))
+        if pairs:  # hstore text: a JSON object of strings elsewhere
+            return ("json", {_unescape(k): None if v == "NULL" else _unescape(v[1:-1]) for k, v in pairs})
         return ("not json", str(value))
+
+
+_HSTORE_PAIR = re.compile(r'"((?:[^"\\]|\\.)*)"\s*=>\s*(NULL|"(?:[^"\\]|\\.)*")')
+
+
+def _unescape(text: str) -> str:
+    return re.sub(r"\\(.)", r"\1", text)
 
 
 def _tagged(node: Any) -> Any:

@@ -139,3 +139,13 @@ def test_representations_are_noted_per_column() -> None:
     writer.write_create_table(table)
     assert set(writer.column_notes["n"]) == {"u", "d"}
     assert "TEXT" in writer.column_notes["n"]["u"]
+
+
+def test_single_precision_floats_are_written_as_their_exact_double() -> None:
+    case = LiteralCase("f", mysql.FLOAT(), pa.float32(), 3.4028234663852886e38, "", family="mysql")
+    assert literal("mysql", case, compiled=True) == "3.4028234663852886e+38"  # '3.4028235e+38' is out of range
+
+
+def test_hstore_held_as_json_is_written_as_hstore_text() -> None:
+    case = LiteralCase("h", postgresql.HSTORE(), pa.string(), '{"a": "1", "b c": null}', "", family="postgresql")
+    assert literal("postgresql", case, compiled=True) == "E'\"a\"=>\"1\", \"b c\"=>NULL'"

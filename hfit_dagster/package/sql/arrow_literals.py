@@ -107,7 +107,7 @@ class ArrowLiterals:
             if target_kind == ct.DECIMAL:  # money text ('-$1,234.50') into a number
                 return lambda arr: self.quote(pc.replace_substring_regex(as_text(arr), _CURRENCY, ""))
             if target_kind == ct.JSON:
-                return lambda arr: self.quote(json_text(as_text(arr)))
+                return lambda arr: self.quote(d.json_column_text(json_text(as_text(arr)), target))
             if target_kind == ct.ARRAY and d.native_arrays:
                 return lambda arr: self.quote_python(
                     [None if v is None else d.array_text(_json_array(v)) for v in arr.to_pylist()])
@@ -135,8 +135,10 @@ class ArrowLiterals:
         return lambda arr: self.quote_python([None if v is None else str(v) for v in arr.to_pylist()])
 
     def _floats(self, arr: pa.Array) -> pa.Array:
-        if arr.type == pa.float16():
-            arr = pc.cast(arr, pa.float32())
+        if arr.type in (pa.float16(), pa.float32()):
+            # the double of a single-precision value: its shortest single-precision text (3.4028235e+38) reads
+            # back as a double above the largest FLOAT, which MySQL refuses; the double text rounds back exactly
+            arr = pc.cast(arr, pa.float64())
         text = self.dialect.finite_float_text(pc.cast(arr, TEXT))
         finite = pc.is_finite(arr)
         if pc.all(finite).as_py() is not False:

@@ -100,6 +100,10 @@ class SqlDialect:
         """Text after a UTC timestamp literal for a column of type `target`."""
         return ""
 
+    def json_column_text(self, text: pa.Array, target: TypeEngine) -> pa.Array:
+        """The text of JSON documents going into a column of `target` (a JSON-like type)."""
+        return text
+
     def bit_literal(self, digits: str) -> str:
         """The literal of a bit string (``digits``: '0' and '1') for a BIT column of this dialect."""
         return "'" + digits + "'"

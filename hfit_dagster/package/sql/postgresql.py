@@ -7,6 +7,7 @@ all the data so that cycles and self-references load; SERIAL sequences continue 
 
 from __future__ import annotations
 
+import json
 from datetime import date, datetime, time
 from decimal import Decimal
 from typing import Any
@@ -72,6 +73,13 @@ class PostgreSqlDialect(SqlDialect):
 
     def timestamp_suffix(self, target: TypeEngine) -> str:
         return "+00" if getattr(target, "timezone", False) else ""
+
+    def json_column_text(self, text: pa.Array, target: TypeEngine) -> pa.Array:
+        """An hstore column takes its own text: a JSON object of strings (how the reader holds an hstore) is
+        written as ``"key"=>"value"`` pairs."""
+        if not isinstance(target, postgresql.HSTORE):
+            return text
+        return pa.array([None if v is None else _hstore_text(v) for v in text.to_pylist()], pa.string())
 
     def bit_literal(self, digits: str) -> str:
         return "B'" + digits + "'"
@@ -191,3 +199,17 @@ def _array_text(value: Any) -> str:
         return str(value)
     text = value.isoformat() if isinstance(value, datetime | date | time) else str(value)
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _hstore_text(document: str) -> str:
+    try:
+        pairs = json.loads(document)
+    except ValueError:
+        return document  # hstore text already
+    if not isinstance(pairs, dict):
+        return document
+
+    def quoted(text: str) -> str:
+        return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+    return ", ".join(f"{quoted(str(k))}=>{'NULL' if v is None else quoted(str(v))}" for k, v in pairs.items())
