@@ -26,8 +26,9 @@ from hfit_api.launcher import BuildJob, BuildLauncher
 from hfit_api.packages import PackageIndex
 from hfit_api.state import Build, StateDB, User, utcnow
 from hfit_dagster.errors import HfitError, InvalidRequest, NotFound
+from hfit_dagster.package.manifest import parameter_digests
 from hfit_dagster.settings import HfitSettings
-from hfit_dagster.template.builtins import prepare_build
+from hfit_dagster.template.builtins import BUILTINS, prepare_build
 from hfit_dagster.template.loader import TemplateFile
 from hfit_dagster.template.spec import RetentionSpec, TemplateSpec
 
@@ -105,7 +106,7 @@ class BuildService:
         key = params_key(spec, raw, resolved)
         template_hash = spec.content_hash()
         with self._lock:
-            fresh = self._fresh_version(spec.name, template_hash, key, resolved)
+            fresh = self._fresh_version(spec, template_hash, key, resolved)
             if fresh is not None:
                 return self._record(entry, raw, key, user, status="succeeded", version=fresh, fresh=True), "fresh"
             running = self._running(spec.name, template_hash, key)
@@ -181,7 +182,12 @@ class BuildService:
                 Build.status.in_(ACTIVE), Build.host == HOST,
             ).order_by(Build.created_at.desc()).limit(1)).first()
 
-    def _fresh_version(self, template: str, template_hash: str, key: str, resolved: dict[str, Any]) -> str | None:
+    def _fresh_version(self, spec: TemplateSpec, template_hash: str, key: str,
+                       resolved: dict[str, Any]) -> str | None:
+        """A version built for this content and these parameters within the freshness window: one the service
+        built (its build records), else one published by ``hfit build`` or a schedule, recognised by its
+        manifest's parameter digests (which need the masking key)."""
+        template = spec.name
         window = timedelta(minutes=self.settings.package_fresh_minutes)
         if not window:
             return None
@@ -197,7 +203,10 @@ class BuildService:
             except NotFound:
                 continue
             return version
-        wanted = _jsonable(resolved)
+        if self.settings.masking_key is None or not self.settings.masking_key.get_secret_value():
+            return None
+        wanted = parameter_digests(_jsonable(resolved), self.settings.masking_key_bytes(),
+                                   set(BUILTINS) - set(spec.parameters))
         for package in self.index.versions(template):
             created = package.created_at
             if created is not None and created.tzinfo is None:

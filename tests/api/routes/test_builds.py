@@ -47,6 +47,23 @@ def test_a_build_is_launched_joined_reported_and_then_served_fresh(api: InProces
     assert [r.outcome for r in api.audit(action="build.finished")] == ["succeeded"]
 
 
+def test_a_package_published_outside_the_service_is_served_fresh(api: InProcessApi) -> None:
+    """A package `hfit build` (or a schedule) published within the freshness window, for the same template
+    content and parameters, is what the service hands out: 200 `fresh`, no run."""
+    from hfit_dagster.pipeline.local_build import build_package
+    from hfit_dagster.template.loader import resolve_template
+
+    params = {"row_limit": "3", "since": "2024-01-01 00:00:00"}
+    spec = resolve_template(PACKAGE_TEMPLATE, api.settings.templates_dir).spec
+    version = build_package(spec, params, api.settings).path.name
+    response = api.client.post(BUILDS, json={"params": params}, headers=api.auth("vera"))
+    assert response.status_code == 200, response.text
+    assert response.json()["outcome"] == "fresh" and response.json()["version"] == version
+    assert api.launcher.launched == []
+    other = api.client.post(BUILDS, json={"params": {**params, "row_limit": "2"}}, headers=api.auth("vera"))
+    assert other.status_code == 202 and len(api.launcher.launched) == 1
+
+
 def test_bad_parameters_are_refused_before_any_run(api: InProcessApi) -> None:
     """A parameter that does not parse is a 400 `bad_parameter` naming it; the refusal is audited with the
     parameters as sent, and nothing is launched."""
