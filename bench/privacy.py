@@ -698,9 +698,9 @@ def build_corpus(seed: int, texts: int, clean: int) -> tuple[list[Sample], list[
     return samples, [corpus.clean_sentence() for _ in range(clean)]
 
 
-def run_hfit(model: str, samples: list[Sample], clean: list[str], rules: bool = True,
-             workers: int = 1) -> tuple[list[str], list[str], float]:
-    analyzer = TextAnalyzer(model, free_text_rules=rules)
+def run_hfit(model: str, samples: list[Sample], clean: list[str], rules: bool = True, workers: int = 1,
+             ner_everywhere: bool = False) -> tuple[list[str], list[str], tuple[float, float]]:
+    analyzer = TextAnalyzer(model, free_text_rules=rules, ner_where_undecided=not ner_everywhere)
     redactor = TextRedactor(analyzer, KEY, cache_size=0, workers=workers)
     # engine, gazetteers and worker processes (each loading the model) started outside the timing
     redactor.redact_many([f"warm up {i}: call Maria Lopez on +1 202 555 {i:04d}" for i in range(64)])
@@ -751,6 +751,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-presidio", action="store_true", help="skip the stock Presidio run")
     parser.add_argument("--no-rules", action="store_true",
                         help="hfit without its own free-text rules (Presidio and the NER model only)")
+    parser.add_argument("--ner-everywhere", action="store_true",
+                        help="run the NER model on every text (the reference path), not only where words are undecided")
     parser.add_argument("--workers", type=int, default=1, help="hfit's text_workers (processes analyzing texts)")
     parser.add_argument("--show-misses", type=int, default=0, help="print this many surviving values per kind")
     parser.add_argument("--out", type=Path, default=RESULTS)
@@ -759,7 +761,9 @@ def main(argv: list[str] | None = None) -> int:
     samples, clean = build_corpus(args.seed, args.texts, args.clean)
     report: dict[str, Any] = {"seed": args.seed, "texts": len(samples), "clean_sentences": len(clean),
                               "values": sum(len(s.values) for s in samples), "model": args.model}
-    out, clean_out, seconds = run_hfit(args.model, samples, clean, rules=not args.no_rules, workers=args.workers)
+    out, clean_out, seconds = run_hfit(args.model, samples, clean, rules=not args.no_rules, workers=args.workers,
+                                       ner_everywhere=args.ner_everywhere)
+    report["hfit_ner_everywhere"] = args.ner_everywhere
     report["hfit_workers"] = args.workers
     report["hfit_rules"] = not args.no_rules
     report["hfit"] = summary(judge(samples, out), clean, clean_out, seconds, len(samples) + len(clean))

@@ -15,6 +15,8 @@ Why this wrapper exists:
 - **Rules beside the model.** hfit's own recognizers (:mod:`hfit_dagster.masking.recognizers`: gazetteers,
   pattern libraries with check digits, cue words, records pasted into text) run on every text after Presidio,
   in regex mode too; ``free_text_rules=False`` leaves Presidio alone (the reference it is measured against).
+  With them, the NER model runs only on texts where a capitalised word is left undecided by the gazetteers and
+  the rules (``ner_where_undecided``; False runs it on every text, the reference path).
 
 The entities looked for are the catalog's :data:`~hfit_dagster.masking.catalog.PII_ENTITIES` plus those of
 custom recognizers; redaction of what is found is :mod:`~hfit_dagster.masking.text_redactor`'s.
@@ -37,7 +39,7 @@ from typing import TYPE_CHECKING, Any
 from hfit_dagster.errors import MaskingError
 from hfit_dagster.masking.catalog import CUSTOM_ENTITY_OPERATORS, PII_ENTITIES
 from hfit_dagster.masking.recognizers import find_all
-from hfit_dagster.masking.recognizers.names import looks_like_name, main_script
+from hfit_dagster.masking.recognizers.names import looks_like_name, main_script, undecided_words
 
 if TYPE_CHECKING:
     from presidio_analyzer import AnalyzerEngine, EntityRecognizer, RecognizerResult
@@ -550,10 +552,12 @@ class TextAnalyzer:
         language: str = "en",
         score_threshold: float = DEFAULT_SCORE_THRESHOLD,
         free_text_rules: bool = True,
+        ner_where_undecided: bool = True,
     ) -> None:
         check_model_available(nlp_model)
         self.nlp_model = nlp_model
         self.free_text_rules = free_text_rules
+        self.ner_where_undecided = ner_where_undecided
         self.language = language
         self.score_threshold = score_threshold
         self.extra_recognizers = _normalize_recognizers(extra_recognizers)
@@ -622,6 +626,25 @@ class TextAnalyzer:
         """PII spans in one text (score >= threshold)."""
         return self.analyze_many([text])[0]
 
+    def _nlp_artifacts(self, chunks: list[str], rules: list[list[Any]] | None, batch_size: int) -> list[Any]:
+        """Presidio's NLP artifacts per chunk. With ``ner_where_undecided``, the NER model runs only on chunks with
+        a capitalised word that is neither a known word or name nor inside a rule's finding (the only words it
+        could add a person for: :func:`~hfit_dagster.masking.recognizers.names.undecided_words`); the others
+        are only tokenized (what context scoring reads), with no entities."""
+        nlp_engine = self.engine.nlp_engine
+        if rules is None or not self.ner_where_undecided or not self.uses_nlp:
+            return [a for _, a in nlp_engine.process_batch(chunks, language=self.language, batch_size=batch_size)]
+        ask = [n for n, chunk in enumerate(chunks) if undecided_words(chunk, rules[n])]
+        out: list[Any] = [None] * len(chunks)
+        asked = nlp_engine.process_batch([chunks[n] for n in ask], language=self.language, batch_size=batch_size)
+        for n, (_, artifacts) in zip(ask, asked, strict=True):
+            out[n] = artifacts
+        tokenizer = nlp_engine.nlp[self.language].make_doc
+        for n, chunk in enumerate(chunks):
+            if out[n] is None:
+                out[n] = nlp_engine._doc_to_nlp_artifact(tokenizer(chunk), self.language)
+        return out
+
     def analyze_many(self, texts: Sequence[str], batch_size: int = 64) -> list[list[RecognizerResult]]:
         """PII spans for many texts, the NLP part batched through ``nlp.pipe``; then hfit's own rules'
         (:class:`~hfit_dagster.masking.recognizers.Finding`, read like a Presidio result), overlaps and all."""
@@ -631,11 +654,10 @@ class TextAnalyzer:
             (i, off, chunk) for i, t in enumerate(texts) if t and t.strip() for off, chunk in _chunks(t)
         ]
         results: list[list[RecognizerResult]] = [[] for _ in texts]
+        rules = [find_all(chunk) for _, _, chunk in pieces] if self.free_text_rules else None
         try:
-            artifacts = engine.nlp_engine.process_batch(
-                [chunk for _, _, chunk in pieces], language=self.language, batch_size=batch_size
-            )
-            for (i, offset, chunk), (_, nlp_artifacts) in zip(pieces, artifacts, strict=True):
+            artifacts = self._nlp_artifacts([chunk for _, _, chunk in pieces], rules, batch_size)
+            for n, ((i, offset, chunk), nlp_artifacts) in enumerate(zip(pieces, artifacts, strict=True)):
                 found = engine.analyze(
                     text=chunk,
                     language=self.language,
@@ -643,8 +665,8 @@ class TextAnalyzer:
                     score_threshold=self.score_threshold,
                     nlp_artifacts=nlp_artifacts,
                 )
-                if self.free_text_rules:
-                    found = [*_plausible_ner(chunk, found), *find_all(chunk)]
+                if rules is not None:
+                    found = [*_plausible_ner(chunk, found), *rules[n]]
                 for r in found:
                     r.start += offset
                     r.end += offset

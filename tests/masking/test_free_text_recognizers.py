@@ -142,3 +142,22 @@ def test_ner_guesses_that_name_no_one_are_dropped(analyzer: TextAnalyzer) -> Non
     """With the rules on, a place alone and a 'person' of common words or with a digit are not redacted."""
     found = {(r.entity_type, "x") for r in analyzer.analyze("The Wireless Mouse shipped from Berlin in box 85x84")}
     assert ("LOCATION", "x") not in found and ("PERSON", "x") not in found
+
+
+GATE_TEXTS = [
+    "Customer Nomalanga Dlamini called about order 4411; card 4111 1111 1111 1111 declined.",
+    "Ticket 4877872 merged into 5758857; priority P2.",
+    "Spoke with Maria Lopez (maria.lopez@example.org) about the refund.",
+    "The Wireless Mouse box was damaged, 3 of 5 items intact.",
+    "Caller Zebulon Quixotic wants the invoice resent to 12 Baker Street, London NW1 6XE.",
+    "ship to Hauptstraße 5, 10115 Berlin - tel +49 30 901820",
+]
+
+
+def test_ner_only_where_words_are_undecided_redacts_like_ner_everywhere(key: bytes) -> None:
+    """The NER model runs only on texts with a capitalised word neither known nor found by the rules; on the
+    others it could add nothing, so redaction equals the reference path (NER on every text)."""
+    gated = TextRedactor(TextAnalyzer(), key, cache_size=0).redact_many(GATE_TEXTS)
+    everywhere = TextRedactor(TextAnalyzer(ner_where_undecided=False), key, cache_size=0).redact_many(GATE_TEXTS)
+    assert gated == everywhere
+    assert "Nomalanga" not in gated[0] and "Zebulon" not in gated[4]

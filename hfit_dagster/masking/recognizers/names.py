@@ -113,6 +113,20 @@ def looks_like_name(text: str, script: str = "LATIN") -> bool:
     return any(word_class(m.group(), script) != COMMON for m in _WORD.finditer(text))
 
 
+def undecided_words(text: str, findings: list[Finding]) -> list[str]:
+    """Capitalised words (not all capitals) outside ``findings`` that are neither a common word nor a listed name:
+    the words only a named-entity model could still call a person ("Nomalanga", "Technic")."""
+    main = main_script(text)
+    out = []
+    for m in _WORD.finditer(text):
+        word = m.group()
+        if not (word[0].isupper() and not word.isupper()) or word_class(word, main) not in (UNKNOWN, AMBIGUOUS):
+            continue
+        if not any(f.start <= m.start() < f.end for f in findings):
+            out.append(word)
+    return out
+
+
 def find_names(text: str) -> list[Finding]:
     main = main_script(text)
     cue_ends = {m.end() for m in _CUE.finditer(text)}
