@@ -16,6 +16,7 @@ import unicodedata
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
+from decimal import Decimal
 from typing import Any
 
 import numpy as np
@@ -217,7 +218,20 @@ def _result_processor(column_type: sa.types.TypeEngine[Any], dialect: sa.engine.
     """
     if dialect.name != "sqlite" or isinstance(column_type, sa.Float):
         return None
+    if isinstance(column_type, sa.Numeric):
+        return _sqlite_decimal
     return column_type.dialect_impl(dialect).result_processor(dialect, None)
+
+
+def _sqlite_decimal(value: Any) -> Decimal | None:
+    """A SQLite NUMERIC/DECIMAL value as a Decimal: a REAL through its shortest text (what the stored double
+    prints as, ``1.1``, not its binary expansion ``1.100000000000000088...``); text that is no number raises
+    InvalidOperation, and the reader names the column."""
+    if value is None:
+        return None
+    if isinstance(value, float):
+        return Decimal(repr(value))
+    return Decimal(value) if isinstance(value, int) else Decimal(str(value))
 
 
 def stream_statement(conn: Connection, statement: sa.Executable, params: dict[str, Any], schema: pa.Schema,
@@ -235,18 +249,20 @@ def statement_batches(conn: Connection, statement: sa.Executable, params: dict[s
                       batch_rows: int, *, fast_read: bool = True) -> Iterator[pa.RecordBatch]:
     """Rows of a SELECT built by hfit (columns in ``schema`` order) as Arrow batches, streamed.
 
-    Values arrive as the driver returns them, as for a template query: SQLAlchemy's result processing
-    (MySQL JSON parsed, BIT as an integer, TIME as a time of day) is left out except on SQLite, whose
-    processors turn its text into typed values; MySQL FLOAT columns are read exactly (``exact_floats``).
+    Values arrive as the driver returns them and are converted as for a template query: SQLAlchemy's result
+    processing (MySQL JSON parsed, BIT as an integer, TIME as a time of day) is left out, SQLite's text is
+    typed by :func:`_result_processor`, MySQL FLOAT columns are read exactly (``exact_floats``).
     """
-    if isinstance(statement, sa.Select) and conn.dialect.name != "sqlite":
-        floats = {f.name for f in schema if f.type == pa.float32()} if conn.dialect.name in ("mysql", "mariadb") \
-            else set()
-        raw = [sa.type_coerce(c, sa.types.NullType()).label(c.name)
-               for c in exact_float_columns(list(statement.selected_columns), floats)]
+    processors = None
+    if isinstance(statement, sa.Select):
+        columns = list(statement.selected_columns)
+        floats = ({f.name for f in schema if f.type == pa.float32()} if conn.dialect.name in ("mysql", "mariadb")
+                  else set())
+        processors = [_result_processor(c.type, conn.dialect) for c in columns]
+        raw = [sa.type_coerce(c, sa.types.NullType()).label(c.name) for c in exact_float_columns(columns, floats)]
         statement = statement.with_only_columns(*raw, maintain_column_froms=True)
     result = _reading(conn, batch_rows).execute(statement, params)
-    yield from arrow_batches(result, schema, batch_rows, fast_read=fast_read)
+    yield from arrow_batches(result, schema, batch_rows, processors, fast_read=fast_read)
 
 
 def stream_rows_by_keys(conn: Connection, table: sa.Table, key_columns: tuple[str, ...],

@@ -142,3 +142,20 @@ def test_postgres_ranges_are_server_text_and_catalogs_keep_their_loaders(postgre
     rows = read(url, "ident", "SELECT * FROM ident").to_pylist()
     assert [(r["r"], r["t"]) for r in sorted(rows, key=lambda r: r["b"])] == [
         ("[1,5)", '["2024-01-01 00:00:00+00",)'), ("empty", None)]
+
+
+@pytest.mark.parametrize("by_key", [False, True])
+def test_sqlite_decimals_read_as_the_stored_number_prints(tmp_path, by_key: bool) -> None:
+    """SQLite stores a DECIMAL as REAL (or INTEGER): read through the double's shortest text, not its binary
+    expansion, on the query path and the by-key path alike."""
+    import sqlite3
+
+    path = tmp_path / "dec.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE d (id INTEGER PRIMARY KEY, amount DECIMAL(30,10), small NUMERIC(6,2))")
+        conn.execute("INSERT INTO d VALUES (1, '12345678901234567890.0123456789', 1.1), (2, '0.0000000001', 7), "
+                     "(3, NULL, 0.1)")
+    table = read(f"sqlite:///{path}", "d", "SELECT * FROM d", by_key=[1, 2, 3] if by_key else None)
+    assert [str(v) for v in table.column("amount").to_pylist()[:2]] == ["12345678901234567000.0000000000",
+                                                                          "1E-10"]
+    assert [str(v) for v in table.column("small").to_pylist()] == ["1.10", "7.00", "0.10"]
