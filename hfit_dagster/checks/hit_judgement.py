@@ -4,9 +4,10 @@ The output is searched for every original's token sequence (:mod:`leak`); a hit 
 stands and what it is:
 
 * in a **kept column** it is a leak: a kept value is the source's own value, never a fake;
-* in a **masked column** (email, phone, names, ...) the value is the operator's fake: a leak only when the
-  operator cannot write that value (:mod:`fake_spaces`: an email on a real domain, a name with a word from
-  no pool, a card off the test BIN), else a **collision**, a fake that equals somebody's original;
+* in a **masked column** (email, phone, names, ...) the value is the column operator's fake: a leak only when
+  that operator cannot write the value (:mod:`fake_spaces`: an email on a real domain, a name with a word from
+  no pool, a card off the test BIN), else a **collision**, a fake that equals or contains somebody's original
+  (a customer's "first last" inside a fake email or a fake street);
 * in **free text** (``redact_text``, ``json_pii``) it is a leak when it is the original of the row it stands
   in or of an entity that row belongs to (a parent its foreign keys point at), unless the text there is that
   row's own fake (the same row's masked value, or the name part of a fake email); a hit of another entity is
@@ -89,8 +90,13 @@ def _spans(values: pa.Array, tokens: Tokens, found: PatternHits, select: np.ndar
     return out
 
 
+_WORD_SPACES = (FakeSpace.NAME, FakeSpace.STREET, FakeSpace.CITY)
+
+
 def _could_be_fake(searched: SearchedOriginals, values: pa.Array, tokens: Tokens, found: PatternHits) -> np.ndarray:
-    """Per hit: could the operator of its original's kind have written the matched text?"""
+    """Per hit in free text: could the redactor have written the matched text? An operator of its original's
+    kind, or for words (names, streets, cities) any of the pooled ones: a street fake in a note may hold
+    words that are somebody's full name."""
     spaces = np.array([searched.origins[o].space for o in range(len(searched.origins))], dtype=np.int64)
     hit_space = spaces[found.origin] if found.size else np.zeros(0, np.int64)
     out = np.ones(found.size, dtype=bool)
@@ -100,7 +106,21 @@ def _could_be_fake(searched: SearchedOriginals, values: pa.Array, tokens: Tokens
         if kind in TEXT_SPACES:
             out[select] = [span_could_be_fake(kind, span) for span in _spans(values, tokens, found, select)]
         else:
-            out[select] = could_be_fake(kind, tokens.hashes, found.start[select], found.length[select])
+            kinds = _WORD_SPACES if kind in _WORD_SPACES else (kind,)
+            starts, lengths = found.start[select], found.length[select]
+            out[select] = np.any([could_be_fake(k, tokens.hashes, starts, lengths) for k in kinds], axis=0)
+    return out
+
+
+def _values_could_be_fakes(space: FakeSpace, values: pa.Array, tokens: Tokens) -> np.ndarray:
+    """Per value of a masked column: could its operator (of ``space``) have written the whole value?"""
+    counts = tokens.counts(len(values))
+    starts = np.concatenate(([0], np.cumsum(counts)[:-1])).astype(np.int64)
+    if space in TEXT_SPACES:
+        return np.array([span_could_be_fake(space, value) for value in values.to_pylist()], dtype=bool)
+    out = np.ones(len(values), dtype=bool)
+    has = counts > 0
+    out[has] = could_be_fake(space, tokens.hashes, starts[has], counts[has])
     return out
 
 
@@ -119,10 +139,12 @@ def _inside_fake_email(tokens: Tokens, found: PatternHits) -> np.ndarray:
 
 def judge_column(searched: SearchedOriginals, where: str, role: ColumnRole, candidates: pa.Array,
                  column: pa.Array | None = None, row_entities: RowEntities | None = None,
-                 row_fakes: RowFakes | None = None) -> Verdict:
+                 row_fakes: RowFakes | None = None, space: FakeSpace = FakeSpace.ANY) -> Verdict:
     """Judge the originals found in ``candidates`` (distinct non-null values of the column ``where`` that may
-    hold one). Free text also needs the batch's ``column`` (to find the rows of a hit), ``row_entities`` and
-    ``row_fakes`` (see the module docstring)."""
+    hold one). A masked column's values are judged whole, by ``space``, its operator's (a name inside a fake
+    email or street is part of that fake). Free text also needs the batch's ``column`` (to find the rows of a
+    hit), ``row_entities`` and ``row_fakes`` (see the module docstring); a span there is judged by the space of
+    the original it matched (the redactor fakes a span with the operator of its kind)."""
     verdict = Verdict()
     if not len(candidates) or not searched.patterns.by_length:
         return verdict
@@ -134,8 +156,13 @@ def judge_column(searched: SearchedOriginals, where: str, role: ColumnRole, cand
     if role is ColumnRole.KEPT:
         verdict.leaks |= {f"{names[o]} ({role.value})" for o in np.unique(found.origin).tolist()}
         return verdict
+    if role is ColumnRole.MASKED:
+        fake_ok = _values_could_be_fakes(space, candidates, tokens)[found.value]
+        verdict.leaks |= {f"{names[o]} (not a possible fake)" for o in np.unique(found.origin[~fake_ok]).tolist()}
+        _count(verdict.collisions, names, found.origin[fake_ok])
+        return verdict
     fake_ok = _could_be_fake(searched, candidates, tokens, found)
-    if role is ColumnRole.MASKED or column is None or row_entities is None:
+    if column is None or row_entities is None:
         verdict.leaks |= {f"{names[o]} (not a possible fake)" for o in np.unique(found.origin[~fake_ok]).tolist()}
         _count(verdict.collisions, names, found.origin[fake_ok])
         return verdict

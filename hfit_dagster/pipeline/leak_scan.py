@@ -30,7 +30,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import sqlalchemy as sa
 
-from hfit_dagster.checks.fake_spaces import DIGITS_ONLY_OPERATORS, chance_unchanged
+from hfit_dagster.checks.fake_spaces import DIGITS_ONLY_OPERATORS, FakeSpace, chance_unchanged, operator_space
 from hfit_dagster.checks.hit_judgement import (
     ColumnRole,
     RowEntities,
@@ -300,8 +300,11 @@ class LeakScan:
                         return Verdict()
                     if isinstance(column, pa.DictionaryArray):
                         column = column.dictionary_decode()
-                    return judge_column(searched, f"{name}.{column_name}", _role(plan, column_name), values, column,
-                                        row_entities, row_fakes)
+                    role = _role(plan, column_name)
+                    space = operator_space(plan.decisions[column_name].operator) if plan is not None and (
+                        role is ColumnRole.MASKED) else FakeSpace.ANY
+                    return judge_column(searched, f"{name}.{column_name}", role, values, column, row_entities,
+                                        row_fakes, space)
 
                 for found in pool.map(judged, text):  # columns judged in parallel (numpy and Arrow work)
                     verdict.add(found)

@@ -8,6 +8,7 @@ from collections import Counter
 import numpy as np
 import pyarrow as pa
 
+from hfit_dagster.checks.fake_spaces import operator_space
 from hfit_dagster.checks.hit_judgement import ColumnRole, judge_column, unchanged_leaks
 from hfit_dagster.checks.leak import LeakCollector
 from hfit_dagster.masking.operators.pools import fake_pools
@@ -21,7 +22,7 @@ def _searched(operator: str, originals: list[str], entities: list[int] | None = 
 
 
 def _judge(searched, role: ColumnRole, values: list[str], entities: list[int] | None = None,
-           fakes: list[list[str]] | None = None):
+           fakes: list[list[str]] | None = None, operator: str = "phone"):
     column = pa.array(values, pa.string())
     rows = np.array(entities or [0] * len(values), dtype=np.uint64)[:, None]
 
@@ -36,7 +37,7 @@ def _judge(searched, role: ColumnRole, values: list[str], entities: list[int] | 
         return out
 
     return judge_column(searched, "t.c", role, pa.array(sorted(set(values))), column, lambda at: rows[at],
-                        row_fakes)
+                        row_fakes, operator_space(operator))
 
 
 def test_an_original_in_a_kept_column_is_a_leak_named_by_columns() -> None:
@@ -50,26 +51,44 @@ def test_a_masked_value_equal_to_an_original_is_a_collision_unless_no_fake_can_b
     phones = _judge(_searched("phone", ["555-0123"]), ColumnRole.MASKED, ["555-0123"])
     assert not phones.leaks and phones.collisions == Counter({"customers.contact in t.c": 1})
     fake_domain = _judge(_searched("email", ["jo.ann.0a1b2c3d4e5f@example.org"]), ColumnRole.MASKED,
-                         ["jo.ann.0a1b2c3d4e5f@example.org"])
+                         ["jo.ann.0a1b2c3d4e5f@example.org"], operator="email")
     assert not fake_domain.leaks and sum(fake_domain.collisions.values()) == 1
-    real_domain = _judge(_searched("email", ["jo.ann@gmail.com"]), ColumnRole.MASKED, ["jo.ann@gmail.com"])
+    real_domain = _judge(_searched("email", ["jo.ann@gmail.com"]), ColumnRole.MASKED, ["jo.ann@gmail.com"],
+                         operator="email")
     assert real_domain.leaks == {"customers.contact in t.c (not a possible fake)"}
+
+
+def test_a_masked_value_is_judged_whole_by_its_own_columns_operator() -> None:
+    """A customer's "first last" inside a fake street or a fake email is part of that fake, whatever the name."""
+    street = fake_pools().streets[4]  # "421 Thomas Center Apt. 771": "Thomas Center" may be somebody's name
+    name = " ".join(street.split()[1:3])
+    assert not _judge(_searched("person_name", [name]), ColumnRole.MASKED, [street], operator="street_address").leaks
+    email = "ann.lee.0a1b2c3d4e5f@example.net"
+    assert not _judge(_searched("person_name", ["Ann Lee"]), ColumnRole.MASKED, [email], operator="email").leaks
+    assert _judge(_searched("person_name", ["Ann Lee"]), ColumnRole.MASKED, ["ann.lee@gmail.com"],
+                  operator="email").leaks
+    in_text = _judge(_searched("person_name", [name], entities=[1]), ColumnRole.TEXT, [f"ship to {street}"],
+                     entities=[2])
+    assert not in_text.leaks and sum(in_text.collisions.values()) == 1
 
 
 def test_names_collide_only_inside_the_pools() -> None:
     pools = fake_pools()
     pooled = f"{pools.first_names[0]} {pools.last_names[0]}"
-    assert not _judge(_searched("person_name", [pooled]), ColumnRole.MASKED, [pooled]).leaks
+    assert not _judge(_searched("person_name", [pooled]), ColumnRole.MASKED, [pooled], operator="person_name").leaks
     outside = "Zyxwa Qorbentrop"
-    assert _judge(_searched("person_name", [outside]), ColumnRole.MASKED, [outside]).leaks
+    assert _judge(_searched("person_name", [outside]), ColumnRole.MASKED, [outside], operator="person_name").leaks
 
 
 def test_cards_and_addresses_off_the_fake_ranges_are_leaks() -> None:
-    assert _judge(_searched("credit_card", ["5500 0000 0000 0004"]), ColumnRole.MASKED, ["5500 0000 0000 0004"]).leaks
-    assert not _judge(_searched("credit_card", ["4000 0012 3456 7899"]), ColumnRole.MASKED,
-                      ["4000 0012 3456 7899"]).leaks
-    assert _judge(_searched("ip_address", ["192.168.1.20"]), ColumnRole.MASKED, ["192.168.1.20"]).leaks
-    assert not _judge(_searched("ip_address", ["10.1.2.3"]), ColumnRole.MASKED, ["10.1.2.3"]).leaks
+    card, test_card = "5500 0000 0000 0004", "4000 0012 3456 7899"
+    assert _judge(_searched("credit_card", [card]), ColumnRole.MASKED, [card], operator="credit_card").leaks
+    assert not _judge(_searched("credit_card", [test_card]), ColumnRole.MASKED, [test_card],
+                      operator="credit_card").leaks
+    assert _judge(_searched("ip_address", ["192.168.1.20"]), ColumnRole.MASKED, ["192.168.1.20"],
+                  operator="ip_address").leaks
+    assert not _judge(_searched("ip_address", ["10.1.2.3"]), ColumnRole.MASKED, ["10.1.2.3"],
+                      operator="ip_address").leaks
 
 
 def test_free_text_holding_its_own_entitys_original_is_a_leak_another_entitys_a_collision() -> None:
