@@ -120,6 +120,21 @@ def field_metadata(column_type: sa.types.TypeEngine[Any], dialect: str | None) -
     return {}
 
 
+def json_text(value: Any) -> str:
+    """A list or dict from the driver (a PostgreSQL array) as JSON text; a Decimal element keeps its text
+    (``1.50``, ``NaN``), other values JSON cannot hold become their text."""
+    if isinstance(value, list):
+        return "[" + ", ".join(json_text(v) for v in value) + "]"
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{json.dumps(str(k), ensure_ascii=False)}: {json_text(v)}"
+                               for k, v in value.items()) + "}"
+    if value is None or isinstance(value, str | int | float | bool):
+        return json.dumps(value, ensure_ascii=False)
+    return json.dumps(str(value), ensure_ascii=False)
+
+
 def _normalise(value: Any, target: pa.DataType | None) -> Any:
     if value is None:
         return None
@@ -127,7 +142,7 @@ def _normalise(value: Any, target: pa.DataType | None) -> Any:
         if isinstance(value, str):
             return value
         if isinstance(value, dict | list):
-            return json.dumps(value, ensure_ascii=False, separators=(", ", ": "))
+            return json_text(value)
         if isinstance(value, set | frozenset):
             return ",".join(sorted(value))
         if isinstance(value, bytes):
@@ -135,6 +150,8 @@ def _normalise(value: Any, target: pa.DataType | None) -> Any:
         return str(value)
     if target is not None and pa.types.is_binary(target) and isinstance(value, int):
         return value.to_bytes(max(1, (value.bit_length() + 7) // 8), "big")
+    if target is not None and pa.types.is_binary(target) and isinstance(value, str):
+        return value.encode("utf-8")  # text in a SQLite BLOB column: its bytes, as CAST(x AS BLOB) gives
     if target is not None and pa.types.is_decimal(target) and isinstance(value, float | int):
         return Decimal(str(value))
     return value

@@ -159,3 +159,15 @@ def test_sqlite_decimals_read_as_the_stored_number_prints(tmp_path, by_key: bool
     assert [str(v) for v in table.column("amount").to_pylist()[:2]] == ["12345678901234567000.0000000000",
                                                                           "1E-10"]
     assert [str(v) for v in table.column("small").to_pylist()] == ["1.10", "7.00", "0.10"]
+
+
+@pytest.mark.postgres
+def test_postgres_numeric_arrays_keep_their_text(postgres_database) -> None:
+    """numeric[] elements (NaN included) keep their digits in the array's JSON text."""
+    name = postgres_database()
+    with psycopg.connect(PG_ADMIN.replace("dbname=postgres", f"dbname={name}"), autocommit=True) as conn:
+        conn.execute("CREATE TABLE na (id int PRIMARY KEY, an numeric[], an2 numeric(10,3)[])")
+        conn.execute("INSERT INTO na VALUES (1, '{1.50,NaN,-0.001}', '{1.500,NULL}'), (2, '{}', NULL)")
+    table = read(f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}", "na", "SELECT * FROM na")
+    assert table.column("an").to_pylist() == ["[1.50, NaN, -0.001]", "[]"]
+    assert table.column("an2").to_pylist() == ["[1.500, null]", None]
