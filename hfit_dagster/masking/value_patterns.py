@@ -200,7 +200,9 @@ def entity_hits(values: pa.Array) -> dict[str, np.ndarray]:
 
 
 def whole_value_entity(values: pa.Array) -> ShapeFinding | None:
-    """The entity that at least ``WHOLE_SHARE`` of the (distinct, non-empty) string ``values`` *are*."""
+    """The entity that at least ``WHOLE_SHARE`` of the (distinct, non-empty) string ``values`` *are*: a value
+    must match the entity's recognizer (validated) and consist of it; bare runs of 7-15 digits are SSNs or
+    phone numbers only when the digits say so (``integer_entity``)."""
     total = len(values)
     if total < MIN_SHAPED_VALUES:
         return None
@@ -209,29 +211,24 @@ def whole_value_entity(values: pa.Array) -> ShapeFinding | None:
         "EMAIL_ADDRESS": f"^{EMAIL}$",
         "US_SSN": r"^[0-8][0-9]{2}-[0-9]{2}-[0-9]{4}$",
         "PHONE_NUMBER": r"^(?:\+[1-9][0-9]{0,2}[ .\-]?)?\(?[0-9]{2,4}\)?(?:[ .\-]?[0-9]{2,4}){2,4}$",
+        "CREDIT_CARD": r"^[0-9][0-9 \-]{11,22}[0-9]$",
+        "IBAN_CODE": r"^[A-Z]{2}[0-9]{2}[A-Z0-9 ]{11,38}$",
     }
     hits = entity_hits(trimmed)
     best: ShapeFinding | None = None
     for entity, pattern in whole.items():
-        shaped = np.asarray(pc.match_substring_regex(trimmed, pattern).fill_null(False))
-        if entity in hits:
-            shaped &= hits[entity]
-        elif entity != "PHONE_NUMBER":
+        if entity not in hits:
             continue
+        shaped = np.asarray(pc.match_substring_regex(trimmed, pattern).fill_null(False)) & hits[entity]
         matched = int(shaped.sum())
         if matched / total >= WHOLE_SHARE and (best is None or matched > best.matched):
             best = ShapeFinding(entity, ENTITY_OPERATORS[entity], matched, total)
-    for entity in ("CREDIT_CARD", "IBAN_CODE"):
-        matched = int(hits[entity].sum()) if entity in hits else 0
-        if matched / total >= WHOLE_SHARE and (best is None or matched > best.matched):
-            best = ShapeFinding(entity, ENTITY_OPERATORS[entity], matched, total)
-    if best is not None and best.entity == "PHONE_NUMBER":
-        # a bare run of digits is a phone number only when the digits say so (see ``integer_entity``)
-        plain = pc.match_substring_regex(trimmed, r"^[0-9]+$")
-        digits = trimmed.filter(plain)
-        if len(digits) and len(digits) / total >= 0.5:
-            as_int = digits.cast(pa.int64(), safe=False) if len(digits) else digits
-            return integer_entity(as_int, min_values=MIN_SHAPED_VALUES)
+    if best is None:
+        plain = trimmed.filter(pc.match_substring_regex(trimmed, r"^[0-9]{7,15}$"))
+        if len(plain) / total >= WHOLE_SHARE:
+            found = integer_entity(plain.cast(pa.int64()), min_values=MIN_SHAPED_VALUES)
+            if found is not None:
+                best = ShapeFinding(found.entity, found.operator, found.matched, total)
     return best
 
 

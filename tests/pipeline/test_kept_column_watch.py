@@ -83,3 +83,18 @@ def test_binary_and_integer_columns_are_watched_too() -> None:
 def test_a_template_that_keeps_everything_is_not_watched() -> None:
     KeptColumnWatch(enabled=False).check("t", plan_of(notes=("keep", "default")),
                                          pa.record_batch({"notes": ["mail late@corp.example"]}))
+
+
+@pytest.mark.parametrize(("values", "entity"), [
+    ([f"2024-10-{d:02d}" for d in range(1, 29)], None),  # dates as text are not phone numbers
+    ([f"ORD{i:08d}" for i in range(50)], None),
+    ([str(i) for i in range(10_000_000, 10_000_050)], None),  # a sequence of numbers as text
+    ([f"(202) 555-{i:04d}" for i in range(10)], "PHONE_NUMBER"),
+    ([f"{i:03d}-45-6789" for i in range(101, 120)], "US_SSN"),
+    ([f"person{i}@mail.example" for i in range(10)], "EMAIL_ADDRESS"),
+])
+def test_a_column_is_one_entity_only_when_its_values_are(values: list[str], entity: str | None) -> None:
+    from hfit_dagster.masking.value_patterns import whole_value_entity
+
+    found = whole_value_entity(pa.array(values))
+    assert (found.entity if found is not None else None) == entity
