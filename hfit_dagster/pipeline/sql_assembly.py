@@ -28,11 +28,6 @@ from hfit_dagster.package.sql_script import SqlScriptWriter, tables_in_dependenc
 from hfit_dagster.pipeline.staging_layout import SQL_PARTS_DIR, parquet_path
 
 SQL_FILE = "package.sql"
-LOAD_HINTS = {
-    "mysql": "load with: mysql <database> < package.sql",
-    "postgresql": "load with: psql -v ON_ERROR_STOP=1 -d <database> -f package.sql",
-    "sqlite": "load with: sqlite3 <file.db> < package.sql",
-}
 COPY_BYTES = 4 << 20
 HASH_BEHIND = 8  # writes of the script (a rendered batch each) that may wait to be hashed
 COPY_CHUNK = 64 << 20  # bytes per copy_file_range call: the hash of a part starts after its first chunk
@@ -209,7 +204,7 @@ def _write_header(writer: SqlScriptWriter, tables: list[sa.Table], template: str
         f"hfit package of template {template} (version {options.version})",
         f"template hash {template_hash}",
         f"tables: {', '.join(t.name for t in tables)}",
-        LOAD_HINTS[options.dialect],
+        "load with: " + writer.dialect.load_command,
     ])
     for table in tables:
         writer.write_create_table(table)

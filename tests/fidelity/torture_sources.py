@@ -27,6 +27,8 @@ class TortureSource:
     target_limits: dict[tuple[str, str, str], str] = field(default_factory=dict)
     # ENUM labels holding personal data, replaced in the package (schema text): (table, column) -> {label: new}
     relabelled: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)
+    # masked columns: their values must load and differ from the originals (valid for their type)
+    masked: frozenset[tuple[str, str]] = frozenset()
     # why the whole cell cannot load yet, when that is outside the SQL writer (xfail with this reason)
     blocked_by: str = ""
 
@@ -150,6 +152,34 @@ masking:
     compared={"partial": ("id", ["id", "a"])},
     blocked_by="issue 20 (pipeline): the export walk fills unselected columns with NULL and does not tell the "
                "writer which columns the query selects (table.info['hfit_exported_columns'])",
+)
+
+MARIADB_MASKED = TortureSource(
+    engine="mysql",
+    setup="""
+CREATE TABLE people (id INT PRIMARY KEY, email VARCHAR(24) NOT NULL, username VARCHAR(16),
+  phone VARCHAR(20), ip VARCHAR(15), name VARCHAR(30), kept VARCHAR(10));
+INSERT INTO people VALUES
+ (1, 'jo.long.name@example.com', 'jo_longusername1', '+1 415 555 0100', '192.168.10.200', 'Jo Ann Smith', 'a'),
+ (2, 'a@b.co', 'x', '(212) 555-0199', '10.0.0.1', 'Li Wu', NULL),
+ (3, 'x.y@z.org', NULL, NULL, NULL, NULL, 'c');
+""",
+    template="""
+templateName: torture-masked
+exports:
+  people: {provider: SRC, query: 'SELECT * FROM people ORDER BY id'}
+masking:
+  people.email: email
+  people.username: hash
+  people.phone: phone
+  people.ip: ip_address
+  people.name: person_name
+  default: keep
+""",
+    compared={"people": ("id", None)},
+    masked=frozenset({("people", "email"), ("people", "username"), ("people", "phone"), ("people", "ip"),
+                      ("people", "name")}),
+    blocked_by="issue 20 (masking): fakes do not fit their column (length of an email or a hash)",
 )
 
 POSTGRES_SETUP = r"""
@@ -294,6 +324,25 @@ masking:
                                              "a decimal through its binary value"},
 )
 
+SQLITE_LOOSE = TortureSource(
+    engine="sqlite",
+    setup="""
+CREATE TABLE loose (id INTEGER PRIMARY KEY, n NUMERIC, i INTEGER, d DATETIME, b BLOB, x);
+INSERT INTO loose VALUES (1, 'not a number', 'text in an integer', 1700000000, 'text in a blob', 1.5),
+  (2, 12.5, 7, '2024-01-01 00:00:00', X'00', 'mixed'), (3, NULL, NULL, NULL, NULL, NULL);
+""",
+    template="""
+templateName: torture-loose
+exports:
+  loose: {provider: SRC, query: 'SELECT * FROM loose ORDER BY id'}
+masking:
+  default: keep
+""",
+    compared={"loose": ("id", None)},
+    blocked_by=ISSUE20 + "a loosely typed SQLite source (text in NUMERIC/INTEGER, epoch integers in DATETIME)",
+)
+
 SOURCES = {"mariadb": MARIADB, "postgresql": POSTGRES, "sqlite": SQLITE, "mariadb-zero-dates": MARIADB_ZERO_DATES,
            "mariadb-partial": MARIADB_PARTIAL, "postgresql-numeric-array": POSTGRES_NUMERIC_ARRAY,
-           "postgresql-identity": POSTGRES_IDENTITY}
+           "postgresql-identity": POSTGRES_IDENTITY, "mariadb-masked": MARIADB_MASKED,
+           "sqlite-loose": SQLITE_LOOSE}

@@ -26,6 +26,7 @@ class SqlDialect:
     """A target SQL dialect of the package script; subclasses state what differs."""
 
     name: ClassVar[str]
+    load_command: ClassVar[str]  # how the stock client loads the script (named in its header)
     max_identifier_length: ClassVar[int]
     # The compiled row writer's escaping rule for text (``compiled_rows.MYSQL_ESCAPES`` ...); None sends text
     # through the Arrow path.

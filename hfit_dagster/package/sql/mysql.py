@@ -35,6 +35,7 @@ _ESCAPES = (("\\", "\\\\"), ("\x00", "\\0"), ("'", "\\'"), ("\n", "\\n"), ("\r",
 
 class MySqlDialect(SqlDialect):
     name = "mysql"
+    load_command = "mysql <database> < package.sql"
     max_identifier_length = 64
     compiled_text_escaping = MYSQL_ESCAPES
     accepts_text_for_bytes = True

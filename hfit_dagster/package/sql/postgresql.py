@@ -33,6 +33,7 @@ EXTENSION_TYPES: dict[type, str] = {postgresql.CITEXT: "citext", postgresql.HSTO
 
 class PostgreSqlDialect(SqlDialect):
     name = "postgresql"
+    load_command = "psql -v ON_ERROR_STOP=1 -d <database> -f package.sql"
     max_identifier_length = 63
     compiled_text_escaping = POSTGRESQL_ESCAPES
     foreign_key_placement = "after_data"

@@ -25,6 +25,7 @@ EXACT_NUMERIC_DIGITS = 15  # a decimal of at most 15 significant digits comes ba
 
 class SqliteDialect(SqlDialect):
     name = "sqlite"
+    load_command = "sqlite3 -bail <file.db> < package.sql"
     max_identifier_length = 128
     foreign_key_placement = "inline"
     case_insensitive_tables = True
