@@ -14,6 +14,7 @@ Values keep what the source holds (docs/templates.md, "How source values are rea
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -121,10 +122,13 @@ def field_metadata(column_type: sa.types.TypeEngine[Any], dialect: str | None) -
 
 
 def json_text(value: Any) -> str:
-    """A list or dict from the driver (a PostgreSQL array) as JSON text; a Decimal element keeps its text
-    (``1.50``, ``NaN``), other values JSON cannot hold become their text."""
+    """A list or dict from the driver (a PostgreSQL array) as valid JSON text; a Decimal element keeps its
+    digits (``1.50``); NaN and infinities, which JSON has no number for, and other values JSON cannot hold
+    become strings of their text (``"NaN"``, which PostgreSQL's array input reads back as the number)."""
     if isinstance(value, list):
         return "[" + ", ".join(json_text(v) for v in value) + "]"
+    if isinstance(value, Decimal | float) and not math.isfinite(value):
+        return json.dumps(str(value) if isinstance(value, Decimal) else json.dumps(value))
     if isinstance(value, Decimal):
         return str(value)
     if isinstance(value, dict):

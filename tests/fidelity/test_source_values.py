@@ -169,5 +169,5 @@ def test_postgres_numeric_arrays_keep_their_text(postgres_database) -> None:
         conn.execute("CREATE TABLE na (id int PRIMARY KEY, an numeric[], an2 numeric(10,3)[])")
         conn.execute("INSERT INTO na VALUES (1, '{1.50,NaN,-0.001}', '{1.500,NULL}'), (2, '{}', NULL)")
     table = read(f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}", "na", "SELECT * FROM na")
-    assert table.column("an").to_pylist() == ["[1.50, NaN, -0.001]", "[]"]
+    assert table.column("an").to_pylist() == ['[1.50, "NaN", -0.001]', "[]"]
     assert table.column("an2").to_pylist() == ["[1.500, null]", None]
