@@ -47,6 +47,7 @@ from hfit_dagster.masking.value_patterns import (
     birth_dates,
     entity_hits,
     integer_entity,
+    iso_dates,
     may_be_identifier,
     postcodes,
     whole_value_entity,
@@ -372,6 +373,8 @@ def _text_shapes(table: str, col: ColumnInfo, siblings: list[tuple[str, str]],
     if finding is None:
         personal, _ = looks_personal(table, [s for s in siblings if s[0] != col.name])
         finding = postcodes(texts, personal_table=personal)
+    if finding is None:
+        finding = birth_dates(iso_dates(texts))
     return _by_values(col, finding) if finding is not None else None
 
 

@@ -275,6 +275,15 @@ def birth_dates(values: pa.Array, today: date | None = None) -> ShapeFinding | N
     return None
 
 
+def iso_dates(values: pa.Array) -> pa.Array:
+    """Text values written as ISO dates (``1985-03-12``), as dates; the others left out."""
+    dated = values.filter(pc.match_substring_regex(values, r"^[0-9]{4}-[0-1][0-9]-[0-3][0-9]$"))
+    try:
+        return dated.cast(pa.date32())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):  # an impossible date (2023-02-30): not dates
+        return pa.array([], pa.date32())
+
+
 def postcodes(values: pa.Array, *, personal_table: bool) -> ShapeFinding | None:
     """Postcodes by their national shapes (UK, Canada, ZIP+4, NL, PL); plain 4-5 digit codes only on a table
     about people."""

@@ -312,3 +312,13 @@ def test_a_free_text_column_never_seen_filled_is_redacted_by_default() -> None:
                             pa.table({"id": list(range(50)), "notes": pa.array([None] * 50, pa.string())}), {})
     notes = plan.decisions["notes"]
     assert (notes.operator, notes.source) == ("redact_text", "default") and "no non-empty value" in notes.evidence
+
+
+def test_dates_of_birth_written_as_text_under_a_neutral_name_are_found() -> None:
+    days = [str(dt.date(1940 + i % 60, 1 + i % 12, 1 + i % 28)) for i in range(120)]
+    recent = [str(dt.date(2024, 1 + i % 12, 1 + i % 28)) for i in range(120)]
+    columns = [ColumnInfo("id", "INTEGER", primary_key=True), ColumnInfo("d1", "VARCHAR(10)"),
+               ColumnInfo("d2", "VARCHAR(10)")]
+    plan = build_table_plan("people_import", columns, pa.table({"id": list(range(120)), "d1": days, "d2": recent}), {})
+    assert (plan.decisions["d1"].operator, plan.decisions["d1"].source) == ("date_of_birth", "values")
+    assert plan.decisions["d2"].operator == "keep"  # this year's dates are events, not births
