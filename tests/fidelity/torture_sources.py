@@ -249,10 +249,6 @@ masking:
 """,
     compared={"torture": ("id", None), "MixedCase": ("id", None), "mixedcase": ("id", None),
               "more_types": ("id", None)},
-    source_side={
-        ("torture", "rng"): ISSUE20 + "ranges are read as Python's text of a Range ('[1, 5)')",
-        ("more_types", "r8"): ISSUE20 + "ranges are read as Python's text of a Range ('[1, 10)')",
-    },
     target_limits={("mysql", "torture", "dp"): "MySQL DOUBLE has no NaN: written as NULL",
                    ("mysql", "more_types", "f4"): "MySQL FLOAT has no infinity: written as NULL"},
     relabelled={("torture", "mo"): {"Jane Doe": "mo_4"}},
@@ -272,8 +268,6 @@ masking:
   default: keep
 """,
     compared={"ident": ("b", None)},
-    blocked_by=ISSUE20 + "reflecting an identity column fails on the reader's session (SQLAlchemy's Identity "
-                         "reflection gets text where it expects a mapping)",
 )
 
 POSTGRES_NUMERIC_ARRAY = TortureSource(
@@ -320,8 +314,6 @@ masking:
   default: keep
 """,
     compared={"torture": ("id", None), "MixedCase": ("id", None)},
-    source_side={("torture", "d"): ISSUE20 + "SQLite stores this DECIMAL as REAL; the reader turns the double into "
-                                             "a decimal through its binary value"},
 )
 
 SQLITE_LOOSE = TortureSource(
