@@ -61,6 +61,7 @@ class AssembledSql:
     omitted_foreign_keys: list[str] = field(default_factory=list)
     skipped_indexes: list[str] = field(default_factory=list)
     removed_nul_characters: int = 0
+    nulled_floats: int = 0  # NaN and infinities the target has no value for, written as NULL
     # table -> column -> how its values are represented where the target has no such type (the manifest's
     # per-column notes); tables and columns renamed where the target folds letter case
     column_notes: dict[str, dict[str, str]] = field(default_factory=dict)
@@ -75,6 +76,7 @@ class AssembledSql:
                    omitted_foreign_keys=list(data["omitted_foreign_keys"]),
                    skipped_indexes=list(data["skipped_indexes"]),
                    removed_nul_characters=int(data["removed_nul_characters"]),
+                   nulled_floats=int(data.get("nulled_floats", 0)),
                    column_notes={t: dict(n) for t, n in (data.get("column_notes") or {}).items()},
                    renamed=list(data.get("renamed") or []))
 
@@ -214,7 +216,7 @@ def _assembled(writer: SqlScriptWriter, options: SqlOptions) -> AssembledSql:
     return AssembledSql(options=options, entry=FileEntry(sha256="", bytes=0),
                         omitted_foreign_keys=list(writer.omitted_foreign_keys),
                         skipped_indexes=list(writer.skipped_indexes),
-                        removed_nul_characters=writer.removed_nul_characters,
+                        removed_nul_characters=writer.removed_nul_characters, nulled_floats=writer.nulled_floats,
                         column_notes=writer.column_notes, renamed=writer.renamed)
 
 

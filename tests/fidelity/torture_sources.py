@@ -284,7 +284,6 @@ masking:
   default: keep
 """,
     compared={"na": ("id", None)},
-    blocked_by=ISSUE20 + "the reader cannot turn numeric[] values (Decimal, NaN) into Arrow",
 )
 
 SQLITE_SETUP = r"""

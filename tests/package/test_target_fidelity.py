@@ -149,3 +149,16 @@ def test_single_precision_floats_are_written_as_their_exact_double() -> None:
 def test_hstore_held_as_json_is_written_as_hstore_text() -> None:
     case = LiteralCase("h", postgresql.HSTORE(), pa.string(), '{"a": "1", "b c": null}', "", family="postgresql")
     assert literal("postgresql", case, compiled=True) == "E'\"a\"=>\"1\", \"b c\"=>NULL'"
+
+
+def test_non_finite_floats_written_as_null_are_counted() -> None:
+    table = sa.Table("f", sa.MetaData(), sa.Column("id", sa.Integer, primary_key=True), sa.Column("x", sa.Float))
+    batch = pa.record_batch([pa.array([1, 2, 3, 4]), pa.array([float("nan"), float("inf"), 1.5, None])],
+                            names=["id", "x"])
+    for dialect, nulled in (("mysql", 2), ("postgresql", 0), ("sqlite", 0)):
+        writer = SqlScriptWriter(io.BytesIO(), dialect)
+        writer.set_written_tables({"f"})
+        writer.write_create_table(table)
+        writer.write_rows(table, batch)
+        writer.flush()
+        assert writer.nulled_floats == nulled, dialect

@@ -33,6 +33,7 @@ class ArrowLiterals:
     def __init__(self, dialect: SqlDialect) -> None:
         self.dialect = dialect
         self.removed_nul = 0  # NUL characters the dialect's text cannot hold
+        self.nulled_floats = 0  # NaN and infinities written as NULL (the dialect has no literal for them)
         self._count_lock = threading.Lock()  # columns render on several threads
 
     def literals(self, renderer: Renderer, arr: pa.Array) -> pa.Array:
@@ -145,6 +146,10 @@ class ArrowLiterals:
             return text
         nan, pos, neg = (NO_TEXT if s is None else text_scalar(s) for s in self.dialect.non_finite_floats)
         special = pc.if_else(pc.is_nan(arr), nan, pc.if_else(pc.greater(arr, 0), pos, neg))
+        nulled = int(pc.sum(pc.and_(pc.invert(finite), pc.is_null(special))).as_py() or 0)
+        if nulled:
+            with self._count_lock:
+                self.nulled_floats += nulled
         return pc.if_else(finite, text, special)
 
     def _bits_renderer(self, target_kind: str, as_text: bool, length: int | None) -> Renderer:

@@ -114,6 +114,11 @@ class SqlScriptWriter:
         return list(self._planner.renamed)
 
     @property
+    def nulled_floats(self) -> int:
+        """NaN and infinite floats written as NULL (MySQL's DOUBLE and FLOAT hold neither)."""
+        return self._values.nulled_floats
+
+    @property
     def removed_nul_characters(self) -> int:
         """NUL characters dropped from text values (PostgreSQL text cannot hold them)."""
         return self._values.removed_nul
