@@ -781,7 +781,9 @@ def main(argv: list[str] | None = None) -> int:
                 shown["clean"] += 1
                 print(f"ALTERED: {a!r}\n     -> {b!r}")
     if not args.no_presidio:
-        p_out, p_clean, p_seconds = run_presidio(args.model, samples, clean)
+        # stock Presidio needs a spaCy model: in regex mode it keeps the default one
+        p_out, p_clean, p_seconds = run_presidio(DEFAULT_NLP_MODEL if args.model == "regex" else args.model,
+                                                 samples, clean)
         report["presidio"] = summary(judge(samples, p_out), clean, p_clean, p_seconds, len(samples) + len(clean))
         report["speedup"] = round(report["hfit"]["texts_per_s"] / report["presidio"]["texts_per_s"], 1)
         report["speedup_cpu"] = round(report["hfit"]["texts_per_cpu_s"] / report["presidio"]["texts_per_cpu_s"], 1)

@@ -122,7 +122,9 @@ def find_street_addresses(text: str) -> list[Finding]:
 
 
 _HOUSE_OR_POSTCODE = re.compile(r"(?<![\d:.\-])\d{1,6}[A-Za-z]?(?![\d:.]|-\d{1,2}\b)")
-_POSTCODE_LINE = re.compile(r"\s*(?:[A-Z]{1,2}[\-\s]?)?\d[\dA-Z]{1,6}(?:[\s\-]\d[\dA-Z]{1,3})?\s+[^\W\d_]")
+# a line that starts with a postcode ("10115 Berlin", "SW1A 1AA London") or ends with one ("Leeds LS1 4AP")
+_POSTCODE_LINE = re.compile(r"\s*(?:[A-Z]{1,2}[\-\s]?)?\d[\dA-Z]{1,7}(?:[\s\-]\d[\dA-Z]{1,3})?\s+[^\W\d_]"
+                            r"|.*[^\W\d_].*\b(?:[A-Z]{1,2}\d[\dA-Z]?\s?\d[A-Z]{2}|\d{4,6}(?:-\d{3})?)\s*$")
 # a clause ends at a sentence end (not the period of an abbreviation: "д. 5", "St. James"), a blank line, a dash,
 # a joining word, or a comma before a lower-case word ("..., routing number 1234")
 _CLAUSE_END = re.compile(r"(?<!\b\w)(?<!\b\w\w)(?<!\b\w\w\w)[.;!?](?=\s|$)|;|\n\s*\n|\s[-–|]\s"
@@ -138,15 +140,25 @@ def _clause_end(text: str, start: int, limit: int = 90) -> int:
     end = m.start() if m else stop
     first_break = text.find("\n", start, end)
     if first_break != -1:
-        end = first_break
-        lines = text[first_break + 1 : stop].split("\n")[:2]
-        at = first_break + 1
-        for line in lines:
-            if len(line) > 45 or re.search(r"[:=]", line):
-                break
-            if _POSTCODE_LINE.match(line):
-                clause = _CLAUSE_END.search(text, at, at + len(line))
-                end = clause.start() if clause else at + len(line)
-                break
-            at += len(line) + 1
+        end = postcode_line_end(text, first_break) or first_break
     return len(text[:end].rstrip(" ,"))
+
+
+def postcode_line_end(text: str, line_break: int) -> int | None:
+    """The end of the postcode-and-town line within the two short lines after ``line_break`` (the clause on it),
+    or None: "12 Elm Road\n10115 Berlin, then ..." goes on to "Berlin"."""
+    at = line_break + 1
+    for _ in range(2):
+        nl = text.find("\n", at)
+        line_end = len(text) if nl == -1 else nl
+        clause = _CLAUSE_END.search(text, at, line_end)
+        end = clause.start() if clause else line_end
+        piece = text[at:end]
+        if len(piece) > 45 or re.search(r"[:=]", piece):
+            return None
+        if _POSTCODE_LINE.match(piece):
+            return at + len(piece.rstrip(" ,"))
+        if nl == -1:
+            return None
+        at = nl + 1
+    return None

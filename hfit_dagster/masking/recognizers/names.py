@@ -39,6 +39,13 @@ _CUE_WORDS = (
 _CUE = re.compile(rf"\b(?:{_CUE_WORDS})(?![^\W\d_])\.?[ \t]*[:=\-,]?[ \t]*(?:\n[ \t]*)?(?=[^\W\d_])", re.IGNORECASE)
 _TITLE = re.compile(r"\b(?:mr|mrs|ms|miss|mx|dr|prof|herr|frau|sra?|mme|mlle|dear)(?![^\W\d_])\.?[ \t]+"
                     r"(?=[^\W\d_])", re.IGNORECASE)
+# cues after which even a capitalised common word is a first name ("transferred to Job Marchand")
+_PERSON_CUE = re.compile(
+    r"\b(?:spoke (?:with|to)|talked to|transferred to|assigned to|escalated to|on behalf of|ask|cc|attn|dear|hi"
+    r"|hello|thanks|signed by|sent by|approved by|mr|mrs|ms|miss|mx|dr|prof)(?![^\W\d_])\.?[ \t]*,?[ \t]*"
+    r"(?=[^\W\d_])",
+    re.IGNORECASE,
+)
 # name particles between a first and a last name ("Hendrik van den Berg", "Ali bin Omar")
 _PARTICLES = frozenset("van von der den de da di du del della dos das le la bin ibn al el ben ter zu".split())
 _SCRIPT_CACHE: dict[str, str] = {}
@@ -131,6 +138,7 @@ def find_names(text: str) -> list[Finding]:
     main = main_script(text)
     cue_ends = {m.end() for m in _CUE.finditer(text)}
     title_ends = {m.end() for m in _TITLE.finditer(text)}
+    person_cue_ends = {m.end() for m in _PERSON_CUE.finditer(text)}
     found: list[Finding] = []
     run: list[tuple[int, int, str, str]] = []  # (start, end, class, word)
 
@@ -145,6 +153,8 @@ def find_names(text: str) -> list[Finding]:
         cls = word_class(word, main)
         if cls == COMMON and word.lower() not in _NEVER_NAMES and (
             m.start() in title_ends  # "Mrs. Mare", "MR WHITE", "Dear caldwell": after a title, a word is a name
+            or (m.start() in person_cue_ends and _capitalised(word) and not word.isupper())
+            or (run and run[-1][3].lower() in _PARTICLES)  # "sienna van luxemburg"
             or (run and run[-1][2] in (NAME, FOREIGN) and _capitalised_like(word, run[-1][3])
                 and text[last_end : m.start()] in (" ", "\n"))  # "Éléonore Masse", "KALERVO RANTALA"
         ):
@@ -177,6 +187,7 @@ def _judge(text: str, run: list[tuple[int, int, str, str]], found: list[Finding]
         else:
             parts[-1].append(cur)
     previous_kept = False
+    previous_single: tuple[int, int, str, str] | None = None
     for part in parts:
         classes = [c for _, _, c, _ in part]
         cued = part[0][0] in cue_ends
@@ -194,9 +205,15 @@ def _judge(text: str, run: list[tuple[int, int, str, str]], found: list[Finding]
         )
         previous_kept = keep
         if not keep:
+            single = part[0] if len(part) == 1 and part[0][2] in (UNKNOWN, AMBIGUOUS) else None
+            previous_single = single if single and (_capitalised(single[3]) or single[3].isupper()) else None
             continue
         if not cued and len(part) >= 2:
             # trim capitalised unknown or ambiguous words at the ends that no name stands beside
             while len(part) > 1 and part[-1][2] == UNKNOWN and part[-2][2] not in (NAME, AMBIGUOUS, FOREIGN):
                 part = part[:-1]
         found.append(Finding("PERSON", part[0][0], part[-1][1], 0.75 if cued else 0.65))
+        if len(part) == 1 and part[0][2] == NAME and previous_single is not None:
+            # "Giannuzzi, Tiziana": a single capitalised word, a comma, then a first name: Last, First
+            found.append(Finding("PERSON", previous_single[0], previous_single[1], 0.6))
+        previous_single = None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 
+from hfit_dagster.masking.recognizers.contacts import postcode_line_end
 from hfit_dagster.masking.recognizers.findings import Finding
 
 # (entity, stems): a key whose normalized words contain one of the stems (whole words, or for the long stems
@@ -113,6 +114,8 @@ def _add(found: list[Finding], key: str, start: int, end: int, text: str) -> Non
             return
     start += value.find(stripped)
     end = start + len(stripped)
+    if entity == "STREET_ADDRESS" and text.startswith("\n", end):  # its postcode and town on the next line
+        end = postcode_line_end(text, end) or end
     if entity == "PERSON" and sum(c.isdigit() for c in stripped) >= 7:
         entity = "PHONE_NUMBER"
     if "@" in stripped or re.search(r"\s(?:at|\[at\]|\(at\))\s", stripped, re.IGNORECASE):
