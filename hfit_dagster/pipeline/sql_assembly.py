@@ -200,7 +200,13 @@ TableRows = Callable[[sa.Table], Path | Iterator[Any]]
 
 def _write_header(writer: SqlScriptWriter, tables: list[sa.Table], template: str, template_hash: str,
                   options: SqlOptions) -> None:
-    """The script's comment header, session settings and every table's DDL (``tables`` in foreign-key order)."""
+    """The script's comment header and session settings (``tables`` in foreign-key order).
+
+    Each table's DDL is written right before its rows (:class:`_TableDdl`): by then the pipeline has read the
+    table's first batch and planned its masking, and may have told the writer which columns the export selects
+    and which it masks (``table.info``, see ``package.sql.table_plan``). The script loads whatever the order of
+    the tables: checks are off while loading and foreign keys wait for their tables where a dialect needs it.
+    """
     writer.set_written_tables({t.name for t in tables})
     writer.write_preamble([
         f"hfit package of template {template} (version {options.version})",
@@ -208,8 +214,22 @@ def _write_header(writer: SqlScriptWriter, tables: list[sa.Table], template: str
         f"tables: {', '.join(t.name for t in tables)}",
         "load with: " + writer.dialect.load_command,
     ])
-    for table in tables:
-        writer.write_create_table(table)
+
+
+class _TableDdl:
+    """The DDL of a script's tables, each written once: before the table's first rows, the rest at the end."""
+
+    def __init__(self, writer: SqlScriptWriter, tables: list[sa.Table]) -> None:
+        self.writer = writer
+        self.pending = {t.name: t for t in tables}
+
+    def before_rows(self, table: sa.Table) -> None:
+        if self.pending.pop(table.name, None) is not None:
+            self.writer.write_create_table(table)
+
+    def remaining(self) -> None:
+        for table in list(self.pending.values()):
+            self.before_rows(table)
 
 
 def _assembled(writer: SqlScriptWriter, options: SqlOptions) -> AssembledSql:
@@ -233,7 +253,9 @@ def assemble_sql(staging: Path, metadata: sa.MetaData, table_names: list[str], t
           _SqlOutput(_DigestingFile(raw, str(sql_path), copy_chunk), options.gzip_sql) as out):
         writer = SqlScriptWriter(out, options.dialect, include_indexes=options.include_indexes)
         _write_header(writer, tables, template, template_hash, options)
+        ddl = _TableDdl(writer, tables)
         for table in tables:
+            ddl.before_rows(table)
             source = rows(table)
             if isinstance(source, Path):
                 writer.flush()
@@ -252,12 +274,12 @@ def assemble_sql(staging: Path, metadata: sa.MetaData, table_names: list[str], t
 class StreamedScript:
     """The package's SQL script written while staging, when its tables are known before any row is read.
 
-    The header (session settings, every table's DDL) is written first; then each masked batch's INSERTs in the
-    order the batches come (rendered a batch or two behind, hashed as written): no part files, nothing copied
-    or read back at the end. Rows of different tables may interleave - the script loads with foreign-key
-    checks off (MySQL), foreign keys added after the data (PostgreSQL) or not enforced (SQLite), so the
-    order of INSERTs does not matter to a load. Plain scripts only: gzip would put compression on the path
-    of every batch.
+    The header (session settings) is written first; then each masked batch's INSERTs in the order the batches
+    come (rendered a batch or two behind, hashed as written), a table's DDL right before its first rows: no
+    part files, nothing copied or read back at the end. Rows of different tables may interleave - the script
+    loads with foreign-key checks off (MySQL), foreign keys added after the data (PostgreSQL) or not enforced
+    (SQLite), so the order of tables and INSERTs does not matter to a load. Plain scripts only: gzip would put
+    compression on the path of every batch.
     """
 
     def __init__(self, staging: Path, tables: list[sa.Table], template: str, template_hash: str,
@@ -271,12 +293,16 @@ class StreamedScript:
         self._digests = _DigestingFile(self._raw, str(self.path))
         self.writer = SqlScriptWriter(self._digests, options.dialect, include_indexes=options.include_indexes)
         try:
-            _write_header(self.writer, tables_in_dependency_order(tables), template, template_hash, options)
+            ordered = tables_in_dependency_order(tables)
+            _write_header(self.writer, ordered, template, template_hash, options)
+            self._ddl = _TableDdl(self.writer, ordered)
         except BaseException:
             self.discard()
             raise
 
     def write_rows(self, table: sa.Table, batch: Any) -> None:
+        """A masked batch's INSERTs (the table's DDL first, when these are its first rows)."""
+        self._ddl.before_rows(table)
         self.writer.write_rows(table, batch)
 
     def flush(self) -> None:
@@ -284,7 +310,8 @@ class StreamedScript:
         self.writer.flush()
 
     def finish(self) -> AssembledSql:
-        """The postamble; the script is complete and its digest known."""
+        """The DDL of tables without rows, the postamble; the script is complete and its digest known."""
+        self._ddl.remaining()
         self.writer.write_postamble()
         self._digests.flush()
         self._raw.close()

@@ -162,3 +162,24 @@ def test_non_finite_floats_written_as_null_are_counted() -> None:
         writer.write_rows(table, batch)
         writer.flush()
         assert writer.nulled_floats == nulled, dialect
+
+
+def test_a_streamed_script_writes_each_table_ddl_before_its_first_rows(tmp_path) -> None:
+    """What the pipeline learns at a table's first batch (selected columns, masked columns) still shapes its
+    DDL; a table without rows gets its DDL at the end."""
+    from hfit_dagster.pipeline.sql_assembly import SqlOptions, StreamedScript
+
+    md = sa.MetaData()
+    people = sa.Table("people", md, sa.Column("id", sa.Integer, primary_key=True),
+                      sa.Column("email", sa.String(40), server_default=sa.text("'x'")),
+                      sa.Column("secret", sa.String(10), nullable=False))
+    empty = sa.Table("empty", md, sa.Column("id", sa.Integer, primary_key=True))
+    script = StreamedScript(tmp_path, [people, empty], "t", "h", SqlOptions(version="v1", dialect="sqlite"))
+    people.info.update({EXPORTED_COLUMNS: ["id", "email"], "hfit_masked_columns": ["email"]})
+    script.write_rows(people, pa.record_batch([pa.array([1]), pa.array(["a@b.c"]), pa.nulls(1, pa.string())],
+                                              names=["id", "email", "secret"]))
+    script.finish()
+    text = (tmp_path / "package.sql").read_text()
+    assert text.index('CREATE TABLE "people"') < text.index('INSERT INTO "people"') < text.index(
+        'CREATE TABLE "empty"')
+    assert "secret" not in text and "DEFAULT" not in text

@@ -9,7 +9,8 @@ path) render the values.
 from hfit_dagster.package.sql.base import SqlDialect
 from hfit_dagster.package.sql.order import referred_table, tables_in_dependency_order
 from hfit_dagster.package.sql.registry import SUPPORTED_DIALECTS, dialect_for
+from hfit_dagster.package.sql.table_plan import EXPORTED_COLUMNS, MASKED_COLUMNS
 from hfit_dagster.package.sql.writer import SqlScriptWriter
 
-__all__ = ["SUPPORTED_DIALECTS", "SqlDialect", "SqlScriptWriter", "dialect_for", "referred_table",
-           "tables_in_dependency_order"]
+__all__ = ["EXPORTED_COLUMNS", "MASKED_COLUMNS", "SUPPORTED_DIALECTS", "SqlDialect", "SqlScriptWriter", "dialect_for",
+           "referred_table", "tables_in_dependency_order"]
