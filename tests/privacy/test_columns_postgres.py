@@ -10,6 +10,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from hfit_dagster.errors import MaskingError
 from hfit_dagster.pipeline.local_build import build_package
 from hfit_dagster.settings import load_settings
 from hfit_dagster.template.loader import parse_template
@@ -36,6 +37,10 @@ def source(tmp_path: Path, postgres_database, monkeypatch: pytest.MonkeyPatch):
         cur.execute("CREATE TABLE logins (id INT PRIMARY KEY, owner VARCHAR(80) NOT NULL "
                     "REFERENCES accounts (account_key))")
         cur.executemany("INSERT INTO logins VALUES (%s, %s)", LOGINS)
+        cur.execute("CREATE TABLE feedback (id INT PRIMARY KEY, remarks TEXT, attachment BYTEA)")
+        cur.executemany("INSERT INTO feedback VALUES (%s, %s, %s)",
+                        [(i, "fine, thanks", f"call +44 20 7946 {i:04d}".encode() if i == 330 else b"\x89PNG")
+                         for i in range(1, CUSTOMERS + 1)])
         conn.commit()
     monkeypatch.setenv("HFIT_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("HFIT_MASKING_KEY", TEST_MASKING_KEY)
@@ -65,3 +70,20 @@ def test_hidden_personal_columns_of_a_postgres_source_are_masked(source, postgre
         joined = conn.execute("SELECT COUNT(*) FROM logins l JOIN accounts a ON a.account_key = l.owner").fetchone()
         assert joined[0] == len(LOGINS)
         assert conn.execute("SELECT COUNT(*) FROM customers").fetchone()[0] == CUSTOMERS
+
+
+def test_a_phone_late_in_a_kept_bytea_column_fails_the_build_naming_the_column(source) -> None:
+    """Row 330 of a bytea column of image headers holds text with a phone number: no sample sees it, the watch
+    over kept columns does, and names the column, never the number."""
+    template = """
+templateName: privacy-late-phone
+exports:
+  feedback:
+    provider: SRC
+    query: SELECT * FROM feedback
+"""
+    with pytest.raises(MaskingError) as failure:
+        build_package(parse_template(template), {}, source, dialect="postgresql")
+    message = str(failure.value)
+    assert "feedback.attachment" in message and "PHONE_NUMBER" in message
+    assert "7946" not in message and "feedback.attachment: null" in message
