@@ -517,7 +517,7 @@ def _parse_numbers(raw: np.ndarray, start: np.ndarray, length: np.ndarray, null:
         digits = 0
         fraction = -1  # digits after the point, once one is seen
         while at < stop:
-            c = raw[at]
+            c = int(raw[at])
             if 48 <= c <= 57:
                 value = value * 10 + (c - 48)
                 digits += 1
@@ -589,7 +589,7 @@ def _parse_datetimes(raw: np.ndarray, start: np.ndarray, length: np.ndarray,
                 return out, invalid, False
             value = 0
             for k in range(width):
-                c = raw[at + offset + k]
+                c = int(raw[at + offset + k])
                 if c < 48 or c > 57:
                     return out, invalid, False
                 value = value * 10 + (c - 48)
@@ -601,7 +601,7 @@ def _parse_datetimes(raw: np.ndarray, start: np.ndarray, length: np.ndarray,
         for k in range(6):
             fraction *= 10
             if 20 + k < size:
-                c = raw[at + 20 + k]
+                c = int(raw[at + 20 + k])
                 if c < 48 or c > 57:
                     return out, invalid, False
                 fraction += c - 48
@@ -655,7 +655,7 @@ def _parse_dates(raw: np.ndarray, start: np.ndarray,
         for k in range(10):
             if k == 4 or k == 7:
                 continue
-            c = raw[at + k]
+            c = int(raw[at + k])
             if c < 48 or c > 57:
                 return out, invalid, False
             if k < 4:
