@@ -102,6 +102,8 @@ def _number(value: Any) -> str:
 
 
 def _datetime(value: Any) -> str:
+    if isinstance(value, int | float) and not isinstance(value, bool):  # SQLite: Unix time in a DATETIME column
+        value = datetime.fromtimestamp(value, UTC)
     if isinstance(value, str):
         value = datetime.fromisoformat(value)
     if isinstance(value, date) and not isinstance(value, datetime):
