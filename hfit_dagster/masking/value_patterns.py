@@ -122,13 +122,13 @@ def _utf8_or_none(value: bytes | None) -> str | None:
 
 def luhn_valid(digits: pa.Array) -> np.ndarray:
     """Per value of a string array of ASCII digits: does it pass the Luhn check (numpy, grouped by length)."""
-    lengths = np.asarray(pc.utf8_length(digits).fill_null(0))
+    lengths = np.asarray(pc.binary_length(digits).fill_null(0))
     ok = np.zeros(len(digits), dtype=bool)
     for size in np.unique(lengths):
         if size == 0:
             continue
         rows = np.flatnonzero(lengths == size)
-        group = digits.take(pa.array(rows)).cast(pa.string())
+        group = digits.take(pa.array(rows)).cast(pa.binary())
         data = np.frombuffer(group.buffers()[2], dtype=np.uint8)
         start = int(np.frombuffer(group.buffers()[1], dtype=np.int32)[group.offset])
         matrix = (data[start : start + len(rows) * size].reshape(len(rows), size) - 48).astype(np.int64)
@@ -139,8 +139,9 @@ def luhn_valid(digits: pa.Array) -> np.ndarray:
     return ok
 
 
-def _iban_valid(candidate: str) -> bool:
-    compact = candidate.replace(" ", "")
+def _iban_valid(candidate: str | bytes) -> bool:
+    text = candidate.decode("ascii") if isinstance(candidate, bytes) else candidate  # matched: ASCII only
+    compact = text.replace(" ", "")
     if not 15 <= len(compact) <= 34:
         return False
     moved = compact[4:] + compact[:4]
@@ -148,7 +149,8 @@ def _iban_valid(candidate: str) -> bool:
 
 
 def entity_hits(values: pa.Array) -> dict[str, np.ndarray]:
-    """Per entity, a boolean per value of a string array: does the value contain that entity (validated).
+    """Per entity, a boolean per value of a string or binary array: does the value contain that entity
+    (validated). Binary values are searched as bytes: text inside a BLOB is found whatever surrounds it.
 
     Pass distinct values where a column repeats: the cost is one RE2 call per value for the whole batch, and
     more only for the few values that match the combined expression."""

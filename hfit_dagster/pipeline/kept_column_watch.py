@@ -1,13 +1,14 @@
 """The watch over kept columns: every batch of a column the plan keeps is searched for personal data.
 
 A plan is decided on a sample; a column kept on that evidence may still hold an email in its millionth row.
-Before a batch is masked, each of its kept text-like columns - text and JSON, BLOB/VARBINARY/bytea read as
-UTF-8, integers that could be identifiers - is searched by the structured recognizers of
-:mod:`hfit_dagster.masking.value_patterns` (emails, phone numbers, US SSNs, payment cards with Luhn, IBANs;
-SSN- and phone-shaped integers), vectorized over the batch. A hit fails the build: batches are written as
-they come, so earlier batches of the column are staged as kept and the column can no longer be masked
-consistently in this build; the error names the column, what was found (never a value) and the rule to add,
-and nothing is published.
+Before a batch is masked, each of its kept text-like columns - text and JSON, BLOB/VARBINARY/bytea searched
+as bytes (the first 64 KiB of each value), integers that could be identifiers - is searched by the
+structured recognizers of :mod:`hfit_dagster.masking.value_patterns` (emails, phone numbers, US SSNs,
+payment cards with Luhn, IBANs; SSN- and phone-shaped integers), vectorized over the batch.
+
+A hit fails the build: batches are written as they come, so earlier batches of the column are staged as
+kept and the column can no longer be masked consistently in this build; the error names the column, what
+was found (never a value) and the rule to add, and nothing is published.
 
 Not watched: columns kept by a template rule (``keep`` is a reviewed decision), every column when the
 template's masking default is ``keep``, integer keys and integers named as counts, amounts or ids.
@@ -27,11 +28,12 @@ from hfit_dagster.masking import TableMaskingPlan
 from hfit_dagster.masking.classifier import name_tokens
 from hfit_dagster.masking.value_patterns import (
     ENTITY_OPERATORS,
-    binary_as_text,
     entity_hits,
     integer_entity,
     may_be_identifier,
 )
+
+BINARY_SCAN_BYTES = 65_536  # of each distinct binary value, searched as bytes
 
 
 class PersonalDataInKeptColumn(MaskingError):
@@ -52,12 +54,16 @@ def _watched_kind(column: pa.Array, decision_source: str, name: str) -> str | No
 
 
 def _text_values(column: pa.Array, kind: str) -> pa.Array:
-    """The batch's distinct values of a text-like column as strings (a dictionary's values as they are)."""
+    """The batch's distinct values of a text-like column (a dictionary's values as they are); binary values
+    as bytes, their first ``BINARY_SCAN_BYTES``: text inside a BLOB is found whatever surrounds it, and a
+    column of images costs one pass over a bounded prefix of each, not over every byte."""
     if pa.types.is_dictionary(column.type):
         column = column.dictionary
     else:
         column = pc.unique(column)  # hashing is cheaper than a regular expression per repeated value
-    return binary_as_text(column) if kind == "binary" else column
+    if kind == "binary":
+        column = pc.binary_slice(column, 0, BINARY_SCAN_BYTES)
+    return column
 
 
 @dataclass

@@ -98,3 +98,12 @@ def test_a_column_is_one_entity_only_when_its_values_are(values: list[str], enti
 
     found = whole_value_entity(pa.array(values))
     assert (found.entity if found is not None else None) == entity
+
+
+def test_text_inside_binary_that_is_not_utf8_is_found() -> None:
+    """An email after the bytes of an image header: the BLOB is searched as bytes, not decoded first."""
+    watch = KeptColumnWatch()
+    plan = plan_of(blob=("keep", "type"))
+    with pytest.raises(PersonalDataInKeptColumn, match=r"t\.blob.*EMAIL_ADDRESS"):
+        watch.check("t", plan, pa.record_batch({"blob": pa.array([b"\x89PNG\x00\xff mail a@b.example"] + [b"\xff"] * 9,
+                                                                 pa.binary())}))
