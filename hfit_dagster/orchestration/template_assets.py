@@ -23,6 +23,7 @@ from typing import Any
 import dagster as dg
 import pyarrow.parquet as pq
 
+from hfit_dagster.orchestration.draft_builds import for_build, is_draft
 from hfit_dagster.orchestration.resources import (
     HfitResource,
     PackageConfig,
@@ -101,8 +102,8 @@ def build_template_defs(found: TemplateFile) -> dg.Definitions:
     @dg.multi_asset(name=tables_op_name(spec.name), specs=table_specs, can_subset=False,
                     description=f"Extract and mask the tables of template {spec.name} (one read-only snapshot)")
     def tables(context: dg.AssetExecutionContext, config: TablesConfig, hfit: HfitResource):  # type: ignore[no-untyped-def]
-        settings = hfit.settings()
         prepared = prepare_build(spec, config.params)
+        build_spec, settings = for_build(prepared.spec, hfit.settings(), context.run_id)
         params = prepared.user_params
         store = PackageStore(settings.package_store)
         staging = _staging_dir(store, context.run_id)
@@ -112,7 +113,7 @@ def build_template_defs(found: TemplateFile) -> dg.Definitions:
                                          visible_params)
         try:
             started = time.monotonic()
-            result = stage_template(prepared.spec, prepared.params, settings, staging, progress=context.log.debug,
+            result = stage_template(build_spec, prepared.params, settings, staging, progress=context.log.debug,
                                     previous_columns=store.latest_columns(spec.name))
             (staging / OPTIONS_FILE).write_text(json.dumps({
                 "template_hash": prepared.template_hash,
@@ -160,7 +161,7 @@ def build_template_defs(found: TemplateFile) -> dg.Definitions:
         tags={"hfit/template": spec.name},
     )
     def package(context: dg.AssetExecutionContext, config: PackageConfig, hfit: HfitResource):  # type: ignore[no-untyped-def]
-        settings = hfit.settings()
+        _, settings = for_build(spec, hfit.settings(), context.run_id)
         store = PackageStore(settings.package_store)
         staging = _staging_dir(store, context.run_id)
         if not (staging / STAGE_FILE).is_file():
@@ -184,11 +185,12 @@ def build_template_defs(found: TemplateFile) -> dg.Definitions:
             failures = [f"{name}: {text}" for name, (ok, text) in outcomes.items() if not ok]
             if failures:
                 raise dg.Failure("package checks failed, nothing was published: " + "; ".join(failures))
-            path = store.publish(spec.name, staging, version)
+            path = store.publish(spec.name, staging, version, move_latest=not is_draft(spec))
         except BaseException:
             store.discard(staging)
             raise
-        store.prune(spec.name, spec.retention.keep_versions, spec.retention.max_age_days)
+        if not is_draft(spec):
+            store.prune(spec.name, spec.retention.keep_versions, spec.retention.max_age_days)
         yield dg.MaterializeResult(metadata=_package_metadata(path, manifest.model_dump()))
 
     job = dg.define_asset_job(job_name(spec.name), selection=dg.AssetSelection.groups(group),

@@ -74,8 +74,8 @@ class PackageStore:
     def discard(self, staging: Path) -> None:
         shutil.rmtree(staging, ignore_errors=True)
 
-    def publish(self, template: str, staging: Path, version: str) -> Path:
-        """Move a finished staging directory into place and point LATEST at it."""
+    def publish(self, template: str, staging: Path, version: str, *, move_latest: bool = True) -> Path:
+        """Move a finished staging directory into place and (unless ``move_latest`` is off) point LATEST at it."""
         self.check_template_name(template)
         self.check_version(version)
         template_dir = self.root / template
@@ -85,6 +85,8 @@ class PackageStore:
             for path in [staging, *staging.rglob("*")]:
                 path.chmod(DIR_MODE if path.is_dir() else FILE_MODE)
             os.rename(staging, target)
+            if not move_latest:
+                return target
             pointer_tmp = template_dir / f".{LATEST}.{uuid.uuid4().hex}"
             pointer_tmp.write_text(version + "\n")
             pointer_tmp.chmod(FILE_MODE)

@@ -11,7 +11,7 @@ import json
 import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from hfit_dagster.errors import QueryRefused
 from hfit_dagster.template.durations import parse_duration
@@ -186,6 +186,8 @@ class TemplateSpec(_Strict):
     triggers: TriggersSpec | None = None
     freshness: FreshnessSpec | None = None
     retention: RetentionSpec = Field(default_factory=RetentionSpec)
+    # set by as_draft_build(); not part of the content (nor of content_hash)
+    _draft_build: bool = PrivateAttr(default=False)
 
     @field_validator("parameters")
     @classmethod
@@ -274,13 +276,32 @@ class TemplateSpec(_Strict):
     def queries(self) -> dict[str, ExportQuery]:
         return {name: ExportQuery.parse(e.query, where=f"exports.{name}.query") for name, e in self.exports.items()}
 
+    def as_draft_build(self) -> TemplateSpec:
+        """This content built without an approval (a draft's or a proposed revision's dry run on the service).
+
+        Content nobody else has approved never yields personal data: its ``keep`` rules and ``default: keep``
+        are ignored, so every column the classifier finds personal is masked. The content (and its hash) is
+        unchanged; the build that runs it also uses a throwaway masking key and publishes without moving
+        LATEST or pruning (``orchestration/draft_builds.py``).
+        """
+        copy = self.model_copy()
+        copy._draft_build = True
+        return copy
+
+    @property
+    def draft_build(self) -> bool:
+        return self._draft_build
+
     def masking_rules(self, export: str) -> dict[str, str]:
         prefix = f"{export}."
-        return {k[len(prefix) :]: v for k, v in self.masking.items() if k.startswith(prefix)}
+        rules = {k[len(prefix) :]: v for k, v in self.masking.items() if k.startswith(prefix)}
+        if self._draft_build:
+            return {column: operator for column, operator in rules.items() if operator != "keep"}
+        return rules
 
     @property
     def masking_default(self) -> str:
-        return self.masking.get("default", "auto")
+        return "auto" if self._draft_build else self.masking.get("default", "auto")
 
     def content_hash(self) -> str:
         data = self.model_dump(by_alias=True, mode="json")
