@@ -17,6 +17,7 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     for f in sorted(FIGURES, key=lambda f: (f["source"], f["target"])):
         terminalreporter.write_line(
             f"{f['source']:>20} -> {f['target']:<10} loaded={'yes' if f['loaded'] else 'NO '} "
-            f"values {f['equal']}/{f['compared']} equal; known source side {f['known']}; other {f['other']}"
+            f"values {f['equal']}/{f['compared']} equal; known {f['known']} (source side or target limit); "
+            f"other {f['other']}"
             + (f" {sorted(f['known_columns'])}" if f.get("known_columns") else "")
             + (f"  ({f['note']})" if f.get("note") else ""))
