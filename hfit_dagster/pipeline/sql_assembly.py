@@ -62,6 +62,7 @@ class AssembledSql:
     skipped_indexes: list[str] = field(default_factory=list)
     removed_nul_characters: int = 0
     nulled_floats: int = 0  # NaN and infinities the target has no value for, written as NULL
+    oversized_rows: int = 0  # rows whose INSERT needs more than the target's default max_allowed_packet
     # table -> column -> how its values are represented where the target has no such type (the manifest's
     # per-column notes); tables and columns renamed where the target folds letter case
     column_notes: dict[str, dict[str, str]] = field(default_factory=dict)
@@ -77,6 +78,7 @@ class AssembledSql:
                    skipped_indexes=list(data["skipped_indexes"]),
                    removed_nul_characters=int(data["removed_nul_characters"]),
                    nulled_floats=int(data.get("nulled_floats", 0)),
+                   oversized_rows=int(data.get("oversized_rows", 0)),
                    column_notes={t: dict(n) for t, n in (data.get("column_notes") or {}).items()},
                    renamed=list(data.get("renamed") or []))
 
@@ -237,6 +239,7 @@ def _assembled(writer: SqlScriptWriter, options: SqlOptions) -> AssembledSql:
                         omitted_foreign_keys=list(writer.omitted_foreign_keys),
                         skipped_indexes=list(writer.skipped_indexes),
                         removed_nul_characters=writer.removed_nul_characters, nulled_floats=writer.nulled_floats,
+                        oversized_rows=writer.oversized_rows,
                         column_notes=writer.column_notes, renamed=writer.renamed)
 
 

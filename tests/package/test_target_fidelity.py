@@ -183,3 +183,17 @@ def test_a_streamed_script_writes_each_table_ddl_before_its_first_rows(tmp_path)
     assert text.index('CREATE TABLE "people"') < text.index('INSERT INTO "people"') < text.index(
         'CREATE TABLE "empty"')
     assert "secret" not in text and "DEFAULT" not in text
+
+
+def test_rows_over_the_default_packet_are_counted() -> None:
+    """A 9 MB blob fits MariaDB's default 16 MB packet (base64); a 13 MB one does not, and is counted."""
+    table = sa.Table("b", sa.MetaData(), sa.Column("id", sa.Integer, primary_key=True),
+                     sa.Column("payload", sa.LargeBinary))
+    batch = pa.record_batch([pa.array([1, 2]), pa.array([b"\x01" * (9 << 20), b"\x02" * (13 << 20)])],
+                            names=["id", "payload"])
+    writer = SqlScriptWriter(io.BytesIO(), "mysql")
+    writer.set_written_tables({"b"})
+    writer.write_create_table(table)
+    writer.write_rows(table, batch)
+    writer.flush()
+    assert writer.oversized_rows == 1

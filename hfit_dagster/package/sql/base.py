@@ -47,6 +47,8 @@ class SqlDialect:
     # Names that differ only in letter case are the same name here (tables; columns of one table).
     case_insensitive_tables: ClassVar[bool] = False
     case_insensitive_columns: ClassVar[bool] = False
+    # The largest statement the stock client and server take with their default settings (None: no limit).
+    default_statement_limit: ClassVar[int | None] = None
     # A number written into a text column goes quoted: a bare literal would pass through a double first.
     quotes_numbers_for_text: ClassVar[bool] = False
     # A column fed by a sequence besides the auto-increment one keeps one (an identity column, same family).

@@ -43,6 +43,7 @@ class MySqlDialect(SqlDialect):
     index_names_per_table = True
     names_primary_key = False  # always PRIMARY
     case_insensitive_columns = True
+    default_statement_limit = 16 << 20  # MariaDB's default max_allowed_packet (MySQL 8: 64 MB)
     referential_actions = REFERENTIAL_ACTIONS - {"SET DEFAULT"}  # InnoDB rejects it
 
     @staticmethod

@@ -90,6 +90,9 @@ class SqlScriptWriter:
         self._renderer_thread: ThreadPoolExecutor | None = None
         self.bytes_written = 0
         self.rows_written = 0
+        # rows whose INSERT passes the target's default statement limit (MariaDB: 16 MB max_allowed_packet)
+        self.oversized_rows = 0
+        self._oversized_lock = threading.Lock()
 
     # ------------------------------------------------------------------ public API
 
@@ -220,13 +223,28 @@ class SqlScriptWriter:
             source = self._row_source(plan, batch, names)
             if source.bound() >= _MAX_TEXT:
                 raise pa.ArrowCapacityError("SQL text of a batch over 2 GiB")
-            return [insert_statements(self._insert_head(plan, names), source, self.max_statement_bytes)]
+            text = insert_statements(self._insert_head(plan, names), source, self.max_statement_bytes)
+            self._count_oversized(text)
+            return [text]
         except _TOO_LARGE:
             if batch.num_rows < 2:
                 raise BuildError(f"table {plan.name}: a row is too large to write as SQL") from None
             half = batch.num_rows // 2
             return (self._render_batch(plan, batch.slice(0, half), names)
                     + self._render_batch(plan, batch.slice(half), names))
+
+    def _count_oversized(self, text: pa.Array) -> None:
+        """Rows whose statement passes the dialect's default statement limit (a row alone in its statement:
+        every other statement stays under ``max_statement_bytes``)."""
+        limit = self.dialect.default_statement_limit
+        if limit is None or len(text) == 0:
+            return
+        lengths = pc.binary_length(text)
+        if int(pc.max(lengths).as_py() or 0) <= limit:
+            return
+        over = int(pc.sum(pc.greater(lengths, limit)).as_py() or 0)
+        with self._oversized_lock:
+            self.oversized_rows += over
 
     def _insert_head(self, plan: TablePlan, names: list[str]) -> str:
         header = plan.headers.get(tuple(names))
