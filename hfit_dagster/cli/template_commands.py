@@ -79,9 +79,14 @@ def tmpl_show(
         with HfitClient.logged_in(settings) as client:
             item = client.template(name, debug=debug)
         stdout.print(item["yaml"].rstrip(), markup=False)
-        stderr.print(f"# {item['status']}, owner {item.get('owner') or '-'}"
+        stderr.print(f"# {item['status']}, owner {item.get('owner') or '-'}, content hash {item['content_hash']}"
                      + (f", approved by {item['approved_by']} at {item['approved_at']}" if item.get("approved_by")
                         else ""))
+        revision = item.get("proposed_revision")
+        if revision and item.get("proposed_yaml"):
+            stdout.print(f"\n# proposed revision by {revision.get('proposed_by') or '-'}, content hash "
+                         f"{revision['content_hash']} (approve it with --content-hash)", markup=False)
+            stdout.print(item["proposed_yaml"].rstrip(), markup=False)
         if debug:
             stdout.print("\n# dependency order: " + " → ".join(item["export_order"]), markup=False)
             for export, sql in (item.get("compiled") or {}).items():
@@ -148,16 +153,36 @@ def tmpl_update(path: Annotated[Path, typer.Argument(help="template YAML file (i
     text, name = _read_checked(path)
     with HfitClient.logged_in(load_settings()) as client:
         item = _with_path(path, lambda: client.update_template(name, text))
-    stdout.print(f"updated {item['name']}: now a draft (content hash {item['content_hash'][:12]}); "
-                 f"it needs approving again")
+    revision = item.get("proposed_revision")
+    if revision:
+        stdout.print(f"proposed a revision of {item['name']} (content hash {revision['content_hash'][:12]}); "
+                     f"the approved content keeps building until another approver approves it")
+    else:
+        stdout.print(f"updated {item['name']}: a draft (content hash {item['content_hash'][:12]}); "
+                     f"it needs approving by someone else")
 
 
 @app.command("approve")
 @report_errors
-def tmpl_approve(name: Annotated[str, typer.Argument(help="template name")]) -> None:
-    """Approve a template's current content on the server (approver role)."""
+def tmpl_approve(
+    name: Annotated[str, typer.Argument(help="template name")],
+    content_hash: Annotated[str | None, typer.Option(
+        "--content-hash", help="the content hash you reviewed ('hfit pkg-tmpl show NAME'); 12+ leading characters")
+    ] = None,
+) -> None:
+    """Approve the content you reviewed (approver role; not your own). Without --content-hash: whatever is
+    under review at this moment."""
     with HfitClient.logged_in(load_settings()) as client:
-        item = client.approve_template(name)
+        reviewed = None
+        if content_hash is not None:
+            shown = client.template(name)
+            under_review = (shown.get("proposed_revision") or {}).get("content_hash") or shown["content_hash"]
+            if len(content_hash) < 12 or not under_review.startswith(content_hash.lower()):
+                raise TemplateError(f"{name}: the content under review is {under_review[:12]}, not the "
+                                    f"{content_hash[:12]} you named",
+                                    hint=f"review it again with 'hfit pkg-tmpl show {name}' and approve that hash")
+            reviewed = under_review
+        item = client.approve_template(name, reviewed)
     stdout.print(f"approved {item['name']} (content hash {item['content_hash'][:12]}) as {item['approved_by']}")
 
 

@@ -70,8 +70,12 @@ def test_whole_flow_from_users_to_mariadb_with_an_audit_row_for_every_step(
                                                                  xdg=xdg["ann"])).stdout
     denied = server.cli("pkg-download", "team-shared-scenario", xdg=xdg["val"])
     assert denied.returncode == 2 and "is a draft" in denied.stderr
+    shown = ok(server.cli("pkg-tmpl", "show", "team-shared-scenario", xdg=xdg["abe"]))
+    reviewed = shown.stderr.split("content hash ", 1)[1][:64]
+    stale = server.cli("pkg-tmpl", "approve", "team-shared-scenario", "--content-hash", "0" * 12, xdg=xdg["abe"])
+    assert stale.returncode != 0 and "not the 000000000000 you named" in stale.stderr
     assert "approved team-shared-scenario" in ok(server.cli("pkg-tmpl", "approve", "team-shared-scenario",
-                                                            xdg=xdg["abe"])).stdout
+                                                            "--content-hash", reviewed[:16], xdg=xdg["abe"])).stdout
 
     database = mariadb_database()
     env = {**server.env, "XDG_CONFIG_HOME": str(xdg["val"])}
@@ -252,7 +256,7 @@ def test_pkg_tmpl_against_the_server(server: RunningServer, tmp_path: Path) -> N
     path.write_text(path.read_text().replace("default: 10", "default: 20"))
     diff = ok(server.cli("pkg-tmpl", "diff", "tia-scenario", str(path), xdg=xdg)).stdout
     assert "-  row_limit: {type: int, default: 10" in diff and "+  row_limit: {type: int, default: 20" in diff
-    assert "now a draft" in ok(server.cli("pkg-tmpl", "update", str(path), xdg=xdg)).stdout
+    assert "a draft (content hash" in ok(server.cli("pkg-tmpl", "update", str(path), xdg=xdg)).stdout
     assert "default: 20" in ok(server.cli("pkg-tmpl", "show", "tia-scenario", xdg=xdg)).stdout
 
     broken = tmp_path / "broken.yaml"
