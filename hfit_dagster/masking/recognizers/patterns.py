@@ -40,8 +40,8 @@ SHAPES: tuple[ShapeRule, ...] = (
     ShapeRule("TAX_ID", r"\b(?:AT|BE|BG|CY|CZ|DE|DK|EE|EL|ES|FI|FR|HR|HU|IE|IT|LT|LU|LV|MT|NL|PL|PT|RO|SE|SI|SK)"
                         r"[ \-]?U?[0-9A-Z][0-9A-Z .]{6,13}[0-9A-Z]\b", 0.85, "eu_vat"),
     # a random-looking token (upper and lower case letters and a digit, 8+ characters): a password or key
-    ShapeRule("SECRET", r"(?<![\w@./:\-])(?=[^\s\"'<>,;]*[a-z])(?=[^\s\"'<>,;]*[A-Z])(?=[^\s\"'<>,;]*\d)"
-                        r"[^\s\"'<>,;]{8,64}(?<![.!?:)])", 0.6, "random_token", ignore_case=False),
+    ShapeRule("SECRET", r"(?<![\w@./:\-])(?=[^\s\"'<>,;=]*[a-z])(?=[^\s\"'<>,;=]*[A-Z])(?=[^\s\"'<>,;=]*\d)"
+                        r"[^\s\"'<>,;=]{8,64}(?<![.!?:)])", 0.6, "random_token", ignore_case=False),
     # secrets with a vendor's shape: payment-provider, GitHub, GitLab, Slack, AWS, Google keys, JWTs
     ShapeRule("SECRET", r"\b(?:sk|pk|rk)_(?:live|test)_[A-Za-z0-9]{10,}", 0.95, ignore_case=False),
     ShapeRule("SECRET", r"\bgh[pousr]_[A-Za-z0-9]{20,}", 0.95, ignore_case=False),

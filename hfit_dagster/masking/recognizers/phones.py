@@ -20,7 +20,7 @@ REGIONS: tuple[str, ...] = (
     "ZA", "NG", "KE", "EG", "SA", "AE", "IL", "PK", "BD", "ID", "PH", "VN", "TH", "MY", "CA",
 )  # fmt: skip
 
-_CANDIDATE = re.compile(r"(?<![\w+\-/.])(?:\+|00)?\(?\d[\d \-().\/]{5,22}\d(?![\w\-]|\.\d)")
+_CANDIDATE = re.compile(r"(?<![\w+\-/.])(?:\+|00)?\(?\d[\d \-().\/]{5,22}\d(?=x\d|(?![\w\-]|\.\d))")
 _CUE = re.compile(
     r"\b(?:phone|tel|telephone|mobile|mob|cell|call(?:ed)?(?: back)?(?: on| from| at)?|dial|fax|whatsapp|sms|text"
     r"|reachable(?: at| on)?|number(?: is)?|contact(?: number)?|msisdn|callback|telefon|handy|t[ée]l[ée]phone)"
@@ -31,7 +31,7 @@ _CUE = re.compile(
 _WRITTEN_AS_PHONE = re.compile(r"(?:\+|00)\d{1,3}(?:[ .\-]?\(?\d{1,5}\)?){2,6}|\(?\d{3}\)?[ .\-]\d{3}[ .\-]\d{4}")
 # dates, decimals and versions
 _NOT_A_PHONE = re.compile(r"\d{4}-\d{2}-\d{2}|\d{1,2}[./-]\d{1,2}[./-]\d{2,4}|\d{1,4}(?:\.\d{1,3}){1,3}")
-_EXTENSION = re.compile(r"[ \t]*(?:x|ext\.?|extension|#)[ \t]*\d{1,6}\b", re.IGNORECASE)
+_EXTENSION = re.compile(r"[ \t]*(?:x|ext\.?|extension|#)[ \t]*\d{1,6}\b", re.IGNORECASE)  # "x77", " ext. 12"
 _DIGITS7 = re.compile(r"\d(?:[^\n\d]{0,3}\d){5}")
 
 

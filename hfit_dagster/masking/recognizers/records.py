@@ -48,6 +48,7 @@ _NOT_A_VALUE_KEY = re.compile(
 _NAME_KEY = re.compile(r"\bname\b|name$")
 # a value longer than this many words is prose, not the value its key names
 _MAX_WORDS = {"PERSON": 4, "STREET_ADDRESS": 14, "SECRET": 3, "DATE_OF_BIRTH": 4, "EMAIL_ADDRESS": 8}
+_NEXT_KEY = re.compile(r"\s+[^\W\d][\w\-.]{0,30}[ \t]*=(?!=)")
 _ONE_TOKEN = frozenset({"SECRET", "PASSPORT", "TAX_ID", "NATIONAL_ID", "BANK_ACCOUNT", "IBAN_CODE", "CREDIT_CARD",
                         "IP_ADDRESS", "EMAIL_ADDRESS", "PHONE_NUMBER"})
 # where a value's sentence or clause ends: "mail: anna@web.de. Colleague ...", "address: 5 Elm Rd, then ..."
@@ -80,7 +81,7 @@ def key_entity(key: str) -> str | None:
     return None
 
 
-_KV_LINE = re.compile(r"(?m)^[ \t]*(?P<key>[^\W\d][\w .\-()/#]{0,38}?)[ \t]*(?::|=|[ \t]-[ \t])[ \t]*"
+_KV_LINE = re.compile(r"(?m)^[ \t]*(?P<key>[^\W\d][^\W\d]*(?:[ .\-()/#][^\W\d]*){0,5}?)[ \t]*(?::|=|[ \t]-[ \t])[ \t]*"
                       r"(?P<value>[^\n]*?)[ \t]*$")
 _KV_PAIR = re.compile(r"(?<![\w\-])(?P<key>[^\W\d][\w\-.]{0,30})[ \t]*[=:][ \t]*(?P<value>\"[^\"\n]*\"|'[^'\n]*'"
                       r"|[^,;|&\s\"'][^,;|&\n]*?)(?=[ \t]*(?:[,;|&\n]|$|\s+[^\W\d][\w\-.]{0,30}[ \t]*[=:]))")
@@ -102,6 +103,9 @@ def _add(found: list[Finding], key: str, start: int, end: int, text: str) -> Non
     stripped = value.strip().strip("\"'")
     if not stripped or stripped.lower() in ("null", "none", "n/a", "-", "true", "false", "[]", "{}"):
         return
+    next_key = _NEXT_KEY.search(stripped)
+    if next_key:  # "DOB=12.02.1999 auth=AKIA...": the value ends where the next key begins
+        stripped = stripped[: next_key.start()]
     sentence_end = _SENTENCE_END.search(stripped) if entity != "SECRET" else None
     if sentence_end:  # "mail: anna@web.de. Colleague John agreed." - the value ends with its sentence
         stripped = stripped[: sentence_end.start()]
@@ -118,8 +122,10 @@ def _add(found: list[Finding], key: str, start: int, end: int, text: str) -> Non
         end = postcode_line_end(text, end) or end
     if entity == "PERSON" and sum(c.isdigit() for c in stripped) >= 7:
         entity = "PHONE_NUMBER"
-    if "@" in stripped or re.search(r"\s(?:at|\[at\]|\(at\))\s", stripped, re.IGNORECASE):
-        entity = "EMAIL_ADDRESS" if entity in ("PERSON", "SECRET") else entity
+    if ("@" in stripped or re.search(r"\s(?:at|\[at\]|\(at\))\s", stripped, re.IGNORECASE)) and not (
+        entity == "SECRET" and "://" in stripped
+    ):
+        entity = "EMAIL_ADDRESS"  # an address under any key is faked as one (a phone's fake would keep its letters)
     found.append(Finding(entity, start, end, 0.8))
 
 
