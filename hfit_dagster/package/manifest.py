@@ -20,6 +20,8 @@ class ColumnEntry(BaseModel):
     name: str
     sql_type: str
     masking: dict[str, Any]
+    sql_note: str | None = Field(default=None, description="how package.sql represents the column's values where "
+                                                           "the target dialect has no such type")
 
 
 class TableEntry(BaseModel):

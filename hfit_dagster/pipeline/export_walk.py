@@ -45,6 +45,7 @@ from hfit_dagster.extract.source import (
     stream_rows_by_keys,
     stream_statement,
 )
+from hfit_dagster.package.sql_script import EXPORTED_COLUMNS
 from hfit_dagster.pipeline.keysets import KeySet, batch_keys, key_count, values_of
 from hfit_dagster.pipeline.prefetch import prefetched
 from hfit_dagster.pipeline.progress import Progress, quiet
@@ -320,6 +321,8 @@ class ExportWalk:
         sample left no row (the table was not opened by it)."""
         if batch.num_rows == 0:
             return False
+        if table.name not in self.tables:  # the SQL writer creates only the columns the rows come with
+            table.info.setdefault(EXPORTED_COLUMNS, tuple(batch.schema.names))
         batch = conform(batch, table)
         pk = [c.name for c in table.primary_key.columns if c.name in batch.schema.names]
         export_spec = self.spec.exports.get(export) if export is not None else None

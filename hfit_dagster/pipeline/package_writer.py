@@ -67,8 +67,10 @@ def write_package(staging: Path, version: str, *, dialect: str = "mysql", includ
     for table in tables:
         info = stage["tables"][table.name]
         decisions = {d["column"]: d for d in info["plan"]["columns"]}
+        column_notes = assembled.column_notes.get(table.name, {})
         columns = [ColumnEntry(name=c.name, sql_type=_type_name(c),
-                               masking=dict(decisions.get(c.name) or {"operator": "keep"}))
+                               masking=dict(decisions.get(c.name) or {"operator": "keep"}),
+                               sql_note=column_notes.get(c.name))
                    for c in table.columns]
         entries.append(TableEntry(
             name=table.name, role=info["role"], rows=info["rows"], columns=columns,
@@ -79,7 +81,9 @@ def write_package(staging: Path, version: str, *, dialect: str = "mysql", includ
     shutil.rmtree(staging / SQL_PARTS_DIR, ignore_errors=True)  # parts of another dialect, if any
     sql_entry = assembled.entry
     notes = {"skipped_indexes": assembled.skipped_indexes,
-             "removed_nul_characters": assembled.removed_nul_characters}
+             "removed_nul_characters": assembled.removed_nul_characters,
+             "nulled_floats": assembled.nulled_floats, "oversized_rows": assembled.oversized_rows,
+             "renamed": assembled.renamed}
     paths = [path for path in sorted(staging.rglob("*")) if path.is_file() and path != sql_path]
     with ThreadPoolExecutor(max_workers=DIGEST_THREADS, thread_name_prefix="hfit-digest") as pool:
         digests = dict(zip(paths, pool.map(file_digest, paths), strict=True))

@@ -33,6 +33,7 @@ from hfit_dagster.extract.source import stream_query
 from hfit_dagster.masking import TableMaskingPlan
 from hfit_dagster.masking.drift import drift_masked_plan
 from hfit_dagster.package.manifest import parameter_digests
+from hfit_dagster.package.sql_script import MASKED_COLUMNS
 from hfit_dagster.pipeline.batch_masking import BatchMasking
 from hfit_dagster.pipeline.export_walk import ExportWalk, QueryReader, Source
 from hfit_dagster.pipeline.kept_column_watch import KeptColumnWatch
@@ -153,6 +154,8 @@ class _Stage:
                                           {c.name for c in table.columns if c.nullable})
             if new:
                 self.drift[table.name] = new
+        # the SQL writer does not carry the source DEFAULT of a masked column into the table's CREATE
+        table.info[MASKED_COLUMNS] = tuple(plan.masked_columns())
         self.sink.open(table, first)
         self.leak_scan.open_table(table)
         self.states[table.name] = _TableState(table=table, role=role, plan=plan)

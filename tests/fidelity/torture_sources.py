@@ -154,8 +154,6 @@ masking:
   default: keep
 """,
     compared={"partial": ("id", ["id", "a"])},
-    blocked_by="issue 20 (pipeline): the export walk fills unselected columns with NULL and does not tell the "
-               "writer which columns the query selects (table.info['hfit_exported_columns'])",
 )
 
 MARIADB_MASKED = TortureSource(
