@@ -12,7 +12,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from hfit_api import __version__, errors
+from hfit_api import __version__, docs_assets, errors
 from hfit_api.body_limit import BodyLimit
 from hfit_api.launcher import BuildLauncher
 from hfit_api.request_audit import RequestAudit
@@ -45,13 +45,14 @@ def create_app(settings: HfitSettings | None = None, launcher: BuildLauncher | N
             service.close()
 
     app = FastAPI(title="hfit", version=__version__, description=DESCRIPTION, lifespan=lifespan,
-                  generate_unique_id_function=lambda route: route.name)
+                  generate_unique_id_function=lambda route: route.name, docs_url=None, redoc_url=None)
     app.state.service = service
     errors.install(app)
     app.add_middleware(BodyLimit)
     app.add_middleware(RequestAudit)  # added last, so outermost: it sees the body limit's refusals too
     for module in (auth, templates, packages, builds, audit, alerts, health):
         app.include_router(module.router)
+    docs_assets.install(app)  # /docs and /redoc with assets served here, not from a CDN
     _document_400_not_422(app)
     return app
 
