@@ -24,10 +24,11 @@ test-fast: $(STAMP)
 	$(BIN)/pytest -m fast -n $(WORKERS)
 
 ## make test: lint, the whole suite (both tiers; needs MariaDB and PostgreSQL on 127.0.0.1, see .ci/run), and
-## the compiled loops' equivalence tests once more with numba's JIT off
+## the compiled loops' equivalence tests once more with numba's JIT off; one pytest worker per core (tests make
+## their own throwaway databases, homes and ports, so they run side by side), WORKERS=0 for one process
 test: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(WORKERS)
 	$(MAKE) test-nojit
 
 # the tests that compare a compiled (numba) loop with its reference path, or check a compiled loop's output
@@ -40,7 +41,7 @@ NOJIT_SELECT := fast_path or reference or compiled or equal or python or wire or
 ## make test-nojit: those equivalence tests with NUMBA_DISABLE_JIT=1, so the loops run as plain Python and
 ## both sides are checked by the interpreter too
 test-nojit: $(STAMP)
-	NUMBA_DISABLE_JIT=1 $(BIN)/pytest $(NOJIT_TESTS) -k "$(NOJIT_SELECT)"
+	NUMBA_DISABLE_JIT=1 $(BIN)/pytest -n $(WORKERS) $(NOJIT_TESTS) -k "$(NOJIT_SELECT)"
 
 ## make snapshot-definitions: rewrite tests/orchestration/snapshots/definitions.json from templates/ after an
 ## intended change of assets, jobs, schedules, sensors or checks (review the diff, commit it with the change)
