@@ -20,7 +20,7 @@ from hfit_dagster.arrow_strings import string_buffers
 from hfit_dagster.errors import MaskingError
 from hfit_dagster.jit import compiled
 from hfit_dagster.masking.catalog import CONTEXT_OPERATORS, TEXT_OPERATORS
-from hfit_dagster.masking.operators.base import MaskContext, Operator
+from hfit_dagster.masking.operators.base import NO_LIMITS, ColumnLimits, MaskContext, Operator
 from hfit_dagster.masking.operators.constant import KeepOperator, NullOperator
 from hfit_dagster.masking.operators.registry import get_operator
 from hfit_dagster.masking.row_context import MIN_LENGTH as MIN_CONTEXT_LENGTH
@@ -78,16 +78,34 @@ class Masker:
         *,
         table: str | None = None,
         column: str | None = None,
+        limits: ColumnLimits = NO_LIMITS,
     ) -> pa.Array:
-        """Mask one column with a named operator; same length, same Arrow type, NULLs stay NULL."""
+        """Mask one column with a named operator; same length, same Arrow type, NULLs stay NULL; fakes fit
+        ``limits`` (the column's maximum length, its enum labels).
+
+        An array column (Arrow list: PostgreSQL ``text[]``) is masked element by element, so every element is a
+        valid value of the element type and the array keeps its length."""
         op = get_operator(operator)
         if isinstance(values, pa.ChunkedArray):
             values = values.combine_chunks() if values.num_chunks else pa.array([], type=values.type)
-        ctx = MaskContext(self.key, self.text_redactor, self.fixed_values, table, column)
+        ctx = MaskContext(self.key, self.text_redactor, self.fixed_values, table, column, limits)
         if pa.types.is_dictionary(values.type):
             return self._mask_dictionary(op, values, ctx)
+        if (pa.types.is_list(values.type) or pa.types.is_large_list(values.type)) \
+                and not isinstance(op, KeepOperator | NullOperator):
+            return self._mask_list(op, values, ctx)
         out = op.operate(values, ctx)
         return out if out.type == values.type else out.cast(values.type)
+
+    @staticmethod
+    def _mask_list(op: Operator, values: pa.ListArray | pa.LargeListArray, ctx: MaskContext) -> pa.Array:
+        """Mask the elements of an array column; offsets and NULL arrays kept."""
+        elements = values.values
+        masked = op.operate(elements, ctx) if len(elements) else elements
+        if masked.type != elements.type:
+            masked = masked.cast(elements.type)
+        rebuilt = type(values).from_arrays(values.offsets, masked, mask=values.is_null())
+        return rebuilt.cast(values.type)
 
     @staticmethod
     def _mask_dictionary(op: Operator, values: pa.DictionaryArray, ctx: MaskContext) -> pa.Array:
@@ -180,7 +198,8 @@ class Masker:
 
     def _mask_column(self, plan: TableMaskingPlan, name: str, operator: str, column: pa.Array) -> pa.Array:
         return self._guarded(plan, name, operator,
-                             partial(self.mask_array, operator, column, table=plan.table, column=name))
+                             partial(self.mask_array, operator, column, table=plan.table, column=name,
+                                     limits=plan.limits(name)))
 
     @staticmethod
     def _guarded(plan: TableMaskingPlan, name: str, operator: str, mask: Callable[[], pa.Array]) -> pa.Array:

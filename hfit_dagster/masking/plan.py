@@ -18,8 +18,9 @@ Precedence for each column:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -39,7 +40,7 @@ from hfit_dagster.masking.classifier import (
 )
 from hfit_dagster.masking.column_kinds import ColumnKind, column_kind
 from hfit_dagster.masking.json_pii import classify_json
-from hfit_dagster.masking.operators.base import is_text_type
+from hfit_dagster.masking.operators.base import NO_LIMITS, ColumnLimits, is_text_type
 from hfit_dagster.masking.operators.registry import get_operator
 from hfit_dagster.masking.value_patterns import (
     ShapeFinding,
@@ -69,6 +70,19 @@ class ColumnInfo:
     foreign_key: str | None = None  # "table.column" it references
     unique: bool = False
     nullable: bool = True
+    max_length: int | None = None  # characters a string column holds (VARCHAR(24): 24); None: no limit
+    labels: tuple[str, ...] | None = None  # an enum type's labels
+
+    @property
+    def limits(self) -> ColumnLimits:
+        """What a masked value of this column must fit."""
+        return ColumnLimits(self.max_length, self.labels)
+
+
+# types whose values no whole-value fake can be: ranges, geometry, text search, XML (PostgreSQL spellings); kept
+# unless their name says otherwise (network types are not here: ip_address and shape write valid inet, cidr, MACs)
+_STRUCTURED_TYPE = re.compile(r"^(INT4RANGE|INT8RANGE|NUMRANGE|TSRANGE|TSTZRANGE|DATERANGE|\w*MULTIRANGE|POINT|LINE|"
+                              r"LSEG|BOX|PATH|POLYGON|CIRCLE|TSVECTOR|TSQUERY|XML)\b")
 
 
 @dataclass(frozen=True)
@@ -93,6 +107,13 @@ class TableMaskingPlan:
 
     table: str
     decisions: dict[str, ColumnDecision] = field(default_factory=dict)
+    # what each column's masked values must fit (not part of the manifest's form: read from the schema)
+    columns: dict[str, ColumnInfo] = field(default_factory=dict, compare=False, repr=False)
+
+    def limits(self, column: str) -> ColumnLimits:
+        """The limits a masked value of ``column`` must fit (none when the plan was read back from a manifest)."""
+        info = self.columns.get(column)
+        return info.limits if info is not None else NO_LIMITS
 
     def masked_columns(self) -> list[str]:
         """Columns whose operator is not ``keep``."""
@@ -299,6 +320,13 @@ def _classify(
     sample_size: int,
 ) -> ColumnDecision:
     by_name = classify_by_name(table, col.name, col.sql_type, siblings, col.nullable)
+    if col.labels is not None and (by_name is None or by_name.operator == FREE_TEXT):
+        return ColumnDecision(col.name, "keep", None, 0.9,
+                              f"type {col.sql_type}: an enum, its values are the type's {len(col.labels)} labels",
+                              "type")
+    if _STRUCTURED_TYPE.match(col.sql_type.strip().upper()) and (by_name is None or by_name.operator == FREE_TEXT):
+        return ColumnDecision(col.name, "keep", None, 0.9,
+                              f"type {col.sql_type}: structured values, not looked at as text", "type")
     secret = by_name is not None and by_name.entity in WHOLE_VALUE_ENTITIES  # nulled/hashed whole, JSON or not
     kind = column_kind(col.sql_type)
     raw = _column_sample(sample, col.name)
@@ -404,6 +432,7 @@ def build_table_plan(
     normalized = _normalize_rules(table, columns, rules)
     siblings = [(c.name, c.sql_type) for c in columns]
     decisions: dict[str, ColumnDecision] = {}
+    infos: dict[str, ColumnInfo] = {}
     for col in columns:
         if col.name in normalized:
             operator = normalized[col.name]
@@ -417,4 +446,19 @@ def build_table_plan(
         else:
             decision = _classify(table, col, siblings, sample, analyzer, sample_size)
         decisions[col.name] = decision
-    return TableMaskingPlan(table=table, decisions=decisions)
+        infos[col.name] = _parent_limits(col, parent_plans) if decision.source == "key" else col
+    return TableMaskingPlan(table=table, decisions=decisions, columns=infos)
+
+
+def _parent_limits(col: ColumnInfo, parent_plans: Mapping[str, TableMaskingPlan] | None) -> ColumnInfo:
+    """A foreign key masked like its parent column fits the parent's limits, so its fakes equal the parent's and
+    joins still match (a child column shorter than its parent is not handled: the parent's fakes are cut to the
+    parent's length only)."""
+    if not col.foreign_key or not parent_plans or "." not in col.foreign_key:
+        return col
+    parent_table, parent_column = col.foreign_key.rsplit(".", 1)
+    plan = parent_plans.get(parent_table)
+    parent = plan.columns.get(parent_column) if plan is not None else None
+    if parent is None:
+        return col
+    return replace(col, max_length=parent.max_length, labels=parent.labels)

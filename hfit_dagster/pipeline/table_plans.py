@@ -36,8 +36,21 @@ def column_infos(table: sa.Table, dialect: sa.engine.Dialect) -> list[ColumnInfo
             name=col.name, sql_type=sql_type, primary_key=col.primary_key,
             foreign_key=f"{fk.column.table.name}.{fk.column.name}" if fk is not None else None,
             unique=col.name in unique_single, nullable=bool(col.nullable),
+            max_length=_max_length(col.type), labels=_labels(col.type),
         ))
     return infos
+
+
+def _max_length(column_type: sa.types.TypeEngine) -> int | None:
+    """The characters a string column holds (``VARCHAR(24)``: 24); None for unbounded text and other types."""
+    length = getattr(column_type, "length", None)
+    return length if isinstance(column_type, sa.String) and isinstance(length, int) and length > 0 else None
+
+
+def _labels(column_type: sa.types.TypeEngine) -> tuple[str, ...] | None:
+    """An enum type's labels (MySQL ENUM, PostgreSQL CREATE TYPE ... AS ENUM); None for other types."""
+    enums = getattr(column_type, "enums", None) if isinstance(column_type, sa.Enum) else None
+    return tuple(str(e) for e in enums) if enums else None
 
 
 def classification_sample(first: pa.RecordBatch | None, spread: pa.Table | None, rows: int) -> pa.Table | None:

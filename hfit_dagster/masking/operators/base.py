@@ -45,15 +45,29 @@ def _is_string_view(t: pa.DataType) -> bool:
     return bool(check and check(t))
 
 
+@dataclass(frozen=True)
+class ColumnLimits:
+    """What the target column can hold, from the reflected source type: its maximum length in characters
+    (``VARCHAR(24)``: 24; None: no limit) and, for an enum type, its labels (a masked value must be one)."""
+
+    max_length: int | None = None
+    labels: tuple[str, ...] | None = None
+
+
+NO_LIMITS = ColumnLimits()
+
+
 @dataclass
 class MaskContext:
-    """What an operator may need besides the values: the key, the text redactor, a fixed value, the column."""
+    """What an operator may need besides the values: the key, the text redactor, a fixed value, the column
+    and what the column can hold."""
 
     key: bytes
     text_redactor: TextMasking | None = None
     fixed_values: Mapping[str, Any] = field(default_factory=dict)
     table: str | None = None
     column: str | None = None
+    limits: ColumnLimits = NO_LIMITS
 
 
 def unsupported(operator: str, t: pa.DataType) -> MaskingError:
@@ -92,12 +106,38 @@ class Operator(ABC):
         return spec.accepts if spec is not None else None
 
     def operate(self, values: pa.Array, ctx: MaskContext) -> pa.Array:
-        """Mask a whole array: dictionary-encode, mask the dictionary once, take it back."""
+        """Mask a whole array: dictionary-encode, mask the dictionary once, fit it to the column, take it back."""
         if len(values) == 0 or values.null_count == len(values):
             return values
         encoded = pc.dictionary_encode(values)
         masked = self.mask_distinct(encoded.dictionary, ctx)
-        return masked.take(encoded.indices)
+        return self.fit_to_column(encoded.dictionary, masked, ctx).take(encoded.indices)
+
+    def fit_to_column(self, originals: pa.Array, masked: pa.Array, ctx: MaskContext) -> pa.Array:
+        """Masked strings made valid for their column (``ctx.limits``); without limits they are returned as they
+        are, so fakes of columns without a length limit never change.
+
+        An enum column gets one of its labels, picked by the keyed hash of the original (deterministic; the
+        labels are in the package's DDL anyway, only which row holds which is hidden). A fake longer than the
+        column's maximum length is shortened by :meth:`shorten`; fakes that fit are left as they are.
+        """
+        limits = ctx.limits
+        if not is_text_type(masked.type) or not len(masked):
+            return masked
+        if limits.labels:
+            return label_picks(ctx.key, self.name, originals, limits.labels).cast(masked.type)
+        if limits.max_length is None:
+            return masked
+        too_long = pc.fill_null(pc.greater(pc.utf8_length(masked), limits.max_length), False)
+        if not pc.any(too_long).as_py():
+            return masked
+        shortened = self.shorten(vp.as_utf8(masked.filter(too_long)), limits.max_length)
+        return pc.replace_with_mask(vp.as_utf8(masked), too_long, vp.as_utf8(shortened)).cast(masked.type)
+
+    def shorten(self, fakes: pa.Array, max_length: int) -> pa.Array:
+        """Fakes longer than ``max_length`` characters cut to it (trailing spaces dropped); operators whose
+        fakes have a syntax (emails, addresses) override this to stay valid."""
+        return pc.utf8_rtrim_whitespace(pc.utf8_slice_codeunits(fakes, 0, max_length))
 
     @abstractmethod
     def mask_distinct(self, values: pa.Array, ctx: MaskContext) -> pa.Array:
@@ -107,6 +147,13 @@ class Operator(ABC):
         """Fakes for distinct, non-blank strings outside a column (spans of free text, JSON leaves), or None
         when the operator gives no per-value fake (the caller tags or drops the value)."""
         return None
+
+
+def label_picks(key: bytes, operator: str, values: pa.Array, labels: tuple[str, ...]) -> pa.Array:
+    """Per value one of ``labels``, picked by the keyed PRF of the value's text (same value, same label)."""
+    texts = vp.as_utf8(values if is_text_type(values.type) else values.cast(pa.string()))
+    h = vp.prf_strings(key, [f"{operator}/label"], texts)[:, 0]
+    return pa.array(labels, pa.string()).take(pa.array((h % np.uint64(len(labels))).astype(np.int64)))
 
 
 class StringOperator(Operator):

@@ -16,7 +16,10 @@ class HashOperator(Operator):
 
     Why integers stay integers: a hashed INTEGER column must still load into its INTEGER DDL (the integer
     is the first 64-bit lane of the hash of its decimal string, masked to the type's width).
-    Fitting 32 chars into a shorter VARCHAR is the caller's job.
+    In a column shorter than 32 characters the hash is cut to the column's length (:meth:`Operator.shorten`):
+    each character less drops 4 bits, so uniqueness degrades with the length - ``VARCHAR(16)``: 64 bits, a
+    collision somewhere has even odds among ~5 billion distinct values; ``VARCHAR(8)``: 32 bits, even odds among
+    ~77,000. A UNIQUE column that short can fail to load with many distinct values.
     """
 
     name = "hash"
