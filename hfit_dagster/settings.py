@@ -41,6 +41,11 @@ class HfitSettings(BaseSettings):
     fast_read: bool = Field(default=True, description="Read MySQL/MariaDB results with the vectorized decoder "
                             "(extract/mysql_fast.py); false reads through SQLAlchemy row by row, the reference path")
     providers: dict[str, str] = Field(default_factory=dict)
+    provider_readers: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="per provider, the users and roles (a role includes the roles above it) whose requests may "
+        "build or download packages of templates reading it; a provider not listed is open to every role that may "
+        "build (config file: provider_readers: {PROD_REPLICA: [approver, alice]})")
 
     # -- the service (hfit serve, hfit admin) ----------------------------------------------------------------
     state_url: str | None = Field(default=None, description="SQLAlchemy URL of the service state database "

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from hfit_api.catalog import CatalogEntry
-from hfit_api.state import User
+from hfit_api.state import ROLES, User
 from hfit_dagster.errors import Forbidden, NotFound, StoreError
 from hfit_dagster.package.store import PackageStore
 
@@ -100,6 +101,7 @@ class PackageAccess:
     entry: CatalogEntry
     user: User
     approved_hashes: frozenset[str]
+    provider_readers: Mapping[str, list[str]] = field(default_factory=dict)
 
     @property
     def sees_drafts(self) -> bool:
@@ -109,6 +111,20 @@ class PackageAccess:
         if self.entry.status != "approved" and not self.sees_drafts:
             raise Forbidden(f"template {self.entry.name!r} is a draft; only its owner may {action} it until an "
                             "approver approves it", hint="ask an approver to run 'hfit pkg-tmpl approve'")
+        self.check_providers(action)
+
+    def check_providers(self, action: str) -> None:
+        """The template reads only providers this user may read (``provider_readers``; unlisted: open)."""
+        readers = {name.upper(): allowed for name, allowed in self.provider_readers.items()}
+        for provider in sorted({e.provider.upper() for e in self.entry.spec.exports.values()}):
+            allowed = readers.get(provider)
+            if allowed is None:
+                continue
+            if self.user.name in allowed or any(r in ROLES and self.user.has_role(r) for r in allowed):
+                continue
+            raise Forbidden(f"template {self.entry.name!r} reads provider {provider}, which {self.user.name!r} may "
+                            f"not read, so may not {action} it",
+                            hint="an admin lists who may read a provider under provider_readers in the config")
 
     def allows(self, package: PublishedPackage) -> bool:
         return self.sees_drafts or package.template_hash in self.approved_hashes

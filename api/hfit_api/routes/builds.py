@@ -36,7 +36,8 @@ def request_build(user: CurrentUser, entry: PackageTemplate, body: BuildRequest,
     Parameters are validated first (400 with the reason). Only approved templates build, except an
     author's own draft (a dry run, marked ``dry_run``).
     """
-    PackageAccess(entry=entry, user=user, approved_hashes=frozenset()).check_template("build")
+    PackageAccess(entry=entry, user=user, approved_hashes=frozenset(),
+                  provider_readers=service.settings.provider_readers).check_template("build")
     raw = {k: v for k, v in body.params.items() if v is not None}
     request.state.audit_params = {k: str(v)[:200] for k, v in raw.items()}  # for the audit row of a refusal
     build, outcome = service.builds.request(entry, raw, user)

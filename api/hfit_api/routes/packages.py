@@ -23,7 +23,8 @@ MEDIA_TYPES = {"sql": "application/sql", "sql.gz": "application/gzip", "parquet"
 
 
 def access_for(entry: PackageTemplate, user: CurrentUser, service: ServiceDep) -> PackageAccess:
-    return PackageAccess(entry=entry, user=user, approved_hashes=frozenset(service.catalog.approved_hashes(entry)))
+    return PackageAccess(entry=entry, user=user, approved_hashes=frozenset(service.catalog.approved_hashes(entry)),
+                         provider_readers=service.settings.provider_readers)
 
 
 Access = Annotated[PackageAccess, Depends(access_for)]
