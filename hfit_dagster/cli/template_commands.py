@@ -18,7 +18,12 @@ from hfit_dagster.cli.api_client import CredentialStore, HfitClient
 from hfit_dagster.cli.errors import report_errors, stderr, stdout
 from hfit_dagster.errors import HfitError, TemplateError, TemplateNotFound
 from hfit_dagster.settings import HfitSettings, load_settings
-from hfit_dagster.template.loader import discover_templates, load_template_file, resolve_template
+from hfit_dagster.template.loader import (
+    discover_templates,
+    load_template_file,
+    read_template_text,
+    resolve_template,
+)
 
 app = typer.Typer(no_args_is_help=True, help="List, show, validate, create, update, approve and diff templates.")
 
@@ -130,9 +135,21 @@ def _print_plans(plans: dict | None, error: str | None) -> None:
 @app.command("validate")
 @report_errors
 def tmpl_validate(path: Annotated[Path, typer.Argument(help="template YAML file")]) -> None:
-    """Validate a template file offline: schema, parameters, and that every query is one read-only SELECT."""
-    spec = load_template_file(path)
-    stdout.print(f"{path}: ok — template {spec.name!r} ({spec.status}), exports {', '.join(spec.export_order())}")
+    """Validate a template file offline: schema, that every query is one read-only SELECT, masking operators,
+    parameters (undeclared placeholders, unused declarations) and providers, each finding with file:line.
+    Errors exit non-zero; warnings are printed and the file still passes."""
+    from hfit_dagster.template.lint import lint_template  # the operator registry: only this command needs it
+
+    spec, findings = lint_template(read_template_text(path), str(path), load_settings().providers)
+    for finding in findings:
+        stderr.print(str(finding), markup=False, highlight=False)
+    errors = [f for f in findings if f.severity == "error"]
+    if errors:
+        raise TemplateError(f"{path}: {len(errors)} error{'s' if len(errors) > 1 else ''} (listed above)",
+                            hint="see docs/templates.md for operators, parameters and providers")
+    warned = len(findings)
+    stdout.print(f"{path}: ok — template {spec.name!r} ({spec.status}), exports {', '.join(spec.export_order())}"
+                 + (f" ({warned} warning{'s' if warned > 1 else ''})" if warned else ""))
 
 
 @app.command("create")

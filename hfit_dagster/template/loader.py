@@ -39,6 +39,11 @@ class TemplateFile:
 
 def parse_template(text: str, source: str = "<template>") -> TemplateSpec:
     """Validate YAML text into a TemplateSpec; every problem names the source, field and line."""
+    return parse_template_nodes(text, source)[0]
+
+
+def parse_template_nodes(text: str, source: str = "<template>") -> tuple[TemplateSpec, yaml.Node | None]:
+    """``parse_template`` plus the composed YAML node graph, so later checks can name lines (``line_of``)."""
     try:
         root, data = _compose_and_construct(text, source)
     except yaml.YAMLError as exc:
@@ -52,7 +57,7 @@ def parse_template(text: str, source: str = "<template>") -> TemplateSpec:
     if not isinstance(data, dict):
         raise TemplateError(f"{source}: a template is a YAML mapping with templateName, exports, ...")
     try:
-        return TemplateSpec.model_validate(data)
+        return TemplateSpec.model_validate(data), root
     except ValidationError as exc:
         problems = [_describe(err, root, source) for err in exc.errors()]
         raise TemplateError(
@@ -120,13 +125,16 @@ def _children(node: yaml.Node) -> list[yaml.Node]:
 
 
 def load_template_file(path: Path) -> TemplateSpec:
+    return parse_template(read_template_text(path), str(path))
+
+
+def read_template_text(path: Path) -> str:
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise TemplateNotFound(f"template file {path} does not exist") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise TemplateError(f"{path}: cannot be read ({exc.__class__.__name__})") from None
-    return parse_template(text, str(path))
 
 
 def discover_templates(templates_dir: Path) -> dict[str, TemplateFile]:
@@ -162,7 +170,7 @@ def resolve_template(name_or_path: str, templates_dir: Path) -> TemplateFile:
 def _describe(err: dict[str, Any], root: yaml.Node | None, source: str) -> str:
     loc = tuple(err.get("loc", ()))
     field = ".".join(str(part) for part in loc) or "(template)"
-    line = _line_of(root, loc)
+    line = line_of(root, loc)
     where = f"line {line}, " if line else ""
     message = err.get("msg", "invalid").removeprefix("Value error, ")
     if err.get("type") == "extra_forbidden":
@@ -172,7 +180,7 @@ def _describe(err: dict[str, Any], root: yaml.Node | None, source: str) -> str:
     return f"{where}{field}: {message}"
 
 
-def _line_of(node: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
+def line_of(node: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
     """1-based line of the YAML node at ``loc`` (deepest node found along the way)."""
     line = node.start_mark.line + 1 if node is not None else None
     for part in loc:
