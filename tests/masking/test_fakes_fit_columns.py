@@ -1,0 +1,195 @@
+"""Masked values are valid for their column: length, character set, type (inet, cidr, MAC, enum label, array
+element), uniqueness where the operator promises it, and the same fake for the same input."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+
+import pyarrow as pa
+import pytest
+import sqlalchemy as sa
+
+from hfit_dagster.errors import MaskingError
+from hfit_dagster.masking import ColumnInfo, Masker, build_table_plan
+from hfit_dagster.masking import vector_prf as vp
+from hfit_dagster.masking.operators.base import ColumnLimits
+from hfit_dagster.pipeline.table_plans import column_infos
+
+KEY = b"fit-columns-test-key-0123456789ab"
+EMAIL = re.compile(r"^[a-z0-9](?:[a-z0-9_-]|\.(?!\.))*(?<!\.)@example\.(?:com|net|org)$")
+MAC = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
+
+
+NO_LIMITS = ColumnLimits()
+
+
+def _mask(operator: str, values: list, limits: ColumnLimits = NO_LIMITS, type_: pa.DataType | None = None) -> list:
+    array = pa.array(values, type_ or pa.string())
+    return Masker(KEY).mask_array(operator, array, table="t", column="c", limits=limits).to_pylist()
+
+
+EMAILS = [f"person.number{i}.with.a.long.name@mail{i % 7}.example.co.uk" for i in range(3000)]
+
+
+@pytest.mark.parametrize(("max_length", "unique"), [(None, True), (60, True), (30, True), (24, True), (20, False),
+                                                     (13, False)])
+def test_email_fakes_fit_the_column_and_stay_valid(max_length: int | None, unique: bool) -> None:
+    fakes = _mask("email", EMAILS, ColumnLimits(max_length))
+    assert fakes == _mask("email", EMAILS, ColumnLimits(max_length))  # deterministic
+    for fake in fakes:
+        assert EMAIL.match(fake), fake
+        assert max_length is None or len(fake) <= max_length
+    if unique:
+        assert len(set(fakes)) == len(EMAILS)
+
+
+def test_email_fakes_that_fit_are_the_unlimited_fakes() -> None:
+    unlimited = _mask("email", EMAILS)
+    limited = _mask("email", EMAILS, ColumnLimits(40))
+    assert all(f == u for f, u in zip(limited, unlimited, strict=True) if len(u) <= 40)
+    assert any(len(u) > 40 for u in unlimited)
+
+
+def test_an_email_column_too_short_for_a_reserved_domain_is_an_error_naming_no_value() -> None:
+    with pytest.raises(MaskingError) as err:
+        _mask("email", ["a@b.co"], ColumnLimits(12))
+    assert "a@b.co" not in str(err.value)
+
+
+@pytest.mark.parametrize(("max_length", "unique"), [(None, True), (32, True), (16, True), (8, False)])
+def test_hashes_are_cut_to_the_column(max_length: int | None, unique: bool) -> None:
+    values = [f"user_{i}" for i in range(3000)]
+    fakes = _mask("hash", values, ColumnLimits(max_length))
+    full = _mask("hash", values)
+    assert all(re.fullmatch(r"[0-9a-f]+", f) for f in fakes)
+    assert all(f == h[: max_length or 32] for f, h in zip(fakes, full, strict=True))
+    if unique:
+        assert len(set(fakes)) == len(values)
+
+
+@pytest.mark.parametrize("operator", ["person_name", "first_name", "last_name", "street_address", "city"])
+def test_pooled_fakes_fit_a_short_column(operator: str) -> None:
+    values = [f"Somebody Name{i}" for i in range(300)]
+    fakes = _mask(operator, values, ColumnLimits(6))
+    assert fakes == _mask(operator, values, ColumnLimits(6))
+    assert all(0 < len(f) <= 6 and f == f.rstrip() for f in fakes)
+
+
+@pytest.mark.parametrize(("value", "network"), [
+    ("10.0.0.1/8", False), ("192.168.0.0/16", True), ("172.16.5.4/32", False), ("2001:db8::1/64", False),
+    ("fe80::/10", True), ("192.168.10.200", False), ("::1", False), ("0.0.0.0/0", True),
+])
+def test_inet_and_cidr_fakes_are_valid_with_their_prefix(value: str, network: bool) -> None:
+    fake = _mask("ip_address", [value])[0]
+    interface = ipaddress.ip_interface(fake)
+    original = ipaddress.ip_interface(value)
+    assert interface.version == original.version
+    if "/" in value:
+        assert interface.network.prefixlen == original.network.prefixlen
+    if network:
+        ipaddress.ip_network(fake, strict=True)  # host bits zero: a valid cidr
+    else:
+        assert interface.ip != original.ip
+
+
+def test_ipv6_fakes_too_long_for_the_column_become_ipv4() -> None:
+    values = ["::1", "2001:db8::42", "fe80::1/64", "192.168.10.200"]
+    for fake in _mask("ip_address", values, ColumnLimits(15)):
+        assert len(fake) <= 15
+        ipaddress.ip_interface(fake)
+
+
+@pytest.mark.parametrize("value", ["08:00:2b:01:02:03", "08-00-2B-01-02-03", "0800.2b01.0203",
+                                   "08:00:2b:01:02:03:04:05"])
+def test_mac_address_fakes_are_mac_addresses_in_the_same_layout(value: str) -> None:
+    fake = _mask("shape", [value])[0]
+    assert fake != value and len(fake) == len(value)
+    assert re.sub(r"[0-9A-Fa-f]", "x", fake) == re.sub(r"[0-9A-Fa-f]", "x", value)
+    assert (fake.upper() == fake) == (value.upper() == value)
+    first = int(re.sub(r"[^0-9A-Fa-f]", "", fake)[:2], 16)
+    assert first & 0x02 and not first & 0x01  # locally administered, unicast
+
+
+def test_macaddr_column_fakes_match_the_mac_regex() -> None:
+    values = [f"08:00:2b:{i // 256:02x}:{i % 256:02x}:03" for i in range(500)]
+    fakes = _mask("shape", values)
+    assert all(MAC.match(f) for f in fakes)
+
+
+@pytest.mark.parametrize("operator", ["person_name", "hash", "email", "shape", "fixed", "phone"])
+def test_enum_columns_get_one_of_their_labels(operator: str) -> None:
+    labels = ("sad", "ok", "happy", "Jane Doe")
+    values = ["happy", "sad", "Jane Doe", "ok", "happy", None]
+    fakes = _mask(operator, values, ColumnLimits(labels=labels))
+    assert fakes == _mask(operator, values, ColumnLimits(labels=labels))
+    assert fakes[-1] is None and all(f in labels for f in fakes[:-1])
+    assert fakes[0] == fakes[4]
+
+
+@pytest.mark.parametrize(("value", "prefix"), [
+    ("+44 20 7946 0958", "+44"), ("+1 415 555 0100", "+1"), ("+353871234567", "+353"), ("0044 20 7946 0958", "0044"),
+    ("+358 40 1234567", "+358"), ("+49 (0)30 123456", "+49"),
+])
+def test_phone_fakes_keep_the_country_code_and_the_format(value: str, prefix: str) -> None:
+    fake = _mask("phone", [value])[0]
+    assert fake.startswith(prefix) and fake != value
+    assert re.sub(r"\d", "9", fake) == re.sub(r"\d", "9", value)
+
+
+def test_phone_fakes_stay_unique_per_country_code() -> None:
+    values = [f"+44 20 7946 {i:04d}" for i in range(2000)] + [f"+1 415 555 {i:04d}" for i in range(2000)]
+    fakes = _mask("phone", values)
+    assert len(set(fakes)) == len(values)
+    assert all(f.startswith("+44 ") for f in fakes[:2000]) and all(f.startswith("+1 ") for f in fakes[2000:])
+    assert fakes == _mask("phone", values)
+
+
+def test_national_phone_fakes_are_the_plain_digit_permutation() -> None:
+    values = ["(212) 555-0199", "020 7946 0958", "5550100", "+06539759357"]  # the last: no known country code
+    expected = vp.shape_fakes(KEY, "phone", pa.array(values), letters=False).to_pylist()
+    assert _mask("phone", values) == expected
+
+
+def test_array_columns_are_masked_element_by_element() -> None:
+    values = [["a@b.co", "jo.long.name@example.com"], None, [], ["x.y@z.org", None]]
+    fakes = _mask("email", values, ColumnLimits(24), pa.list_(pa.string()))
+    assert fakes[1] is None and fakes[2] == [] and fakes[3][1] is None
+    assert [len(v) for v in fakes[0::3]] == [2, 2]
+    assert all(EMAIL.match(f) and len(f) <= 24 for f in (*fakes[0], fakes[3][0]))
+
+
+def test_the_plan_keeps_enums_and_structured_types_and_carries_limits() -> None:
+    columns = [ColumnInfo("id", "INTEGER", primary_key=True), ColumnInfo("mood", "mood", labels=("sad", "Jane Doe")),
+               ColumnInfo("during", "TSTZRANGE"), ColumnInfo("email", "VARCHAR(24)", max_length=24)]
+    sample = pa.table({"id": [1, 2, 3], "mood": ["Jane Doe", "sad", "Jane Doe"],
+                       "during": ["+1 415 555 0100", "+1 415 555 0101", "+1 415 555 0102"],
+                       "email": ["a@b.co", "c@d.org", "e@f.net"]})
+    plan = build_table_plan("people", columns, sample, {})
+    assert plan.decisions["mood"].operator == "keep" and plan.decisions["during"].operator == "keep"
+    assert plan.decisions["email"].operator == "email"
+    assert plan.limits("email") == ColumnLimits(24)
+    batch = pa.record_batch({"id": [1], "mood": ["sad"], "during": ["x"], "email": ["jo.long.name@example.com"]})
+    masked = Masker(KEY).mask_batch(plan, batch)
+    assert len(masked.column("email")[0].as_py()) <= 24
+
+
+def test_a_foreign_key_masked_like_its_parent_fits_the_parent_and_joins() -> None:
+    parent = build_table_plan("users", [ColumnInfo("email", "VARCHAR(24)", primary_key=True, max_length=24)], None,
+                              {"email": "email"})
+    child = build_table_plan("orders", [ColumnInfo("user_email", "VARCHAR(40)", foreign_key="users.email",
+                                                   max_length=40)], None, {}, parent_plans={"users": parent})
+    assert child.decisions["user_email"].operator == "email" and child.limits("user_email") == ColumnLimits(24)
+    value = pa.record_batch({"email": ["jo.long.name@example.com"]})
+    masker = Masker(KEY)
+    assert (masker.mask_batch(parent, value).column(0).to_pylist()
+            == masker.mask_batch(child, value.rename_columns(["user_email"])).column(0).to_pylist())
+
+
+def test_column_infos_read_length_and_labels_from_the_reflected_type() -> None:
+    table = sa.Table("people", sa.MetaData(), sa.Column("id", sa.Integer, primary_key=True),
+                     sa.Column("email", sa.String(24)), sa.Column("notes", sa.Text),
+                     sa.Column("mood", sa.Enum("sad", "ok", name="mood")))
+    infos = {i.name: i for i in column_infos(table, sa.create_engine("sqlite://").dialect)}
+    assert infos["email"].max_length == 24 and infos["notes"].max_length is None
+    assert infos["mood"].labels == ("sad", "ok") and infos["id"].labels is None
