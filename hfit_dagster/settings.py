@@ -47,6 +47,12 @@ class HfitSettings(BaseSettings):
         "build or download packages of templates reading it; a provider not listed is open to every role that may "
         "build (config file: provider_readers: {PROD_REPLICA: [approver, alice]})")
 
+    # -- the Dagster executor of the jobs (orchestration/executors.py) -------------------------------------
+    dagster_executor: str | None = Field(default=None, description="multiprocess (default), in_process or celery")
+    celery_broker_url: SecretStr | None = Field(default=None, description="Celery broker of the celery executor")
+    celery_backend_url: SecretStr | None = Field(default=None, description="Celery result backend (optional)")
+    celery_queue: str | None = Field(default=None, description="Celery queue of the steps (default dagster)")
+
     # -- the service (hfit serve, hfit admin) ----------------------------------------------------------------
     state_url: str | None = Field(default=None, description="SQLAlchemy URL of the service state database "
                                   "(users, tokens, templates, builds, audit); default sqlite:///<home>/state.db")

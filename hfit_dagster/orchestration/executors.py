@@ -13,12 +13,12 @@ The two steps of a build share ``<store>/.staging/run-<run_id>``: whatever runs 
 store (a shared volume, an NFS mount, a PVC with ReadWriteMany).
 """
 
-import os
 from collections.abc import Mapping
 
 import dagster as dg
 
 from hfit_dagster.errors import HfitError
+from hfit_dagster.settings import HfitSettings, load_settings
 
 EXECUTOR_ENV = "HFIT_DAGSTER_EXECUTOR"
 BROKER_ENV = "HFIT_CELERY_BROKER_URL"
@@ -47,9 +47,18 @@ def celery_config_source(queue: str = DEFAULT_QUEUE) -> dict[str, object]:
     }
 
 
+def executor_environment(settings: HfitSettings) -> dict[str, str]:
+    """The executor variables as the settings read them (presence only for the broker and backend: dagster-celery
+    reads their values from the environment at run time, so they never enter the stored run config)."""
+    values = {EXECUTOR_ENV: settings.dagster_executor, QUEUE_ENV: settings.celery_queue,
+              BROKER_ENV: "set" if settings.celery_broker_url else None,
+              BACKEND_ENV: "set" if settings.celery_backend_url else None}
+    return {name: value for name, value in values.items() if value}
+
+
 def celery_executor_from_env(environ: Mapping[str, str] | None = None) -> dg.ExecutorDefinition:
     """The dagster-celery executor on ``HFIT_CELERY_QUEUE``, broker and backend from the environment at run time."""
-    environ = os.environ if environ is None else environ
+    environ = executor_environment(load_settings()) if environ is None else environ
     try:
         from dagster_celery import celery_executor
     except ImportError:  # pragma: no cover - the `scale` extra is part of every install we ship
@@ -69,8 +78,8 @@ def celery_executor_from_env(environ: Mapping[str, str] | None = None) -> dg.Exe
 
 
 def executor_from_env(environ: Mapping[str, str] | None = None) -> dg.ExecutorDefinition | None:
-    """The executor ``HFIT_DAGSTER_EXECUTOR`` asks for; None means Dagster's default."""
-    environ = os.environ if environ is None else environ
+    """The executor ``HFIT_DAGSTER_EXECUTOR`` asks for (``environ``, else the settings); None: Dagster's default."""
+    environ = executor_environment(load_settings()) if environ is None else environ
     kind = (environ.get(EXECUTOR_ENV) or "multiprocess").strip().lower().replace("-", "_")
     if kind == "multiprocess":
         return None
