@@ -11,6 +11,7 @@ import yaml
 from rich.table import Table
 
 from hfit_dagster.cli.errors import report_errors, stderr, stdout
+from hfit_dagster.cli.progress_lines import progress_status
 from hfit_dagster.settings import HfitSettings, load_settings
 from hfit_dagster.template.loader import resolve_template
 from hfit_dagster.template.params import parse_assignments
@@ -34,9 +35,11 @@ def _run_build(template: str, params: list[str], settings: HfitSettings, dialect
 
     spec = resolve_template(template, settings.templates_dir).spec
     raw = parse_assignments(params)
-    with stderr.status(f"building {spec.name}…") as status:
+    # a terminal shows the template beside each update; a log names it once, in the first line
+    label = (lambda message: f"{spec.name}: {message}") if stderr.is_terminal else (lambda message: message)
+    with progress_status(stderr, f"building {spec.name}…") as status:
         return build_package(spec, raw, settings, dialect=dialect, include_indexes=include_indexes, gzip_sql=gzip_sql,
-                             progress=lambda message: status.update(f"{spec.name}: {message}"))
+                             progress=lambda message: status.update(label(message)))
 
 
 def _summary(built: BuiltPackage) -> None:
@@ -80,7 +83,7 @@ def demo(
     home.mkdir(parents=True, exist_ok=True)
     db_path = (home / "demo" / "shop.db").resolve()
     db_path.parent.mkdir(parents=True, exist_ok=True)
-    with stderr.status(f"generating demo source ({customers} customers)…"):
+    with progress_status(stderr, f"generating demo source ({customers} customers)…"):
         counts = generate_shop(f"sqlite:///{db_path}", customers=customers)
     stderr.print(f"demo source: {db_path} ({', '.join(f'{t} {n}' for t, n in counts.items())})")
     _write_demo_config(settings, f"sqlite:///{db_path}")
