@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import dagster as dg
 import pytest
 
@@ -9,7 +11,7 @@ from hfit_dagster.errors import HfitError
 from hfit_dagster.orchestration.executors import executor_from_env
 
 
-def test_the_executor_comes_from_the_settings(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:  # noqa: ANN001
+def test_the_executor_comes_from_the_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """HFIT_DAGSTER_EXECUTOR picks the executor; celery needs its broker setting, named in the error."""
     monkeypatch.setenv("HFIT_HOME", str(tmp_path))
     monkeypatch.delenv("HFIT_CELERY_BROKER_URL", raising=False)
