@@ -8,6 +8,8 @@ applies it. Each column goes through its operator from the registry with one sec
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from collections.abc import Callable
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -20,7 +22,7 @@ from hfit_dagster.arrow_strings import string_buffers
 from hfit_dagster.errors import MaskingError
 from hfit_dagster.jit import compiled
 from hfit_dagster.masking.catalog import CONTEXT_OPERATORS, TEXT_OPERATORS
-from hfit_dagster.masking.operators.base import NO_LIMITS, ColumnLimits, MaskContext, Operator
+from hfit_dagster.masking.operators.base import NO_LIMITS, ColumnLimits, MaskContext, Operator, is_text_type
 from hfit_dagster.masking.operators.constant import KeepOperator, NullOperator
 from hfit_dagster.masking.operators.registry import get_operator
 from hfit_dagster.masking.row_context import MIN_LENGTH as MIN_CONTEXT_LENGTH
@@ -83,12 +85,15 @@ class Masker:
         """Mask one column with a named operator; same length, same Arrow type, NULLs stay NULL; fakes fit
         ``limits`` (the column's maximum length, its enum labels).
 
-        An array column (Arrow list: PostgreSQL ``text[]``) is masked element by element, so every element is a
-        valid value of the element type and the array keeps its length."""
+        An array column (PostgreSQL ``text[]``: an Arrow list, or JSON text as the reader holds it) is masked
+        element by element, so every element is a valid value of the element type and the array keeps its
+        length."""
         op = get_operator(operator)
         if isinstance(values, pa.ChunkedArray):
             values = values.combine_chunks() if values.num_chunks else pa.array([], type=values.type)
         ctx = MaskContext(self.key, self.text_redactor, self.fixed_values, table, column, limits)
+        if limits.array and is_text_type(values.type) and not isinstance(op, KeepOperator | NullOperator):
+            return _mask_json_arrays(op, values, ctx)
         if pa.types.is_dictionary(values.type):
             return self._mask_dictionary(op, values, ctx)
         if (pa.types.is_list(values.type) or pa.types.is_large_list(values.type)) \
@@ -220,6 +225,39 @@ class Masker:
             f"({failed}; the value is not shown)",
             hint="choose an operator that fits the column's values, e.g. hash or null, in a masking rule",
         )
+
+
+def _mask_json_arrays(op: Operator, values: pa.Array, ctx: MaskContext) -> pa.Array:
+    """An array column held as JSON text: its string elements (at any depth) masked by ``op``, numbers and NULLs
+    kept, the array written back as JSON. A value that is not a JSON array becomes NULL (the operator cannot
+    write a valid array for it)."""
+    element_ctx = dataclasses.replace(ctx, limits=dataclasses.replace(ctx.limits, array=False))
+    documents: list[Any] = []
+    strings: list[str] = []
+
+    def collect(node: Any) -> None:
+        if isinstance(node, list):
+            for item in node:
+                collect(item)
+        elif isinstance(node, str):
+            strings.append(node)
+
+    for text in values.to_pylist():
+        try:
+            document = json.loads(text) if text is not None else None
+        except ValueError:
+            document = None
+        documents.append(document if isinstance(document, list) else None)
+        collect(documents[-1])
+    fakes = iter(op.operate(pa.array(strings, pa.string()), element_ctx).to_pylist() if strings else [])
+
+    def rebuild(node: Any) -> Any:
+        if isinstance(node, list):
+            return [rebuild(item) for item in node]
+        return next(fakes) if isinstance(node, str) else node
+
+    out = [None if d is None else json.dumps(rebuild(d), ensure_ascii=False) for d in documents]
+    return pa.array(out, pa.string()).cast(values.type)
 
 
 def _row_triples(context: list[tuple[pa.Array, pa.Array, str]]) -> list[list[tuple[Any, Any, str]]]:

@@ -76,7 +76,10 @@ class ColumnInfo:
     @property
     def limits(self) -> ColumnLimits:
         """What a masked value of this column must fit."""
-        return ColumnLimits(self.max_length, self.labels)
+        return ColumnLimits(self.max_length, self.labels, bool(_ARRAY_TYPE.search(self.sql_type.strip().upper())))
+
+
+_ARRAY_TYPE = re.compile(r"\]$|^ARRAY\b")
 
 
 # types whose values no whole-value fake can be: ranges, geometry, text search, XML (PostgreSQL spellings); kept

@@ -42,7 +42,10 @@ def column_infos(table: sa.Table, dialect: sa.engine.Dialect) -> list[ColumnInfo
 
 
 def _max_length(column_type: sa.types.TypeEngine) -> int | None:
-    """The characters a string column holds (``VARCHAR(24)``: 24); None for unbounded text and other types."""
+    """The characters a string column holds (``VARCHAR(24)``: 24; ``VARCHAR(20)[]``: 20 per element); None for
+    unbounded text and other types."""
+    if isinstance(column_type, sa.ARRAY):
+        column_type = column_type.item_type
     length = getattr(column_type, "length", None)
     return length if isinstance(column_type, sa.String) and isinstance(length, int) and length > 0 else None
 

@@ -4,6 +4,7 @@ element), uniqueness where the operator promises it, and the same fake for the s
 from __future__ import annotations
 
 import ipaddress
+import json
 import re
 
 import pyarrow as pa
@@ -193,3 +194,24 @@ def test_column_infos_read_length_and_labels_from_the_reflected_type() -> None:
     infos = {i.name: i for i in column_infos(table, sa.create_engine("sqlite://").dialect)}
     assert infos["email"].max_length == 24 and infos["notes"].max_length is None
     assert infos["mood"].labels == ("sad", "ok") and infos["id"].labels is None
+
+
+def test_array_columns_held_as_json_text_are_masked_element_by_element() -> None:
+    values = ['["jo.long.name@example.com", "a@b.co"]', "[]", None, '[["x.y@z.org", null]]', "not an array"]
+    limits = ColumnInfo("emails", "VARCHAR(24)[]", max_length=24).limits
+    assert limits.array
+    fakes = _mask("email", values, limits)
+    assert fakes == _mask("email", values, limits)
+    first, empty, missing, nested, broken = (json.loads(f) if f is not None else None for f in fakes)
+    assert len(first) == 2 and empty == [] and missing is None and broken is None
+    assert nested[0][1] is None
+    assert all(EMAIL.match(f) and len(f) <= 24 for f in (*first, nested[0][0]))
+    assert first[1] == _mask("email", ["a@b.co"], ColumnLimits(24))[0]  # an element's fake is the value's fake
+
+
+def test_column_infos_read_the_element_length_of_an_array() -> None:
+    from sqlalchemy.dialects import postgresql
+
+    table = sa.Table("people", sa.MetaData(), sa.Column("emails", postgresql.ARRAY(sa.String(20))))
+    (info,) = column_infos(table, postgresql.dialect())
+    assert info.max_length == 20 and info.limits.array

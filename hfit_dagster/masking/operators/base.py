@@ -48,10 +48,12 @@ def _is_string_view(t: pa.DataType) -> bool:
 @dataclass(frozen=True)
 class ColumnLimits:
     """What the target column can hold, from the reflected source type: its maximum length in characters
-    (``VARCHAR(24)``: 24; None: no limit) and, for an enum type, its labels (a masked value must be one)."""
+    (``VARCHAR(24)``: 24; None: no limit; for an array, of each element), for an enum type its labels (a masked
+    value must be one), and whether it is an array (held as JSON text: its elements are masked, not the text)."""
 
     max_length: int | None = None
     labels: tuple[str, ...] | None = None
+    array: bool = False
 
 
 NO_LIMITS = ColumnLimits()
