@@ -92,8 +92,9 @@ class Masker:
         if isinstance(values, pa.ChunkedArray):
             values = values.combine_chunks() if values.num_chunks else pa.array([], type=values.type)
         ctx = MaskContext(self.key, self.text_redactor, self.fixed_values, table, column, limits)
-        if limits.array and is_text_type(values.type) and not isinstance(op, KeepOperator | NullOperator):
-            return _mask_json_arrays(op, values, ctx)
+        if (limits.array or (limits.json and op.name not in TEXT_OPERATORS)) and is_text_type(values.type) \
+                and not isinstance(op, KeepOperator | NullOperator):
+            return _mask_json_documents(op, values, ctx)
         if pa.types.is_dictionary(values.type):
             return self._mask_dictionary(op, values, ctx)
         if (pa.types.is_list(values.type) or pa.types.is_large_list(values.type)) \
@@ -162,8 +163,12 @@ class Masker:
                 operator = plan.decisions[name].operator
                 if context and pa.types.is_string(column.type) and column.null_count < len(column):
                     in_context = [(batch.column(n), masked[n], plan.decisions[n].operator) for n in context]
-                    masked[name] = self._guarded(plan, name, operator, partial(
+                    in_row = self._guarded(plan, name, operator, partial(
                         self._mask_text_in_context, plan, name, operator, column, in_context))
+                    fit = MaskContext(self.key, self.text_redactor, self.fixed_values, plan.table, name,
+                                      plan.limits(name))
+                    masked[name] = self._guarded(plan, name, operator, partial(
+                        get_operator(operator).fit_to_column, column, in_row, fit))
                 else:
                     masked[name] = self._mask_column(plan, name, operator, column)
         arrays = [masked[name] for name in batch.schema.names]
@@ -227,17 +232,22 @@ class Masker:
         )
 
 
-def _mask_json_arrays(op: Operator, values: pa.Array, ctx: MaskContext) -> pa.Array:
-    """An array column held as JSON text: its string elements (at any depth) masked by ``op``, numbers and NULLs
-    kept, the array written back as JSON. A value that is not a JSON array becomes NULL (the operator cannot
-    write a valid array for it)."""
-    element_ctx = dataclasses.replace(ctx, limits=dataclasses.replace(ctx.limits, array=False))
+def _mask_json_documents(op: Operator, values: pa.Array, ctx: MaskContext) -> pa.Array:
+    """An array column held as JSON text, or a JSON column under a whole-value operator (a rule ``email`` on a
+    ``json`` column): its string leaves (array elements at any depth, object values; not object keys) masked by
+    ``op``, numbers, booleans and NULLs kept, the document written back as JSON (numbers as Python writes them:
+    ``1.50`` becomes ``1.5``). A value that does not parse (for an array column: is not a JSON array) becomes
+    NULL: the operator cannot write a valid value for it."""
+    element_ctx = dataclasses.replace(ctx, limits=dataclasses.replace(ctx.limits, array=False, json=False))
     documents: list[Any] = []
     strings: list[str] = []
 
     def collect(node: Any) -> None:
         if isinstance(node, list):
             for item in node:
+                collect(item)
+        elif isinstance(node, dict):
+            for item in node.values():
                 collect(item)
         elif isinstance(node, str):
             strings.append(node)
@@ -246,18 +256,24 @@ def _mask_json_arrays(op: Operator, values: pa.Array, ctx: MaskContext) -> pa.Ar
         try:
             document = json.loads(text) if text is not None else None
         except ValueError:
-            document = None
-        documents.append(document if isinstance(document, list) else None)
+            text, document = None, None
+        documents.append(document if text is not None and (isinstance(document, list) or not ctx.limits.array)
+                         else _UNWRITABLE)
         collect(documents[-1])
     fakes = iter(op.operate(pa.array(strings, pa.string()), element_ctx).to_pylist() if strings else [])
 
     def rebuild(node: Any) -> Any:
         if isinstance(node, list):
             return [rebuild(item) for item in node]
+        if isinstance(node, dict):
+            return {k: rebuild(v) for k, v in node.items()}
         return next(fakes) if isinstance(node, str) else node
 
-    out = [None if d is None else json.dumps(rebuild(d), ensure_ascii=False) for d in documents]
+    out = [None if d is _UNWRITABLE else json.dumps(rebuild(d), ensure_ascii=False) for d in documents]
     return pa.array(out, pa.string()).cast(values.type)
+
+
+_UNWRITABLE = object()  # a SQL NULL, or a value the operator cannot write as valid JSON: NULL
 
 
 def _row_triples(context: list[tuple[pa.Array, pa.Array, str]]) -> list[list[tuple[Any, Any, str]]]:

@@ -76,10 +76,13 @@ class ColumnInfo:
     @property
     def limits(self) -> ColumnLimits:
         """What a masked value of this column must fit."""
-        return ColumnLimits(self.max_length, self.labels, bool(_ARRAY_TYPE.search(self.sql_type.strip().upper())))
+        sql_type = self.sql_type.strip().upper()
+        return ColumnLimits(self.max_length, self.labels, bool(_ARRAY_TYPE.search(sql_type)),
+                            bool(_JSON_TYPE.match(sql_type)))
 
 
 _ARRAY_TYPE = re.compile(r"\]$|^ARRAY\b")
+_JSON_TYPE = re.compile(r"^JSONB?$")
 
 
 # types whose values no whole-value fake can be: ranges, geometry, text search, XML (PostgreSQL spellings); kept

@@ -215,3 +215,21 @@ def test_column_infos_read_the_element_length_of_an_array() -> None:
     table = sa.Table("people", sa.MetaData(), sa.Column("emails", postgresql.ARRAY(sa.String(20))))
     (info,) = column_infos(table, postgresql.dialect())
     assert info.max_length == 20 and info.limits.array
+
+
+def test_json_columns_under_a_whole_value_operator_stay_json() -> None:
+    values = ['"just a string"', '{"who": "Jo Smith", "n": 2, "tags": ["Li Wu"]}', "null", "3", "not json"]
+    limits = ColumnInfo("doc", "JSONB").limits
+    fakes = _mask("person_name", values, limits)
+    scalar, document, null, number, broken = fakes
+    assert isinstance(json.loads(scalar), str) and json.loads(scalar) != "just a string"
+    parsed = json.loads(document)
+    assert parsed["n"] == 2 and set(parsed) == {"who", "n", "tags"} and parsed["who"] != "Jo Smith"
+    assert null == "null" and number == "3" and broken is None
+
+
+def test_json_pii_documents_too_long_for_their_column_become_empty_documents() -> None:
+    from hfit_dagster.masking.operators.registry import get_operator
+
+    fakes = pa.array(['{"email": "a.long.fake@example.com"}', '["x"]', '"s"'])
+    assert get_operator("json_pii").shorten(fakes, 4).to_pylist() == ["{}", "[]", '""']

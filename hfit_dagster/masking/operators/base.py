@@ -49,11 +49,13 @@ def _is_string_view(t: pa.DataType) -> bool:
 class ColumnLimits:
     """What the target column can hold, from the reflected source type: its maximum length in characters
     (``VARCHAR(24)``: 24; None: no limit; for an array, of each element), for an enum type its labels (a masked
-    value must be one), and whether it is an array (held as JSON text: its elements are masked, not the text)."""
+    value must be one), whether it is an array (held as JSON text: its elements are masked, not the text) and
+    whether it is a JSON column (a whole-value operator masks its string leaves, so the value stays JSON)."""
 
     max_length: int | None = None
     labels: tuple[str, ...] | None = None
     array: bool = False
+    json: bool = False
 
 
 NO_LIMITS = ColumnLimits()

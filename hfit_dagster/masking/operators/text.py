@@ -34,9 +34,16 @@ class RedactTextOperator(Operator):
 
 
 class JsonPiiOperator(Operator):
-    """JSON documents: only the leaves holding personal data are faked (see :mod:`~hfit_dagster.masking.json_pii`)."""
+    """JSON documents: only the leaves holding personal data are faked (see :mod:`~hfit_dagster.masking.json_pii`).
+
+    A masked document longer than its column (fakes can be longer than the leaves they replace) cannot be cut
+    and stay JSON: it becomes the empty document of its kind (``{}``, ``[]``, ``""``)."""
 
     name = "json_pii"
+
+    def shorten(self, fakes: pa.Array, max_length: int) -> pa.Array:
+        empty = {"{": "{}", "[": "[]"}
+        return pa.array([empty.get(f.lstrip()[:1], '""') for f in fakes.to_pylist()], pa.string())
 
     def mask_distinct(self, values: pa.Array, ctx: MaskContext) -> pa.Array:
         redactor = _redactor(self.name, values, ctx)
