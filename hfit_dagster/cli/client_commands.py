@@ -42,6 +42,7 @@ from hfit_dagster.cli.api_client import (
     verify_download,
 )
 from hfit_dagster.cli.errors import report_errors, stderr, stdout
+from hfit_dagster.cli.progress_lines import progress_status
 from hfit_dagster.errors import AuthError, HfitError, InvalidRequest, ServiceError
 from hfit_dagster.package.store import VERSION_PATTERN
 from hfit_dagster.settings import load_settings
@@ -202,12 +203,10 @@ def _build(client: HfitClient, name: str, raw: dict[str, str], timeout: float) -
         stderr.print(f"{name}: fresh package {build['version']} (same template and parameters), not rebuilt")
         return str(build["version"])
     dry = " (dry run of your draft)" if build.get("dry_run") else ""
-    if not stderr.is_terminal:
-        stderr.print(f"{name}: building{dry} (build {build['id']})…")
-        return str(client.wait_for_build(build, timeout=timeout)["version"])
-    with stderr.status(f"{name}: build {build['status']}{dry}…") as status:
+    # a spinner on a terminal; elsewhere (CI logs) a plain line per status change
+    with progress_status(stderr, f"{name}: build {build['id']} {build['status']}{dry}") as status:
         done = client.wait_for_build(build, timeout=timeout,
-                                     on_status=lambda b: status.update(f"{name}: build {b['status']}{dry}…"))
+                                     on_status=lambda b: status.update(f"{name}: build {b['id']} {b['status']}{dry}"))
     stderr.print(f"{name}: built {done['version']}")
     return str(done["version"])
 
