@@ -4,9 +4,7 @@ the format kept."""
 from __future__ import annotations
 
 import functools
-import re
 
-import numpy as np
 import phonenumbers
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -14,32 +12,13 @@ import pyarrow.compute as pc
 from hfit_dagster.masking import vector_prf as vp
 from hfit_dagster.masking.operators.base import StringOperator
 
-# "+", then the country code's digits (ITU codes are 1-3 digits and prefix-free), possibly spread over separators
-_INTERNATIONAL = re.compile(r"^\s*(?:\+|00)")
-
 
 @functools.lru_cache(maxsize=1)
-def _country_codes() -> frozenset[str]:
-    return frozenset(str(code) for code in phonenumbers.COUNTRY_CODE_TO_REGION_CODE)
-
-
-def country_code_end(value: str) -> int:
-    """The position just after the country code of an international number (``+44 20 ...``: after ``44``;
-    ``0044 ...`` too), or 0 when the value has no ``+``/``00`` or no known country code follows it."""
-    start = _INTERNATIONAL.match(value)
-    if start is None:
-        return 0
-    digits = ""
-    for at in range(start.end(), len(value)):
-        if value[at].isdigit():
-            digits += value[at]
-            if digits in _country_codes():
-                return at + 1
-            if len(digits) == 3:
-                return 0
-        elif digits:  # a separator inside the code: no known code ended before it
-            return 0
-    return 0
+def _international() -> str:
+    """RE2 pattern splitting an international number into ``+``/``00`` with its country code, and the rest (ITU
+    codes are 1-3 digits and prefix-free, so at most one alternative matches)."""
+    codes = "|".join(sorted((str(c) for c in phonenumbers.COUNTRY_CODE_TO_REGION_CODE), key=len, reverse=True))
+    return rf"^(?P<code>\s*(?:\+|00)(?:{codes}))(?P<rest>.*)$"
 
 
 class PhoneOperator(StringOperator):
@@ -47,19 +26,18 @@ class PhoneOperator(StringOperator):
     an international number (``+44``, ``0044``) and '+', spaces, dashes, parentheses kept.
 
     A permutation per digit count, so distinct numbers with the same country code and digit count stay
-    distinct. The national part is faked as the same number written without its country code would be."""
+    distinct. The national part is faked as the same number written without its country code would be. A ``+``
+    followed by no known country code (``+06...``) is permuted whole, like a national number."""
 
     name = "phone"
     accepts_integers = True
 
     def fake_many(self, values: pa.Array, key: bytes) -> pa.Array:
         values = vp.as_utf8(values)
-        international = pc.match_substring_regex(values, r"^\s*(\+|00)")
+        parts = pc.extract_regex(values, _international())
+        international = parts.is_valid()
         if not pc.any(international).as_py():
             return vp.shape_fakes(key, self.name, values, letters=False)
-        texts = values.to_pylist()
-        cut = np.array([country_code_end(v) if i else 0
-                        for v, i in zip(texts, international.to_pylist(), strict=True)], dtype=np.int64)
-        rests = pa.array([v[c:] for v, c in zip(texts, cut.tolist(), strict=True)], pa.string())
-        faked = vp.shape_fakes(key, self.name, rests, letters=False).to_pylist()
-        return pa.array([v[:c] + f for v, c, f in zip(texts, cut.tolist(), faked, strict=True)], pa.string())
+        code = pc.fill_null(parts.field("code"), "")
+        rest = pc.if_else(international, parts.field("rest"), values)
+        return pc.binary_join_element_wise(code, vp.shape_fakes(key, self.name, rest, letters=False), "")
