@@ -233,3 +233,18 @@ def test_json_pii_documents_too_long_for_their_column_become_empty_documents() -
 
     fakes = pa.array(['{"email": "a.long.fake@example.com"}', '["x"]', '"s"'])
     assert get_operator("json_pii").shorten(fakes, 4).to_pylist() == ["{}", "[]", '""']
+
+
+@pytest.mark.parametrize("max_length", [40, 30, 25, 24, 18, 13])
+def test_shortened_emails_are_the_documented_construction(max_length: int) -> None:
+    unlimited = _mask("email", EMAILS[:500])
+    for full, fake in zip(unlimited, _mask("email", EMAILS[:500], ColumnLimits(max_length)), strict=True):
+        if len(full) <= max_length:
+            assert fake == full
+            continue
+        local, domain = full.rsplit("@", 1)
+        names, suffix = local.rsplit(".", 1)
+        budget = max_length - 1 - len(domain)
+        prefix = names[: max(budget - 13, 0)].rstrip(".-_")
+        expected = suffix[:budget] if budget <= 12 else (f"{prefix}.{suffix}" if prefix else suffix)
+        assert fake == f"{expected}@{domain}"

@@ -17,6 +17,8 @@ from hfit_dagster.masking.operators.pools import pick_many, pool_arrays
 
 # Reserved for documentation (RFC 2606): a fake address can never reach a real mailbox.
 EMAIL_DOMAINS: tuple[str, ...] = ("example.com", "example.net", "example.org")
+_DOMAIN_LENGTH = len(EMAIL_DOMAINS[0])  # all of the same length: a shortened address has one budget per column
+assert all(len(d) == _DOMAIN_LENGTH for d in EMAIL_DOMAINS)
 
 
 class EmailOperator(StringOperator):
@@ -50,23 +52,20 @@ class EmailOperator(StringOperator):
         (``VARCHAR(20)``: 8 hex digits, 32 bits, even odds among ~77,000 distinct emails). Fewer than
         13 characters cannot hold an address on a reserved domain: a MaskingError.
         """
-        out = []
-        for fake in fakes.to_pylist():
-            local, domain = fake.rsplit("@", 1)
-            names, suffix = local.rsplit(".", 1)
-            budget = max_length - 1 - len(domain)
-            if budget < 1:
-                raise MaskingError(
-                    f"a column of at most {max_length} characters cannot hold an email address on {domain}",
-                    hint="mask this column with hash or shape in a masking rule",
-                )
-            if budget <= len(suffix):
-                local = suffix[:budget]
-            else:
-                prefix = names[: budget - len(suffix) - 1].rstrip(".-_")
-                local = f"{prefix}.{suffix}" if prefix else suffix
-            out.append(f"{local}@{domain}")
-        return pa.array(out, pa.string())
+        budget = max_length - 1 - _DOMAIN_LENGTH  # characters of the local part
+        if budget < 1:
+            raise MaskingError(
+                f"a column of at most {max_length} characters cannot hold an email address on a reserved domain",
+                hint="mask this column with hash or shape in a masking rule",
+            )
+        parts = pc.extract_regex(fakes, r"^(?P<names>.*)\.(?P<suffix>[0-9a-f]{12})@(?P<domain>[^@]+)$")
+        names, suffix, domain = parts.field("names"), parts.field("suffix"), parts.field("domain")
+        if budget <= 12:
+            local = pc.utf8_slice_codeunits(suffix, 0, budget)
+        else:
+            prefix = pc.utf8_rtrim(pc.utf8_slice_codeunits(names, 0, budget - 13), characters=".-_")
+            local = pc.if_else(pc.equal(prefix, ""), suffix, pc.binary_join_element_wise(prefix, suffix, "."))
+        return pc.binary_join_element_wise(local, domain, "@")
 
     @staticmethod
     def fake_many_compiled(h: np.ndarray) -> pa.Array:
