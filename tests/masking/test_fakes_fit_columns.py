@@ -248,3 +248,15 @@ def test_shortened_emails_are_the_documented_construction(max_length: int) -> No
         prefix = names[: max(budget - 13, 0)].rstrip(".-_")
         expected = suffix[:budget] if budget <= 12 else (f"{prefix}.{suffix}" if prefix else suffix)
         assert fake == f"{expected}@{domain}"
+
+
+def test_free_text_naming_its_row_is_cut_to_its_column(analyzer, key: bytes) -> None:
+    from hfit_dagster.masking import ColumnDecision, TableMaskingPlan, TextRedactor
+
+    ops = {"name": "person_name", "note": "redact_text"}
+    plan = TableMaskingPlan("customers", {c: ColumnDecision(c, op, None, 1.0, "test", "rule") for c, op in ops.items()},
+                            columns={"note": ColumnInfo("note", "VARCHAR(30)", max_length=30)})
+    batch = pa.RecordBatch.from_pydict({"name": ["Lilly Preiss"],
+                                        "note": ["Called Lilly Preiss about it, write to lp@web.de"]})
+    note = Masker(key, text_redactor=TextRedactor(analyzer, key)).mask_batch(plan, batch).column("note")[0].as_py()
+    assert len(note) <= 30 and "Preiss" not in note
