@@ -13,6 +13,7 @@ from typing import Any
 
 import pyarrow as pa
 import sqlalchemy as sa
+from sqlalchemy.dialects import mysql
 
 from hfit_dagster.masking import ColumnInfo, TableMaskingPlan, build_table_plan
 from hfit_dagster.pipeline.export_walk import Source
@@ -42,16 +43,19 @@ def column_infos(table: sa.Table, dialect: sa.engine.Dialect) -> list[ColumnInfo
 
 
 def _max_length(column_type: sa.types.TypeEngine) -> int | None:
-    """The characters a string column holds (``VARCHAR(24)``: 24; ``VARCHAR(20)[]``: 20 per element); None for
-    unbounded text and other types."""
+    """The characters a string column holds (``VARCHAR(24)``: 24; ``VARCHAR(20)[]``: 20 per element), the bytes
+    of a binary column (``VARBINARY(8)``: 8); None for unbounded text and other types."""
     if isinstance(column_type, sa.ARRAY):
         column_type = column_type.item_type
     length = getattr(column_type, "length", None)
-    return length if isinstance(column_type, sa.String) and isinstance(length, int) and length > 0 else None
+    bounded = isinstance(column_type, sa.String | sa.types._Binary) and isinstance(length, int) and length > 0
+    return length if bounded else None
 
 
 def _labels(column_type: sa.types.TypeEngine) -> tuple[str, ...] | None:
-    """An enum type's labels (MySQL ENUM, PostgreSQL CREATE TYPE ... AS ENUM); None for other types."""
+    """An enum type's labels (MySQL ENUM and SET, PostgreSQL CREATE TYPE ... AS ENUM); None for other types."""
+    if isinstance(column_type, mysql.SET):  # any one label is a valid SET value
+        return tuple(str(v) for v in column_type.values) or None
     enums = getattr(column_type, "enums", None) if isinstance(column_type, sa.Enum) else None
     return tuple(str(e) for e in enums) if enums else None
 

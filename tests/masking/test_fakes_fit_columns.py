@@ -260,3 +260,18 @@ def test_free_text_naming_its_row_is_cut_to_its_column(analyzer, key: bytes) -> 
                                         "note": ["Called Lilly Preiss about it, write to lp@web.de"]})
     note = Masker(key, text_redactor=TextRedactor(analyzer, key)).mask_batch(plan, batch).column("note")[0].as_py()
     assert len(note) <= 30 and "Preiss" not in note
+
+
+def test_binary_hashes_are_cut_to_the_column_bytes() -> None:
+    fakes = _mask("hash", [b"secret one", b"secret two"], ColumnLimits(8), pa.binary())
+    assert all(len(f) == 8 for f in fakes) and fakes[0] != fakes[1]
+    assert fakes == [f[:8] for f in _mask("hash", [b"secret one", b"secret two"], type_=pa.binary())]
+
+
+def test_column_infos_read_binary_lengths_and_set_labels() -> None:
+    from sqlalchemy.dialects import mysql
+
+    table = sa.Table("t", sa.MetaData(), sa.Column("b", mysql.VARBINARY(8)), sa.Column("s", mysql.SET("a", "b")),
+                     sa.Column("e", mysql.ENUM("x", "y")))
+    infos = {i.name: i for i in column_infos(table, mysql.dialect())}
+    assert infos["b"].max_length == 8 and infos["s"].labels == ("a", "b") and infos["e"].labels == ("x", "y")

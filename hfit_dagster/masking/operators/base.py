@@ -126,7 +126,12 @@ class Operator(ABC):
         column's maximum length is shortened by :meth:`shorten`; fakes that fit are left as they are.
         """
         limits = ctx.limits
-        if not is_text_type(masked.type) or not len(masked):
+        if not len(masked):
+            return masked
+        if (pa.types.is_binary(masked.type) or pa.types.is_large_binary(masked.type)) and limits.max_length:
+            # a binary column's length is in bytes (VARBINARY(8)): a keyed hash cut to it, like a string hash
+            return pc.binary_slice(masked, 0, limits.max_length).cast(masked.type)
+        if not is_text_type(masked.type):
             return masked
         if limits.labels:
             return label_picks(ctx.key, self.name, originals, limits.labels).cast(masked.type)
