@@ -92,8 +92,9 @@ class Masker:
         if isinstance(values, pa.ChunkedArray):
             values = values.combine_chunks() if values.num_chunks else pa.array([], type=values.type)
         ctx = MaskContext(self.key, self.text_redactor, self.fixed_values, table, column, limits)
-        if (limits.array or (limits.json and op.name not in TEXT_OPERATORS)) and is_text_type(values.type) \
-                and not isinstance(op, KeepOperator | NullOperator):
+        # json_pii walks whole documents (an array held as JSON text is one); other operators fake its elements
+        element_wise = (limits.array and op.name != "json_pii") or (limits.json and op.name not in TEXT_OPERATORS)
+        if element_wise and is_text_type(values.type) and not isinstance(op, KeepOperator | NullOperator):
             return _mask_json_documents(op, values, ctx)
         if pa.types.is_dictionary(values.type):
             return self._mask_dictionary(op, values, ctx)

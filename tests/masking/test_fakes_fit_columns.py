@@ -275,3 +275,15 @@ def test_column_infos_read_binary_lengths_and_set_labels() -> None:
                      sa.Column("e", mysql.ENUM("x", "y")))
     infos = {i.name: i for i in column_infos(table, mysql.dialect())}
     assert infos["b"].max_length == 8 and infos["s"].labels == ("a", "b") and infos["e"].labels == ("x", "y")
+
+
+def test_an_array_column_under_json_pii_is_walked_as_one_document(analyzer, key: bytes) -> None:
+    from hfit_dagster.masking import TextRedactor
+
+    values = pa.array(['["jo.long.name@example.com", "mary.jones@gmail.com"]', "[]"])
+    limits = ColumnInfo("emails", "TEXT[]").limits
+    masked = Masker(key, text_redactor=TextRedactor(analyzer, key)).mask_array(
+        "json_pii", values, table="t", column="emails", limits=limits).to_pylist()
+    first = json.loads(masked[0])
+    assert isinstance(first, list) and len(first) == 2 and "mary.jones@gmail.com" not in first
+    assert json.loads(masked[1]) == []
