@@ -184,8 +184,18 @@ def _normalize_rules(table: str, columns: list[ColumnInfo], rules: Mapping[str, 
                 f"masking rule '{operator}' cannot apply to {table}.{column} of type {sql_type}",
                 hint="use hash, null, fixed or keep for this column, or fix the rule",
             )
+        max_length = by_name[column].max_length
+        if operator == "email" and max_length is not None and max_length < _SHORTEST_EMAIL:
+            raise MaskingError(
+                f"masking rule 'email' cannot apply to {table}.{column}: {max_length} characters cannot hold an "
+                "address on a reserved domain",
+                hint="use hash or shape for this column",
+            )
         out[column] = operator
     return out
+
+
+_SHORTEST_EMAIL = len("0@example.com")  # the shortest address the email operator writes
 
 
 def _sample_values(sample: pa.Table | None, column: str, limit: int) -> list[str] | None:

@@ -287,3 +287,9 @@ def test_an_array_column_under_json_pii_is_walked_as_one_document(analyzer, key:
     first = json.loads(masked[0])
     assert isinstance(first, list) and len(first) == 2 and "mary.jones@gmail.com" not in first
     assert json.loads(masked[1]) == []
+
+
+def test_an_email_rule_on_a_column_too_short_for_any_address_is_refused_when_planning() -> None:
+    with pytest.raises(MaskingError, match="12 characters"):
+        build_table_plan("t", [ColumnInfo("mail", "VARCHAR(12)", max_length=12)], None, {"mail": "email"})
+    build_table_plan("t", [ColumnInfo("mail", "VARCHAR(13)", max_length=13)], None, {"mail": "email"})
