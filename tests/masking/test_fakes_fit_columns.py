@@ -293,3 +293,71 @@ def test_an_email_rule_on_a_column_too_short_for_any_address_is_refused_when_pla
     with pytest.raises(MaskingError, match="12 characters"):
         build_table_plan("t", [ColumnInfo("mail", "VARCHAR(12)", max_length=12)], None, {"mail": "email"})
     build_table_plan("t", [ColumnInfo("mail", "VARCHAR(13)", max_length=13)], None, {"mail": "email"})
+
+
+PG_SETUP = """
+CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy', 'Jane Doe');
+CREATE TABLE people (id int PRIMARY KEY, ip inet, client_ip cidr, mac macaddr, mo mood, during tstzrange,
+  emails varchar(24)[], contact_phone varchar(20), email varchar(24), username varchar(16), doc jsonb);
+INSERT INTO people VALUES
+ (1, '10.0.0.1/8', '192.168.0.0/16', '08:00:2b:01:02:03', 'Jane Doe', '[2024-01-01 10:00+00,2024-01-02 10:00+00)',
+  '{"jo.long.name@example.com","a@b.co"}', '+44 20 7946 0958', 'jo.long.name@example.com', 'jo_longusername1',
+  '"Jo Ann Smith"'),
+ (2, '::1', '::/0', '00:00:00:00:00:00', 'sad', 'empty', '{}', '+1 415 555 0100', 'a@b.co', 'x', '{"who": "Li Wu"}'),
+ (3, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL);
+"""
+PG_TEMPLATE = """
+templateName: fit-columns-postgres
+exports:
+  people: {provider: SRC, query: 'SELECT * FROM people ORDER BY id'}
+masking:
+  people.ip: ip_address
+  people.client_ip: ip_address
+  people.mac: shape
+  people.mo: person_name
+  people.emails: email
+  people.username: hash
+  people.doc: person_name
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+@pytest.mark.mariadb
+@pytest.mark.parametrize("target", ["mysql", "postgresql", "sqlite"])
+def test_masked_postgresql_types_load_in_every_dialect(target: str, postgres_database, mariadb_database, tmp_path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """inet, cidr, macaddr, an enum, a range, an array, jsonb, a phone and short VARCHARs, masked and loaded with
+    the stock client of each dialect; each masked value valid for its column."""
+    from hfit_dagster.pipeline.local_build import build_package
+    from hfit_dagster.settings import load_settings
+    from hfit_dagster.template.loader import parse_template
+    from tests.conftest import TEST_MASKING_KEY
+    from tests.fidelity.engines import read_rows, run_script, url
+
+    source = postgres_database()
+    assert run_script("postgresql", source, PG_SETUP).returncode == 0
+    monkeypatch.setenv("HFIT_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("HFIT_MASKING_KEY", TEST_MASKING_KEY)
+    monkeypatch.setenv("HFIT_PROVIDER_SRC_URL", url("postgresql", source))
+    built = build_package(parse_template(PG_TEMPLATE), {}, load_settings(), dialect=target)
+    databases = {"mysql": mariadb_database, "postgresql": postgres_database}
+    database = databases[target]() if target in databases else str(tmp_path / "target.db")
+    done = run_script(target, database, built.path / "package.sql")
+    assert done.returncode == 0, done.stderr.decode()[-600:]
+    columns = ["id", "ip", "client_ip", "mac", "mo", "emails", "contact_phone", "email", "username", "doc"]
+    rows = read_rows(target, database, "people", columns, "id", frozenset())
+    (_, ip1, cidr1, mac1, mo1, emails1, phone1, email1, user1, doc1), (_, ip2, cidr2, mac2, mo2, *_) = rows[:2]
+    interface = ipaddress.ip_interface(ip1)
+    assert interface.network.prefixlen == 8 and interface.ip != ipaddress.ip_address("10.0.0.1")
+    assert ipaddress.ip_network(cidr1).prefixlen == 16 and ipaddress.ip_address(ip2).version == 6
+    assert ipaddress.ip_network(cidr2) == ipaddress.ip_network("::/0")
+    assert MAC.match(mac1) and MAC.match(mac2) and mac1 != "08:00:2b:01:02:03"
+    assert {mo1, mo2} <= {"sad", "ok", "happy", "Jane Doe", "mo_4"}
+    elements = emails1 if isinstance(emails1, list) else json.loads(emails1)
+    assert len(elements) == 2 and all(EMAIL.match(e) and len(e) <= 24 for e in elements)
+    assert phone1.startswith("+44 ") and phone1 != "+44 20 7946 0958"
+    assert EMAIL.match(email1) and len(email1) <= 24 and len(user1) <= 16
+    document = doc1 if not isinstance(doc1, str) else json.loads(doc1)
+    assert isinstance(document, str) and document != "Jo Ann Smith"
+    assert rows[2][1:] == (None,) * (len(columns) - 1)
