@@ -63,7 +63,7 @@ OPERATOR_SPACES: dict[str, FakeSpace] = {
 DIGITS_ONLY_OPERATORS = frozenset({"phone", "credit_card", "digits"})  # a value without digits stays as it is
 _NEVER_BY_CHANCE = 1e-12  # keyed fakes of a space too large to meet their own original (email, hash)
 TEXT_SPACES = frozenset({FakeSpace.CARD, FakeSpace.IP, FakeSpace.HASH})  # judged on the span's text
-_HEX32 = re.compile(r"[0-9a-f]{32}|[0-9]+")
+_HEX32 = re.compile(r"[0-9a-f]{1,32}|[0-9]+")  # a hash fake (cut to its column when that is shorter)
 
 
 def operator_space(operator: str) -> FakeSpace:
