@@ -343,6 +343,16 @@ def schema_for(table: sa.Table, column_names: list[str]) -> pa.Schema:
 
 
 def _safe_type(col: sa.Column[Any]) -> str:
+    return type_name(col)
+
+
+def type_name(col: sa.Column[Any]) -> str:
+    """The column's SQL type as text for Parquet metadata and the manifest, without literals from the source:
+    ENUM and SET labels can be personal data, so only their count is named (``ENUM(3 labels)``)."""
+    labels = getattr(col.type, "enums", None) or getattr(col.type, "values", None)
+    if isinstance(labels, list | tuple) and labels and all(isinstance(v, str) for v in labels):
+        kind = "SET" if "set" in type(col.type).__name__.lower() else "ENUM"
+        return f"{kind}({len(labels)} labels)"
     try:
         return str(col.type)
     except Exception:  # some reflected types cannot render without a dialect

@@ -14,6 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from hfit_dagster.errors import BuildError
+from hfit_dagster.extract.arrow_types import type_name
 from hfit_dagster.package.manifest import (
     ColumnEntry,
     PackageManifest,
@@ -102,7 +103,4 @@ def write_package(staging: Path, version: str, *, dialect: str = "mysql", includ
 
 
 def _type_name(column: sa.Column[Any]) -> str:
-    try:
-        return str(column.type)
-    except Exception:
-        return type(column.type).__name__
+    return type_name(column)

@@ -15,6 +15,7 @@ import pyarrow as pa
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql
 
+from hfit_dagster.extract.arrow_types import type_name
 from hfit_dagster.masking import ColumnInfo, TableMaskingPlan, build_table_plan
 from hfit_dagster.pipeline.export_walk import Source
 from hfit_dagster.settings import HfitSettings
@@ -29,8 +30,8 @@ def column_infos(table: sa.Table, dialect: sa.engine.Dialect) -> list[ColumnInfo
     infos = []
     for col in table.columns:
         fk = next(iter(col.foreign_keys), None)
-        try:
-            sql_type = col.type.compile(dialect=dialect)
+        try:  # enum and set labels stay out of the type text: it reaches plan evidence and the manifest
+            sql_type = type_name(col) if _labels(col.type) else col.type.compile(dialect=dialect)
         except Exception:
             sql_type = type(col.type).__name__
         infos.append(ColumnInfo(

@@ -4,6 +4,7 @@ or the manifest; joins on a masked key survive loading the package."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -174,3 +175,24 @@ def test_text_keys_are_spaced_between_the_smallest_and_largest() -> None:
     assert all("key-1" <= start <= "key-999999" for start in starts)
     assert all(start.encode("utf-8") for start in spread_starts("Ærø", "Øst", 200) or [])
     assert spread_starts(1, 100, 200) is None  # narrower than the sample: read from the start
+
+
+def test_schema_text_stays_out_of_parquet_metadata_and_the_manifest(
+        mariadb_database: Callable[[], str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """A person's name in an ENUM label, a column comment and a table comment reaches none of package.sql, the
+    Parquet metadata or the manifest (the types are named there as ENUM(n labels))."""
+    database = mariadb_database()
+    with pymysql.connect(**MARIADB, database=database) as conn, conn.cursor() as cur:
+        cur.execute("CREATE TABLE staff (id INT PRIMARY KEY, "
+                    "duty ENUM('driver', 'Jane Doe', 'clerk') NOT NULL COMMENT 'ask Jane Doe', "
+                    "shifts SET('early', 'Jane Doe') NULL) COMMENT 'kept by Jane Doe'")
+        cur.executemany("INSERT INTO staff VALUES (%s, %s, %s)",
+                        [(i, "driver" if i % 2 else "clerk", "early") for i in range(1, 41)])
+        conn.commit()
+    settings = mariadb_source_settings(monkeypatch, tmp_path, database, 1000)
+    spec = parse_template("templateName: schema-text\nexports:\n  staff:\n    provider: SRC\n"
+                          "    query: SELECT * FROM staff\n")
+    built = build_package(spec, {}, settings)
+    assert originals_found(built.path, ["Jane Doe"]) == []
+    manifest = (built.path / "manifest.json").read_text()
+    assert "ENUM(3 labels)" in manifest and "SET(2 labels)" in manifest
