@@ -26,6 +26,7 @@ def check_outcomes(checks: dict[str, Any], follow_parents: bool) -> dict[str, tu
         "foreign_keys_satisfied": (
             dangling == 0 or not follow_parents,
             f"{dangling} referenced keys missing from the package"
+            + "".join(f"; {count} of {parent}" for parent, count in sorted(fks.get("by_parent", {}).items()))
             + ("" if follow_parents else " (follow_parents is off: not enforced)"),
         ),
     }
