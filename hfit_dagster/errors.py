@@ -83,7 +83,7 @@ class StoreError(HfitError):
     code = "store_error"
 
 
-# -- the service and its client (issue 5) ---------------------------------------------------------------
+# -- the service and its client -------------------------------------------------------------------------
 # The API answers these as JSON ``{"error": {"code", "message", "hint"}}``; the client raises the same class
 # from the code, so ``hfit`` exits with the same code whichever side found the problem.
 

@@ -215,8 +215,10 @@ def _add_missing_columns(engine: sa.Engine) -> None:
             present = {column["name"] for column in inspector.get_columns(table.name)}
             for column in table.columns:
                 if column.name not in present and column.nullable:
-                    kind = column.type.compile(dialect=engine.dialect)
-                    conn.execute(sa.text(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}'))
+                    # identifiers quoted by the dialect's preparer, the column rendered by SQLAlchemy's DDL compiler
+                    added = sa.schema.CreateColumn(column).compile(dialect=engine.dialect)
+                    table_name = engine.dialect.identifier_preparer.format_table(table)
+                    conn.execute(sa.text(f"ALTER TABLE {table_name} ADD COLUMN {added}"))
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -100,14 +100,13 @@ def read_only_snapshot(provider: str, engine: Engine, *, schema: str | None = No
 
 
 def _use_schema(provider: str, conn: Connection, dialect: str, schema: str) -> None:
-    quoted = conn.dialect.identifier_preparer.quote_identifier(schema)
     if dialect in ("mysql", "mariadb"):
         found = conn.execute(sa.text("SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = :name"),
                              {"name": schema}).first()
         if found is None:
             raise ProviderError(f"provider {provider!r} has no database {schema!r}",
                                 hint="check the template's 'schema:' against the source's databases")
-        conn.exec_driver_sql(f"USE {quoted}")
+        conn.connection.dbapi_connection.select_db(schema)  # the driver's COM_INIT_DB: no SQL text
         # SQLAlchemy lists a MySQL database's tables from the default schema it read at the engine's first
         # connection: make it the session's (each walk has its own engine per provider)
         conn.dialect.default_schema_name = schema
@@ -116,7 +115,9 @@ def _use_schema(provider: str, conn: Connection, dialect: str, schema: str) -> N
         if found is None:
             raise ProviderError(f"provider {provider!r} has no schema {schema!r}",
                                 hint="check the template's 'schema:' against the source's schemas")
-        conn.exec_driver_sql(f"SET LOCAL search_path TO {quoted}")
+        # search_path is a list of identifiers: the schema quoted by the dialect, passed as a bound value
+        conn.execute(sa.text("SELECT set_config('search_path', :path, true)"),
+                     {"path": conn.dialect.identifier_preparer.quote_identifier(schema)})
     elif schema.lower() != "main":
         raise ProviderError(f"provider {provider!r} is SQLite: its only schema is 'main', not {schema!r}",
                             hint="remove 'schema:' from the template for this provider")

@@ -65,3 +65,21 @@ def test_passwords_are_salted_scrypt() -> None:
     assert first != second and first.startswith("scrypt$") and password not in first
     assert verify_password(password, first) and not verify_password(password + "!", first)
     assert not verify_password(password, None) and not verify_password(password, "garbage")
+
+
+def test_an_older_state_database_gets_its_missing_nullable_columns(tmp_path: Path) -> None:
+    """A state database made before a column existed gains it in place."""
+    import sqlalchemy as sa
+
+    from hfit_api.state import Base, _add_missing_columns
+
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    Base.metadata.create_all(engine)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("ALTER TABLE templates DROP COLUMN approved_by")
+        conn.exec_driver_sql("ALTER TABLE builds DROP COLUMN started_at")
+    _add_missing_columns(engine)
+    inspector = sa.inspect(engine)
+    assert "approved_by" in {c["name"] for c in inspector.get_columns("templates")}
+    assert "started_at" in {c["name"] for c in inspector.get_columns("builds")}
+    engine.dispose()
