@@ -1,5 +1,6 @@
-"""SQLite target, case by case: the literal of each value, the DDL of each column, a whole table's DDL, and
-every case loaded into a SQLite file with the ``sqlite3`` client and read back equal."""
+"""SQLite target, case by case: the expected literal of each value, DDL of each column, load frame and a whole
+table's DDL (checked in test_dialect_tables.py), and every case loaded into a SQLite file with the ``sqlite3``
+client and read back equal."""
 
 from __future__ import annotations
 
@@ -19,11 +20,6 @@ from tests.package.dialect_cases import (
     DdlCase,
     LiteralCase,
     by_family,
-    column_ddl,
-    ddl_statements,
-    empty_script,
-    literal,
-    parent_child_tables,
     read_back_mismatches,
     round_trip_script,
 )
@@ -144,26 +140,6 @@ PARENT_CHILD_DDL = [
 ]
 
 SCRIPT_FRAME = "PRAGMA foreign_keys=OFF;\nBEGIN;\n\nCOMMIT;\n-- end of hfit package\n"
-
-
-@pytest.mark.parametrize("case", LITERALS, ids=lambda case: case.id)
-def test_compiled_and_reference_literal(case: LiteralCase) -> None:
-    """The compiled row writer and the Arrow path (its reference) write the expected literal."""
-    assert literal(DIALECT, case, compiled=True) == case.literal
-    assert literal(DIALECT, case, compiled=False) == case.literal
-
-
-@pytest.mark.parametrize("case", COLUMNS, ids=lambda case: case.id)
-def test_column_ddl(case: DdlCase) -> None:
-    assert column_ddl(DIALECT, case) == case.ddl
-
-
-def test_load_header_and_footer() -> None:
-    assert empty_script(DIALECT) == SCRIPT_FRAME
-
-
-def test_table_ddl() -> None:
-    assert ddl_statements(DIALECT, parent_child_tables()) == PARENT_CHILD_DDL
 
 
 @pytest.mark.parametrize("family", sorted(by_family(LITERALS)))
