@@ -28,10 +28,18 @@ def sqlglot_dialect(conn: Connection) -> str:
     return SQLGLOT_DIALECTS[name]
 
 
+# conn.info key: the queries whose tables were checked in this snapshot (read_only_snapshot starts it empty),
+# so an export read in many chunks of keys asks the server about its tables once
+CHECKED_QUERIES = "hfit_checked_queries"
+
+
 def guarded_clause(conn: Connection, query: ExportQuery, values: dict[str, Any], *, where: str) -> TextClause:
     """The statement to run for ``query`` on ``conn``: checked for the source's dialect and tables, params bound."""
     dialect = sqlglot_dialect(conn)
-    ensure_own_tables(conn, dialect, query.tables(dialect), where=where)
+    checked: set[str] = conn.info.setdefault(CHECKED_QUERIES, set())
+    if query.sql not in checked:
+        ensure_own_tables(conn, dialect, query.tables(dialect), where=where)
+        checked.add(query.sql)
     return query.to_clause(values, dialect=dialect)
 
 

@@ -30,7 +30,7 @@ from hfit_dagster.extract.arrow_types import DIALECT_INFO, UnreadableValue, rows
 from hfit_dagster.extract.db_errors import describe_db_error
 from hfit_dagster.extract.exact_floats import exact_float_columns, float_columns, widen_float_projections
 from hfit_dagster.extract.mysql_fast import fast_batches
-from hfit_dagster.extract.query_guard import guarded_clause, sqlglot_dialect
+from hfit_dagster.extract.query_guard import CHECKED_QUERIES, guarded_clause, sqlglot_dialect
 from hfit_dagster.extract.sessions import SOURCE_VALUES, connect_args, install_postgres_loaders
 from hfit_dagster.template.query import ExportQuery
 
@@ -64,7 +64,7 @@ def _source_value_loaders(conn: Connection, cursor: Any, statement: str, paramet
 def read_only_snapshot(provider: str, engine: Engine, *, schema: str | None = None) -> Iterator[Connection]:
     """A connection in one read-only transaction (consistent snapshot on MySQL/MariaDB and PostgreSQL).
 
-    With ``schema`` (a template's ``schema:``) the connection reads that schema: MySQL/MariaDB ``USE`` it,
+    With ``schema`` (a template's ``schema:``) the connection reads that schema: MySQL/MariaDB select it,
     PostgreSQL's search path is that schema alone for the transaction. Unqualified names, reflected
     definitions and the SQL guard's "own schema" then all mean it, so no other schema's table of the same
     name is ever read or reflected. SQLite has only ``main``.
@@ -75,6 +75,7 @@ def read_only_snapshot(provider: str, engine: Engine, *, schema: str | None = No
     except sa.exc.SQLAlchemyError as exc:
         raise describe_db_error(provider, exc, names=(url.database or "", url.host or "")) from None
     conn.info[PROVIDER_INFO] = provider
+    conn.info[CHECKED_QUERIES] = set()  # a new snapshot (perhaps of another schema) checks its tables anew
     dialect = engine.dialect.name
     try:
         if dialect in ("mysql", "mariadb"):
