@@ -337,13 +337,9 @@ def schema_for(table: sa.Table, column_names: list[str]) -> pa.Schema:
     for name in column_names:
         col = table.c[name]
         arrow_type = arrow_type_for(col.type, dialect) or pa.string()
-        metadata = {"sql_type": str(_safe_type(col)), **field_metadata(col.type, dialect)}
+        metadata = {"sql_type": type_name(col), **field_metadata(col.type, dialect)}
         fields.append(pa.field(name, arrow_type, nullable=True, metadata=metadata))
     return pa.schema(fields)
-
-
-def _safe_type(col: sa.Column[Any]) -> str:
-    return type_name(col)
 
 
 def type_name(col: sa.Column[Any]) -> str:

@@ -69,7 +69,7 @@ def write_package(staging: Path, version: str, *, dialect: str = "mysql", includ
         info = stage["tables"][table.name]
         decisions = {d["column"]: d for d in info["plan"]["columns"]}
         column_notes = assembled.column_notes.get(table.name, {})
-        columns = [ColumnEntry(name=c.name, sql_type=_type_name(c),
+        columns = [ColumnEntry(name=c.name, sql_type=type_name(c),
                                masking=dict(decisions.get(c.name) or {"operator": "keep"}),
                                sql_note=column_notes.get(c.name))
                    for c in table.columns]
@@ -100,7 +100,3 @@ def write_package(staging: Path, version: str, *, dialect: str = "mysql", includ
     )
     (staging / MANIFEST_FILE).write_text(json.dumps(manifest.model_dump(), indent=2, default=json_default))
     return manifest
-
-
-def _type_name(column: sa.Column[Any]) -> str:
-    return type_name(column)
