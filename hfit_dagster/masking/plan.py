@@ -39,6 +39,7 @@ from hfit_dagster.masking.classifier import (
     name_tokens,
 )
 from hfit_dagster.masking.column_kinds import ColumnKind, column_kind
+from hfit_dagster.masking.enum_labels import personal_labels, personal_members
 from hfit_dagster.masking.json_pii import classify_json
 from hfit_dagster.masking.operators.base import NO_LIMITS, ColumnLimits, is_text_type
 from hfit_dagster.masking.operators.registry import get_operator
@@ -78,7 +79,8 @@ class ColumnInfo:
         """What a masked value of this column must fit."""
         sql_type = self.sql_type.strip().upper()
         return ColumnLimits(self.max_length, self.labels, bool(_ARRAY_TYPE.search(sql_type)),
-                            bool(_JSON_TYPE.match(sql_type)))
+                            bool(_JSON_TYPE.match(sql_type)),
+                            personal_labels=personal_members(self.labels) if self.labels is not None else ())
 
 
 _ARRAY_TYPE = re.compile(r"\]$|^ARRAY\b")
@@ -336,6 +338,11 @@ def _classify(
     sample_size: int,
 ) -> ColumnDecision:
     by_name = classify_by_name(table, col.name, col.sql_type, siblings, col.nullable)
+    personal = personal_labels(col.labels) if col.labels is not None else None
+    if personal is not None and (by_name is None or by_name.operator == FREE_TEXT):
+        # the values are the labels: masked by the labels' entity, the labels by the same operator
+        return ColumnDecision(col.name, personal.operator, personal.entity, 0.9, personal.evidence(col.sql_type),
+                              "values")
     if col.labels is not None and (by_name is None or by_name.operator == FREE_TEXT):
         return ColumnDecision(col.name, "keep", None, 0.9,
                               f"type {col.sql_type}: an enum, its values are the type's {len(col.labels)} labels",

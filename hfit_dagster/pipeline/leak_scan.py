@@ -120,6 +120,19 @@ def _role(plan: TableMaskingPlan | None, column: str) -> ColumnRole:
     return ColumnRole.TEXT if plan.decisions[column].operator in TEXT_OPERATORS else ColumnRole.MASKED
 
 
+def _personal_values(plan: TableMaskingPlan, column: str, values: pa.Array) -> pa.Array:
+    """The values of a masked column that are originals to search: all of them, except in an ENUM/SET column
+    whose personal labels are faked, where the other labels stay as they are (``status`` beside names) and
+    are no original (NULL here)."""
+    limits = plan.limits(column)
+    others = [label for label in limits.labels or () if label not in limits.personal_labels]
+    if not limits.personal_labels or not others:
+        return values
+    if isinstance(values, pa.DictionaryArray):
+        values = values.dictionary_decode()
+    return pc.if_else(pc.is_in(values, value_set=pa.array(others, values.type)), pa.scalar(None, values.type), values)
+
+
 def _settle(early: tuple[int, Future[Verdict]] | None) -> None:
     """An early scan that no longer counts: not started, dropped; running, waited for (it reads the table's
     file), its outcome ignored (the table is scanned again)."""
@@ -201,7 +214,8 @@ class LeakScan:
         # country) are not one entity
         entities = self.row_entities(table, batch, first_row)[:, :1]
         for name, operator in masked.items():
-            self.collector.add_column(table, name, operator, batch.column(name), entities)
+            self.collector.add_column(table, name, operator, _personal_values(plan, name, batch.column(name)),
+                                      entities)
         by_operator = {operator: name for name, operator in masked.items()}
         if "first_name" in by_operator and "last_name" in by_operator:
             first, last = batch.column(by_operator["first_name"]), batch.column(by_operator["last_name"])
@@ -216,7 +230,7 @@ class LeakScan:
         ``hit_judgement.unchanged_leaks``). Values of 6+ characters; for operators that only change digits,
         values with a digit."""
         for name, decision in plan.decisions.items():
-            original = batch.column(name)
+            original = _personal_values(plan, name, batch.column(name))
             if (decision.operator in UNSEARCHED_OPERATORS or decision.operator in TEXT_OPERATORS
                     or not (pa.types.is_string(original.type) or pa.types.is_large_string(original.type))):
                 continue

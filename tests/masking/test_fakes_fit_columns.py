@@ -161,9 +161,9 @@ def test_array_columns_are_masked_element_by_element() -> None:
 
 
 def test_the_plan_keeps_enums_and_structured_types_and_carries_limits() -> None:
-    columns = [ColumnInfo("id", "INTEGER", primary_key=True), ColumnInfo("mood", "mood", labels=("sad", "Jane Doe")),
+    columns = [ColumnInfo("id", "INTEGER", primary_key=True), ColumnInfo("mood", "mood", labels=("sad", "glad")),
                ColumnInfo("during", "TSTZRANGE"), ColumnInfo("email", "VARCHAR(24)", max_length=24)]
-    sample = pa.table({"id": [1, 2, 3], "mood": ["Jane Doe", "sad", "Jane Doe"],
+    sample = pa.table({"id": [1, 2, 3], "mood": ["glad", "sad", "glad"],
                        "during": ["+1 415 555 0100", "+1 415 555 0101", "+1 415 555 0102"],
                        "email": ["a@b.co", "c@d.org", "e@f.net"]})
     plan = build_table_plan("people", columns, sample, {})
@@ -353,7 +353,8 @@ def test_masked_postgresql_types_load_in_every_dialect(target: str, postgres_dat
     assert ipaddress.ip_network(cidr1).prefixlen == 16 and ipaddress.ip_address(ip2).version == 6
     assert ipaddress.ip_network(cidr2) == ipaddress.ip_network("::/0")
     assert MAC.match(mac1) and MAC.match(mac2) and mac1 != "08:00:2b:01:02:03"
-    assert {mo1, mo2} <= {"sad", "ok", "happy", "Jane Doe", "mo_4"}
+    # the personal label is faked in the type and in the value alike; the other labels stay
+    assert mo2 == "sad" and mo1 not in {"sad", "ok", "happy", "Jane Doe", "mo_4"} and len(mo1.split()) == 2
     elements = emails1 if isinstance(emails1, list) else json.loads(emails1)
     assert len(elements) == 2 and all(EMAIL.match(e) and len(e) <= 24 for e in elements)
     assert phone1.startswith("+44 ") and phone1 != "+44 20 7946 0958"

@@ -12,6 +12,7 @@ import re
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, ClassVar, Protocol
 
 import numpy as np
@@ -50,12 +51,16 @@ class ColumnLimits:
     """What the target column can hold, from the reflected source type: its maximum length in characters
     (``VARCHAR(24)``: 24; None: no limit; for an array, of each element), for an enum type its labels (a masked
     value must be one), whether it is an array (held as JSON text: its elements are masked, not the text) and
-    whether it is a JSON column (a whole-value operator masks its string leaves, so the value stays JSON)."""
+    whether it is a JSON column (a whole-value operator masks its string leaves, so the value stays JSON).
+    ``personal_labels``: the labels that are personal data; when there are any, those labels are faked in the
+    type too (:func:`label_fakes`) and each value becomes its label's fake; otherwise a value becomes one of the
+    labels."""
 
     max_length: int | None = None
     labels: tuple[str, ...] | None = None
     array: bool = False
     json: bool = False
+    personal_labels: tuple[str, ...] = ()
 
 
 NO_LIMITS = ColumnLimits()
@@ -122,7 +127,8 @@ class Operator(ABC):
         are, so fakes of columns without a length limit never change.
 
         An enum column gets one of its labels, picked by the keyed hash of the original (deterministic; the
-        labels are in the package's DDL anyway, only which row holds which is hidden). A fake longer than the
+        labels are in the package's DDL anyway, only which row holds which is hidden); when the labels are
+        personal data, the fake of its own label (the package's DDL holds the labels' fakes). A fake longer than the
         column's maximum length is shortened by :meth:`shorten`; fakes that fit are left as they are.
         """
         limits = ctx.limits
@@ -133,6 +139,9 @@ class Operator(ABC):
             return pc.binary_slice(masked, 0, limits.max_length).cast(masked.type)
         if not is_text_type(masked.type):
             return masked
+        if limits.labels and limits.personal_labels:
+            fakes = label_fakes(self, ctx.key, limits.labels, limits.personal_labels)
+            return faked_members(originals, fakes).cast(masked.type)
         if limits.labels:
             return label_picks(ctx.key, self.name, originals, limits.labels).cast(masked.type)
         if limits.max_length is None:
@@ -163,6 +172,48 @@ def label_picks(key: bytes, operator: str, values: pa.Array, labels: tuple[str, 
     texts = vp.as_utf8(values if is_text_type(values.type) else values.cast(pa.string()))
     h = vp.prf_strings(key, [f"{operator}/label"], texts)[:, 0]
     return pa.array(labels, pa.string()).take(pa.array((h % np.uint64(len(labels))).astype(np.int64)))
+
+
+@lru_cache(maxsize=256)
+def label_fakes(operator: Operator, key: bytes, labels: tuple[str, ...],
+                personal: tuple[str, ...]) -> dict[str, str]:
+    """``{label: label in the package}`` for an enum type some of whose labels are personal data (``personal``):
+    those masked by ``operator`` as values of a column without limits (the same fake as anywhere else), the
+    others kept; each made a valid and distinct label - no comma (a SET member cannot hold one), none equal to
+    another ignoring case and surrounding spaces (MySQL compares labels so): a repeated fake gets `` 2``,
+    `` 3`` ... in label order."""
+    faked = [label for label in labels if label in personal]
+    masked = operator.mask_distinct(pa.array(faked, pa.string()), MaskContext(key)).to_pylist() if faked else []
+    fakes = dict(zip(faked, masked, strict=True))
+    taken = {label.strip().casefold() for label in labels if label not in fakes}
+    out: dict[str, str] = {}
+    for label in labels:
+        if label not in fakes:
+            out[label] = label
+            continue
+        base = " ".join(str(fakes[label] if fakes[label] is not None else "").replace(",", " ").split()) or "label"
+        candidate, n = base, 1
+        while candidate.casefold() in taken:
+            n += 1
+            candidate = f"{base} {n}"
+        taken.add(candidate.casefold())
+        out[label] = candidate
+    return out
+
+
+def faked_members(values: pa.Array, labels: dict[str, str]) -> pa.Array:
+    """ENUM/SET values with each label replaced as ``labels`` says: a value that is a label as a whole, else each
+    of its comma-separated members (a SET value); the empty value stays, and a member that is no label becomes a
+    label's replacement picked by its text's length (no valid value of the type can be one)."""
+    order = list(labels.values())
+
+    def member(text: str) -> str:
+        found = labels.get(text)
+        return found if found is not None else order[len(text) % len(order)]
+
+    texts = (values if is_text_type(values.type) else values.cast(pa.string())).to_pylist()
+    out = [v if not v else labels[v] if v in labels else ",".join(member(m) for m in v.split(",")) for v in texts]
+    return pa.array(out, pa.string())
 
 
 class StringOperator(Operator):

@@ -34,6 +34,9 @@ _NOT_NULL_PREDICATE = re.compile(r'^\(?\s*[`"\[]?(\w+)[`"\]]?\s+IS\s+NOT\s+NULL\
 # ``sa.Table.info`` keys the pipeline may set on a source table:
 EXPORTED_COLUMNS = "hfit_exported_columns"  # the columns the export's query selects (the others are not created)
 MASKED_COLUMNS = "hfit_masked_columns"  # columns whose values masking replaces (their DEFAULT is not carried)
+# {column: {label: label in the package}}: ENUM/SET labels that are personal data, faked like the column's values
+# by masking (the values arrive masked already: only the DDL takes these)
+LABEL_FAKES = "hfit_label_fakes"
 
 
 @dataclass
@@ -46,6 +49,7 @@ class ColumnPlan:
     source: ct.TypeInfo | None = None
     family: str = "generic"
     labels: dict[str, str] | None = None  # ENUM/SET labels replaced in the DDL, applied to the values too
+    nullable: bool = True  # the target column takes NULL
 
 
 @dataclass
@@ -176,8 +180,11 @@ class TablePlanner:
             self._match_foreign_key_types(source, family, types, left_out)
             dialect.fit_row(types, key_columns)
         labels: dict[str, dict[str, str]] = {}
+        faked = source.info.get(LABEL_FAKES, {})
         for cname, info in infos.items():
-            if info.kind in (ct.ENUM, ct.SET) and info.values:
+            if info.kind in (ct.ENUM, ct.SET) and cname in faked:
+                types[cname] = _relabelled(types[cname], faked[cname])
+            elif info.kind in (ct.ENUM, ct.SET) and info.values:
                 replaced = schema_text.masked_labels(cname, info.values)
                 if replaced:
                     labels[cname] = replaced
@@ -224,7 +231,8 @@ class TablePlanner:
             ))
             plans[cname] = ColumnPlan(cname, target_type, ct.classify(target_type, dialect.name).kind,
                                       generated=computed is not None, target_name=names[cname],
-                                      source=infos[cname], family=family, labels=labels.get(cname))
+                                      source=infos[cname], family=family, labels=labels.get(cname),
+                                      nullable=nullable and cname not in pk_names)
             note = None if same else dialect.representation_note(infos[cname], target_type)
             if note:
                 self.column_notes.setdefault(str(source.name), {})[cname] = note
