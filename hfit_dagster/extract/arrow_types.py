@@ -3,7 +3,8 @@
 Values keep what the source holds (docs/templates.md, "How source values are read"):
 
 * MySQL/MariaDB ``FLOAT`` and PostgreSQL ``real`` are float32 (the server's 4-byte value, exactly);
-* PostgreSQL ``interval``, ``timetz`` and JSON are the server's text (field metadata ``hfit.text``);
+* PostgreSQL ``interval``, ``timetz``, JSON and ``numeric`` (bounded or not: any may hold ``NaN``, an unbounded
+  one ``Infinity`` too) are the server's text (field metadata ``hfit.text``);
 * MySQL/MariaDB dates that are not calendar dates (``0000-00-00``, ``2024-00-00``, ``2024-02-30``) are NULL;
   every MySQL/MariaDB DATE, DATETIME and TIMESTAMP field says so in its metadata (``hfit.zero_date: null``);
 * PostgreSQL ``infinity``/``-infinity`` are the largest/smallest value of the Arrow type, BC dates are
@@ -64,6 +65,8 @@ def arrow_type_for(column_type: sa.types.TypeEngine[Any], dialect: str | None = 
     if isinstance(t, sa.Float) or name in ("DOUBLE", "REAL", "DOUBLE_PRECISION"):
         return pa.float64()
     if isinstance(t, sa.Numeric):
+        if dialect == "postgresql":
+            return pa.string()  # its text: any PostgreSQL numeric, numeric(p,s) too, may hold NaN
         precision, scale = t.precision, t.scale
         if precision is not None and precision <= 76:
             scale = scale or 0
@@ -114,6 +117,8 @@ def field_metadata(column_type: sa.types.TypeEngine[Any], dialect: str | None) -
             return {TEXT_OF: "timetz"}
         if isinstance(column_type, sa.JSON):
             return {TEXT_OF: "json"}
+        if isinstance(column_type, sa.Numeric) and not isinstance(column_type, sa.Float):
+            return {TEXT_OF: "numeric"}
         if isinstance(column_type, sa.Date | sa.DateTime):
             return {EDGE_VALUES: "infinity=max,-infinity=min,bc=astronomical_year"}
         if isinstance(column_type, sa.Time):

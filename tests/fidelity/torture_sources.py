@@ -287,6 +287,25 @@ masking:
     compared={"na": ("id", None)},
 )
 
+POSTGRES_NUMERIC_NAN = TortureSource(
+    engine="postgresql",
+    setup="""
+CREATE TABLE nn (id int PRIMARY KEY, p numeric(10,2), u numeric, w numeric(40,2), k numeric(6,1) NOT NULL);
+INSERT INTO nn VALUES (1, 'NaN', 'NaN', 'NaN', 1.5), (2, 12345678.99, 'Infinity', 7, 0),
+  (3, -0.01, '-Infinity', NULL, -99999.9), (4, NULL, 0.0000001, 1e-2, 2);
+""",
+    template="""
+templateName: torture-numeric-nan
+exports:
+  nn: {provider: SRC, query: 'SELECT * FROM nn ORDER BY id'}
+masking:
+  default: keep
+""",
+    compared={"nn": ("id", None)},
+    target_limits={("mysql", "nn", "p"): "MySQL DECIMAL has no NaN: written as NULL (nullable column)",
+                   ("mysql", "nn", "w"): "MySQL DECIMAL has no NaN: written as NULL (nullable column)"},
+)
+
 SQLITE_SETUP = r"""
 CREATE TABLE torture (
   id INTEGER PRIMARY KEY, i INTEGER, big BIGINT, r REAL, t TEXT, b BLOB, n NUMERIC, d DECIMAL(30,10),
@@ -335,5 +354,5 @@ masking:
 
 SOURCES = {"mariadb": MARIADB, "postgresql": POSTGRES, "sqlite": SQLITE, "mariadb-zero-dates": MARIADB_ZERO_DATES,
            "mariadb-partial": MARIADB_PARTIAL, "postgresql-numeric-array": POSTGRES_NUMERIC_ARRAY,
-           "postgresql-identity": POSTGRES_IDENTITY, "mariadb-masked": MARIADB_MASKED,
-           "sqlite-loose": SQLITE_LOOSE}
+           "postgresql-identity": POSTGRES_IDENTITY, "postgresql-numeric-nan": POSTGRES_NUMERIC_NAN,
+           "mariadb-masked": MARIADB_MASKED, "sqlite-loose": SQLITE_LOOSE}

@@ -43,6 +43,11 @@ class ArrowLiterals:
             rendered = pc.cast(rendered, TEXT)
         return pc.fill_null(rendered, NULL) if rendered.null_count else rendered
 
+    def count_nulled(self, count: int) -> None:
+        """Count values written as NULL because the dialect has no literal for them."""
+        with self._count_lock:
+            self.nulled_floats += count
+
     def quote(self, arr: pa.Array) -> pa.Array:
         quoted, removed = self.dialect.quote_text(arr)
         if removed:

@@ -44,6 +44,9 @@ class SqlDialect:
     native_arrays: ClassVar[bool] = False  # lists into an array column are array literals (else JSON text)
     # Literals of NaN, +infinity and -infinity floats; None writes NULL.
     non_finite_floats: ClassVar[tuple[str | None, str | None, str | None]] = (None, None, None)
+    # A DECIMAL/NUMERIC column holds NaN (and, unbounded, infinities); else such a value is written as NULL, or
+    # refused when the column is NOT NULL.
+    non_finite_decimals: ClassVar[bool] = True
     # Names that differ only in letter case are the same name here (tables; columns of one table).
     case_insensitive_tables: ClassVar[bool] = False
     case_insensitive_columns: ClassVar[bool] = False

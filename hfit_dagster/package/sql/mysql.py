@@ -45,6 +45,7 @@ class MySqlDialect(SqlDialect):
     case_insensitive_columns = True
     default_statement_limit = 16 << 20  # MariaDB's default max_allowed_packet (MySQL 8: 64 MB)
     referential_actions = REFERENTIAL_ACTIONS - {"SET DEFAULT"}  # InnoDB rejects it
+    non_finite_decimals = False
 
     @staticmethod
     def sqlalchemy_dialect() -> Dialect:

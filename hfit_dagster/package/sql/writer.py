@@ -41,6 +41,7 @@ _TOO_LARGE = (pa.ArrowCapacityError, OverflowError)
 # text into these columns is rewritten by the Arrow path (money text into numbers, JSON string scalars given their
 # quotes back, JSON arrays into array literals)
 _TEXT_REWRITTEN = frozenset({ct.DECIMAL, ct.JSON, ct.ARRAY})
+_NON_FINITE = r"^\s*[+-]?(nan|inf|infinity)\s*$"
 _MAX_BATCH_BYTES = 256 << 20  # larger batches are written in halves: SQL text stays far below 2 GiB
 _MAX_TEXT = 2**31 - 1  # an Arrow string array holds at most this many bytes
 
@@ -118,7 +119,7 @@ class SqlScriptWriter:
 
     @property
     def nulled_floats(self) -> int:
-        """NaN and infinite floats written as NULL (MySQL's DOUBLE and FLOAT hold neither)."""
+        """NaN and infinite numbers written as NULL (MySQL's DOUBLE, FLOAT and DECIMAL hold neither)."""
         return self._values.nulled_floats
 
     @property
@@ -291,12 +292,31 @@ class SqlScriptWriter:
         if column.labels:
             arr = _relabel_values(arr, column.labels, set_members=column.target_kind == ct.SET
                                   or (column.source is not None and column.source.kind == ct.SET))
+        if column.target_kind == ct.DECIMAL and not self.dialect.non_finite_decimals and (
+                pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
+            arr = self._finite_decimals(plan, column, arr)
         key = (name, str(arr.type))
         renderer = plan.renderers.get(key)
         if renderer is None:
             renderer = plan.renderers[key] = self._values.renderer(arr.type, column.target_kind, column.target,
                                                                    column.source, column.family)
         return self._values.literals(renderer, arr)
+
+    def _finite_decimals(self, plan: TablePlan, column: ColumnPlan, arr: pa.Array) -> pa.Array:
+        """Decimal text (a PostgreSQL numeric) with NaN and infinities written as NULL, for a target whose DECIMAL
+        holds neither (counted in ``nulled_floats``); a NOT NULL column refuses them, naming the value's class."""
+        special = pc.fill_null(pc.match_substring_regex(arr, _NON_FINITE, ignore_case=True), False)
+        count = int(pc.sum(special).as_py() or 0)
+        if not count:
+            return arr
+        if not column.nullable:
+            raise BuildError(
+                f"table {plan.name}, column {column.name}: {count} value(s) are NaN or Infinity, which a "
+                f"{self.dialect.name} DECIMAL cannot hold, and the column is NOT NULL",
+                hint="convert them in the template query (e.g. CASE WHEN col = 'NaN' THEN 0 ELSE col END), "
+                     "or build for postgresql")
+        self._values.count_nulled(count)
+        return pc.if_else(special, pa.scalar(None, arr.type), arr)
 
     def _compiled_column(self, arr: pa.Array, column: ColumnPlan) -> Callable[[RowSource], bool] | None:
         """How the compiled row writer takes this column (False from it: these values take the Arrow path),
