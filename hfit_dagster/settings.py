@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import AliasChoices, Field, SecretStr
@@ -58,7 +58,18 @@ class HfitSettings(BaseSettings):
                                   "(users, tokens, templates, builds, audit); default sqlite:///<home>/state.db")
     token_ttl_minutes: int = Field(default=720, ge=1, description="lifetime of session tokens from /auth/token")
     package_fresh_minutes: int = Field(default=60, ge=0, description="a package this young is served, not rebuilt")
-    build_workers: int = Field(default=2, ge=1, description="builds the service runs at the same time")
+    max_concurrent_builds: int = Field(
+        default=2, ge=1, validation_alias=AliasChoices("HFIT_MAX_CONCURRENT_BUILDS", "HFIT_BUILD_WORKERS",
+                                                       "max_concurrent_builds", "build_workers"),
+        description="runs the Dagster instance's queue starts at once (max_concurrent_runs of the dagster.yaml "
+        "that hfit serve writes when the instance has none); HFIT_BUILD_WORKERS is its older name")
+    dagster_daemon: Literal["serve", "external"] = Field(
+        default="serve", description="serve: hfit serve runs dagster-daemon (run queue, schedules, sensors) as a "
+        "child process on the same instance and workspace; external: a daemon runs elsewhere (compose, Kubernetes, "
+        "make dagster)")
+    dagster_workspace: Path | None = Field(
+        default=None, description="workspace file of the code location the service's runs use (the daemon's "
+        "too); default <dagster instance>/workspace.yaml, written with the module hfit_dagster.definitions")
     auth_failures_per_minute: int = Field(default=5, ge=1, description="failed logins per user+address per minute")
     dagster_home: Path | None = Field(default=None, validation_alias=AliasChoices("HFIT_DAGSTER_HOME", "DAGSTER_HOME"),
                                       description="Dagster instance the service records runs in; "
@@ -96,6 +107,11 @@ class HfitSettings(BaseSettings):
     @property
     def dagster_instance_dir(self) -> Path:
         return self.dagster_home if self.dagster_home is not None else self.home / "dagster"
+
+    @property
+    def dagster_workspace_file(self) -> Path:
+        return self.dagster_workspace if self.dagster_workspace is not None \
+            else self.dagster_instance_dir / "workspace.yaml"
 
     @property
     def client_dir(self) -> Path:

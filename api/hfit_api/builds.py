@@ -128,16 +128,24 @@ class BuildService:
             raise NotFound(f"no build {build_id[:40]!r}")
         return build
 
-    def fail_interrupted(self) -> int:
-        """Builds this host left queued or running when it stopped: they will never finish, so say so."""
+    def resume(self) -> tuple[int, int]:
+        """After a restart: follow again the runs of this host's unfinished builds; a build whose run was never
+        submitted will never finish, so it is failed. Returns (followed, failed)."""
         with self.db.session() as session:
-            stale = session.scalars(sa.select(Build).where(Build.status.in_(ACTIVE), Build.host == HOST)).all()
-            for build in stale:
+            unfinished = session.scalars(sa.select(Build).where(Build.status.in_(ACTIVE), Build.host == HOST)).all()
+            orphans = [build for build in unfinished if build.run_id is None]
+            for build in orphans:
                 build.status, build.finished_at = "failed", utcnow()
                 build.error_code, build.error_message = "build_failed", "interrupted: the service stopped"
-            return len(stale)
+            running = [(build.id, build.run_id) for build in unfinished if build.run_id is not None]
+        for build_id, run_id in running:
+            self.launcher.follow(build_id, run_id, self)
+        return len(running), len(orphans)
 
     # -- BuildEvents -------------------------------------------------------------------------------------
+    def submitted(self, build_id: str, run_id: str) -> None:
+        self._update(build_id, run_id=run_id)
+
     def started(self, build_id: str) -> None:
         self._update(build_id, status="running", started_at=utcnow())
 

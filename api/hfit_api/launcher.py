@@ -1,14 +1,17 @@
-"""How a build request becomes a Dagster run.
+"""How a build request becomes a Dagster run, and how the service learns what became of it.
 
-``BuildLauncher`` is the seam: the service hands it a ``BuildJob`` and a ``BuildEvents`` to report to, and
-does not care where the run executes. The default, ``DagsterThreadLauncher``, materializes the template's
-assets (``build_template_defs``: the table multi-asset and the package asset with its blocking checks) with
-``dagster.materialize`` in a worker thread of the API process, against a persistent Dagster instance:
-``$DAGSTER_HOME`` when set (so ``dagster dev`` with the same DAGSTER_HOME lists the runs), else
-``<home>/dagster``. Runs are tagged ``hfit/requester``, ``hfit/template`` and ``hfit/build``.
+``BuildLauncher`` is the seam: the service hands it a ``BuildJob`` and a ``BuildEvents`` to report to.
+``QueuedRunLauncher`` creates the template job's run in the Dagster instance, from the code location of the
+service's workspace (``dagster_instance.py``), tagged ``hfit/requester``, ``hfit/template`` and ``hfit/build``
+with the parameters in its run config, and submits it as ``dagster job launch`` does: the instance's run
+coordinator queues it, the daemon starts it when the queue has room (``max_concurrent_runs``), and the
+instance's run launcher and the job's executor decide where it runs (a process of the code location, steps
+in-process, in subprocesses or on Celery workers). The API process never executes a build.
 
-Another launcher (submitting through Dagster's GraphQL API to a deployment's run launcher, for example)
-only has to implement ``launch`` and ``close`` and report through ``BuildEvents``.
+A watcher thread follows the runs of the builds this process submitted (or, after a restart, resumed with
+``follow``) in the instance's run storage and reports through ``BuildEvents``: ``started`` when the run starts,
+``succeeded`` with the version the package asset's materialization recorded, ``failed`` with the HfitError
+rebuilt from the run's failure events (message and hint only: both are written to be safe to show).
 """
 
 from __future__ import annotations
@@ -16,10 +19,12 @@ from __future__ import annotations
 import logging
 import re
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
+from hfit_api.dagster_instance import prepare_instance
 from hfit_dagster import errors
 from hfit_dagster.errors import BuildError, HfitError
 from hfit_dagster.settings import HfitSettings
@@ -27,9 +32,15 @@ from hfit_dagster.template.loader import TemplateFile
 
 if TYPE_CHECKING:
     import dagster as dg
+    from dagster._core.remote_representation.code_location import CodeLocation
+    from dagster._core.remote_representation.external import RemoteJob, RemoteRepository
+    from dagster._core.workspace.context import BaseWorkspaceRequestContext, WorkspaceProcessContext
 
 log = logging.getLogger("hfit_api.launcher")
 _CLASS_PREFIX = re.compile(r"^[A-Za-z_][\w.]*: ")
+PACKAGE_ASSET = "package"
+
+BuildState = Literal["queued", "running", "succeeded", "failed"]
 
 
 @dataclass(frozen=True)
@@ -42,6 +53,8 @@ class BuildJob:
 
 
 class BuildEvents(Protocol):
+    def submitted(self, build_id: str, run_id: str) -> None: ...
+
     def started(self, build_id: str) -> None: ...
 
     def succeeded(self, build_id: str, version: str, run_id: str | None) -> None: ...
@@ -51,107 +64,268 @@ class BuildEvents(Protocol):
 
 class BuildLauncher(Protocol):
     def launch(self, job: BuildJob, events: BuildEvents) -> None:
-        """Start the build and return at once; report progress through ``events``."""
+        """Submit the build and return at once; report its progress through ``events``."""
+
+    def follow(self, build_id: str, run_id: str, events: BuildEvents) -> None:
+        """Report the outcome of a run submitted before this process started (a service restart)."""
 
     def close(self) -> None:
-        """Stop accepting builds (running ones may finish or be abandoned)."""
+        """Stop submitting and following (submitted runs go on in the instance)."""
 
 
 def run_config(job: BuildJob) -> dict[str, Any]:
     from hfit_dagster.orchestration.resources import run_config_for
 
-    return dict(run_config_for(job.template.spec.name, job.params))
+    return dict(run_config_for(job.template.spec, job.params))
 
 
-# Dagster configures logging (logging.config.dictConfig) at the start of every in-process run when the
-# instance's dagster.yaml has settings; two threads doing that at once deadlock on the logging locks
-# (reproduced with two concurrent materialize calls). In-process runs therefore run one at a time per API
-# process; for parallel builds, run several API replicas or submit runs to a Dagster deployment.
-_IN_PROCESS_RUN = threading.Lock()
+def run_tags(job: BuildJob) -> dict[str, str]:
+    tags = {"hfit/requester": job.requester, "hfit/template": job.template.spec.name, "hfit/build": job.build_id}
+    if job.dry_run:
+        tags["hfit/dry_run"] = "true"
+    return tags
 
 
-class DagsterThreadLauncher:
-    """Runs each build as a Dagster run (``materialize``) in a thread pool of this process."""
+def build_state(status: dg.DagsterRunStatus) -> BuildState:
+    """A run's status as a build's: waiting in the queue, on its way, or finished one way or the other."""
+    import dagster as dg
 
-    def __init__(self, settings: HfitSettings) -> None:
+    if status in (dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED):
+        return "queued"
+    if status == dg.DagsterRunStatus.SUCCESS:
+        return "succeeded"
+    if status in (dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED):
+        return "failed"
+    return "running"  # STARTING, STARTED, CANCELING, and the statuses of other run launchers (MANAGED, SUSPENDED)
+
+
+@dataclass
+class _Followed:
+    build_id: str
+    events: BuildEvents
+    reported: BuildState
+    resumed: bool  # followed after a restart: its run may never have been created
+
+
+class QueuedRunLauncher:
+    """Submits each build as a run to the Dagster instance's run queue and follows the run to its end."""
+
+    def __init__(self, settings: HfitSettings, poll_seconds: float = 0.5) -> None:
+        import dagster as dg
+
         self.settings = settings
-        self._pool = ThreadPoolExecutor(max_workers=settings.build_workers, thread_name_prefix="hfit-build")
-        self._instance: dg.DagsterInstance | None = None
+        self.poll_seconds = poll_seconds
+        self.instance = dg.DagsterInstance.from_config(str(prepare_instance(settings)))
+        self._workspace: WorkspaceProcessContext | None = None
+        self._loaded_at = 0.0  # when the workspace's code locations were last (re)loaded
+        self._submitter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hfit-submit")
+        self._followed: dict[str, _Followed] = {}
         self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._watcher = threading.Thread(target=self._watch, name="hfit-run-watcher", daemon=True)
+        self._watcher.start()
+        self._submitter.submit(self._warm_up)
 
+    # -- BuildLauncher -----------------------------------------------------------------------------------
     def launch(self, job: BuildJob, events: BuildEvents) -> None:
-        self._pool.submit(self._run, job, events)
+        self._submitter.submit(self._submit, job, events)
+
+    def follow(self, build_id: str, run_id: str, events: BuildEvents) -> None:
+        with self._lock:
+            self._followed[run_id] = _Followed(build_id, events, "queued", resumed=True)
 
     def close(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._stop.set()
+        self._submitter.shutdown(wait=False, cancel_futures=True)
+        self._watcher.join(timeout=10)
+        if self._workspace is not None:
+            self._workspace.__exit__(None, None, None)  # stops the code server it started
+        self.instance.dispose()
 
-    def instance(self) -> dg.DagsterInstance:
+    # -- submitting --------------------------------------------------------------------------------------
+    def _warm_up(self) -> None:
+        """Load the workspace (start its code server) before the first request needs it."""
+        try:
+            self._workspace_context()
+        except Exception:  # noqa: BLE001 - the first build reports the error to its requester
+            log.exception("could not load the Dagster workspace %s", self.settings.dagster_workspace_file)
+
+    def _submit(self, job: BuildJob, events: BuildEvents) -> None:
+        from dagster._core.utils import make_new_run_id
+
+        run_id = make_new_run_id()
+        try:
+            events.submitted(job.build_id, run_id)
+            request, location, repo, remote_job = self._remote_job(job)
+            self._create_run(run_id, job, request, location, repo, remote_job)
+            self.instance.submit_run(run_id, request)
+        except HfitError as exc:
+            events.failed(job.build_id, exc, None)
+            return
+        except Exception as exc:  # noqa: BLE001 - a build must always get an outcome
+            log.exception("build %s could not be submitted", job.build_id)
+            events.failed(job.build_id, BuildError(
+                f"the build could not be submitted to Dagster ({exc.__class__.__name__}); see the server log"), None)
+            return
+        with self._lock:
+            self._followed[run_id] = _Followed(job.build_id, events, "queued", resumed=False)
+
+    def _workspace_context(self) -> WorkspaceProcessContext:
+        import dagster as dg
+        from dagster._core.workspace.context import WorkspaceProcessContext
+        from dagster._core.workspace.load_target import WorkspaceFileTarget
+
+        if self._workspace is None:
+            target = WorkspaceFileTarget(paths=[str(self.settings.dagster_workspace_file.resolve())])
+            self._loaded_at = time.time()
+            self._workspace = WorkspaceProcessContext(self.instance, target, version=dg.__version__)
+        return self._workspace
+
+    def _remote_job(self, job: BuildJob) -> tuple[BaseWorkspaceRequestContext, CodeLocation, RemoteRepository,
+                                                  RemoteJob]:
+        """The template's job as the code location has it now: the location is reloaded when the template file
+        changed since it was loaded (a template made or approved through the API) or the job is missing."""
+        from hfit_dagster.orchestration.resources import job_name
+
+        workspace = self._workspace_context()
+        name = job_name(job.template.spec.name)
+        if _modified_at(job) >= self._loaded_at:
+            self._reload(workspace)
+        found = _find_job(workspace.create_request_context(), name)
+        if found is None:
+            self._reload(workspace)
+            found = _find_job(workspace.create_request_context(), name)
+        if found is None:
+            raise BuildError(f"the Dagster code location has no job {name}",
+                             hint=f"check that {self.settings.dagster_workspace_file} loads hfit_dagster.definitions "
+                             "and that the template is approved or a draft of the service")
+        return found
+
+    def _reload(self, workspace: WorkspaceProcessContext) -> None:
+        self._loaded_at = time.time()
+        workspace.reload_workspace()
+
+    def _create_run(self, run_id: str, job: BuildJob, request: BaseWorkspaceRequestContext, location: CodeLocation,
+                    repo: RemoteRepository, remote_job: RemoteJob) -> None:
+        """The run as ``dagster job launch`` creates it: job and execution plan snapshots from the location."""
+        config = run_config(job)
+        plan = location.get_execution_plan(remote_job, config, step_keys_to_execute=None, known_state=None,
+                                           instance=self.instance).execution_plan_snapshot
+        self.instance.create_run(
+            job_name=remote_job.name, run_id=run_id, run_config=config,
+            resolved_op_selection=remote_job.resolved_op_selection, step_keys_to_execute=plan.step_keys_to_execute,
+            op_selection=None, status=None, root_run_id=None, parent_run_id=None,
+            tags={**remote_job.tags, **run_tags(job)}, job_snapshot=remote_job.job_snapshot,
+            execution_plan_snapshot=plan, parent_job_snapshot=remote_job.parent_job_snapshot,
+            remote_job_origin=remote_job.get_remote_origin(), job_code_origin=remote_job.get_python_origin(),
+            asset_selection=None, asset_check_selection=None, asset_graph=repo.asset_graph,
+        )
+
+    # -- following ---------------------------------------------------------------------------------------
+    def _watch(self) -> None:
+        while not self._stop.wait(self.poll_seconds):
+            try:
+                self.poll()
+            except Exception:  # noqa: BLE001 - keep following; the instance may be back on the next poll
+                log.exception("could not read the state of the service's Dagster runs")
+
+    def poll(self) -> None:
+        """Report every followed run whose state changed since the last look."""
         import dagster as dg
 
         with self._lock:
-            if self._instance is None:
-                directory = self.settings.dagster_instance_dir.resolve()
-                directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-                directory.chmod(0o700)  # run logs and event storage: only the service's account reads them
-                self._instance = dg.DagsterInstance.from_config(str(directory))
-            return self._instance
+            followed = dict(self._followed)
+        if not followed:
+            return
+        records = self.instance.get_run_records(dg.RunsFilter(run_ids=list(followed)))
+        runs = {record.dagster_run.run_id: record.dagster_run for record in records}
+        for run_id, build in followed.items():
+            run = runs.get(run_id)
+            if run is None:
+                if build.resumed:  # the service stopped between recording the run id and creating the run
+                    build.events.failed(build.build_id, BuildError("interrupted: the service stopped before the "
+                                                                   "build's run was created"), run_id)
+                    self._unfollow(run_id)
+                continue
+            state = build_state(run.status)
+            if state == build.reported:
+                continue
+            if build.reported == "queued" and state != "queued":
+                build.events.started(build.build_id)
+            if state == "succeeded":
+                version = published_version(self.instance, run_id)
+                if version is None:
+                    build.events.failed(build.build_id, BuildError("the run succeeded but published no package"),
+                                        run_id)
+                else:
+                    build.events.succeeded(build.build_id, version, run_id)
+            elif state == "failed":
+                build.events.failed(build.build_id, failure_of(self.instance, run_id, run.status), run_id)
+            if state in ("succeeded", "failed"):
+                self._unfollow(run_id)
+            else:
+                build.reported = state
 
-    def _run(self, job: BuildJob, events: BuildEvents) -> None:
-        run_id: str | None = None
-        try:
-            events.started(job.build_id)
-            import dagster as dg
-
-            from hfit_dagster.orchestration.resources import HfitResource
-            from hfit_dagster.orchestration.template_assets import build_template_defs
-
-            defs = build_template_defs(job.template)
-            tags = {"hfit/requester": job.requester, "hfit/template": job.template.spec.name,
-                    "hfit/build": job.build_id}
-            if job.dry_run:
-                tags["hfit/dry_run"] = "true"
-            with _IN_PROCESS_RUN:  # see _IN_PROCESS_RUN: two runs starting together can deadlock
-                result = dg.materialize(
-                    list(defs.assets or []),
-                    instance=self.instance(),
-                    resources={"hfit": HfitResource(home=str(self.settings.home.resolve()))},
-                    run_config=run_config(job),
-                    tags=tags,
-                    raise_on_error=False,
-                )
-            run_id = result.run_id
-            if not result.success:
-                events.failed(job.build_id, failure_of(result), run_id)
-                return
-            version = published_version(result)
-            if version is None:
-                events.failed(job.build_id, BuildError("the run succeeded but published no package"), run_id)
-                return
-            events.succeeded(job.build_id, version, run_id)
-        except HfitError as exc:
-            events.failed(job.build_id, exc, run_id)
-        except Exception as exc:  # noqa: BLE001 - a build thread must always report an outcome
-            log.exception("build %s crashed", job.build_id)
-            events.failed(job.build_id, BuildError(f"build failed ({exc.__class__.__name__}); see the server log"),
-                          run_id)
+    def _unfollow(self, run_id: str) -> None:
+        with self._lock:
+            self._followed.pop(run_id, None)
 
 
-def published_version(result: dg.ExecuteInProcessResult) -> str | None:
-    for event in result.get_asset_materialization_events():
-        materialization = event.event_specific_data.materialization  # type: ignore[union-attr]
-        if materialization.asset_key.path[-1] == "package":
+def _modified_at(job: BuildJob) -> float:
+    try:
+        return job.template.path.stat().st_mtime
+    except OSError:
+        return time.time()  # no file to compare with: make sure the location is current
+
+
+def _find_job(request: BaseWorkspaceRequestContext, name: str) -> tuple[BaseWorkspaceRequestContext, CodeLocation,
+                                                                         RemoteRepository, RemoteJob] | None:
+    from dagster._core.definitions.selector import JobSubsetSelector
+
+    for location_name, entry in request.get_code_location_entries().items():
+        location = entry.code_location
+        if location is None:
+            if entry.load_error is not None:
+                log.warning("Dagster code location %s did not load: %s", location_name,
+                            entry.load_error.message.splitlines()[0][:300])
+            continue
+        for repo in location.get_repositories().values():
+            if repo.has_job(name):
+                selector = JobSubsetSelector(location_name=location_name, repository_name=repo.name, job_name=name,
+                                             op_selection=None)
+                return request, location, repo, location.get_job(selector)
+    return None
+
+
+def published_version(instance: dg.DagsterInstance, run_id: str) -> str | None:
+    """The version the run's package asset published (its materialization's ``version`` metadata)."""
+    import dagster as dg
+
+    for entry in instance.all_logs(run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION):
+        materialization = entry.asset_materialization
+        if materialization is not None and materialization.asset_key.path[-1] == PACKAGE_ASSET:
             value = materialization.metadata.get("version")
             return str(getattr(value, "value", value)) if value is not None else None
     return None
 
 
-def failure_of(result: dg.ExecuteInProcessResult) -> HfitError:
-    """The HfitError that failed the run, rebuilt from Dagster's error info (message and hint only)."""
+def failure_of(instance: dg.DagsterInstance, run_id: str, status: dg.DagsterRunStatus | None = None) -> HfitError:
+    """The HfitError that failed the run, rebuilt from its failure events (message and hint only)."""
+    import dagster as dg
+
+    if status == dg.DagsterRunStatus.CANCELED:
+        return BuildError(f"Dagster run {run_id} was canceled", hint="request the build again")
     known = _hfit_error_classes()
-    for event in result.all_events:
-        if not event.is_step_failure:
+    failures = instance.all_logs(run_id, of_type={dg.DagsterEventType.STEP_FAILURE,
+                                                  dg.DagsterEventType.RUN_FAILURE})
+    for entry in failures:
+        event = entry.dagster_event
+        if event is None:
             continue
-        error = event.step_failure_data.error  # type: ignore[union-attr]
+        if event.is_step_failure:
+            error = event.step_failure_data.error
+        else:
+            error = getattr(event.event_specific_data, "error", None)
         while error is not None:
             cls = known.get(error.cls_name or "")
             if cls is not None:
@@ -161,8 +335,9 @@ def failure_of(result: dg.ExecuteInProcessResult) -> HfitError:
                 message, hint = _message_and_hint(error.message)
                 return BuildError(message, hint=hint)
             error = error.cause
-        return BuildError(f"step {event.step_key} failed; see Dagster run {result.run_id}")
-    return BuildError(f"Dagster run {result.run_id} failed")
+        if event.is_step_failure:
+            return BuildError(f"step {event.step_key} failed; see Dagster run {run_id}")
+    return BuildError(f"Dagster run {run_id} failed", hint="its event log in the Dagster UI says why")
 
 
 def _message_and_hint(text: str) -> tuple[str, str | None]:

@@ -36,7 +36,9 @@ def create_app(settings: HfitSettings | None = None, launcher: BuildLauncher | N
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        interrupted = service.builds.fail_interrupted()
+        followed, interrupted = service.builds.resume()
+        if followed:
+            log.info("following %d build run(s) submitted before the last shutdown", followed)
         if interrupted:
             log.warning("%d build(s) were interrupted by the last shutdown and are now marked failed", interrupted)
         try:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from hfit_api.audit import AuditLog
 from hfit_api.builds import BuildService
 from hfit_api.catalog import TemplateCatalog
-from hfit_api.launcher import BuildLauncher, DagsterThreadLauncher
+from hfit_api.launcher import BuildLauncher, QueuedRunLauncher
 from hfit_api.login_limiter import LoginLimiter
 from hfit_api.packages import PackageIndex
 from hfit_api.state import StateDB
@@ -32,7 +32,7 @@ class Service:
         db = StateDB(settings.state_database_url)
         audit = AuditLog(db)
         packages = PackageIndex(PackageStore(settings.package_store))
-        launcher = launcher or DagsterThreadLauncher(settings)
+        launcher = launcher or QueuedRunLauncher(settings)
         return cls(
             settings=settings, db=db, audit=audit, catalog=TemplateCatalog(settings, db), packages=packages,
             builds=BuildService(settings, db, packages, launcher, audit), launcher=launcher,

@@ -41,17 +41,33 @@ def serve(
         help="behind a reverse proxy: its address(es), so X-Forwarded-For gives the client address that the "
              "audit log and the login brake use")] = None,
 ) -> None:
-    """Run the hfit API (FastAPI under uvicorn) over this checkout's templates, package store and state."""
+    """Run the hfit API (FastAPI under uvicorn) over this checkout's templates, package store and state.
+
+    Builds are runs on the Dagster instance (DAGSTER_HOME, else <home>/dagster); unless HFIT_DAGSTER_DAEMON=external,
+    a dagster-daemon child process takes them off the instance's queue.
+    """
     import uvicorn
 
+    from hfit_api.dagster_daemon import DaemonProcess
+    from hfit_api.dagster_instance import prepare_instance
     from hfit_api.main import create_app
 
     settings = load_settings()
-    app_ = create_app(settings)
-    stderr.print(f"hfit service on http://{host}:{port} (state {settings.state_database_url.split('://')[0]}, "
-                 f"store {settings.package_store}); API docs at /docs")
-    uvicorn.run(app_, host=host, port=port, log_level=log_level, proxy_headers=forwarded_allow_ips is not None,
-                forwarded_allow_ips=forwarded_allow_ips)
+    instance_dir = prepare_instance(settings)
+    daemon = DaemonProcess(settings, instance_dir) if settings.dagster_daemon == "serve" else None
+    if daemon is not None:
+        daemon.start()
+    try:
+        app_ = create_app(settings)
+        runs_by = f"dagster-daemon pid {daemon.pid}" if daemon is not None else "an external dagster-daemon"
+        stderr.print(f"hfit service on http://{host}:{port} (state {settings.state_database_url.split('://')[0]}, "
+                     f"store {settings.package_store}, Dagster instance {instance_dir}, runs started by {runs_by}); "
+                     "API docs at /docs")
+        uvicorn.run(app_, host=host, port=port, log_level=log_level, proxy_headers=forwarded_allow_ips is not None,
+                    forwarded_allow_ips=forwarded_allow_ips)
+    finally:
+        if daemon is not None:
+            daemon.stop()
 
 
 def _state() -> StateDB:

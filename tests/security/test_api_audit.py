@@ -9,7 +9,7 @@ import stat
 from pathlib import Path
 from typing import Any
 
-from hfit_api.launcher import DagsterThreadLauncher
+from hfit_api.dagster_instance import prepare_instance
 from hfit_dagster.cli.api_client import Credentials, CredentialStore
 from tests.api.routes.conftest import PACKAGE_TEMPLATE, InProcessApi
 from tests.api.routes.conftest import api as api  # noqa: PLC0414 - the in-process app fixture
@@ -89,11 +89,7 @@ def test_state_files_are_private(api: InProcessApi, tmp_path: Path) -> None:
     home = api.settings.home
     assert stat.S_IMODE((home / "state.db").stat().st_mode) == 0o600
     assert stat.S_IMODE(home.stat().st_mode) == 0o700
-    instance = DagsterThreadLauncher(api.settings)
-    try:
-        instance.instance()
-    finally:
-        instance.close()
+    prepare_instance(api.settings)
     assert stat.S_IMODE(api.settings.dagster_instance_dir.stat().st_mode) == 0o700
     config = tmp_path / "config"
     config.mkdir(mode=0o755)

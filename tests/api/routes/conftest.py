@@ -44,13 +44,18 @@ def service_settings(root: Path, demo_source: str) -> HfitSettings:
 
 @dataclass
 class ScriptedLauncher:
-    """A ``BuildLauncher`` that runs nothing: it keeps each launched job and the events to report it to."""
+    """A ``BuildLauncher`` that runs nothing: it keeps each launched job and the events to report it to, and
+    the runs the service asked it to follow again after a restart."""
 
     launched: list[tuple[BuildJob, BuildEvents]] = field(default_factory=list)
+    followed: list[tuple[str, str]] = field(default_factory=list)
     closed: bool = False
 
     def launch(self, job: BuildJob, events: BuildEvents) -> None:
         self.launched.append((job, events))
+
+    def follow(self, build_id: str, run_id: str, events: BuildEvents) -> None:
+        self.followed.append((build_id, run_id))
 
     def close(self) -> None:
         self.closed = True

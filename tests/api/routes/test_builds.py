@@ -123,3 +123,28 @@ def test_the_launcher_is_closed_and_interrupted_builds_fail_when_the_app_restart
     with TestClient(create_app(settings, ScriptedLauncher())) as client:
         build = client.get(f"/builds/{build_id}", headers={"Authorization": f"Bearer {token}"}).json()
     assert build["status"] == "failed" and "interrupted" in build["error"]["message"]
+
+
+def test_a_build_whose_run_was_submitted_is_followed_again_after_a_restart(tmp_path: Path, demo_source: str) -> None:
+    """A build whose Dagster run was submitted before the service stopped keeps going in the instance: the
+    restarted service follows that run again (and `/builds` says queued, then what the run says), while a build
+    that never got a run is failed as interrupted."""
+    settings = service_settings(tmp_path, demo_source)
+    launcher = ScriptedLauncher()
+    with TestClient(create_app(settings, launcher)) as client:
+        api = InProcessApi(client=client, service=client.app.state.service, launcher=launcher)  # type: ignore[attr-defined]
+        vera = api.auth("vera")
+        submitted = client.post(BUILDS, json={"params": {"row_limit": 2}}, headers=vera).json()["id"]
+        never_submitted = client.post(BUILDS, json={"params": {"row_limit": 3}}, headers=vera).json()["id"]
+        [(job, events), _] = launcher.launched
+        events.submitted(job.build_id, "run-0001")
+        assert client.get(f"/builds/{submitted}", headers=vera).json()["run_id"] == "run-0001"
+    again = ScriptedLauncher()
+    with TestClient(create_app(settings, again)) as client:
+        assert again.followed == [(submitted, "run-0001")]
+        followed = client.get(f"/builds/{submitted}", headers=vera).json()
+        lost = client.get(f"/builds/{never_submitted}", headers=vera).json()
+        assert followed["status"] == "queued" and followed["run_id"] == "run-0001"
+        assert lost["status"] == "failed" and "interrupted" in lost["error"]["message"]
+        client.app.state.service.builds.started(submitted)  # type: ignore[attr-defined]
+        assert client.get(f"/builds/{submitted}", headers=vera).json()["status"] == "running"

@@ -1,0 +1,82 @@
+"""The Dagster instance and workspace the service submits its builds to.
+
+The instance is ``settings.dagster_instance_dir`` (``DAGSTER_HOME``, else ``<home>/dagster``): the one
+``make dagster`` and ``hfit build`` use too, so every build is a run in the same UI. When that directory has no
+``dagster.yaml``, ``prepare_instance`` writes one for a single machine: SQLite storage (Dagster's default under
+DAGSTER_HOME), a ``QueuedRunCoordinator`` that starts at most ``max_concurrent_builds`` runs at once, the
+``DefaultRunLauncher`` (each run in a process of the code location; its steps on the executor
+``HFIT_DAGSTER_EXECUTOR`` names). An existing ``dagster.yaml`` is never changed: a deployment's own (PostgreSQL,
+Celery, Kubernetes) wins.
+
+The workspace is ``settings.dagster_workspace_file``; when it does not exist it is written with the code
+location ``hfit_dagster.definitions`` (the module of the repository's ``workspace.yaml``, so runs started here
+and from ``make dagster`` name the same location). The daemon that dequeues the runs must load the same
+workspace: ``hfit serve`` starts it with this file (``dagster_daemon.py``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from hfit_dagster.settings import HfitSettings
+
+CODE_MODULE = "hfit_dagster.definitions"
+# how often the daemon looks at the queue (Dagster's default is 5 s; a developer waits for a build)
+DEQUEUE_INTERVAL_SECONDS = 1
+
+
+def default_instance_config(settings: HfitSettings) -> dict[str, Any]:
+    """The ``dagster.yaml`` of a single machine (see the module docstring)."""
+    return {
+        "run_coordinator": {
+            "module": "dagster.core.run_coordinator",
+            "class": "QueuedRunCoordinator",
+            "config": {"max_concurrent_runs": settings.max_concurrent_builds,
+                       "dequeue_interval_seconds": DEQUEUE_INTERVAL_SECONDS},
+        },
+        "run_launcher": {"module": "dagster.core.launcher", "class": "DefaultRunLauncher"},
+        # a run that never starts is failed after 3 minutes; one that runs for 12 hours is terminated
+        "run_monitoring": {"enabled": True, "start_timeout_seconds": 180, "max_runtime_seconds": 43200,
+                           "poll_interval_seconds": 30},
+        "telemetry": {"enabled": False},
+    }
+
+
+def default_workspace() -> dict[str, Any]:
+    return {"load_from": [{"python_module": {"module_name": CODE_MODULE}}]}
+
+
+def prepare_instance(settings: HfitSettings) -> Path:
+    """The instance directory (0700: run logs and event storage), with a ``dagster.yaml`` and the workspace
+    file written when missing; returns the directory."""
+    directory = settings.dagster_instance_dir.resolve()
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    directory.chmod(0o700)
+    _write_if_missing(directory / "dagster.yaml", default_instance_config(settings),
+                      "Dagster instance written by hfit serve (docs/service.md): edit freely, it is never rewritten.")
+    _write_if_missing(settings.dagster_workspace_file.resolve(), default_workspace(),
+                      "Code location of the service's builds and of its daemon, written by hfit serve.")
+    _create_storage(directory)
+    return directory
+
+
+def _create_storage(directory: Path) -> None:
+    """Create (or migrate) the instance's storage here, once, before the daemon, the code servers and the
+    launcher open it together: SQLite storage created by several processes at once gets two schema heads."""
+    import dagster as dg
+
+    with dg.DagsterInstance.from_config(str(directory)) as instance:
+        instance.get_runs(limit=1)
+        instance.all_instigator_state()
+
+
+def _write_if_missing(path: Path, content: dict[str, Any], comment: str) -> None:
+    if path.exists():
+        return
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(f"# {comment}\n" + yaml.safe_dump(content, sort_keys=False))
+    tmp.replace(path)
