@@ -7,7 +7,10 @@
 * ``celery``: every step is a Celery task on the queue ``HFIT_CELERY_QUEUE`` (default ``dagster``), picked up by
   ``dagster-celery worker start`` processes on any machine that shares the package store; the broker and result
   backend URLs are read from ``HFIT_CELERY_BROKER_URL`` / ``HFIT_CELERY_BACKEND_URL`` when the run starts (they
-  may hold a password, so they never appear in the run config stored by Dagster).
+  may hold a password, so they never appear in the run config stored by Dagster);
+* ``k8s``: every step is a Kubernetes Job of its own (dagster-k8s's ``k8s_job_executor``), with the image,
+  secrets, ConfigMaps and volumes of the run pod when the instance's run launcher is ``K8sRunLauncher``
+  (docker/kubernetes/, docs/deployment.md).
 
 The two steps of a build share ``<store>/.staging/run-<run_id>``: whatever runs them must see the same package
 store (a shared volume, an NFS mount, a PVC with ReadWriteMany).
@@ -25,7 +28,7 @@ BROKER_ENV = "HFIT_CELERY_BROKER_URL"
 BACKEND_ENV = "HFIT_CELERY_BACKEND_URL"
 QUEUE_ENV = "HFIT_CELERY_QUEUE"
 DEFAULT_QUEUE = "dagster"
-KINDS = ("multiprocess", "in_process", "celery")
+KINDS = ("multiprocess", "in_process", "celery", "k8s")
 # a step may run this long before Redis hands its (unacknowledged) task to another worker
 VISIBILITY_TIMEOUT_SECONDS = 12 * 3600
 
@@ -77,6 +80,16 @@ def celery_executor_from_env(environ: Mapping[str, str] | None = None) -> dg.Exe
     return celery_executor.configured(config, name="hfit_celery")
 
 
+def k8s_executor() -> dg.ExecutorDefinition:
+    """dagster-k8s's executor: a Job per step; it takes its pod settings from the K8sRunLauncher of the
+    instance, so nothing of the deployment is repeated here."""
+    try:
+        from dagster_k8s import k8s_job_executor
+    except ImportError:  # pragma: no cover - the `scale` extra is part of every install we ship
+        raise HfitError(f"{EXECUTOR_ENV}=k8s needs dagster-k8s", hint="pip install 'hfit[scale]'") from None
+    return k8s_job_executor
+
+
 def executor_from_env(environ: Mapping[str, str] | None = None) -> dg.ExecutorDefinition | None:
     """The executor ``HFIT_DAGSTER_EXECUTOR`` asks for (``environ``, else the settings); None: Dagster's default."""
     environ = executor_environment(load_settings()) if environ is None else environ
@@ -87,6 +100,8 @@ def executor_from_env(environ: Mapping[str, str] | None = None) -> dg.ExecutorDe
         return dg.in_process_executor
     if kind == "celery":
         return celery_executor_from_env(environ)
+    if kind == "k8s":
+        return k8s_executor()
     raise HfitError(f"{EXECUTOR_ENV}={kind!r} is not an executor hfit knows",
                     hint="use one of: " + ", ".join(KINDS))
 

@@ -9,6 +9,7 @@ import pytest
 
 from hfit_dagster.errors import HfitError
 from hfit_dagster.orchestration.executors import executor_from_env
+from tests.conftest import TEMPLATES
 
 
 def test_the_executor_comes_from_the_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -24,3 +25,23 @@ def test_the_executor_comes_from_the_settings(monkeypatch: pytest.MonkeyPatch, t
     assert executor_from_env().name == "hfit_celery"
     monkeypatch.delenv("HFIT_DAGSTER_EXECUTOR")
     assert executor_from_env() is None
+
+
+def test_k8s_runs_every_step_of_every_template_job_as_a_kubernetes_job(hfit_home: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """HFIT_DAGSTER_EXECUTOR=k8s (docker/kubernetes/ on a cluster) puts every template's build job on dagster-k8s's
+    executor, a Job per step; an unknown kind is refused with the four hfit knows."""
+    from dagster_k8s import k8s_job_executor
+
+    from hfit_dagster.definitions import build_definitions
+    from hfit_dagster.orchestration.executors import with_executor
+
+    monkeypatch.setenv("HFIT_DAGSTER_EXECUTOR", "k8s")
+    executor = executor_from_env()
+    assert executor is k8s_job_executor
+    defs = with_executor(build_definitions(TEMPLATES, home=hfit_home), executor)
+    for job_name in ("build_payment_incident", "build_daily_dev_scenario"):
+        assert defs.resolve_job_def(job_name).executor_def is k8s_job_executor
+    monkeypatch.setenv("HFIT_DAGSTER_EXECUTOR", "kubernetes-please")
+    with pytest.raises(HfitError, match="multiprocess, in_process, celery, k8s"):
+        executor_from_env()
