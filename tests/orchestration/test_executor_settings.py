@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import dagster as dg
@@ -27,7 +28,7 @@ def test_the_executor_comes_from_the_settings(monkeypatch: pytest.MonkeyPatch, t
     assert executor_from_env() is None
 
 
-def test_k8s_runs_every_step_of_every_template_job_as_a_kubernetes_job(hfit_home: Path,
+def test_k8s_runs_every_step_of_every_template_job_as_a_kubernetes_job(hfit_home: Path, tmp_path: Path,
                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     """HFIT_DAGSTER_EXECUTOR=k8s (docker/kubernetes/ on a cluster) puts every template's build job on dagster-k8s's
     executor, a Job per step; an unknown kind is refused with the four hfit knows."""
@@ -39,7 +40,11 @@ def test_k8s_runs_every_step_of_every_template_job_as_a_kubernetes_job(hfit_home
     monkeypatch.setenv("HFIT_DAGSTER_EXECUTOR", "k8s")
     executor = executor_from_env()
     assert executor is k8s_job_executor
-    defs = with_executor(build_definitions(TEMPLATES, home=hfit_home), executor)
+    templates = tmp_path / "templates"
+    templates.mkdir()
+    for path in ("bug-investigation/payment-incident.yaml", "daily-development/daily-dev-scenario.yaml"):
+        shutil.copy(TEMPLATES / path, templates)
+    defs = with_executor(build_definitions(templates, home=hfit_home), executor)
     for job_name in ("build_payment_incident", "build_daily_dev_scenario"):
         assert defs.resolve_job_def(job_name).executor_def is k8s_job_executor
     monkeypatch.setenv("HFIT_DAGSTER_EXECUTOR", "kubernetes-please")
