@@ -8,6 +8,7 @@ from pathlib import Path
 import dagster as dg
 
 from hfit_dagster.definitions import HfitResource, build_definitions, build_template_defs
+from hfit_dagster.orchestration.resources import run_config_for
 from hfit_dagster.package.store import PackageStore
 from hfit_dagster.pipeline.local_build import build_package
 from hfit_dagster.settings import HfitSettings
@@ -50,7 +51,7 @@ def test_materializing_publishes_the_same_package_as_hfit_build(hfit_home: Path,
     result = dg.materialize(
         assets,
         resources={"hfit": HfitResource(home=str(hfit_home))},
-        run_config={"ops": {"integration_test_suite__tables": {"config": {"params": {"row_limit": "7"}}}}},
+        run_config=run_config_for(found.spec, {"row_limit": "7"}),
         instance=dg.DagsterInstance.ephemeral(),
     )
     assert result.success

@@ -13,7 +13,6 @@ from hfit_dagster.alerts.matching import matches, params_for
 from hfit_dagster.alerts.store import AlertStore
 from hfit_dagster.errors import ParameterError
 from hfit_dagster.orchestration.resources import HfitResource, job_name, run_config_for
-from hfit_dagster.template.params import resolve_params
 from hfit_dagster.template.spec import TemplateSpec
 
 SENSOR_NAME = "hfit_alerts"
@@ -40,15 +39,14 @@ def build_alert_sensor(specs: list[TemplateSpec], jobs: list[Any],
             for spec in triggered:
                 if not matches(spec, alert):
                     continue
-                params = params_for(spec, alert)
                 try:
-                    resolve_params(spec, params)
+                    run_config = run_config_for(spec, params_for(spec, alert))
                 except ParameterError as exc:
                     context.log.warning(f"alert {alert.id} matches {spec.name} but its parameters do not: {exc}")
                     continue
                 requests.append(dg.RunRequest(
                     run_key=f"alert-{alert.id}-{spec.name}", job_name=job_name(spec.name),
-                    run_config=run_config_for(spec.name, params),
+                    run_config=run_config,
                     tags={"hfit/template": spec.name, "hfit/alert": str(alert.id), "hfit/requester": "alert"},
                 ))
         cursor = str(new[-1].id) if new else context.cursor

@@ -4,17 +4,16 @@
 """
 
 import re
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 
+from hfit_dagster.orchestration.run_config import PARAMS_FIELD, params_config
 from hfit_dagster.settings import HfitSettings, load_settings
-
-
-class TablesConfig(dg.Config):
-    """Build parameters, as ``hfit build NAME key=value`` takes them (values are strings)."""
-
-    params: dict[str, str] = {}
+from hfit_dagster.template.loader import resolve_template
+from hfit_dagster.template.spec import TemplateSpec
 
 
 class PackageConfig(dg.Config):
@@ -43,6 +42,14 @@ def tables_op_name(template: str) -> str:
     return f"{slug(template)}__tables"
 
 
-def run_config_for(template: str, params: dict[str, str]) -> dict[str, object]:
-    """Run config of a template's build job with these parameters."""
-    return {"ops": {tables_op_name(template): {"config": {"params": dict(params)}}}}
+def run_config_for(template: str | TemplateSpec, params: Mapping[str, Any]) -> dict[str, object]:
+    """Run config of a template's build job with these parameters (``hfit build`` key=value strings).
+
+    The values are converted to the job's typed config (``orchestration/run_config.py``) after the checks
+    ``hfit build`` makes, so an unknown, missing or malformed parameter raises the CLI's ParameterError.
+    ``template`` is the spec the job was built from, or the name of a template in the configured templates
+    folder (pass the spec for a draft or a proposed revision: its parameters may differ).
+    """
+    spec = template if isinstance(template, TemplateSpec) else resolve_template(
+        template, load_settings().templates_dir).spec
+    return {"ops": {tables_op_name(spec.name): {"config": {PARAMS_FIELD: params_config(spec, params)}}}}

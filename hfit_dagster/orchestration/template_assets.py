@@ -23,16 +23,17 @@ from typing import Any
 import dagster as dg
 import pyarrow.parquet as pq
 
+from hfit_dagster.errors import ParameterError
 from hfit_dagster.orchestration.draft_builds import for_build, is_draft
 from hfit_dagster.orchestration.resources import (
     HfitResource,
     PackageConfig,
-    TablesConfig,
     job_name,
     run_config_for,
     slug,
     tables_op_name,
 )
+from hfit_dagster.orchestration.run_config import PARAMS_FIELD, params_from_config, tables_config_schema
 from hfit_dagster.package.manifest import parameter_digests
 from hfit_dagster.package.store import PackageStore, new_version
 from hfit_dagster.pipeline.checks import check_outcomes, drift_note
@@ -100,9 +101,14 @@ def build_template_defs(found: TemplateFile) -> dg.Definitions:
     ]
 
     @dg.multi_asset(name=tables_op_name(spec.name), specs=table_specs, can_subset=False,
+                    config_schema=tables_config_schema(spec, group),
                     description=f"Extract and mask the tables of template {spec.name} (one read-only snapshot)")
-    def tables(context: dg.AssetExecutionContext, config: TablesConfig, hfit: HfitResource):  # type: ignore[no-untyped-def]
-        prepared = prepare_build(spec, config.params)
+    def tables(context: dg.AssetExecutionContext, hfit: HfitResource):  # type: ignore[no-untyped-def]
+        try:
+            prepared = prepare_build(spec, params_from_config(context.op_execution_context.op_config[PARAMS_FIELD]))
+        except ParameterError as exc:
+            # what the config types cannot say (bounds, date formats), in the CLI's words and without a traceback
+            raise dg.Failure(description=str(exc)) from None
         build_spec, settings = for_build(prepared.spec, hfit.settings(), context.run_id)
         params = prepared.user_params
         store = PackageStore(settings.package_store)
@@ -201,7 +207,7 @@ def build_template_defs(found: TemplateFile) -> dg.Definitions:
         schedules.append(dg.ScheduleDefinition(
             name=f"{group}_schedule", job=job, cron_schedule=spec.schedule.cron,
             execution_timezone=spec.schedule.timezone,
-            run_config=run_config_for(spec.name, {k: str(v) for k, v in spec.schedule.params.items()}),
+            run_config=run_config_for(spec, {k: str(v) for k, v in spec.schedule.params.items()}),
             tags={"hfit/requester": "schedule"},
             default_status=dg.DefaultScheduleStatus.RUNNING,  # an approved template's schedule runs by itself
         ))

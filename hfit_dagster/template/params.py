@@ -18,6 +18,12 @@ _RELATIVE = re.compile(r"^now(?:\s*([+-])\s*(\d+)\s*([smhdw]))?$", re.IGNORECASE
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 _TRUE = {"true", "1", "yes", "y", "on"}
 _FALSE = {"false", "0", "no", "n", "off"}
+# what a date or date-time parameter accepts, as the launchpad and the docs say it (parsed by _datetime, _relative)
+ACCEPTED_FORMATS = {
+    "date": "YYYY-MM-DD, now, now-7d (units s m h d w), last_30_days, last_6_months, last_year",
+    "datetime": "YYYY-MM-DD HH:MM[:SS] (ISO 8601; an offset or Z converts to UTC), now, now-30m, now+2h "
+                "(units s m h d w), last_7_days, last_6_months, last_year",
+}
 
 
 def parse_assignments(items: list[str]) -> dict[str, str]:
@@ -60,11 +66,16 @@ def resolve_params(spec: TemplateSpec, raw: dict[str, Any], *, now: datetime | N
 def coerce(name: str, pspec: ParamSpec, value: Any, *, now: datetime) -> Any:
     if pspec.type.startswith("list["):
         item_type = pspec.type[5:-1]
-        items = value if isinstance(value, list | tuple) else [v for v in str(value).split(",") if v.strip()]
+        items = list_items(value)
         if not items:
             raise ParameterError(f"parameter {name!r} expects a non-empty {pspec.type} (comma-separated)")
         return [_check(name, pspec, _scalar(name, item_type, item, now)) for item in items]
     return _check(name, pspec, _scalar(name, pspec.type, value, now))
+
+
+def list_items(value: Any) -> list[Any]:
+    """The items of a list parameter: a list as given, or a comma-separated string (empty items dropped)."""
+    return list(value) if isinstance(value, list | tuple) else [v for v in str(value).split(",") if v.strip()]
 
 
 def _scalar(name: str, type_: str, value: Any, now: datetime) -> Any:

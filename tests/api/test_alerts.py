@@ -46,7 +46,7 @@ def test_signed_alert_leads_to_exactly_one_run(server: RunningServer) -> None:
     requests = [r for r in result.run_requests if r.tags["hfit/alert"] == str(accepted["alert_id"])]
     assert len(requests) == 1
     params = requests[0].run_config["ops"]["payment_incident_2024_1015__tables"]["config"]["params"]
-    assert params == {"customer_ids": "12847,15923,18442", "start_time": "2024-10-15 14:30:00",
+    assert params == {"customer_ids": [12847, 15923, 18442], "start_time": "2024-10-15 14:30:00",
                       "end_time": "2024-10-15 15:00:00"}
     later = sensor.evaluate_tick(dg.build_sensor_context(instance=instance, cursor=result.cursor,
                                                          resources=resources, definitions=defs))

@@ -19,7 +19,9 @@ import pytest
 
 from hfit_dagster import definitions
 from hfit_dagster.definitions import build_definitions
+from hfit_dagster.orchestration.resources import tables_op_name
 from tests.conftest import TEMPLATES
+from tests.orchestration.test_run_config import params_fields
 
 SNAPSHOT = Path(__file__).parent / "snapshots" / "definitions.json"
 UPDATE_ENV = "HFIT_UPDATE_SNAPSHOT"
@@ -46,7 +48,15 @@ def describe(defs: dg.Definitions) -> dict[str, Any]:
         sensor.name: sorted(target.job_name for target in sensor.targets)
         for sensor in sorted(defs.sensors or [], key=lambda s: s.name)
     }
-    return {"assets": assets, "asset_checks": checks, "jobs": jobs, "schedules": schedules, "sensors": sensors}
+    # each template job's launchpad parameters: type ("?" nullable), then required, optional or the default
+    params = {
+        job.name: {name: f"{kind} " + ("required" if required else "optional" if default is None
+                                       else f"default {json.dumps(default)}")
+                   for name, (kind, required, default, _) in params_fields(job, tables_op_name(template)).items()}
+        for job in defs.resolve_all_job_defs() if (template := job.tags.get("hfit/template"))
+    }
+    return {"assets": assets, "asset_checks": checks, "jobs": jobs, "schedules": schedules, "sensors": sensors,
+            "job_params": dict(sorted(params.items()))}
 
 
 def test_definitions_of_templates_match_the_snapshot(hfit_home: Path) -> None:

@@ -75,7 +75,7 @@ def test_an_alert_leads_to_exactly_one_run_with_the_right_window(hfit_home: Path
     assert request.run_key == f"alert-{alert_id}-alert-incident"
     assert request.job_name == "build_alert_incident"
     params = request.run_config["ops"]["alert_incident__tables"]["config"]["params"]
-    assert params == {"customer_ids": "10007,10042", "start_time": "2024-10-15 14:30:00",
+    assert params == {"customer_ids": [10007, 10042], "start_time": "2024-10-15 14:30:00",
                       "end_time": "2024-10-15 15:00:00"}
     again = sensor.evaluate_tick(dg.build_sensor_context(
         instance=instance, cursor=result.cursor, resources={"hfit": HfitResource(home=str(hfit_home))},
