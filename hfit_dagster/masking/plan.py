@@ -73,6 +73,7 @@ class ColumnInfo:
     nullable: bool = True
     max_length: int | None = None  # characters a string column holds (VARCHAR(24): 24); None: no limit
     labels: tuple[str, ...] | None = None  # an enum type's labels
+    max_bytes: int | None = None  # bytes a value holds (MySQL TINYTEXT: 255, in any character set); None: no limit
 
     @property
     def limits(self) -> ColumnLimits:
@@ -80,7 +81,8 @@ class ColumnInfo:
         sql_type = self.sql_type.strip().upper()
         return ColumnLimits(self.max_length, self.labels, bool(_ARRAY_TYPE.search(sql_type)),
                             bool(_JSON_TYPE.match(sql_type)),
-                            personal_labels=personal_members(self.labels) if self.labels is not None else ())
+                            personal_labels=personal_members(self.labels) if self.labels is not None else (),
+                            max_bytes=self.max_bytes)
 
 
 _ARRAY_TYPE = re.compile(r"\]$|^ARRAY\b")
@@ -475,8 +477,8 @@ def build_table_plan(
 
 def _parent_limits(col: ColumnInfo, parent_plans: Mapping[str, TableMaskingPlan] | None) -> ColumnInfo:
     """A foreign key masked like its parent column fits the parent's limits, so its fakes equal the parent's and
-    joins still match (a child column shorter than its parent is not handled: the parent's fakes are cut to the
-    parent's length only)."""
+    joins still match (the parent's limits are the narrowest of its own and those of the columns referencing it,
+    ``table_plans.column_infos``)."""
     if not col.foreign_key or not parent_plans or "." not in col.foreign_key:
         return col
     parent_table, parent_column = col.foreign_key.rsplit(".", 1)
@@ -484,4 +486,4 @@ def _parent_limits(col: ColumnInfo, parent_plans: Mapping[str, TableMaskingPlan]
     parent = plan.columns.get(parent_column) if plan is not None else None
     if parent is None:
         return col
-    return replace(col, max_length=parent.max_length, labels=parent.labels)
+    return replace(col, max_length=parent.max_length, labels=parent.labels, max_bytes=parent.max_bytes)

@@ -29,9 +29,11 @@ def column_infos(table: sa.Table, dialect: sa.engine.Dialect) -> list[ColumnInfo
     unique_single = {next(iter(c.columns)).name for c in table.constraints
                      if isinstance(c, sa.UniqueConstraint) and len(c.columns) == 1}
     unique_single |= {next(iter(i.columns)).name for i in table.indexes if i.unique and len(i.columns) == 1}
+    referencing = _referencing_limits(table)
     infos = []
     for col in table.columns:
         fk = next(iter(col.foreign_keys), None)
+        shortest = referencing.get(col.name, (None, None))
         try:  # enum and set labels stay out of the type text: it reaches plan evidence and the manifest
             sql_type = type_name(col) if _labels(col.type) else col.type.compile(dialect=dialect)
         except Exception:
@@ -40,9 +42,46 @@ def column_infos(table: sa.Table, dialect: sa.engine.Dialect) -> list[ColumnInfo
             name=col.name, sql_type=sql_type, primary_key=col.primary_key,
             foreign_key=f"{fk.column.table.name}.{fk.column.name}" if fk is not None else None,
             unique=col.name in unique_single, nullable=bool(col.nullable),
-            max_length=_max_length(col.type), labels=_labels(col.type),
+            max_length=_narrowest(_max_length(col.type), shortest[0]), labels=_labels(col.type),
+            max_bytes=_narrowest(_max_bytes(col.type), shortest[1]),
         ))
     return infos
+
+
+def _referencing_limits(table: sa.Table) -> dict[str, tuple[int | None, int | None]]:
+    """Per column of ``table``, the smallest (characters, bytes) limits of the foreign-key columns of the tables
+    reflected with it that reference it: a masked key's fakes must fit every column they go into (a parent
+    VARCHAR(64) referenced by a VARCHAR(20) gets fakes of at most 20 characters, equal in both)."""
+    limits: dict[str, tuple[int | None, int | None]] = {}
+    for other in table.metadata.tables.values() if table.metadata is not None else ():
+        for fk in other.foreign_keys:
+            try:
+                parent = fk.column
+            except (sa.exc.NoReferencedTableError, sa.exc.NoReferencedColumnError):
+                continue
+            if parent.table is not table or fk.parent is parent:
+                continue
+            length, size = limits.get(parent.name, (None, None))
+            limits[parent.name] = (_narrowest(length, _max_length(fk.parent.type)),
+                                   _narrowest(size, _max_bytes(fk.parent.type)))
+    return limits
+
+
+def _narrowest(a: int | None, b: int | None) -> int | None:
+    return b if a is None else a if b is None else min(a, b)
+
+
+# bytes a MySQL/MariaDB TEXT-family value holds (whatever its character set; LONGTEXT's 4 GiB is no limit here)
+_TEXT_BYTES = ((mysql.TINYTEXT, 255), (mysql.MEDIUMTEXT, 16_777_215), (mysql.LONGTEXT, None), (mysql.TEXT, 65_535))
+
+
+def _max_bytes(column_type: sa.types.TypeEngine) -> int | None:
+    """The bytes a MySQL TEXT-family column holds (``TINYTEXT``: 255): its limit counts bytes, not characters,
+    so a multibyte fake of 255 characters does not fit; None for other types."""
+    for cls, size in _TEXT_BYTES:
+        if isinstance(column_type, cls):
+            return size
+    return None
 
 
 def _max_length(column_type: sa.types.TypeEngine) -> int | None:

@@ -31,6 +31,8 @@ class TortureSource:
     masked: frozenset[tuple[str, str]] = frozenset()
     # why the whole cell cannot load yet, when that is outside the SQL writer (xfail with this reason)
     blocked_by: str = ""
+    # (child table, column, parent table, column): every child value is found in the parent after the load
+    joins: tuple[tuple[str, str, str, str], ...] = ()
 
 
 ISSUE20 = "issue 20 (source side): "
@@ -306,6 +308,69 @@ masking:
                    ("mysql", "nn", "w"): "MySQL DECIMAL has no NaN: written as NULL (nullable column)"},
 )
 
+MARIADB_TEXT_BYTES = TortureSource(
+    engine="mysql",
+    setup="""
+SET NAMES utf8mb4;
+CREATE TABLE notes (id INT PRIMARY KEY, tt TINYTEXT, t TEXT, lat TINYTEXT CHARACTER SET latin1, full_tt TINYTEXT)
+  DEFAULT CHARSET=utf8mb4;
+INSERT INTO notes VALUES
+ (1, CONCAT(REPEAT('ü', 105), ' Jo Li met Al Wu and Bo Ng in Paris.'),
+  CONCAT(REPEAT('ü', 32700), ' Jo Li met Al Wu.'), REPEAT('é', 255), REPEAT('😀', 63)),
+ (2, 'Call Jo Li on +1 415 555 0100', 'Ask Jo Li.', 'plain', ''), (3, NULL, NULL, NULL, NULL);
+""",
+    template="""
+templateName: torture-text-bytes
+exports:
+  notes: {provider: SRC, query: 'SELECT * FROM notes ORDER BY id'}
+masking:
+  notes.tt: redact_text
+  notes.t: redact_text
+  default: keep
+""",
+    compared={"notes": ("id", None)},
+    masked=frozenset({("notes", "tt"), ("notes", "t")}),
+)
+
+FK_WIDTHS_TEMPLATE = """
+templateName: torture-fk-widths
+exports:
+  codes: {provider: SRC, query: 'SELECT * FROM codes ORDER BY code'}
+  uses: {provider: SRC, query: 'SELECT * FROM uses ORDER BY id'}
+masking:
+  codes.code: hash
+  default: keep
+"""
+
+MARIADB_FK_WIDTHS = TortureSource(
+    engine="mysql",
+    setup="""
+CREATE TABLE codes (code VARCHAR(64) PRIMARY KEY, label VARCHAR(10)) DEFAULT CHARSET=utf8mb4;
+CREATE TABLE uses (id INT PRIMARY KEY, code VARCHAR(20), FOREIGN KEY (code) REFERENCES codes (code))
+  DEFAULT CHARSET=utf8mb4;
+INSERT INTO codes VALUES ('ab-0001', 'a'), ('ab-0002', 'b'), ('a-code-longer-than-twenty', 'c');
+INSERT INTO uses VALUES (1, 'ab-0001'), (2, 'ab-0002'), (3, NULL), (4, 'ab-0001');
+""",
+    template=FK_WIDTHS_TEMPLATE,
+    compared={"codes": ("label", None), "uses": ("id", None)},
+    masked=frozenset({("codes", "code"), ("uses", "code")}),
+    joins=(("uses", "code", "codes", "code"),),
+)
+
+POSTGRES_FK_WIDTHS = TortureSource(
+    engine="postgresql",
+    setup="""
+CREATE TABLE codes (code varchar(64) PRIMARY KEY, label varchar(10));
+CREATE TABLE uses (id int PRIMARY KEY, code varchar(20) REFERENCES codes (code));
+INSERT INTO codes VALUES ('ab-0001', 'a'), ('ab-0002', 'b'), ('a-code-longer-than-twenty', 'c');
+INSERT INTO uses VALUES (1, 'ab-0001'), (2, 'ab-0002'), (3, NULL), (4, 'ab-0001');
+""",
+    template=FK_WIDTHS_TEMPLATE,
+    compared={"codes": ("label", None), "uses": ("id", None)},
+    masked=frozenset({("codes", "code"), ("uses", "code")}),
+    joins=(("uses", "code", "codes", "code"),),
+)
+
 SQLITE_SETUP = r"""
 CREATE TABLE torture (
   id INTEGER PRIMARY KEY, i INTEGER, big BIGINT, r REAL, t TEXT, b BLOB, n NUMERIC, d DECIMAL(30,10),
@@ -355,4 +420,5 @@ masking:
 SOURCES = {"mariadb": MARIADB, "postgresql": POSTGRES, "sqlite": SQLITE, "mariadb-zero-dates": MARIADB_ZERO_DATES,
            "mariadb-partial": MARIADB_PARTIAL, "postgresql-numeric-array": POSTGRES_NUMERIC_ARRAY,
            "postgresql-identity": POSTGRES_IDENTITY, "postgresql-numeric-nan": POSTGRES_NUMERIC_NAN,
-           "mariadb-masked": MARIADB_MASKED, "sqlite-loose": SQLITE_LOOSE}
+           "mariadb-masked": MARIADB_MASKED, "sqlite-loose": SQLITE_LOOSE, "mariadb-text-bytes": MARIADB_TEXT_BYTES,
+           "mariadb-fk-widths": MARIADB_FK_WIDTHS, "postgresql-fk-widths": POSTGRES_FK_WIDTHS}

@@ -61,6 +61,7 @@ class ColumnLimits:
     array: bool = False
     json: bool = False
     personal_labels: tuple[str, ...] = ()
+    max_bytes: int | None = None  # UTF-8 bytes a value holds (MySQL TINYTEXT: 255); None: no limit
 
 
 NO_LIMITS = ColumnLimits()
@@ -144,13 +145,17 @@ class Operator(ABC):
             return faked_members(originals, fakes).cast(masked.type)
         if limits.labels:
             return label_picks(ctx.key, self.name, originals, limits.labels).cast(masked.type)
-        if limits.max_length is None:
+        if limits.max_length is None and limits.max_bytes is None:
             return masked
-        too_long = pc.fill_null(pc.greater(pc.utf8_length(masked), limits.max_length), False)
-        if not pc.any(too_long).as_py():
-            return masked
-        shortened = self.shorten(vp.as_utf8(masked.filter(too_long)), limits.max_length)
-        return pc.replace_with_mask(vp.as_utf8(masked), too_long, vp.as_utf8(shortened)).cast(masked.type)
+        # no value of more characters than the column has bytes fits: the character limit comes first
+        max_length = min(n for n in (limits.max_length, limits.max_bytes) if n is not None)
+        too_long = pc.fill_null(pc.greater(pc.utf8_length(masked), max_length), False)
+        if pc.any(too_long).as_py():
+            shortened = self.shorten(vp.as_utf8(masked.filter(too_long)), max_length)
+            masked = pc.replace_with_mask(vp.as_utf8(masked), too_long, vp.as_utf8(shortened)).cast(masked.type)
+        if limits.max_bytes is not None:
+            masked = fit_bytes(masked, limits.max_bytes)
+        return masked
 
     def shorten(self, fakes: pa.Array, max_length: int) -> pa.Array:
         """Fakes longer than ``max_length`` characters cut to it (trailing spaces dropped); operators whose
@@ -165,6 +170,17 @@ class Operator(ABC):
         """Fakes for distinct, non-blank strings outside a column (spans of free text, JSON leaves), or None
         when the operator gives no per-value fake (the caller tags or drops the value)."""
         return None
+
+
+def fit_bytes(values: pa.Array, max_bytes: int) -> pa.Array:
+    """Strings of more than ``max_bytes`` UTF-8 bytes cut at the last whole character that fits (trailing spaces
+    dropped); the others as they are."""
+    over = pc.fill_null(pc.greater(pc.binary_length(values), max_bytes), False)
+    if not pc.any(over).as_py():
+        return values
+    cut = [v.encode("utf-8")[:max_bytes].decode("utf-8", errors="ignore").rstrip() for v in
+           pc.filter(values, over).to_pylist()]
+    return pc.replace_with_mask(values, over, pa.array(cut, values.type))
 
 
 def label_picks(key: bytes, operator: str, values: pa.Array, labels: tuple[str, ...]) -> pa.Array:

@@ -78,8 +78,10 @@ class MySqlDialect(SqlDialect):
     # ------------------------------------------------------------------ column types
 
     def same_family_type(self, source: TypeEngine) -> TypeEngine:
-        """The reflected MySQL type, moved to utf8mb4 if it had another character set. An ENUM gets an explicit
-        '' label: a non-strict source stores '' for an invalid value, which a strict load refuses otherwise."""
+        """The reflected MySQL type, moved to utf8mb4 if it had another character set (a TEXT-family column of
+        one other than utf8, such as latin1, one size up: its limit counts bytes, and 255 ``é`` take 510 in UTF-8).
+        An ENUM gets an explicit '' label: a non-strict source stores '' for an invalid value, which a strict load
+        refuses otherwise."""
         if isinstance(source, mysql.ENUM) and "" not in source.enums:
             widened: Any = copy.copy(source)
             widened.enums = [*source.enums, ""]
@@ -88,7 +90,7 @@ class MySqlDialect(SqlDialect):
         collation = getattr(source, "collation", None)
         if charset in (None, "utf8mb4") and (collation is None or collation.startswith("utf8mb4_")):
             return source
-        adapted: Any = copy.copy(source)
+        adapted: Any = _wider_text(source) if charset not in (None, "utf8", "utf8mb3") else copy.copy(source)
         adapted.charset = None
         adapted.ascii = False
         adapted.unicode = False
@@ -203,6 +205,19 @@ class MySqlDialect(SqlDialect):
     def current_timestamp(self, target: TypeEngine) -> str:
         fsp = getattr(target, "fsp", None)
         return f"CURRENT_TIMESTAMP({fsp})" if fsp else "CURRENT_TIMESTAMP"
+
+
+_WIDER_TEXT = ((mysql.TINYTEXT, mysql.TEXT), (mysql.MEDIUMTEXT, mysql.LONGTEXT), (mysql.LONGTEXT, mysql.LONGTEXT),
+               (mysql.TEXT, mysql.MEDIUMTEXT))
+
+
+def _wider_text(source: TypeEngine) -> TypeEngine:
+    """A copy of a TEXT-family type one size up (TINYTEXT -> TEXT ...), keeping its collation; other types
+    copied as they are."""
+    for narrow, wide in _WIDER_TEXT:
+        if isinstance(source, narrow):
+            return wide(collation=getattr(source, "collation", None))
+    return copy.copy(source)
 
 
 def fits_decimal(info: ct.TypeInfo) -> bool:
