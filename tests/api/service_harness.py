@@ -10,7 +10,9 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -217,6 +219,17 @@ def start_server(root: Path, demo_source: str, templates_dir: Path | None = None
             except subprocess.TimeoutExpired:
                 running.kill()
         log.close()
+        stop_daemon_sessions(root / "server.log")
+
+
+def stop_daemon_sessions(server_log: Path) -> None:
+    """Kill what is left of the sessions of the dagster-daemons the server started (named in its log): the code
+    servers and run workers a stopped daemon leaves to finish their runs must not outlive the test."""
+    for pid in re.findall(r"dagster-daemon\s+pid\s+(\d+)", server_log.read_text(errors="replace")):
+        try:
+            os.killpg(int(pid), signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
 
 
 def wait_for_build(client: httpx.Client, build: dict[str, Any], timeout: float = 90) -> dict[str, Any]:
