@@ -15,6 +15,7 @@ from hfit_dagster.errors import MaskingError
 from hfit_dagster.masking import ColumnInfo, Masker, build_table_plan
 from hfit_dagster.masking import vector_prf as vp
 from hfit_dagster.masking.operators.base import ColumnLimits
+from hfit_dagster.masking.operators.pools import fake_pools
 from hfit_dagster.pipeline.table_plans import column_infos
 
 KEY = b"fit-columns-test-key-0123456789ab"
@@ -30,7 +31,9 @@ def _mask(operator: str, values: list, limits: ColumnLimits = NO_LIMITS, type_: 
     return Masker(KEY).mask_array(operator, array, table="t", column="c", limits=limits).to_pylist()
 
 
-EMAILS = [f"person.number{i}.with.a.long.name@mail{i % 7}.example.co.uk" for i in range(3000)]
+_FIRST, _LAST = fake_pools().first_names, fake_pools().last_names
+EMAILS = [f"{_FIRST[i % len(_FIRST)]}.with.a.long.{_LAST[i * 7 % len(_LAST)]}{i}@mail{i % 7}.example.co.uk".lower()
+          for i in range(3000)]
 
 
 @pytest.mark.parametrize(("max_length", "unique"), [(None, True), (60, True), (30, True), (24, True), (20, False),

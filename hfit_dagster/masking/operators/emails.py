@@ -13,7 +13,7 @@ from hfit_dagster.errors import MaskingError
 from hfit_dagster.jit import compiled
 from hfit_dagster.masking import vector_prf as vp
 from hfit_dagster.masking.operators.base import StringOperator
-from hfit_dagster.masking.operators.pools import pick_many, pool_arrays
+from hfit_dagster.masking.operators.pools import name_parts, name_word_hashes, pool_arrays
 
 # Reserved for documentation (RFC 2606): a fake address can never reach a real mailbox.
 EMAIL_DOMAINS: tuple[str, ...] = ("example.com", "example.net", "example.org")
@@ -22,9 +22,16 @@ assert all(len(d) == _DOMAIN_LENGTH for d in EMAIL_DOMAINS)
 
 
 class EmailOperator(StringOperator):
-    """``first.last.<12 hex>@domain``: the first slug picked by the low half of the value's keyed lane 0, the
-    last slug by its high half, the hex digits from bits 16-63 of lane 1 and the domain from its low 16 bits.
-    A 48-bit suffix plus a name pair: a collision needs ~10^10 distinct emails.
+    """``first.last.<12 hex>@domain``: the name pair of the person the address names, the hex digits from bits
+    16-63 of the value's keyed lane 1 and the domain from its low 16 bits. A 48-bit suffix: a collision needs
+    ~10^10 distinct emails.
+
+    The name pair is the fake of the name the local part is built from: its first word (a run of two letters or
+    more, before any ``+tag``) picks the first slug as ``first_name`` picks that name's fake, its last word the
+    last slug as ``last_name`` does; so ``jane.doe42@mail.com`` of the row ``Jane Doe`` becomes
+    ``<fake first>.<fake last>.<hex>@example.net``, the slugs of the row's fake name, while the fake stays a
+    function of the address alone (the same in every table). A local part of one word takes its last slug, and
+    one without a word both, from the keyed lane 0 (low half first, high half last).
 
     ``compiled`` writes the addresses with one compiled loop (:func:`_email_bytes`); ``compiled=False`` builds
     them with Arrow kernels (:meth:`fake_many_arrow`, the reference: picks, hex and two joins). Both give the
@@ -40,8 +47,14 @@ class EmailOperator(StringOperator):
         self.compiled = compiled
 
     def fake_many(self, values: pa.Array, key: bytes) -> pa.Array:
+        values = vp.as_utf8(values)
         h = vp.prf_strings(key, [f"{self.name}/0", f"{self.name}/1"], values)
-        return self.fake_many_compiled(h) if self.compiled else self.fake_many_arrow(h)
+        first, last = name_parts(values, local_part=True)
+        pools = pool_arrays()
+        picks = np.stack([name_word_hashes(key, "first_name", first, h[:, 0]) % np.uint64(len(pools["first_slugs"])),
+                          name_word_hashes(key, "last_name", last, h[:, 0] >> np.uint64(32))
+                          % np.uint64(len(pools["last_slugs"]))], axis=1).astype(np.int64)
+        return self.fake_many_compiled(picks, h[:, 1]) if self.compiled else self.fake_many_arrow(picks, h[:, 1])
 
     def shorten(self, fakes: pa.Array, max_length: int) -> pa.Array:
         """Addresses of at most ``max_length`` characters: ``<name prefix>.<12 hex>@domain`` with as much of the
@@ -68,23 +81,27 @@ class EmailOperator(StringOperator):
         return pc.binary_join_element_wise(local, domain, "@")
 
     @staticmethod
-    def fake_many_compiled(h: np.ndarray) -> pa.Array:
-        """The addresses for keyed lanes ``h`` (n, 2), written by one compiled loop."""
+    def fake_many_compiled(picks: np.ndarray, h1: np.ndarray) -> pa.Array:
+        """The addresses for the slug indices ``picks`` (n, 2: first, last) and keyed lane ``h1``, written by one
+        compiled loop."""
         pools = pool_arrays()
         (first, first_at), (last, last_at) = string_buffers(pools["first_slugs"]), string_buffers(pools["last_slugs"])
         domain, domain_at = string_buffers(_email_domains())
-        data, offsets = _email_bytes(np.ascontiguousarray(h[:, 0]), np.ascontiguousarray(h[:, 1]), first, first_at,
-                                     last, last_at, domain, domain_at, vp.HEX_DIGITS)
-        return pa.StringArray.from_buffers(len(h), pa.py_buffer(offsets), pa.py_buffer(data))
+        data, offsets = _email_bytes(np.ascontiguousarray(picks[:, 0]), np.ascontiguousarray(picks[:, 1]),
+                                     np.ascontiguousarray(h1), first, first_at, last, last_at, domain, domain_at,
+                                     vp.HEX_DIGITS)
+        return pa.StringArray.from_buffers(len(h1), pa.py_buffer(offsets), pa.py_buffer(data))
 
     @staticmethod
-    def fake_many_arrow(h: np.ndarray) -> pa.Array:
-        """The addresses for keyed lanes ``h`` (n, 2), built with Arrow kernels (the reference construction)."""
-        suffix = vp.matrix_to_strings(vp.int_to_hex(h[:, 1] >> np.uint64(16), 12))
+    def fake_many_arrow(picks: np.ndarray, h1: np.ndarray) -> pa.Array:
+        """The addresses for the slug indices ``picks`` (n, 2) and keyed lane ``h1``, built with Arrow kernels (the
+        reference construction)."""
+        suffix = vp.matrix_to_strings(vp.int_to_hex(h1 >> np.uint64(16), 12))
         domains = _email_domains()
-        domain = domains.take(pa.array((h[:, 1] & np.uint64(0xFFFF)) % np.uint64(len(domains))))
-        local = pc.binary_join_element_wise(pick_many("first_slugs", h[:, 0]),
-                                            pick_many("last_slugs", h[:, 0] >> np.uint64(32)), suffix, ".")
+        domain = domains.take(pa.array((h1 & np.uint64(0xFFFF)) % np.uint64(len(domains))))
+        pools = pool_arrays()
+        local = pc.binary_join_element_wise(pools["first_slugs"].take(pa.array(picks[:, 0])),
+                                            pools["last_slugs"].take(pa.array(picks[:, 1])), suffix, ".")
         return pc.binary_join_element_wise(local, domain, "@")
 
 
@@ -94,17 +111,17 @@ def _email_domains() -> pa.Array:
 
 
 @compiled
-def _email_bytes(h0: np.ndarray, h1: np.ndarray, first: np.ndarray, first_at: np.ndarray, last: np.ndarray,
-                 last_at: np.ndarray, domain: np.ndarray, domain_at: np.ndarray,
+def _email_bytes(first_pick: np.ndarray, last_pick: np.ndarray, h1: np.ndarray, first: np.ndarray,
+                 first_at: np.ndarray, last: np.ndarray, last_at: np.ndarray, domain: np.ndarray, domain_at: np.ndarray,
                  hex_digits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover - compiled
     """The bytes and offsets of :meth:`EmailOperator.fake_many_compiled`'s addresses."""
-    n = h0.shape[0]
-    nf, nl, nd = np.uint64(first_at.shape[0] - 1), np.uint64(last_at.shape[0] - 1), np.uint64(domain_at.shape[0] - 1)
+    n = h1.shape[0]
+    nd = np.uint64(domain_at.shape[0] - 1)
     picks = np.empty((n, 3), dtype=np.int64)
     offsets = np.empty(n + 1, dtype=np.int32)
     total = 0
     for i in range(n):
-        f, la = np.int64(h0[i] % nf), np.int64((h0[i] >> np.uint64(32)) % nl)
+        f, la = first_pick[i], last_pick[i]
         d = np.int64((h1[i] & np.uint64(0xFFFF)) % nd)
         picks[i, 0], picks[i, 1], picks[i, 2] = f, la, d
         offsets[i] = total

@@ -10,7 +10,7 @@ import pyarrow.compute as pc
 
 from hfit_dagster.masking import vector_prf as vp
 from hfit_dagster.masking.operators.base import StringOperator
-from hfit_dagster.masking.operators.pools import follow_case_many, pick_many
+from hfit_dagster.masking.operators.pools import follow_case_many, name_parts, name_word_hashes, pick_many
 
 
 class PoolOperator(StringOperator):
@@ -25,24 +25,38 @@ class PoolOperator(StringOperator):
 
 
 class PersonNameOperator(StringOperator):
-    """'First Last': the first name by the low half of the keyed lane, the last name by its high half."""
+    """'First Last': the fake of the name's first word as ``first_name`` gives it and the fake of its last word as
+    ``last_name`` does (so ``Jane Doe`` here, ``Jane`` and ``Doe`` in first and last name columns and the address
+    ``jane.doe@...`` all fake to one person's name); a name of one word takes its last name, and a value without
+    a word of two letters both names, from the keyed lane of the whole value (low half, high half)."""
 
     name = "person_name"
 
     def fake_many(self, values: pa.Array, key: bytes) -> pa.Array:
         h = vp.prf_strings(key, [self.name], values)[:, 0]
+        first, last = name_parts(values)
         full = pc.binary_join_element_wise(
-            pick_many("first_names", h), pick_many("last_names", h >> np.uint64(32)), " "
+            pick_many("first_names", name_word_hashes(key, "first_name", first, h)),
+            pick_many("last_names", name_word_hashes(key, "last_name", last, h >> np.uint64(32))), " ",
         )
         return follow_case_many(values, full)
 
 
-class FirstNameOperator(PoolOperator):
+class NameOperator(PoolOperator):
+    """A first or last name from its pool, keyed by the name as written in lower case without surrounding spaces
+    (``Jane``, ``JANE`` and ``jane`` are one name, with one fake in their own case)."""
+
+    def fake_many(self, values: pa.Array, key: bytes) -> pa.Array:
+        words = pc.utf8_lower(pc.utf8_trim_whitespace(values))
+        return follow_case_many(values, pick_many(self.pool, vp.prf_strings(key, [self.name], words)[:, 0]))
+
+
+class FirstNameOperator(NameOperator):
     name = "first_name"
     pool = "first_names"
 
 
-class LastNameOperator(PoolOperator):
+class LastNameOperator(NameOperator):
     name = "last_name"
     pool = "last_names"
 

@@ -18,6 +18,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from hfit_dagster.arrow_strings import string_buffers
+from hfit_dagster.jit import compiled
+from hfit_dagster.masking import vector_prf as vp
+
 POOL_FILE = "fake_pools.json"
 POOL_PACKAGE = "hfit_dagster.masking"
 _POOL_SEED = 20_240_917
@@ -110,3 +114,69 @@ def follow_case_many(original: pa.Array, fake: pa.Array) -> pa.Array:
     upper = pc.utf8_is_upper(original)
     lower = pc.utf8_is_lower(original)
     return pc.if_else(upper, pc.utf8_upper(fake), pc.if_else(lower, pc.utf8_lower(fake), fake))
+
+
+def name_parts(values: pa.Array, *, local_part: bool = False) -> tuple[pa.Array, pa.Array]:
+    """The name words of each string, lower-cased: its first word and, when it has another, its last one ("" for
+    none). A word is a run of two bytes or more of ASCII letters and non-ASCII characters; ``local_part``
+    reads an email address up to its ``+tag`` or ``@`` only. "Jane Doe" and "jane.doe42" give jane, doe;
+    "Mary-Ann O'Neil" mary, neil; "jdoe" jdoe and "". A person's first and last name and the local part of an
+    address built from them give the same words, so their fakes can agree (one compiled pass over the bytes)."""
+    data, offsets = string_buffers(vp.as_utf8(pc.utf8_lower(values)))
+    first = _word_array(*_name_words(data, offsets, local_part, True))
+    last = _word_array(*_name_words(data, offsets, local_part, False))
+    return first, last
+
+
+def _word_array(data: np.ndarray, offsets: np.ndarray) -> pa.Array:
+    return pa.StringArray.from_buffers(len(offsets) - 1, pa.py_buffer(offsets), pa.py_buffer(data))
+
+
+@compiled
+def _name_words(data: np.ndarray, offsets: np.ndarray, local_part: bool,
+                first: bool) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover - compiled
+    """The first (or the last, when a value has two or more) word of each value: bytes and offsets."""
+    n = offsets.shape[0] - 1
+    starts = np.zeros(n, dtype=np.int64)
+    sizes = np.zeros(n, dtype=np.int64)
+    for i in range(n):
+        count = 0
+        at = offsets[i]
+        stop = offsets[i + 1]
+        if local_part:
+            for j in range(offsets[i], offsets[i + 1]):
+                if data[j] == 43 or data[j] == 64:  # + @
+                    stop = j
+                    break
+        while at < stop:
+            if (97 <= data[at] <= 122) or data[at] >= 128:
+                begin = at
+                while at < stop and ((97 <= data[at] <= 122) or data[at] >= 128):
+                    at += 1
+                if at - begin >= 2:  # bytes: one non-ASCII letter is a word
+                    count += 1
+                    if (first and count == 1) or not first:
+                        starts[i], sizes[i] = begin, at - begin
+                    if first:
+                        break
+            else:
+                at += 1
+        if not first and count < 2:
+            sizes[i] = 0
+    out_offsets = np.zeros(n + 1, dtype=np.int32)
+    for i in range(n):
+        out_offsets[i + 1] = out_offsets[i] + sizes[i]
+    out = np.empty(out_offsets[n], dtype=np.uint8)
+    for i in range(n):
+        out[out_offsets[i]:out_offsets[i + 1]] = data[starts[i]:starts[i] + sizes[i]]
+    return out, out_offsets
+
+
+def name_word_hashes(key: bytes, label: str, words: pa.Array, fallback: np.ndarray) -> np.ndarray:
+    """The keyed lane of each name word under ``label`` (``first_name``, ``last_name``: the lanes those operators
+    pick their pool entry with), ``fallback`` where there is no word ("")."""
+    out = np.array(fallback, dtype=np.uint64, copy=True)
+    present = np.asarray(pc.greater(pc.binary_length(words), 0).to_numpy(zero_copy_only=False), dtype=bool)
+    if present.any():
+        out[present] = vp.prf_strings(key, [label], words.filter(pa.array(present)))[:, 0]
+    return out
