@@ -328,7 +328,7 @@ def _days_in_month(year: int, month: int) -> int:
 def _days_from_civil(year: int, month: int, day: int) -> int:
     """Days since 1970-01-01 of a proleptic Gregorian date, any year (H. Hinnant's algorithm)."""
     y = year - 1 if month <= 2 else year
-    era = (y if y >= 0 else y - 399) // 400
+    era = y // 400  # floor division: the C original subtracts 399 from a negative y for its truncating division
     yoe = y - era * 400
     doy = (153 * (month + (-3 if month > 2 else 9)) + 2) // 5 + day - 1
     doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
