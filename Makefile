@@ -55,9 +55,11 @@ soak: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
-## make dagster: the Dagster UI over templates/ (after `make demo`)
+## make dagster: the Dagster UI over templates/ (after `make demo`), on the instance `hfit serve` and `hfit build`
+## use: $DAGSTER_HOME when set, else <home>/dagster (HFIT_HOME, default .hfit), created private
 dagster: $(STAMP)
-	$(BIN)/dagster dev -w workspace.yaml
+	DAGSTER_HOME="$$($(BIN)/python -m hfit_dagster.orchestration.instance)" && export DAGSTER_HOME && \
+		$(BIN)/dagster dev -w workspace.yaml
 
 ## make bench: hfit build beside mysqldump on a generated MariaDB dataset (SCALE=small|medium|default, REPEAT=3);
 ## figures in bench/results/latest.json, method in docs/performance.md

@@ -18,6 +18,7 @@ from hfit_dagster.template.params import parse_assignments
 
 if TYPE_CHECKING:
     from hfit_dagster.pipeline.local_build import BuiltPackage
+    from hfit_dagster.template.spec import TemplateSpec
 
 app = typer.Typer()
 
@@ -30,7 +31,7 @@ def _settings(out: Path | None = None) -> HfitSettings:
 
 
 def _run_build(template: str, params: list[str], settings: HfitSettings, dialect: str,
-               include_indexes: bool, gzip_sql: bool = False) -> BuiltPackage:
+               include_indexes: bool, gzip_sql: bool = False) -> tuple[TemplateSpec, BuiltPackage]:
     from hfit_dagster.pipeline.local_build import build_package  # heavy (Presidio, spaCy): only when building
 
     spec = resolve_template(template, settings.templates_dir).spec
@@ -38,8 +39,23 @@ def _run_build(template: str, params: list[str], settings: HfitSettings, dialect
     # a terminal shows the template beside each update; a log names it once, in the first line
     label = (lambda message: f"{spec.name}: {message}") if stderr.is_terminal else (lambda message: message)
     with progress_status(stderr, f"building {spec.name}…") as status:
-        return build_package(spec, raw, settings, dialect=dialect, include_indexes=include_indexes, gzip_sql=gzip_sql,
-                             progress=lambda message: status.update(label(message)))
+        built = build_package(spec, raw, settings, dialect=dialect, include_indexes=include_indexes,
+                              gzip_sql=gzip_sql, progress=lambda message: status.update(label(message)))
+    return spec, built
+
+
+def _report_to_instance(spec: TemplateSpec, built: BuiltPackage, settings: HfitSettings) -> None:
+    """Show the published package in the Dagster instance ``make dagster`` and ``hfit serve`` use (after the
+    path is printed: opening the instance takes a second or two); a build that published stays a success when
+    the instance cannot be written, with a one-line note."""
+    from hfit_dagster.orchestration.instance import report_local_build
+
+    try:
+        report_local_build(spec, built.path, built.manifest, settings)
+    except Exception as exc:  # noqa: BLE001 - the package is published; the instance is a view of it
+        reason = (exc.strerror if isinstance(exc, OSError) else None) or exc.__class__.__name__
+        stderr.print(f"note: not recorded in the Dagster instance {settings.dagster_instance_dir} ({reason})",
+                     highlight=False, soft_wrap=True)
 
 
 def _summary(built: BuiltPackage) -> None:
@@ -64,9 +80,11 @@ def build(
     gzip_sql: Annotated[bool, typer.Option("--gzip", help="write package.sql.gz instead of package.sql")] = False,
 ) -> None:
     """Build one package locally and print its directory."""
-    built = _run_build(template, params or [], _settings(out), dialect, indexes, gzip_sql)
+    settings = _settings(out)
+    spec, built = _run_build(template, params or [], settings, dialect, indexes, gzip_sql)
     _summary(built)
     stdout.print(str(built.path))
+    _report_to_instance(spec, built, settings)
 
 
 @app.command()
@@ -89,12 +107,14 @@ def demo(
     _write_demo_config(settings, f"sqlite:///{db_path}")
     if not build_package_too:
         return
-    built = _run_build(DEMO_TEMPLATE, [], load_settings(), "mysql", True)
+    settings = load_settings()
+    spec, built = _run_build(DEMO_TEMPLATE, [], settings, "mysql", True)
     _summary(built)
     sql = built.path / "package.sql"
     stderr.print(f"\npackage: {built.path}\nload it into MySQL/MariaDB with:\n"
                  f"  mysql -e 'CREATE DATABASE IF NOT EXISTS test_db' && mysql test_db < {sql}")
     stdout.print(str(built.path))
+    _report_to_instance(spec, built, settings)
 
 
 def _write_demo_config(settings: HfitSettings, url: str) -> None:

@@ -25,6 +25,7 @@ import pyarrow.parquet as pq
 
 from hfit_dagster.errors import ParameterError
 from hfit_dagster.orchestration.draft_builds import for_build, is_draft
+from hfit_dagster.orchestration.instance import PACKAGE_KEY, package_metadata
 from hfit_dagster.orchestration.resources import (
     HfitResource,
     PackageConfig,
@@ -45,7 +46,6 @@ from hfit_dagster.template.durations import parse_duration
 from hfit_dagster.template.loader import TemplateFile
 from hfit_dagster.template.spec import TemplateSpec
 
-PACKAGE_KEY = "package"
 OPTIONS_FILE = "build_options.json"  # what the tables step decided for the package step (no data)
 PREVIEW_ROWS = 5
 
@@ -197,7 +197,7 @@ def build_template_defs(found: TemplateFile) -> dg.Definitions:
             raise
         if not is_draft(spec):
             store.prune(spec.name, spec.retention.keep_versions, spec.retention.max_age_days)
-        yield dg.MaterializeResult(metadata=_package_metadata(path, manifest.model_dump()))
+        yield dg.MaterializeResult(metadata=package_metadata(path, manifest.model_dump()))
 
     job = dg.define_asset_job(job_name(spec.name), selection=dg.AssetSelection.groups(group),
                               description=f"Build and publish the package of template {spec.name}",
@@ -213,15 +213,3 @@ def build_template_defs(found: TemplateFile) -> dg.Definitions:
         ))
     return dg.Definitions(assets=[tables, package], jobs=[job], schedules=schedules)
 
-
-def _package_metadata(path: Path, manifest: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "path": dg.MetadataValue.path(str(path)),
-        "version": manifest["version"],
-        "rows": sum(t["rows"] for t in manifest["tables"]),
-        "tables": dg.MetadataValue.md(
-            "| table | role | rows |\n|---|---|---|\n"
-            + "\n".join(f"| {t['name']} | {t['role']} | {t['rows']} |" for t in manifest["tables"])
-        ),
-        "bytes": sum(f["bytes"] for f in manifest["files"].values()),
-    }
