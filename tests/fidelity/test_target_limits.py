@@ -53,3 +53,32 @@ def test_numeric_nan_in_a_not_null_column_is_refused_for_mysql(postgres_database
     assert done.returncode == 0, done.stderr.decode()[-500:]
     check = run_script("postgresql", target, "\\pset tuples_only on\nSELECT k::text FROM nn ORDER BY id;")
     assert check.stdout.decode().split() == ["NaN", "4321.5"]
+
+
+def test_values_over_the_default_packet_are_reported(postgres_database, mariadb_database, build_env) -> None:
+    """A 30 MB bytea and a 20 MB text cannot reach MariaDB under its default 16 MB max_allowed_packet in any
+    statement (CONCAT refuses a result over the packet too): the mysql package counts both rows in the manifest
+    (``sql_notes.oversized_rows``) and names the packet each needs in a comment before it, while the rows of the
+    same table that fit load."""
+    source = postgres_database()
+    done = run_script("postgresql", source, r"""
+CREATE TABLE huge (id int PRIMARY KEY, b bytea, t text);
+INSERT INTO huge VALUES (1, decode(repeat('00ff27', 10485760), 'hex'), NULL), (2, NULL, repeat('ü😀x', 3000000)),
+  (3, '\x01', 'small');""")
+    assert done.returncode == 0, done.stderr.decode()
+    build_env(url("postgresql", source))
+    template = """
+templateName: huge-values
+exports:
+  huge: {provider: SRC, query: 'SELECT * FROM huge ORDER BY id'}
+masking:
+  default: keep
+"""
+    built = build_package(parse_template(template), {}, load_settings(), dialect="mysql")
+    assert built.manifest.sql_notes["oversized_rows"] == 2
+    script = (built.path / "package.sql").read_bytes()
+    assert script.count(b"-- the next statement needs max_allowed_packet of at least ") == 2
+    assert b"at least 41 MB" in script and b"at least 21 MB" in script  # base64 of 30 MB; 20 MB of text
+    target = mariadb_database()
+    done = run_script("mysql", target, built.path / "package.sql")
+    assert done.returncode != 0  # the server drops the connection ("gone away") at the 40 MB statement

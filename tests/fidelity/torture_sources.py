@@ -371,6 +371,23 @@ INSERT INTO uses VALUES (1, 'ab-0001'), (2, 'ab-0002'), (3, NULL), (4, 'ab-0001'
     joins=(("uses", "code", "codes", "code"),),
 )
 
+POSTGRES_LARGE_ROWS = TortureSource(
+    engine="postgresql",
+    setup=r"""
+CREATE TABLE large (id int PRIMARY KEY, b bytea, t text NOT NULL);
+INSERT INTO large VALUES (1, decode(repeat('00ff275c', 3932160), 'hex'), 'x'),
+  (2, decode(repeat('27', 10485760), 'hex'), repeat('ü😀''\x', 1200000)), (3, '\x00', '');
+""",
+    template="""
+templateName: torture-large-rows
+exports:
+  large: {provider: SRC, query: 'SELECT * FROM large ORDER BY id'}
+masking:
+  default: keep
+""",
+    compared={"large": ("id", None)},
+)
+
 SQLITE_SETUP = r"""
 CREATE TABLE torture (
   id INTEGER PRIMARY KEY, i INTEGER, big BIGINT, r REAL, t TEXT, b BLOB, n NUMERIC, d DECIMAL(30,10),
@@ -421,4 +438,5 @@ SOURCES = {"mariadb": MARIADB, "postgresql": POSTGRES, "sqlite": SQLITE, "mariad
            "mariadb-partial": MARIADB_PARTIAL, "postgresql-numeric-array": POSTGRES_NUMERIC_ARRAY,
            "postgresql-identity": POSTGRES_IDENTITY, "postgresql-numeric-nan": POSTGRES_NUMERIC_NAN,
            "mariadb-masked": MARIADB_MASKED, "sqlite-loose": SQLITE_LOOSE, "mariadb-text-bytes": MARIADB_TEXT_BYTES,
-           "mariadb-fk-widths": MARIADB_FK_WIDTHS, "postgresql-fk-widths": POSTGRES_FK_WIDTHS}
+           "mariadb-fk-widths": MARIADB_FK_WIDTHS, "postgresql-fk-widths": POSTGRES_FK_WIDTHS,
+           "postgresql-large-rows": POSTGRES_LARGE_ROWS}

@@ -185,15 +185,30 @@ def test_a_streamed_script_writes_each_table_ddl_before_its_first_rows(tmp_path)
     assert "secret" not in text and "DEFAULT" not in text
 
 
-def test_rows_over_the_default_packet_are_counted() -> None:
-    """A 9 MB blob fits MariaDB's default 16 MB packet (base64); a 13 MB one does not, and is counted."""
-    table = sa.Table("b", sa.MetaData(), sa.Column("id", sa.Integer, primary_key=True),
-                     sa.Column("payload", sa.LargeBinary))
-    batch = pa.record_batch([pa.array([1, 2]), pa.array([b"\x01" * (9 << 20), b"\x02" * (13 << 20)])],
-                            names=["id", "payload"])
-    writer = SqlScriptWriter(io.BytesIO(), "mysql")
-    writer.set_written_tables({"b"})
-    writer.write_create_table(table)
-    writer.write_rows(table, batch)
+def test_rows_over_the_default_packet_are_split_or_counted() -> None:
+    """A 9 MB blob fits MariaDB's default 16 MB packet as one INSERT (base64); a 13 MB one is inserted empty and
+    appended by its primary key in pieces, no statement near the packet; a 17 MB value, which not even CONCAT may
+    build under that packet, and a 13 MB one in a table without a key are counted as rows needing a larger
+    packet."""
+    md = sa.MetaData()
+    keyed = sa.Table("b", md, sa.Column("id", sa.Integer, primary_key=True), sa.Column("payload", sa.LargeBinary),
+                     sa.Column("note", sa.Text))
+    keyless = sa.Table("n", md, sa.Column("id", sa.Integer), sa.Column("payload", sa.LargeBinary))
+    out = io.BytesIO()
+    writer = SqlScriptWriter(out, "mysql")
+    writer.set_written_tables({"b", "n"})
+    for table in (keyed, keyless):
+        writer.write_create_table(table)
+    writer.write_rows(keyed, pa.record_batch(
+        [pa.array([1, 2, 3]), pa.array([b"\x01" * (9 << 20), b"\x02" * (13 << 20), b"\x03" * (17 << 20)]),
+         pa.array(["a", "\u00fc'\\" * (3 << 20), None])], names=["id", "payload", "note"]))
+    writer.write_rows(keyless, pa.record_batch([pa.array([1]), pa.array([b"\x04" * (13 << 20)])],
+                                               names=["id", "payload"]))
     writer.flush()
-    assert writer.oversized_rows == 1
+    assert writer.oversized_rows == 2
+    statements = out.getvalue().split(b";\n")
+    appends = [s for s in statements if s.startswith(b"UPDATE `b` SET")]
+    assert len(appends) == 7 + 6  # 13 MB of bytes and 12 MB of text in pieces of 2 MiB
+    assert all(s.endswith(b"WHERE `id` = 2") for s in appends)
+    assert max(len(s) for s in statements if b"`id` = 2" in s or s.startswith(b"INSERT")
+               and b"(2," in s) < 5 << 20

@@ -52,6 +52,9 @@ class SqlDialect:
     case_insensitive_columns: ClassVar[bool] = False
     # The largest statement the stock client and server take with their default settings (None: no limit).
     default_statement_limit: ClassVar[int | None] = None
+    # A row whose INSERT passes that limit is written as an INSERT without its large values, then one
+    # ``append_statement`` per piece of this many bytes of each (None: never split).
+    append_piece_bytes: ClassVar[int | None] = None
     # A number written into a text column goes quoted: a bare literal would pass through a double first.
     quotes_numbers_for_text: ClassVar[bool] = False
     # A column fed by a sequence besides the auto-increment one keeps one (an identity column, same family).
@@ -113,6 +116,11 @@ class SqlDialect:
     def bit_literal(self, digits: str) -> str:
         """The literal of a bit string (``digits``: '0' and '1') for a BIT column of this dialect."""
         return "'" + digits + "'"
+
+    def append_statement(self, table: str, column: str, literal: str, where: str) -> str:
+        """A statement appending ``literal`` to the value of ``column`` in the row ``where`` selects (names quoted;
+        dialects with ``append_piece_bytes``)."""
+        raise NotImplementedError
 
     def array_text(self, value: Any) -> str:
         """The text of a list into an array column (dialects with ``native_arrays``)."""

@@ -63,6 +63,7 @@ class TablePlan:
     renderers: dict[tuple[str, str], Renderer] = field(default_factory=dict)
     headers: dict[tuple[str, ...], str] = field(default_factory=dict)
     left_out: frozenset[str] = frozenset()  # source columns the export does not select: not created, not written
+    key: tuple[str, ...] = ()  # the primary key's source columns (none when the export leaves one out)
 
 
 class TablePlanner:
@@ -268,7 +269,7 @@ class TablePlanner:
         for column_name in sequences:
             self.after_data += dialect.after_data_statements(target, target.c[column_name])
 
-        return TablePlan(name, quoted, plans, statements, left_out=left_out)
+        return TablePlan(name, quoted, plans, statements, left_out=left_out, key=tuple(pk_names))
 
     def _match_foreign_key_types(self, source: sa.Table, family: str, types: dict[str, TypeEngine],
                                  left_out: frozenset[str]) -> None:

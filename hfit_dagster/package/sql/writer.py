@@ -42,6 +42,7 @@ _TOO_LARGE = (pa.ArrowCapacityError, OverflowError)
 # quotes back, JSON arrays into array literals)
 _TEXT_REWRITTEN = frozenset({ct.DECIMAL, ct.JSON, ct.ARRAY})
 _NON_FINITE = r"^\s*[+-]?(nan|inf|infinity)\s*$"
+_PACKET_MARGIN = 1024  # a statement's bytes below the packet limit left for the protocol
 _MAX_BATCH_BYTES = 256 << 20  # larger batches are written in halves: SQL text stays far below 2 GiB
 _MAX_TEXT = 2**31 - 1  # an Arrow string array holds at most this many bytes
 
@@ -225,8 +226,7 @@ class SqlScriptWriter:
             if source.bound() >= _MAX_TEXT:
                 raise pa.ArrowCapacityError("SQL text of a batch over 2 GiB")
             text = insert_statements(self._insert_head(plan, names), source, self.max_statement_bytes)
-            self._count_oversized(text)
-            return [text]
+            return [self._fit_statement_limit(plan, batch, names, text)]
         except _TOO_LARGE:
             if batch.num_rows < 2:
                 raise BuildError(f"table {plan.name}: a row is too large to write as SQL") from None
@@ -234,18 +234,70 @@ class SqlScriptWriter:
             return (self._render_batch(plan, batch.slice(0, half), names)
                     + self._render_batch(plan, batch.slice(half), names))
 
-    def _count_oversized(self, text: pa.Array) -> None:
-        """Rows whose statement passes the dialect's default statement limit (a row alone in its statement:
-        every other statement stays under ``max_statement_bytes``)."""
+    def _fit_statement_limit(self, plan: TablePlan, batch: pa.RecordBatch, names: list[str],
+                             text: pa.Array) -> pa.Array:
+        """Rows whose INSERT passes the dialect's default statement limit (such a row is alone in its statement:
+        every other statement stays under ``max_statement_bytes``) written by :meth:`_split_row` where it can;
+        the others are counted in ``oversized_rows`` and preceded by a comment saying the packet they need."""
         limit = self.dialect.default_statement_limit
         if limit is None or len(text) == 0:
-            return
+            return text
         lengths = pc.binary_length(text)
-        if int(pc.max(lengths).as_py() or 0) <= limit:
-            return
-        over = int(pc.sum(pc.greater(lengths, limit)).as_py() or 0)
-        with self._oversized_lock:
-            self.oversized_rows += over
+        if int(pc.max(lengths).as_py() or 0) <= limit - _PACKET_MARGIN:
+            return text
+        over = np.flatnonzero(np.asarray(pc.greater(lengths, limit - _PACKET_MARGIN)))
+        pieces: list[pa.Array] = []
+        done = 0
+        for row in over.tolist():
+            split = self._split_row(plan, batch.slice(row, 1), names, limit)
+            if split is None:
+                with self._oversized_lock:
+                    self.oversized_rows += 1
+                needed = (int(lengths[row].as_py()) + _PACKET_MARGIN + (1 << 20) - 1) >> 20
+                split = (f"-- the next statement needs max_allowed_packet of at least {needed} MB (server and "
+                         f"client, e.g. mysql --max-allowed-packet={needed}M)\n" + text[row].as_py())
+            pieces += [text.slice(done, row - done), pa.array([split], text.type)]
+            done = row + 1
+        return pa.concat_arrays([*pieces, text.slice(done)])
+
+    def _split_row(self, plan: TablePlan, row: pa.RecordBatch, names: list[str], limit: int) -> str | None:
+        """One row as an INSERT with its large text and binary values empty, then statements appending each value
+        piece by piece (``append_piece_bytes``), every statement far below ``limit``; the pieces find their row
+        by its primary key. None when the dialect cannot, the row has no key, a value is not text or bytes
+        (JSON), or one value alone passes ``limit`` (the server refuses to build it)."""
+        piece = self.dialect.append_piece_bytes
+        if piece is None or not plan.key or any(k not in names for k in plan.key):
+            return None
+        columns = {n: _decoded(row.column(n)) for n in names}
+        large = {}
+        for name, arr in columns.items():
+            value = arr[0].as_py()
+            size = len(value.encode("utf-8")) if isinstance(value, str) else len(value) if isinstance(
+                value, bytes) else 0
+            if size <= piece:
+                continue
+            if plan.columns[name].target_kind not in (ct.STRING, ct.BINARY) or size > limit - _PACKET_MARGIN:
+                return None
+            large[name] = value
+        if not large:
+            return None
+        first = pa.RecordBatch.from_arrays(
+            [pa.array([value[:0]], columns[n].type) if (value := large.get(n)) is not None else columns[n]
+             for n in names], names=names)
+        insert = insert_statements(self._insert_head(plan, names), self._row_source(plan, first, names),
+                                   self.max_statement_bytes)[0].as_py()
+        if len(insert.encode("utf-8")) > limit - _PACKET_MARGIN:
+            return None
+        quote = self.dialect.quote_identifier
+        where = " AND ".join(f"{quote(plan.columns[k].target_name)} = "
+                             f"{self._literals(plan, k, columns[k])[0].as_py()}" for k in plan.key)
+        statements = [insert]
+        for name, value in large.items():
+            column = quote(plan.columns[name].target_name)
+            for part in _pieces(value, piece):
+                literal = self._literals(plan, name, pa.array([part], columns[name].type))[0].as_py()
+                statements.append(self.dialect.append_statement(plan.quoted, column, literal, where) + "\n")
+        return "".join(statements)
 
     def _insert_head(self, plan: TablePlan, names: list[str]) -> str:
         header = plan.headers.get(tuple(names))
@@ -378,6 +430,26 @@ def insert_statements(head: str, source: RowSource, max_statement_bytes: int) ->
     row_offsets[:-1] = starts[:-1] + heads_before * len(head_bytes)
     row_offsets[-1] = len(joined)
     return pa.StringArray.from_buffers(n, pa.py_buffer(row_offsets), pa.py_buffer(joined))
+
+
+def _decoded(arr: pa.Array) -> pa.Array:
+    return arr.dictionary_decode() if pa.types.is_dictionary(arr.type) else arr
+
+
+def _pieces(value: str | bytes, size: int) -> list[str | bytes]:
+    """``value`` in pieces of at most ``size`` bytes (text cut between characters)."""
+    if isinstance(value, bytes):
+        return [value[i: i + size] for i in range(0, len(value), size)]
+    data = value.encode("utf-8")
+    parts: list[str | bytes] = []
+    start = 0
+    while start < len(data):
+        end = min(start + size, len(data))
+        while end < len(data) and data[end] & 0xC0 == 0x80:  # inside a character: cut before it
+            end -= 1
+        parts.append(data[start:end].decode("utf-8"))
+        start = end
+    return parts
 
 
 def _relabel_values(arr: pa.Array, labels: dict[str, str], *, set_members: bool) -> pa.Array:
