@@ -116,13 +116,26 @@ class ApproveRequest(BaseModel):
                               description="content_hash of the reviewed draft, or of the proposed revision")
 
 
+class FindingPublic(BaseModel):
+    """A problem the schema does not catch (``hfit pkg-tmpl validate``'s findings), located in the YAML."""
+
+    severity: Literal["error", "warning"] = Field(description="an error fails builds; a warning does not")
+    source: str
+    line: int | None = Field(description="1-based line in the YAML, when the finding has one")
+    field: str = Field(description="dotted path, e.g. masking.customers.email")
+    message: str
+
+
 class ValidationPublic(BaseModel):
-    ok: bool
+    ok: bool = Field(description="true when the schema accepts the template and no finding is an error")
     name: str
     status: str
     exports: list[str]
     parameters: list[str]
     content_hash: str
+    findings: list[FindingPublic] = Field(default_factory=list,
+                                          description="unknown operators, undeclared or unused parameters, "
+                                                      "providers this service does not configure")
 
 
 # -- packages and builds ------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from hfit_api.schemas import (
     ERROR_RESPONSES,
     ApproveRequest,
     ErrorPublic,
+    FindingPublic,
     ParameterPublic,
     RevisionPublic,
     TemplateDetail,
@@ -21,9 +22,9 @@ from hfit_api.schemas import (
 )
 from hfit_dagster.errors import HfitError
 from hfit_dagster.settings import HfitSettings
-from hfit_dagster.template.loader import parse_template
 
 router = APIRouter(prefix="/templates", tags=["templates"], responses=ERROR_RESPONSES)
+VALIDATE_SOURCE = "template.yaml"  # the file name findings and schema errors of /validate are reported against
 
 
 def summary(entry: CatalogEntry) -> TemplateSummary:
@@ -82,11 +83,18 @@ def create_template(user: AuthorUser, body: TemplateWriteRequest, service: Servi
 
 
 @router.post("/validate", name="templates.validate", response_model=ValidationPublic)
-def validate_template(body: TemplateWriteRequest, user: CurrentUser) -> ValidationPublic:
-    """Validate YAML without storing it (the same checks as ``hfit pkg-tmpl validate``)."""
-    spec = parse_template(body.yaml, "template.yaml")
-    return ValidationPublic(ok=True, name=spec.name, status=spec.status, exports=spec.export_order(),
-                            parameters=sorted(spec.parameters), content_hash=spec.content_hash())
+def validate_template(body: TemplateWriteRequest, user: CurrentUser, service: ServiceDep) -> ValidationPublic:
+    """Validate YAML without storing it, with the checks of ``hfit pkg-tmpl validate``: the schema (an invalid
+    template is a 400 naming the line), then findings with their line: unknown masking operators, undeclared or
+    unused parameters, providers this service does not configure. ``ok`` is false when a finding is an error."""
+    from hfit_dagster.template.lint import lint_template  # the operator registry: only this route needs it
+
+    spec, findings = lint_template(body.yaml, VALIDATE_SOURCE, service.settings.providers)
+    return ValidationPublic(ok=not any(f.severity == "error" for f in findings), name=spec.name,
+                            status=spec.status, exports=spec.export_order(), parameters=sorted(spec.parameters),
+                            content_hash=spec.content_hash(),
+                            findings=[FindingPublic(severity=f.severity, source=f.source, line=f.line,
+                                                    field=f.field, message=f.message) for f in findings])
 
 
 @router.get("/{name}", name="templates.show", response_model=TemplateDetail)

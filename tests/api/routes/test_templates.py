@@ -134,3 +134,39 @@ def test_template_names_in_urls_are_validated(api: InProcessApi) -> None:
         response = api.client.get(path, headers=api.auth("vera"))
         assert response.status_code in (400, 404), path
         assert response.json()["error"]["code"] in ("invalid_request", "not_found", "template_not_found"), path
+
+
+def test_validate_reports_the_findings_of_hfit_pkg_tmpl_validate(api: InProcessApi) -> None:
+    """/validate runs the offline checks of `hfit pkg-tmpl validate` and returns each finding with its line:
+    an unknown masking operator, an undeclared :placeholder and a provider the service does not configure are
+    errors (ok is false), an unused parameter a warning; a clean template has no findings."""
+    author = api.auth("arthur", "author")
+    lines = (template("api-lint")
+             .replace("  row_limit: {type: int, default: 3, min: 1, max: 100}",
+                      "  row_limit: {type: int, default: 3, min: 1, max: 100}\n  unused_knob: {type: str, default: x}")
+             .replace("LIMIT :row_limit", "LIMIT :row_limt")
+             .replace("    provider: PROD_REPLICA\n    query: SELECT * FROM orders",
+                      "    provider: ANALYTICS\n    query: SELECT * FROM orders")
+             .replace("customers.notes: redact_text", "customers.notes: redact_txt")).splitlines()
+    response = api.client.post("/templates/validate", json={"yaml": "\n".join(lines) + "\n"}, headers=author)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["ok"] is False
+
+    def line_with(text: str) -> int:
+        return next(n for n, line in enumerate(lines, 1) if text in line)
+
+    found = {(f["severity"], f["field"], f["line"]) for f in body["findings"]}
+    assert found == {
+        ("error", "masking.customers.notes", line_with("redact_txt")),
+        ("error", "exports.customers.query", line_with(":row_limt")),
+        ("warning", "parameters.unused_knob", line_with("unused_knob")),
+        ("error", "exports.orders.provider", line_with("ANALYTICS")),
+    }
+    messages = {f["field"]: f["message"] for f in body["findings"]}
+    assert "did you mean 'redact_text'?" in messages["masking.customers.notes"]
+    assert "ANALYTICS" in messages["exports.orders.provider"] and "PROD_REPLICA" in messages["exports.orders.provider"]
+    assert {f["source"] for f in body["findings"]} == {"template.yaml"}
+
+    clean = api.client.post("/templates/validate", json={"yaml": template("api-clean")}, headers=author).json()
+    assert clean["ok"] is True and clean["findings"] == []
