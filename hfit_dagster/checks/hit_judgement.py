@@ -3,7 +3,8 @@
 The output is searched for every original's token sequence (:mod:`leak`); a hit is then judged by where it
 stands and what it is:
 
-* in a **kept column** it is a leak: a kept value is the source's own value, never a fake;
+* in a **kept column** it is a leak: a kept value is the source's own value, never a fake (a kept number
+  column is judged like free text, by row: numbers of ids or amounts meet phone-shaped originals by chance);
 * in a **masked column** (email, phone, names, ...) the value is the column operator's fake: a leak only when
   that operator cannot write the value (:mod:`fake_spaces`: an email on a real domain, a name with a word from
   no pool, a card off the test BIN), else a **collision**, a fake that equals or contains somebody's original

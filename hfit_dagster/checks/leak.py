@@ -11,6 +11,10 @@ Which originals are searched (written into the manifest, so the rule is visible)
 * single first names, last names and cities are not searched; where a table masks both a first and a last
   name, each row's ``first last`` is searched as a full name (``<table>.full_name``), like ``person_name``
   values (two words or more).
+Originals with digits are also searched as they may be written elsewhere (:func:`written_variants`): their
+digits run together across separators (``+1 415-555-0100`` as ``14155550100``), and a phone's national number
+without its country code, bare and after a trunk ``0`` (``4155550100``, ``04155550100``); the scan reads every
+value with its separated digits run together too (:func:`digits_joined`).
 Free-text columns (``redact_text``) are not searched for their whole original value: their PII spans are
 searched through the columns they came from (emails, phones, names), which is what redaction removes. JSON
 documents (``json_pii``) are searched through the string leaves that the key rules mask.
@@ -62,6 +66,46 @@ def pair_digests(hashes: np.ndarray, entities: np.ndarray) -> np.ndarray:
         x = (hashes * _PAIR_MIX[0]) ^ entities
         x = (x ^ (x >> np.uint64(31))) * _PAIR_MIX[1]
         return x ^ (x >> np.uint64(29))
+
+
+_SEPARATED_DIGITS = r"[0-9][ \t\-.()/]+[0-9]"
+
+
+def digits_joined(values: pa.Array) -> pa.Array:
+    """Each string with the separators between two digits removed (``(415) 555-0100`` -> ``(4155550100``);
+    other text as it is. Two passes, so single digits between separators join too (``1-2-3``)."""
+    values = values.cast(pa.string()) if not pa.types.is_string(values.type) else values
+    for _ in range(2):
+        values = pc.replace_substring_regex(values, r"([0-9])[ \t\-.()/]+([0-9])", r"\1\2")
+    return values
+
+
+def written_variants(operator: str, values: pa.Array) -> tuple[pa.Array, np.ndarray]:
+    """Other writings of originals with separated digits (see the module docstring): the variant strings and,
+    per variant, the index of its original in ``values``."""
+    separated = np.asarray(pc.fill_null(pc.match_substring_regex(values, _SEPARATED_DIGITS), False)
+                           .to_numpy(zero_copy_only=False), dtype=bool)
+    variants: list[pa.Array] = []
+    index: list[np.ndarray] = []
+    if separated.any():
+        rows = np.flatnonzero(separated)
+        variants.append(digits_joined(values.take(pa.array(rows))))
+        index.append(rows)
+    if operator == "phone" and len(values):
+        from hfit_dagster.masking.operators.phones import international_pattern
+
+        parts = pc.extract_regex(values, international_pattern())
+        rest = pc.replace_substring_regex(pc.fill_null(parts.field("rest"), ""), r"[^0-9]+", "")
+        usable = np.asarray(pc.fill_null(pc.and_(parts.is_valid(), pc.greater_equal(pc.utf8_length(rest), 6)),
+                                         False).to_numpy(zero_copy_only=False), dtype=bool)
+        if usable.any():
+            rows = np.flatnonzero(usable)
+            national = rest.take(pa.array(rows))
+            variants += [national, pc.binary_join_element_wise("0", national, "")]
+            index += [rows, rows]
+    if not variants:
+        return pa.array([], pa.string()), np.zeros(0, dtype=np.int64)
+    return pa.concat_arrays([v.cast(pa.string()) for v in variants]), np.concatenate(index)
 
 
 def _has_digit(values: pa.Array) -> np.ndarray:
@@ -280,6 +324,12 @@ class LeakCollector:
         multi_only = operator in ("person_name", FULL_NAME)
         self._fresh.append(_hashing_thread().submit(_digest, values, origins, multi_only, entities, self._first_bits))
         self.count += len(values)
+        variants, of = written_variants(operator, values) if operator != "json_pii" else (None, None)
+        if variants is not None and of is not None and len(variants):
+            self._fresh.append(_hashing_thread().submit(
+                _digest, variants, origins[of], False, entities[of] if entities is not None else None,
+                self._first_bits))
+            self.count += len(variants)
         self.version += 1
 
     def count_unchanged(self, where: str, unchanged: int) -> None:
@@ -354,8 +404,10 @@ class LeakCollector:
             "digest_bytes": searched.nbytes,
             "collisions": dict(sorted(self.collisions.items())),
             "unchanged_by_masking": dict(sorted(self.unchanged.items())),
-            "method": "token sequences of original values of masked string columns (and first+last names) "
-            "searched in every string value of the package as 64-bit hashes; a hit fails the build when it "
-            "is in a kept column, is the original of the row or entity it was found in, or is a value the "
-            "column's operator cannot write; a fake equal to somebody else's original is a collision",
+            "method": "token sequences of original values of masked string columns (and first+last names; "
+            "with digits also joined across separators, phones also without their country code) searched in "
+            "every string value of the package and in kept number columns, as 64-bit hashes; a hit fails the "
+            "build when it is in a kept text column, is the original of the row or entity it was found in, or "
+            "is a value the column's operator cannot write; a fake equal to somebody else's original is a "
+            "collision",
         }

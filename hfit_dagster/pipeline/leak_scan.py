@@ -39,7 +39,14 @@ from hfit_dagster.checks.hit_judgement import (
     judge_column,
     unchanged_leaks,
 )
-from hfit_dagster.checks.leak import FULL_NAME, UNSEARCHED_OPERATORS, LeakCollector, SearchedOriginals, pair_digests
+from hfit_dagster.checks.leak import (
+    FULL_NAME,
+    UNSEARCHED_OPERATORS,
+    LeakCollector,
+    SearchedOriginals,
+    digits_joined,
+    pair_digests,
+)
 from hfit_dagster.checks.token_hashes import TokenPatterns, ascii_tokens, sequence_hashes, string_hashes, tokens_of
 from hfit_dagster.masking import TableMaskingPlan
 from hfit_dagster.masking.catalog import TEXT_OPERATORS
@@ -118,6 +125,26 @@ def _role(plan: TableMaskingPlan | None, column: str) -> ColumnRole:
         return ColumnRole.KEPT
     assert plan is not None
     return ColumnRole.TEXT if plan.decisions[column].operator in TEXT_OPERATORS else ColumnRole.MASKED
+
+
+def _digits_joined_view(distinct: pa.Array, found: pa.Array, column: pa.Array,
+                        patterns: TokenPatterns) -> tuple[pa.Array, pa.Array] | None:
+    """A column's values with separated digits joined (``digits_joined``), where that changes them and their
+    plain text had no hit (``found``: one hit is judged once): the candidates among the joined distinct values
+    and the joined column (NULL elsewhere), or None."""
+    distinct = distinct.drop_null()
+    separated = pc.fill_null(pc.match_substring_regex(distinct, r"[0-9][ \t\-.()/]+[0-9]"), False)
+    if len(found):
+        separated = pc.and_(separated, pc.invert(pc.is_in(distinct, value_set=found)))
+    if not len(distinct) or not pc.any(separated).as_py():
+        return None
+    originals = distinct.filter(separated)
+    joined = digits_joined(originals)
+    values = leak_candidates(pc.unique(joined), patterns)
+    if not len(values):
+        return None
+    at = pc.index_in(column, value_set=originals)
+    return values, joined.take(at)
 
 
 def _personal_values(plan: TableMaskingPlan, column: str, values: pa.Array) -> pa.Array:
@@ -288,13 +315,15 @@ class LeakScan:
             return verdict
         plan = self._plans.get(name)
         keys = self._table_keys(name)
+        numbers = self._kept_numbers(name)
 
         first_row = 0
         with ThreadPoolExecutor(max_workers=SCAN_THREADS, thread_name_prefix="hfit-leak") as pool:
-            for batch in self.staged_text(name, LEAK_SCAN_ROWS, keys.columns):
+            for batch in self.staged_text(name, LEAK_SCAN_ROWS, [*keys.columns, *numbers]):
                 text = [c for c, f in zip(batch.schema.names, batch.schema, strict=True)
                         if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)
                         or (pa.types.is_dictionary(f.type) and pa.types.is_string(f.type.value_type))]
+                text += [c for c in numbers if c in batch.schema.names]
                 entities: list[np.ndarray] = []
 
                 def row_entities(rows: np.ndarray, batch: pa.RecordBatch = batch, first: int = first_row,
@@ -308,23 +337,43 @@ class LeakScan:
                 def judged(column_name: str, batch: pa.RecordBatch = batch, row_entities: RowEntities = row_entities,
                            row_fakes: RowFakes = row_fakes) -> Verdict:
                     column = batch.column(column_name)
+                    role = _role(plan, column_name)
+                    if column_name in numbers:  # a kept number: judged by row, like free text (see _kept_numbers)
+                        column, role = pc.cast(column, pa.string()), ColumnRole.TEXT
                     distinct = column.dictionary if isinstance(column, pa.DictionaryArray) else pc.unique(column)
-                    values = leak_candidates(distinct, patterns)  # drops values without a hit, in C
-                    if not len(values):
-                        return Verdict()
                     if isinstance(column, pa.DictionaryArray):
                         column = column.dictionary_decode()
-                    role = _role(plan, column_name)
                     space = operator_space(plan.decisions[column_name].operator) if plan is not None and (
                         role is ColumnRole.MASKED) else FakeSpace.ANY
-                    return judge_column(searched, f"{name}.{column_name}", role, values, column, row_entities,
-                                        row_fakes, space)
+                    verdict = Verdict()
+                    values = leak_candidates(distinct, patterns)  # drops values without a hit, in C
+                    if len(values):
+                        verdict.add(judge_column(searched, f"{name}.{column_name}", role, values, column,
+                                                 row_entities, row_fakes, space))
+                    if role is not ColumnRole.MASKED:  # also with separated digits joined (fakes are judged whole)
+                        joined = _digits_joined_view(distinct, values, column, patterns)
+                        if joined is not None:
+                            verdict.add(judge_column(searched, f"{name}.{column_name}", role, joined[0], joined[1],
+                                                     row_entities, row_fakes, space))
+                    return verdict
 
                 for found in pool.map(judged, text):  # columns judged in parallel (numpy and Arrow work)
                     verdict.add(found)
                 first_row += batch.num_rows
                 release_memory()
         return verdict
+
+    def _kept_numbers(self, name: str) -> list[str]:
+        """The kept integer columns of table ``name`` that may hold a phone or an id as a number (not its key
+        columns): scanned as text. A hit there is judged by row, like free text: the original of the row or of
+        an entity it belongs to is a leak; another's is a collision, as any number column of ids in a large
+        table meets phone-shaped originals by chance."""
+        plan, table = self._plans.get(name), self._tables.get(name)
+        if table is None:
+            return []
+        keys = {c.name for c in table.primary_key.columns} | {c.parent.name for c in table.foreign_keys}
+        return [c.name for c in table.columns if c.name not in keys and _kept(plan, c.name)
+                and isinstance(c.type, sa.Integer) and not isinstance(c.type, sa.Boolean)]
 
     def is_early(self, name: str) -> bool:
         return name in self._early

@@ -14,7 +14,7 @@ from hfit_dagster.masking.operators.base import StringOperator
 
 
 @functools.lru_cache(maxsize=1)
-def _international() -> str:
+def international_pattern() -> str:
     """RE2 pattern splitting an international number into ``+``/``00`` with its country code, and the rest (ITU
     codes are 1-3 digits and prefix-free, so at most one alternative matches)."""
     codes = "|".join(sorted((str(c) for c in phonenumbers.COUNTRY_CODE_TO_REGION_CODE), key=len, reverse=True))
@@ -34,7 +34,7 @@ class PhoneOperator(StringOperator):
 
     def fake_many(self, values: pa.Array, key: bytes) -> pa.Array:
         values = vp.as_utf8(values)
-        parts = pc.extract_regex(values, _international())
+        parts = pc.extract_regex(values, international_pattern())
         international = parts.is_valid()
         if not pc.any(international).as_py():
             return vp.shape_fakes(key, self.name, values, letters=False)
