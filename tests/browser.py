@@ -8,22 +8,33 @@ Each page is loaded twice by a fresh browser profile: once to dump the DOM after
 network is closed apart from loopback: every request for another host goes to a proxy that is not there and every
 host name fails to resolve, so a page that needs a CDN renders without it here exactly as it would offline.
 Screenshots go to the test's tmp dir, and are copied to ``$HFIT_SCREENSHOT_DIR`` when set (CI keeps them).
+
+A page that must be clicked before it shows what a test checks is driven through the DevTools protocol
+(``DevToolsPage``: the same browser and flags, one page, JavaScript evaluated in it, screenshots of it).
 """
 
 from __future__ import annotations
 
+import base64
+import itertools
+import json
 import os
 import shutil
+import signal
 import struct
 import subprocess
 import tempfile
+import time
 import zlib
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import Any
 
+import httpx
 import numpy as np
 import pytest
+import websocket
 
 from hfit_dagster.jit import compiled
 
@@ -52,20 +63,37 @@ def chromium() -> str:
                 "missing)", pytrace=False)
 
 
+def _stop_group(process: subprocess.Popen[Any]) -> None:
+    """Stop a browser started in a session of its own, with every process it started."""
+    for sig, wait in ((signal.SIGTERM, 10.0), (signal.SIGKILL, 10.0)):
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            break
+        try:
+            process.wait(timeout=wait)
+            break
+        except subprocess.TimeoutExpired:
+            continue
+    process.wait()
+
+
 def run_chromium(url: str, *flags: str, closed_network: bool = True) -> str:
     """Run Chromium once on ``url`` with a throwaway profile and ``flags``; its stdout. ``closed_network=False``
     only for the test that proves the closure works."""
     network = CLOSED_NETWORK_FLAGS if closed_network else ()
     with tempfile.TemporaryDirectory(prefix="hfit-chromium-") as profile:
         command = [chromium(), *BASE_FLAGS, *network, f"--user-data-dir={profile}", *flags, url]
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                   env={**os.environ, "HOME": profile}, start_new_session=True)
         try:
-            done = subprocess.run(command, capture_output=True, text=True, timeout=RUN_TIMEOUT_SECONDS,
-                                  env={**os.environ, "HOME": profile})
+            stdout, stderr = process.communicate(timeout=RUN_TIMEOUT_SECONDS)
         except subprocess.TimeoutExpired:
+            _stop_group(process)
             pytest.fail(f"chromium did not finish {url} in {RUN_TIMEOUT_SECONDS} s", pytrace=False)
-    if done.returncode != 0:
-        pytest.fail(f"chromium failed on {url} (exit {done.returncode}):\n{done.stderr[-3000:]}", pytrace=False)
-    return done.stdout
+    if process.returncode != 0:
+        pytest.fail(f"chromium failed on {url} (exit {process.returncode}):\n{stderr[-3000:]}", pytrace=False)
+    return stdout
 
 
 @dataclass(frozen=True)
@@ -84,11 +112,16 @@ def render(url: str, folder: Path, name: str, *, budget_ms: int = 10_000,
     run_chromium(url, timing, f"--window-size={window[0]},{window[1]}", f"--screenshot={png}")
     if not png.is_file():
         pytest.fail(f"chromium wrote no screenshot of {url}", pytrace=False)
+    _keep(png)
+    return RenderedPage(url=url, dom=dom, screenshot=png)
+
+
+def _keep(png: Path) -> None:
+    """A copy of the screenshot in ``$HFIT_SCREENSHOT_DIR`` when set (CI keeps that folder as artifacts)."""
     keep = os.environ.get(SCREENSHOT_DIR_ENV)
     if keep:
         Path(keep).mkdir(parents=True, exist_ok=True)
         shutil.copy(png, Path(keep) / png.name)
-    return RenderedPage(url=url, dom=dom, screenshot=png)
 
 
 # --- reading the rendered DOM ---------------------------------------------------------------------------------
@@ -232,3 +265,107 @@ def assert_not_blank(path: Path, *, min_colours: int = 64, max_background: float
     summary = summarize(path)
     assert summary.colours >= min_colours and summary.background_share <= max_background, (path, summary)
     return summary
+
+
+# --- driving a page (clicks, the editor's cursor) through the DevTools protocol ---------------------------------
+
+class DevToolsPage:
+    """One headless Chromium page driven over the DevTools protocol, for pages that need a click before they show
+    what a test checks (Dagster's launchpad). Same flags and closed network as ``render``; use as a context
+    manager (the browser is stopped on exit)."""
+
+    def __init__(self, window: tuple[int, int] = (1600, 1000)) -> None:
+        self._profile = tempfile.TemporaryDirectory(prefix="hfit-chromium-")
+        command = [chromium(), *BASE_FLAGS, *CLOSED_NETWORK_FLAGS, f"--user-data-dir={self._profile.name}",
+                   "--remote-debugging-address=127.0.0.1", "--remote-debugging-port=0",
+                   f"--window-size={window[0]},{window[1]}", "about:blank"]
+        self._log = Path(self._profile.name) / "chromium.log"
+        with self._log.open("wb") as log:  # a file, not a pipe: Chromium logs for as long as it runs
+            self._process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log,
+                                             env={**os.environ, "HOME": self._profile.name},
+                                             start_new_session=True)
+        self._ids = itertools.count(1)
+        try:
+            self._socket = websocket.create_connection(self._page_socket_url(), timeout=RUN_TIMEOUT_SECONDS,
+                                                       suppress_origin=True)
+        except BaseException:
+            self.close()
+            raise
+        self.call("Page.enable")
+
+    def _page_socket_url(self) -> str:
+        """The DevTools address of the page: Chromium writes its port to DevToolsActivePort once it listens."""
+        port_file = Path(self._profile.name) / "DevToolsActivePort"
+        deadline = time.monotonic() + RUN_TIMEOUT_SECONDS
+        while not (port_file.is_file() and port_file.read_text().strip()):
+            if self._process.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"chromium did not open DevTools:\n{self._log.read_text(errors='replace')[-3000:]}",
+                            pytrace=False)
+            time.sleep(0.1)
+        port = port_file.read_text().split()[0]
+        targets = httpx.get(f"http://127.0.0.1:{port}/json/list", timeout=10).json()
+        return str(next(t for t in targets if t["type"] == "page")["webSocketDebuggerUrl"])
+
+    def call(self, method: str, **params: Any) -> dict[str, Any]:
+        """Send one DevTools command and return its result (events in between are dropped)."""
+        message_id = next(self._ids)
+        self._socket.send(json.dumps({"id": message_id, "method": method, "params": params}))
+        while True:
+            message = json.loads(self._socket.recv())
+            if message.get("id") == message_id:
+                if "error" in message:
+                    raise AssertionError(f"{method}: {message['error']}")
+                result: dict[str, Any] = message.get("result", {})
+                return result
+
+    def evaluate(self, expression: str) -> Any:
+        """The value of a JavaScript expression in the page."""
+        result = self.call("Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=True)
+        if "exceptionDetails" in result:
+            raise AssertionError(f"{expression}: {result['exceptionDetails']}")
+        return result["result"].get("value")
+
+    def wait_for(self, expression: str, timeout: float = 60, what: str = "") -> None:
+        """Poll until the expression is truthy in the page; fail with the page's text when it never is."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.evaluate(expression):
+                return
+            time.sleep(0.25)
+        text = self.evaluate("document.body ? document.body.innerText : ''") or ""
+        pytest.fail(f"page never showed {what or expression} in {timeout:.0f} s; it shows:\n{text[:3000]}",
+                    pytrace=False)
+
+    def open(self, url: str) -> None:
+        self.call("Page.navigate", url=url)
+
+    def click_button(self, label: str) -> None:
+        """Click the first button whose text is ``label``."""
+        clicked = self.evaluate(
+            "(() => { const b = Array.from(document.querySelectorAll('button'))"
+            f".find(b => b.innerText.trim() === {json.dumps(label)}); if (b) b.click(); return !!b; }})()")
+        assert clicked, f"no button {label!r} on the page"
+
+    def text(self) -> str:
+        """The rendered text of the page (what a reader sees, line by line)."""
+        return str(self.evaluate("document.body.innerText"))
+
+    def screenshot(self, folder: Path, name: str) -> Path:
+        """A PNG of the viewport at ``folder/<name>.png`` (copied to ``$HFIT_SCREENSHOT_DIR`` when set)."""
+        png = folder / f"{name}.png"
+        png.write_bytes(base64.b64decode(self.call("Page.captureScreenshot", format="png")["data"]))
+        _keep(png)
+        return png
+
+    def close(self) -> None:
+        socket = getattr(self, "_socket", None)
+        if socket is not None:
+            socket.close()
+        _stop_group(self._process)
+        self._profile.cleanup()
+
+    def __enter__(self) -> DevToolsPage:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
