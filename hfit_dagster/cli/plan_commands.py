@@ -14,6 +14,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from hfit_dagster.cli.errors import report_errors, stderr, stdout
+from hfit_dagster.cli.progress_lines import progress_status
 from hfit_dagster.settings import load_settings
 from hfit_dagster.template.loader import resolve_template
 from hfit_dagster.template.params import parse_assignments
@@ -56,8 +57,10 @@ def plan(
     settings = load_settings()
     spec = resolve_template(name, settings.templates_dir).spec
     raw = parse_assignments(params or [])
-    with stderr.status(f"sampling {spec.name} and classifying columns…"):
-        plans = plan_template(spec, settings, raw)
+    # a terminal shows the template beside each update; a log names it once, in the first line
+    label = (lambda message: f"{spec.name}: {message}") if stderr.is_terminal else (lambda message: message)
+    with progress_status(stderr, f"sampling {spec.name} and classifying columns…") as status:
+        plans = plan_template(spec, settings, raw, progress=lambda message: status.update(label(message)))
     if as_json:
         document = {"template": spec.name, "params": raw, "tables": {t: p.to_dict() for t, p in plans.items()}}
         typer.echo(json.dumps(document, indent=2))

@@ -23,6 +23,7 @@ import sqlalchemy as sa
 from hfit_dagster.masking import TableMaskingPlan
 from hfit_dagster.masking.factory import text_analyzer
 from hfit_dagster.pipeline.export_walk import ExportWalk, Source
+from hfit_dagster.pipeline.progress import Progress, quiet
 from hfit_dagster.pipeline.table_plans import TablePlanner
 from hfit_dagster.template.builtins import prepare_build
 
@@ -38,36 +39,42 @@ def plan_template(
     params: dict[str, Any] | None = None,
     *,
     analyzer: TextAnalyzer | None = None,
+    progress: Progress = quiet,
 ) -> dict[str, TableMaskingPlan]:
     """Every table's masking plan as a build with these parameters would decide it (in build order).
 
     ``params`` are raw ``key=value`` values (strings or typed), resolved like a build's: declared
     parameters with their defaults, built-ins (``row_limit``, ``sample_rate``, time windows ...) applied.
+    ``progress`` hears each export as it is sampled and each table as it is planned (names and counts only).
     """
     prepared = prepare_build(spec, dict(params or {}))
-    preview = _Preview(prepared.spec, settings, analyzer or text_analyzer(settings))
-    ExportWalk(prepared.spec, prepared.params, settings, preview, first_batches=True).run()
+    preview = _Preview(prepared.spec, settings, analyzer or text_analyzer(settings), progress)
+    ExportWalk(prepared.spec, prepared.params, settings, preview, first_batches=True, progress=progress).run()
     return preview.plans
 
 
 class _Preview:
     """The walk's target: a table's first batch is its sample; no row is kept."""
 
-    def __init__(self, spec: TemplateSpec, settings: HfitSettings, analyzer: TextAnalyzer) -> None:
+    def __init__(self, spec: TemplateSpec, settings: HfitSettings, analyzer: TextAnalyzer,
+                 progress: Progress) -> None:
         self.planner = TablePlanner(spec, settings, lambda: analyzer)
         self.plans: dict[str, TableMaskingPlan] = {}
+        self.progress = progress
 
     def sources_opened(self, sources: dict[str, Source]) -> None:
         self.planner.sources_opened(sources)
 
     def open_table(self, table: sa.Table, role: str, first: pa.RecordBatch, dialect: sa.engine.Dialect) -> None:
-        self.plans[table.name] = self.planner.plan(table, first)
+        self.progress(f"{table.name}: classifying {len(table.columns)} columns ({role})")
+        plan = self.plans[table.name] = self.planner.plan(table, first)
+        self.progress(f"{table.name}: {len(plan.masked_columns())} of {len(plan.decisions)} columns masked")
 
     def take_rows(self, table: sa.Table, batch: pa.RecordBatch) -> None:
         return None
 
     def export_starting(self, name: str) -> None:
-        return None
+        self.progress(f"{name}: sampling")
 
     def export_ended(self, name: str) -> None:
         return None

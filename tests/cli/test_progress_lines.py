@@ -3,6 +3,7 @@ update kept; ``hfit build`` writes them to stderr when stderr is not a terminal.
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import datetime
 from pathlib import Path
@@ -80,3 +81,17 @@ def test_hfit_build_logs_plain_progress_lines_on_a_non_terminal_stderr(hfit_home
     assert any(re.search(r"\] customers: \d+ rows$", line) for line in lines), lines
     assert not any("[hfit " in line for line in result.stdout.splitlines())
     assert Path(result.stdout.strip().splitlines()[-1]).is_dir()
+
+
+def test_hfit_pkg_tmpl_plan_logs_plain_progress_lines_on_a_non_terminal_stderr(hfit_home: Path) -> None:
+    """`hfit pkg-tmpl plan` in CI: each export's sampling and each table's classification show as lines on
+    stderr while the plans (here JSON) stay alone on stdout."""
+    result = CliRunner().invoke(app, ["pkg-tmpl", "plan", "integration-test-suite", "row_limit=5", "--json"])
+    assert result.exit_code == 0, result.output
+    lines = [line for line in result.stderr.splitlines() if line.startswith("[hfit ")]
+    assert lines[0].endswith("] sampling integration-test-suite and classifying columns…")
+    assert all(LINE.match(line) for line in lines)
+    assert any(line.endswith("] customers: sampling") for line in lines), lines
+    planned = [m.group(1) for line in lines if (m := re.search(r"\] (\w+): \d+ of \d+ columns masked$", line))]
+    document = json.loads(result.stdout)
+    assert sorted(planned) == sorted(document["tables"])
