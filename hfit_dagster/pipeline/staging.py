@@ -31,6 +31,7 @@ import sqlalchemy as sa
 from hfit_dagster.errors import LeakDetected
 from hfit_dagster.extract.source import stream_query
 from hfit_dagster.masking import TableMaskingPlan
+from hfit_dagster.masking.catalog import TEXT_OPERATORS
 from hfit_dagster.masking.drift import drift_masked_plan
 from hfit_dagster.package.manifest import parameter_digests
 from hfit_dagster.package.sql_script import MASKED_COLUMNS
@@ -42,7 +43,7 @@ from hfit_dagster.pipeline.progress import Progress, quiet
 from hfit_dagster.pipeline.sql_assembly import COPY_CHUNK, AssembledSql, SqlOptions
 from hfit_dagster.pipeline.staging_layout import ASSEMBLED_SQL, SCHEMA_FILE, STAGE_FILE
 from hfit_dagster.pipeline.subset import REFERENCE_CHUNK
-from hfit_dagster.pipeline.table_plans import TablePlanner
+from hfit_dagster.pipeline.table_plans import TablePlanner, plan_table
 from hfit_dagster.pipeline.table_sink import DictionaryChoice, TableSink, dictionary_columns
 from hfit_dagster.settings import HfitSettings
 from hfit_dagster.template.builtins import BUILTINS
@@ -88,6 +89,41 @@ class _TableState:
     rows: int = 0
 
 
+class _AnalysisWanted(Exception):
+    """Raised by :class:`_AnalyzerProbe` when a plan would ask the text analyzer."""
+
+
+class _AnalyzerProbe:
+    """Stands in for the text analyzer while staging guesses whether planning or masking will need it: any
+    use of it raises :class:`_AnalysisWanted`."""
+
+    def __getattr__(self, name: str) -> Any:
+        raise _AnalysisWanted(name)
+
+
+def text_analysis_expected(spec: TemplateSpec, settings: HfitSettings, sources: dict[str, Source]) -> bool:
+    """Whether the template's tables, planned on their spread samples, would look at values with the text
+    analyzer (Presidio and spaCy) or mask a column with it (``redact_text``, ``json_pii``).
+
+    A guess made before any export is read, to start building the analyzer early only where it will be used:
+    the real plans also see each table's first rows, and when they ask the analyzer after a guess of no, it
+    is built then, on first use (the same analyzer and the same decisions, later).
+    """
+    if TEXT_OPERATORS & set(spec.masking.values()):
+        return True
+    probe = _AnalyzerProbe()
+    for source in sources.values():
+        for table in source.metadata.tables.values():
+            try:
+                plan = plan_table(spec, settings, table, None, source.dialect, probe, {},
+                                  spread=source.samples.get(table.name))
+            except _AnalysisWanted:
+                return True
+            if TEXT_OPERATORS & {d.operator for d in plan.decisions.values()}:
+                return True
+    return False
+
+
 def json_default(value: Any) -> Any:
     if isinstance(value, datetime | date):
         return value.isoformat(sep=" ") if isinstance(value, datetime) else value.isoformat()
@@ -122,6 +158,13 @@ class _Stage:
         self.drift: dict[str, list[str]] = {}
         self.dialects: dict[str, str] = {}
         self._exports_ended: list[str] = []
+        self._analyzer_started = False
+
+    def _start_analyzer(self) -> None:
+        """Build the text analyzer (importing Presidio and spaCy, loading the model: about 1.5 s) on a thread,
+        beside connecting and reading; a build that never asks it never loads them."""
+        self._analyzer_started = True
+        self.masking.analyzer().prepare_in_background()
 
     def _staged_text(self, name: str, batch_rows: int, also: Sequence[str]) -> Any:
         return self.sink.text_batches(name, batch_rows, also)
@@ -139,6 +182,8 @@ class _Stage:
             self.dialects[provider] = source.dialect.name
             self.sample_seconds += source.sample_seconds
         self.progress(f"classification samples read across the tables in {self.sample_seconds:.2f} s")
+        if not self._analyzer_started and text_analysis_expected(self.spec, self.settings, sources):
+            self._start_analyzer()
         if self.sql is None or any(export.children for export in self.spec.exports.values()):
             return
         tables: dict[str, sa.Table] = {}
@@ -192,8 +237,10 @@ class _Stage:
     # -- the run -----------------------------------------------------------------------------------------
     def run(self) -> StageResult:
         try:
-            # the text analyzer (classification of text columns, free text) is built while the source is read
-            self.masking.analyzer().prepare_in_background()
+            # a template masking free text by rule needs the text analyzer whatever the tables hold: it is built
+            # from the start; otherwise once the sources are open, if their tables' plans will ask it
+            if TEXT_OPERATORS & set(self.spec.masking.values()):
+                self._start_analyzer()
             self.walk.run()
             return self._finish()
         finally:
