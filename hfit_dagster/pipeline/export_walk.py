@@ -169,6 +169,23 @@ def open_sources(spec: TemplateSpec, settings: HfitSettings, stack: ExitStack) -
     return sources
 
 
+def _refuse_name_collision(table: sa.Table, fk: sa.ForeignKeyConstraint) -> None:
+    """A foreign key into another schema is followed into the package under the parent's own name: refused when
+    another reflected table already has that name (the package would hold two tables of one name)."""
+    parent = fk.referred_table
+    same = sorted(str(t.fullname) for t in table.metadata.tables.values() if t.name == parent.name and t is not parent)
+    if not same:
+        return
+    child_cols = ", ".join(e.parent.name for e in fk.elements)
+    parent_cols = ", ".join(e.column.name for e in fk.elements)
+    raise ProviderError(
+        f"foreign key {table.name}({child_cols}) -> {parent.fullname}({parent_cols}) points into schema "
+        f"{parent.schema!r}, and its table's name is taken by {', '.join(same)} in this package: a package holds "
+        "one table per name, so its rows cannot be followed",
+        hint=f"leave {child_cols} out of the export's query (the foreign key goes with it), or export the tables "
+             "of one schema per template")
+
+
 def conform(batch: pa.RecordBatch, table: sa.Table) -> pa.RecordBatch:
     """The batch with every column of ``table`` in table order; columns the query did not select are NULL."""
     names = [c.name for c in table.columns]
@@ -353,6 +370,8 @@ class ExportWalk:
             if not all(c in batch.schema.names for c in child_cols):
                 continue
             parent_cols = tuple(e.column.name for e in fk.elements)
+            if fk.referred_table.schema != table.schema:
+                _refuse_name_collision(table, fk)
             self.needed[fk.referred_table.name][parent_cols].add(batch_keys(batch, child_cols, drop_nulls=True))
         if export is not None:
             for (ref_export, column), keyset in self.reference_keys.items():
@@ -444,13 +463,16 @@ class ExportWalk:
 
     def _follow_parents(self, source: Source) -> None:
         """Fetch every referenced parent row not yet read, transitively, until nothing is missing."""
-        metadata = source.metadata
+        # by name: a parent in another schema (PostgreSQL schema, MySQL database) is followed too, and held in the
+        # package under its own name (``_refuse_name_collision`` keeps that name unique)
+        by_name = {t.name: t for t in source.metadata.tables.values() if t.schema is None}
+        by_name.update({t.name: t for t in source.metadata.tables.values() if t.name not in by_name})
         while True:
             fetched_any = False
             for parent_name in sorted(self.needed):
-                if parent_name not in metadata.tables:
+                if parent_name not in by_name:
                     continue
-                parent = metadata.tables[parent_name]
+                parent = by_name[parent_name]
                 for cols, keys in sorted(self.needed[parent_name].items(), key=lambda item: item[0]):
                     if self.first_batches and parent_name in self.tables:
                         break

@@ -147,8 +147,8 @@ class TablePlanner:
 
     def sources_opened(self, sources: dict[str, Source]) -> None:
         for source in sources.values():
-            for name in source.metadata.tables:
-                self._sources.setdefault(name, source)
+            for table in source.metadata.tables.values():  # by name: a parent followed from another schema too
+                self._sources.setdefault(table.name, source)
 
     def plan(self, table: sa.Table, first: pa.RecordBatch | None) -> TableMaskingPlan:
         """The plan of ``table`` (decided on its first call; ``first`` is its first batch, if read)."""

@@ -98,7 +98,8 @@ class TableSink:
 
     def _add_to_metadata(self, table: sa.Table) -> None:
         if table.name not in self.metadata.tables:
-            table.to_metadata(self.metadata)
+            # a parent followed from another schema is a table of the package's own schema, keyed by its name
+            table.to_metadata(self.metadata, schema=None)
 
     # -- writing -----------------------------------------------------------------------------------------
     def stream_script(self, tables: list[sa.Table], template: str, template_hash: str, progress: Progress) -> None:
