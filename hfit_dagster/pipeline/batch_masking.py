@@ -53,7 +53,9 @@ class BatchMasking:
         """Mask one batch of ``table`` (now, or its text half once the next batch's structured half runs); a kept
         column holding personal data fails here, before the batch goes anywhere."""
         self.watch.check(table, plan, batch)
-        self.leak_scan.collect(table, plan, batch)
+        # a masked primary key names its rows by its fakes, as the output (and the foreign keys to it) hold them
+        keys = self.masker.mask_columns(plan, batch, self.leak_scan.masked_key_columns(table, plan))
+        self.leak_scan.collect(table, plan, batch, keys)
         operators = {d.operator for d in plan.decisions.values() if d.operator != "keep"}
         if not self.pipelined_text or not TEXT_OPERATORS & operators:
             self.complete()

@@ -120,6 +120,21 @@ def _kept(plan: TableMaskingPlan | None, column: str) -> bool:
     return decision is None or decision.operator == "keep"
 
 
+# operators whose fakes do not name a row: every value becomes the same or nothing
+_ANONYMOUS_OPERATORS = frozenset({"null", "fixed"})
+
+
+def _names_rows(plan: TableMaskingPlan | None, column: str) -> bool:
+    """Does a key column name its rows in the output: kept, or masked to a fake per value (an email as primary
+    key and the foreign keys masked alike still pair a child row with its parent)?"""
+    decision = plan.decisions.get(column) if plan is not None else None
+    return decision is None or decision.operator not in _ANONYMOUS_OPERATORS
+
+
+def _masked_keys(plan: TableMaskingPlan | None, columns: Sequence[str]) -> list[str]:
+    return [c for c in columns if not _kept(plan, c)]
+
+
 def _role(plan: TableMaskingPlan | None, column: str) -> ColumnRole:
     if _kept(plan, column):
         return ColumnRole.KEPT
@@ -201,10 +216,10 @@ class LeakScan:
             parents: list[tuple[str, str]] = []
             if table is not None:
                 primary = [c.name for c in table.primary_key.columns]
-                if primary and all(_kept(plan, c) for c in primary):
+                if primary and all(_names_rows(plan, c) for c in primary):
                     own = tuple(primary)
                 for constraint in table.foreign_key_constraints:
-                    if len(constraint.elements) == 1 and _kept(plan, constraint.elements[0].parent.name):
+                    if len(constraint.elements) == 1 and _names_rows(plan, constraint.elements[0].parent.name):
                         element = constraint.elements[0]
                         parents.append((element.parent.name, element.target_fullname.split(".")[-2]))
             self._keys[name] = _TableKeys(own, tuple(parents))
@@ -228,8 +243,16 @@ class LeakScan:
         return np.stack(columns, axis=1)
 
     # -- collecting --------------------------------------------------------------------------------------
-    def collect(self, table: str, plan: TableMaskingPlan, batch: pa.RecordBatch) -> None:
-        """Remember the originals of the masked columns of ``batch`` as digests, with their rows' entities."""
+    def masked_key_columns(self, table: str, plan: TableMaskingPlan) -> list[str]:
+        """The masked columns of ``table``'s primary key: its rows are named by their fakes (as the output holds
+        them), so :meth:`collect` needs those."""
+        self._plans[table] = plan
+        return _masked_keys(plan, self._table_keys(table).own)
+
+    def collect(self, table: str, plan: TableMaskingPlan, batch: pa.RecordBatch,
+                key_fakes: dict[str, pa.Array] | None = None) -> None:
+        """Remember the originals of the masked columns of ``batch`` as digests, with their rows' entities
+        (``key_fakes``: the masked values of the key columns :meth:`masked_key_columns` names, by column)."""
         self._plans[table] = plan
         first_row = self._rows[table]
         self._rows[table] += batch.num_rows
@@ -239,7 +262,10 @@ class LeakScan:
         # an original belongs to its own row only; a row of the output to itself and to its parents: a customer's
         # original in the note of one of their tickets is theirs, two rows under one parent (customers of one
         # country) are not one entity
-        entities = self.row_entities(table, batch, first_row)[:, :1]
+        named = batch
+        for column, fakes in (key_fakes or {}).items():
+            named = named.set_column(named.schema.get_field_index(column), column, fakes)
+        entities = self.row_entities(table, named, first_row)[:, :1]
         for name, operator in masked.items():
             self.collector.add_column(table, name, operator, _personal_values(plan, name, batch.column(name)),
                                       entities)
