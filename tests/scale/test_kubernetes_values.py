@@ -222,13 +222,14 @@ def test_every_manifest_is_a_valid_kubernetes_object() -> None:
             assert isinstance(strict(model, doc), model)
             kinds.append(doc["kind"])
     assert sorted(kinds) == ["ConfigMap", "Deployment", "PersistentVolumeClaim", "Service"]
-    deployment = manifest("Deployment", "hfit-api")
-    deployment["spec"]["template"]["spec"]["volumes"][0]["persistentVolumeClaim"]["claimname"] = "typo"
-    with pytest.raises(Exception, match="claimname"):
-        strict(k8s.V1Deployment, deployment)
-    del deployment["spec"]["template"]["spec"]["containers"][0]["name"]
-    with pytest.raises(Exception, match="name"):
-        strict(k8s.V1Deployment, manifest("Deployment", "hfit-api") | {"spec": deployment["spec"]})
+    misspelt = manifest("Deployment", "hfit-api")
+    misspelt["spec"]["template"]["spec"]["volumes"][0]["persistentVolumeClaim"]["claimname"] = "hfit-packages"
+    with pytest.raises(Exception, match="Unexpected keys in model class V1PersistentVolumeClaimVolumeSource"):
+        strict(k8s.V1Deployment, misspelt)
+    unnamed = manifest("Deployment", "hfit-api")
+    del unnamed["spec"]["template"]["spec"]["containers"][0]["name"]
+    with pytest.raises(ValueError, match="`name`, must not be `None`"):
+        strict(k8s.V1Deployment, unnamed)
 
 
 @pytest.mark.postgres
@@ -285,9 +286,9 @@ def test_a_run_is_a_kubernetes_job_with_hfits_settings_secrets_and_package_store
 
 
 def test_the_user_deployment_serves_the_images_code_location(tmp_path: Path) -> None:
-    """The chart's user deployment `hfit` has only keys the chart knows, valid Kubernetes values, and serves the
-    module the image installs from docker/code_location.py, which loads as a Dagster code location with the
-    ConfigMap's settings (HFIT_DAGSTER_EXECUTOR=k8s is tests/orchestration/test_executor_settings.py's)."""
+    """The chart's user deployment `hfit` has only keys the chart knows, valid Kubernetes values, the API's image,
+    and serves the module the image installs from docker/code_location.py, which loads as a Dagster code location
+    with the ConfigMap's settings (HFIT_DAGSTER_EXECUTOR=k8s is tests/orchestration/test_executor_settings.py's)."""
     section = values()["dagster-user-deployments"]
     assert section["enabled"] and section["enableSubchart"]
     (deployment,) = section["deployments"]
@@ -303,7 +304,9 @@ def test_the_user_deployment_serves_the_images_code_location(tmp_path: Path) -> 
     copies = (REPO / "docker" / "Dockerfile").read_text()
     assert f"COPY docker/code_location.py /app/code_location/{module}.py" in copies
     assert image_env()["PYTHONPATH"] == "/app/code_location"
-    assert "image" in deployment and deployment["image"]["repository"] in IMAGE
+    image = deployment["image"]
+    (api,) = manifest("Deployment", "hfit-api")["spec"]["template"]["spec"]["containers"]
+    assert f"{image['repository']}:{image['tag']}" == api["image"] == IMAGE  # one image, one tag to change
 
     code = tmp_path / "code_location"
     code.mkdir()
