@@ -9,12 +9,14 @@ files against the schemas installed with dagster-k8s: Dagster's config schemas a
   and Dagster opens that instance on the local PostgreSQL: the K8sRunLauncher config passes its schema, and the
   Job it would create for a run is built and read back as a valid ``V1Job`` carrying hfit's settings, secrets
   and package store.
-- The user deployment's keys are ones the chart's values schema has, its Kubernetes-typed values valid models,
-  and the module it serves loads as a code location (``dagster definitions validate``).
+- The top-level, user deployment and run launcher keys are ones the chart's values schema has (its key lists are
+  written out here), the Kubernetes-typed values are valid models, and the module the user deployment serves
+  loads as a code location (``dagster definitions validate``).
 - Every HFIT_* variable the files set is a setting hfit reads.
 
-Not checked here: the chart's own values.schema.json (not in any installed package; ``helm lint`` with the chart
-checks it, see docs/deployment.md) and anything only a cluster can say (storage class, RBAC, images).
+Not checked here: the chart's values.schema.json as a whole (types, required keys; it is in no installed package
+and public repository files stay out of this one: ``helm lint`` with the chart checks it, see docs/deployment.md)
+and anything only a cluster can say (storage class, RBAC, images).
 """
 
 from __future__ import annotations
@@ -56,13 +58,19 @@ MODELS: dict[tuple[str, str], type] = {
     ("v1", "Service"): k8s.V1Service,
     ("apps/v1", "Deployment"): k8s.V1Deployment,
 }
-# the keys of a user deployment in the chart's values schema (helm/dagster/schema/.../user_deployments.py)
+# Keys the chart's values.schema.json (helm/dagster of dagster-io/dagster, 1.13 series) has at the top level and
+# for a user deployment; the schema itself is not installed anywhere here (see the module docstring).
+CHART_TOP_LEVEL_KEYS = frozenset({
+    "dagsterWebserver", "dagster-user-deployments", "postgresql", "generatePostgresqlPasswordSecret",
+    "generateCeleryConfigSecret", "rabbitmq", "redis", "flower", "ingress", "imagePullSecrets", "computeLogManager",
+    "scheduler", "runLauncher", "pythonLogs", "dagsterDaemon", "busybox", "migrate", "telemetry", "serviceAccount",
+    "global", "retention", "additionalInstanceConfig",
+})
 USER_DEPLOYMENT_KEYS = frozenset({
-    "name", "image", "port", "dagsterApiGrpcArgs", "codeServerArgs", "includeConfigInLaunchedRuns", "env",
-    "envConfigMaps", "envSecrets", "annotations", "nodeSelector", "affinity", "tolerations", "podSecurityContext",
-    "securityContext", "resources", "livenessProbe", "readinessProbe", "startupProbe", "labels", "volumeMounts",
-    "volumes", "schedulerName", "service", "deploymentLabels", "deploymentStrategy", "initContainers",
-    "sidecarContainers", "imagePullSecrets",
+    "name", "image", "dagsterApiGrpcArgs", "codeServerArgs", "includeConfigInLaunchedRuns", "deploymentNamespace",
+    "port", "env", "envConfigMaps", "envSecrets", "annotations", "nodeSelector", "affinity", "tolerations",
+    "podSecurityContext", "securityContext", "resources", "livenessProbe", "readinessProbe", "startupProbe", "labels",
+    "volumeMounts", "volumes", "schedulerName", "initContainers", "sidecarContainers",
 })
 # a user deployment's values that are Kubernetes objects, and their models
 USER_DEPLOYMENT_MODELS: dict[str, type] = {
@@ -107,7 +115,8 @@ def image_env() -> dict[str, str]:
 
 # --- the chart, for the keys these values use ---------------------------------------------------------------------
 
-# chart key of runLauncher.config.k8sRunLauncher -> K8sRunLauncher config field (dagsterYaml.runLauncher.k8s)
+# chart key of runLauncher.config.k8sRunLauncher (every key its values schema allows; it refuses others) ->
+# K8sRunLauncher config field (the chart's template dagsterYaml.runLauncher.k8s)
 RUN_LAUNCHER_KEYS = {
     "loadInclusterConfig": "load_incluster_config", "kubeconfigFile": "kubeconfig_file",
     "jobNamespace": "job_namespace", "imagePullPolicy": "image_pull_policy", "image": "job_image",
@@ -289,6 +298,7 @@ def test_the_user_deployment_serves_the_images_code_location(tmp_path: Path) -> 
     """The chart's user deployment `hfit` has only keys the chart knows, valid Kubernetes values, the API's image,
     and serves the module the image installs from docker/code_location.py, which loads as a Dagster code location
     with the ConfigMap's settings (HFIT_DAGSTER_EXECUTOR=k8s is tests/orchestration/test_executor_settings.py's)."""
+    assert set(values()) <= CHART_TOP_LEVEL_KEYS, set(values()) - CHART_TOP_LEVEL_KEYS
     section = values()["dagster-user-deployments"]
     assert section["enabled"] and section["enableSubchart"]
     (deployment,) = section["deployments"]
