@@ -362,6 +362,26 @@ def test_every_hfit_variable_the_files_set_is_a_setting_hfit_reads() -> None:
     assert pg_password["valueFrom"]["secretKeyRef"]["name"] == chart["global"]["postgresqlSecretName"]
 
 
+def test_the_api_submits_to_the_charts_instance_and_workspace() -> None:
+    """hfit serve in the cluster uses the chart's dagster.yaml as its DAGSTER_HOME's (one instance: same storage,
+    same queue) and the chart's workspace (the user deployment's gRPC server), and leaves dequeuing to the chart's
+    daemon."""
+    pod = manifest("Deployment", "hfit-api")["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    env = {item["name"]: item.get("value") for item in container["env"]}
+    mounts = {mount["mountPath"]: mount for mount in container["volumeMounts"]}
+    volumes = {volume["name"]: volume for volume in pod["volumes"]}
+    instance = mounts[f"{env['DAGSTER_HOME']}/dagster.yaml"]
+    assert instance["subPath"] == "dagster.yaml"
+    assert volumes[instance["name"]]["configMap"]["name"] == f"{RELEASE}-instance"
+    workspace = Path(env["HFIT_DAGSTER_WORKSPACE"])
+    assert workspace.name == "workspace.yaml"
+    assert volumes[mounts[str(workspace.parent)]["name"]]["configMap"]["name"] == f"{RELEASE}-workspace-yaml"
+    assert env["HFIT_DAGSTER_DAEMON"] == "external" and values()["dagsterDaemon"]["enabled"]
+    (chown,) = [line for line in (REPO / "docker" / "Dockerfile").read_text().splitlines() if "chown -R hfit" in line]
+    assert env["DAGSTER_HOME"] in chown.split()  # a directory of the image that hfit owns (it writes run data)
+
+
 def test_the_instance_config_structure_is_dagsters(tmp_path: Path) -> None:
     """The rendered dagster.yaml as a whole passes Dagster's instance schema (sections and class references)."""
     (tmp_path / "dagster.yaml").write_text(yaml.safe_dump(chart_instance(values())))
