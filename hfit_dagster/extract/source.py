@@ -5,9 +5,10 @@ offers one), with parameters bound by the driver. Errors name the provider, neve
 password.
 
 Two read paths give the same batches: the reference path (:func:`reference_batches`, SQLAlchemy rows
-converted batch by batch, every driver) and the fast path for PyMySQL (``mysql_fast.fast_batches``, the
-result packets decoded column-wise). ``fast_read`` (the ``fast_read`` setting) chooses; the fast path
-falls back to the reference path wherever it does not apply.
+converted batch by batch, every driver) and the fast paths, for PyMySQL (``mysql_fast.fast_batches``, the
+result packets decoded column-wise) and for psycopg (``postgres_fast.fast_batches``, the same statement read
+by ADBC on the same snapshot). ``fast_read`` (the ``fast_read`` setting) chooses; a fast path falls back to
+the reference path wherever it does not apply.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ from hfit_dagster.extract.arrow_types import DIALECT_INFO, UnreadableValue, rows
 from hfit_dagster.extract.db_errors import describe_db_error
 from hfit_dagster.extract.exact_floats import exact_float_columns, float_columns, widen_float_projections
 from hfit_dagster.extract.mysql_fast import fast_batches
+from hfit_dagster.extract.postgres_fast import close_fast_reader
+from hfit_dagster.extract.postgres_fast import fast_batches as postgres_fast_batches
 from hfit_dagster.extract.query_guard import CHECKED_QUERIES, guarded_clause, sqlglot_dialect
 from hfit_dagster.extract.sessions import SOURCE_VALUES, connect_args, install_postgres_loaders
 from hfit_dagster.template.query import ExportQuery
@@ -92,6 +95,7 @@ def read_only_snapshot(provider: str, engine: Engine, *, schema: str | None = No
         raise describe_db_error(provider, exc, names=(url.database or "", url.host or "")) from None
     finally:
         try:
+            close_fast_reader(conn)
             conn.rollback()
             if dialect == "sqlite":
                 conn.exec_driver_sql("PRAGMA query_only = OFF")
@@ -192,9 +196,10 @@ def _query_batches(conn: Connection, table: sa.Table, query: ExportQuery, values
 
 def arrow_batches(result: sa.CursorResult[Any], schema: pa.Schema, batch_rows: int,
                   processors: list[Any] | None = None, *, fast_read: bool = True) -> Iterator[pa.RecordBatch]:
-    """An executed result as Arrow batches: with ``fast_read`` the fast MySQL decoder where it applies,
-    else :func:`reference_batches`."""
-    fast = fast_batches(result, schema, batch_rows) if fast_read else None
+    """An executed result as Arrow batches: with ``fast_read`` the fast MySQL or PostgreSQL reader where it
+    applies, else :func:`reference_batches`."""
+    fast = (fast_batches(result, schema, batch_rows) or postgres_fast_batches(result, schema, batch_rows)
+            if fast_read else None)
     if fast is not None:
         try:
             yield from fast

@@ -1,0 +1,263 @@
+"""Fast read path for PostgreSQL: the rows of an executed query as Arrow, decoded by Apache Arrow's ADBC driver.
+
+Why: psycopg builds a Python tuple per row and the reference path turns those into Arrow (~2 µs a row of the
+benchmark's tables, holding the GIL), which made a PostgreSQL build about 13 times ``pg_dump``. The ADBC
+PostgreSQL driver (``adbc-driver-postgresql``, maintained by Apache Arrow) runs the query as
+``COPY (...) TO STDOUT (FORMAT binary)`` and decodes the binary rows into Arrow arrays in C++, with no Python
+object per value.
+
+What stays as on the reference path:
+
+* the statement: SQLAlchemy executes the guarded clause on the build's snapshot connection first (a
+  server-side cursor: planned, no row fetched); its description says the result's column types, and only
+  when every one is in :data:`FAST_TYPES` (with the Arrow type the reference path gives it) is the result
+  taken over, else the reference path reads it (the whole query: the fallback is explicit, per query);
+* the parameters: psycopg, the reference driver, merges them into the statement with its own adapters
+  (``ClientCursor.mogrify``, the client-side binding psycopg itself uses for ``COPY``), never string
+  formatting here;
+* the snapshot: the ADBC connection (one per snapshot connection, opened on its first fast read) runs
+  ``REPEATABLE READ, READ ONLY`` with ``SET TRANSACTION SNAPSHOT`` of the snapshot that connection exported
+  (``pg_export_snapshot()``), and the same ``search_path``: both connections see the very same rows;
+* the values: each column is converted to the reference path's Arrow type; ``numeric`` keeps the server's
+  text (ADBC's ``nan``/``inf`` spelled ``NaN``/``Infinity`` as the server writes them), ``infinity`` and
+  ``-infinity`` dates and timestamps (which ADBC shifts past the type's range) become the Arrow type's largest
+  and smallest value as on the reference path; batches are cut at ``batch_rows`` rows like the reference
+  path's (``tests/extract/test_postgres_fast.py`` compares the two paths type by type).
+
+Errors name the provider and the export, with the server's first line cleaned of values (``db_errors``).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import sqlalchemy as sa
+
+from hfit_dagster.errors import ProviderError
+from hfit_dagster.extract.db_errors import describe_db_error
+from hfit_dagster.extract.sessions import POSTGRES_OPTIONS
+
+try:  # an optional dependency: without it every PostgreSQL result takes the reference path
+    import adbc_driver_manager
+    import adbc_driver_postgresql.dbapi as adbc_postgresql
+except ImportError:  # pragma: no cover
+    adbc_postgresql = None
+
+#: ``Connection.info`` key of a snapshot connection's :class:`FastReader`
+FAST_READER = "hfit_postgres_fast_reader"
+
+_TEXT = pa.string()
+#: PostgreSQL result types the fast path decodes exactly, with the Arrow type the reference path gives each
+FAST_TYPES: dict[str, tuple[pa.DataType, ...]] = {
+    "int2": (pa.int64(),), "int4": (pa.int64(),), "int8": (pa.int64(),),
+    "float4": (pa.float32(),), "float8": (pa.float64(),), "bool": (pa.bool_(),),
+    "numeric": (_TEXT,), "text": (_TEXT,), "varchar": (_TEXT,), "bpchar": (_TEXT,), "json": (_TEXT,),
+    "jsonb": (_TEXT,), "bytea": (pa.binary(),), "date": (pa.date32(),), "timestamp": (pa.timestamp("us"),),
+    "timestamptz": (pa.timestamp("us", tz="UTC"),), "time": (pa.time64("us"),),
+}
+# ADBC moves PostgreSQL's days and microseconds since 2000-01-01 to the Unix epoch by adding these, so its
+# infinity (the type's largest value) wraps around to the smallest value plus the offset minus one
+_DAYS_2000 = 10_957
+_MICROS_2000 = _DAYS_2000 * 86_400 * 1_000_000
+_NUMERIC_WORDS = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
+
+
+def fast_batches(result: sa.engine.CursorResult[Any], schema: pa.Schema,
+                 batch_rows: int) -> Iterator[pa.RecordBatch] | None:
+    """Batches of ``result`` read by ADBC, or None when the fast path does not apply to it (the caller then
+    reads ``result`` by the reference path)."""
+    if adbc_postgresql is None:
+        return None
+    context = getattr(result, "context", None)
+    cursor = getattr(result, "cursor", None)
+    if context is None or cursor is None or context.dialect.name != "postgresql" or context.dialect.driver != "psycopg":
+        return None
+    description = cursor.description
+    if description is None or len(description) != len(schema) or context.executemany:
+        return None
+    types = cursor.adapters.types
+    names = []
+    for column, field in zip(description, schema, strict=True):
+        info = types.get(column.type_code)  # an array's code finds its element's info: compare the codes
+        if info is None or info.oid != column.type_code or field.type not in FAST_TYPES.get(info.name, ()):
+            return None
+        names.append(info.name)
+    if cursor.connection.info.encoding not in ("utf-8", "utf8"):
+        return None
+    conn: sa.Connection = context.root_connection
+    reader = conn.info.get(FAST_READER)
+    if reader is None:
+        reader = conn.info[FAST_READER] = FastReader(conn)
+    statement = _bound_statement(cursor.connection, context.statement, context.parameters[0])
+    if not reader.acquire():  # another fast read of this snapshot is still open: this one takes the reference path
+        return None
+    result.close()  # the server-side cursor: planned only, no row fetched
+    return _released(reader, reader.batches(statement, names, schema, batch_rows))
+
+
+def _bound_statement(dbapi_conn: Any, statement: str, parameters: Any) -> str:
+    """The statement with its parameters merged by psycopg's adapters (client-side binding, as psycopg's own COPY)."""
+    import psycopg
+
+    # SQLAlchemy sends psycopg a dict, empty or not, and so a statement whose literal % are written %%
+    with psycopg.ClientCursor(dbapi_conn) as client:
+        return client.mogrify(statement, parameters if parameters is not None else {})
+
+
+def _released(reader: FastReader, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    try:
+        yield from batches
+    finally:
+        reader.release()
+
+
+def close_fast_reader(conn: sa.Connection) -> None:
+    """Close the ADBC connection a snapshot connection opened for fast reads, if any (its transaction ends)."""
+    reader = conn.info.pop(FAST_READER, None)
+    if reader is not None:
+        reader.close()
+
+
+class FastReader:
+    """One ADBC connection reading the snapshot of one SQLAlchemy connection, one query at a time."""
+
+    def __init__(self, conn: sa.Connection) -> None:
+        self.sa_conn = conn
+        self.provider = str(conn.info.get("hfit_provider", "postgresql"))
+        self._lock = threading.Lock()
+        self._adbc: Any = None
+
+    def acquire(self) -> bool:
+        return self._lock.acquire(blocking=False)
+
+    def release(self) -> None:
+        self._lock.release()
+
+    def _connection(self) -> Any:
+        if self._adbc is not None:
+            return self._adbc
+        exported, search_path = self.sa_conn.exec_driver_sql(
+            "SELECT pg_export_snapshot(), current_setting('search_path')").one()
+        dbapi_conn = self.sa_conn.connection.dbapi_connection
+        url = self.sa_conn.engine.url
+        kwargs = {"user": url.username, "password": url.password, "host": url.host, "port": url.port,
+                  "dbname": url.database, "options": POSTGRES_OPTIONS, "application_name": "hfit fast read",
+                  **{k: v for k, v in url.query.items() if isinstance(v, str)}}
+        try:
+            import psycopg
+
+            conninfo = psycopg.conninfo.make_conninfo(**{k: v for k, v in kwargs.items() if v is not None})
+            adbc = adbc_postgresql.connect(conninfo, autocommit=True)
+        except adbc_driver_manager.Error as exc:
+            raise _described(self.provider, exc, "the fast read's connection") from None
+        try:
+            with adbc.cursor() as cur:
+                cur.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                cur.execute(_bound_statement(dbapi_conn, "SET TRANSACTION SNAPSHOT %s", [exported]))
+                cur.execute(_bound_statement(dbapi_conn, "SELECT set_config('search_path', %s, true)",
+                                             [search_path]))
+                cur.fetchall()
+        except adbc_driver_manager.Error as exc:
+            adbc.close()
+            raise _described(self.provider, exc, "the fast read's snapshot") from None
+        self._adbc = adbc
+        return adbc
+
+    def batches(self, statement: str, pg_types: list[str], schema: pa.Schema,
+                batch_rows: int) -> Iterator[pa.RecordBatch]:
+        converters = [_converter(name, field.type) for name, field in zip(pg_types, schema, strict=True)]
+        batch_rows = max(1, batch_rows)
+        cur = self._connection().cursor()
+        try:
+            cur.execute(statement)
+            reader = cur.fetch_record_batch()
+            pending: list[pa.RecordBatch] = []
+            held = 0
+            for raw in reader:
+                batch = pa.RecordBatch.from_arrays(
+                    [convert(column) for convert, column in zip(converters, raw.columns, strict=True)], schema=schema)
+                pending.append(batch)
+                held += batch.num_rows
+                while held >= batch_rows:
+                    table = pa.Table.from_batches(pending, schema=schema)
+                    yield table.slice(0, batch_rows).combine_chunks().to_batches()[0]
+                    rest = table.slice(batch_rows)
+                    pending, held = rest.to_batches(), rest.num_rows
+            if held:
+                yield pa.Table.from_batches(pending, schema=schema).combine_chunks().to_batches()[0]
+        except adbc_driver_manager.Error as exc:
+            raise _described(self.provider, exc, "a fast read") from None
+        finally:
+            cur.close()
+
+    def close(self) -> None:
+        if self._adbc is None:
+            return
+        try:
+            with self._adbc.cursor() as cur:
+                cur.execute("ROLLBACK")
+        except adbc_driver_manager.Error:
+            pass
+        finally:
+            self._adbc.close()
+            self._adbc = None
+
+
+class _DriverError(Exception):
+    """An ADBC error's SQLSTATE and first line, in the shape ``describe_db_error`` reads (the lines after the
+    first repeat the statement, with its bound values)."""
+
+    def __init__(self, exc: Exception) -> None:
+        text = str(exc).strip()
+        super().__init__(text.splitlines()[0] if text else type(exc).__name__)
+        self.sqlstate = getattr(exc, "sqlstate", None)
+
+
+def _described(provider: str, exc: Exception, where: str) -> ProviderError:
+    return describe_db_error(provider, _DriverError(exc), where=where)
+
+
+def _converter(pg_type: str, target: pa.DataType) -> Callable[[pa.Array], pa.Array]:
+    """How one ADBC column becomes the reference path's array of ``target``."""
+    if pg_type == "numeric":
+        return _numeric_text
+    if pg_type in ("date", "timestamp", "timestamptz"):
+        return lambda array: _temporal(array, target)
+    return lambda array: _plain(array, target)
+
+
+def _plain(array: pa.Array, target: pa.DataType) -> pa.Array:
+    if isinstance(array.type, pa.BaseExtensionType):  # json, jsonb: the server's text
+        array = array.storage
+    return array if array.type == target else array.cast(target)
+
+
+def _numeric_text(array: pa.Array) -> pa.Array:
+    """ADBC's text of a numeric (the server's digits), with NaN and the infinities spelled as the server does."""
+    text = array.storage if isinstance(array.type, pa.BaseExtensionType) else array
+    for word, server in _NUMERIC_WORDS.items():
+        hits = pc.equal(text, word)
+        if pc.any(hits).as_py():
+            text = pc.if_else(hits, server, text)
+    return text
+
+
+def _temporal(array: pa.Array, target: pa.DataType) -> pa.Array:
+    """Dates and timestamps as ADBC gives them, ``infinity``/``-infinity`` made the type's largest/smallest value."""
+    is_date = pa.types.is_date32(target)
+    storage, bounds, offset = ((pa.int32(), np.iinfo(np.int32), _DAYS_2000) if is_date
+                               else (pa.int64(), np.iinfo(np.int64), _MICROS_2000))
+    plus, minus = int(bounds.min) + offset - 1, int(bounds.min) + offset  # where ADBC's infinities land
+    numbers = array.cast(storage) if array.type != storage else array
+    low = pc.min(numbers).as_py()
+    if low is not None and low <= minus:
+        values = pc.fill_null(numbers, 0).to_numpy(zero_copy_only=False).copy()
+        values[values == plus] = bounds.max
+        values[values == minus] = bounds.min
+        numbers = pa.array(values, type=storage, mask=np.asarray(numbers.is_null()))
+    return numbers.cast(target) if numbers.type != target else numbers
