@@ -204,10 +204,13 @@ def build_template_defs(found: TemplateFile) -> dg.Definitions:
                               tags={"hfit/template": spec.name})
     schedules = []
     if spec.schedule is not None:
+        scheduled = {k: str(v) for k, v in spec.schedule.params.items()}
         schedules.append(dg.ScheduleDefinition(
             name=f"{group}_schedule", job=job, cron_schedule=spec.schedule.cron,
             execution_timezone=spec.schedule.timezone,
-            run_config=run_config_for(spec, {k: str(v) for k, v in spec.schedule.params.items()}),
+            # built at each tick: a schedule whose params the template refuses fails its ticks, in the UI, with
+            # the CLI's message, and the other templates of the code location still load
+            run_config_fn=lambda _context: run_config_for(spec, scheduled),
             tags={"hfit/requester": "schedule"},
             default_status=dg.DefaultScheduleStatus.RUNNING,  # an approved template's schedule runs by itself
         ))

@@ -23,7 +23,7 @@ from hfit_dagster.package.store import PackageStore
 from hfit_dagster.pipeline.local_build import build_package
 from hfit_dagster.settings import HfitSettings
 from hfit_dagster.template.builtins import BUILTINS, prepare_build
-from hfit_dagster.template.loader import resolve_template
+from hfit_dagster.template.loader import TemplateFile, parse_template, resolve_template
 from tests.conftest import DEMO_NOW, TEMPLATES
 
 INCIDENT = "payment-incident"
@@ -165,3 +165,19 @@ def test_a_typed_run_publishes_the_package_hfit_build_publishes(hfit_home: Path,
     rows = {t["name"]: t["rows"] for t in from_dagster["tables"]}
     assert rows == {t.name: t.rows for t in local.tables} and rows["customers"] == 2
     assert from_dagster["params"] == local.params
+
+
+def test_a_schedule_missing_a_required_parameter_fails_its_ticks_not_the_code_location() -> None:
+    """A schedule whose params lack a required parameter still loads with the other definitions; each tick
+    fails with the CLI's message instead of starting a run that cannot build."""
+    text = (TEMPLATES / "bug-investigation" / "payment-incident.yaml").read_text()
+    spec = parse_template(text + 'schedule: {cron: "0 8 * * *", params: {start_time: now-1d, end_time: now}}\n')
+    defs = dg.Definitions.merge(build_template_defs(TemplateFile(spec=spec, path=Path("payment-incident.yaml"),
+                                                                 folder="")),
+                                dg.Definitions(resources={"hfit": HfitResource()}))
+    dg.Definitions.validate_loadable(defs)
+    with pytest.raises(dg.DagsterError) as failed:
+        defs.schedules[0].evaluate_tick(dg.build_schedule_context())  # type: ignore[index, union-attr]
+    cause = failed.value.__cause__
+    assert isinstance(cause, ParameterError)
+    assert cause.message == "parameter 'customer_ids' (list[int]) is required by template 'payment-incident'"
