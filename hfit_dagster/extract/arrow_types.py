@@ -156,6 +156,8 @@ def _normalise(value: Any, target: pa.DataType | None) -> Any:
             return ",".join(sorted(value))
         if isinstance(value, bytes):
             return value.decode("utf-8", errors="replace")
+        if isinstance(value, Decimal):  # the digits as written (0.0000001, never 1E-7); NaN, Infinity as such
+            return format(value, "f") if value.is_finite() else str(value)
         return str(value)
     if target is not None and pa.types.is_binary(target) and isinstance(value, int):
         return value.to_bytes(max(1, (value.bit_length() + 7) // 8), "big")

@@ -7,11 +7,10 @@
   queries keep psycopg's loaders, which its reflection expects), psycopg's loaders are replaced where they
   lose what the server sent:
 
-  - ``json``/``jsonb``, ``interval``, ``timetz``, ``numeric`` and ranges are read as the server's text: a JSON number
+  - ``json``/``jsonb``, ``interval``, ``timetz`` and ranges are read as the server's text: a JSON number
     keeps its text (``1.50``), a JSON ``null`` stays the JSON text ``null`` (not SQL NULL), an interval keeps
     its months and years (``P1M``, never 30 days), a ``timetz`` keeps its offset (``12:00:00+05:30``), a
-    range is ``[1,5)`` as the server writes it; a ``numeric`` keeps its digits (``0.0000001``, not ``1E-7``)
-    and its ``NaN``;
+    range is ``[1,5)`` as the server writes it;
   - ``date``, ``timestamp`` and ``timestamptz`` are read as the server's ISO text too, which Arrow parses a
     batch at a time (faster than a Python datetime per value); ``time`` uses psycopg's compiled loader. A
     value Python cannot hold (``infinity``, ``-infinity``, a BC date, a year after 9999, ``24:00:00``)
@@ -30,7 +29,7 @@ POSTGRES_OPTIONS = "-c TimeZone=UTC -c DateStyle=ISO -c IntervalStyle=iso_8601 -
 SOURCE_VALUES = "hfit_source_values"
 RANGE_TYPES = ("int4range", "int8range", "numrange", "daterange", "tsrange", "tstzrange", "int4multirange",
                "int8multirange", "nummultirange", "datemultirange", "tsmultirange", "tstzmultirange")
-TEXT_TYPES = ("json", "jsonb", "interval", "timetz", "numeric", "date", "timestamp", "timestamptz", *RANGE_TYPES)
+TEXT_TYPES = ("json", "jsonb", "interval", "timetz", "date", "timestamp", "timestamptz", *RANGE_TYPES)
 EDGE_TEMPORAL_TYPES = ("time",)
 
 

@@ -171,3 +171,17 @@ def test_postgres_numeric_arrays_keep_their_text(postgres_database) -> None:
     table = read(f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}", "na", "SELECT * FROM na")
     assert table.column("an").to_pylist() == ['[1.50, "NaN", -0.001]', "[]"]
     assert table.column("an2").to_pylist() == ["[1.500, null]", None]
+
+
+def test_postgres_numerics_are_read_as_their_text(postgres_database) -> None:
+    """Every PostgreSQL numeric, numeric(p,s) too, is read as its decimal text: NaN (which numeric(p,s) holds and no
+    Arrow decimal does) and Infinity stay, small values keep their digits rather than an exponent."""
+    name = postgres_database()
+    with psycopg.connect(PG_ADMIN.replace("dbname=postgres", f"dbname={name}"), autocommit=True) as conn:
+        conn.execute("CREATE TABLE nv (id int PRIMARY KEY, p numeric(10,2), u numeric)")
+        conn.execute("INSERT INTO nv VALUES (1, 'NaN', 0.0000001), (2, 1.50, '-Infinity'), (3, NULL, 1000)")
+    table = read(f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}", "nv", "SELECT * FROM nv")
+    assert table.schema.field("p").type == pa.string()
+    assert table.schema.field("p").metadata[b"hfit.text"] == b"numeric"
+    assert table.column("p").to_pylist() == ["NaN", "1.50", None]
+    assert table.column("u").to_pylist() == ["0.0000001", "-Infinity", "1000"]
