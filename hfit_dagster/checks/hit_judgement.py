@@ -42,7 +42,7 @@ from hfit_dagster.checks.fake_spaces import (
     email_domain_hashes,
     span_could_be_fake,
 )
-from hfit_dagster.checks.leak import SearchedOriginals
+from hfit_dagster.checks.leak import SearchedOriginals, digits_joined
 from hfit_dagster.checks.token_hashes import PatternHits, Tokens, tokens_of
 
 _TOKEN = re.compile(r"\w+")
@@ -149,7 +149,8 @@ def judge_column(searched: SearchedOriginals, where: str, role: ColumnRole, cand
     verdict = Verdict()
     if not len(candidates) or not searched.patterns.by_length:
         return verdict
-    tokens = tokens_of(candidates)
+    read = digits_joined(candidates)  # as the originals were digested; rows are still found by ``candidates``
+    tokens = tokens_of(read)
     found = searched.patterns.find(tokens)
     if not found.size:
         return verdict
@@ -158,11 +159,11 @@ def judge_column(searched: SearchedOriginals, where: str, role: ColumnRole, cand
         verdict.leaks |= {f"{names[o]} ({role.value})" for o in np.unique(found.origin).tolist()}
         return verdict
     if role is ColumnRole.MASKED:
-        fake_ok = _values_could_be_fakes(space, candidates, tokens)[found.value]
+        fake_ok = _values_could_be_fakes(space, read, tokens)[found.value]
         verdict.leaks |= {f"{names[o]} (not a possible fake)" for o in np.unique(found.origin[~fake_ok]).tolist()}
         _count(verdict.collisions, names, found.origin[fake_ok])
         return verdict
-    fake_ok = _could_be_fake(searched, candidates, tokens, found)
+    fake_ok = _could_be_fake(searched, read, tokens, found)
     if column is None or row_entities is None:
         verdict.leaks |= {f"{names[o]} (not a possible fake)" for o in np.unique(found.origin[~fake_ok]).tolist()}
         _count(verdict.collisions, names, found.origin[fake_ok])

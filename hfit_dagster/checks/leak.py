@@ -11,10 +11,10 @@ Which originals are searched (written into the manifest, so the rule is visible)
 * single first names, last names and cities are not searched; where a table masks both a first and a last
   name, each row's ``first last`` is searched as a full name (``<table>.full_name``), like ``person_name``
   values (two words or more).
-Originals with digits are also searched as they may be written elsewhere (:func:`written_variants`): their
-digits run together across separators (``+1 415-555-0100`` as ``14155550100``), and a phone's national number
-without its country code, bare and after a trunk ``0`` (``4155550100``, ``04155550100``); the scan reads every
-value with its separated digits run together too (:func:`digits_joined`).
+Digits are compared joined across separators (not dots), on both sides (:func:`digits_joined`): an original
+``+1 415-555-0100`` is searched as ``+14155550100`` (the token ``14155550100``), and the scan reads every value so
+too, so ``1 (415) 555 0100`` finds it. A phone with a country code is also searched by its national number, bare
+and after a trunk ``0`` (``4155550100``, ``04155550100``: :func:`national_variants`).
 Free-text columns (``redact_text``) are not searched for their whole original value: their PII spans are
 searched through the columns they came from (emails, phones, names), which is what redaction removes. JSON
 documents (``json_pii``) are searched through the string leaves that the key rules mask.
@@ -68,44 +68,38 @@ def pair_digests(hashes: np.ndarray, entities: np.ndarray) -> np.ndarray:
         return x ^ (x >> np.uint64(29))
 
 
-_SEPARATED_DIGITS = r"[0-9][ \t\-.()/]+[0-9]"
+_SEPARATED_DIGITS = r"[0-9][ \t\-()/]+[0-9]"  # not dots: IP addresses, decimals and versions stay
 
 
 def digits_joined(values: pa.Array) -> pa.Array:
     """Each string with the separators between two digits removed (``(415) 555-0100`` -> ``(4155550100``);
-    other text as it is. Two passes, so single digits between separators join too (``1-2-3``)."""
+    other text as it is. Two passes, so single digits between separators join too (``1-2-3``); values without
+    separated digits are not rewritten."""
     values = values.cast(pa.string()) if not pa.types.is_string(values.type) else values
+    separated = pc.fill_null(pc.match_substring_regex(values, _SEPARATED_DIGITS), False)
+    if not pc.any(separated).as_py():
+        return values
     for _ in range(2):
-        values = pc.replace_substring_regex(values, r"([0-9])[ \t\-.()/]+([0-9])", r"\1\2")
+        values = pc.replace_substring_regex(values, r"([0-9])[ \t\-()/]+([0-9])", r"\1\2")
     return values
 
 
-def written_variants(operator: str, values: pa.Array) -> tuple[pa.Array, np.ndarray]:
-    """Other writings of originals with separated digits (see the module docstring): the variant strings and,
-    per variant, the index of its original in ``values``."""
-    separated = np.asarray(pc.fill_null(pc.match_substring_regex(values, _SEPARATED_DIGITS), False)
-                           .to_numpy(zero_copy_only=False), dtype=bool)
-    variants: list[pa.Array] = []
-    index: list[np.ndarray] = []
-    if separated.any():
-        rows = np.flatnonzero(separated)
-        variants.append(digits_joined(values.take(pa.array(rows))))
-        index.append(rows)
-    if operator == "phone" and len(values):
-        from hfit_dagster.masking.operators.phones import international_pattern
-
-        parts = pc.extract_regex(values, international_pattern())
-        rest = pc.replace_substring_regex(pc.fill_null(parts.field("rest"), ""), r"[^0-9]+", "")
-        usable = np.asarray(pc.fill_null(pc.and_(parts.is_valid(), pc.greater_equal(pc.utf8_length(rest), 6)),
-                                         False).to_numpy(zero_copy_only=False), dtype=bool)
-        if usable.any():
-            rows = np.flatnonzero(usable)
-            national = rest.take(pa.array(rows))
-            variants += [national, pc.binary_join_element_wise("0", national, "")]
-            index += [rows, rows]
-    if not variants:
+def national_variants(operator: str, values: pa.Array) -> tuple[pa.Array, np.ndarray]:
+    """A phone's other writings: for each original of a ``phone`` column written with a country code, its national
+    number's digits, bare and after a trunk ``0``; the variants and, per variant, the index of its original."""
+    if operator != "phone" or not len(values):
         return pa.array([], pa.string()), np.zeros(0, dtype=np.int64)
-    return pa.concat_arrays([v.cast(pa.string()) for v in variants]), np.concatenate(index)
+    from hfit_dagster.masking.operators.phones import international_pattern
+
+    parts = pc.extract_regex(values, international_pattern())
+    rest = pc.replace_substring_regex(pc.fill_null(parts.field("rest"), ""), r"[^0-9]+", "")
+    usable = np.asarray(pc.fill_null(pc.and_(parts.is_valid(), pc.greater_equal(pc.utf8_length(rest), 6)), False)
+                        .to_numpy(zero_copy_only=False), dtype=bool)
+    if not usable.any():
+        return pa.array([], pa.string()), np.zeros(0, dtype=np.int64)
+    rows = np.flatnonzero(usable)
+    national = rest.take(pa.array(rows)).cast(pa.string())
+    return pa.concat_arrays([national, pc.binary_join_element_wise("0", national, "")]), np.concatenate([rows, rows])
 
 
 def _has_digit(values: pa.Array) -> np.ndarray:
@@ -240,6 +234,7 @@ def _merge(parts: list[OriginalDigests], origins: list[Origin], first_bits: np.n
 def scan_values(searched: SearchedOriginals, values: Iterable[str | None]) -> set[str]:
     """Origins (``table.column``) of the patterns whose token sequence occurs in one of ``values``."""
     present = [v for v in values if v]
+    present = digits_joined(pa.array(present, pa.string())).to_pylist() if present else present
     if not searched.patterns.by_length or not present:
         return set()
     return {searched.origins[origin].where for _, origin in searched.patterns.matches(python_tokens(present))}
@@ -322,10 +317,11 @@ class LeakCollector:
             space = FakeSpace.NAME if operator == FULL_NAME else operator_space(operator)
             origins = np.full(len(values), self._origin(where, space), dtype=np.int32)
         multi_only = operator in ("person_name", FULL_NAME)
-        self._fresh.append(_hashing_thread().submit(_digest, values, origins, multi_only, entities, self._first_bits))
+        variants, of = national_variants(operator, values)
+        self._fresh.append(_hashing_thread().submit(_digest, digits_joined(values), origins, multi_only, entities,
+                                                    self._first_bits))
         self.count += len(values)
-        variants, of = written_variants(operator, values) if operator != "json_pii" else (None, None)
-        if variants is not None and of is not None and len(variants):
+        if len(variants):
             self._fresh.append(_hashing_thread().submit(
                 _digest, variants, origins[of], False, entities[of] if entities is not None else None,
                 self._first_bits))

@@ -65,9 +65,9 @@ def leak_candidates(values: pa.Array, patterns: TokenPatterns | None) -> pa.Arra
     """The values that may contain a searched original; the judgement runs on these only.
 
     The leak check tokenizes with Python's ``\\w+`` and ``str.lower``, which on ASCII text are
-    ``[0-9a-z_]+`` after ASCII lower-casing: an ASCII value is kept when a run of its tokens hashes like a
-    searched sequence, which is exactly what the search decides, here in C over the whole batch. Non-ASCII
-    values are always kept (Unicode word rules are left to Python).
+    ``[0-9a-z_]+`` after ASCII lower-casing: an ASCII value is kept when a run of its tokens (separated digits
+    joined, ``digits_joined``) hashes like a searched sequence, which is exactly what the search decides, here
+    in C over the whole batch. Non-ASCII values are always kept (Unicode word rules are left to Python).
     """
     values = values.drop_null()
     if patterns is None or not len(values):
@@ -78,7 +78,7 @@ def leak_candidates(values: pa.Array, patterns: TokenPatterns | None) -> pa.Arra
     others = values.filter(pc.invert(ascii_mask))
     plain = values.filter(ascii_mask)
     hit = np.zeros(len(plain), dtype=bool)
-    hit[patterns.find(ascii_tokens(plain)).value] = True
+    hit[patterns.find(ascii_tokens(digits_joined(plain))).value] = True  # read as originals are digested
     return pa.concat_arrays([plain.filter(pa.array(hit)), others])
 
 
@@ -140,26 +140,6 @@ def _role(plan: TableMaskingPlan | None, column: str) -> ColumnRole:
         return ColumnRole.KEPT
     assert plan is not None
     return ColumnRole.TEXT if plan.decisions[column].operator in TEXT_OPERATORS else ColumnRole.MASKED
-
-
-def _digits_joined_view(distinct: pa.Array, found: pa.Array, column: pa.Array,
-                        patterns: TokenPatterns) -> tuple[pa.Array, pa.Array] | None:
-    """A column's values with separated digits joined (``digits_joined``), where that changes them and their
-    plain text had no hit (``found``: one hit is judged once): the candidates among the joined distinct values
-    and the joined column (NULL elsewhere), or None."""
-    distinct = distinct.drop_null()
-    separated = pc.fill_null(pc.match_substring_regex(distinct, r"[0-9][ \t\-.()/]+[0-9]"), False)
-    if len(found):
-        separated = pc.and_(separated, pc.invert(pc.is_in(distinct, value_set=found)))
-    if not len(distinct) or not pc.any(separated).as_py():
-        return None
-    originals = distinct.filter(separated)
-    joined = digits_joined(originals)
-    values = leak_candidates(pc.unique(joined), patterns)
-    if not len(values):
-        return None
-    at = pc.index_in(column, value_set=originals)
-    return values, joined.take(at)
 
 
 def _personal_values(plan: TableMaskingPlan, column: str, values: pa.Array) -> pa.Array:
@@ -322,7 +302,7 @@ class LeakScan:
             for j, values in enumerate(columns):
                 if isinstance(values, pa.DictionaryArray):
                     values = values.dictionary_decode()
-                values = pc.fill_null(values.cast(pa.string()), "")
+                values = digits_joined(pc.fill_null(values.cast(pa.string()), ""))  # as the originals are read
                 out[:, j] = sequence_hashes(tokens_of(values), len(values))
             return out
 
@@ -366,22 +346,16 @@ class LeakScan:
                     role = _role(plan, column_name)
                     if column_name in numbers:  # a kept number: judged by row, like free text (see _kept_numbers)
                         column, role = pc.cast(column, pa.string()), ColumnRole.TEXT
-                    distinct = column.dictionary if isinstance(column, pa.DictionaryArray) else pc.unique(column)
-                    if isinstance(column, pa.DictionaryArray):
-                        column = column.dictionary_decode()
                     space = operator_space(plan.decisions[column_name].operator) if plan is not None and (
                         role is ColumnRole.MASKED) else FakeSpace.ANY
-                    verdict = Verdict()
+                    distinct = column.dictionary if isinstance(column, pa.DictionaryArray) else pc.unique(column)
                     values = leak_candidates(distinct, patterns)  # drops values without a hit, in C
-                    if len(values):
-                        verdict.add(judge_column(searched, f"{name}.{column_name}", role, values, column,
-                                                 row_entities, row_fakes, space))
-                    if role is not ColumnRole.MASKED:  # also with separated digits joined (fakes are judged whole)
-                        joined = _digits_joined_view(distinct, values, column, patterns)
-                        if joined is not None:
-                            verdict.add(judge_column(searched, f"{name}.{column_name}", role, joined[0], joined[1],
-                                                     row_entities, row_fakes, space))
-                    return verdict
+                    if not len(values):
+                        return Verdict()
+                    if isinstance(column, pa.DictionaryArray):
+                        column = column.dictionary_decode()
+                    return judge_column(searched, f"{name}.{column_name}", role, values, column, row_entities,
+                                        row_fakes, space)
 
                 for found in pool.map(judged, text):  # columns judged in parallel (numpy and Arrow work)
                     verdict.add(found)
