@@ -131,7 +131,8 @@ def hfit_home(tmp_path: Path, demo_source: str, monkeypatch: pytest.MonkeyPatch)
     """An isolated HFIT_HOME whose PROD_REPLICA is the demo source; the environment points at it."""
     home = tmp_path / "hfit-home"
     home.mkdir()
-    for key in ("HFIT_STORE_DIR", "HFIT_PROVIDERS"):
+    # a user's DAGSTER_HOME would otherwise receive every test build's materializations (hfit build reports there)
+    for key in ("HFIT_STORE_DIR", "HFIT_PROVIDERS", "DAGSTER_HOME", "HFIT_DAGSTER_HOME"):
         monkeypatch.delenv(key, raising=False)
     monkeypatch.setenv("HFIT_HOME", str(home))
     monkeypatch.setenv("HFIT_TEMPLATES_DIR", str(TEMPLATES))

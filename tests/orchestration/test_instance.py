@@ -16,13 +16,6 @@ from hfit_dagster.orchestration import instance
 from hfit_dagster.settings import load_settings
 
 
-@pytest.fixture
-def no_dagster_home(monkeypatch: pytest.MonkeyPatch) -> None:
-    for key in ("DAGSTER_HOME", "HFIT_DAGSTER_HOME"):
-        monkeypatch.delenv(key, raising=False)
-
-
-@pytest.mark.usefixtures("no_dagster_home")
 def test_make_dagster_opens_the_state_directorys_instance(hfit_home: Path, monkeypatch: pytest.MonkeyPatch,
                                                           capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     """The directory `make dagster` exports as DAGSTER_HOME is the service's (<home>/dagster, private), or
@@ -36,7 +29,6 @@ def test_make_dagster_opens_the_state_directorys_instance(hfit_home: Path, monke
     assert Path(capsys.readouterr().out.strip()) == tmp_path / "elsewhere"
 
 
-@pytest.mark.usefixtures("no_dagster_home")
 def test_hfit_build_shows_its_package_in_the_instance(hfit_home: Path) -> None:
     """After `hfit build`, the instance holds a materialization of every exported table and of the package,
     with the published version, the requester and the parameters as the manifest records them."""
