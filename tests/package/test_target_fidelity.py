@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import mysql, postgresql
 
 from hfit_dagster.package.sql import SqlScriptWriter, dialect_for
-from hfit_dagster.package.sql.mysql import BASE64_FROM_BYTES
+from hfit_dagster.package.sql.mysql import BASE64_FROM_BYTES, MySqlDialect
 from hfit_dagster.package.sql.table_plan import EXPORTED_COLUMNS, TablePlanner
 from tests.package.dialect_cases import LiteralCase, literal
 
@@ -185,30 +185,40 @@ def test_a_streamed_script_writes_each_table_ddl_before_its_first_rows(tmp_path)
     assert "secret" not in text and "DEFAULT" not in text
 
 
+class _SmallPacketMySql(MySqlDialect):
+    """MySQL with a 1 MiB packet and 64 KiB pieces: the same rules at a size a fast test can write."""
+
+    default_statement_limit = 1 << 20
+    append_piece_bytes = 64 << 10
+
+
 def test_rows_over_the_default_packet_are_split_or_counted() -> None:
-    """A 9 MB blob fits MariaDB's default 16 MB packet as one INSERT (base64); a 13 MB one is inserted empty and
-    appended by its primary key in pieces, no statement near the packet; a 17 MB value, which not even CONCAT may
-    build under that packet, and a 13 MB one in a table without a key are counted as rows needing a larger
-    packet."""
+    """Under a packet of 1 MiB: a 0.5 MiB blob goes in one INSERT (base64); a 0.9 MiB one is inserted empty and
+    appended by its primary key in 64 KiB pieces, no statement near the packet, text cut between characters; a
+    value over the packet, which not even CONCAT may build, and a large row of a table without a key are counted
+    and preceded by a comment naming the packet they need (the real 16 MB case loads in the fidelity matrix)."""
     md = sa.MetaData()
     keyed = sa.Table("b", md, sa.Column("id", sa.Integer, primary_key=True), sa.Column("payload", sa.LargeBinary),
                      sa.Column("note", sa.Text))
     keyless = sa.Table("n", md, sa.Column("id", sa.Integer), sa.Column("payload", sa.LargeBinary))
     out = io.BytesIO()
-    writer = SqlScriptWriter(out, "mysql")
+    writer = SqlScriptWriter(out, _SmallPacketMySql())
     writer.set_written_tables({"b", "n"})
     for table in (keyed, keyless):
         writer.write_create_table(table)
+    text = "\u00fc'\\" * (200 << 10)  # 800 KiB of UTF-8: quotes and backslashes to escape, 2-byte characters
     writer.write_rows(keyed, pa.record_batch(
-        [pa.array([1, 2, 3]), pa.array([b"\x01" * (9 << 20), b"\x02" * (13 << 20), b"\x03" * (17 << 20)]),
-         pa.array(["a", "\u00fc'\\" * (3 << 20), None])], names=["id", "payload", "note"]))
-    writer.write_rows(keyless, pa.record_batch([pa.array([1]), pa.array([b"\x04" * (13 << 20)])],
+        [pa.array([1, 2, 3]), pa.array([b"\x01" * (512 << 10), b"\x02" * (900 << 10), b"\x03" * (1100 << 10)]),
+         pa.array(["a", text, None])], names=["id", "payload", "note"]))
+    writer.write_rows(keyless, pa.record_batch([pa.array([1]), pa.array([b"\x04" * (900 << 10)])],
                                                names=["id", "payload"]))
     writer.flush()
     assert writer.oversized_rows == 2
-    statements = out.getvalue().split(b";\n")
+    script = out.getvalue()
+    assert script.count(b"-- the next statement needs max_allowed_packet of at least 2 MB") == 2
+    statements = script.split(b";\n")
     appends = [s for s in statements if s.startswith(b"UPDATE `b` SET")]
-    assert len(appends) == 7 + 6  # 13 MB of bytes and 12 MB of text in pieces of 2 MiB
+    assert len(appends) == 15 + 13  # 900 KiB of bytes and 800 KiB of text in pieces of at most 64 KiB
     assert all(s.endswith(b"WHERE `id` = 2") for s in appends)
-    assert max(len(s) for s in statements if b"`id` = 2" in s or s.startswith(b"INSERT")
-               and b"(2," in s) < 5 << 20
+    row_two = [s for s in statements if b"(2," in s or b"`id` = 2" in s]
+    assert max(len(s) for s in row_two) < 200 << 10
