@@ -1,4 +1,4 @@
-"""``make bench``: hfit build beside mysqldump over the same rows, in alternation, each run its own process.
+"""``make bench``: hfit build beside mysqldump and pg_dump over the same rows, in alternation, each run its own process.
 
 Runs, repeated ``--repeat`` times in alternation (a, b, c, a, b, c, ...):
 
@@ -7,12 +7,19 @@ Runs, repeated ``--repeat`` times in alternation (a, b, c, a, b, c, ...):
 (c) ``hfit build bench/templates/bench-subset.yaml``: a deterministic 1% of customers, their orders and items,
     parents followed;
 (d) a diagnostic: (b) with the free-text note set to NULL instead of redacted (``bench-full-structured``), so
-    the cost of free-text redaction shows apart from the rest of the pipeline.
+    the cost of free-text redaction shows apart from the rest of the pipeline;
+(e) ``pg_dump`` (plain format: DDL and COPY data) of the same three tables from the same rows in PostgreSQL;
+(f) (b) with the provider pointed at that PostgreSQL database;
+(g) a diagnostic: (f) on the reference read path (``HFIT_FAST_READ=false``: psycopg rows through SQLAlchemy),
+    the PostgreSQL build as it was before its fast path.
+
+``--source mysql`` runs (a)-(d) only, ``--source postgresql`` (e)-(f) only; ``--runs`` picks letters (g: ask).
 
 Each child's wall time and peak RSS come from ``os.wait4`` (``ru_maxrss``); the MariaDB server's CPU time
 and rows read are sampled around each run (the server is shared, so those two are indicative only).
 Medians are printed and written to ``bench/results/latest.json``; ``ratio_vs_mysqldump`` is
-median wall (b) / median wall (a). See docs/performance.md for the method and the figures.
+median wall (b) / median wall (a), ``ratio_vs_pg_dump`` (f) / (e), ``subset_share`` (c) / (b); each pair's own
+ratio is kept beside the medians. See docs/performance.md for the method and the figures.
 """
 
 from __future__ import annotations
@@ -33,7 +40,16 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from dataset import DATASET_VERSION, SCALES, Scale, connect, ensure_dataset  # noqa: E402
+from dataset import (  # noqa: E402
+    DATASET_VERSION,
+    SCALES,
+    Scale,
+    connect,
+    ensure_dataset,
+    ensure_pg_dataset,
+    pg_connect,
+    pg_url,
+)
 
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
@@ -41,6 +57,7 @@ RESULTS = BENCH / "results"
 TEMPLATES = BENCH / "templates"
 TABLES = ("customers", "orders", "order_items")
 MASKING_KEY = "bench-masking-key-not-a-secret-0123456789"
+MYSQL_RUNS, PG_RUNS, PG_LETTERS = "abcd", "ef", "efg"  # (g), a diagnostic, runs when asked for
 
 
 @dataclass
@@ -85,9 +102,20 @@ def _rows_read() -> int:
         return sum(int(value) for _, value in cur.fetchall())
 
 
-def _measure(kind: str, repetition: int, argv: list[str], env: dict[str, str], stdout: Any) -> Run:
-    server = _server_pid()
-    cpu0, rows0 = _cpu_seconds(server), _rows_read()
+def _pg_rows_read(database: str) -> int:
+    """Rows PostgreSQL's scans returned in ``database`` so far (``pg_stat_database.tup_returned``)."""
+    with pg_connect() as conn:
+        conn.execute("SELECT pg_stat_clear_snapshot()")
+        row = conn.execute("SELECT tup_returned FROM pg_stat_database WHERE datname = %s", (database,)).fetchone()
+    return int(row[0]) if row else 0
+
+
+def _measure(kind: str, repetition: int, argv: list[str], env: dict[str, str], stdout: Any,
+             pg_database: str | None = None) -> Run:
+    # a PostgreSQL run has one server process per connection, gone when it ends: no server CPU figure there
+    server = _server_pid() if pg_database is None else None
+    rows_read = _rows_read if pg_database is None else lambda: _pg_rows_read(pg_database)
+    cpu0, rows0 = _cpu_seconds(server), rows_read()
     started = time.perf_counter()
     proc = subprocess.Popen(argv, env=env, stdout=stdout, stderr=subprocess.PIPE, cwd=REPO)
     assert proc.stderr is not None
@@ -95,7 +123,7 @@ def _measure(kind: str, repetition: int, argv: list[str], env: dict[str, str], s
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - started
     proc.returncode = os.waitstatus_to_exitcode(status)
-    cpu1, rows1 = _cpu_seconds(server), _rows_read()
+    cpu1, rows1 = _cpu_seconds(server), rows_read()
     run = Run(kind=kind, repetition=repetition, wall_s=round(wall, 3), peak_rss_mb=round(usage.ru_maxrss / 1024, 1),
               rows=0, output_bytes=0, exit_code=proc.returncode,
               server_cpu_s=round(cpu1 - cpu0, 2) if cpu0 is not None and cpu1 is not None else None,
@@ -118,13 +146,28 @@ def run_mysqldump(scale: Scale, repetition: int, work: Path) -> Run:
     return run
 
 
-def run_hfit(kind: str, template: str, scale: Scale, repetition: int, work: Path) -> Run:
+def run_pg_dump(scale: Scale, repetition: int, work: Path) -> Run:
+    """pg_dump's plain format (the tables' DDL, then each table's rows as one COPY), like mysqldump's."""
+    out = work / "dump.sql"
+    argv = ["pg_dump", "-h", "127.0.0.1", "-p", "5432", "-U", "postgres", "--no-password",
+            *(arg for table in TABLES for arg in ("-t", table)), scale.database]
+    with out.open("wb") as handle:
+        run = _measure("e_pg_dump", repetition, argv, dict(os.environ), handle, pg_database=scale.database)
+    run.rows = scale.rows
+    run.output_bytes = out.stat().st_size
+    out.unlink()
+    return run
+
+
+def run_hfit(kind: str, template: str, scale: Scale, repetition: int, work: Path, *, postgres: bool = False,
+             fast_read: bool = True) -> Run:
     store = work / "store"
+    url = pg_url(scale) if postgres else f"mysql+pymysql://root@127.0.0.1:3306/{scale.database}?charset=utf8mb4"
     env = {**os.environ, "HFIT_HOME": str(work / "home"), "HFIT_STORE_DIR": str(store),
-           "HFIT_MASKING_KEY": MASKING_KEY, "HFIT_TEMPLATES_DIR": str(TEMPLATES),
-           "HFIT_PROVIDER_BENCH_URL": f"mysql+pymysql://root@127.0.0.1:3306/{scale.database}?charset=utf8mb4"}
+           "HFIT_MASKING_KEY": MASKING_KEY, "HFIT_TEMPLATES_DIR": str(TEMPLATES), "HFIT_PROVIDER_BENCH_URL": url,
+           "HFIT_FAST_READ": "true" if fast_read else "false"}
     argv = [sys.executable, "-m", "hfit_dagster.cli.main", "build", str(TEMPLATES / f"{template}.yaml")]
-    run = _measure(kind, repetition, argv, env, subprocess.DEVNULL)
+    run = _measure(kind, repetition, argv, env, subprocess.DEVNULL, pg_database=scale.database if postgres else None)
     versions = sorted(p for p in (store / template).iterdir() if p.is_dir())
     package = versions[-1]
     manifest = json.loads((package / "manifest.json").read_text())
@@ -168,7 +211,15 @@ def summarize(runs: list[Run]) -> dict[str, Any]:
     return summary
 
 
-def machine_info() -> dict[str, Any]:
+def pair_ratios(runs: list[Run], numerator: str, denominator: str) -> list[float]:
+    """Each repetition's own ratio of two runs made back to back (load changes between repetitions)."""
+    walls = {(r.kind, r.repetition): r.wall_s for r in runs}
+    reps = sorted({r.repetition for r in runs})
+    return [round(walls[numerator, rep] / walls[denominator, rep], 2) for rep in reps
+            if (numerator, rep) in walls and (denominator, rep) in walls]
+
+
+def machine_info(sources: str) -> dict[str, Any]:
     info: dict[str, Any] = {"python": platform.python_version(), "platform": platform.platform(),
                             "cpus": os.cpu_count(), "load_average": os.getloadavg()}
     try:
@@ -183,11 +234,16 @@ def machine_info() -> dict[str, Any]:
         info["pyarrow"] = pyarrow.__version__
     except ImportError:
         pass
-    with connect() as conn, conn.cursor() as cur:
-        cur.execute("SELECT VERSION(), @@innodb_buffer_pool_size")
-        version, pool = cur.fetchone()
-        info["mariadb"] = version
-        info["innodb_buffer_pool_mb"] = int(pool) // 2**20
+    if any(letter in sources for letter in MYSQL_RUNS):
+        with connect() as conn, conn.cursor() as cur:
+            cur.execute("SELECT VERSION(), @@innodb_buffer_pool_size")
+            version, pool = cur.fetchone()
+            info["mariadb"] = version
+            info["innodb_buffer_pool_mb"] = int(pool) // 2**20
+    if any(letter in sources for letter in PG_LETTERS):
+        with pg_connect() as conn:
+            info["postgresql"] = conn.execute("SHOW server_version").fetchone()[0]
+            info["postgresql_shared_buffers"] = conn.execute("SHOW shared_buffers").fetchone()[0]
     try:
         info["git_commit"] = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True,
                                             text=True, check=True).stdout.strip()
@@ -202,21 +258,33 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--scale", default="default", choices=sorted(SCALES))
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--runs", default="abcd", help="which runs: any of a, b, c, d (default abcd)")
+    parser.add_argument("--runs", default=None, help="which runs: any of a-g (default: those of --source)")
+    parser.add_argument("--source", default="both", choices=("mysql", "postgresql", "both"),
+                        help="mysql: runs a-d, postgresql: runs e-f, both (default)")
     parser.add_argument("--out", type=Path, default=RESULTS / "latest.json")
     args = parser.parse_args(argv)
+    if args.runs is None:
+        args.runs = {"mysql": MYSQL_RUNS, "postgresql": PG_RUNS, "both": MYSQL_RUNS + PG_RUNS}[args.source]
     scale = SCALES[args.scale]
     if shutil.which("mysqldump") is None and "a" in args.runs:
         raise SystemExit("mysqldump is not installed (apt-get install mariadb-client)")
+    if shutil.which("pg_dump") is None and "e" in args.runs:
+        raise SystemExit("pg_dump is not installed (apt-get install postgresql-client)")
     RESULTS.mkdir(parents=True, exist_ok=True)
     work = RESULTS / "work" / scale.name
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
-    generation_s = ensure_dataset(scale)
+    generation_s = ensure_dataset(scale) if any(letter in args.runs for letter in MYSQL_RUNS) else 0.0
+    if any(letter in args.runs for letter in PG_LETTERS):
+        generation_s += ensure_pg_dataset(scale)
     plan = [("a", lambda rep: run_mysqldump(scale, rep, work)),
             ("b", lambda rep: run_hfit("b_hfit_full", "bench-full", scale, rep, work)),
             ("c", lambda rep: run_hfit("c_hfit_subset", "bench-subset", scale, rep, work)),
-            ("d", lambda rep: run_hfit("d_hfit_structured", "bench-full-structured", scale, rep, work))]
+            ("d", lambda rep: run_hfit("d_hfit_structured", "bench-full-structured", scale, rep, work)),
+            ("e", lambda rep: run_pg_dump(scale, rep, work)),
+            ("f", lambda rep: run_hfit("f_hfit_full_pg", "bench-full", scale, rep, work, postgres=True)),
+            ("g", lambda rep: run_hfit("g_hfit_full_pg_reference", "bench-full", scale, rep, work, postgres=True,
+                                       fast_read=False))]
     runs: list[Run] = []
     for rep in range(1, args.repeat + 1):
         for letter, run in plan:
@@ -235,11 +303,25 @@ def main(argv: list[str] | None = None) -> int:
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "runs": summary,
         "all_runs": [asdict(r) for r in runs],
-        "machine": machine_info(),
+        "machine": machine_info(args.runs),
     }
-    a, b = summary.get("a_mysqldump"), summary.get("b_hfit_full")
+    a, b, c = summary.get("a_mysqldump"), summary.get("b_hfit_full"), summary.get("c_hfit_subset")
+    e, f = summary.get("e_pg_dump"), summary.get("f_hfit_full_pg")
     if a and b:
         result["ratio_vs_mysqldump"] = round(b["wall_s_median"] / a["wall_s_median"], 2)
+        result["pair_ratios_vs_mysqldump"] = pair_ratios(runs, "b_hfit_full", "a_mysqldump")
+    if b and c:
+        result["subset_share"] = round(c["wall_s_median"] / b["wall_s_median"], 3)
+    if e and f:
+        result["ratio_vs_pg_dump"] = round(f["wall_s_median"] / e["wall_s_median"], 2)
+        result["pair_ratios_vs_pg_dump"] = pair_ratios(runs, "f_hfit_full_pg", "e_pg_dump")
+    if e and summary.get("g_hfit_full_pg_reference"):
+        result["reference_path_ratio_vs_pg_dump"] = round(
+            summary["g_hfit_full_pg_reference"]["wall_s_median"] / e["wall_s_median"], 2)
+        result["pair_ratios_reference_path_vs_pg_dump"] = pair_ratios(runs, "g_hfit_full_pg_reference", "e_pg_dump")
+    if f:
+        result["postgresql"] = {"pg_dump_s_median": e["wall_s_median"] if e else None,
+                                "hfit_s_median": f["wall_s_median"], "peak_rss_mb": f["peak_rss_mb"]}
     if b:
         result["peak_rss_mb"] = b["peak_rss_mb"]
         result["rows"] = b["rows"]
@@ -256,7 +338,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{kind:18s} {s['wall_s_median']:8.2f} {s['rows_per_s']:>12,} {s['output_mb_per_s']:>7} "
               f"{s['peak_rss_mb']:>12} {s['rows']:>12,}")
     if "ratio_vs_mysqldump" in result:
-        print(f"ratio (b)/(a): {result['ratio_vs_mysqldump']:.2f}x   peak RSS (b): {result['peak_rss_mb']} MB")
+        print(f"ratio (b)/(a): {result['ratio_vs_mysqldump']:.2f}x (pairs {result['pair_ratios_vs_mysqldump']})   "
+              f"peak RSS (b): {result['peak_rss_mb']} MB")
+    if "subset_share" in result:
+        print(f"subset share (c)/(b): {result['subset_share']:.3f}")
+    if "ratio_vs_pg_dump" in result:
+        print(f"ratio (f)/(e): {result['ratio_vs_pg_dump']:.2f}x (pairs {result['pair_ratios_vs_pg_dump']})   "
+              f"peak RSS (f): {result['postgresql']['peak_rss_mb']} MB")
     print(f"written to {args.out.relative_to(REPO) if args.out.is_relative_to(REPO) else args.out}")
     return 0
 
