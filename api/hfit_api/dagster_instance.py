@@ -16,6 +16,8 @@ workspace: ``hfit serve`` starts it with this file (``dagster_daemon.py``).
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -49,9 +51,20 @@ def default_workspace() -> dict[str, Any]:
     return {"load_from": [{"python_module": {"module_name": CODE_MODULE}}]}
 
 
-def prepare_instance(settings: HfitSettings) -> Path:
+_PREPARING = threading.Lock()  # the daemon's monitor and the launcher prepare the same instance at startup
+
+
+def prepare_instance(settings: HfitSettings, create_storage: Callable[[Path], None] | None = None) -> Path:
     """The instance directory (0700: run logs and event storage), with a ``dagster.yaml`` and the workspace
-    file written when missing; returns the directory."""
+    file written when missing, and its storage created (``create_storage``, default: in this process);
+    returns the directory."""
+    with _PREPARING:
+        directory = _write_files(settings)
+        (create_storage or create_storage_here)(directory)
+        return directory
+
+
+def _write_files(settings: HfitSettings) -> Path:
     directory = settings.dagster_instance_dir.resolve()
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
     directory.chmod(0o700)
@@ -59,13 +72,12 @@ def prepare_instance(settings: HfitSettings) -> Path:
                       "Dagster instance written by hfit serve (docs/service.md): edit freely, it is never rewritten.")
     _write_if_missing(settings.dagster_workspace_file.resolve(), default_workspace(),
                       "Code location of the service's builds and of its daemon, written by hfit serve.")
-    _create_storage(directory)
     return directory
 
 
-def _create_storage(directory: Path) -> None:
-    """Create (or migrate) the instance's storage here, once, before the daemon, the code servers and the
-    launcher open it together: SQLite storage created by several processes at once gets two schema heads."""
+def create_storage_here(directory: Path) -> None:
+    """Create the instance's storage, once, before the daemon, the code servers and the launcher open it
+    together: SQLite storage created by several processes at once gets two schema heads."""
     import dagster as dg
 
     with dg.DagsterInstance.from_config(str(directory)) as instance:

@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("hfit_api.launcher")
 _CLASS_PREFIX = re.compile(r"^[A-Za-z_][\w.]*: ")
 PACKAGE_ASSET = "package"
+WARM_UP_DELAY_SECONDS = 2.0
 
 BuildState = Literal["queued", "running", "succeeded", "failed"]
 
@@ -111,11 +112,9 @@ class QueuedRunLauncher:
     """Submits each build as a run to the Dagster instance's run queue and follows the run to its end."""
 
     def __init__(self, settings: HfitSettings, poll_seconds: float = 0.5) -> None:
-        import dagster as dg
-
         self.settings = settings
         self.poll_seconds = poll_seconds
-        self.instance = dg.DagsterInstance.from_config(str(prepare_instance(settings)))
+        self._instance: dg.DagsterInstance | None = None
         self._workspace: WorkspaceProcessContext | None = None
         self._loaded_at = 0.0  # when the workspace's code locations were last (re)loaded
         self._submitter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hfit-submit")
@@ -124,7 +123,17 @@ class QueuedRunLauncher:
         self._stop = threading.Event()
         self._watcher = threading.Thread(target=self._watch, name="hfit-run-watcher", daemon=True)
         self._watcher.start()
-        self._submitter.submit(self._warm_up)
+        self._submitter.submit(self._warm_up)  # the service answers meanwhile; builds wait for it
+
+    @property
+    def instance(self) -> dg.DagsterInstance:
+        """The Dagster instance, opened (and prepared: ``dagster_instance.py``) on first use."""
+        import dagster as dg
+
+        with self._lock:
+            if self._instance is None:
+                self._instance = dg.DagsterInstance.from_config(str(prepare_instance(self.settings)))
+            return self._instance
 
     # -- BuildLauncher -----------------------------------------------------------------------------------
     def launch(self, job: BuildJob, events: BuildEvents) -> None:
@@ -140,11 +149,15 @@ class QueuedRunLauncher:
         self._watcher.join(timeout=10)
         if self._workspace is not None:
             self._workspace.__exit__(None, None, None)  # stops the code server it started
-        self.instance.dispose()
+        if self._instance is not None:
+            self._instance.dispose()
 
     # -- submitting --------------------------------------------------------------------------------------
     def _warm_up(self) -> None:
-        """Load the workspace (start its code server) before the first request needs it."""
+        """Open the instance and load the workspace (start its code server) before the first build needs them,
+        once the service has had a moment to start answering (importing Dagster holds the GIL for seconds)."""
+        if self._stop.wait(WARM_UP_DELAY_SECONDS):
+            return
         try:
             self._workspace_context()
         except Exception:  # noqa: BLE001 - the first build reports the error to its requester

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import getpass
 import sys
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -22,8 +24,10 @@ from hfit_dagster.errors import HfitError, InvalidRequest
 from hfit_dagster.settings import load_settings
 
 if TYPE_CHECKING:
+    import uvicorn
     from sqlalchemy.orm import Session
 
+    from hfit_api.dagster_daemon import DaemonProcess
     from hfit_api.state import StateDB
 
 app = typer.Typer()
@@ -48,26 +52,39 @@ def serve(
     """
     import uvicorn
 
-    from hfit_api.dagster_daemon import DaemonProcess
+    from hfit_api.dagster_daemon import DaemonProcess, create_storage_in_subprocess
     from hfit_api.dagster_instance import prepare_instance
     from hfit_api.main import create_app
 
     settings = load_settings()
-    instance_dir = prepare_instance(settings)
-    daemon = DaemonProcess(settings, instance_dir) if settings.dagster_daemon == "serve" else None
+    daemon = DaemonProcess(settings, lambda: prepare_instance(settings, create_storage_in_subprocess)) \
+        if settings.dagster_daemon == "serve" else None
+    app_ = create_app(settings)
+    runs_by = "its dagster-daemon child" if daemon is not None else "an external dagster-daemon"
+    stderr.print(f"hfit service on http://{host}:{port} (state {settings.state_database_url.split('://')[0]}, "
+                 f"store {settings.package_store}, Dagster instance {settings.dagster_instance_dir}, runs "
+                 f"started by {runs_by}); API docs at /docs")
+    server = uvicorn.Server(uvicorn.Config(app_, host=host, port=port, log_level=log_level,
+                                           proxy_headers=forwarded_allow_ips is not None,
+                                           forwarded_allow_ips=forwarded_allow_ips))
     if daemon is not None:
-        daemon.start()
+        threading.Thread(target=_start_when_serving, args=(server, daemon), name="hfit-daemon-start",
+                         daemon=True).start()
     try:
-        app_ = create_app(settings)
-        runs_by = f"dagster-daemon pid {daemon.pid}" if daemon is not None else "an external dagster-daemon"
-        stderr.print(f"hfit service on http://{host}:{port} (state {settings.state_database_url.split('://')[0]}, "
-                     f"store {settings.package_store}, Dagster instance {instance_dir}, runs started by {runs_by}); "
-                     "API docs at /docs")
-        uvicorn.run(app_, host=host, port=port, log_level=log_level, proxy_headers=forwarded_allow_ips is not None,
-                    forwarded_allow_ips=forwarded_allow_ips)
+        server.run()
     finally:
         if daemon is not None:
             daemon.stop()
+
+
+def _start_when_serving(server: uvicorn.Server, daemon: DaemonProcess) -> None:
+    """Start the daemon once the service answers: its start-up (Dagster's imports, the code location) would
+    otherwise compete with the service's for the CPU, and the service is what a client waits for."""
+    while not server.started:
+        if server.should_exit:
+            return
+        time.sleep(0.1)
+    daemon.start()
 
 
 def _state() -> StateDB:

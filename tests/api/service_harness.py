@@ -197,7 +197,7 @@ def start_server(root: Path, demo_source: str, templates_dir: Path | None = None
     process = subprocess.Popen([str(HFIT), "serve", "--port", str(port), "--log-level", "warning"], env=env,
                                stdout=log, stderr=subprocess.STDOUT, cwd=root)
     server = RunningServer(url=f"http://127.0.0.1:{port}", port=port, env=env, root=root, process=process)
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 90  # the service creates its Dagster instance and starts its daemon first
     while True:
         try:
             if httpx.get(f"{server.url}/healthz", timeout=1).status_code == 200:

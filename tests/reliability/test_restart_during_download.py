@@ -81,7 +81,7 @@ def own_server(tmp_path_factory: pytest.TempPathFactory, demo_source: str) -> It
 def restart(server: RunningServer) -> None:
     """Stop the server process and start a new one on the same port over the same state."""
     server.process.terminate()
-    server.process.wait(timeout=10)
+    server.process.wait(timeout=30)  # it stops its dagster-daemon child too
     log = (server.root / "server.log").open("ab")
     server.process = subprocess.Popen([str(HFIT), "serve", "--port", str(server.port), "--log-level", "warning"],
                                       env=server.env, stdout=log, stderr=subprocess.STDOUT, cwd=server.root)

@@ -18,7 +18,6 @@ from typing import Any
 import dagster as dg
 import pytest
 import yaml
-from dagster._core.instance.ref import InstanceRef
 from dagster_celery.cli import get_validated_config
 
 from hfit_dagster.errors import HfitError
@@ -81,7 +80,8 @@ def test_the_compose_file_runs_every_dagster_process_from_the_one_image() -> Non
         assert service["image"] == "${HFIT_IMAGE:-hfit:latest}"
         assert service["build"] == {"context": "..", "dockerfile": "docker/Dockerfile"}
         assert service["command"], name
-    assert services["code-location"]["command"][:5] == ["dagster", "api", "grpc", "-m", "hfit_code_location"]
+    # a code server (not `dagster api grpc`): the API reloads it when a template is made through the API
+    assert services["code-location"]["command"][:5] == ["dagster", "code-server", "start", "-m", "hfit_code_location"]
     assert services["webserver"]["command"][0] == "dagster-webserver"
     assert services["daemon"]["command"][:2] == ["dagster-daemon", "run"]
     assert services["api"]["command"][:4] == ["hfit", "serve", "--host", "0.0.0.0"]
@@ -96,6 +96,8 @@ def test_the_compose_file_runs_every_dagster_process_from_the_one_image() -> Non
             assert source.startswith(".") or source in declared, (name, volume)
     for name in ("code-location", "celery-worker", "api"):
         assert "packages:/var/lib/hfit/packages" in services[name]["volumes"], name
+        # the templates the API mirrors (<HFIT_HOME>/templates) are loaded wherever the code location is
+        assert "service-templates:/var/lib/hfit/templates" in services[name]["volumes"], name
     for name in DAGSTER_SERVICES:
         assert "dagster:/var/lib/dagster" in services[name]["volumes"], name
     assert (DOCKER / "postgres-init" / "10-hfit-state.sql").read_text().count("CREATE DATABASE hfit_state") == 1
@@ -110,7 +112,6 @@ def test_paths_in_commands_and_instance_files_are_what_the_image_contains() -> N
     env = _image_env()
     dagster_home = env["DAGSTER_HOME"]
     assert copies[f"{dagster_home}/"] == ["docker/dagster.yaml", "docker/workspace.yaml"]
-    assert copies["/opt/dagster/api_home/dagster.yaml"] == ["docker/dagster-api.yaml"]
     assert copies["/app/code_location/hfit_code_location.py"] == ["docker/code_location.py"]
     assert env["PYTHONPATH"] == "/app/code_location"
     assert copies[env["HFIT_TEMPLATES_DIR"]] == ["templates"]
@@ -121,7 +122,12 @@ def test_paths_in_commands_and_instance_files_are_what_the_image_contains() -> N
     for name in ("webserver", "daemon"):
         command = services[name]["command"]
         assert command[command.index("-w") + 1] == f"{dagster_home}/workspace.yaml"
-    assert services["api"]["environment"]["HFIT_DAGSTER_HOME"] == "/opt/dagster/api_home"
+    # the API submits to the instance of the Dagster processes, through the daemon's workspace, and leaves
+    # dequeuing to the daemon service
+    api_env = services["api"]["environment"]
+    assert "HFIT_DAGSTER_HOME" not in api_env and "DAGSTER_HOME" not in api_env
+    assert api_env["HFIT_DAGSTER_WORKSPACE"] == f"{dagster_home}/workspace.yaml"
+    assert api_env["HFIT_DAGSTER_DAEMON"] == "external"
     # the workspace points at the code location service and port
     location = yaml.safe_load((DOCKER / "workspace.yaml").read_text())["load_from"][0]["grpc_server"]
     command = services["code-location"]["command"]
@@ -140,7 +146,7 @@ def test_every_variable_the_containers_read_is_set_by_the_compose_file() -> None
     """An instance file or a secret that reads an unset variable would fail only at run time, in a container."""
     compose = _compose()
     services = compose["services"]
-    needs = _env_refs((DOCKER / "dagster.yaml").read_text()) | _env_refs((DOCKER / "dagster-api.yaml").read_text())
+    needs = _env_refs((DOCKER / "dagster.yaml").read_text())
     for name in DAGSTER_SERVICES:
         assert needs <= set(services[name]["environment"]), (name, needs - set(services[name]["environment"]))
     worker_needs = _env_refs((DOCKER / "celery-worker.yaml").read_text())
@@ -170,11 +176,10 @@ def test_the_worker_file_has_the_executors_celery_settings(monkeypatch: pytest.M
 
 
 @pytest.mark.postgres
-@pytest.mark.parametrize("instance_file", ["dagster.yaml", "dagster-api.yaml"])
-def test_the_instance_files_open_postgresql_storage(
-    instance_file: str, postgres_database: Callable[[], str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+def test_the_instance_file_opens_postgresql_storage(
+    postgres_database: Callable[[], str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """docker/dagster.yaml and docker/dagster-api.yaml are valid instance config that stores runs in PostgreSQL."""
+    """docker/dagster.yaml is valid instance config that stores runs in PostgreSQL and queues them."""
     database = postgres_database()
     for key, value in {"DAGSTER_POSTGRES_HOST": "127.0.0.1", "DAGSTER_POSTGRES_PORT": "5432",
                        "DAGSTER_POSTGRES_USER": "postgres", "DAGSTER_POSTGRES_PASSWORD": "",
@@ -182,7 +187,7 @@ def test_the_instance_files_open_postgresql_storage(
         monkeypatch.setenv(key, value)
     home = tmp_path / "dagster-home"
     home.mkdir()
-    text = (DOCKER / instance_file).read_text().replace("/var/lib/dagster", str(tmp_path / "var-lib-dagster"))
+    text = (DOCKER / "dagster.yaml").read_text().replace("/var/lib/dagster", str(tmp_path / "var-lib-dagster"))
     (home / "dagster.yaml").write_text(text)
     with dg.DagsterInstance.from_config(str(home)) as instance:
         assert type(instance.run_storage).__name__ == "PostgresRunStorage"
@@ -190,14 +195,9 @@ def test_the_instance_files_open_postgresql_storage(
         assert type(instance.schedule_storage).__name__ == "PostgresScheduleStorage"
         assert instance.get_runs() == []  # connected; the schema was created in the throwaway database
         assert instance.compute_log_manager.__class__.__name__ == "LocalComputeLogManager"
-        if instance_file == "dagster.yaml":
-            assert type(instance.run_coordinator).__name__ == "QueuedRunCoordinator"
-            assert type(instance.run_launcher).__name__ == "DefaultRunLauncher"
-            assert instance.run_monitoring_enabled and not instance.telemetry_enabled
-    if instance_file == "dagster-api.yaml":
-        # the API starts builds as in-process runs in threads: any instance setting makes Dagster call
-        # logging.config.dictConfig per run, and two runs at once deadlock on the logging locks
-        assert InstanceRef.from_dir(str(home)).settings == {}
+        assert type(instance.run_coordinator).__name__ == "QueuedRunCoordinator"
+        assert type(instance.run_launcher).__name__ == "DefaultRunLauncher"
+        assert instance.run_monitoring_enabled and not instance.telemetry_enabled
 
 
 def _load_code_location() -> dg.Definitions:
