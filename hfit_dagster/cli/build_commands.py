@@ -45,17 +45,16 @@ def _run_build(template: str, params: list[str], settings: HfitSettings, dialect
 
 
 def _report_to_instance(spec: TemplateSpec, built: BuiltPackage, settings: HfitSettings) -> None:
-    """Show the published package in the Dagster instance ``make dagster`` and ``hfit serve`` use (after the
-    path is printed: opening the instance takes a second or two); a build that published stays a success when
-    the instance cannot be written, with a one-line note."""
+    """Show the published package in the Dagster instance ``make dagster`` and ``hfit serve`` use, when that
+    instance exists (a detached child writes it: this command does not wait for Dagster); a build that published
+    stays a success when the child cannot be started, with a one-line note."""
     from hfit_dagster.orchestration.instance import report_local_build
 
     try:
         report_local_build(spec, built.path, built.manifest, settings)
-    except Exception as exc:  # noqa: BLE001 - the package is published; the instance is a view of it
-        reason = (exc.strerror if isinstance(exc, OSError) else None) or exc.__class__.__name__
-        stderr.print(f"note: not recorded in the Dagster instance {settings.dagster_instance_dir} ({reason})",
-                     highlight=False, soft_wrap=True)
+    except OSError as exc:
+        stderr.print(f"note: not recorded in the Dagster instance {settings.dagster_instance_dir} "
+                     f"({exc.strerror or exc.__class__.__name__})", highlight=False, soft_wrap=True)
 
 
 def _summary(built: BuiltPackage) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import stat
+import time
 from pathlib import Path
 
 import dagster as dg
@@ -29,23 +30,39 @@ def test_make_dagster_opens_the_state_directorys_instance(hfit_home: Path, monke
     assert Path(capsys.readouterr().out.strip()) == tmp_path / "elsewhere"
 
 
+def _latest(directory: Path, key: list[str], timeout: float = 90.0) -> dg.EventLogEntry:
+    """The latest materialization of ``key`` in the instance, waiting for the detached recorder to write it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with dg.DagsterInstance.from_config(str(directory)) as dagster:
+            event = dagster.get_latest_materialization_event(dg.AssetKey(key))
+        if event is not None:
+            return event
+        if time.monotonic() > deadline:
+            log = directory / instance.LOG_NAME
+            pytest.fail(f"nothing recorded for {key}; recorder log: {log.read_text() if log.exists() else '-'}")
+        time.sleep(0.5)
+
+
 def test_hfit_build_shows_its_package_in_the_instance(hfit_home: Path) -> None:
-    """After `hfit build`, the instance holds a materialization of every exported table and of the package,
-    with the published version, the requester and the parameters as the manifest records them."""
+    """Once the instance exists (make dagster or hfit serve made it), a package `hfit build` publishes shows
+    there: a materialization of every exported table and of the package, with the published version, the
+    requester and the parameters as the manifest records them."""
+    directory = instance.instance_dir(load_settings())
     result = CliRunner().invoke(app, ["build", "integration-test-suite", "row_limit=5"])
     assert result.exit_code == 0, result.output
     package = Path(result.stdout.strip().splitlines()[-1])
     manifest = json.loads((package / "manifest.json").read_text())
-    with dg.DagsterInstance.from_config(str(hfit_home / "dagster")) as dagster:
+    event = _latest(directory, ["integration-test-suite", "package"])
+    assert event.run_id == ""  # runless: reported, not run by Dagster
+    metadata = {k: getattr(v, "value", v) for k, v in event.asset_materialization.metadata.items()}
+    customers = _latest(directory, ["integration-test-suite", "customers"])
+    customer_rows = customers.asset_materialization.metadata["rows"].value
+    with dg.DagsterInstance.from_config(str(directory)) as dagster:
         keys = {key.to_user_string() for key in dagster.get_asset_keys()}
-        assert keys == {"integration-test-suite/customers", "integration-test-suite/orders",
-                        "integration-test-suite/products", "integration-test-suite/order_items",
-                        "integration-test-suite/package"}
-        event = dagster.get_latest_materialization_event(dg.AssetKey(["integration-test-suite", "package"]))
-        assert event is not None and event.run_id == ""  # runless: reported, not run by Dagster
-        metadata = {k: getattr(v, "value", v) for k, v in event.asset_materialization.metadata.items()}
-        customers = dagster.get_latest_materialization_event(dg.AssetKey(["integration-test-suite", "customers"]))
-        customer_rows = customers.asset_materialization.metadata["rows"].value
+    assert keys == {"integration-test-suite/customers", "integration-test-suite/orders",
+                    "integration-test-suite/products", "integration-test-suite/order_items",
+                    "integration-test-suite/package"}
     assert metadata["version"] == package.name == manifest["version"]
     assert metadata["path"] == str(package) and metadata["source"] == "hfit build"
     assert metadata["params"] == manifest["params"] and "row_limit" in metadata["params"]
@@ -53,14 +70,25 @@ def test_hfit_build_shows_its_package_in_the_instance(hfit_home: Path) -> None:
     assert customer_rows == next(t["rows"] for t in manifest["tables"] if t["name"] == "customers") == 5
 
 
-def test_a_build_still_succeeds_when_the_instance_cannot_be_created(hfit_home: Path, tmp_path: Path,
-                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    """An instance directory that cannot be created costs one note on stderr, not the published package."""
-    blocker = tmp_path / "a-file"
-    blocker.write_text("")
-    monkeypatch.setenv("DAGSTER_HOME", str(blocker / "dagster"))
+def test_a_build_on_a_home_without_an_instance_creates_none(hfit_home: Path) -> None:
+    """A home that never ran make dagster or hfit serve gets no Dagster directory from `hfit build` (and the
+    command does not pay for Dagster): nothing is recorded, no note is printed."""
+    result = CliRunner().invoke(app, ["build", "integration-test-suite", "row_limit=5"])
+    assert result.exit_code == 0, result.output
+    assert not (hfit_home / "dagster").exists()
+    assert "note:" not in result.stderr
+
+
+def test_a_build_still_succeeds_when_the_instance_cannot_be_opened(hfit_home: Path) -> None:
+    """A broken instance (an unreadable dagster.yaml) costs a line in the recorder's log, not the published
+    package nor the command's exit code."""
+    directory = instance.instance_dir(load_settings())
+    (directory / "dagster.yaml").write_text("storage: [this is not a storage section\n")
     result = CliRunner().invoke(app, ["build", "integration-test-suite", "row_limit=5"])
     assert result.exit_code == 0, result.output
     assert (Path(result.stdout.strip().splitlines()[-1]) / "package.sql").is_file()
-    notes = [line for line in result.stderr.splitlines() if line.startswith("note: not recorded")]
-    assert len(notes) == 1 and str(blocker / "dagster") in notes[0]
+    log = directory / instance.LOG_NAME
+    deadline = time.monotonic() + 90
+    while not (log.exists() and log.stat().st_size) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert log.read_text().strip(), "the recorder wrote no error"
