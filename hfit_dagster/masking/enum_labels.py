@@ -42,14 +42,24 @@ class PersonalLabels:
 
 
 @lru_cache(maxsize=4096)
+def _shaped(label: str) -> str | None:
+    """The structured entity (email, phone, SSN, card, IBAN) a label holds, or None."""
+    shapes = [entity for entity, hits in entity_hits(pa.array([label], pa.string())).items() if hits.any()]
+    return sorted(shapes)[0] if shapes else None
+
+
+@lru_cache(maxsize=4096)
 def label_entity(label: str) -> str | None:
-    """The entity a label holds (a structured shape first, then the longest free-text finding), or None."""
+    """The entity a label holds (a structured shape first, then the longest free-text finding), or None. A name
+    alone counts when it has two words or more: a one-word label that is also a first name (``Asia``,
+    ``Jordan``, ``Grace``) is more often a region, a country or a plan than a person."""
     if not label.strip():
         return None
-    shapes = [entity for entity, hits in entity_hits(pa.array([label], pa.string())).items() if hits.any()]
-    if shapes:
-        return sorted(shapes)[0]
-    findings = find_all(label)
+    shaped = _shaped(label)
+    if shaped is not None:
+        return shaped
+    findings = [f for f in find_all(label)
+                if f.entity_type != "PERSON" or len(label[f.start:f.end].split()) >= 2]
     if not findings:
         return None
     return max(findings, key=lambda f: (f.end - f.start, f.entity_type)).entity_type

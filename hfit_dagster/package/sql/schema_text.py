@@ -11,8 +11,10 @@ after a customer, a DEFAULT holding an email, an ENUM of account managers). None
   number of 3 digits or more); otherwise it is a plain column holding the exported values;
 - indexes and constraints are named by their table and columns: ``<table>_<columns>_idx`` (``_key`` unique,
   ``_fkey`` foreign key, ``_pkey`` primary key);
-- an ENUM/SET label holding personal data becomes ``<column>_<position>`` (1-based), in the DDL and in every
-  value of the column, so the labels and the values stay consistent; the other labels stay.
+- an ENUM/SET label holding personal data of a column masking masks becomes the label's fake (masking fakes the
+  values and the labels alike, ``table_plan.LABEL_FAKES``); of a kept or nulled column, ``<column>_<position>``
+  (1-based), in the DDL and in every value of the column, so the labels and the values stay consistent; the
+  other labels stay.
 
 Personal data is what masking's recognizers find: the structured shapes (emails, phones, SSNs, cards, IBANs)
 and the free-text rules (person names, cued ids, addresses).
