@@ -167,18 +167,21 @@ class QueuedRunLauncher:
         from dagster._core.utils import make_new_run_id
 
         run_id = make_new_run_id()
+        created = False  # a run that exists in the instance keeps its id on the failed build
         try:
             events.submitted(job.build_id, run_id)
             request, location, repo, remote_job = self._remote_job(job)
             self._create_run(run_id, job, request, location, repo, remote_job)
+            created = True
             self.instance.submit_run(run_id, request)
         except HfitError as exc:
-            events.failed(job.build_id, exc, None)
+            events.failed(job.build_id, exc, run_id if created else None)
             return
         except Exception as exc:  # noqa: BLE001 - a build must always get an outcome
             log.exception("build %s could not be submitted", job.build_id)
             events.failed(job.build_id, BuildError(
-                f"the build could not be submitted to Dagster ({exc.__class__.__name__}); see the server log"), None)
+                f"the build could not be submitted to Dagster ({exc.__class__.__name__}); see the server log"),
+                run_id if created else None)
             return
         with self._lock:
             self._followed[run_id] = _Followed(job.build_id, events, "queued", resumed=False)
