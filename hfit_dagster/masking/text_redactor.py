@@ -51,11 +51,11 @@ _WORKER: TextRedactor | None = None
 
 
 def _worker_init(nlp_model: str, extra: list[dict[str, Any]], language: str, threshold: float, key: bytes,
-                 free_text_rules: bool = True, ner_where_undecided: bool = True) -> None:
+                 free_text_rules: bool = True, ner_where_undecided: bool = True, direct: bool = False) -> None:
     """Build the analyzer once per worker process (spaCy loaded from the installed package, offline)."""
     global _WORKER
     analyzer = TextAnalyzer(nlp_model, extra, language=language, score_threshold=threshold,
-                            free_text_rules=free_text_rules, ner_where_undecided=ner_where_undecided)
+                            free_text_rules=free_text_rules, ner_where_undecided=ner_where_undecided, direct=direct)
     analyzer.analyze("warm up")
     _WORKER = TextRedactor(analyzer, key, cache_size=0)
 
@@ -300,7 +300,7 @@ class TextRedactor:
                 mp_context=multiprocessing.get_context("spawn"),
                 initializer=_worker_init,
                 initargs=(a.nlp_model, a.extra_recognizers, a.language, a.score_threshold, self.key,
-                          a.free_text_rules, a.ner_where_undecided),
+                          a.free_text_rules, a.ner_where_undecided, a.direct),
             )
             self._finalizer = weakref.finalize(self, self._pool.shutdown, wait=True, cancel_futures=True)
         return self._pool

@@ -75,6 +75,7 @@ _STREET = re.compile(
     rf")",
     re.IGNORECASE,
 )
+_DIGIT = re.compile(r"\d")
 _STREET_WORD = re.compile(rf"(?<![\w])(?:{_STREET_TYPES})(?![\w])", re.IGNORECASE)
 _COMPOUND_STREET = re.compile(rf"(?<![\w])[^\W\d_]{{2,}}(?:{_COMPOUND_TYPES})\.?,?\s+{_NUMBER}", re.IGNORECASE)
 # what may follow a street: apartment, then postcode and town (same line, or the next)
@@ -103,6 +104,8 @@ def find_street_addresses(text: str) -> list[Finding]:
     seen = -1
     for word in _STREET_WORD.finditer(text):
         lo, hi = max(0, word.start() - 80, seen), min(len(text), word.end() + 40)
+        if _DIGIT.search(text, lo, hi) is None:  # every street pattern holds a house number
+            continue
         for m in _STREET.finditer(text, lo, hi):
             if m.start() <= word.start() < m.end() or m.start() <= word.end() <= m.end():
                 matches.append(m)

@@ -15,6 +15,7 @@ word. Runs of name-like words, joined by a space, a line break or "Last, First",
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 
@@ -73,10 +74,20 @@ def _script(ch: str) -> str:
     return script
 
 
+_ASCII_LETTERS = re.compile(r"[A-Za-z]+")
+
+
+@functools.lru_cache(maxsize=256)
 def main_script(text: str) -> str:
-    counts: dict[str, int] = {}
+    """The script most of the text's letters are written in (LATIN for a text without letters). An ASCII text
+    is Latin without a look at each character; in others the ASCII letters are counted by runs."""
+    if text.isascii():
+        return "LATIN"
+    counts: dict[str, int] = {"LATIN": sum(len(run) for run in _ASCII_LETTERS.findall(text))}
+    if not counts["LATIN"]:
+        del counts["LATIN"]
     for ch in text:
-        if ch.isalpha():
+        if ch > "\x7f" and ch.isalpha():
             s = _script(ch)
             counts[s] = counts.get(s, 0) + 1
     return max(counts, key=counts.__getitem__) if counts else "LATIN"
@@ -123,14 +134,43 @@ def looks_like_name(text: str, script: str = "LATIN") -> bool:
 def undecided_words(text: str, findings: list[Finding]) -> list[str]:
     """Capitalised words (not all capitals) outside ``findings`` that are neither a common word nor a listed name:
     the words only a named-entity model could still call a person ("Nomalanga", "Technic")."""
+    return [text[a:b] for a, b in undecided_spans(text, findings)]
+
+
+def undecided_spans(text: str, findings: list[Finding]) -> list[tuple[int, int]]:
+    """Where the :func:`undecided_words` are (start and end offsets). A word that is a record's key in one of the
+    languages :mod:`.records` reads ("Kunde", "Anschrift", "Geburtsdatum") labels a value, it names no one."""
+    from hfit_dagster.masking.recognizers.records import key_entity
+
     main = main_script(text)
     out = []
     for m in _WORD.finditer(text):
         word = m.group()
         if not (word[0].isupper() and not word.isupper()) or word_class(word, main) not in (UNKNOWN, AMBIGUOUS):
             continue
+        if key_entity(word) is not None:
+            continue
         if not any(f.start <= m.start() < f.end for f in findings):
-            out.append(word)
+            out.append(m.span())
+    return out
+
+
+def windows_around(text: str, spans: list[tuple[int, int]], reach: int) -> list[tuple[int, int]]:
+    """Pieces of ``text`` reaching ``reach`` characters (widened to whole words) around each span, overlapping
+    ones merged: where a named-entity model still has something to decide, with the words around it."""
+    out: list[tuple[int, int]] = []
+    for a, b in spans:
+        lo, hi = a - reach, b + reach
+        lo = 0 if lo <= 0 else max(text.rfind(" ", 0, lo + 1), text.rfind("\n", 0, lo + 1)) + 1
+        if hi >= len(text):
+            hi = len(text)
+        else:
+            cuts = [i for i in (text.find(" ", hi - 1), text.find("\n", hi - 1)) if i != -1]
+            hi = min(cuts) if cuts else len(text)
+        if out and lo <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], hi))
+        else:
+            out.append((lo, hi))
     return out
 
 
@@ -141,6 +181,7 @@ def find_names(text: str) -> list[Finding]:
     person_cue_ends = {m.end() for m in _PERSON_CUE.finditer(text)}
     found: list[Finding] = []
     run: list[tuple[int, int, str, str]] = []  # (start, end, class, word)
+    held: tuple[int, int, str, str] | None = None  # an unknown word left out just before, in capitals or small letters
 
     def close() -> None:
         if run:
@@ -169,11 +210,21 @@ def find_names(text: str) -> list[Finding]:
         if cls == COMMON or (cls == UNKNOWN and not _capitalised(word) and m.start() not in cue_ends
                              and not run):
             close()
+            held = (m.start(), m.end(), cls, word) if cls == UNKNOWN and len(word) >= 3 else None
         else:
+            if (not run and held is not None and cls == NAME and gap in (" ", "\n", ", ", ",\n")
+                    and held[1] == last_end and _same_case(held[3], word)):
+                run.append(held)  # "DIONIGI CRESPI", "kovalčíková, františek": an unknown name beside a known one
             run.append((m.start(), m.end(), cls, word))
+            held = None
         last_end = m.end()
     close()
     return found
+
+
+def _same_case(a: str, b: str) -> bool:
+    """Both in capitals or both in small letters (how a name is written throughout in a note typed that way)."""
+    return (a.isupper() and b.isupper()) or (a.islower() and b.islower())
 
 
 def _judge(text: str, run: list[tuple[int, int, str, str]], found: list[Finding], cue_ends: set[int]) -> None:
@@ -201,19 +252,21 @@ def _judge(text: str, run: list[tuple[int, int, str, str]], found: list[Finding]
             or FOREIGN in classes
             or (cued and any(c in (UNKNOWN, AMBIGUOUS) for c in classes))
             or (previous_kept and len(part) == 1 and classes[0] in (NAME, UNKNOWN, FOREIGN, AMBIGUOUS)
-                and _capitalised(part[0][3]))  # "Kowalski, Anna": the first name after the comma
+                and (_capitalised(part[0][3]) or classes[0] == NAME))  # "Kowalski, Anna", "toft, curt"
         )
         previous_kept = keep
         if not keep:
             single = part[0] if len(part) == 1 and part[0][2] in (UNKNOWN, AMBIGUOUS) else None
-            previous_single = single if single and (_capitalised(single[3]) or single[3].isupper()) else None
+            previous_single = single if single and (_capitalised(single[3]) or single[3].isupper()
+                                                    or (single[3].islower() and len(single[3]) >= 3)) else None
             continue
         if not cued and len(part) >= 2:
             # trim capitalised unknown or ambiguous words at the ends that no name stands beside
             while len(part) > 1 and part[-1][2] == UNKNOWN and part[-2][2] not in (NAME, AMBIGUOUS, FOREIGN):
                 part = part[:-1]
         found.append(Finding("PERSON", part[0][0], part[-1][1], 0.75 if cued else 0.65))
-        if len(part) == 1 and part[0][2] == NAME and previous_single is not None:
+        if len(part) == 1 and part[0][2] == NAME and previous_single is not None \
+                and (not previous_single[3].islower() or part[0][3].islower()):
             # "Giannuzzi, Tiziana": a single capitalised word, a comma, then a first name: Last, First
             found.append(Finding("PERSON", previous_single[0], previous_single[1], 0.6))
         previous_single = None

@@ -28,7 +28,8 @@ class ShapeRule:
 _SEP = r"[ \-]?"
 SHAPES: tuple[ShapeRule, ...] = (
     # cards of every brand and length (12-19 digits, grouped or not) that pass Luhn
-    ShapeRule("CREDIT_CARD", rf"(?<![\w.+\-/])\d{{4}}(?:{_SEP}\d{{2,7}}){{2,4}}(?![\w\-]|\.\d)", validator="luhn"),
+    ShapeRule("CREDIT_CARD", rf"(?<![\w.+\-/])\d{{4}}(?:{_SEP}\d{{2,7}}){{1,3}}{_SEP}\d{{1,7}}(?![\w\-]|\.\d)",
+              validator="luhn"),  # grouped: 4-4-4-4, 4-6-5, and a short last group (13-digit Visa as 4-4-4-1)
     ShapeRule("CREDIT_CARD", r"(?<![\w.+\-/])\d{12,19}(?![\w\-]|\.\d)", validator="luhn"),
     # IBANs of any country, compact or in groups of four, mod-97 checked
     ShapeRule("IBAN_CODE", r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?\b", 0.9, "iban"),
@@ -37,19 +38,21 @@ SHAPES: tuple[ShapeRule, ...] = (
     ShapeRule("NATIONAL_ID", r"(?<![\w\-])[2-9]\d{3}[ \-]?\d{4}[ \-]?\d{4}(?![\w\-])", 0.8, "aadhaar"),
     ShapeRule("NATIONAL_ID", r"(?<![\w\-])\d{3}-\d{2}-\d{4}(?![\w\-])", 0.8),  # US SSN / ITIN
     # EU VAT numbers of every member state (python-stdnum's per-country check digits)
-    ShapeRule("TAX_ID", r"\b(?:AT|BE|BG|CY|CZ|DE|DK|EE|EL|ES|FI|FR|HR|HU|IE|IT|LT|LU|LV|MT|NL|PL|PT|RO|SE|SI|SK)"
+    # (the country code in capitals, as written on invoices: "at 0451 882 702" is not one; after a cue word, any case)
+    ShapeRule("TAX_ID", r"\b(?-i:AT|BE|BG|CY|CZ|DE|DK|EE|EL|ES|FI|FR|HR|HU|IE|IT|LT|LU|LV|MT|NL|PL|PT|RO|SE|SI|SK)"
                         r"[ \-]?U?[0-9A-Z][0-9A-Z .]{6,13}[0-9A-Z]\b", 0.85, "eu_vat"),
     # a random-looking token (upper and lower case letters and a digit, 8+ characters): a password or key
     ShapeRule("SECRET", r"(?<![\w@./:\-])(?=[^\s\"'<>,;=]*[a-z])(?=[^\s\"'<>,;=]*[A-Z])(?=[^\s\"'<>,;=]*\d)"
                         r"[^\s\"'<>,;=]{8,64}(?<![.!?:)])", 0.6, "random_token", ignore_case=False),
-    # secrets with a vendor's shape: payment-provider, GitHub, GitLab, Slack, AWS, Google keys, JWTs
-    ShapeRule("SECRET", r"\b(?:sk|pk|rk)_(?:live|test)_[A-Za-z0-9]{10,}", 0.95, ignore_case=False),
-    ShapeRule("SECRET", r"\bgh[pousr]_[A-Za-z0-9]{20,}", 0.95, ignore_case=False),
-    ShapeRule("SECRET", r"\bglpat-[\w\-]{16,}", 0.95, ignore_case=False),
-    ShapeRule("SECRET", r"\bxox[abposr]-[A-Za-z0-9\-]{10,}", 0.95, ignore_case=False),
+    # secrets with a vendor's shape: payment-provider, GitHub, GitLab, Slack, AWS, Google keys, JWTs (in any case:
+    # a note written in capitals still holds them)
+    ShapeRule("SECRET", r"\b(?:sk|pk|rk)_(?:live|test)_[A-Za-z0-9]{10,}", 0.95),
+    ShapeRule("SECRET", r"\bgh[pousr]_[A-Za-z0-9]{20,}", 0.95),
+    ShapeRule("SECRET", r"\bglpat-[\w\-]{16,}", 0.95),
+    ShapeRule("SECRET", r"\bxox[abposr]-[A-Za-z0-9\-]{10,}", 0.95),
     ShapeRule("SECRET", r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b", 0.95, ignore_case=False),
-    ShapeRule("SECRET", r"\bAIza[\w\-]{30,}", 0.95, ignore_case=False),
-    ShapeRule("SECRET", r"\beyJ[\w\-]{8,}\.[\w\-]{8,}\.[\w\-]{8,}", 0.95, ignore_case=False),
+    ShapeRule("SECRET", r"\bAIza[\w\-]{30,}", 0.95),
+    ShapeRule("SECRET", r"\beyJ[\w\-]{8,}\.[\w\-]{8,}\.[\w\-]{8,}", 0.95),
     ShapeRule("SECRET", r"(?<=\bbearer )\S{8,}", 0.9),
     # credentials inside connection strings: scheme://user:password@host and ADO-style Password=...;
     ShapeRule("SECRET", r"\b[a-z][a-z0-9+.\-]{1,20}://[^\s:/@]*:[^\s@/]+@[^\s/;,]+", 0.95),
@@ -83,9 +86,10 @@ _DOB_CUES = (
 )
 
 _JOIN = r"[ \t]*(?:(?:is|was|are|=|:|#|-|–)[ \t]*)*(?:(?:bearer|basic)[ \t]+)?"
-# groups with a digit, joined by one separator; a short letter prefix ("ZZ 12 34 56 T") and a one-letter suffix
+# groups with a digit, joined by one separator; a short letter prefix ("ZZ 12 34 56 T", "FRXf 844152423") and a
+# one-letter suffix
 _ID_GROUP = r"[A-Z0-9]*\d[A-Z0-9]*"
-_ID_VALUE = rf"(?:[A-Z]{{1,3}}[ \-]?)?{_ID_GROUP}(?:[ .\-/](?:{_ID_GROUP}|[A-Z](?![\w])))*"
+_ID_VALUE = rf"(?:[A-Z]{{1,4}}[ \-]?)?{_ID_GROUP}(?:[ .\-/](?:{_ID_GROUP}|[A-Z](?![\w])))*"
 _SECRET_VALUE = r"[^\s\"'<>;,][^\s\"'<>]{3,199}"
 _MONTHS = (
     r"jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?"
@@ -111,6 +115,10 @@ class CueRule:
     score: float = 0.8
     needs_digit: bool = True
     secret_like: bool = False
+    random_like: bool = False  # secret_like, and a Title-case word ("Google") is not one
+
+
+_LOGIN_CUES = r"log(?:ged)?[ \-]?(?:in|on) (?:with|using)|sign(?:ed)?[ \-]?in (?:with|using)"
 
 
 CUES: tuple[CueRule, ...] = (
@@ -120,11 +128,21 @@ CUES: tuple[CueRule, ...] = (
     CueRule("BANK_ACCOUNT", _BANK_CUES, _ID_VALUE, 0.8),
     CueRule("NATIONAL_ID", _ID_CUES, _ID_VALUE, 0.8),
     CueRule("SECRET", _SECRET_CUES, _SECRET_VALUE, 0.85, needs_digit=False, secret_like=True),
+    CueRule("SECRET", _LOGIN_CUES, _SECRET_VALUE, 0.8, needs_digit=False, secret_like=True, random_like=True),
 )
 
 _SHAPE_PATTERNS = [(rule, re.compile(rule.regex, re.IGNORECASE if rule.ignore_case else 0)) for rule in SHAPES]
+def _spaced(cues: str) -> str:
+    """Cue words as written in keys too: a space may be an underscore or a hyphen ("date_of_birth")."""
+    return re.sub(r"\[[^\]]*\]| ", lambda m: r"[ _\-]" if m.group() == " " else m.group(), cues)
+
+
+# the cue, then its value on the same line; or the cue alone on its line (a label, a one-column header), the value
+# starting the next line
 _CUE_PATTERNS = [
-    (rule, re.compile(rf"(?<![\w\-])(?:{rule.cues})(?![\w]){_JOIN}(?P<value>{rule.value})", re.IGNORECASE))
+    (rule, re.compile(rf"(?<![\w\-])(?:{_spaced(rule.cues)})(?![\w]){_JOIN}(?P<value>{rule.value})"
+                      rf"|(?m:^)[ \t]*(?:{_spaced(rule.cues)})[ \t]*[:=#\-]?[ \t]*\n[ \t]*(?P<next>{rule.value})",
+                      re.IGNORECASE))
     for rule in CUES
 ]
 _TRAILING = ".,;:!?)]}'\""
@@ -135,6 +153,14 @@ def secret_like(value: str) -> bool:
     if len(value) < 6:
         return False
     return any(c.isdigit() for c in value) or not value.isalnum() or (value.lower() != value != value.upper())
+
+
+def random_like(value: str) -> bool:
+    """A password or key rather than a name: a digit, a symbol, or a capital after a small letter ("whvJYDY"),
+    6+ chars; "Google" or "SSO" is not one."""
+    if len(value) < 6:
+        return False
+    return any(c.isdigit() for c in value) or not value.isalnum() or re.search(r"[a-z][A-Z]", value) is not None
 
 
 def find_shapes(text: str) -> list[Finding]:
@@ -159,14 +185,14 @@ def find_cued(text: str) -> list[Finding]:
     out = []
     for rule, pattern in _CUE_PATTERNS:
         for m in pattern.finditer(text):
-            start, end = m.span("value")
+            start, end = m.span("value") if m.group("value") is not None else m.span("next")
             value = text[start:end]
             if rule.secret_like:
                 while end > start and text[end - 1] in _TRAILING and (end == len(text) or text[end].isspace()
                                                                         or text[end] in _TRAILING):
                     end -= 1
                 value = text[start:end]
-                if not secret_like(value):
+                if not (random_like(value) if rule.random_like else secret_like(value)):
                     continue
             else:
                 value = value.rstrip(" .-/")

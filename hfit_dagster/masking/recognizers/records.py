@@ -7,10 +7,12 @@ Keys are matched by the word stems of :data:`KEY_ENTITIES` (configuration as dat
 
 from __future__ import annotations
 
+import functools
 import re
 
 from hfit_dagster.masking.recognizers.contacts import postcode_line_end
 from hfit_dagster.masking.recognizers.findings import Finding
+from hfit_dagster.masking.recognizers.patterns import DATE_VALUE
 
 # (entity, stems): a key whose normalized words contain one of the stems (whole words, or for the long stems
 # a part of a word: "contact_email", "e-mail", "Telefonnummer").
@@ -60,8 +62,10 @@ def _normal(key: str) -> str:
     return re.sub(r"[\s_.\-/()#]+", " ", key).strip().lower()
 
 
+@functools.lru_cache(maxsize=4096)
 def key_entity(key: str) -> str | None:
-    """The entity a record key announces, or None ("status", "order_id", "amount")."""
+    """The entity a record key announces, or None ("status", "order_id", "amount"). Remembered per key: the same
+    keys come back in every record."""
     normal = _normal(key)
     if not normal or len(normal) > 40 or _NOT_A_VALUE_KEY.search(normal):
         return None
@@ -89,6 +93,7 @@ _JSON_PAIR = re.compile(r"\"(?P<key>[^\"\\\n]{1,40})\"\s*:\s*\"(?P<value>(?:[^\"
 _XML = re.compile(r"<(?P<key>[\w:.\-]{1,40})(?:\s[^>]*)?>(?P<value>[^<]{1,300})</(?P=key)>")
 _ATTR = re.compile(r"\b(?P<key>[\w:.\-]{1,40})=\"(?P<value>[^\"\n]{1,200})\"")
 _CSV_SEPARATORS = (",", ";", "\t", "|")
+_DATE = re.compile(rf"(?i)(?:{DATE_VALUE})(?!\d)")
 
 
 def _add(found: list[Finding], key: str, start: int, end: int, text: str) -> None:
@@ -116,6 +121,10 @@ def _add(found: list[Finding], key: str, start: int, end: int, text: str) -> Non
             stripped = " ".join(stripped.split()[:2])  # "Willie Weaver User mail ...": a first and a last name
         else:
             return
+    if entity == "DATE_OF_BIRTH":  # "Geburtsdatum: 26.06.1988. charged ...": the date, not the sentence after it
+        date = _DATE.match(stripped)
+        if date:
+            stripped = date.group()
     start += value.find(stripped)
     end = start + len(stripped)
     if entity == "STREET_ADDRESS" and text.startswith("\n", end):  # its postcode and town on the next line
