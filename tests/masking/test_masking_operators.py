@@ -17,6 +17,7 @@ from hfit_dagster.masking.operators.base import StringOperator
 from hfit_dagster.masking.operators.dates import DOB_MAX_SHIFT_DAYS, DateOfBirthOperator
 from hfit_dagster.masking.operators.emails import EMAIL_DOMAINS
 from hfit_dagster.masking.operators.payment import iban_valid, luhn_valid
+from hfit_dagster.masking.operators.pools import pool_arrays
 
 EMAIL_RE = re.compile(r"^[a-z]+\.[a-z]+\.[0-9a-f]{12}@example\.(com|net|org)$")
 
@@ -316,3 +317,19 @@ def test_free_text_masked_with_its_row_never_quotes_a_value_in_an_error(key: byt
         masker.mask_batch(plan, batch)
     assert "people.notes" in str(failure.value) and "078-05-1120" not in str(failure.value)
     assert failure.value.__cause__ is None and failure.value.__context__ is None
+
+
+def test_names_are_faked_word_by_word_and_never_as_themselves(key: bytes) -> None:
+    """One person's name fakes agree wherever the name stands (a first-name column in any case, a full name, the
+    words of an email built from it), and no name is its own fake: every name of the pools (the common names a
+    source holds) is tried."""
+    first_names, last_names = pool_arrays()["first_names"], pool_arrays()["last_names"]
+    first, last = OPERATORS["first_name"], OPERATORS["last_name"]
+    fake_first, fake_last = first.fake_many(first_names, key), last.fake_many(last_names, key)
+    assert not pc.any(pc.equal(pc.utf8_lower(fake_first), pc.utf8_lower(first_names))).as_py()
+    assert not pc.any(pc.equal(pc.utf8_lower(fake_last), pc.utf8_lower(last_names))).as_py()
+    assert first.fake("JANE", key) == first.fake("jane ", key).upper() == first.fake("Jane", key).upper()
+    full = OPERATORS["person_name"].fake("Jane Doe", key)
+    assert full == f"{first.fake('Jane', key)} {last.fake('Doe', key)}"
+    email = OPERATORS["email"].fake("Jane.Doe+news@mail.example", key)
+    assert email.split(".")[:2] == [re.sub(r"[^a-z]", "", part) for part in full.lower().split()]

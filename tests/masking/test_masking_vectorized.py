@@ -14,7 +14,7 @@ from hfit_dagster.masking import Masker
 from hfit_dagster.masking import vector_prf as vp
 from hfit_dagster.masking.operators.emails import EMAIL_DOMAINS, EmailOperator
 from hfit_dagster.masking.operators.keyed import shape_preserve
-from hfit_dagster.masking.operators.pools import pick_many
+from hfit_dagster.masking.operators.pools import pool_arrays
 
 M64 = (1 << 64) - 1
 
@@ -136,15 +136,24 @@ def test_compiled_emails_are_the_documented_construction(key: bytes) -> None:
     h = vp.prf_strings(key, ["email/0", "email/1"], values)
     suffix = vp.matrix_to_strings(vp.int_to_hex(h[:, 1] >> np.uint64(16), 12))
     domain = pa.array(EMAIL_DOMAINS).take(pa.array((h[:, 1] & np.uint64(0xFFFF)) % np.uint64(len(EMAIL_DOMAINS))))
-    first_lane, last_lane = h[:, 0].copy(), h[:, 0] >> np.uint64(32)
+    pools = pool_arrays()
+    picks = []
     for i, value in enumerate(values.to_pylist()):
         local = re.split(r"[+@]", value, maxsplit=1)[0].lower()
         words = [w for w in re.findall(r"[a-z\u0080-\U0010ffff]+", local) if len(w.encode()) > 1]
-        if words:
-            first_lane[i] = vp.prf_strings(key, ["first_name"], pa.array([words[0]]))[0, 0]
-        if len(words) > 1:
-            last_lane[i] = vp.prf_strings(key, ["last_name"], pa.array([words[-1]]))[0, 0]
-    local = pc.binary_join_element_wise(pick_many("first_slugs", first_lane), pick_many("last_slugs", last_lane),
+        pair = []
+        for label, pool, word, lane in (("first_name", "first_names", words[0] if words else None, h[i, 0]),
+                                        ("last_name", "last_names", words[-1] if len(words) > 1 else None,
+                                         h[i, 0] >> np.uint64(32))):
+            if word is not None:
+                lane = vp.prf_strings(key, [label], pa.array([word]))[0, 0]
+            at = int(lane % np.uint64(len(pools[pool])))
+            if word is not None and pools[pool][at].as_py().lower() == word:  # never the name itself
+                at = (at + 1) % len(pools[pool])
+            pair.append(at)
+        picks.append(pair)
+    first_at, last_at = (pa.array([p[j] for p in picks]) for j in (0, 1))
+    local = pc.binary_join_element_wise(pools["first_slugs"].take(first_at), pools["last_slugs"].take(last_at),
                                         suffix, ".")
     expected = pc.binary_join_element_wise(local, domain, "@")
     assert EmailOperator().fake_many(values, key).to_pylist() == expected.to_pylist()

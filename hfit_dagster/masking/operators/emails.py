@@ -13,7 +13,7 @@ from hfit_dagster.errors import MaskingError
 from hfit_dagster.jit import compiled
 from hfit_dagster.masking import vector_prf as vp
 from hfit_dagster.masking.operators.base import StringOperator
-from hfit_dagster.masking.operators.pools import name_parts, name_word_hashes, pool_arrays
+from hfit_dagster.masking.operators.pools import name_parts, name_picks, pool_arrays
 
 # Reserved for documentation (RFC 2606): a fake address can never reach a real mailbox.
 EMAIL_DOMAINS: tuple[str, ...] = ("example.com", "example.net", "example.org")
@@ -50,10 +50,8 @@ class EmailOperator(StringOperator):
         values = vp.as_utf8(values)
         h = vp.prf_strings(key, [f"{self.name}/0", f"{self.name}/1"], values)
         first, last = name_parts(values, local_part=True)
-        pools = pool_arrays()
-        picks = np.stack([name_word_hashes(key, "first_name", first, h[:, 0]) % np.uint64(len(pools["first_slugs"])),
-                          name_word_hashes(key, "last_name", last, h[:, 0] >> np.uint64(32))
-                          % np.uint64(len(pools["last_slugs"]))], axis=1).astype(np.int64)
+        picks = np.stack([name_picks(key, "first_name", "first_names", first, h[:, 0]),
+                          name_picks(key, "last_name", "last_names", last, h[:, 0] >> np.uint64(32))], axis=1)
         return self.fake_many_compiled(picks, h[:, 1]) if self.compiled else self.fake_many_arrow(picks, h[:, 1])
 
     def shorten(self, fakes: pa.Array, max_length: int) -> pa.Array:

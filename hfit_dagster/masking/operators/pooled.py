@@ -10,7 +10,7 @@ import pyarrow.compute as pc
 
 from hfit_dagster.masking import vector_prf as vp
 from hfit_dagster.masking.operators.base import StringOperator
-from hfit_dagster.masking.operators.pools import follow_case_many, name_parts, name_word_hashes, pick_many
+from hfit_dagster.masking.operators.pools import follow_case_many, name_parts, name_picks, pick_many, pool_arrays
 
 
 class PoolOperator(StringOperator):
@@ -35,20 +35,23 @@ class PersonNameOperator(StringOperator):
     def fake_many(self, values: pa.Array, key: bytes) -> pa.Array:
         h = vp.prf_strings(key, [self.name], values)[:, 0]
         first, last = name_parts(values)
+        pools = pool_arrays()
         full = pc.binary_join_element_wise(
-            pick_many("first_names", name_word_hashes(key, "first_name", first, h)),
-            pick_many("last_names", name_word_hashes(key, "last_name", last, h >> np.uint64(32))), " ",
+            pools["first_names"].take(pa.array(name_picks(key, "first_name", "first_names", first, h))),
+            pools["last_names"].take(pa.array(name_picks(key, "last_name", "last_names", last, h >> np.uint64(32)))),
+            " ",
         )
         return follow_case_many(values, full)
 
 
 class NameOperator(PoolOperator):
     """A first or last name from its pool, keyed by the name as written in lower case without surrounding spaces
-    (``Jane``, ``JANE`` and ``jane`` are one name, with one fake in their own case)."""
+    (``Jane``, ``JANE`` and ``jane`` are one name, with one fake in their own case); never the name itself."""
 
     def fake_many(self, values: pa.Array, key: bytes) -> pa.Array:
         words = pc.utf8_lower(pc.utf8_trim_whitespace(values))
-        return follow_case_many(values, pick_many(self.pool, vp.prf_strings(key, [self.name], words)[:, 0]))
+        picks = name_picks(key, self.name, self.pool, words, np.zeros(len(values), dtype=np.uint64))
+        return follow_case_many(values, pool_arrays()[self.pool].take(pa.array(picks)))
 
 
 class FirstNameOperator(NameOperator):

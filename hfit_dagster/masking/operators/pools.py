@@ -172,11 +172,25 @@ def _name_words(data: np.ndarray, offsets: np.ndarray, local_part: bool,
     return out, out_offsets
 
 
-def name_word_hashes(key: bytes, label: str, words: pa.Array, fallback: np.ndarray) -> np.ndarray:
-    """The keyed lane of each name word under ``label`` (``first_name``, ``last_name``: the lanes those operators
-    pick their pool entry with), ``fallback`` where there is no word ("")."""
-    out = np.array(fallback, dtype=np.uint64, copy=True)
+def name_picks(key: bytes, label: str, pool: str, words: pa.Array, fallback: np.ndarray) -> np.ndarray:
+    """The pool entry (index into ``pool``: ``first_names`` or ``last_names``, the same index in their slugs) of
+    each name word: picked by the word's keyed lane under ``label`` (``first_name``, ``last_name``), by the lane
+    ``fallback`` where there is no word (""); a pick equal to its own word (ignoring case) takes the next entry,
+    so a name's fake is never the name itself."""
+    names = pool_arrays()[pool]
+    n = np.uint64(len(names))
+    lanes = np.array(fallback, dtype=np.uint64, copy=True)
     present = np.asarray(pc.greater(pc.binary_length(words), 0).to_numpy(zero_copy_only=False), dtype=bool)
     if present.any():
-        out[present] = vp.prf_strings(key, [label], words.filter(pa.array(present)))[:, 0]
-    return out
+        lanes[present] = vp.prf_strings(key, [label], words.filter(pa.array(present)))[:, 0]
+    picks = (lanes % n).astype(np.int64)
+    if present.any():
+        own = np.asarray(pc.equal(_lower_pool(pool).take(pa.array(picks)), words).fill_null(False)
+                         .to_numpy(zero_copy_only=False), dtype=bool) & present
+        picks[own] = (picks[own] + 1) % len(names)
+    return picks
+
+
+@functools.lru_cache(maxsize=4)
+def _lower_pool(pool: str) -> pa.Array:
+    return pc.utf8_lower(pool_arrays()[pool])
