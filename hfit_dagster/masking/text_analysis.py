@@ -17,6 +17,9 @@ Why this wrapper exists:
   in regex mode too; ``free_text_rules=False`` leaves Presidio alone (the reference it is measured against).
   With them, the NER model runs only on texts where a capitalised word is left undecided by the gazetteers and
   the rules (``ner_where_undecided``; False runs it on every text, the reference path).
+- **Direct** (``direct``, on by default with the rules): the NER model reads only the words around undecided
+  ones, and Presidio's pattern recognizers run without the AnalyzerEngine (same patterns, validation and context
+  scoring, no explanation objects or per-match logging); ``direct=False`` is the engine per text, the reference.
 
 The entities looked for are the catalog's :data:`~hfit_dagster.masking.catalog.PII_ENTITIES` plus those of
 custom recognizers; redaction of what is found is :mod:`~hfit_dagster.masking.text_redactor`'s.
@@ -676,7 +679,7 @@ class TextAnalyzer:
         score_threshold: float = DEFAULT_SCORE_THRESHOLD,
         free_text_rules: bool = True,
         ner_where_undecided: bool = True,
-        direct: bool = False,
+        direct: bool = True,
     ) -> None:
         check_model_available(nlp_model)
         self.nlp_model = nlp_model

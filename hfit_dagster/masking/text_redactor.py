@@ -51,7 +51,7 @@ _WORKER: TextRedactor | None = None
 
 
 def _worker_init(nlp_model: str, extra: list[dict[str, Any]], language: str, threshold: float, key: bytes,
-                 free_text_rules: bool = True, ner_where_undecided: bool = True, direct: bool = False) -> None:
+                 free_text_rules: bool = True, ner_where_undecided: bool = True, direct: bool = True) -> None:
     """Build the analyzer once per worker process (spaCy loaded from the installed package, offline)."""
     global _WORKER
     analyzer = TextAnalyzer(nlp_model, extra, language=language, score_threshold=threshold,

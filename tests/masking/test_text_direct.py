@@ -1,6 +1,6 @@
-"""The direct analysis path (``TextAnalyzer(direct=True)``: the NER model and Presidio's pattern recognizers called
-without the AnalyzerEngine, the model on the words around undecided ones) against the reference path
-(``engine.analyze`` per text)."""
+"""The direct analysis path (``TextAnalyzer(direct=True)``, the default: the NER model and Presidio's pattern
+recognizers called without the AnalyzerEngine, the model on the words around undecided ones) against the reference
+path (``direct=False``: ``engine.analyze`` per text)."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ DIRECT_TEXTS = [
 def test_direct_analysis_redacts_like_the_engine(key: bytes) -> None:
     """Redaction through the direct path equals the reference on texts with names, emails, IPs, ids, context-scored
     numbers and PII-free sentences: the same spans with the same labels, so the same fakes."""
-    reference = TextRedactor(TextAnalyzer(), key, cache_size=0).redact_many(DIRECT_TEXTS)
+    reference = TextRedactor(TextAnalyzer(direct=False), key, cache_size=0).redact_many(DIRECT_TEXTS)
     direct = TextRedactor(TextAnalyzer(direct=True), key, cache_size=0).redact_many(DIRECT_TEXTS)
     assert direct == reference
     assert "Nomalanga" not in direct[0] and "maria.lopez" not in direct[2] and "983-92-4727" not in direct[3]
@@ -32,7 +32,8 @@ def test_direct_context_scoring_lifts_what_presidio_lifts(key: bytes) -> None:
     """A pattern Presidio scores below the threshold counts when one of its context words stands in the words
     before it, as in the engine: the same entity and score on both paths."""
     text = "Audit: social security number 983-92-4727."
-    reference = {(r.entity_type, r.start, r.end, round(r.score, 2)) for r in TextAnalyzer().analyze(text)}
+    reference = {(r.entity_type, r.start, r.end, round(r.score, 2))
+                 for r in TextAnalyzer(direct=False).analyze(text)}
     direct = {(r.entity_type, r.start, r.end, round(r.score, 2)) for r in TextAnalyzer(direct=True).analyze(text)}
     assert direct == reference
     assert ("US_SSN", 30, 41, 0.85) in direct
