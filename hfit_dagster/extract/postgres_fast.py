@@ -50,6 +50,9 @@ except ImportError:  # pragma: no cover
 
 #: ``Connection.info`` key of a snapshot connection's :class:`FastReader`
 FAST_READER = "hfit_postgres_fast_reader"
+# ADBC's batches (its default is 16 MiB): about one build batch of the bench's widest table, so a batch cut
+# from one (a zero-copy slice) keeps little more than itself alive while it waits in the pipeline
+ADBC_BATCH_BYTES = 4 << 20
 
 _TEXT = pa.string()
 #: PostgreSQL result types the fast path decodes exactly, with the Arrow type the reference path gives each
@@ -174,6 +177,7 @@ class FastReader:
         batch_rows = max(1, batch_rows)
         cur = self._connection().cursor()
         try:
+            cur.adbc_statement.set_options(**{"adbc.postgresql.batch_size_hint_bytes": str(ADBC_BATCH_BYTES)})
             cur.execute(statement)
             reader = cur.fetch_record_batch()
             pending: list[pa.RecordBatch] = []
