@@ -18,7 +18,7 @@ from sqlalchemy.dialects import mysql
 from hfit_dagster.extract.arrow_types import type_name
 from hfit_dagster.masking import ColumnInfo, TableMaskingPlan, build_table_plan
 from hfit_dagster.masking.enum_labels import package_labels
-from hfit_dagster.package.sql.table_plan import LABEL_FAKES
+from hfit_dagster.package.sql.table_plan import KEEP_COMMENTS, LABEL_FAKES
 from hfit_dagster.pipeline.export_walk import Source
 from hfit_dagster.settings import HfitSettings
 from hfit_dagster.template.spec import TemplateSpec
@@ -167,6 +167,7 @@ class TablePlanner:
                           spread=source.samples.get(table.name) if source is not None else None)
         self._planning.discard(table.name)
         self.plans[table.name] = plan
+        table.info[KEEP_COMMENTS] = self.spec.keeps_comments  # package.sql copies comments only when kept
         if self.settings.masking_key is not None and self.settings.masking_key.get_secret_value():
             # the package's DDL declares the fakes of ENUM/SET labels that are personal data, as the values get them
             table.info[LABEL_FAKES] = package_labels(plan, self.settings.masking_key_bytes())

@@ -61,7 +61,7 @@ def lint_template(text: str, source: str, providers: Mapping[str, str]) -> tuple
 def _operators(spec: TemplateSpec, root: yaml.Node | None, source: str) -> list[Finding]:
     found = []
     for column, operator in spec.masking.items():
-        if column == "default" or operator in OPERATORS:
+        if column in ("default", "comments") or operator in OPERATORS:
             continue
         close = difflib.get_close_matches(operator, OPERATORS, n=1)
         hint = f"did you mean {close[0]!r}?" if close else "known: " + ", ".join(sorted(OPERATORS))

@@ -28,6 +28,7 @@ ParamType = Literal[
     "int", "float", "str", "bool", "date", "datetime",
     "list[int]", "list[float]", "list[str]", "list[bool]", "list[date]", "list[datetime]",
 ]
+COMMENTS_KEY = "comments"  # masking.comments: drop (default) or keep: the source's table and column comments
 
 
 class _Strict(BaseModel):
@@ -212,8 +213,11 @@ class TemplateSpec(_Strict):
             if key == "default":
                 if operator not in ("auto", "keep"):
                     raise ValueError("masking.default must be 'auto' (classify, deny by default) or 'keep'")
+            elif key == COMMENTS_KEY:
+                if operator not in ("drop", "keep"):
+                    raise ValueError("masking.comments must be 'drop' (the default) or 'keep' (verbatim)")
             elif not re.match(r"^[A-Za-z_]\w*\.[A-Za-z_]\w*$", key):
-                raise ValueError(f"masking key {key!r} must be 'table.column' or 'default'")
+                raise ValueError(f"masking key {key!r} must be 'table.column', 'default' or 'comments'")
         return value
 
     @model_validator(mode="after")
@@ -235,7 +239,7 @@ class TemplateSpec(_Strict):
         if duplicated:
             raise ValueError(f"source table(s) {', '.join(duplicated)} exported twice; one export per table")
         for key in self.masking:
-            if key != "default" and key.split(".")[0] not in self.exports:
+            if key not in ("default", COMMENTS_KEY) and key.split(".")[0] not in self.exports:
                 raise ValueError(f"masking rule {key!r} names a table that is not exported")
         return self
 
@@ -302,6 +306,12 @@ class TemplateSpec(_Strict):
     @property
     def masking_default(self) -> str:
         return "auto" if self._draft_build else self.masking.get("default", "auto")
+
+    @property
+    def keeps_comments(self) -> bool:
+        """``masking.comments: keep``: table and column comments are copied verbatim into package.sql (never by
+        a draft's build: content nobody approved)."""
+        return not self._draft_build and self.masking.get(COMMENTS_KEY) == "keep"
 
     def content_hash(self) -> str:
         data = self.model_dump(by_alias=True, mode="json")

@@ -4,7 +4,8 @@ Comments, DEFAULT values, generated-column expressions, index and constraint nam
 someone wrote into the source's schema, and may be personal data (a comment naming the owner, an index named
 after a customer, a DEFAULT holding an email, an ENUM of account managers). None of it is copied as it is:
 
-- comments are never written;
+- comments are not written, unless the template keeps them (``masking.comments: keep``, verbatim:
+  ``table_plan.KEEP_COMMENTS``);
 - a masked column gets no DEFAULT (every row has its value); a text DEFAULT holding personal data gets none
   either;
 - a generated column keeps its expression only when the expression holds no literal (a quoted string or a

@@ -16,7 +16,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.schema import AddConstraint, CreateIndex, CreateTable
+from sqlalchemy.schema import AddConstraint, CreateIndex, CreateTable, SetColumnComment, SetTableComment
 from sqlalchemy.sql import quoted_name
 from sqlalchemy.types import TypeEngine
 
@@ -37,6 +37,7 @@ MASKED_COLUMNS = "hfit_masked_columns"  # columns whose values masking replaces 
 # {column: {label: label in the package}}: ENUM/SET labels that are personal data, faked like the column's values
 # by masking (the values arrive masked already: only the DDL takes these)
 LABEL_FAKES = "hfit_label_fakes"
+KEEP_COMMENTS = "hfit_keep_comments"  # the template keeps comments (masking.comments: keep): copied verbatim
 
 
 @dataclass
@@ -218,6 +219,8 @@ class TablePlanner:
             kwargs: dict[str, Any] = {}
             if default is not None:
                 kwargs["server_default"] = default
+            if source.info.get(KEEP_COMMENTS) and column.comment:
+                kwargs["comment"] = column.comment
             extra = [e for e in (computed, identity) if e is not None]
             nullable = bool(column.nullable)
             if not nullable and family == "mysql" and infos[cname].kind in (ct.DATE, ct.DATETIME):
@@ -257,8 +260,11 @@ class TablePlanner:
         statements = dialect.type_statements(target, self._created_types)
         statements.append(dialect.drop_table(quoted))
         inline = dialect.foreign_key_placement == "inline"
+        if source.info.get(KEEP_COMMENTS) and source.comment:
+            target.comment = source.comment
         statements.append(dialect.compile(
             CreateTable(target, include_foreign_key_constraints=None if inline else [])).strip())
+        statements += _comment_statements(dialect, target)
         statements += [dialect.compile(CreateIndex(ix)) for ix in indexes]
         if not inline:
             fk_ddl = [dialect.compile(AddConstraint(fk)) for fk in foreign_keys]
@@ -435,3 +441,13 @@ def _relabelled(type_: TypeEngine, labels: dict[str, str]) -> TypeEngine:
     relabelled: Any = copy.copy(type_)
     setattr(relabelled, attribute, type(values)(labels.get(v, v) for v in values))
     return relabelled
+
+
+def _comment_statements(dialect: SqlDialect, target: sa.Table) -> list[str]:
+    """COMMENT ON statements for a target that does not write comments inside CREATE TABLE (PostgreSQL); none
+    where comments are inline (MySQL) or unsupported (SQLite)."""
+    engine = dialect.sqlalchemy
+    if not engine.supports_comments or engine.inline_comments:
+        return []
+    statements = [dialect.compile(SetTableComment(target))] if target.comment else []
+    return statements + [dialect.compile(SetColumnComment(column)) for column in target.columns if column.comment]
