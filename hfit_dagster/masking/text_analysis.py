@@ -583,7 +583,8 @@ class _DirectPatterns:
         self.stop_words = stop_words or frozenset()
         validates = type(recognizer).validate_result is not PatternRecognizer.validate_result
         flags = recognizer.global_regex_flags
-        self.patterns: list[tuple[Any, float]] = []
+        # (compiled pattern, its score, whether only context scoring can lift it over the threshold)
+        self.patterns: list[tuple[Any, float, bool]] = []
         for pattern in recognizer.patterns:
             if max(pattern.score + _CONTEXT_BOOST if self.context else pattern.score, _CONTEXT_MIN_SCORE
                    if self.context else 0.0) < threshold and not validates:
@@ -592,17 +593,27 @@ class _DirectPatterns:
                 compiled: Any = re.compile(pattern.regex, flags)
             except re.error:
                 compiled = regex.compile(pattern.regex, flags)
-            self.patterns.append((compiled, pattern.score))
+            self.patterns.append((compiled, pattern.score, pattern.score < threshold and not validates))
         self.threshold = threshold
 
-    def analyze(self, text: str) -> list[RecognizerResult]:
+    def analyze(self, text: str, lower: str | None = None) -> list[RecognizerResult]:
+        """Its results on ``text`` (``lower``: the text in small letters, when the caller has it). A pattern that
+        only context scoring can lift is not run on a text without any of the recognizer's context words: a
+        supporting word is a word of the text, so its context word is inside the text in small letters."""
         from presidio_analyzer import EntityRecognizer, RecognizerResult
 
         if not self.patterns or (self.needs is not None and self.needs.search(text) is None):
             return []
         out = []
         r = self.recognizer
-        for compiled, base in self.patterns:
+        context_in_text: bool | None = None
+        for compiled, base, needs_context in self.patterns:
+            if needs_context:
+                if context_in_text is None:
+                    lower = text.lower() if lower is None else lower
+                    context_in_text = any(c in lower for c in self.context)
+                if not context_in_text:
+                    continue
             for m in compiled.finditer(text):
                 start, end = m.span()
                 if start == end:
@@ -641,7 +652,7 @@ class _CalledRecognizer:
     def __init__(self, recognizer: Any, entities: list[str], threshold: float) -> None:
         self.recognizer, self.entities, self.threshold = recognizer, entities, threshold
 
-    def analyze(self, text: str) -> list[RecognizerResult]:
+    def analyze(self, text: str, lower: str | None = None) -> list[RecognizerResult]:
         found = self.recognizer.analyze(text, self.entities, None) or []
         return [r for r in found if r.score >= self.threshold]
 
@@ -771,8 +782,9 @@ class TextAnalyzer:
                                                      stop_words)
         found: list[list[RecognizerResult]] = [[] for _ in chunks]
         for n, chunk in enumerate(chunks):
+            lower = chunk.lower()
             for patterns in self._direct_patterns:
-                found[n] += patterns.analyze(chunk)
+                found[n] += patterns.analyze(chunk, lower)
         if self.uses_nlp and "PERSON" in self.entities:
             nlp_engine = self.engine.nlp_engine
             pieces: list[tuple[int, int]] = []  # (chunk, offset of the piece the model reads)

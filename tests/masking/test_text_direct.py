@@ -15,6 +15,8 @@ DIRECT_TEXTS = [
     "Caller Zebulon Quixotic wants the invoice resent to 12 Baker Street, London NW1 6XE.",
     "ship to Hauptstraße 5, 10115 Berlin - tel +49 30 901820, reply to hans.muster@web.de",
     "Per ticket #636931 the NHS number 943 476 5919 was checked; bitcoin 1BoatSLRHtKNngkdXEeobR76b53LETtpyT.",
+    "Driver license D1234567 on file, routing via bank account 000123456789; passport 912803456 renewed.",
+    "Batch 912803456 finished; D1234567 rows copied to 000123456789.",  # the same numbers without context words
 ]
 
 
