@@ -10,6 +10,7 @@ CUSTOMERS ?= 10000
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --disable-pip-version-check -c requirements.lock -e '.[dev,scale]'
+	$(BIN)/python -m hfit_dagster.jit_warmup
 	touch $(STAMP)
 
 ## make demo: create the environment, generate the SQLite demo source, build daily-dev-scenario
@@ -61,8 +62,9 @@ dagster: $(STAMP)
 	DAGSTER_HOME="$$($(BIN)/python -m hfit_dagster.orchestration.instance)" && export DAGSTER_HOME && \
 		$(BIN)/dagster dev -w workspace.yaml
 
-## make bench: hfit build beside mysqldump on a generated MariaDB dataset (SCALE=small|medium|default, REPEAT=3);
-## figures in bench/results/latest.json, method in docs/performance.md
+## make bench: hfit build beside mysqldump on a generated MariaDB dataset and beside pg_dump on the same rows in
+## PostgreSQL (SCALE=small|medium|default, REPEAT=3); figures in bench/results/latest.json, method in
+## docs/performance.md
 .PHONY: bench
 bench: $(STAMP)
 	$(BIN)/python bench/run.py --scale $(or $(SCALE),default) --repeat $(or $(REPEAT),3)

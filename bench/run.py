@@ -50,6 +50,7 @@ from dataset import (  # noqa: E402
     pg_connect,
     pg_url,
 )
+from results_file import replace_run_results  # noqa: E402
 
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
@@ -327,8 +328,7 @@ def main(argv: list[str] | None = None) -> int:
         result["rows"] = b["rows"]
     elif runs:
         result["rows"] = runs[0].rows
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    replace_run_results(args.out, result)
     shutil.rmtree(work, ignore_errors=True)
     print(f"\nscale {scale.name}: customers {scale.customers:,}, orders {scale.orders:,}, "
           f"order_items {scale.order_items:,} (median of {args.repeat})")

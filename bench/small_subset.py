@@ -48,6 +48,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from rental_dataset import DATABASE, ensure_dataset  # noqa: E402
+from results_file import merge_results  # noqa: E402
 
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
@@ -154,20 +155,6 @@ def spy_breakdown(kind: str, work: Path, py_spy: str, rate: int = 250) -> dict[s
     return {f"{thread} ({totals[thread] / rate:.2f} s)": [(name, round(n / rate, 2)) for name, n in
                                                          per_thread[thread].most_common(14)]
             for thread, _ in totals.most_common(3)}
-
-
-def merge_results(path: Path, updates: dict[str, Any]) -> None:
-    """Write ``updates`` into the JSON object at ``path``, keeping its other keys (read, update, replace)."""
-    try:
-        current = json.loads(path.read_text())
-        current = current if isinstance(current, dict) else {}
-    except (OSError, ValueError):
-        current = {}
-    current.update(updates)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_suffix(".json.tmp")
-    temporary.write_text(json.dumps(current, indent=2) + "\n")
-    temporary.replace(path)
 
 
 def _median(runs: list[dict[str, Any]], key: str) -> float:
