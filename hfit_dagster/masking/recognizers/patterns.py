@@ -140,9 +140,9 @@ def _spaced(cues: str) -> str:
 # the cue, then its value on the same line; or the cue alone on its line (a label, a one-column header), the value
 # starting the next line
 _CUE_PATTERNS = [
-    (rule, re.compile(rf"(?<![\w\-])(?:{_spaced(rule.cues)})(?![\w]){_JOIN}(?P<value>{rule.value})"
-                      rf"|(?m:^)[ \t]*(?:{_spaced(rule.cues)})[ \t]*[:=#\-]?[ \t]*\n[ \t]*(?P<next>{rule.value})",
-                      re.IGNORECASE))
+    (rule, re.compile(rf"(?<![\w\-])(?:{_spaced(rule.cues)})(?![\w]){_JOIN}(?P<value>{rule.value})", re.IGNORECASE),
+     re.compile(rf"^[ \t]*(?:{_spaced(rule.cues)})[ \t]*[:=#\-]?[ \t]*\n[ \t]*(?P<value>{rule.value})",
+                re.IGNORECASE | re.MULTILINE))
     for rule in CUES
 ]
 _TRAILING = ".,;:!?)]}'\""
@@ -183,9 +183,11 @@ def find_shapes(text: str) -> list[Finding]:
 
 def find_cued(text: str) -> list[Finding]:
     out = []
-    for rule, pattern in _CUE_PATTERNS:
-        for m in pattern.finditer(text):
-            start, end = m.span("value") if m.group("value") is not None else m.span("next")
+    lines = "\n" in text
+    for rule, same_line, next_line in _CUE_PATTERNS:
+        matches = [*same_line.finditer(text), *(next_line.finditer(text) if lines else ())]
+        for m in matches:
+            start, end = m.span("value")
             value = text[start:end]
             if rule.secret_like:
                 while end > start and text[end - 1] in _TRAILING and (end == len(text) or text[end].isspace()
