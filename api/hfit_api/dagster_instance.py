@@ -60,8 +60,15 @@ def prepare_instance(settings: HfitSettings, create_storage: Callable[[Path], No
     returns the directory."""
     with _PREPARING:
         directory = _write_files(settings)
-        (create_storage or create_storage_here)(directory)
+        if not _sqlite_storage_exists(directory):
+            (create_storage or create_storage_here)(directory)
         return directory
+
+
+def _sqlite_storage_exists(directory: Path) -> bool:
+    """SQLite storage (the default) already created here: nothing to create, and nobody creates it at once.
+    Other storage (PostgreSQL) is created or brought up to date on every start."""
+    return all((directory / path).is_file() for path in ("history/runs.db", "schedules/schedules.db"))
 
 
 def _write_files(settings: HfitSettings) -> Path:

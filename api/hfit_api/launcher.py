@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("hfit_api.launcher")
 _CLASS_PREFIX = re.compile(r"^[A-Za-z_][\w.]*: ")
 PACKAGE_ASSET = "package"
-WARM_UP_DELAY_SECONDS = 2.0
+WARM_UP_DELAY_SECONDS = 5.0
 
 BuildState = Literal["queued", "running", "succeeded", "failed"]
 

@@ -77,12 +77,19 @@ def serve(
             daemon.stop()
 
 
+# after a restart, clients resume their downloads first (hfit pkg-download retries within seconds)
+DAEMON_START_DELAY_SECONDS = 3.0
+
+
 def _start_when_serving(server: uvicorn.Server, daemon: DaemonProcess) -> None:
-    """Start the daemon once the service answers: its start-up (Dagster's imports, the code location) would
-    otherwise compete with the service's for the CPU, and the service is what a client waits for."""
-    while not server.started:
+    """Start the daemon shortly after the service answers: its start-up (Dagster's imports, the code location)
+    would otherwise compete with the service's for the CPU, and the service is what a client waits for."""
+    deadline = None
+    while deadline is None or time.monotonic() < deadline:
         if server.should_exit:
             return
+        if deadline is None and server.started:
+            deadline = time.monotonic() + DAEMON_START_DELAY_SECONDS
         time.sleep(0.1)
     daemon.start()
 
