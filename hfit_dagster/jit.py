@@ -23,6 +23,8 @@ from numba import njit
 
 F = TypeVar("F", bound=Callable[..., Any])
 STATE_CACHE = "numba-cache"
+# every function made by `compiled` (numba dispatchers), so the install's warm-up can tell which it did not reach
+COMPILED: list[Any] = []
 
 
 def state_cache_dir() -> Path:
@@ -45,14 +47,21 @@ def _use_state_cache_dir() -> bool:
 
 
 def compiled(function: F) -> F:
-    """``function`` compiled without the GIL; its compiled code cached on disk (see the module docstring)."""
+    """``function`` compiled without the GIL; its compiled code cached on disk (see the module docstring).
+    Registered in :data:`COMPILED`."""
+    dispatcher = _dispatcher(function)
+    COMPILED.append(dispatcher)
+    return dispatcher  # type: ignore[no-any-return]
+
+
+def _dispatcher(function: Callable[..., Any]) -> Any:
     try:
-        return njit(nogil=True, cache=True)(function)  # type: ignore[no-any-return]
+        return njit(nogil=True, cache=True)(function)
     except RuntimeError:  # numba found no writable place of its own
         pass
     if not numba.config.CACHE_DIR and _use_state_cache_dir():
         try:
-            return njit(nogil=True, cache=True)(function)  # type: ignore[no-any-return]
+            return njit(nogil=True, cache=True)(function)
         except RuntimeError:
             pass
-    return njit(nogil=True)(function)  # type: ignore[no-any-return]
+    return njit(nogil=True)(function)
