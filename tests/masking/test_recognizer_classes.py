@@ -120,3 +120,32 @@ def test_windows_around_words_cover_them_with_their_neighbours() -> None:
     pieces = windows_around(text, [(8, 15), (36, 43)], 5)
     assert [text[a:b] for a, b in pieces] == ["bbb Zebulon ccc", "ggg Quixote hhh"]
     assert windows_around(text, [(8, 15), (36, 43)], 30) == [(0, len(text))]
+
+
+@pytest.mark.parametrize(
+    ("text", "address"),
+    [
+        ("deliver to 981 Ross Mission\n32589 Thomaschester today", "981 Ross Mission\n32589 Thomaschester"),  # USPS
+        ("ship to Studio 19G\nWest Fields, Barlowland", "19G\nWest Fields, Barlowland"),
+        ("moved to 719 Medina Locks Apt. 640, Y3E 5E7 Kathryntown", "719 Medina Locks Apt. 640, Y3E 5E7"),
+        ("Anschrift: Franco-Meister-Platz 9537, Illertissen 07734", "Franco-Meister-Platz 9537"),  # German, hyphenated
+        ("lives at Skotlands Allé 3, 7952 Taastrup", "Skotlands Allé 3, 7952 Taastrup"),  # Danish
+        ("address 953\nPall Marg, 425593 Jalna", "953\nPall Marg, 425593 Jalna"),  # Indian
+        ("toimitus: Pyörökivenpolku 382\n98677 Veteli", "Pyörökivenpolku 382\n98677 Veteli"),  # Finnish
+    ],
+)
+def test_street_addresses_of_more_formats(text: str, address: str) -> None:
+    """A house number with a US postal street suffix, hyphen-joined compound street names, Danish, Indian and
+    Finnish street words: the street and what follows it on its line or the next (postcode, town) is found."""
+    assert any(e == "STREET_ADDRESS" and address in v for e, v in _found(text)), _found(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["3 more tests pass after the fix", "we shipped 2 garden chairs and 3 items", "Deployed version 2 Mission Control",
+     "Reset the counter to 42 and re-ran step 3.", "Parcel left the Leeds warehouse on Monday."],
+)
+def test_prose_with_numbers_is_no_street(text: str) -> None:
+    """Lower-case words after a number, or a suffix word not written as a street name after a house number, are
+    prose."""
+    assert not any(e == "STREET_ADDRESS" for e, _ in _found(text))
