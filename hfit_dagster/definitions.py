@@ -28,7 +28,8 @@ def build_definitions(templates_dir: Path | None = None, home: Path | None = Non
     settings = load_settings(home=home) if home is not None else load_settings()
     approved = {name: f for name, f in discover_templates(templates_dir or settings.templates_dir).items()
                 if f.spec.status == "approved"}
-    mirrored = service_templates(settings.home)  # made through the service's API (service_templates.py)
+    # made through the service's API (service_templates.py); none takes the job of a repository template
+    mirrored = service_templates(settings.home, beside=approved)
     approved.update({name: f for name, f in mirrored.items() if f.spec.status == "approved"})
     drafts = [f for name, f in mirrored.items() if f.spec.status != "approved" and name not in approved]
     templates = list(approved.values())

@@ -114,7 +114,7 @@ class BuildService:
                 return running, "joined"
             build = self._record(entry, raw, key, user, status="queued")
         self.launcher.launch(BuildJob(build_id=build.id, template=job_template(entry), params=raw,
-                                      requester=user.name, dry_run=build.dry_run), self)
+                                      requester=user.name, dry_run=build.dry_run, template_hash=template_hash), self)
         return build, "launched"
 
     def get(self, build_id: str, user: User) -> Build:

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 from hfit_api.dagster_instance import prepare_instance
 from hfit_dagster import errors
 from hfit_dagster.errors import BuildError, HfitError
+from hfit_dagster.orchestration.draft_builds import TEMPLATE_HASH_TAG
 from hfit_dagster.settings import HfitSettings
 from hfit_dagster.template.loader import TemplateFile
 
@@ -51,6 +52,7 @@ class BuildJob:
     params: dict[str, str]
     requester: str
     dry_run: bool = False
+    template_hash: str = ""  # the content the build record names; the run fails if its step finds other content
 
 
 class BuildEvents(Protocol):
@@ -84,6 +86,8 @@ def run_tags(job: BuildJob) -> dict[str, str]:
     tags = {"hfit/requester": job.requester, "hfit/template": job.template.spec.name, "hfit/build": job.build_id}
     if job.dry_run:
         tags["hfit/dry_run"] = "true"
+    if job.template_hash:
+        tags[TEMPLATE_HASH_TAG] = job.template_hash
     return tags
 
 
@@ -207,10 +211,10 @@ class QueuedRunLauncher:
         name = job_name(job.template.spec.name)
         if _modified_at(job) >= self._loaded_at:
             self._reload(workspace)
-        found = _find_job(workspace.create_request_context(), name)
+        found = _find_job(workspace.create_request_context(), name, job.template.spec.name)
         if found is None:
             self._reload(workspace)
-            found = _find_job(workspace.create_request_context(), name)
+            found = _find_job(workspace.create_request_context(), name, job.template.spec.name)
         if found is None:
             raise BuildError(f"the Dagster code location has no job {name}",
                              hint=f"check that {self.settings.dagster_workspace_file} loads hfit_dagster.definitions "
@@ -294,8 +298,10 @@ def _modified_at(job: BuildJob) -> float:
         return time.time()  # no file to compare with: make sure the location is current
 
 
-def _find_job(request: BaseWorkspaceRequestContext, name: str) -> tuple[BaseWorkspaceRequestContext, CodeLocation,
-                                                                         RemoteRepository, RemoteJob] | None:
+def _find_job(request: BaseWorkspaceRequestContext, name: str, template: str,
+              ) -> tuple[BaseWorkspaceRequestContext, CodeLocation, RemoteRepository, RemoteJob] | None:
+    """The job ``name`` of template ``template`` (its ``hfit/template`` tag): a job of another template whose name
+    has the same slug is not this template's job."""
     from dagster._core.definitions.selector import JobSubsetSelector
 
     for location_name, entry in request.get_code_location_entries().items():
@@ -309,7 +315,9 @@ def _find_job(request: BaseWorkspaceRequestContext, name: str) -> tuple[BaseWork
             if repo.has_job(name):
                 selector = JobSubsetSelector(location_name=location_name, repository_name=repo.name, job_name=name,
                                              op_selection=None)
-                return request, location, repo, location.get_job(selector)
+                remote_job = location.get_job(selector)
+                if remote_job.tags.get("hfit/template") == template:
+                    return request, location, repo, remote_job
     return None
 
 

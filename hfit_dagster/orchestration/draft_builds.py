@@ -11,17 +11,25 @@ Such a build never yields personal data and never stands in for an approved pack
 
 Only approved templates are in the Dagster definitions of ``templates/``; drafts reach the engine through the
 service's dry runs.
+
+A run of the service names the content its build record names (run tag ``hfit/template_hash``): the step loads
+the template when the run starts, which may be minutes after the request, and a template edited, approved or
+replaced meanwhile fails the run (``check_requested_content``) instead of building other content under the
+record of this one, and a draft's queued dry run never becomes a build of content approved after it was asked.
 """
 
 import hashlib
 import hmac
+from collections.abc import Mapping
 
 from pydantic import SecretStr
 
+from hfit_dagster.errors import BuildError
 from hfit_dagster.settings import HfitSettings
 from hfit_dagster.template.spec import TemplateSpec
 
 _DRAFT_KEY_LABEL = b"hfit draft build key\x00"
+TEMPLATE_HASH_TAG = "hfit/template_hash"
 
 
 def is_draft(spec: TemplateSpec) -> bool:
@@ -39,3 +47,12 @@ def for_build(spec: TemplateSpec, settings: HfitSettings, run_id: str) -> tuple[
     if not is_draft(spec):
         return spec, settings
     return spec.as_draft_build(), draft_build_settings(settings, run_id)
+
+
+def check_requested_content(spec: TemplateSpec, run_tags: Mapping[str, str]) -> None:
+    """Raise BuildError when the run was requested for other content of the template than ``spec``."""
+    requested = run_tags.get(TEMPLATE_HASH_TAG)
+    if requested and requested != spec.content_hash():
+        raise BuildError(f"template {spec.name} changed after this build was requested (requested content "
+                         f"{requested[:12]}, now {spec.content_hash()[:12]}); nothing was built",
+                         hint="request the build again: it builds the template as it is now")

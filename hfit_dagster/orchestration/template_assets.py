@@ -24,7 +24,7 @@ import dagster as dg
 import pyarrow.parquet as pq
 
 from hfit_dagster.errors import ParameterError
-from hfit_dagster.orchestration.draft_builds import for_build, is_draft
+from hfit_dagster.orchestration.draft_builds import check_requested_content, for_build, is_draft
 from hfit_dagster.orchestration.instance import PACKAGE_KEY, package_metadata
 from hfit_dagster.orchestration.resources import (
     HfitResource,
@@ -104,6 +104,7 @@ def build_template_defs(found: TemplateFile) -> dg.Definitions:
                     config_schema=tables_config_schema(spec, group),
                     description=f"Extract and mask the tables of template {spec.name} (one read-only snapshot)")
     def tables(context: dg.AssetExecutionContext, hfit: HfitResource):  # type: ignore[no-untyped-def]
+        check_requested_content(spec, context.run.tags)
         try:
             prepared = prepare_build(spec, params_from_config(context.op_execution_context.op_config[PARAMS_FIELD]))
         except ParameterError as exc:
