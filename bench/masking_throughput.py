@@ -392,8 +392,9 @@ def unique_free_text(texts: list[str], samples: list[Any], model: str, batch_row
 def merge_latest(path: Path, unique: dict[str, Any]) -> None:
     """Add the unique-text figures to ``bench/results/latest.json`` (read, update these keys, write: other
     benchmarks write the other keys of the same file)."""
-    latest = json.loads(path.read_text()) if path.exists() else {}
-    latest.update({
+    from results_file import merge_results
+
+    merge_results(path, {
         "unique_texts": unique["texts"],
         "unique_texts_per_s": unique["hfit_texts_per_s"],
         "unique_texts_baseline_per_s": unique["baseline_texts_per_s"],
@@ -401,8 +402,6 @@ def merge_latest(path: Path, unique: dict[str, Any]) -> None:
         "unique_texts_ratio_cpu": unique["ratio_cpu"],
         "unique_texts_recall_identifying": unique["recall_identifying"],
     })
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(latest, indent=2) + "\n")
 
 
 def main(argv: list[str] | None = None) -> int:
