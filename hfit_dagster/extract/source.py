@@ -18,6 +18,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from decimal import Decimal
+from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -31,8 +32,6 @@ from hfit_dagster.extract.arrow_types import DIALECT_INFO, UnreadableValue, rows
 from hfit_dagster.extract.db_errors import describe_db_error
 from hfit_dagster.extract.exact_floats import exact_float_columns, float_columns, widen_float_projections
 from hfit_dagster.extract.mysql_fast import fast_batches
-from hfit_dagster.extract.postgres_fast import close_fast_reader
-from hfit_dagster.extract.postgres_fast import fast_batches as postgres_fast_batches
 from hfit_dagster.extract.query_guard import CHECKED_QUERIES, guarded_clause, sqlglot_dialect
 from hfit_dagster.extract.sessions import SOURCE_VALUES, connect_args, install_postgres_loaders
 from hfit_dagster.template.query import ExportQuery
@@ -95,7 +94,8 @@ def read_only_snapshot(provider: str, engine: Engine, *, schema: str | None = No
         raise describe_db_error(provider, exc, names=(url.database or "", url.host or "")) from None
     finally:
         try:
-            close_fast_reader(conn)
+            if dialect == "postgresql":  # only PostgreSQL's fast reader opens a connection of its own
+                _postgres_fast().close_fast_reader(conn)
             conn.rollback()
             if dialect == "sqlite":
                 conn.exec_driver_sql("PRAGMA query_only = OFF")
@@ -198,8 +198,9 @@ def arrow_batches(result: sa.CursorResult[Any], schema: pa.Schema, batch_rows: i
                   processors: list[Any] | None = None, *, fast_read: bool = True) -> Iterator[pa.RecordBatch]:
     """An executed result as Arrow batches: with ``fast_read`` the fast MySQL or PostgreSQL reader where it
     applies, else :func:`reference_batches`."""
-    fast = (fast_batches(result, schema, batch_rows) or postgres_fast_batches(result, schema, batch_rows)
-            if fast_read else None)
+    fast = fast_batches(result, schema, batch_rows) if fast_read else None
+    if fast is None and fast_read and _dialect_name(result) == "postgresql":
+        fast = _postgres_fast().fast_batches(result, schema, batch_rows)
     if fast is not None:
         try:
             yield from fast
@@ -207,6 +208,19 @@ def arrow_batches(result: sa.CursorResult[Any], schema: pa.Schema, batch_rows: i
             result.close()
         return
     yield from reference_batches(result, schema, batch_rows, processors)
+
+
+def _postgres_fast() -> ModuleType:
+    """The PostgreSQL fast reader, imported by PostgreSQL reads only: it imports ADBC and ``pyarrow.dataset``
+    (~30 ms of CPU), and through them pandas where the process allows it (~0.2 s more)."""
+    from hfit_dagster.extract import postgres_fast
+
+    return postgres_fast
+
+
+def _dialect_name(result: sa.CursorResult[Any]) -> str | None:
+    context = getattr(result, "context", None)
+    return None if context is None else str(context.dialect.name)
 
 
 def reference_batches(result: sa.CursorResult[Any], schema: pa.Schema, batch_rows: int,
