@@ -17,6 +17,8 @@ from sqlalchemy.dialects import mysql, postgresql
 from sqlalchemy.sql import sqltypes
 from sqlalchemy.types import TypeEngine
 
+from hfit_dagster.extract.arrow_types import DIALECT_INFO
+
 # What a column holds, independent of any dialect.
 BOOL = "bool"
 INT = "int"
@@ -66,12 +68,17 @@ class TypeInfo:
 def source_family(table: sa.Table) -> str:
     """The SQL family a reflected table comes from: "mysql", "postgresql" or "generic" (SQLite, unknown).
 
-    Set ``table.info["hfit_source_dialect"]`` to say it explicitly; otherwise it is read from the
-    reflected table options and column types.
+    Set ``table.info["hfit_source_dialect"]`` to say it explicitly; a table reflected from a MySQL/MariaDB or
+    PostgreSQL source names its dialect (``DIALECT_INFO``): a PostgreSQL table of generic types only (``integer``,
+    ``numeric``) cannot be told from a SQLite one by its types. Otherwise it is read from the reflected table
+    options and column types.
     """
     forced = table.info.get("hfit_source_dialect")
     if forced:
         return "mysql" if forced in ("mysql", "mariadb") else str(forced)
+    reflected = table.info.get(DIALECT_INFO)
+    if reflected in ("mysql", "mariadb", "postgresql"):
+        return "mysql" if reflected != "postgresql" else "postgresql"
     if any(key.startswith(("mysql_", "mariadb_")) for key in table.dialect_kwargs):
         return "mysql"
     for column in table.columns:
