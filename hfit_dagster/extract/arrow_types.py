@@ -4,7 +4,8 @@ Values keep what the source holds (docs/templates.md, "How source values are rea
 
 * MySQL/MariaDB ``FLOAT`` and PostgreSQL ``real`` are float32 (the server's 4-byte value, exactly);
 * PostgreSQL ``interval``, ``timetz``, JSON and ``numeric`` (bounded or not: any may hold ``NaN``, an unbounded
-  one ``Infinity`` too) are the server's text (field metadata ``hfit.text``);
+  one ``Infinity`` too) are the server's text (field metadata ``hfit.text``; a bounded numeric's scale in
+  ``hfit.scale``: readers that treat numbers as numbers treat these so too, ``is_decimal_text``);
 * MySQL/MariaDB dates that are not calendar dates (``0000-00-00``, ``2024-00-00``, ``2024-02-30``) are NULL;
   every MySQL/MariaDB DATE, DATETIME and TIMESTAMP field says so in its metadata (``hfit.zero_date: null``);
 * PostgreSQL ``infinity``/``-infinity`` are the largest/smallest value of the Arrow type, BC dates are
@@ -35,6 +36,7 @@ DIALECT_INFO = "hfit_dialect"
 ZERO_DATE = "hfit.zero_date"
 TEXT_OF = "hfit.text"
 EDGE_VALUES = "hfit.edge_values"
+DECIMAL_SCALE = "hfit.scale"  # a numeric read as text: its declared scale (absent: unbounded)
 _MYSQL = ("mysql", "mariadb")
 
 
@@ -118,12 +120,29 @@ def field_metadata(column_type: sa.types.TypeEngine[Any], dialect: str | None) -
         if isinstance(column_type, sa.JSON):
             return {TEXT_OF: "json"}
         if isinstance(column_type, sa.Numeric) and not isinstance(column_type, sa.Float):
-            return {TEXT_OF: "numeric"}
+            scale = column_type.scale if column_type.precision is not None else None
+            return {TEXT_OF: "numeric", **({} if scale is None else {DECIMAL_SCALE: str(scale)})}
         if isinstance(column_type, sa.Date | sa.DateTime):
             return {EDGE_VALUES: "infinity=max,-infinity=min,bc=astronomical_year"}
         if isinstance(column_type, sa.Time):
             return {EDGE_VALUES: "24:00:00=86400s"}
     return {}
+
+
+def is_decimal_text(f: pa.Field) -> bool:
+    """A number read as its decimal text (a PostgreSQL ``numeric``, which may hold NaN and infinities): a number
+    to every reader that treats numbers as numbers, text only to keep its values exact."""
+    return bool(f.metadata) and f.metadata.get(TEXT_OF.encode()) == b"numeric"
+
+
+def decimal_scale(f: pa.Field) -> int | None:
+    """The declared scale of a decimal field (an Arrow decimal's, or a decimal text's); None when unbounded or not
+    a decimal."""
+    t = f.type.value_type if pa.types.is_dictionary(f.type) else f.type
+    if pa.types.is_decimal(t):
+        return int(t.scale)
+    scale = f.metadata.get(DECIMAL_SCALE.encode()) if is_decimal_text(f) and f.metadata else None
+    return int(scale) if scale is not None else None
 
 
 def json_text(value: Any) -> str:

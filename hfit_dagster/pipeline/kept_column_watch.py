@@ -2,7 +2,9 @@
 
 A plan is decided on a sample; a column kept on that evidence may still hold an email in its millionth row.
 Before a batch is masked, each of its kept text-like columns - text and JSON, BLOB/VARBINARY/bytea searched
-as bytes (the first 64 KiB of each value), integers that could be identifiers - is searched by the
+as bytes (the first 64 KiB of each value), whole numbers that could be identifiers (integers, and decimals of
+scale 0 or unbounded whose values are all whole, MySQL DECIMAL and PostgreSQL numeric alike: a numeric read as
+its text to keep NaN is a number here, not text) - is searched by the
 structured recognizers of :mod:`hfit_dagster.masking.value_patterns` (emails, phone numbers, US SSNs,
 payment cards with Luhn, IBANs; SSN- and phone-shaped integers), vectorized over the batch.
 
@@ -11,7 +13,8 @@ kept and the column can no longer be masked consistently in this build; the erro
 was found (never a value) and the rule to add, and nothing is published.
 
 Not watched: columns kept by a template rule (``keep`` is a reviewed decision), every column when the
-template's masking default is ``keep``, integer keys and integers named as counts, amounts or ids.
+template's masking default is ``keep``, integer keys, numbers named as counts, amounts or ids, and decimals
+with a fractional scale (amounts, measures).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from hfit_dagster.errors import MaskingError
+from hfit_dagster.extract.arrow_types import decimal_scale, is_decimal_text
 from hfit_dagster.masking import TableMaskingPlan
 from hfit_dagster.masking.classifier import name_tokens
 from hfit_dagster.masking.value_patterns import (
@@ -34,16 +38,23 @@ from hfit_dagster.masking.value_patterns import (
 )
 
 BINARY_SCAN_BYTES = 65_536  # of each distinct binary value, searched as bytes
+_NON_FINITE = r"^[+-]?(nan|inf|infinity)$"  # a decimal text's NaN and infinities
 
 
 class PersonalDataInKeptColumn(MaskingError):
     """A kept column holds personal data found while staging."""
 
 
-def _watched_kind(column: pa.Array, decision_source: str, name: str) -> str | None:
+def _watched_kind(column: pa.Array, f: pa.Field, decision_source: str, name: str) -> str | None:
     t = column.type
     if pa.types.is_dictionary(t):
         t = t.value_type
+    if pa.types.is_decimal(t) or is_decimal_text(f):
+        # a number, whatever holds it (a PostgreSQL numeric is its text, to keep NaN): whole numbers that
+        # could be identifiers are watched as integers, others (amounts, measures) are not looked at
+        scale = decimal_scale(f)
+        whole = scale is None or scale <= 0
+        return "decimal" if whole and decision_source != "key" and may_be_identifier(name_tokens(name)) else None
     if pa.types.is_string(t) or pa.types.is_large_string(t):
         return "text"
     if pa.types.is_binary(t) or pa.types.is_large_binary(t):
@@ -51,6 +62,21 @@ def _watched_kind(column: pa.Array, decision_source: str, name: str) -> str | No
     if pa.types.is_integer(t) and decision_source != "key" and may_be_identifier(name_tokens(name)):
         return "integer"
     return None
+
+
+def _whole_numbers(column: pa.Array) -> pa.Array | None:
+    """The distinct values of an integer or decimal column as int64, without NaN and infinities; None when one
+    of them is not a whole number (a column of fractions holds no identifier). Values over 18 digits are left
+    out: no SSN or phone number has them."""
+    if pa.types.is_dictionary(column.type):
+        column = column.dictionary
+    if pa.types.is_integer(column.type):
+        return column
+    text = pc.utf8_trim_whitespace(pc.cast(pc.unique(column.drop_null()), pa.string()))
+    text = text.filter(pc.invert(pc.match_substring_regex(text, _NON_FINITE, ignore_case=True)))
+    if not pc.all(pc.match_substring_regex(text, r"^[+-]?[0-9]+$")).as_py():
+        return None
+    return pc.cast(text.filter(pc.less_equal(pc.utf8_length(text), 18)), pa.int64())
 
 
 def _text_values(column: pa.Array, kind: str) -> pa.Array:
@@ -84,12 +110,13 @@ class KeptColumnWatch:
             if decision.operator != "keep" or decision.source == "rule" or name not in batch.schema.names:
                 continue
             column = batch.column(name)
-            kind = _watched_kind(column, decision.source, name)
+            kind = _watched_kind(column, batch.schema.field(name), decision.source, name)
             if kind is None or column.null_count == len(column):
                 continue
             self.batches[f"{table}.{name}"] += 1
-            if kind == "integer":
-                finding = integer_entity(column)
+            if kind in ("integer", "decimal"):
+                numbers = _whole_numbers(column)
+                finding = integer_entity(numbers) if numbers is not None else None
                 if finding is not None:
                     raise self._error(table, name, kind, {finding.entity: finding.matched}, decision.evidence)
                 continue
@@ -103,18 +130,19 @@ class KeptColumnWatch:
                evidence: str) -> PersonalDataInKeptColumn:
         found = ", ".join(f"{n} {entity}" for entity, n in sorted(counts.items()))
         entity = max(counts, key=lambda e: counts[e])
-        if kind == "binary":
+        if kind in ("binary", "decimal"):  # no operator fakes a DECIMAL/NUMERIC value: it is nulled
             operator = "null"
         elif kind == "integer":
             operator = ENTITY_OPERATORS.get(entity, "hash")
         else:
             operator = "redact_text"
+        shaped = ENTITY_OPERATORS.get(entity, operator)
+        whole = "" if kind == "decimal" else f"({shaped} if every value is one {entity}), "
         return PersonalDataInKeptColumn(
             f"{table}.{column} was kept ({evidence}) but a batch of it holds personal data: {found} "
             "distinct value(s) found while staging; nothing was published",
             hint=f"add a masking rule to the template, e.g. 'masking: {{{table}.{column}: {operator}}}' "
-                 f"({ENTITY_OPERATORS.get(entity, operator)} if every value is one {entity}), or "
-                 f"'{table}.{column}: keep' to publish the column as it is",
+                 f"{whole}or '{table}.{column}: keep' to publish the column as it is",
         )
 
     def summary(self) -> dict[str, object]:

@@ -155,6 +155,10 @@ def _personal_values(plan: TableMaskingPlan, column: str, values: pa.Array) -> p
     return pc.if_else(pc.is_in(values, value_set=pa.array(others, values.type)), pa.scalar(None, values.type), values)
 
 
+def _decimal(column_type: sa.types.TypeEngine) -> bool:
+    return isinstance(column_type, sa.Numeric) and not isinstance(column_type, sa.Float)
+
+
 def _settle(early: tuple[int, Future[Verdict]] | None) -> None:
     """An early scan that no longer counts: not started, dropped; running, waited for (it reads the table's
     file), its outcome ignored (the table is scanned again)."""
@@ -322,13 +326,15 @@ class LeakScan:
         plan = self._plans.get(name)
         keys = self._table_keys(name)
         numbers = self._kept_numbers(name)
+        decimals = self._decimal_columns(name)
 
         first_row = 0
         with ThreadPoolExecutor(max_workers=SCAN_THREADS, thread_name_prefix="hfit-leak") as pool:
             for batch in self.staged_text(name, LEAK_SCAN_ROWS, [*keys.columns, *numbers]):
                 text = [c for c, f in zip(batch.schema.names, batch.schema, strict=True)
-                        if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)
-                        or (pa.types.is_dictionary(f.type) and pa.types.is_string(f.type.value_type))]
+                        if (pa.types.is_string(f.type) or pa.types.is_large_string(f.type)
+                            or (pa.types.is_dictionary(f.type) and pa.types.is_string(f.type.value_type)))
+                        and c not in decimals and c not in numbers]
                 text += [c for c in numbers if c in batch.schema.names]
                 entities: list[np.ndarray] = []
 
@@ -364,16 +370,24 @@ class LeakScan:
         return verdict
 
     def _kept_numbers(self, name: str) -> list[str]:
-        """The kept integer columns of table ``name`` that may hold a phone or an id as a number (not its key
-        columns): scanned as text. A hit there is judged by row, like free text: the original of the row or of
-        an entity it belongs to is a leak; another's is a collision, as any number column of ids in a large
-        table meets phone-shaped originals by chance."""
+        """The kept integer and whole decimal (scale 0) columns of table ``name`` that may hold a phone or an id
+        as a number (not its key columns): scanned as text. A hit there is judged by row, like free text: the
+        original of the row or of an entity it belongs to is a leak; another's is a collision, as any number
+        column of ids in a large table meets phone-shaped originals by chance."""
         plan, table = self._plans.get(name), self._tables.get(name)
         if table is None:
             return []
         keys = {c.name for c in table.primary_key.columns} | {c.parent.name for c in table.foreign_keys}
         return [c.name for c in table.columns if c.name not in keys and _kept(plan, c.name)
-                and isinstance(c.type, sa.Integer) and not isinstance(c.type, sa.Boolean)]
+                and ((isinstance(c.type, sa.Integer) and not isinstance(c.type, sa.Boolean))
+                     or (_decimal(c.type) and c.type.scale == 0))]
+
+    def _decimal_columns(self, name: str) -> set[str]:
+        """The DECIMAL/NUMERIC columns of table ``name``: numbers, not searched as text even where they are staged
+        as their decimal text (a PostgreSQL numeric, read so to keep NaN), as a MySQL DECIMAL is not; the whole
+        ones among them that are kept are ``_kept_numbers``."""
+        table = self._tables.get(name)
+        return set() if table is None else {c.name for c in table.columns if _decimal(c.type)}
 
     def is_early(self, name: str) -> bool:
         return name in self._early

@@ -21,6 +21,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import sqlalchemy as sa
 
+from hfit_dagster.extract.arrow_types import is_decimal_text
 from hfit_dagster.package.sql_script import SqlScriptWriter, referred_table
 from hfit_dagster.pipeline.memory import PENDING_WRITES, ROW_GROUP_ROWS
 from hfit_dagster.pipeline.progress import Progress
@@ -212,8 +213,8 @@ class TableSink:
 
     # -- reading back ------------------------------------------------------------------------------------
     def text_batches(self, name: str, batch_rows: int, also: Sequence[str] = ()) -> Iterator[pa.RecordBatch]:
-        """A staged table's text columns and the columns ``also`` (keys), ``batch_rows`` rows at a time
-        (nothing when it has no text column).
+        """A staged table's text columns (not numbers staged as their decimal text) and the columns ``also``
+        (keys), ``batch_rows`` rows at a time (nothing when it has no text column).
 
         Columns written with dictionaries are read as such: a column chunk's dictionary holds exactly the
         values written to it, so their distinct values come without hashing every row again; the others are
@@ -221,7 +222,7 @@ class TableSink:
         """
         path = parquet_path(self.staging, name)
         text = [f.name for f in pq.read_schema(path)
-                if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)]
+                if (pa.types.is_string(f.type) or pa.types.is_large_string(f.type)) and not is_decimal_text(f)]
         if not text:
             return
         metadata = pq.read_metadata(path)

@@ -1,0 +1,127 @@
+"""Personal numbers stored as NUMERIC/DECIMAL: a PostgreSQL numeric is read as its decimal text (to keep NaN), yet it
+is a number to the watch over kept columns, which looks at whole numbers that could be identifiers (SSNs and
+phone numbers) as it does at BIGINT ones, and leaves amounts alone; on a real PostgreSQL source, an SSN column
+declared NUMERIC(9,0) fails the build naming the column, never a value, and the rule its hint names applies."""
+
+from __future__ import annotations
+
+import subprocess
+from decimal import Decimal
+from pathlib import Path
+
+import psycopg
+import pyarrow as pa
+import pytest
+
+from hfit_dagster.errors import MaskingError
+from hfit_dagster.extract.arrow_types import DECIMAL_SCALE, TEXT_OF
+from hfit_dagster.masking.plan import ColumnDecision, TableMaskingPlan
+from hfit_dagster.pipeline.kept_column_watch import KeptColumnWatch, PersonalDataInKeptColumn
+from hfit_dagster.pipeline.local_build import build_package
+from hfit_dagster.settings import load_settings
+from hfit_dagster.template.loader import parse_template
+from tests.conftest import TEST_MASKING_KEY
+from tests.privacy.column_outputs import originals_found
+from tests.privacy.test_columns_mariadb import ssn_like
+
+ROWS = 300
+
+
+def _numeric_text(name: str, scale: int | None) -> pa.Field:
+    metadata = {TEXT_OF: "numeric", **({} if scale is None else {DECIMAL_SCALE: str(scale)})}
+    return pa.field(name, pa.string(), metadata=metadata)
+
+
+def _kept(*names: str) -> TableMaskingPlan:
+    return TableMaskingPlan("customers", {n: ColumnDecision(n, "keep", None, 0.9, "type NUMERIC", "type")
+                                          for n in names})
+
+
+def _watch(batch: pa.RecordBatch, *names: str) -> KeptColumnWatch:
+    watch = KeptColumnWatch()
+    watch.check("customers", _kept(*names), batch)
+    return watch
+
+
+def test_ssns_in_a_kept_numeric_text_column_are_found_like_bigint_ones() -> None:
+    """SSNs in a PostgreSQL NUMERIC(9,0) (its text), a MySQL DECIMAL(9,0) (an Arrow decimal) and an unbounded
+    numeric of whole values are found as in a BIGINT column: the error names the column and US_SSN, no value."""
+    ssns = ssn_like(ROWS)
+    columns = {
+        "tax_ref_text": (pa.array([str(v) for v in ssns] + ["NaN", None]), _numeric_text("tax_ref_text", 0)),
+        "tax_ref_decimal": (pa.array([Decimal(v) for v in ssns] + [None, None], pa.decimal128(9, 0)),
+                            pa.field("tax_ref_decimal", pa.decimal128(9, 0))),
+        "tax_ref_unbounded": (pa.array([str(v) for v in ssns] + ["Infinity", None]),
+                              _numeric_text("tax_ref_unbounded", None)),
+        "tax_ref_bigint": (pa.array(ssns + [None, None], pa.int64()), pa.field("tax_ref_bigint", pa.int64())),
+    }
+    for name, (values, field) in columns.items():
+        batch = pa.RecordBatch.from_arrays([values], schema=pa.schema([field]))
+        with pytest.raises(PersonalDataInKeptColumn) as found:
+            _watch(batch, name)
+        message = str(found.value)
+        assert f"customers.{name}" in message and "US_SSN" in message, name
+        assert not any(str(v) in message for v in ssns[:50]), name
+
+
+def test_amounts_and_counts_in_numeric_columns_are_not_looked_at() -> None:
+    """A numeric with a fractional scale (an amount) is a number, not text: the watch skips it as it skips a MySQL
+    DECIMAL(10,2), so no value of it is searched, however identifier-like; so is a whole column named an amount,
+    and an unbounded numeric holding fractions."""
+    ssns = ssn_like(ROWS)
+    fields = [_numeric_text("total", 2), pa.field("price", pa.decimal128(12, 2)), _numeric_text("amount", 0),
+              _numeric_text("reading", None)]
+    batch = pa.RecordBatch.from_arrays([
+        pa.array([f"{v}.00" for v in ssns]),
+        pa.array([Decimal(v) for v in ssns], pa.decimal128(12, 2)),
+        pa.array([str(v) for v in ssns]),
+        pa.array([f"{v}.5" for v in ssns]),
+    ], schema=pa.schema(fields))
+    watch = _watch(batch, *batch.schema.names)
+    assert watch.summary()["columns"] == {"customers.reading": 1}  # looked at as numbers: fractions, no id
+
+
+@pytest.fixture
+def numeric_source(tmp_path: Path, postgres_database, monkeypatch: pytest.MonkeyPatch):
+    name = postgres_database()
+    with psycopg.connect(f"host=127.0.0.1 port=5432 user=postgres dbname={name}") as conn, conn.cursor() as cur:
+        cur.execute("CREATE TABLE customers (id INT PRIMARY KEY, tax_ref NUMERIC(9,0), total NUMERIC(10,2))")
+        cur.executemany("INSERT INTO customers VALUES (%s, %s, %s)",
+                        [(i + 1, v, Decimal(i) / 4) for i, v in enumerate(ssn_like(1000))])
+        conn.commit()
+    monkeypatch.setenv("HFIT_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("HFIT_MASKING_KEY", TEST_MASKING_KEY)
+    monkeypatch.setenv("HFIT_PROVIDER_SRC_URL", f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}")
+    monkeypatch.setenv("HFIT_BATCH_ROWS", "100")
+    return load_settings()
+
+
+TEMPLATE = """
+templateName: privacy-numeric-ssn
+exports:
+  customers: {provider: SRC, query: 'SELECT * FROM customers ORDER BY id'}
+masking:
+  default: auto
+"""
+
+
+@pytest.mark.postgres
+def test_a_numeric_ssn_column_of_a_postgres_source_fails_the_build_then_its_rule_masks_it(
+        numeric_source, postgres_database) -> None:
+    """SSNs in a PostgreSQL NUMERIC(9,0) column: the build fails naming customers.tax_ref and US_SSN (no value);
+    with the rule the error suggests, the package loads into PostgreSQL and holds none of the SSNs."""
+    with pytest.raises(MaskingError) as failure:
+        build_package(parse_template(TEMPLATE), {}, numeric_source, dialect="postgresql")
+    message = str(failure.value)
+    assert "customers.tax_ref" in message and "US_SSN" in message
+    assert not any(str(v) in message for v in ssn_like(1000))
+    hint = failure.value.hint or ""
+    assert "customers.tax_ref: null" in hint  # no operator fakes a NUMERIC: the one that applies
+
+    ruled = TEMPLATE + "  customers.tax_ref: 'null'\n"
+    built = build_package(parse_template(ruled), {}, numeric_source, dialect="postgresql")
+    assert originals_found(built.path, [str(v) for v in ssn_like(1000)]) == []
+    target = postgres_database()
+    loaded = subprocess.run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", target, "-v", "ON_ERROR_STOP=1",
+                             "-q", "-X", "-f", str(built.path / "package.sql")], capture_output=True, timeout=300)
+    assert loaded.returncode == 0, loaded.stderr.decode()[:500]
