@@ -110,8 +110,8 @@ class ArrowLiterals:
                 return lambda arr: self.hex_literals(
                     [None if v is None else v.encode("utf-8") for v in arr.to_pylist()]
                 )
-            if target_kind == ct.DECIMAL:  # money text ('-$1,234.50') into a number
-                return lambda arr: self.quote(pc.replace_substring_regex(as_text(arr), _CURRENCY, ""))
+            if target_kind == ct.DECIMAL:
+                return self._decimal_text
             if target_kind == ct.JSON:
                 return lambda arr: self.quote(d.json_column_text(json_text(as_text(arr)), target))
             if target_kind == ct.ARRAY and d.native_arrays:
@@ -139,6 +139,17 @@ class ArrowLiterals:
         if pa.types.is_nested(t):
             return self._nested_renderer(t, target_kind)
         return lambda arr: self.quote_python([None if v is None else str(v) for v in arr.to_pylist()])
+
+    def _decimal_text(self, arr: pa.Array) -> pa.Array:
+        """Text into a DECIMAL column: a plain decimal (a PostgreSQL numeric's text) is the number itself,
+        unquoted; NaN and infinities (where the target holds them: a MySQL target has them as NULL already) and
+        money text ('-$1,234.50', its currency signs and separators removed) stay quoted for the server to read."""
+        text = as_text(arr)
+        plain = pc.fill_null(pc.match_substring_regex(text, _PLAIN_DECIMAL), False)
+        if pc.all(plain).as_py():
+            return text
+        quoted = self.quote(pc.replace_substring_regex(text, _CURRENCY, ""))
+        return pc.if_else(plain, text, quoted) if pc.any(plain).as_py() else quoted
 
     def _floats(self, arr: pa.Array) -> pa.Array:
         if arr.type in (pa.float16(), pa.float32()):
@@ -239,6 +250,7 @@ def dialect_quotes_numbers(dialect: SqlDialect, target_kind: str, arrow_type: pa
 
 
 _CURRENCY = r"[$€£¥,\s]"
+_PLAIN_DECIMAL = r"^-?[0-9]+(\.[0-9]+)?$"  # a decimal literal every dialect reads as the number it spells
 # a JSON document that starts like one: object, array, string, number, true, false or null
 _JSON_START = r'^\s*([{\["]|-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?\s*$|(true|false|null)\s*$)'
 
