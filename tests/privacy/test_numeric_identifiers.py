@@ -1,7 +1,8 @@
 """Personal numbers stored as NUMERIC/DECIMAL: a PostgreSQL numeric is read as its decimal text (to keep NaN), yet it
 is a number to the watch over kept columns, which looks at whole numbers that could be identifiers (SSNs and
 phone numbers) as it does at BIGINT ones, and leaves amounts alone; on a real PostgreSQL source, an SSN column
-declared NUMERIC(9,0) fails the build naming the column, never a value, and the rule its hint names applies."""
+declared NUMERIC(9,0) fails the build naming the column, never a value, and the rule its hint names applies; the
+leak check still reads whole numeric columns (a masked phone kept as digits in its row is a leak)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import psycopg
 import pyarrow as pa
 import pytest
 
-from hfit_dagster.errors import MaskingError
+from hfit_dagster.errors import LeakDetected, MaskingError
 from hfit_dagster.extract.arrow_types import DECIMAL_SCALE, TEXT_OF
 from hfit_dagster.masking.plan import ColumnDecision, TableMaskingPlan
 from hfit_dagster.pipeline.kept_column_watch import KeptColumnWatch, PersonalDataInKeptColumn
@@ -125,3 +126,33 @@ def test_a_numeric_ssn_column_of_a_postgres_source_fails_the_build_then_its_rule
     loaded = subprocess.run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", target, "-v", "ON_ERROR_STOP=1",
                              "-q", "-X", "-f", str(built.path / "package.sql")], capture_output=True, timeout=300)
     assert loaded.returncode == 0, loaded.stderr.decode()[:500]
+
+
+@pytest.mark.postgres
+def test_a_masked_phone_kept_in_a_whole_numeric_column_of_its_row_is_a_leak(tmp_path: Path, postgres_database,
+                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """The leak check skips numeric amounts but not whole numbers: a row's phone, masked in its text column and
+    kept as digits in a NUMERIC(13,0) column of the same row, fails the build as a leak naming that column."""
+    name = postgres_database()
+    with psycopg.connect(f"host=127.0.0.1 port=5432 user=postgres dbname={name}") as conn, conn.cursor() as cur:
+        cur.execute("CREATE TABLE contacts (id INT PRIMARY KEY, phone VARCHAR(32), callback NUMERIC(13,0), "
+                    "total NUMERIC(10,2))")
+        cur.executemany("INSERT INTO contacts VALUES (%s, %s, %s, %s)",
+                        [(i, f"+49 1{i % 100:02d} {(i * 7919) % 100_000_000:08d}",
+                          int(f"491{i % 100:02d}{(i * 7919) % 100_000_000:08d}") if i == 150 else i * 1000 + 17,
+                          Decimal(i) / 4) for i in range(1, 301)])
+        conn.commit()
+    monkeypatch.setenv("HFIT_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("HFIT_MASKING_KEY", TEST_MASKING_KEY)
+    monkeypatch.setenv("HFIT_PROVIDER_SRC_URL", f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}")
+    template = """
+templateName: privacy-numeric-leak
+exports:
+  contacts: {provider: SRC, query: 'SELECT * FROM contacts ORDER BY id'}
+masking:
+  contacts.phone: phone
+  default: auto
+"""
+    with pytest.raises(LeakDetected) as leak:
+        build_package(parse_template(template), {}, load_settings(), dialect="postgresql")
+    assert "contacts.callback" in str(leak.value)
