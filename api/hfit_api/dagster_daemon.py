@@ -107,7 +107,10 @@ class DaemonProcess:
     def _keep_running(self) -> None:
         try:
             env = {**os.environ, "DAGSTER_HOME": str(self.prepare())}
-        except Exception:  # noqa: BLE001 - the service still serves packages; builds wait in the queue
+        except HfitError as exc:  # the service still serves packages; builds fail with the same message
+            log.error("no dagster-daemon started: %s%s", exc.message, f" (hint: {exc.hint})" if exc.hint else "")
+            return
+        except Exception:  # noqa: BLE001 - as above, with Dagster's traceback for the operator
             log.exception("could not prepare the Dagster instance; no dagster-daemon started")
             return
         while True:

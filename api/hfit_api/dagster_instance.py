@@ -23,6 +23,7 @@ from typing import Any
 
 import yaml
 
+from hfit_dagster.errors import HfitError
 from hfit_dagster.settings import HfitSettings
 
 CODE_MODULE = "hfit_dagster.definitions"
@@ -60,9 +61,27 @@ def prepare_instance(settings: HfitSettings, create_storage: Callable[[Path], No
     returns the directory."""
     with _PREPARING:
         directory = _write_files(settings)
+        check_instance_file(directory)
         if not _sqlite_storage_exists(directory):
             (create_storage or create_storage_here)(directory)
         return directory
+
+
+def check_instance_file(directory: Path) -> None:
+    """Raise HfitError naming the file and line when ``dagster.yaml`` is not a YAML mapping (an operator's edit):
+    Dagster's own error would reach the log as a traceback and every build as an exception's class name."""
+    path = directory / "dagster.yaml"
+    hint = "fix it, or delete it: hfit serve then writes one for a single machine (docs/service.md)"
+    try:
+        content = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise HfitError(f"{path} is not valid YAML{where}", hint=hint) from None
+    except OSError as exc:
+        raise HfitError(f"{path} cannot be read ({exc.strerror})", hint=hint) from None
+    if content is not None and not isinstance(content, dict):
+        raise HfitError(f"{path} is not a mapping of Dagster instance settings", hint=hint)
 
 
 def _sqlite_storage_exists(directory: Path) -> bool:
@@ -87,9 +106,14 @@ def create_storage_here(directory: Path) -> None:
     together: SQLite storage created by several processes at once gets two schema heads."""
     import dagster as dg
 
-    with dg.DagsterInstance.from_config(str(directory)) as instance:
-        instance.get_runs(limit=1)
-        instance.all_instigator_state()
+    try:
+        with dg.DagsterInstance.from_config(str(directory)) as instance:
+            instance.get_runs(limit=1)
+            instance.all_instigator_state()
+    except Exception as exc:  # noqa: BLE001 - its message may echo the settings (a password): the class only
+        raise HfitError(f"the Dagster instance {directory} cannot be opened ({exc.__class__.__name__})",
+                        hint=f"check the storage and settings in {directory / 'dagster.yaml'}; the service log "
+                        "has Dagster's message") from exc
 
 
 def _write_if_missing(path: Path, content: dict[str, Any], comment: str) -> None:
