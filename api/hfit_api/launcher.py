@@ -267,6 +267,13 @@ class QueuedRunLauncher:
                                                                    "build's run was created"), run_id)
                     self._unfollow(run_id)
                 continue
+            if build.resumed and run.status == dg.DagsterRunStatus.NOT_STARTED:
+                # created, never submitted (the service stopped in between): no daemon will ever start it
+                message = "interrupted: the service stopped before the build's run was submitted"
+                self.instance.report_run_failed(run, message)
+                build.events.failed(build.build_id, BuildError(message, hint="request the build again"), run_id)
+                self._unfollow(run_id)
+                continue
             state = build_state(run.status)
             if state == build.reported:
                 continue
