@@ -137,11 +137,13 @@ class KeptColumnWatch:
         else:
             operator = "redact_text"
         shaped = ENTITY_OPERATORS.get(entity, operator)
+        # YAML reads a bare null as no value at all: the null operator is written quoted
+        written = '"null"' if operator == "null" else operator
         whole = "" if kind == "decimal" else f"({shaped} if every value is one {entity}), "
         return PersonalDataInKeptColumn(
             f"{table}.{column} was kept ({evidence}) but a batch of it holds personal data: {found} "
             "distinct value(s) found while staging; nothing was published",
-            hint=f"add a masking rule to the template, e.g. 'masking: {{{table}.{column}: {operator}}}' "
+            hint=f"add a masking rule to the template, e.g. 'masking: {{{table}.{column}: {written}}}' "
                  f"{whole}or '{table}.{column}: keep' to publish the column as it is",
         )
 
