@@ -226,7 +226,11 @@ def _processed(values: Any, processor: Callable[[Any], Any], arrow_type: pa.Data
             out.append(processor(value))
         except (TypeError, ValueError, ArithmeticError):
             if temporal and isinstance(value, int | float) and not isinstance(value, bool):
-                moment = _EPOCH + timedelta(seconds=value)
+                try:
+                    moment = _EPOCH + timedelta(seconds=value)
+                except OverflowError:  # beyond the calendar: values_to_array names the column
+                    out.append(value)
+                    continue
                 out.append(moment.date() if pa.types.is_date(arrow_type) else moment)
             else:
                 out.append(value)

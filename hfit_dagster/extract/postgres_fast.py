@@ -220,6 +220,8 @@ class _DriverError(Exception):
         text = str(exc).strip()
         super().__init__(text.splitlines()[0] if text else type(exc).__name__)
         self.sqlstate = getattr(exc, "sqlstate", None)
+        primary = dict(getattr(exc, "details", None) or ()).get(b"PG_DIAG_MESSAGE_PRIMARY")
+        self.message_primary = primary.decode("utf-8", "replace") if isinstance(primary, bytes) else None
 
 
 def _described(provider: str, exc: Exception, where: str) -> ProviderError:
