@@ -8,7 +8,8 @@ Compiling all of them takes ~20 s of CPU, so compiled code is cached on disk and
 next to the module (``__pycache__``) where the install is writable, else in the user's cache directory
 (``~/.cache/numba``), else in hfit's state directory (``$HFIT_HOME/numba-cache``: a read-only image whose
 home is not writable either, with a volume for hfit's state). Only where none of those is writable does
-every process compile again.
+every process compile again. The install compiles them all into that cache (``hfit_dagster.jit_warmup``), so
+no build does.
 """
 
 from __future__ import annotations

@@ -72,6 +72,7 @@ def warm_mysql_reader() -> None:
         seq += 1
     eof = b"\xfe\x00\x00\x02\x00"
     stream += len(eof).to_bytes(3, "little") + bytes([seq]) + eof
+    # stand-ins for PyMySQL's connection, result and cursor: only what the reader touches, the socket a byte stream
     conn = SimpleNamespace(_current_timeout=None, _read_timeout=None, _next_seq_id=1, encoding="utf8",
                            _rfile=io.BufferedReader(io.BytesIO(bytes(stream))), _force_close=lambda: None)
     result = SimpleNamespace(converters=converters, unbuffered_active=True, connection=conn, rows=None,
