@@ -307,8 +307,8 @@ def _modified_at(job: BuildJob) -> float:
 
 def _find_job(request: BaseWorkspaceRequestContext, name: str, template: str,
               ) -> tuple[BaseWorkspaceRequestContext, CodeLocation, RemoteRepository, RemoteJob] | None:
-    """The job ``name`` of template ``template`` (its ``hfit/template`` tag): a job of another template whose name
-    has the same slug is not this template's job."""
+    """The job ``name`` of template ``template`` (its ``hfit/template`` tag); BuildError when the job is another
+    template's (the same slug: the code location leaves the later template out, ``service_templates.py``)."""
     from dagster._core.definitions.selector import JobSubsetSelector
 
     for location_name, entry in request.get_code_location_entries().items():
@@ -323,8 +323,11 @@ def _find_job(request: BaseWorkspaceRequestContext, name: str, template: str,
                 selector = JobSubsetSelector(location_name=location_name, repository_name=repo.name, job_name=name,
                                              op_selection=None)
                 remote_job = location.get_job(selector)
-                if remote_job.tags.get("hfit/template") == template:
+                owner = remote_job.tags.get("hfit/template")
+                if owner == template:
                     return request, location, repo, remote_job
+                raise BuildError(f"Dagster job {name} builds template {owner}, not {template}: names that differ only "
+                                 "in '-', '.' and '_' share a job", hint=f"rename template {template}")
     return None
 
 

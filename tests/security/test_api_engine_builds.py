@@ -11,7 +11,7 @@ import dagster as dg
 import pytest
 
 from hfit_api.builds import params_as_strings
-from hfit_api.launcher import BuildJob, failure_of, run_config, run_tags
+from hfit_api.launcher import BuildJob, QueuedRunLauncher, failure_of, run_config, run_tags
 from hfit_dagster.definitions import HfitResource, build_definitions, build_template_defs
 from hfit_dagster.errors import BuildError, InvalidRequest, ParameterError
 from hfit_dagster.orchestration.resources import run_config_for, tables_op_name
@@ -124,3 +124,23 @@ def test_a_personal_parameter_value_is_not_stored_in_dagster_run_storage(tmp_pat
                    requester="alice", dry_run=True, template_hash=found.spec.content_hash())
     stored = json.dumps(run_config(job)) + json.dumps(run_tags(job))
     assert "alice.personal@example.com" not in stored
+
+
+@pytest.mark.slow  # starts the code location's server
+@pytest.mark.timeout(180)
+def test_a_draft_request_never_runs_the_job_of_the_approved_template_whose_slug_it_shares(
+        hfit_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The draft integration_test_suite and the approved integration-test-suite would share the job
+    build_integration_test_suite: a dry run requested for the draft is refused with a message saying whose job
+    that is, instead of running the approved template (keep rules applied, LATEST moved, versions pruned)."""
+    monkeypatch.setenv("HFIT_DAGSTER_EXECUTOR", "in_process")
+    _mirror(hfit_home, "integration_test_suite", "draft")
+    draft = resolve_template(str(hfit_home / "templates" / "integration_test_suite.yaml"), hfit_home)
+    launcher = QueuedRunLauncher(load_settings(), poll_seconds=3600)
+    try:
+        with pytest.raises(BuildError) as raised:
+            launcher._remote_job(BuildJob(build_id="b" * 32, template=draft, params={}, requester="mallory",
+                                          dry_run=True, template_hash=draft.spec.content_hash()))
+        assert "builds template integration-test-suite, not integration_test_suite" in raised.value.message
+    finally:
+        launcher.close()
