@@ -54,8 +54,9 @@ from hfit_dagster.pipeline.memory import LEAK_SCAN_ROWS, release_memory
 from hfit_dagster.pipeline.progress import Progress
 
 SCAN_THREADS = min(2, os.cpu_count() or 1)  # the pre-filter is numpy/Arrow work: columns in parallel
-# (table name, rows per batch, key columns to read besides the text) -> the staged table's columns, a batch at a time
-StagedText = Callable[[str, int, Sequence[str]], Iterator[pa.RecordBatch]]
+# (table name, rows per batch, key columns to read besides the text, number columns searched as text) -> the staged
+# table's columns, a batch at a time (also for a table whose only searched columns are numbers)
+StagedText = Callable[[str, int, Sequence[str], Sequence[str]], Iterator[pa.RecordBatch]]
 # the originals collected so far: their version, and their merge (built on a thread)
 Snapshot = tuple[int, Future[SearchedOriginals]]
 _BY_POSITION = np.uint64(0x6A09E667F3BCC908)  # salts the table's hash for entities named by row position
@@ -330,7 +331,7 @@ class LeakScan:
 
         first_row = 0
         with ThreadPoolExecutor(max_workers=SCAN_THREADS, thread_name_prefix="hfit-leak") as pool:
-            for batch in self.staged_text(name, LEAK_SCAN_ROWS, [*keys.columns, *numbers]):
+            for batch in self.staged_text(name, LEAK_SCAN_ROWS, keys.columns, numbers):
                 text = [c for c, f in zip(batch.schema.names, batch.schema, strict=True)
                         if (pa.types.is_string(f.type) or pa.types.is_large_string(f.type)
                             or (pa.types.is_dictionary(f.type) and pa.types.is_string(f.type.value_type)))

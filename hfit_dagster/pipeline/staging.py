@@ -168,8 +168,8 @@ class _Stage:
         self._analyzer_started = True
         self.masking.analyzer().prepare_in_background()
 
-    def _staged_text(self, name: str, batch_rows: int, also: Sequence[str]) -> Any:
-        return self.sink.text_batches(name, batch_rows, also)
+    def _staged_text(self, name: str, batch_rows: int, also: Sequence[str], numbers: Sequence[str]) -> Any:
+        return self.sink.text_batches(name, batch_rows, also, numbers)
 
     def _write_masked(self, name: str, masked: pa.RecordBatch) -> None:
         self.sink.write(name, masked)

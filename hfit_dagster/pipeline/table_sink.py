@@ -212,24 +212,28 @@ class TableSink:
             self._script = None
 
     # -- reading back ------------------------------------------------------------------------------------
-    def text_batches(self, name: str, batch_rows: int, also: Sequence[str] = ()) -> Iterator[pa.RecordBatch]:
-        """A staged table's text columns (not numbers staged as their decimal text) and the columns ``also``
-        (keys), ``batch_rows`` rows at a time (nothing when it has no text column).
+    def text_batches(self, name: str, batch_rows: int, also: Sequence[str] = (),
+                     numbers: Sequence[str] = ()) -> Iterator[pa.RecordBatch]:
+        """A staged table's text columns (not numbers staged as their decimal text), the columns ``numbers``
+        (searched as text too) and the columns ``also`` (keys), ``batch_rows`` rows at a time; nothing when it
+        has neither a text column nor one of ``numbers`` (a table of ids and amounts only).
 
         Columns written with dictionaries are read as such: a column chunk's dictionary holds exactly the
         values written to it, so their distinct values come without hashing every row again; the others are
         read plain (as dictionaries Arrow would build them value by value, several times slower).
         """
         path = parquet_path(self.staging, name)
-        text = [f.name for f in pq.read_schema(path)
+        schema = pq.read_schema(path)
+        text = [f.name for f in schema
                 if (pa.types.is_string(f.type) or pa.types.is_large_string(f.type)) and not is_decimal_text(f)]
-        if not text:
+        searched = text + [c for c in numbers if c not in text and c in schema.names]
+        if not searched:
             return
         metadata = pq.read_metadata(path)
         encoded = {metadata.row_group(0).column(i).path_in_schema for i in range(metadata.num_columns)
                    if metadata.row_group(0).column(i).has_dictionary_page} if metadata.num_row_groups else set()
         parquet = pq.ParquetFile(path, read_dictionary=[c for c in text if c in encoded])
-        columns = text + [c for c in also if c not in text and c in parquet.schema_arrow.names]
+        columns = searched + [c for c in also if c not in searched and c in parquet.schema_arrow.names]
         yield from parquet.iter_batches(batch_size=batch_rows, columns=columns)
 
     # -- the SQL script ----------------------------------------------------------------------------------

@@ -30,7 +30,8 @@ TICKET_PLAN = _plan("tickets", {"id": "keep", "customer_id": "keep", "body": "re
 
 
 def _scan(staged: dict[str, pa.RecordBatch]) -> LeakScan:
-    def staged_text(name: str, rows: int, also: Sequence[str]) -> Iterator[pa.RecordBatch]:
+    def staged_text(name: str, rows: int, also: Sequence[str],
+                    numbers: Sequence[str]) -> Iterator[pa.RecordBatch]:
         yield staged[name]
 
     scan = LeakScan(staged_text)

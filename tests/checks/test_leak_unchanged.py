@@ -21,7 +21,8 @@ def _leaks(phones: list[str | None]) -> set[str]:
     masked = pa.RecordBatch.from_pydict({"phone": OPERATORS.get("phone").operate(original.column("phone"),
                                                                                 MaskContext(key=b"k" * 32))})
 
-    def staged_text(name: str, rows: int, also: Sequence[str]) -> Iterator[pa.RecordBatch]:
+    def staged_text(name: str, rows: int, also: Sequence[str],
+                    numbers: Sequence[str]) -> Iterator[pa.RecordBatch]:
         yield masked
 
     scan = LeakScan(staged_text)
