@@ -3,7 +3,8 @@ and ``hfit admin`` command.
 
 Each row is committed in its own transaction before the handler goes on (for downloads: before the first
 byte is sent), so a crash after the fact cannot lose it. Rows never hold tokens, passwords or data values;
-``params`` are the build parameters as the user gave them.
+``params`` are build parameters as the package manifest keeps them (``parameter_digests``): every name, values
+as keyed digests but for flags, nulls and built-in knobs the template does not declare; callers pass them so.
 """
 
 from __future__ import annotations

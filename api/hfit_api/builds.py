@@ -9,8 +9,10 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import re
+import secrets
 import socket
 import threading
 import uuid
@@ -55,7 +57,9 @@ def params_as_strings(raw: dict[str, Any]) -> dict[str, str]:
     return out
 
 
-def params_key(spec: TemplateSpec, raw: dict[str, str], resolved: dict[str, Any]) -> str:
+def params_key(spec: TemplateSpec, raw: dict[str, str], resolved: dict[str, Any], key: bytes) -> str:
+    """What identical requests share (to join a running build or find a fresh one): a keyed digest, since it is
+    stored beside every build and an unkeyed hash of an email or a small id is found by trying candidates."""
     canonical: dict[str, Any] = {}
     for name, value in resolved.items():
         stated = raw.get(name, spec.parameters[name].default if name in spec.parameters else None)
@@ -64,7 +68,19 @@ def params_key(spec: TemplateSpec, raw: dict[str, str], resolved: dict[str, Any]
         else:
             canonical[name] = value
     text = json.dumps(canonical, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()
+    derived = hmac.new(key, b"hfit/build-params-key", hashlib.sha256).digest()
+    return hmac.new(derived, text.encode(), hashlib.sha256).hexdigest()
+
+
+def shown_params(settings: HfitSettings, spec: TemplateSpec, values: dict[str, Any]) -> dict[str, Any]:
+    """Parameters as builds, audit rows and API answers keep them: the manifest's rule (``parameter_digests``),
+    so a value that names someone is stored nowhere in the clear, and its digest matches the manifest's."""
+    key = settings.masking_key_bytes() if _has_masking_key(settings) else None
+    return parameter_digests(_jsonable(values), key, set(BUILTINS) - set(spec.parameters))
+
+
+def _has_masking_key(settings: HfitSettings) -> bool:
+    return settings.masking_key is not None and bool(settings.masking_key.get_secret_value())
 
 
 def _jsonable(value: Any) -> Any:
@@ -97,22 +113,26 @@ class BuildService:
                  audit: AuditLog) -> None:
         self.settings, self.db, self.index, self.launcher, self.audit = settings, db, index, launcher, audit
         self._lock = threading.Lock()
+        # without a masking key no build can run; identical requests still join within this process
+        self._params_key = settings.masking_key_bytes() if _has_masking_key(settings) else secrets.token_bytes(32)
 
     def request(self, entry: CatalogEntry, raw_params: dict[str, Any], user: User) -> tuple[Build, str]:
         """The build answering this request and how: ``fresh``, ``joined`` (already running) or ``launched``."""
         spec = entry.spec
         raw = params_as_strings(raw_params)
         resolved = prepare_build(spec, raw).user_params  # declared and built-in parameters, as the manifest has them
-        key = params_key(spec, raw, resolved)
+        key = params_key(spec, raw, resolved, self._params_key)
+        shown = shown_params(self.settings, spec, resolved)
         template_hash = spec.content_hash()
         with self._lock:
-            fresh = self._fresh_version(spec, template_hash, key, resolved)
+            fresh = self._fresh_version(spec, template_hash, key, shown)
             if fresh is not None:
-                return self._record(entry, raw, key, user, status="succeeded", version=fresh, fresh=True), "fresh"
+                return self._record(entry, shown, key, user, status="succeeded", version=fresh, fresh=True), "fresh"
             running = self._running(spec.name, template_hash, key)
             if running is not None:
                 return running, "joined"
-            build = self._record(entry, raw, key, user, status="queued")
+            build = self._record(entry, shown, key, user, status="queued")
+        # the run gets the values as given, in memory only: the build record keeps their digests
         self.launcher.launch(BuildJob(build_id=build.id, template=job_template(entry), params=raw,
                                       requester=user.name, dry_run=build.dry_run, template_hash=template_hash), self)
         return build, "launched"
@@ -163,10 +183,10 @@ class BuildService:
                           detail=f"build {build_id}, Dagster run {run_id}: {error.message}")
 
     # -- internals ---------------------------------------------------------------------------------------
-    def _record(self, entry: CatalogEntry, raw: dict[str, str], key: str, user: User, *, status: str,
+    def _record(self, entry: CatalogEntry, shown: dict[str, Any], key: str, user: User, *, status: str,
                 version: str | None = None, fresh: bool = False) -> Build:
         now = utcnow()
-        build = Build(id=uuid.uuid4().hex, template=entry.name, template_hash=entry.content_hash, params=raw,
+        build = Build(id=uuid.uuid4().hex, template=entry.name, template_hash=entry.content_hash, params=shown,
                       params_key=key, requested_by=user.name, status=status, fresh=fresh,
                       dry_run=entry.status != "approved", created_at=now, version=version, host=HOST,
                       finished_at=now if status == "succeeded" else None)
@@ -191,7 +211,7 @@ class BuildService:
             ).order_by(Build.created_at.desc()).limit(1)).first()
 
     def _fresh_version(self, spec: TemplateSpec, template_hash: str, key: str,
-                       resolved: dict[str, Any]) -> str | None:
+                       shown: dict[str, Any]) -> str | None:
         """A version built for this content and these parameters within the freshness window: one the service
         built (its build records), else one published by ``hfit build`` or a schedule, recognised by its
         manifest's parameter digests (which need the masking key)."""
@@ -211,16 +231,14 @@ class BuildService:
             except NotFound:
                 continue
             return version
-        if self.settings.masking_key is None or not self.settings.masking_key.get_secret_value():
+        if not _has_masking_key(self.settings):
             return None
-        wanted = parameter_digests(_jsonable(resolved), self.settings.masking_key_bytes(),
-                                   set(BUILTINS) - set(spec.parameters))
         for package in self.index.versions(template):
             created = package.created_at
             if created is not None and created.tzinfo is None:
                 created = created.replace(tzinfo=UTC)
             if created is None or created < since:
                 break
-            if package.template_hash == template_hash and package.manifest.get("params") == wanted:
+            if package.template_hash == template_hash and package.manifest.get("params") == shown:
                 return package.version
         return None

@@ -92,7 +92,7 @@ def audit_refusal(request: Request, status: int, code: str, message: str) -> Non
             action=action, outcome=code, status=status, client=client_address(request),
             user=user.name if user is not None else getattr(request.state, "attempted_user", None),
             template=template, version=params.get("version"), params=getattr(request.state, "audit_params", None),
-            detail=f"{request.method} {request.url.path}: {message}",
+            detail=f"{request.method} {request.url.path}: {getattr(request.state, 'audit_message', None) or message}",
         )
     except Exception:  # noqa: BLE001
         log.exception("could not write the audit row for a refused request")

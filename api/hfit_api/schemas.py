@@ -181,7 +181,9 @@ class BuildPublic(BaseModel):
         default=None, description="on POST: launched a run, joined a running identical one, or served a fresh one")
     fresh: bool
     dry_run: bool
-    params: dict[str, str]
+    params: dict[str, Any] = Field(description="parameter names; values as the manifest keeps them: keyed digests "
+                                   "(hmac-sha256:...), but flags, nulls and built-in knobs the template does not "
+                                   "declare (row_limit, ...) as given")
     requested_by: str
     created_at: datetime
     started_at: datetime | None

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from hfit_dagster.package.manifest import parameter_digests
 from tests.api.routes.conftest import InProcessApi
+from tests.conftest import TEST_MASKING_KEY
 
 
 def test_only_admins_read_the_audit_log(api: InProcessApi) -> None:
@@ -23,7 +25,8 @@ def test_filters_limit_and_newest_first(api: InProcessApi) -> None:
     api.client.post("/packages/daily-dev-scenario/builds", json={"params": {"row_limit": "x"}}, headers=viewer)
     rows = api.client.get("/audit", params={"template": "daily-dev-scenario", "outcome": "bad_parameter"},
                           headers=admin).json()
-    assert [(r["user"], r["action"], r["params"]) for r in rows] == [("vera", "builds.request", {"row_limit": "x"})]
+    refused = {"row_limit": parameter_digests({"row_limit": "x"}, TEST_MASKING_KEY.encode())["row_limit"]}
+    assert [(r["user"], r["action"], r["params"]) for r in rows] == [("vera", "builds.request", refused)]
     limited = api.client.get("/audit", params={"action": "audit.list", "limit": 2}, headers=admin).json()
     assert len(limited) == 2 and limited[0]["id"] > limited[1]["id"]
     assert api.client.get("/audit", params={"limit": 0}, headers=admin).status_code == 400

@@ -9,8 +9,11 @@ from fastapi.testclient import TestClient
 
 from hfit_api.main import create_app
 from hfit_dagster.errors import ProviderError
+from hfit_dagster.package.manifest import PARAMETER_DIGEST, parameter_digests
+from hfit_dagster.template.builtins import BUILTINS
 from tests.api.routes.conftest import PACKAGE_TEMPLATE, InProcessApi, ScriptedLauncher, service_settings
 from tests.api.routes.test_templates import template
+from tests.conftest import TEST_MASKING_KEY
 
 BUILDS = f"/packages/{PACKAGE_TEMPLATE}/builds"
 
@@ -66,13 +69,18 @@ def test_a_package_published_outside_the_service_is_served_fresh(api: InProcessA
 
 def test_bad_parameters_are_refused_before_any_run(api: InProcessApi) -> None:
     """A parameter that does not parse is a 400 `bad_parameter` naming it; the refusal is audited with the
-    parameters as sent, and nothing is launched."""
-    response = api.client.post(BUILDS, json={"params": {"row_limit": "x"}}, headers=api.auth("vera"))
+    parameters as sent, kept by the manifest's rule (a declared parameter's value as its keyed digest, a built-in
+    knob the template does not declare as given), and nothing is launched."""
+    sent = {"row_limit": "x", "sample_rate": "0.5"}
+    response = api.client.post(BUILDS, json={"params": sent}, headers=api.auth("vera"))
     assert response.status_code == 400 and response.json()["error"]["code"] == "bad_parameter"
     assert "row_limit" in response.json()["error"]["message"]
     assert api.launcher.launched == []
     [refused] = api.audit(action="builds.request")
-    assert refused.outcome == "bad_parameter" and refused.params == {"row_limit": "x"}
+    visible = set(BUILTINS) - {"since", "min_lifetime_value", "max_lifetime_value", "row_limit"}
+    assert refused.outcome == "bad_parameter"
+    assert refused.params == parameter_digests(sent, TEST_MASKING_KEY.encode(), visible)
+    assert refused.params["row_limit"].startswith(PARAMETER_DIGEST) and refused.params["sample_rate"] == "0.5"
 
 
 def test_a_failed_run_reports_its_hfit_error(api: InProcessApi) -> None:
