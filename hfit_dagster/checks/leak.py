@@ -11,10 +11,13 @@ Which originals are searched (written into the manifest, so the rule is visible)
 * single first names, last names and cities are not searched; where a table masks both a first and a last
   name, each row's ``first last`` is searched as a full name (``<table>.full_name``), like ``person_name``
   values (two words or more).
-Digits are compared joined across separators (not dots), on both sides (:func:`digits_joined`): an original
+Digits are compared joined across separators, on both sides (:func:`digits_joined`): an original
 ``+1 415-555-0100`` is searched as ``+14155550100`` (the token ``14155550100``), and the scan reads every value so
-too, so ``1 (415) 555 0100`` finds it. A phone with a country code is also searched by its national number, bare
-and after a trunk ``0`` (``4155550100``, ``04155550100``: :func:`national_variants`).
+too, so ``1 (415) 555 0100`` finds it. Dots join only phone-shaped runs (``415.555.0100``, ``+1.415.555.0100``:
+3 to 5 groups, the first of 1 to 4 digits, the others of 2 to 4), never in a value holding an IPv4 address;
+decimals (two groups) and versions (one-digit parts) keep their dots. A phone with a country code is also
+searched by its national number, bare and after a trunk ``0`` (``4155550100``, ``04155550100``:
+:func:`national_variants`).
 Free-text columns (``redact_text``) are not searched for their whole original value: their PII spans are
 searched through the columns they came from (emails, phones, names), which is what redaction removes. JSON
 documents (``json_pii``) are searched through the string leaves that the key rules mask.
@@ -69,13 +72,32 @@ def pair_digests(hashes: np.ndarray, entities: np.ndarray) -> np.ndarray:
 
 
 _SEPARATED_DIGITS = r"[0-9][ \t\-()/]+[0-9]"  # not dots: IP addresses, decimals and versions stay
+# a phone written with dots, alone between non-digits (a sentence's full stop may follow): its groups captured
+_DOTTED_PHONE = (r"(^|[^0-9.])([0-9]{1,4})\.([0-9]{2,4})\.([0-9]{2,4})(?:\.([0-9]{2,4}))?(?:\.([0-9]{2,4}))?"
+                 r"(\.?(?:[^0-9.]|$))")
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])"
+_IPV4 = rf"(?:^|[^0-9.]){_OCTET}\.{_OCTET}\.{_OCTET}\.{_OCTET}(?:\.?(?:[^0-9.]|$))"
+
+
+def _dotted_phones_joined(values: pa.Array) -> pa.Array:
+    """Each phone-shaped dotted run of digits joined (``call 415.555.0100.`` -> ``call 4155550100.``), except in
+    values holding an IPv4 address (``192.168.10.20`` stays, and so does a phone beside it)."""
+    dotted = pc.fill_null(pc.match_substring_regex(values, _DOTTED_PHONE), False)
+    if not pc.any(dotted).as_py():  # most batches: no address looked for either
+        return values
+    dotted = pc.and_(dotted, pc.invert(pc.fill_null(pc.match_substring_regex(values, _IPV4), False)))
+    joined = values
+    for _ in range(2):  # a run's boundary character is consumed: the next run, one character on, joins next pass
+        joined = pc.replace_substring_regex(joined, _DOTTED_PHONE, r"\1\2\3\4\5\6\7")
+    return pc.if_else(dotted, joined, values)
 
 
 def digits_joined(values: pa.Array) -> pa.Array:
-    """Each string with the separators between two digits removed (``(415) 555-0100`` -> ``(4155550100``);
-    other text as it is. Two passes, so single digits between separators join too (``1-2-3``); values without
-    separated digits are not rewritten."""
+    """Each string with the separators between two digits removed (``(415) 555-0100`` -> ``(4155550100``),
+    and phone-shaped dotted runs joined (:func:`_dotted_phones_joined`); other text as it is. Two passes, so
+    single digits between separators join too (``1-2-3``); values without separated digits are not rewritten."""
     values = values.cast(pa.string()) if not pa.types.is_string(values.type) else values
+    values = _dotted_phones_joined(values)
     separated = pc.fill_null(pc.match_substring_regex(values, _SEPARATED_DIGITS), False)
     if not pc.any(separated).as_py():
         return values

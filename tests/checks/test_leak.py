@@ -95,3 +95,16 @@ def test_patterns_are_prepared_once_for_the_same_originals(monkeypatch) -> None:
     for _ in range(3):  # three exports end, none adds originals
         collector.prepare_patterns()
     assert collector.scan(["first.person@corp.example"]) == {"a.email"} and len(merges) == 1
+
+
+def test_a_phone_written_with_dots_is_found_and_dotted_numbers_that_are_no_phone_are_not() -> None:
+    """A phone (masked as written with dashes or parentheses) found written with dots fails the build; an IP
+    address, a version number and decimals whose digits run together equal it are no leak, and a phone
+    written with dots as the original is found written with dashes."""
+    leaks = _collector("phone", ["+1 415-555-0100", "(192) 168-1020", "06.12.34.56.78"])
+    for written in ["call 415.555.0100.", "+1.415.555.0100", "1.415.555.0100 (cell)", "tel 0612345678",
+                    "06-12-34-56-78", "ask 192.168.1020 or"]:
+        assert leaks.scan([written]) == {"customers.contact"}, written
+    for written in ["host 192.168.10.20", "v4.15.5.550100", "total 415555.0100", "ratio 4155.550100",
+                    "4155.55.0100.5", "release 1.9.2.16.81020"]:
+        assert leaks.scan([written]) == set(), written

@@ -1,5 +1,6 @@
-"""The leak check in a real MariaDB build over numbers: a masked phone kept as a BIGINT in a table without any
-text column fails the build by column name."""
+"""The leak check in a real MariaDB build over numbers and dotted digits: a masked phone kept as a BIGINT in a
+table without any text column, or written with dots in a kept text column of its row, fails the build by column
+name; IP addresses, version numbers and decimals beside the phones do not."""
 
 from __future__ import annotations
 
@@ -69,3 +70,41 @@ def test_numbers_that_are_no_phone_of_their_row_pass_in_a_table_without_text(
     built = _build_callbacks(tmp_path, mariadb_database, monkeypatch, {})
     assert built.manifest.checks["leak"]["passed"] is True
 
+
+def _build_notes(tmp_path: Path, mariadb_database, monkeypatch: pytest.MonkeyPatch, notes: dict[int, str]):
+    name = mariadb_database()
+    phones = {151: "+1 192-168-1020"}  # its national digits are those of the IP address 192.168.10.20
+    fill_mariadb(name, {"customers": ("id INT PRIMARY KEY, phone VARCHAR(32), notes VARCHAR(120)",
+                                      [(i, phones.get(i, _phone(i)), notes.get(i, f"note {i}"))
+                                       for i in range(1, CUSTOMERS + 1)])})
+    settings = mariadb_source_settings(monkeypatch, tmp_path, name, batch_rows=100)
+    template = """
+templateName: dotted-leak
+exports:
+  customers: {provider: SRC, query: 'SELECT * FROM customers'}
+masking:
+  customers.phone: phone
+  default: keep
+"""
+    return build_package(parse_template(template), {}, settings)
+
+
+@pytest.mark.parametrize("written", ["call 415.555.0150.", "+1.415.555.0150", "1.415.555.0150 (cell)"])
+def test_a_phone_written_with_dots_in_a_kept_column_of_its_row_is_a_leak(
+        written: str, tmp_path: Path, mariadb_database, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The row's phone +1 415-555-0150, masked in its column, written with dots in the kept notes of the same row
+    fails the build naming the column."""
+    with pytest.raises(LeakDetected) as leak:
+        _build_notes(tmp_path, mariadb_database, monkeypatch, {150: written})
+    assert "customers.phone in customers.notes" in str(leak.value)
+    assert "0150" not in str(leak.value)
+
+
+def test_ip_addresses_versions_and_decimals_with_a_rows_phone_digits_are_no_leak(
+        tmp_path: Path, mariadb_database, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Dotted digits that are not a phone are not joined: an IP address, a version number and decimals whose
+    digits, run together, are their row's phone pass the leak check."""
+    built = _build_notes(tmp_path, mariadb_database, monkeypatch, {
+        150: "build 4.15.5.550150, total 415555.0150, ratio 4155.550150",
+        151: "host 192.168.10.20 answered"})
+    assert built.manifest.checks["leak"]["passed"] is True
