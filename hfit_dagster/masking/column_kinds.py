@@ -23,6 +23,8 @@ _KIND_PATTERNS: list[tuple[re.Pattern[str], ColumnKind]] = [
     (re.compile(r"^(TINYINT\s*\(\s*1\s*\)|BOOL|BOOLEAN|BIT)\b"), ColumnKind.BOOLEAN),
     (re.compile(r"^(TINYINT|SMALLINT|MEDIUMINT|INT|INTEGER|BIGINT|SERIAL|BIGSERIAL|SMALLSERIAL|INT\d)\b"),
      ColumnKind.INTEGER),
+    # a whole-number decimal (scale 0: NUMERIC(9,0), DECIMAL(9)) holds what a BIGINT does: ids, SSNs, phones
+    (re.compile(r"^(NUMERIC|DECIMAL|DEC|FIXED|NUMBER)\s*\(\s*\d+\s*(,\s*0\s*)?\)"), ColumnKind.INTEGER),
     (re.compile(r"^(NUMERIC|DECIMAL|DEC|FLOAT|DOUBLE|REAL|MONEY|FIXED|NUMBER)\b"), ColumnKind.DECIMAL),
     (re.compile(r"^(DATE|DATETIME|TIMESTAMP|TIMESTAMPTZ|TIME|TIMETZ|YEAR|INTERVAL)\b"), ColumnKind.TEMPORAL),
     (re.compile(r"^(BLOB|TINYBLOB|MEDIUMBLOB|LONGBLOB|BINARY|VARBINARY|BYTEA|RAW|IMAGE)\b"),

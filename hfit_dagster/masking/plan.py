@@ -280,6 +280,16 @@ def _column_sample(sample: pa.Table | None, column: str) -> pa.Array | None:
     return values.combine_chunks() if values.num_chunks else pa.array([], type=values.type)
 
 
+def _whole_numbers(raw: pa.Array) -> pa.Array:
+    """A sampled integer or whole-decimal column as integers: a decimal's values cast, a PostgreSQL numeric's
+    text (digits, or NaN and infinities, which are left out) parsed; values past 18 digits left out."""
+    if pa.types.is_integer(raw.type):
+        return raw
+    text = pc.utf8_trim_whitespace(pc.cast(raw.drop_null(), pa.string()))
+    text = text.filter(pc.match_substring_regex(text, r"^[+-]?[0-9]{1,18}$"))
+    return pc.cast(text, pa.int64())
+
+
 def _by_values(col: ColumnInfo, finding: ShapeFinding, operator: str | None = None, note: str = "") -> ColumnDecision:
     return ColumnDecision(col.name, operator or finding.operator, finding.entity, round(finding.share, 2),
                           finding.evidence() + note, "values")
@@ -374,7 +384,7 @@ def _classify(
     if raw is not None:
         finding = None
         if kind == ColumnKind.INTEGER and may_be_identifier(name_tokens(col.name)):
-            finding = integer_entity(raw)
+            finding = integer_entity(_whole_numbers(raw))
         elif kind == ColumnKind.TEMPORAL:
             finding = birth_dates(raw)
         elif kind == ColumnKind.BINARY:

@@ -54,7 +54,9 @@ def _watched_kind(column: pa.Array, f: pa.Field, decision_source: str, name: str
         # could be identifiers are watched as integers, others (amounts, measures) are not looked at
         scale = decimal_scale(f)
         whole = scale is None or scale <= 0
-        return "decimal" if whole and decision_source != "key" and may_be_identifier(name_tokens(name)) else None
+        if not whole or decision_source == "key" or not may_be_identifier(name_tokens(name)):
+            return None
+        return "whole decimal" if scale == 0 else "decimal"  # NUMERIC(p,0) is masked as integers are
     if pa.types.is_string(t) or pa.types.is_large_string(t):
         return "text"
     if pa.types.is_binary(t) or pa.types.is_large_binary(t):
@@ -114,7 +116,7 @@ class KeptColumnWatch:
             if kind is None or column.null_count == len(column):
                 continue
             self.batches[f"{table}.{name}"] += 1
-            if kind in ("integer", "decimal"):
+            if kind in ("integer", "whole decimal", "decimal"):
                 numbers = _whole_numbers(column)
                 finding = integer_entity(numbers) if numbers is not None else None
                 if finding is not None:
@@ -130,9 +132,9 @@ class KeptColumnWatch:
                evidence: str) -> PersonalDataInKeptColumn:
         found = ", ".join(f"{n} {entity}" for entity, n in sorted(counts.items()))
         entity = max(counts, key=lambda e: counts[e])
-        if kind in ("binary", "decimal"):  # no operator fakes a DECIMAL/NUMERIC value: it is nulled
+        if kind in ("binary", "decimal"):  # no operator fakes an unbounded NUMERIC value: it is nulled
             operator = "null"
-        elif kind == "integer":
+        elif kind in ("integer", "whole decimal"):
             operator = ENTITY_OPERATORS.get(entity, "hash")
         else:
             operator = "redact_text"

@@ -1,28 +1,30 @@
 """Personal numbers stored as NUMERIC/DECIMAL: a PostgreSQL numeric is read as its decimal text (to keep NaN), yet it
 is a number to the watch over kept columns, which looks at whole numbers that could be identifiers (SSNs and
-phone numbers) as it does at BIGINT ones, and leaves amounts alone; on a real PostgreSQL source, an SSN column
-declared NUMERIC(9,0) fails the build naming the column, never a value, and the rule its hint names applies; the
-leak check still reads whole numeric columns (a masked phone kept as digits in its row is a leak)."""
+phone numbers) as it does at BIGINT ones, and leaves amounts alone; the masking plan treats a whole decimal
+(NUMERIC(9,0) in PostgreSQL, DECIMAL(9,0) in MariaDB) as an integer, so an SSN column so declared is masked as
+national ids and the package loads; the leak check still reads whole numeric columns (a masked phone kept as
+digits in its row is a leak)."""
 
 from __future__ import annotations
 
-import re
 import subprocess
 from decimal import Decimal
 from pathlib import Path
 
 import psycopg
 import pyarrow as pa
+import pymysql
 import pytest
 
-from hfit_dagster.errors import LeakDetected, MaskingError
+from hfit_dagster.errors import LeakDetected
 from hfit_dagster.extract.arrow_types import DECIMAL_SCALE, TEXT_OF
 from hfit_dagster.masking.plan import ColumnDecision, TableMaskingPlan
 from hfit_dagster.pipeline.kept_column_watch import KeptColumnWatch, PersonalDataInKeptColumn
 from hfit_dagster.pipeline.local_build import build_package
 from hfit_dagster.settings import load_settings
 from hfit_dagster.template.loader import parse_template
-from tests.conftest import TEST_MASKING_KEY
+from tests.conftest import MARIADB, TEST_MASKING_KEY, fill_mariadb, mariadb_source_settings
+from tests.pipeline.test_local_build import load_into_mariadb
 from tests.privacy.column_outputs import originals_found
 from tests.privacy.test_columns_mariadb import ssn_like
 
@@ -47,7 +49,8 @@ def _watch(batch: pa.RecordBatch, *names: str) -> KeptColumnWatch:
 
 def test_ssns_in_a_kept_numeric_text_column_are_found_like_bigint_ones() -> None:
     """SSNs in a PostgreSQL NUMERIC(9,0) (its text), a MySQL DECIMAL(9,0) (an Arrow decimal) and an unbounded
-    numeric of whole values are found as in a BIGINT column: the error names the column and US_SSN, no value."""
+    numeric of whole values are found as in a BIGINT column: the error names the column and US_SSN, no value, and
+    the rule that applies (national_id for a bounded whole decimal, as for a BIGINT; null for an unbounded one)."""
     ssns = ssn_like(ROWS)
     columns = {
         "tax_ref_text": (pa.array([str(v) for v in ssns] + ["NaN", None]), _numeric_text("tax_ref_text", 0)),
@@ -64,6 +67,9 @@ def test_ssns_in_a_kept_numeric_text_column_are_found_like_bigint_ones() -> None
         message = str(found.value)
         assert f"customers.{name}" in message and "US_SSN" in message, name
         assert not any(str(v) in message for v in ssns[:50]), name
+        # a whole decimal of a bounded precision is faked as an integer is; an unbounded numeric is nulled
+        suggested = '"null"' if name == "tax_ref_unbounded" else "national_id"
+        assert f"'masking: {{customers.{name}: {suggested}}}'" in (found.value.hint or ""), name
 
 
 def test_amounts_and_counts_in_numeric_columns_are_not_looked_at() -> None:
@@ -107,27 +113,46 @@ masking:
 """
 
 
+def _operators(built) -> dict[str, str]:
+    return {c.name: c.masking["operator"] for t in built.manifest.tables for c in t.columns}
+
+
 @pytest.mark.postgres
-def test_a_numeric_ssn_column_of_a_postgres_source_fails_the_build_then_its_rule_masks_it(
+def test_a_numeric_ssn_column_of_a_postgres_source_is_masked_like_a_bigint_one(
         numeric_source, postgres_database) -> None:
-    """SSNs in a PostgreSQL NUMERIC(9,0) column: the build fails naming customers.tax_ref and US_SSN (no value);
-    with the rule the error suggests, the package loads into PostgreSQL and holds none of the SSNs."""
-    with pytest.raises(MaskingError) as failure:
-        build_package(parse_template(TEMPLATE), {}, numeric_source, dialect="postgresql")
-    message = str(failure.value)
-    assert "customers.tax_ref" in message and "US_SSN" in message
-    assert not any(str(v) in message for v in ssn_like(1000))
-    hint = failure.value.hint or ""
-    # no operator fakes a NUMERIC: the hint names the one that applies, written so that YAML reads it as a string
-    suggested = re.search(r"'masking: \{(customers\.tax_ref: [^}]+)\}'", hint)
-    assert suggested is not None, hint
-    ruled = TEMPLATE + f"  {suggested.group(1)}\n"
-    built = build_package(parse_template(ruled), {}, numeric_source, dialect="postgresql")
+    """SSNs in a PostgreSQL NUMERIC(9,0) column are masked as national ids, as in a BIGINT column: the build
+    succeeds with the template's default, the package holds none of the SSNs and loads into PostgreSQL; the
+    amounts beside them are kept."""
+    built = build_package(parse_template(TEMPLATE), {}, numeric_source, dialect="postgresql")
+    assert _operators(built)["tax_ref"] == "national_id" and _operators(built)["total"] == "keep"
     assert originals_found(built.path, [str(v) for v in ssn_like(1000)]) == []
     target = postgres_database()
     loaded = subprocess.run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", target, "-v", "ON_ERROR_STOP=1",
                              "-q", "-X", "-f", str(built.path / "package.sql")], capture_output=True, timeout=300)
     assert loaded.returncode == 0, loaded.stderr.decode()[:500]
+    with psycopg.connect(f"host=127.0.0.1 port=5432 user=postgres dbname={target}") as conn:
+        rows = conn.execute("SELECT tax_ref FROM customers WHERE tax_ref IS NOT NULL").fetchall()
+    assert len(rows) == 1000 and all(r[0] == int(r[0]) and r[0] < 10**9 for r in rows)
+
+
+@pytest.mark.mariadb
+def test_a_decimal_ssn_column_of_a_mariadb_source_is_masked_like_a_bigint_one(
+        tmp_path: Path, mariadb_database, monkeypatch: pytest.MonkeyPatch) -> None:
+    """SSNs in a MariaDB DECIMAL(9,0) column are masked as national ids: the package holds none of them and loads
+    into MariaDB, the column still DECIMAL(9,0) of whole numbers."""
+    name = mariadb_database()
+    fill_mariadb(name, {"customers": ("id INT PRIMARY KEY, tax_ref DECIMAL(9,0), total DECIMAL(10,2)",
+                                      [(i + 1, v, Decimal(i) / 4) for i, v in enumerate(ssn_like(1000))])})
+    settings = mariadb_source_settings(monkeypatch, tmp_path, name, batch_rows=100)
+    built = build_package(parse_template(TEMPLATE), {}, settings)
+    assert _operators(built)["tax_ref"] == "national_id" and _operators(built)["total"] == "keep"
+    assert originals_found(built.path, [str(v) for v in ssn_like(1000)]) == []
+    target = mariadb_database()
+    load_into_mariadb(built.path, target)
+    with pymysql.connect(**MARIADB, database=target) as conn, conn.cursor() as cur:
+        cur.execute("SELECT COUNT(*), MAX(tax_ref) FROM customers WHERE tax_ref IS NOT NULL")
+        count, top = cur.fetchone()
+    assert count == 1000 and top < 10**9
 
 
 @pytest.mark.postgres

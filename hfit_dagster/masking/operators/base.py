@@ -12,6 +12,7 @@ import re
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from functools import lru_cache
 from typing import Any, ClassVar, Protocol
 
@@ -232,6 +233,11 @@ def faked_members(values: pa.Array, labels: dict[str, str]) -> pa.Array:
     return pa.array(out, pa.string())
 
 
+def is_whole_decimal(t: pa.DataType) -> bool:
+    """An Arrow decimal of scale 0 (a MySQL DECIMAL(p,0)): whole numbers, masked as integers are."""
+    return pa.types.is_decimal(t) and t.scale == 0
+
+
 class StringOperator(Operator):
     """An operator defined by a fake per value: ``fake_many`` (vectorized) or ``fake`` (one value).
 
@@ -239,8 +245,9 @@ class StringOperator(Operator):
     value, the default ``fake`` runs ``fake_many`` on one value, so both always agree (a value masked in a
     column and the same value found in free text get the same fake). Blank values are kept.
 
-    ``accepts_integers`` lets digit-shaped operators (phone, postal code, ids) run on INTEGER columns too:
-    the value is masked as its decimal string and parsed back.
+    ``accepts_integers`` lets digit-shaped operators (phone, postal code, ids) run on INTEGER columns and
+    whole decimals (``DECIMAL(p,0)``) too: the value is masked as its decimal string and parsed back, wrapped
+    into the type's range (p digits for a decimal).
     """
 
     accepts_integers: ClassVar[bool] = False
@@ -277,12 +284,15 @@ class StringOperator(Operator):
         t = values.type
         if is_text_type(t):
             return self.fake_strings(values, ctx.key).cast(t)
-        if self.accepts_integers and pa.types.is_integer(t):
-            signed = pa.types.is_signed_integer(t)
-            top = (1 << (t.bit_width - 1 if signed else t.bit_width)) - 1
-            ints = values.to_pylist()
+        if self.accepts_integers and (pa.types.is_integer(t) or is_whole_decimal(t)):
+            if is_whole_decimal(t):  # DECIMAL(p,0): a fake of up to p digits
+                top = 10**t.precision - 1
+            else:
+                top = (1 << (t.bit_width - 1 if pa.types.is_signed_integer(t) else t.bit_width)) - 1
+            ints = [int(v) for v in values.to_pylist()]
             faked = self.fake_strings(pa.array([str(abs(v)) for v in ints], pa.string()), ctx.key).to_pylist()
-            return pa.array([self._wrap_int(v, f, top) for v, f in zip(ints, faked, strict=True)], type=t)
+            masked = [self._wrap_int(v, f, top) for v, f in zip(ints, faked, strict=True)]
+            return pa.array([Decimal(m) for m in masked] if is_whole_decimal(t) else masked, type=t)
         raise unsupported(self.name, t)
 
     @staticmethod

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from hfit_dagster.masking import vector_prf as vp
-from hfit_dagster.masking.operators.base import MaskContext, Operator, is_text_type, unsupported
+from hfit_dagster.masking.operators.base import MaskContext, Operator, is_text_type, is_whole_decimal, unsupported
 from hfit_dagster.masking.operators.keyed import keyed_digest
 
 
 class HashOperator(Operator):
-    """Keyed hash: 32 hex chars (128 bits) for strings, a non-negative integer of the same width for integers.
+    """Keyed hash: 32 hex chars (128 bits) for strings, a non-negative integer of the same width for integers
+    and whole decimals (``DECIMAL(p,0)``: at most p digits).
 
     Why integers stay integers: a hashed INTEGER column must still load into its INTEGER DDL (the integer
     is the first 64-bit lane of the hash of its decimal string, masked to the type's width).
@@ -36,6 +39,9 @@ class HashOperator(Operator):
             mask = np.uint64((1 << bits) - 1)
             h = self.lanes(pc.cast(values, pa.string()), ctx.key)[:, 0] & mask
             return pa.array(h.astype(np.uint64)).cast(t, safe=False)
+        if is_whole_decimal(t):  # DECIMAL(p,0): a non-negative whole number of up to p digits
+            h = self.lanes(pc.cast(values, pa.string()), ctx.key)[:, 0] % np.uint64(10**min(t.precision, 19))
+            return pa.array([Decimal(int(v)) for v in h], type=t)
         if pa.types.is_binary(t) or pa.types.is_large_binary(t):
             return pa.array(
                 [keyed_digest(ctx.key, self.name, v.hex())[:16] for v in values.to_pylist()], type=t
