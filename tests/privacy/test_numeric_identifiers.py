@@ -183,3 +183,20 @@ masking:
     with pytest.raises(LeakDetected) as leak:
         build_package(parse_template(template), {}, load_settings(), dialect="postgresql")
     assert "contacts.callback" in str(leak.value)
+
+
+def test_digit_operators_and_hash_fake_a_whole_decimal_within_its_precision() -> None:
+    """A MySQL DECIMAL(9,0) of SSNs masked by national_id, phone or hash stays DECIMAL(9,0): whole numbers of at most
+    9 digits (it loads into the same column), none of them an original, the same original giving the same fake."""
+    from hfit_dagster.masking.operators.base import MaskContext
+    from hfit_dagster.masking.operators.registry import OPERATORS
+
+    ssns = ssn_like(ROWS)
+    values = pa.array([Decimal(v) for v in ssns] + [None, Decimal(ssns[0])], pa.decimal128(9, 0))
+    for name in ("national_id", "phone", "hash"):
+        masked = OPERATORS.get(name).operate(values, MaskContext(key=TEST_MASKING_KEY.encode()))
+        assert masked.type == pa.decimal128(9, 0), name
+        fakes = masked.to_pylist()
+        assert fakes[ROWS] is None and fakes[ROWS + 1] == fakes[0], name
+        assert all(0 <= f < 10**9 and f == int(f) for f in fakes[:ROWS]), name
+        assert not set(int(f) for f in fakes[:ROWS]) & set(ssns), name
