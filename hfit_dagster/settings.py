@@ -49,7 +49,7 @@ class HfitSettings(BaseSettings):
         "build (config file: provider_readers: {PROD_REPLICA: [approver, alice]})")
 
     # -- the Dagster executor of the jobs (orchestration/executors.py) -------------------------------------
-    dagster_executor: str | None = Field(default=None, description="multiprocess (default), in_process, celery or k8s")
+    dagster_executor: str | None = Field(default=None, description="in_process (default), multiprocess, celery or k8s")
     celery_broker_url: SecretStr | None = Field(default=None, description="Celery broker of the celery executor")
     celery_backend_url: SecretStr | None = Field(default=None, description="Celery result backend (optional)")
     celery_queue: str | None = Field(default=None, description="Celery queue of the steps (default dagster)")

@@ -2,8 +2,9 @@
 
 ``HFIT_DAGSTER_EXECUTOR``:
 
-* unset or ``multiprocess``: Dagster's default (each step in a subprocess of the run worker);
-* ``in_process``: every step in the run worker itself;
+* unset or ``in_process``: every step in the run worker itself (a build's two steps run one after the other, so a
+  process per step would add two interpreter starts and a definitions load each, and no parallelism);
+* ``multiprocess``: Dagster's default executor (each step in a subprocess of the run worker);
 * ``celery``: every step is a Celery task on the queue ``HFIT_CELERY_QUEUE`` (default ``dagster``), picked up by
   ``dagster-celery worker start`` processes on any machine that shares the package store; the broker and result
   backend URLs are read from ``HFIT_CELERY_BROKER_URL`` / ``HFIT_CELERY_BACKEND_URL`` when the run starts (they
@@ -91,9 +92,10 @@ def k8s_executor() -> dg.ExecutorDefinition:
 
 
 def executor_from_env(environ: Mapping[str, str] | None = None) -> dg.ExecutorDefinition | None:
-    """The executor ``HFIT_DAGSTER_EXECUTOR`` asks for (``environ``, else the settings); None: Dagster's default."""
+    """The executor ``HFIT_DAGSTER_EXECUTOR`` asks for (``environ``, else the settings; unset: in_process);
+    None for ``multiprocess``, Dagster's default."""
     environ = executor_environment(load_settings()) if environ is None else environ
-    kind = (environ.get(EXECUTOR_ENV) or "multiprocess").strip().lower().replace("-", "_")
+    kind = (environ.get(EXECUTOR_ENV) or "in_process").strip().lower().replace("-", "_")
     if kind == "multiprocess":
         return None
     if kind == "in_process":

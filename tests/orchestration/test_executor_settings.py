@@ -14,7 +14,8 @@ from tests.conftest import TEMPLATES
 
 
 def test_the_executor_comes_from_the_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """HFIT_DAGSTER_EXECUTOR picks the executor; celery needs its broker setting, named in the error."""
+    """HFIT_DAGSTER_EXECUTOR picks the executor (unset: in_process, multiprocess: Dagster's default); celery needs
+    its broker setting, named in the error."""
     monkeypatch.setenv("HFIT_HOME", str(tmp_path))
     monkeypatch.delenv("HFIT_CELERY_BROKER_URL", raising=False)
     monkeypatch.setenv("HFIT_DAGSTER_EXECUTOR", "in_process")
@@ -24,8 +25,10 @@ def test_the_executor_comes_from_the_settings(monkeypatch: pytest.MonkeyPatch, t
         executor_from_env()
     monkeypatch.setenv("HFIT_CELERY_BROKER_URL", "redis://127.0.0.1:6379/0")
     assert executor_from_env().name == "hfit_celery"
-    monkeypatch.delenv("HFIT_DAGSTER_EXECUTOR")
+    monkeypatch.setenv("HFIT_DAGSTER_EXECUTOR", "multiprocess")
     assert executor_from_env() is None
+    monkeypatch.delenv("HFIT_DAGSTER_EXECUTOR")
+    assert executor_from_env() is dg.in_process_executor
 
 
 def test_k8s_runs_every_step_of_every_template_job_as_a_kubernetes_job(hfit_home: Path, tmp_path: Path,
