@@ -223,7 +223,7 @@ def test_the_images_code_location_puts_every_template_job_on_celery(
         assert job.executor_def.name == "hfit_celery", job.name
     monkeypatch.delenv(EXECUTOR_ENV)
     default = _load_code_location()
-    assert default.resolve_job_def("build_integration_test_suite").executor_def.name == "multi_or_in_process_executor"
+    assert default.resolve_job_def("build_integration_test_suite").executor_def.name == "in_process"
 
 
 def test_an_unknown_or_half_configured_executor_is_refused_with_a_hint(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -233,8 +233,9 @@ def test_an_unknown_or_half_configured_executor_is_refused_with_a_hint(monkeypat
     assert typo.value.hint is not None and "celery" in typo.value.hint
     with pytest.raises(HfitError, match=f"{BROKER_ENV} is not set"):
         executor_from_env({EXECUTOR_ENV: "celery"})
-    assert executor_from_env({}) is None
+    assert executor_from_env({}) is dg.in_process_executor
     assert executor_from_env({EXECUTOR_ENV: "in_process"}) is dg.in_process_executor
+    assert executor_from_env({EXECUTOR_ENV: "multiprocess"}) is None
     celery = executor_from_env({EXECUTOR_ENV: "celery", BROKER_ENV: "redis://x:6379/0"})
     assert celery is not None
     defs = with_executor(dg.Definitions(), celery)
