@@ -217,20 +217,27 @@ def _inserts() -> list[str]:
     ]
 
 
+def _q(name: str) -> str:
+    """A MySQL identifier quoted by SQLAlchemy's preparer."""
+    from sqlalchemy.dialects import mysql
+
+    return mysql.dialect().identifier_preparer.quote_identifier(name)
+
+
 def ensure_dataset() -> float | None:
     """Generate the database unless its marker matches; the seconds it took, or None when reused."""
     with connect() as conn, conn.cursor() as cur:
         cur.execute("SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = %s AND table_name = %s",
                     (DATABASE, MARKER))
         if cur.fetchone()[0]:
-            cur.execute(f"SELECT version FROM `{DATABASE}`.`{MARKER}`")
+            cur.execute(f"SELECT version FROM {_q(DATABASE)}.{_q(MARKER)}")
             row = cur.fetchone()
             if row is not None and row[0] == DATASET_VERSION:
                 return None
         started = time.perf_counter()
-        cur.execute(f"DROP DATABASE IF EXISTS `{DATABASE}`")
-        cur.execute(f"CREATE DATABASE `{DATABASE}` CHARACTER SET utf8mb4")
-        cur.execute(f"USE `{DATABASE}`")
+        cur.execute(f"DROP DATABASE IF EXISTS {_q(DATABASE)}")
+        cur.execute(f"CREATE DATABASE {_q(DATABASE)} CHARACTER SET utf8mb4")
+        cur.execute(f"USE {_q(DATABASE)}")
         cur.execute("SET SESSION foreign_key_checks = 0")
         for statement in filter(None, (s.strip() for s in SCHEMA.split(";"))):
             cur.execute(statement)
