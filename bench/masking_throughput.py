@@ -237,7 +237,7 @@ def stock_engine(model: str) -> Any:
     from presidio_analyzer.nlp_engine import SpacyNlpEngine
     from presidio_analyzer.predefined_recognizers import EmailRecognizer
 
-    from hfit_dagster.masking.text_analysis import offline_email_recognizer
+    from hfit_dagster.masking.presidio_recognizers import offline_email_recognizer
 
     nlp_engine = SpacyNlpEngine(models=[{"lang_code": "en", "model_name": model}])
     nlp_engine.nlp = {"en": spacy.load(model)}  # what SpacyNlpEngine.load does, minus the download fallback
