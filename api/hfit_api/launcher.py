@@ -3,7 +3,8 @@
 ``BuildLauncher`` is the seam: the service hands it a ``BuildJob`` and a ``BuildEvents`` to report to.
 ``QueuedRunLauncher`` creates the template job's run in the Dagster instance, from the code location of the
 service's workspace (``dagster_instance.py``), tagged ``hfit/requester``, ``hfit/template`` and ``hfit/build``
-with the parameters in its run config, and submits it as ``dagster job launch`` does: the instance's run
+with the parameters sealed in its run config (``sealed_params.py``: Dagster stores and shows run config as it is,
+and a value may name someone), and submits it as ``dagster job launch`` does: the instance's run
 coordinator queues it, the daemon starts it when the queue has room (``max_concurrent_runs``), and the
 instance's run launcher and the job's executor decide where it runs (a process of the code location, steps
 in-process, in subprocesses or on Celery workers). The API process never executes a build.
@@ -76,10 +77,11 @@ class BuildLauncher(Protocol):
         """Stop submitting and following (submitted runs go on in the instance)."""
 
 
-def run_config(job: BuildJob) -> dict[str, Any]:
-    from hfit_dagster.orchestration.resources import run_config_for
+def run_config(job: BuildJob, masking_key: bytes) -> dict[str, Any]:
+    """The run config of the build's run: its parameters sealed under a key derived from ``masking_key``."""
+    from hfit_dagster.orchestration.resources import sealed_run_config_for
 
-    return dict(run_config_for(job.template.spec, job.params))
+    return dict(sealed_run_config_for(job.template.spec, job.params, masking_key))
 
 
 def run_tags(job: BuildJob) -> dict[str, str]:
@@ -228,7 +230,7 @@ class QueuedRunLauncher:
     def _create_run(self, run_id: str, job: BuildJob, request: BaseWorkspaceRequestContext, location: CodeLocation,
                     repo: RemoteRepository, remote_job: RemoteJob) -> None:
         """The run as ``dagster job launch`` creates it: job and execution plan snapshots from the location."""
-        config = run_config(job)
+        config = run_config(job, self.settings.masking_key_bytes())
         plan = location.get_execution_plan(remote_job, config, step_keys_to_execute=None, known_state=None,
                                            instance=self.instance).execution_plan_snapshot
         self.instance.create_run(

@@ -10,7 +10,8 @@ from typing import Any
 
 import dagster as dg
 
-from hfit_dagster.orchestration.run_config import PARAMS_FIELD, params_config
+from hfit_dagster.orchestration.run_config import PARAMS_FIELD, params_config, sealed_config
+from hfit_dagster.orchestration.sealed_params import seal_params
 from hfit_dagster.settings import HfitSettings, load_settings
 from hfit_dagster.template.loader import resolve_template
 from hfit_dagster.template.spec import TemplateSpec
@@ -53,3 +54,11 @@ def run_config_for(template: str | TemplateSpec, params: Mapping[str, Any]) -> d
     spec = template if isinstance(template, TemplateSpec) else resolve_template(
         template, load_settings().templates_dir).spec
     return {"ops": {tables_op_name(spec.name): {"config": {PARAMS_FIELD: params_config(spec, params)}}}}
+
+
+def sealed_run_config_for(spec: TemplateSpec, params: Mapping[str, str], masking_key: bytes) -> dict[str, object]:
+    """Run config of a build of ``spec`` whose parameters Dagster stores sealed (``sealed_params.py``): what the
+    service submits, since a value may be personal data and Dagster keeps and shows run config as it is given.
+    Checked as ``run_config_for`` checks them (the CLI's ParameterError)."""
+    sealed = seal_params(spec.name, params, masking_key)
+    return {"ops": {tables_op_name(spec.name): {"config": sealed_config(spec, params, sealed)}}}

@@ -16,6 +16,14 @@ launchpad refuses to launch without it); every other field is optional and may b
 required fields and choices before a run is created; bounds (``min``/``max``) and date formats are in the
 description and checked by ``prepare_build`` when the step starts, with the CLI's message.
 
+Beside ``params``, the optional ``sealed_params`` is text only the hfit service writes: the build's parameters
+sealed (``sealed_params.py``), because Dagster stores and shows run config as it is and a value may name someone.
+When it is set the step builds with the sealed parameters and reads nothing from ``params``, whose required fields
+then hold placeholders of their type (``(sealed)``, ``[]``, ``0``, ``false``, an enumeration's first choice) so
+that the typed schema, and the launchpad's refusal of a run without a required parameter, stay as they are.
+(A selector "``params`` or ``sealed_params``" would say this more strictly, but Dagster then reports a launch
+without config as a bare ``<selector>`` instead of naming the missing parameters.)
+
 (No ``from __future__ import annotations``: the config types are Dagster objects built at run time.)
 """
 
@@ -31,6 +39,8 @@ from hfit_dagster.template.params import ACCEPTED_FORMATS, coerce, list_items
 from hfit_dagster.template.spec import ParamSpec, TemplateSpec
 
 PARAMS_FIELD = "params"
+SEALED_FIELD = "sealed_params"
+SEALED_TEXT = "(sealed)"  # a required text parameter's placeholder in the params of a run with sealed_params
 _TEXT_TYPES = ("str", "date", "datetime")
 _SCALARS: dict[str, Any] = {"int": dg.Int, "float": dg.Float, "bool": dg.Bool, "str": dg.String,
                             "date": dg.String, "datetime": dg.String}
@@ -105,7 +115,7 @@ def _field(template: str, name: str, pspec: ParamSpec, *, builtin: bool) -> dg.F
             # a default the parser refuses: the field stays optional and the step reports the CLI's error
             return dg.Field(dg.Noneable(config_type), is_required=False, description=description)
         return dg.Field(config_type, default_value=default, description=description)
-    if not builtin and pspec.is_required:
+    if not builtin and _is_required(pspec):
         return dg.Field(config_type, is_required=True, description=description)
     return dg.Field(dg.Noneable(config_type), is_required=False, description=description)
 
@@ -116,7 +126,34 @@ def tables_config_schema(spec: TemplateSpec, config_key: str) -> dict[str, dg.Fi
     fields.update({name: _field(config_key, name, pspec, builtin=True) for name, pspec in BUILTINS.items()
                    if name not in spec.parameters})
     return {PARAMS_FIELD: dg.Field(fields, description=f"Build parameters of template {spec.name}, "
-                                                       "as `hfit build` takes them")}
+                                                       "as `hfit build` takes them"),
+            SEALED_FIELD: dg.Field(dg.Noneable(dg.String), is_required=False, default_value=None,
+                                   description="Set by the hfit service, never by hand: the build's parameters "
+                                               "sealed with a key derived from the masking key. When set, the step "
+                                               "builds with them and ignores params (placeholders).")}
+
+
+def _is_required(pspec: ParamSpec) -> bool:
+    """What ``_field`` makes a required config field: a declared parameter the template requires, without default."""
+    return pspec.default is None and pspec.is_required
+
+
+def _placeholder(pspec: ParamSpec) -> Any:
+    """A value of the parameter's config type that says nothing: what a required field holds beside sealed_params."""
+    if pspec.type.startswith("list["):
+        return []
+    if pspec.type == "str" and pspec.choices and all(isinstance(c, str) for c in pspec.choices):
+        return pspec.choices[0]
+    return {"int": 0, "float": 0.0, "bool": False}.get(pspec.type, SEALED_TEXT)
+
+
+def sealed_config(spec: TemplateSpec, params: Mapping[str, Any], sealed: str) -> dict[str, Any]:
+    """The tables step's config of a run whose parameters are ``sealed`` (``sealed_params.seal_params`` of
+    ``params``): checked first as ``hfit build`` checks them, so an unknown, missing or malformed parameter raises
+    the CLI's ParameterError; ``params`` holds placeholders for the required fields only."""
+    prepare_build(spec, dict(params))
+    placeholders = {name: _placeholder(pspec) for name, pspec in spec.parameters.items() if _is_required(pspec)}
+    return {PARAMS_FIELD: placeholders, SEALED_FIELD: sealed}
 
 
 def params_config(spec: TemplateSpec, params: Mapping[str, Any]) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from typing import Any
 import dagster as dg
 import pyarrow.parquet as pq
 
-from hfit_dagster.errors import ParameterError
+from hfit_dagster.errors import BuildError, ParameterError
 from hfit_dagster.orchestration.draft_builds import check_requested_content, for_build, is_draft
 from hfit_dagster.orchestration.instance import PACKAGE_KEY, package_metadata
 from hfit_dagster.orchestration.resources import (
@@ -34,7 +34,13 @@ from hfit_dagster.orchestration.resources import (
     slug,
     tables_op_name,
 )
-from hfit_dagster.orchestration.run_config import PARAMS_FIELD, params_from_config, tables_config_schema
+from hfit_dagster.orchestration.run_config import (
+    PARAMS_FIELD,
+    SEALED_FIELD,
+    params_from_config,
+    tables_config_schema,
+)
+from hfit_dagster.orchestration.sealed_params import open_params
 from hfit_dagster.package.manifest import parameter_digests
 from hfit_dagster.package.store import PackageStore, new_version
 from hfit_dagster.pipeline.checks import check_outcomes, drift_note
@@ -105,10 +111,15 @@ def build_template_defs(found: TemplateFile) -> dg.Definitions:
                     description=f"Extract and mask the tables of template {spec.name} (one read-only snapshot)")
     def tables(context: dg.AssetExecutionContext, hfit: HfitResource):  # type: ignore[no-untyped-def]
         check_requested_content(spec, context.run.tags)
+        config = context.op_execution_context.op_config
         try:
-            prepared = prepare_build(spec, params_from_config(context.op_execution_context.op_config[PARAMS_FIELD]))
-        except ParameterError as exc:
-            # what the config types cannot say (bounds, date formats), in the CLI's words and without a traceback
+            sealed = config.get(SEALED_FIELD)
+            given = open_params(spec.name, sealed, hfit.settings().masking_key_bytes()) if sealed \
+                else params_from_config(config[PARAMS_FIELD])
+            prepared = prepare_build(spec, given)
+        except (ParameterError, BuildError) as exc:
+            # what the config types cannot say (bounds, date formats), or sealed parameters that do not open, in
+            # words a user can act on and without a traceback
             raise dg.Failure(description=str(exc)) from None
         build_spec, settings = for_build(prepared.spec, hfit.settings(), context.run_id)
         params = prepared.user_params

@@ -14,11 +14,12 @@ from hfit_api.builds import params_as_strings
 from hfit_api.launcher import BuildJob, QueuedRunLauncher, failure_of, run_config, run_tags
 from hfit_dagster.definitions import HfitResource, build_definitions, build_template_defs
 from hfit_dagster.errors import BuildError, InvalidRequest, ParameterError
-from hfit_dagster.orchestration.resources import run_config_for, tables_op_name
+from hfit_dagster.orchestration.resources import run_config_for, sealed_run_config_for, tables_op_name
+from hfit_dagster.orchestration.sealed_params import open_params
 from hfit_dagster.package.store import PackageStore
 from hfit_dagster.settings import load_settings
 from hfit_dagster.template.loader import parse_template, resolve_template
-from tests.conftest import TEMPLATES
+from tests.conftest import TEMPLATES, TEST_MASKING_KEY
 
 SOURCE = (TEMPLATES / "integration-testing" / "integration-test-suite.yaml").read_text()
 PROBE = """
@@ -111,19 +112,57 @@ def test_request_parameter_values_are_values_of_the_tables_step_only() -> None:
         params_as_strings({"contact": {"resources": {"hfit": {"config": {"home": "/"}}}}})
 
 
-@pytest.mark.xfail(strict=True, reason="open: the run config in Dagster's run storage holds parameter values in "
-                   "plain text; passing them by reference (the step reads the build's params from the service) "
-                   "is not built")
 def test_a_personal_parameter_value_is_not_stored_in_dagster_run_storage(tmp_path: Path) -> None:
     """A parameter value can be personal data (a customer's e-mail to investigate). The run's config and tags are
-    stored by Dagster as they are and shown to whoever reads the Dagster UI: neither holds the value."""
+    stored by Dagster as they are and shown to whoever reads the Dagster UI: neither holds the value; the config
+    carries it sealed, opened only with the service's masking key, and a required parameter's typed field holds
+    a placeholder, so Dagster accepts the config as the launchpad's."""
     path = tmp_path / "engine-probe.yaml"
     path.write_text(PROBE)
     found = resolve_template(str(path), tmp_path)
     job = BuildJob(build_id="b" * 32, template=found, params={"contact": "alice.personal@example.com"},
                    requester="alice", dry_run=True, template_hash=found.spec.content_hash())
-    stored = json.dumps(run_config(job)) + json.dumps(run_tags(job))
-    assert "alice.personal@example.com" not in stored
+    config = run_config(job, TEST_MASKING_KEY.encode())
+    stored = json.dumps(config) + json.dumps(run_tags(job))
+    assert "alice.personal@example.com" not in stored and "alice.personal" not in stored
+    step = config["ops"][tables_op_name("engine-probe")]["config"]
+    assert step["params"] == {"contact": "(sealed)"}
+    assert open_params("engine-probe", step["sealed_params"], TEST_MASKING_KEY.encode()) == job.params
+    defs = dg.Definitions.merge(build_template_defs(found), dg.Definitions(resources={"hfit": HfitResource()}))
+    dg.validate_run_config(defs.resolve_job_def("build_engine_probe"), config)
+
+
+def test_sealed_parameters_that_do_not_open_fail_the_run_with_a_message_and_no_value(
+        hfit_home: Path, tmp_path: Path) -> None:
+    """Parameters sealed under another masking key (a worker configured with a key other than the service's), or
+    altered in the run config, fail the tables step before any source is read, with a message saying so and
+    what to do, naming no value; nothing is published. The same text moved to another template does not open."""
+    path = tmp_path / "engine-probe.yaml"
+    path.write_text(PROBE)
+    found = resolve_template(str(path), tmp_path)
+    assets = list(build_template_defs(found).assets or [])
+    resources = {"hfit": HfitResource(home=str(hfit_home))}
+    value = "alice.sealed@example.com"
+    other_key = sealed_run_config_for(found.spec, {"contact": value}, b"another service's masking key")
+    right = sealed_run_config_for(found.spec, {"contact": value}, TEST_MASKING_KEY.encode())
+    step = right["ops"][tables_op_name("engine-probe")]["config"]  # type: ignore[index]
+    text = str(step["sealed_params"])
+    tampered = {"ops": {tables_op_name("engine-probe"): {"config": {
+        **step, "sealed_params": text[:-6] + ("AAAAAA" if not text.endswith("AAAAAA") else "BBBBBB")}}}}
+    for config in (other_key, tampered):
+        instance = dg.DagsterInstance.ephemeral()
+        result = dg.materialize(assets, resources=resources, run_config=config, instance=instance,
+                                raise_on_error=False)
+        assert not result.success
+        reported = failure_of(instance, result.run_id)
+        assert "sealed parameters do not open for template engine-probe" in reported.message
+        assert reported.hint is not None and "HFIT_MASKING_KEY" in reported.hint
+        logged = json.dumps([entry.to_json() if hasattr(entry, "to_json") else str(entry)
+                             for entry in instance.all_logs(result.run_id)])
+        assert "alice.sealed" not in logged
+    with pytest.raises(BuildError, match="do not open for template other-probe"):
+        open_params("other-probe", text, TEST_MASKING_KEY.encode())
+    assert PackageStore(load_settings().package_store).versions("engine-probe") == []
 
 
 @pytest.mark.slow  # starts the code location's server
