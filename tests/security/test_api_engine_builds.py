@@ -5,10 +5,13 @@ record names, and request parameters reach only the parameters of the template's
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import dagster as dg
 import pytest
+import sqlalchemy as sa
+from dagster_shared.serdes import serialize_value
 
 from hfit_api.builds import params_as_strings
 from hfit_api.launcher import BuildJob, QueuedRunLauncher, failure_of, run_config, run_tags
@@ -19,6 +22,7 @@ from hfit_dagster.orchestration.sealed_params import open_params
 from hfit_dagster.package.store import PackageStore
 from hfit_dagster.settings import load_settings
 from hfit_dagster.template.loader import parse_template, resolve_template
+from tests.api.service_harness import RunningServer, wait_for_build
 from tests.conftest import TEMPLATES, TEST_MASKING_KEY
 
 SOURCE = (TEMPLATES / "integration-testing" / "integration-test-suite.yaml").read_text()
@@ -183,3 +187,65 @@ def test_a_draft_request_never_runs_the_job_of_the_approved_template_whose_slug_
         assert "builds template integration-test-suite, not integration_test_suite" in raised.value.message
     finally:
         launcher.close()
+
+
+E2E_PROBE = """templateName: {name}
+description: One customer, found by the e-mail address a support case names
+status: draft
+parameters:
+  contact: {{type: str, description: "a customer's e-mail address"}}
+exports:
+  customers:
+    provider: PROD_REPLICA
+    query: SELECT * FROM customers WHERE email = :contact
+"""
+
+
+def _texts_under(folder: Path) -> Iterator[tuple[Path, bytes]]:
+    for path in sorted(folder.rglob("*")):
+        if path.is_file():
+            yield path, path.read_bytes()
+
+
+@pytest.mark.timeout(240)
+def test_an_api_build_leaves_no_parameter_value_in_the_dagster_instance(server: RunningServer,
+                                                                        demo_source: str) -> None:
+    """A dry run requested through the API with a customer's e-mail as its parameter builds the package of that
+    customer (one row: the value reached the query), and the Dagster instance that ran it holds the value nowhere:
+    not in the run's config or tags, not in any event of its log (materialization metadata, step logs), not in any
+    file of the instance (run and event storage, compute logs), not in the service's log."""
+    engine = sa.create_engine(demo_source)
+    try:
+        with engine.connect() as conn:
+            email = str(conn.execute(sa.text("SELECT email FROM customers ORDER BY id LIMIT 1")).scalar_one())
+    finally:
+        engine.dispose()
+    name = "sealed-params-probe"
+    with server.client(server.user("arthur", "author")) as client:
+        created = client.post("/templates", json={"yaml": E2E_PROBE.format(name=name)})
+        assert created.status_code == 201, created.text
+        response = client.post(f"/packages/{name}/builds", json={"params": {"contact": email}})
+        assert response.status_code == 202, response.text
+        build = wait_for_build(client, response.json(), timeout=180)
+    assert build["status"] == "succeeded", (build["error"], server.log_tail())
+    manifest = json.loads((server.store / name / build["version"] / "manifest.json").read_text())
+    assert [table["rows"] for table in manifest["tables"]] == [1], manifest["tables"]
+
+    needles = (email.encode(), email.split("@")[0].encode())
+    instance_dir = server.home / "dagster"  # the service's instance (no HFIT_DAGSTER_HOME in its environment)
+    instance = dg.DagsterInstance.from_config(str(instance_dir))
+    try:
+        run = instance.get_run_by_id(build["run_id"])
+        assert run is not None and run.tags["hfit/build"] == build["id"]
+        records = instance.all_logs(run.run_id)
+        assert any(r.asset_materialization is not None for r in records)  # the log was read, not empty
+        stored = serialize_value(run.run_config) + serialize_value(run.tags) + serialize_value(list(records))
+    finally:
+        instance.dispose()
+    assert not any(needle.decode() in stored for needle in needles)
+    files = dict(_texts_under(instance_dir))
+    assert any("compute_logs" in str(path) or path.suffix in (".out", ".err") for path in files), sorted(files)
+    leaked = [str(path) for path, text in files.items() if any(needle in text for needle in needles)]
+    assert leaked == []
+    assert not any(needle in (server.root / "server.log").read_bytes() for needle in needles)
+
