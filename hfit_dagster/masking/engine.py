@@ -21,6 +21,7 @@ import pyarrow.compute as pc
 from hfit_dagster.arrow_strings import string_buffers
 from hfit_dagster.errors import MaskingError
 from hfit_dagster.jit import compiled
+from hfit_dagster.masking import vector_prf as vp
 from hfit_dagster.masking.catalog import CONTEXT_OPERATORS, TEXT_OPERATORS
 from hfit_dagster.masking.operators.base import NO_LIMITS, ColumnLimits, MaskContext, Operator, is_text_type
 from hfit_dagster.masking.operators.constant import KeepOperator, NullOperator
@@ -92,6 +93,8 @@ class Masker:
         if isinstance(values, pa.ChunkedArray):
             values = values.combine_chunks() if values.num_chunks else pa.array([], type=values.type)
         ctx = MaskContext(self.key, self.text_redactor, self.fixed_values, table, column, limits)
+        if limits.number and is_text_type(values.type) and not isinstance(op, KeepOperator | NullOperator):
+            return _mask_number_text(op, values, ctx).cast(values.type)
         # json_pii walks whole documents (an array held as JSON text is one); other operators fake its elements
         element_wise = (limits.array and op.name != "json_pii") or (limits.json and op.name not in TEXT_OPERATORS)
         if element_wise and is_text_type(values.type) and not isinstance(op, KeepOperator | NullOperator):
@@ -237,6 +240,30 @@ class Masker:
             f"({failed}; the value is not shown)",
             hint="choose an operator that fits the column's values, e.g. hash or null, in a masking rule",
         )
+
+
+def _mask_number_text(op: Operator, values: pa.Array, ctx: MaskContext) -> pa.Array:
+    """A number read as its decimal text (a PostgreSQL numeric, so NaN survives) masked as the number it is, so
+    it still loads into its column: a whole value of a whole-number decimal (``NUMERIC(9,0)``) goes through the
+    operator's decimal path (a hash or a digit fake within the column's precision), ``fixed`` writes 0 unless a
+    value is configured, and NaN and infinities (no one's data) stay."""
+    text = vp.as_utf8(values)
+    largest = ctx.limits.largest
+    digits = len(str(largest)) if largest is not None else 0
+    whole = pc.fill_null(pc.match_substring_regex(text, r"^\s*[+-]?[0-9]+\s*$"), False)
+    if 0 < digits <= 38 and pc.any(whole).as_py():
+        numbers = pc.cast(pc.utf8_trim_whitespace(text.filter(whole)), pa.decimal128(digits, 0))
+        masked = op.operate(numbers, dataclasses.replace(ctx, limits=ColumnLimits(number=True, largest=largest)))
+        text = pc.replace_with_mask(text, whole, vp.as_utf8(pc.cast(masked, pa.string())))
+        rest = pc.and_(pc.invert(whole), text.is_valid())
+    else:
+        rest = text.is_valid()
+    rest = pc.and_(rest, pc.invert(pc.fill_null(pc.match_substring_regex(
+        text, r"^\s*[+-]?(?:NaN|Infinity|inf)\s*$", ignore_case=True), False)))
+    if not pc.any(rest).as_py():
+        return text
+    others = op.operate(text.filter(rest), ctx)
+    return pc.replace_with_mask(text, rest, vp.as_utf8(others.cast(pa.string())))
 
 
 def _mask_json_documents(op: Operator, values: pa.Array, ctx: MaskContext) -> pa.Array:

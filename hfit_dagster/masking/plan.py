@@ -82,10 +82,32 @@ class ColumnInfo:
         return ColumnLimits(self.max_length, self.labels, bool(_ARRAY_TYPE.search(sql_type)),
                             bool(_JSON_TYPE.match(sql_type)),
                             personal_labels=personal_members(self.labels) if self.labels is not None else (),
-                            max_bytes=self.max_bytes)
+                            max_bytes=self.max_bytes,
+                            number=column_kind(sql_type) in (ColumnKind.INTEGER, ColumnKind.DECIMAL),
+                            largest=largest_whole(sql_type), uuid=column_kind(sql_type) == ColumnKind.UUID)
 
 
 _ARRAY_TYPE = re.compile(r"\]$|^ARRAY\b")
+_WHOLE_DECIMAL = re.compile(r"^(?:NUMERIC|DECIMAL|DEC|FIXED|NUMBER)\s*\(\s*(\d+)\s*(?:,\s*0\s*)?\)")
+_INTEGER_TYPE = re.compile(r"^(TINYINT|SMALLINT|INT2|SMALLSERIAL|MEDIUMINT|INTEGER|INT4|INT|SERIAL|BIGINT|INT8|"
+                           r"BIGSERIAL)\b")
+_INTEGER_BITS = {"TINYINT": 8, "SMALLINT": 16, "INT2": 16, "SMALLSERIAL": 16, "MEDIUMINT": 24, "INTEGER": 32,
+                 "INT4": 32, "INT": 32, "SERIAL": 32, "BIGINT": 64, "INT8": 64, "BIGSERIAL": 64}
+
+
+def largest_whole(sql_type: str) -> int | None:
+    """The largest value a whole-number column type holds (``INT``: 2^31-1, ``INT UNSIGNED``: 2^32-1,
+    ``NUMERIC(9,0)``: 999999999), None for other types: a masked integer is wrapped into it, since the Arrow type
+    a reader gives (int64 for a MySQL INT) may hold more than the column."""
+    upper = sql_type.strip().upper()
+    found = _WHOLE_DECIMAL.match(upper)
+    if found:
+        return 10 ** int(found.group(1)) - 1
+    found = _INTEGER_TYPE.match(upper)
+    if found is None:
+        return None
+    bits = _INTEGER_BITS[found.group(1)]
+    return (1 << bits) - 1 if "UNSIGNED" in upper else (1 << (bits - 1)) - 1
 _JSON_TYPE = re.compile(r"^JSONB?$")
 
 

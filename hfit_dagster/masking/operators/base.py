@@ -55,7 +55,9 @@ class ColumnLimits:
     whether it is a JSON column (a whole-value operator masks its string leaves, so the value stays JSON).
     ``personal_labels``: the labels that are personal data; when there are any, those labels are faked in the
     type too (:func:`label_fakes`) and each value becomes its label's fake; otherwise a value becomes one of the
-    labels."""
+    labels. ``number``: the column holds numbers (integers, decimals); ``largest``: the largest value of a
+    whole-number column (``INT``: 2^31-1, ``NUMERIC(9,0)``: 999999999), so a masked integer, decimal, or number
+    read as its decimal text (a PostgreSQL numeric) still loads into its column."""
 
     max_length: int | None = None
     labels: tuple[str, ...] | None = None
@@ -63,6 +65,9 @@ class ColumnLimits:
     json: bool = False
     personal_labels: tuple[str, ...] = ()
     max_bytes: int | None = None  # UTF-8 bytes a value holds (MySQL TINYTEXT: 255); None: no limit
+    number: bool = False
+    largest: int | None = None
+    uuid: bool = False  # a UUID column: every fake is a UUID
 
 
 NO_LIMITS = ColumnLimits()
@@ -136,11 +141,15 @@ class Operator(ABC):
         limits = ctx.limits
         if not len(masked):
             return masked
+        if limits.largest is not None and (pa.types.is_integer(masked.type) or pa.types.is_decimal(masked.type)):
+            return wrap_whole(masked, limits.largest)
         if (pa.types.is_binary(masked.type) or pa.types.is_large_binary(masked.type)) and limits.max_length:
             # a binary column's length is in bytes (VARBINARY(8)): a keyed hash cut to it, like a string hash
             return pc.binary_slice(masked, 0, limits.max_length).cast(masked.type)
         if not is_text_type(masked.type):
             return masked
+        if limits.uuid:
+            return uuid_fakes(masked, ctx.key).cast(masked.type)
         if limits.labels and limits.personal_labels:
             fakes = label_fakes(self, ctx.key, limits.labels, limits.personal_labels)
             return faked_members(originals, fakes).cast(masked.type)
@@ -171,6 +180,45 @@ class Operator(ABC):
         """Fakes for distinct, non-blank strings outside a column (spans of free text, JSON leaves), or None
         when the operator gives no per-value fake (the caller tags or drops the value)."""
         return None
+
+
+_UUID = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+
+
+def uuid_fakes(values: pa.Array, key: bytes) -> pa.Array:
+    """Fakes made UUIDs: a UUID stays, 32 hex digits (a hash) get the dashes, any other fake (a name, a shape with
+    letters past f) becomes the UUID of its keyed hash, so equal fakes stay equal."""
+    text = vp.as_utf8(values)
+    bad = pc.invert(pc.fill_null(pc.match_substring_regex(text, _UUID), True))
+    if not pc.any(bad).as_py():
+        return text
+    wrong = text.filter(bad)
+    hexed = pc.fill_null(pc.match_substring_regex(wrong, r"^[0-9a-fA-F]{32}$"), False)
+    digits = pc.if_else(hexed, wrong, vp.hex_strings(vp.prf_strings(key, ["uuid/0", "uuid/1"], wrong), 32))
+    dashed = pc.replace_substring_regex(
+        digits, r"^(.{8})(.{4})(.{4})(.{4})(.{12})$", r"\1-\2-\3-\4-\5")
+    return pc.replace_with_mask(text, bad, vp.as_utf8(dashed))
+
+
+def wrap_whole(values: pa.Array, largest: int) -> pa.Array:
+    """Whole numbers past ``largest`` in magnitude wrapped into it (``v mod (largest + 1)``, sign kept), the others
+    as they are: a hash or digit fake of an Arrow int64 read from a MySQL INT still fits the INT."""
+    if largest >= _arrow_largest(values.type):
+        return values
+    bound = pa.scalar(Decimal(largest) if pa.types.is_decimal(values.type) else largest, type=values.type)
+    over = pc.fill_null(pc.greater(pc.abs(values), bound), False)
+    if not pc.any(over).as_py():
+        return values
+    wrapped = [(-1 if v < 0 else 1) * (abs(int(v)) % (largest + 1)) for v in values.filter(over).to_pylist()]
+    replacement = [Decimal(v) for v in wrapped] if pa.types.is_decimal(values.type) else wrapped
+    return pc.replace_with_mask(values, over, pa.array(replacement, values.type))
+
+
+def _arrow_largest(t: pa.DataType) -> int:
+    """The largest value an Arrow integer or decimal type holds."""
+    if pa.types.is_decimal(t):
+        return 10**t.precision - 1
+    return (1 << (t.bit_width - (1 if pa.types.is_signed_integer(t) else 0))) - 1
 
 
 def fit_bytes(values: pa.Array, max_bytes: int) -> pa.Array:

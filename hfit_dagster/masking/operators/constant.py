@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 from typing import Any
 
 import pyarrow as pa
@@ -35,7 +36,7 @@ class FixedOperator(Operator):
     """Every non-null value becomes one configured constant.
 
     The constant is looked up in ``fixed_values`` as ``"table.column"``, then ``"column"``, then ``"*"``;
-    otherwise strings get ``"REDACTED"``, numbers 0, booleans false and dates the epoch.
+    otherwise strings get ``"REDACTED"``, numbers 0 (a number held as text too), booleans false and dates the epoch.
     """
 
     name = "fixed"
@@ -44,7 +45,8 @@ class FixedOperator(Operator):
         t = values.type
         value = self._lookup(ctx)
         if value is None:
-            value = self._type_default(t)
+            # a number read as its decimal text (a PostgreSQL numeric) takes a number too
+            value = "0" if ctx.limits.number and is_text_type(t) else self._type_default(t)
         try:
             return pa.array([value] * len(values)).cast(t) if len(values) else values
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as exc:
@@ -52,6 +54,12 @@ class FixedOperator(Operator):
                 f"the fixed value configured for column '{ctx.column}' does not fit its type {t}",
                 hint="set fixed_values to a value of the column's type",
             ) from exc
+
+    def fit_to_column(self, originals: pa.Array, masked: pa.Array, ctx: MaskContext) -> pa.Array:
+        """An enum column's constant is one label for every row (picked by the constant, not by each original)."""
+        if ctx.limits.labels and not ctx.limits.personal_labels and is_text_type(masked.type):
+            return super().fit_to_column(masked, masked, ctx)
+        return super().fit_to_column(originals, masked, ctx)
 
     @staticmethod
     def _lookup(ctx: MaskContext) -> Any:
@@ -66,7 +74,9 @@ class FixedOperator(Operator):
             return "REDACTED"
         if pa.types.is_boolean(t):
             return False
-        if pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t):
+        if pa.types.is_decimal(t):
+            return Decimal(0)  # an int's inferred int64 does not fit a DECIMAL(9,0)
+        if pa.types.is_integer(t) or pa.types.is_floating(t):
             return 0
         if pa.types.is_date(t):
             return dt.date(1970, 1, 1)
