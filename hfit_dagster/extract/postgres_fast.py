@@ -19,7 +19,8 @@ What stays as on the reference path:
   ``REPEATABLE READ, READ ONLY`` with ``SET TRANSACTION SNAPSHOT`` of the snapshot that connection exported
   (``pg_export_snapshot()``), and the same ``search_path``: both connections see the very same rows;
 * the values: each column is converted to the reference path's Arrow type; ``numeric`` keeps the server's
-  text (ADBC's ``nan``/``inf`` spelled ``NaN``/``Infinity`` as the server writes them), ``infinity`` and
+  text, cast by the server (``numeric::text`` over the statement's columns; ADBC's own numeric decoding built
+  a ``std::string`` per value, about half of its decoding time for the benchmark's tables), ``infinity`` and
   ``-infinity`` dates and timestamps (which ADBC shifts past the type's range) become the Arrow type's largest
   and smallest value as on the reference path; batches are cut at ``batch_rows`` rows like the reference
   path's (``tests/extract/test_postgres_fast.py`` compares the two paths type by type).
@@ -67,7 +68,6 @@ FAST_TYPES: dict[str, tuple[pa.DataType, ...]] = {
 # infinity (the type's largest value) wraps around to the smallest value plus the offset minus one
 _DAYS_2000 = 10_957
 _MICROS_2000 = _DAYS_2000 * 86_400 * 1_000_000
-_NUMERIC_WORDS = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
 
 
 def fast_batches(result: sa.engine.CursorResult[Any], schema: pa.Schema,
@@ -96,7 +96,8 @@ def fast_batches(result: sa.engine.CursorResult[Any], schema: pa.Schema,
     reader = conn.info.get(FAST_READER)
     if reader is None:
         reader = conn.info[FAST_READER] = FastReader(conn)
-    statement = _bound_statement(cursor.connection, context.statement, context.parameters[0])
+    statement = _numerics_as_text(_bound_statement(cursor.connection, context.statement, context.parameters[0]),
+                                  names)
     if not reader.acquire():  # another fast read of this snapshot is still open: this one takes the reference path
         return None
     result.close()  # the server-side cursor: planned only, no row fetched
@@ -110,6 +111,19 @@ def _bound_statement(dbapi_conn: Any, statement: str, parameters: Any) -> str:
     # SQLAlchemy sends psycopg a dict, empty or not, and so a statement whose literal % are written %%
     with psycopg.ClientCursor(dbapi_conn) as client:
         return client.mogrify(statement, parameters if parameters is not None else {})
+
+
+def _numerics_as_text(statement: str, pg_types: list[str]) -> str:
+    """``statement`` with its ``numeric`` columns cast to text by the server (the same text psycopg reads), the
+    others as they are: the result's columns are renamed by position (``AS hfit_fast(c0, c1, ...)``), so
+    repeated or unnamed columns are taken as well; a derived table that only projects keeps the rows' order."""
+    if "numeric" not in pg_types:
+        return statement
+    names = [f"c{i}" for i in range(len(pg_types))]
+    columns = ", ".join(f"{name}::text" if pg_type == "numeric" else name for name, pg_type in zip(names, pg_types,
+                                                                                                   strict=True))
+    # the guarded statement (its parameters merged by psycopg) and generated names only
+    return f"SELECT {columns} FROM (\n{statement}\n) AS hfit_fast({', '.join(names)})"  # noqa: S608
 
 
 def _released(reader: FastReader, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
@@ -230,8 +244,6 @@ def _described(provider: str, exc: Exception, where: str) -> ProviderError:
 
 def _converter(pg_type: str, target: pa.DataType) -> Callable[[pa.Array], pa.Array]:
     """How one ADBC column becomes the reference path's array of ``target``."""
-    if pg_type == "numeric":
-        return _numeric_text
     if pg_type in ("date", "timestamp", "timestamptz"):
         return lambda array: _temporal(array, target)
     return lambda array: _plain(array, target)
@@ -241,16 +253,6 @@ def _plain(array: pa.Array, target: pa.DataType) -> pa.Array:
     if isinstance(array.type, pa.BaseExtensionType):  # json, jsonb: the server's text
         array = array.storage
     return array if array.type == target else array.cast(target)
-
-
-def _numeric_text(array: pa.Array) -> pa.Array:
-    """ADBC's text of a numeric (the server's digits), with NaN and the infinities spelled as the server does."""
-    text = array.storage if isinstance(array.type, pa.BaseExtensionType) else array
-    for word, server in _NUMERIC_WORDS.items():
-        hits = pc.equal(text, word)
-        if pc.any(hits).as_py():
-            text = pc.if_else(hits, server, text)
-    return text
 
 
 def _temporal(array: pa.Array, target: pa.DataType) -> pa.Array:

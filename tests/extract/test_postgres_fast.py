@@ -195,3 +195,17 @@ def test_a_read_abandoned_half_way_leaves_the_snapshot_usable(typed_source: str)
             assert conn.execute(sa.text("SELECT count(*) FROM typed")).scalar() == 2500
     finally:
         engine.dispose()
+
+
+def test_numerics_cast_by_the_server_keep_the_query_order_and_columns(typed_source: str) -> None:
+    """A query with numeric columns (read as the server's text, cast by the server around the query), in its own
+    column order, sorted by a numeric and ending in a comment, gives the reference path's rows in the same
+    order."""
+    sql = "SELECT n2, id, n, n38 FROM typed WHERE id <= 600 ORDER BY n2 DESC NULLS LAST, id -- by amount"
+    fast, opened = read(typed_source, "typed", sql, 128, True)
+    reference, _ = read(typed_source, "typed", sql, 128, False)
+    assert opened
+    assert_same_batches(fast, reference)
+    rows = pa.Table.from_batches(fast)
+    assert rows.column_names == ["n2", "id", "n", "n38"]
+    assert rows.column("n2").to_pylist()[:3] == ["NaN", "99999999.99", "600.25"]
