@@ -37,6 +37,7 @@ from hfit_dagster.template.spec import RetentionSpec, TemplateSpec
 ACTIVE = ("queued", "running")
 DRY_RUN_KEEP_VERSIONS = 1_000_000_000
 _RELATIVE = re.compile(r"^now(\s*[+-]\s*\d+\s*[smhdw])?$", re.IGNORECASE)
+_QUOTED = re.compile(r"'([^'\n]*)'|\"([^\"\n]*)\"")
 HOST = socket.gethostname()
 
 
@@ -75,15 +76,15 @@ def params_key(spec: TemplateSpec, raw: dict[str, str], resolved: dict[str, Any]
 def shown_params(settings: HfitSettings, spec: TemplateSpec, values: dict[str, Any]) -> dict[str, Any]:
     """Parameters as builds, audit rows and API answers keep them: the manifest's rule (``parameter_digests``),
     so a value that names someone is stored nowhere in the clear, and its digest matches the manifest's."""
-    key = settings.masking_key_bytes() if _has_masking_key(settings) else None
-    return parameter_digests(_jsonable(values), key, set(BUILTINS) - set(spec.parameters))
+    key = settings.masking_key_bytes() if has_masking_key(settings) else None
+    return parameter_digests(as_manifest_json(values), key, set(BUILTINS) - set(spec.parameters))
 
 
-def _has_masking_key(settings: HfitSettings) -> bool:
+def has_masking_key(settings: HfitSettings) -> bool:
     return settings.masking_key is not None and bool(settings.masking_key.get_secret_value())
 
 
-def _jsonable(value: Any) -> Any:
+def as_manifest_json(value: Any) -> Any:
     """Parameters as the manifest stores them (the package writer's JSON conventions)."""
     return json.loads(json.dumps(value, default=_json_default))
 
@@ -96,6 +97,25 @@ def _json_default(value: Any) -> Any:
     if isinstance(value, set | frozenset | tuple):
         return list(value)
     return str(value)
+
+
+def message_without_values(message: str, raw: dict[str, Any]) -> str:
+    """A refusal's message for the audit row: a quoted excerpt of a value the request sent (``got 'x'``) is
+    replaced, so the row keeps parameter names and the reason, not the values (its params hold their digests)."""
+    sent: set[str] = set()
+    for value in raw.values():
+        items = value if isinstance(value, list | tuple) else [value]
+        texts = [",".join(str(item) for item in items), *(str(item).strip() for item in items)]
+        sent.update(text for text in texts if text)
+
+    def hide(match: re.Match[str]) -> str:
+        quoted = match.group(1) if match.group(1) is not None else match.group(2)
+        shown = quoted[:-1] if quoted.endswith("…") else None  # an excerpt of a longer value
+        if quoted in sent or (shown and any(text.startswith(shown) for text in sent)):
+            return "<value>"
+        return match.group(0)
+
+    return _QUOTED.sub(hide, message)
 
 
 def job_template(entry: CatalogEntry) -> TemplateFile:
@@ -114,7 +134,7 @@ class BuildService:
         self.settings, self.db, self.index, self.launcher, self.audit = settings, db, index, launcher, audit
         self._lock = threading.Lock()
         # without a masking key no build can run; identical requests still join within this process
-        self._params_key = settings.masking_key_bytes() if _has_masking_key(settings) else secrets.token_bytes(32)
+        self._params_key = settings.masking_key_bytes() if has_masking_key(settings) else secrets.token_bytes(32)
 
     def request(self, entry: CatalogEntry, raw_params: dict[str, Any], user: User) -> tuple[Build, str]:
         """The build answering this request and how: ``fresh``, ``joined`` (already running) or ``launched``."""
@@ -231,7 +251,7 @@ class BuildService:
             except NotFound:
                 continue
             return version
-        if not _has_masking_key(self.settings):
+        if not has_masking_key(self.settings):
             return None
         for package in self.index.versions(template):
             created = package.created_at

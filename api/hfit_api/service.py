@@ -11,6 +11,7 @@ from hfit_api.launcher import BuildLauncher, QueuedRunLauncher
 from hfit_api.login_limiter import LoginLimiter
 from hfit_api.packages import PackageIndex
 from hfit_api.state import StateDB
+from hfit_api.stored_params import rewrite_stored_params
 from hfit_dagster.package.store import PackageStore
 from hfit_dagster.settings import HfitSettings
 
@@ -32,9 +33,11 @@ class Service:
         db = StateDB(settings.state_database_url)
         audit = AuditLog(db)
         packages = PackageIndex(PackageStore(settings.package_store))
+        catalog = TemplateCatalog(settings, db)
+        rewrite_stored_params(settings, db, lambda: {name: entry.spec for name, entry in catalog.entries().items()})
         launcher = launcher or QueuedRunLauncher(settings)
         return cls(
-            settings=settings, db=db, audit=audit, catalog=TemplateCatalog(settings, db), packages=packages,
+            settings=settings, db=db, audit=audit, catalog=catalog, packages=packages,
             builds=BuildService(settings, db, packages, launcher, audit), launcher=launcher,
             logins=LoginLimiter(settings.auth_failures_per_minute),
         )

@@ -168,6 +168,15 @@ class AuditEntry(Base):
     detail: Mapped[str | None] = mapped_column(sa.Text, default=None)
 
 
+class AppliedMigration(Base):
+    """A one-time rewrite of stored rows (``stored_params.py``) this database has had, so it runs once."""
+
+    __tablename__ = "applied_migrations"
+
+    name: Mapped[str] = mapped_column(sa.String(100), primary_key=True)
+    applied_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 class StateDB:
     """Engine and sessions over the state database; creates the tables on first use."""
 

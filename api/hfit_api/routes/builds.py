@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import re
-from typing import Any
-
 from fastapi import APIRouter, Request, Response, status
 
-from hfit_api.builds import shown_params
+from hfit_api.builds import message_without_values, shown_params
 from hfit_api.deps import ClientAddress, CurrentUser, PackageTemplate, ServiceDep
 from hfit_api.packages import PackageAccess
 from hfit_api.schemas import ERROR_RESPONSES, BuildErrorPublic, BuildPublic, BuildRequest
@@ -57,28 +54,6 @@ def request_build(user: CurrentUser, entry: PackageTemplate, body: BuildRequest,
     if outcome == "fresh":
         response.status_code = status.HTTP_200_OK
     return build_public(build, outcome)
-
-
-_QUOTED = re.compile(r"'([^'\n]*)'|\"([^\"\n]*)\"")
-
-
-def message_without_values(message: str, raw: dict[str, Any]) -> str:
-    """A refusal's message for the audit row: a quoted excerpt of a value the request sent (``got 'x'``) is
-    replaced, so the row keeps parameter names and the reason, not the values (its params hold their digests)."""
-    sent: set[str] = set()
-    for value in raw.values():
-        items = value if isinstance(value, list | tuple) else [value]
-        texts = [",".join(str(item) for item in items), *(str(item).strip() for item in items)]
-        sent.update(text for text in texts if text)
-
-    def hide(match: re.Match[str]) -> str:
-        quoted = match.group(1) if match.group(1) is not None else match.group(2)
-        shown = quoted[:-1] if quoted.endswith("…") else None  # an excerpt of a longer value
-        if quoted in sent or (shown and any(text.startswith(shown) for text in sent)):
-            return "<value>"
-        return match.group(0)
-
-    return _QUOTED.sub(hide, message)
 
 
 @router.get("/builds/{build_id}", name="builds.status", response_model=BuildPublic)
