@@ -21,6 +21,7 @@ import os
 import re
 import threading
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
@@ -30,6 +31,7 @@ import sqlalchemy as sa
 
 from hfit_api.state import Approval, StateDB, TemplateRecord, TemplateRevision, User, utcnow
 from hfit_dagster.errors import Conflict, Forbidden, InvalidRequest, TemplateError, TemplateNotFound
+from hfit_dagster.orchestration.job_names import job_name, slug
 from hfit_dagster.package.store import PackageStore
 from hfit_dagster.settings import HfitSettings
 from hfit_dagster.template.loader import TEMPLATE_SUFFIXES, TemplateFile, load_template_file, parse_template
@@ -146,6 +148,7 @@ class TemplateCatalog:
         with self._lock, self.db.session() as session:
             if session.get(TemplateRecord, spec.name) is not None:
                 raise Conflict(f"template {spec.name!r} already exists")
+            _check_job_name_free(spec.name, {*self._repository(), *session.scalars(sa.select(TemplateRecord.name))})
             session.add(record)
             self._mirror(record)
         return self._api_entry(record)
@@ -289,6 +292,16 @@ class TemplateCatalog:
                                             folder="" if folder == "." else folder, path=path, owner=spec.owner)
         self._repo_cache = (fingerprint, found)
         return found
+
+
+def _check_job_name_free(name: str, names: Collection[str]) -> None:
+    """Conflict when another template of ``names`` already has the Dagster job this name would get: the code
+    location would leave the new template out (``service_templates.py``) and none of its builds could run."""
+    taken = sorted(other for other in names if other != name and slug(other) == slug(name))
+    if taken:
+        raise Conflict(f"template {name!r} would build as Dagster job {job_name(name)}, which template {taken[0]!r} "
+                       "already has (names that differ only in '-', '.' and '_' share a job)",
+                       hint=f"choose a name that differs from {taken[0]!r} in a letter or a digit")
 
 
 def _revision(pending: TemplateRevision) -> ProposedRevision:

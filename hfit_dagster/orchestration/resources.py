@@ -3,13 +3,15 @@
 (No ``from __future__ import annotations``: Dagster reads config annotations at runtime.)
 """
 
-import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
 
+from hfit_dagster.orchestration.job_names import job_name as job_name
+from hfit_dagster.orchestration.job_names import slug as slug
+from hfit_dagster.orchestration.job_names import tables_op_name
 from hfit_dagster.orchestration.run_config import PARAMS_FIELD, params_config, sealed_config
 from hfit_dagster.orchestration.sealed_params import seal_params
 from hfit_dagster.settings import HfitSettings, load_settings
@@ -29,18 +31,6 @@ class HfitResource(dg.ConfigurableResource):
 
     def settings(self) -> HfitSettings:
         return load_settings(home=Path(self.home))
-
-
-def slug(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_]", "_", name)
-
-
-def job_name(template: str) -> str:
-    return f"build_{slug(template)}"
-
-
-def tables_op_name(template: str) -> str:
-    return f"{slug(template)}__tables"
 
 
 def run_config_for(template: str | TemplateSpec, params: Mapping[str, Any]) -> dict[str, object]:

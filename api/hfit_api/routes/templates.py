@@ -72,7 +72,8 @@ def list_templates(user: CurrentUser, service: ServiceDep) -> list[TemplateSumma
 
 
 @router.post("", name="templates.create", response_model=TemplateDetail, status_code=status.HTTP_201_CREATED,
-             responses={409: {"model": ErrorPublic, "description": "a template of that name exists"}})
+             responses={409: {"model": ErrorPublic, "description": "a template of that name, or of the same Dagster "
+                                                                  "job name, exists"}})
 def create_template(user: AuthorUser, body: TemplateWriteRequest, service: ServiceDep,
                     client: ClientAddress) -> TemplateDetail:
     """A new template; it is a draft (whatever its YAML says) until an approver approves it."""
