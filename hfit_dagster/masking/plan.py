@@ -82,9 +82,16 @@ class ColumnInfo:
         return ColumnLimits(self.max_length, self.labels, bool(_ARRAY_TYPE.search(sql_type)),
                             bool(_JSON_TYPE.match(sql_type)),
                             personal_labels=personal_members(self.labels) if self.labels is not None else (),
+                            label_operator=_label_operator(self.labels),
                             max_bytes=self.max_bytes,
                             number=column_kind(sql_type) in (ColumnKind.INTEGER, ColumnKind.DECIMAL),
                             largest=largest_whole(sql_type), uuid=column_kind(sql_type) == ColumnKind.UUID)
+
+
+def _label_operator(labels: tuple[str, ...] | None) -> str | None:
+    """The operator that fakes an enum type's personal labels (None: no label is personal data)."""
+    personal = personal_labels(labels) if labels is not None else None
+    return personal.operator if personal is not None else None
 
 
 _ARRAY_TYPE = re.compile(r"\]$|^ARRAY\b")
@@ -502,8 +509,9 @@ def build_table_plan(
             decision = ColumnDecision(col.name, "keep", None, 1.0, "masking default is 'keep'", "default")
         else:
             decision = _classify(table, col, siblings, sample, analyzer, sample_size)
-        decisions[col.name] = decision
-        infos[col.name] = _parent_limits(col, parent_plans) if decision.source == "key" else col
+        info = _parent_limits(col, parent_plans) if decision.source == "key" else col
+        decisions[col.name] = _relabelled_if_kept(decision, info)
+        infos[col.name] = info
     return TableMaskingPlan(table=table, decisions=decisions, columns=infos)
 
 
@@ -519,3 +527,15 @@ def _parent_limits(col: ColumnInfo, parent_plans: Mapping[str, TableMaskingPlan]
     if parent is None:
         return col
     return replace(col, max_length=parent.max_length, labels=parent.labels, max_bytes=parent.max_bytes)
+
+
+def _relabelled_if_kept(decision: ColumnDecision, col: ColumnInfo) -> ColumnDecision:
+    """A kept column of an enum type whose labels are personal data takes the labels' operator: its values are
+    labels, and the package's type declares their fakes (every column of one PostgreSQL type shares them), so a
+    kept value would publish the original and be no member of the type."""
+    personal = personal_labels(col.labels) if col.labels is not None and not decision.masked else None
+    if personal is None:
+        return decision
+    return ColumnDecision(col.name, personal.operator, personal.entity, decision.confidence,
+                          f"{decision.evidence}; {personal.evidence(col.sql_type)}: values become their labels' "
+                          "fakes, as the type's labels do", decision.source)

@@ -68,6 +68,7 @@ class ColumnLimits:
     number: bool = False
     largest: int | None = None
     uuid: bool = False  # a UUID column: every fake is a UUID
+    label_operator: str | None = None  # the operator of the personal labels' entity: it fakes them in every column
 
 
 NO_LIMITS = ColumnLimits()
@@ -151,7 +152,10 @@ class Operator(ABC):
         if limits.uuid:
             return uuid_fakes(masked, ctx.key).cast(masked.type)
         if limits.labels and limits.personal_labels:
-            fakes = label_fakes(self, ctx.key, limits.labels, limits.personal_labels)
+            from hfit_dagster.masking.operators.registry import get_operator  # the registry imports this module
+
+            labeller = get_operator(limits.label_operator) if limits.label_operator else self
+            fakes = label_fakes(labeller, ctx.key, limits.labels, limits.personal_labels)
             return faked_members(originals, fakes).cast(masked.type)
         if limits.labels:
             return label_picks(ctx.key, self.name, originals, limits.labels).cast(masked.type)

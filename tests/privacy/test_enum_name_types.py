@@ -1,0 +1,132 @@
+"""Enum types of first names on real sources: a MariaDB ENUM('Olivia', 'Mateo', ...) is masked (labels in the DDL
+and values) while a status ENUM beside it is kept; a PostgreSQL enum type used by a masked column and by a lookup
+column the template keeps is one type in the package, its labels faked once, the kept column's values their
+labels' fakes, so the package loads into MariaDB and PostgreSQL, joins on the name still match, and no original
+label is anywhere in package.sql, the Parquet files or the manifest."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import psycopg
+import pymysql
+import pytest
+from faker import Faker
+
+from hfit_dagster.pipeline.local_build import build_package
+from hfit_dagster.settings import load_settings
+from hfit_dagster.template.loader import parse_template
+from tests.conftest import MARIADB, TEST_MASKING_KEY, fill_mariadb, mariadb_source_settings
+from tests.pipeline.test_local_build import load_into_mariadb
+from tests.privacy.column_outputs import originals_found
+
+ROWS = 60
+
+
+def first_names() -> list[str]:
+    """Single first names drawn from several locales' pools (ASCII-free ones too)."""
+    names: list[str] = []
+    for i, locale in enumerate(["en_US", "es_ES", "de_DE", "pl_PL", "fr_FR", "sv_SE"]):
+        f = Faker(locale)
+        f.seed_instance(i)
+        names += [n for n in (f.first_name() for _ in range(6)) if " " not in n][:2]
+    return list(dict.fromkeys(names))
+
+
+def _operators(built) -> dict[tuple[str, str], str]:
+    return {(t.name, c.name): c.masking["operator"] for t in built.manifest.tables for c in t.columns}
+
+
+def _psql(database: str, package: Path) -> None:
+    loaded = subprocess.run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", database, "-v", "ON_ERROR_STOP=1",
+                             "-q", "-X", "-f", str(package / "package.sql")], capture_output=True, timeout=300)
+    assert loaded.returncode == 0, loaded.stderr.decode()[:500]
+
+
+@pytest.mark.mariadb
+def test_an_enum_of_first_names_of_mariadb_is_masked_and_a_status_enum_kept(
+        mariadb_database: Callable[[], str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """ENUM labels that are single first names were kept as 'not a person' one by one: the column named
+    'assignee' of such a type is now masked by first_name, its labels faked in the DDL, no name left anywhere; a
+    status ENUM of the same table stays as it is, and the package loads in strict mode."""
+    names = first_names()
+    source = mariadb_database()
+    labels = ", ".join(f"'{n}'" for n in [*names, "unassigned"])
+    fill_mariadb(source, {"tickets": (
+        f"id INT PRIMARY KEY, assignee ENUM({labels}), state ENUM('open', 'pending', 'closed')",
+        [(i, "unassigned" if i % 7 == 0 else names[i % len(names)], ("open", "pending", "closed")[i % 3])
+         for i in range(1, ROWS + 1)])})
+    settings = mariadb_source_settings(monkeypatch, tmp_path, source, batch_rows=25)
+    template = """
+templateName: privacy-enum-first-names
+exports:
+  tickets: {provider: SRC, query: 'SELECT * FROM tickets'}
+"""
+    built = build_package(parse_template(template), {}, settings)
+    assert _operators(built)[("tickets", "assignee")] == "first_name"
+    assert _operators(built)[("tickets", "state")] == "keep"
+    assert originals_found(built.path, names) == []
+    target = mariadb_database()
+    load_into_mariadb(built.path, target)
+    with pymysql.connect(**MARIADB, database=target) as conn, conn.cursor() as cur:
+        cur.execute("SELECT COUNT(*) FROM tickets WHERE assignee = 'unassigned'")
+        assert cur.fetchone()[0] == ROWS // 7
+        cur.execute("SELECT COUNT(DISTINCT assignee), SUM(state = 'pending') FROM tickets")
+        distinct, pending = cur.fetchone()
+    assert distinct == len(names) + 1 and pending == ROWS // 3
+
+
+@pytest.mark.postgres
+def test_a_postgres_enum_type_shared_by_a_masked_and_a_kept_column_is_one_faked_type(
+        postgres_database: Callable[[], str], mariadb_database: Callable[[], str],
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """``CREATE TYPE person_name AS ENUM(...)`` used by customers.first_name (masked) and by name_days.name, kept by
+    the template: the package declared the type once per script with one column's labels and wrote the other's
+    values (originals in Parquet, position labels or originals in package.sql). Now both columns take the type's
+    label fakes: the PostgreSQL package loads (one CREATE TYPE), the MySQL one into MariaDB, customers join
+    name_days on the name, and no original label is in the package."""
+    names = first_names()
+    source = postgres_database()
+    labels = ", ".join(f"'{n}'" for n in [*names, "unknown"])
+    with psycopg.connect(f"host=127.0.0.1 port=5432 user=postgres dbname={source}") as conn, conn.cursor() as cur:
+        cur.execute(f"CREATE TYPE person_name AS ENUM ({labels})")
+        cur.execute("CREATE TABLE name_days (name person_name PRIMARY KEY, day_of_year INT)")
+        cur.executemany("INSERT INTO name_days VALUES (%s, %s)", [(n, i * 17 + 1) for i, n in enumerate(names)])
+        cur.execute("CREATE TABLE customers (id INT PRIMARY KEY, first_name person_name, segment VARCHAR(10))")
+        cur.executemany("INSERT INTO customers VALUES (%s, %s, %s)",
+                        [(i, names[i % len(names)] if i % 9 else "unknown", "retail") for i in range(1, ROWS + 1)])
+        conn.commit()
+    monkeypatch.setenv("HFIT_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("HFIT_MASKING_KEY", TEST_MASKING_KEY)
+    monkeypatch.setenv("HFIT_PROVIDER_SRC_URL", f"postgresql+psycopg://postgres@127.0.0.1:5432/{source}")
+    spec = parse_template("""
+templateName: privacy-shared-enum-type
+exports:
+  customers: {provider: SRC, query: 'SELECT * FROM customers'}
+  name_days: {provider: SRC, query: 'SELECT * FROM name_days'}
+masking:
+  name_days.name: keep
+""")
+    joined = ROWS - ROWS // 9
+    for dialect in ("postgresql", "mysql"):
+        built = build_package(spec, {}, load_settings(), dialect=dialect)
+        operators = _operators(built)
+        assert operators[("customers", "first_name")] == operators[("name_days", "name")] == "first_name", dialect
+        assert originals_found(built.path, names) == [], dialect
+        if dialect == "postgresql":
+            assert (built.path / "package.sql").read_text().count('CREATE TYPE "person_name"') == 1
+            target = postgres_database()
+            _psql(target, built.path)
+            with psycopg.connect(f"host=127.0.0.1 port=5432 user=postgres dbname={target}") as conn:
+                count = conn.execute("SELECT COUNT(*) FROM customers c JOIN name_days d ON d.name = c.first_name")
+                assert count.fetchone()[0] == joined
+                in_type = [r[0] for r in conn.execute("SELECT unnest(enum_range(NULL::person_name))::text")]
+            assert len(in_type) == len(names) + 1 and "unknown" in in_type
+        else:
+            target = mariadb_database()
+            load_into_mariadb(built.path, target)
+            with pymysql.connect(**MARIADB, database=target) as conn, conn.cursor() as cur:
+                cur.execute("SELECT COUNT(*) FROM customers c JOIN name_days d ON d.name = c.first_name")
+                assert cur.fetchone()[0] == joined
