@@ -144,12 +144,13 @@ def export_runs(spec: TemplateSpec, order: list[str], queries: dict[str, ExportQ
     return runs
 
 
-def open_sources(spec: TemplateSpec, settings: HfitSettings, stack: ExitStack) -> dict[str, Source]:
+def open_sources(spec: TemplateSpec, order: list[str], settings: HfitSettings, stack: ExitStack) -> dict[str, Source]:
     """Every provider of ``spec`` in one read-only snapshot, with its exported tables (and their children
     and referenced tables) reflected and a classification sample of each read (``table_samples``: rows
-    spread over the whole table, before any export streams); closed when ``stack`` closes."""
+    spread over the whole table, before any export streams); closed when ``stack`` closes. ``order`` is
+    ``spec.export_order()``."""
     by_provider: dict[str, list[str]] = defaultdict(list)
-    for name in spec.export_order():
+    for name in order:
         by_provider[spec.exports[name].provider.upper()].append(name)
     sources: dict[str, Source] = {}
     for provider, exports in by_provider.items():
@@ -221,25 +222,27 @@ class ExportWalk:
     def __init__(self, spec: TemplateSpec, params: dict[str, Any], settings: HfitSettings, target: WalkTarget, *,
                  first_batches: bool = False, progress: Progress = quiet, reference_chunk: int = REFERENCE_CHUNK,
                  chain_exports: bool = True, read_query: QueryReader = stream_query) -> None:
-        self.spec, self.params, self.settings, self.target = samples_at_roots(spec), params, settings, target
+        # each query parsed once per walk (sqlglot: ~1 ms a query, a sizeable share of a small build's work);
+        # the copy with samples at the roots has the same queries and order
+        self.queries, self.order = spec.queries(), spec.export_order()
+        self.spec = samples_at_roots(spec, self.queries, self.order)
+        self.params, self.settings, self.target = params, settings, target
         self.first_batches, self.progress = first_batches, progress
         self.reference_chunk, self.chain_exports, self.read_query = reference_chunk, chain_exports, read_query
         self.tables: dict[str, TableKeys] = {}
         self.needed: dict[str, dict[Columns, KeySet]] = defaultdict(lambda: defaultdict(KeySet))
         self.requested: dict[str, dict[Columns, KeySet]] = defaultdict(lambda: defaultdict(KeySet))
         self.reference_keys: dict[tuple[str, str], KeySet] = {
-            ref: KeySet() for query in spec.queries().values() for ref in query.references}
+            ref: KeySet() for query in self.queries.values() for ref in query.references}
         self.export_rows: dict[str, int] = defaultdict(int)
         self.exported_tables = {spec.source_table(e) for e in spec.exports}
 
     # -- the walk ----------------------------------------------------------------------------------------
     def run(self) -> None:
         """Read every table of the package from its source; the sources are closed when this returns."""
-        spec = self.spec
-        order = spec.export_order()
-        queries = spec.queries()
+        spec, order, queries = self.spec, self.order, self.queries
         with ExitStack() as stack:
-            sources = open_sources(spec, self.settings, stack)
+            sources = open_sources(spec, order, self.settings, stack)
             self.target.sources_opened(sources)
             runs = export_runs(spec, order, queries) if self.chain_exports and not self.first_batches else [
                 [name] for name in order]

@@ -25,6 +25,7 @@ import sqlglot
 from sqlglot import exp
 
 from hfit_dagster.masking.vector_prf import prf_u64
+from hfit_dagster.template.query import ExportQuery
 from hfit_dagster.template.spec import TemplateSpec
 
 REFERENCE_CHUNK = 5_000
@@ -59,14 +60,16 @@ def sample_mask(batch: pa.RecordBatch, key_columns: Sequence[str], rate: float, 
     return pa.array([_unit_interval(seed, key) < rate for key in keys], type=pa.bool_())
 
 
-def samples_at_roots(spec: TemplateSpec) -> TemplateSpec:
+def samples_at_roots(spec: TemplateSpec, queries: dict[str, ExportQuery] | None = None,
+                     order: list[str] | None = None) -> TemplateSpec:
     """``spec`` with no sample on an export that binds the keys of a sampled export (directly or through
     others): its rows are already that share, as the rows of the kept parents, and sampling again would
-    compound the share (10% of 10% of 10%) and leave kept parents without some of their children."""
-    queries = spec.queries()
+    compound the share (10% of 10% of 10%) and leave kept parents without some of their children.
+    ``queries`` and ``order``: ``spec.queries()`` and ``spec.export_order()`` when the caller has them."""
+    queries = queries if queries is not None else spec.queries()
     sampled: set[str] = set()
     dropped: dict[str, Any] = {}
-    for name in spec.export_order():
+    for name in order if order is not None else spec.export_order():
         export = spec.exports[name]
         if any(ref in sampled for ref, _ in queries[name].references):
             sampled.add(name)
