@@ -21,6 +21,7 @@ import logging
 import re
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Protocol
@@ -42,6 +43,7 @@ log = logging.getLogger("hfit_api.launcher")
 _CLASS_PREFIX = re.compile(r"^[A-Za-z_][\w.]*: ")
 PACKAGE_ASSET = "package"
 WARM_UP_DELAY_SECONDS = 5.0
+STILL_FAILING_LOG_SECONDS = 60.0
 
 BuildState = Literal["queued", "running", "succeeded", "failed"]
 
@@ -106,6 +108,42 @@ def build_state(status: dg.DagsterRunStatus) -> BuildState:
     return "running"  # STARTING, STARTED, CANCELING, and the statuses of other run launchers (MANAGED, SUSPENDED)
 
 
+class PollFailureLog:
+    """What the watcher logs while the instance cannot be read: the first failure with its traceback, then one line
+    per ``interval`` seconds (the exception's class only) while it lasts, and one line when a poll succeeds again,
+    instead of a traceback every poll."""
+
+    def __init__(self, logger: logging.Logger, interval: float,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.logger, self.interval, self.clock = logger, interval, clock
+        self._since: float | None = None  # when the current outage's first failure was seen
+        self._logged = 0.0
+        self._failures = 0
+
+    @property
+    def failures(self) -> int:
+        """Failed polls of the current outage (0 while the instance can be read)."""
+        return self._failures
+
+    def failed(self, exc: BaseException) -> None:
+        now = self.clock()
+        self._failures += 1
+        if self._since is None:
+            self._since = self._logged = now
+            self.logger.error("could not read the state of the service's Dagster runs; builds are not followed "
+                              "until it can (one line a minute meanwhile)", exc_info=exc)
+        elif now - self._logged >= self.interval:
+            self._logged = now
+            self.logger.error("still cannot read the state of the service's Dagster runs (%s), for %d s and %d "
+                              "polls", exc.__class__.__name__, now - self._since, self._failures)
+
+    def succeeded(self) -> None:
+        if self._since is not None:
+            self.logger.warning("the state of the service's Dagster runs can be read again, after %d s and %d failed "
+                                "polls", self.clock() - self._since, self._failures)
+            self._since, self._failures = None, 0
+
+
 @dataclass
 class _Followed:
     build_id: str
@@ -117,9 +155,11 @@ class _Followed:
 class QueuedRunLauncher:
     """Submits each build as a run to the Dagster instance's run queue and follows the run to its end."""
 
-    def __init__(self, settings: HfitSettings, poll_seconds: float = 0.5) -> None:
+    def __init__(self, settings: HfitSettings, poll_seconds: float = 0.5,
+                 still_failing_log_seconds: float = STILL_FAILING_LOG_SECONDS) -> None:
         self.settings = settings
         self.poll_seconds = poll_seconds
+        self.watch_failures = PollFailureLog(log, still_failing_log_seconds)
         self._instance: dg.DagsterInstance | None = None
         self._workspace: WorkspaceProcessContext | None = None
         self._loaded_at = 0.0  # when the workspace's code locations were last (re)loaded
@@ -248,8 +288,10 @@ class QueuedRunLauncher:
         while not self._stop.wait(self.poll_seconds):
             try:
                 self.poll()
-            except Exception:  # noqa: BLE001 - keep following; the instance may be back on the next poll
-                log.exception("could not read the state of the service's Dagster runs")
+            except Exception as exc:  # noqa: BLE001 - keep following; the instance may be back on the next poll
+                self.watch_failures.failed(exc)
+            else:
+                self.watch_failures.succeeded()
 
     def poll(self) -> None:
         """Report every followed run whose state changed since the last look."""
