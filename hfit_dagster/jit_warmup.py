@@ -118,8 +118,9 @@ def warm_leak_check() -> None:
 def warm_sql_rows() -> None:
     """The SQL row writer over a batch of each column kind, with MySQL's and PostgreSQL's escaping."""
     names = _layouts(pa.array(NAMES, pa.string()))
-    for escaping, text in ((MYSQL_ESCAPES, names[0]), (MYSQL_ESCAPES, names[1]), (POSTGRESQL_ESCAPES, names[0]),
-                           (POSTGRESQL_ESCAPES, names[1])):
+    decimals = _layouts(pa.array(["1.50", None, "-2.25", "0", "10", "3.14"], pa.string()))  # a numeric's text
+    for escaping, layout in ((MYSQL_ESCAPES, 0), (MYSQL_ESCAPES, 1), (POSTGRESQL_ESCAPES, 0), (POSTGRESQL_ESCAPES, 1)):
+        text = names[layout]
         n = len(NAMES)
         source = RowSource.empty(n)
         source.add_integers(INTEGERS)
@@ -134,6 +135,7 @@ def warm_sql_rows() -> None:
         source.add_text(text, escaping)
         source.add_text(pa.array(["it's", "a\\b", "\n", "", "x", "y"], pa.string()), escaping)
         source.add_literals(pa.array(["NULL", "1", "'a'", "2", "3", "4"], pa.string()))
+        source.add_plain_decimals(decimals[layout])
         source.rows_text()
 
 

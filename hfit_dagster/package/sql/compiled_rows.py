@@ -4,11 +4,12 @@ This is the fast path of the script writer (``SqlScriptWriter(compiled_rows=True
 path (``arrow_literals.ArrowLiterals``: a cast to text per column, one replace per escape character present,
 quotes joined element-wise, NULLs filled, then a join of the literals into rows), which makes several passes over
 every value and copies the text twice, while here each row is measured, then written once. Integers, decimals,
-dates, timestamps and MySQL/PostgreSQL text are read from the batch; every other column is copied from the
+dates, timestamps, MySQL/PostgreSQL text and decimal text (a PostgreSQL numeric's, written as the number) are read
+from the batch; every other column is copied from the
 literals the Arrow path rendered. The text is exactly the Arrow path's (tests compare both, byte for byte, in every
 dialect, compiled and with ``NUMBA_DISABLE_JIT=1``). A column whose values the loop does not cover (a year outside
-1-9999, PostgreSQL text holding NUL, unsigned 64-bit values above the signed range, decimals over 18 digits) is
-handed to the Arrow path instead.
+1-9999, PostgreSQL text holding NUL, unsigned 64-bit values above the signed range, decimals over 18 digits,
+decimal text other than plain digits: NaN, infinities, money) is handed to the Arrow path instead.
 
 A batch is described column by column (see :class:`RowSource`): a kind, the values as int64 (numbers,
 days, microseconds) or as bytes and offsets (text, pre-rendered literals), and validity.
@@ -26,7 +27,7 @@ from hfit_dagster.arrow_strings import pack_byte_columns, string_buffers
 from hfit_dagster.jit import compiled
 
 # column kinds
-NUMBER, TIMESTAMP, DATE, TEXT, LITERAL = 0, 1, 2, 3, 4
+NUMBER, TIMESTAMP, DATE, TEXT, LITERAL, BARE = 0, 1, 2, 3, 4, 5  # BARE: text written as it is, unquoted
 MYSQL_ESCAPES, POSTGRESQL_ESCAPES = 0, 1  # text escaping rules (SQLite text takes the Arrow path)
 _MAX_INT64 = 2**63 - 1
 
@@ -103,13 +104,23 @@ class RowSource:
         self._add(TEXT, (escaping, 0), None, valid, data, offsets)
         return True
 
+    def add_plain_decimals(self, arr: pa.Array) -> bool:
+        """Decimal text (``-12.50``) as the number it spells, unquoted, as the Arrow path writes it into a DECIMAL
+        column; only when every value is plain (an optional minus, digits, optionally a point and digits)."""
+        data, offsets = string_buffers(arr)
+        valid = _validity(arr)
+        if not _all_plain_decimals(data, offsets, valid):
+            return False
+        self._add(BARE, (0, 0), None, valid, data, offsets)
+        return True
+
     def bound(self) -> int:
         """At most how many bytes :meth:`rows` writes."""
         per_row = len(self.kinds) + 3  # "(" + separators + ")" + line end
         total = per_row * self.rows
         for kind, offsets in zip(self.kinds, self.offsets, strict=True):
-            if kind == LITERAL:
-                total += int(offsets[-1] - offsets[0])
+            if kind == LITERAL or kind == BARE:
+                total += int(offsets[-1] - offsets[0]) + (4 * self.rows if kind == BARE else 0)
             elif kind == TEXT:
                 total += 2 * int(offsets[-1] - offsets[0]) + 3 * self.rows
             else:
@@ -154,6 +165,34 @@ def _has_nul(data: np.ndarray, offsets: np.ndarray, valid: np.ndarray) -> bool: 
                 if data[p] == 0:
                     return True
     return False
+
+
+@compiled
+def _all_plain_decimals(data: np.ndarray, offsets: np.ndarray, valid: np.ndarray) -> bool:  # pragma: no cover
+    """Whether every valid value matches ``^-?[0-9]+(\\.[0-9]+)?$`` (the Arrow path's plain decimal)."""
+    for i in range(offsets.shape[0] - 1):
+        if not valid[i]:
+            continue
+        p, end = offsets[i], offsets[i + 1]
+        if p < end and data[p] == 45:  # -
+            p += 1
+        digits = 0
+        while p < end and 48 <= data[p] <= 57:
+            p += 1
+            digits += 1
+        if digits == 0:
+            return False
+        if p < end:
+            if data[p] != 46:  # .
+                return False
+            p += 1
+            fraction = 0
+            while p < end and 48 <= data[p] <= 57:
+                p += 1
+                fraction += 1
+            if fraction == 0 or p < end:
+                return False
+    return True
 
 
 _PER_DAY = 86_400_000_000
@@ -305,6 +344,10 @@ def _write_rows(kinds: np.ndarray, params: np.ndarray, numbers: np.ndarray, vali
                 out[at + 2] = 76
                 out[at + 3] = 76
                 at += 4
+            elif kind == 5:
+                for p in range(offsets[j, i], offsets[j, i + 1]):
+                    out[at] = data[p]
+                    at += 1
             elif kind == 0:
                 v = numbers[j, i]
                 at = _put_number(out, at, v, params[j, 0], _number_width(v, params[j, 0]))

@@ -393,6 +393,8 @@ class SqlScriptWriter:
             zone = bool(dialect.timestamp_suffix(column.target))
             return lambda source: source.add_timestamps(pc.cast(arr, pa.timestamp("us"), safe=False),
                                                         column.target_kind == ct.DATE, zone)
+        if (pa.types.is_string(t) or pa.types.is_large_string(t)) and column.target_kind == ct.DECIMAL:
+            return lambda source: source.add_plain_decimals(arr)
         escaping = dialect.compiled_text_escaping
         if (pa.types.is_string(t) or pa.types.is_large_string(t)) and escaping is not None and not (
                 column.target_kind == ct.BINARY and not dialect.accepts_text_for_bytes) \
