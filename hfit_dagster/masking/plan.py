@@ -74,6 +74,10 @@ class ColumnInfo:
     max_length: int | None = None  # characters a string column holds (VARCHAR(24): 24); None: no limit
     labels: tuple[str, ...] | None = None  # an enum type's labels
     max_bytes: int | None = None  # bytes a value holds (MySQL TINYTEXT: 255, in any character set); None: no limit
+    # an enum's labels faked by ``label_operator`` though no recognizer finds them personal: the column's name or
+    # rule says its values are (a ``first_name`` ENUM of names the gazetteers lack)
+    faked_labels: tuple[str, ...] | None = None
+    label_operator: str | None = None
 
     @property
     def limits(self) -> ColumnLimits:
@@ -81,11 +85,16 @@ class ColumnInfo:
         sql_type = self.sql_type.strip().upper()
         return ColumnLimits(self.max_length, self.labels, bool(_ARRAY_TYPE.search(sql_type)),
                             bool(_JSON_TYPE.match(sql_type)),
-                            personal_labels=personal_members(self.labels) if self.labels is not None else (),
-                            label_operator=_label_operator(self.labels),
+                            personal_labels=self._personal_labels(),
+                            label_operator=self.label_operator or _label_operator(self.labels),
                             max_bytes=self.max_bytes,
                             number=column_kind(sql_type) in (ColumnKind.INTEGER, ColumnKind.DECIMAL),
                             largest=largest_whole(sql_type), uuid=column_kind(sql_type) == ColumnKind.UUID)
+
+    def _personal_labels(self) -> tuple[str, ...]:
+        if self.faked_labels is not None:
+            return self.faked_labels
+        return personal_members(self.labels) if self.labels is not None else ()
 
 
 def _label_operator(labels: tuple[str, ...] | None) -> str | None:
@@ -379,6 +388,10 @@ def _classify(
     sample_size: int,
 ) -> ColumnDecision:
     by_name = classify_by_name(table, col.name, col.sql_type, siblings, col.nullable)
+    if by_name is None and col.labels is not None:
+        # an enum named like a person's name holds names, listed ones or not (first_name ENUM('Nesip', ...))
+        text_named = classify_by_name(table, col.name, "TEXT", siblings, col.nullable)
+        by_name = text_named if text_named is not None and text_named.entity == "PERSON" else None
     personal = personal_labels(col.labels) if col.labels is not None else None
     if personal is not None and (by_name is None or by_name.operator == FREE_TEXT):
         # the values are the labels: masked by the labels' entity, the labels by the same operator
@@ -509,7 +522,7 @@ def build_table_plan(
             decision = ColumnDecision(col.name, "keep", None, 1.0, "masking default is 'keep'", "default")
         else:
             decision = _classify(table, col, siblings, sample, analyzer, sample_size)
-        info = _parent_limits(col, parent_plans) if decision.source == "key" else col
+        info = _labels_faked_by_name(decision, _parent_limits(col, parent_plans) if decision.source == "key" else col)
         decisions[col.name] = _relabelled_if_kept(decision, info)
         infos[col.name] = info
     return TableMaskingPlan(table=table, decisions=decisions, columns=infos)
@@ -539,3 +552,15 @@ def _relabelled_if_kept(decision: ColumnDecision, col: ColumnInfo) -> ColumnDeci
     return ColumnDecision(col.name, personal.operator, personal.entity, decision.confidence,
                           f"{decision.evidence}; {personal.evidence(col.sql_type)}: values become their labels' "
                           "fakes, as the type's labels do", decision.source)
+
+
+def _labels_faked_by_name(decision: ColumnDecision, col: ColumnInfo) -> ColumnInfo:
+    """An enum column masked as a person, an email ... (by its name or a rule) whose labels no recognizer finds
+    personal: every label is faked by the column's operator all the same. Its values are the labels, so picking
+    one of them per value would publish the originals (a ``first_name`` ENUM of names no gazetteer lists)."""
+    operator = get_operator(decision.operator)
+    if (not col.labels or decision.operator in ("keep", "null") or operator.entity in (None, "SECRET")
+            or personal_members(col.labels)):
+        return col
+    return replace(col, faked_labels=tuple(label for label in col.labels if label.strip()),
+                   label_operator=decision.operator)

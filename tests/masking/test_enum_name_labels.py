@@ -8,9 +8,12 @@ from __future__ import annotations
 import random
 from collections import Counter
 
+import pyarrow as pa
 import pytest
 
-from hfit_dagster.masking.enum_labels import first_name_labels, personal_labels
+from hfit_dagster.masking.engine import Masker
+from hfit_dagster.masking.enum_labels import first_name_labels, package_labels, personal_labels
+from hfit_dagster.masking.plan import ColumnInfo, build_table_plan
 
 faker = pytest.importorskip("faker")
 
@@ -95,3 +98,22 @@ def test_a_region_or_a_plan_named_like_a_person_alone_is_still_no_name_type() ->
     for labels in [("Asia", "Europe", "Africa"), ("Jordan", "Chad", "Georgia", "India"),
                    ("Basic", "Grace", "Premium"), ("Ruby", "Jade", "Amber", "Olive")]:
         assert first_name_labels(labels) == () and personal_labels(labels) is None, labels
+
+
+def test_an_enum_named_first_name_fakes_names_no_gazetteer_lists() -> None:
+    """A column named first_name whose ENUM labels are names the gazetteers lack (Turkish ones) was kept by type,
+    publishing them; it is masked by its name, every label faked (values and the type's labels alike), while a
+    yes/no ENUM named mail_opt_in stays as it is."""
+    names = ("Nesip", "Mükrüme", "Hansultan", "Zeynelabidin")
+    columns = [ColumnInfo("id", "INTEGER", primary_key=True), ColumnInfo("first_name", "ENUM", labels=names),
+               ColumnInfo("mail_opt_in", "ENUM", labels=("yes", "no"))]
+    sample = pa.table({"id": [1, 2, 3, 4], "first_name": list(names), "mail_opt_in": ["yes", "no", "no", "yes"]})
+    plan = build_table_plan("customers", columns, sample, {})
+    assert plan.decisions["first_name"].operator == "first_name"
+    assert plan.decisions["mail_opt_in"].operator == "keep"
+    key = b"tests-masking-key-not-secret"
+    masked = Masker(key).mask_batch(plan, sample.to_batches()[0]).to_pydict()
+    fakes = package_labels(plan, key)["first_name"]
+    assert not set(masked["first_name"]) & set(names) and not set(fakes.values()) & set(names)
+    assert masked["first_name"] == [fakes[n] for n in names]
+    assert masked["mail_opt_in"] == ["yes", "no", "no", "yes"]

@@ -130,3 +130,38 @@ masking:
             with pymysql.connect(**MARIADB, database=target) as conn, conn.cursor() as cur:
                 cur.execute("SELECT COUNT(*) FROM customers c JOIN name_days d ON d.name = c.first_name")
                 assert cur.fetchone()[0] == joined
+
+
+@pytest.mark.postgres
+def test_labels_only_the_writer_replaces_are_named_after_their_postgres_type(
+        postgres_database: Callable[[], str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """A PostgreSQL enum of regions with one stray first name ('Olivia') is no type of names, yet the SQL writer
+    replaces the label it takes for a person in the DDL and the values: used by two kept columns of different
+    names, the replacements were named after each column (home_6, region_6) while the type is created once, so
+    the second table's values were no member of it. Named after the type, the package loads."""
+    source = postgres_database()
+    with psycopg.connect(f"host=127.0.0.1 port=5432 user=postgres dbname={source}") as conn, conn.cursor() as cur:
+        cur.execute("CREATE TYPE area AS ENUM ('Europe', 'Asia', 'Africa', 'Oceania', 'Antarctica', 'Olivia')")
+        cur.execute("CREATE TABLE offices (id INT PRIMARY KEY, home area)")
+        cur.execute("CREATE TABLE routes (id INT PRIMARY KEY, region area)")
+        for table in ("offices", "routes"):
+            cur.executemany(f"INSERT INTO {table} VALUES (%s, %s)",  # noqa: S608 - the test's own names
+                            [(i, ("Europe", "Olivia", "Africa")[i % 3]) for i in range(1, 31)])
+        conn.commit()
+    monkeypatch.setenv("HFIT_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("HFIT_MASKING_KEY", TEST_MASKING_KEY)
+    monkeypatch.setenv("HFIT_PROVIDER_SRC_URL", f"postgresql+psycopg://postgres@127.0.0.1:5432/{source}")
+    spec = parse_template("""
+templateName: privacy-shared-region-type
+exports:
+  offices: {provider: SRC, query: 'SELECT * FROM offices'}
+  routes: {provider: SRC, query: 'SELECT * FROM routes'}
+""")
+    built = build_package(spec, {}, load_settings(), dialect="postgresql")
+    sql = (built.path / "package.sql").read_text()
+    assert "'Olivia'" not in sql and sql.count('CREATE TYPE "area"') == 1
+    target = postgres_database()
+    _psql(target, built.path)
+    with psycopg.connect(f"host=127.0.0.1 port=5432 user=postgres dbname={target}") as conn:
+        rows = conn.execute("SELECT COUNT(*) FROM offices o JOIN routes r ON r.region = o.home AND r.id = o.id")
+        assert rows.fetchone()[0] == 30

@@ -14,8 +14,8 @@ after a customer, a DEFAULT holding an email, an ENUM of account managers). None
   ``_fkey`` foreign key, ``_pkey`` primary key);
 - an ENUM/SET label holding personal data of a column masking masks becomes the label's fake (masking fakes the
   values and the labels alike, ``table_plan.LABEL_FAKES``); of a kept or nulled column, ``<column>_<position>``
-  (1-based), in the DDL and in every value of the column, so the labels and the values stay consistent; the
-  other labels stay.
+  (1-based; ``<type>_<position>`` for a PostgreSQL enum type more columns use, so all of them agree), in the DDL and
+  in every value of the column, so the labels and the values stay consistent; the other labels stay.
 
 Personal data is what masking's recognizers find: the structured shapes (emails, phones, SSNs, cards, IBANs)
 and the free-text rules (person names, cued ids, addresses).
@@ -55,9 +55,9 @@ def structural_name(table: str, columns: Sequence[str], suffix: str) -> str:
     return "_".join([table, *columns, suffix])
 
 
-def masked_labels(column: str, labels: Sequence[str]) -> dict[str, str] | None:
-    """``{label: replacement}`` for the labels that hold personal data (named by their position); None when
-    every label is kept."""
-    replaced = {label: f"{column}_{position}" for position, label in enumerate(labels, start=1)
+def masked_labels(prefix: str, labels: Sequence[str]) -> dict[str, str] | None:
+    """``{label: replacement}`` for the labels that hold personal data (``<prefix>_<position>``); None when every
+    label is kept."""
+    replaced = {label: f"{prefix}_{position}" for position, label in enumerate(labels, start=1)
                 if label != "" and holds_personal_data(label)}
     return replaced or None

@@ -187,7 +187,7 @@ class TablePlanner:
             if info.kind in (ct.ENUM, ct.SET) and cname in faked:
                 types[cname] = _relabelled(types[cname], faked[cname])
             elif info.kind in (ct.ENUM, ct.SET) and info.values:
-                replaced = schema_text.masked_labels(cname, info.values)
+                replaced = schema_text.masked_labels(_label_prefix(source.c[cname]), info.values)
                 if replaced:
                     labels[cname] = replaced
                     types[cname] = _relabelled(types[cname], replaced)
@@ -426,6 +426,17 @@ def _fed_by_sequence(column: sa.Column[Any]) -> bool:
     arg = getattr(default, "arg", None) if default is not None else None
     return arg is not None and "nextval(" in str(getattr(arg, "text", arg)).lower()
 
+
+
+def _label_prefix(column: sa.Column[Any]) -> str:
+    """What a replaced label of ``column`` is named after: the column, or the PostgreSQL enum type when another
+    column reflected with it has that type too (one type, one set of labels, whichever column comes first)."""
+    type_ = column.type
+    if not isinstance(type_, postgresql.ENUM) or not type_.name or column.table.metadata is None:
+        return str(column.name)
+    users = [c for t in column.table.metadata.tables.values() for c in t.columns
+             if isinstance(c.type, postgresql.ENUM) and c.type.name == type_.name and c.type.schema == type_.schema]
+    return str(type_.name) if len(users) > 1 else str(column.name)
 
 
 def _relabelled(type_: TypeEngine, labels: dict[str, str]) -> TypeEngine:
