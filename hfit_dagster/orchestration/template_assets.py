@@ -52,7 +52,8 @@ from hfit_dagster.template.durations import parse_duration
 from hfit_dagster.template.loader import TemplateFile
 from hfit_dagster.template.spec import TemplateSpec
 
-OPTIONS_FILE = "build_options.json"  # what the tables step decided for the package step (no data)
+# what the tables step decided for the package step: no data, parameters as the manifest keeps them (digests)
+OPTIONS_FILE = "build_options.json"
 PREVIEW_ROWS = 5
 
 
@@ -135,7 +136,7 @@ def build_template_defs(found: TemplateFile) -> dg.Definitions:
                                     previous_columns=store.latest_columns(spec.name))
             (staging / OPTIONS_FILE).write_text(json.dumps({
                 "template_hash": prepared.template_hash,
-                "params": json.loads(json.dumps(params, default=str)),
+                "params": shown_params,
                 "include_indexes": prepared.include_indexes,
                 "extra": debug_details(prepared, {"stage_seconds": round(time.monotonic() - started, 3)}),
             }, default=str))
@@ -191,7 +192,8 @@ def build_template_defs(found: TemplateFile) -> dg.Definitions:
             manifest = write_package(staging, version, dialect=config.dialect,
                                      include_indexes=config.include_indexes and options["include_indexes"],
                                      template_hash=options["template_hash"], params=options["params"],
-                                     masking_key=settings.masking_key_bytes(), visible_params=visible_params,
+                                     # digested by the tables step under this run's key: kept as they are
+                                     masking_key=settings.masking_key_bytes(), visible_params=options["params"],
                                      extra=options["extra"])
             outcomes = check_outcomes(manifest.checks, manifest.follow_parents)
             for name, (passed, text) in outcomes.items():

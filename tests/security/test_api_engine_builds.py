@@ -19,6 +19,7 @@ from hfit_dagster.definitions import HfitResource, build_definitions, build_temp
 from hfit_dagster.errors import BuildError, InvalidRequest, ParameterError
 from hfit_dagster.orchestration.resources import run_config_for, sealed_run_config_for, tables_op_name
 from hfit_dagster.orchestration.sealed_params import open_params
+from hfit_dagster.package.manifest import PARAMETER_DIGEST, parameter_digests
 from hfit_dagster.package.store import PackageStore
 from hfit_dagster.settings import load_settings
 from hfit_dagster.template.loader import parse_template, resolve_template
@@ -167,6 +168,26 @@ def test_sealed_parameters_that_do_not_open_fail_the_run_with_a_message_and_no_v
     with pytest.raises(BuildError, match="do not open for template other-probe"):
         open_params("other-probe", text, TEST_MASKING_KEY.encode())
     assert PackageStore(load_settings().package_store).versions("engine-probe") == []
+
+
+def test_the_staged_build_options_hold_parameter_digests_not_values(hfit_home: Path, tmp_path: Path) -> None:
+    """Between the tables step and the package step the run's choices wait in the package store's staging folder
+    on disk: the parameters there are the manifest's digests, and no file of the staged run holds the value."""
+    path = tmp_path / "engine-probe.yaml"
+    path.write_text(PROBE.replace("status: draft", "status: approved"))
+    found = resolve_template(str(path), tmp_path)
+    value = "alice.staged@example.com"
+    assets = list(build_template_defs(found).assets or [])
+    tables = [key for assets_def in assets for key in assets_def.keys if key.path[-1] != "package"]
+    result = dg.materialize(assets, selection=tables, resources={"hfit": HfitResource(home=str(hfit_home))},
+                            run_config=sealed_run_config_for(found.spec, {"contact": value}, TEST_MASKING_KEY.encode()),
+                            instance=dg.DagsterInstance.ephemeral())
+    assert result.success
+    staging = load_settings().package_store / ".staging" / f"run-{result.run_id}"
+    options = json.loads((staging / "build_options.json").read_text())
+    assert options["params"]["contact"] == parameter_digests({"contact": value}, TEST_MASKING_KEY.encode())["contact"]
+    assert options["params"]["limit"].startswith(PARAMETER_DIGEST)
+    assert [p.name for p, text in _texts_under(staging) if value.encode() in text] == []
 
 
 @pytest.mark.slow  # starts the code location's server
