@@ -8,9 +8,11 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
@@ -93,14 +95,19 @@ def _start(settings: HfitSettings) -> tuple[TestClient, InProcessApi]:
     return client, InProcessApi(client=client, service=app.state.service, launcher=launcher)
 
 
-def test_rows_stored_with_parameter_values_are_rewritten_to_keyed_digests_once(tmp_path: Path,
-                                                                                demo_source: str) -> None:
+@pytest.mark.parametrize("state", ["sqlite", "postgresql"])
+def test_rows_stored_with_parameter_values_are_rewritten_to_keyed_digests_once(
+        state: str, tmp_path: Path, demo_source: str, postgres_database: Callable[[], str]) -> None:
     """An old running build for an email and a customer id, an old build of a template since removed, an old
     refusal quoting the email, a row already kept by the rule and a row without parameters: after the start no
     stored row holds the email, the customer id or the unkeyed key; the running build's parameters are the digests
     of the values as its template types them, so an identical request joins it; the others keep what they had;
-    a restart (even with the record of the rewrite lost) changes nothing."""
+    a restart (even with the record of the rewrite lost) changes nothing. The state database is a file on disk
+    (one machine) or PostgreSQL (several replicas)."""
     settings = service_settings(tmp_path, demo_source)
+    if state == "postgresql":
+        url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{postgres_database()}"
+        settings = settings.model_copy(update={"state_url": url})
     (settings.templates_dir / f"{TEMPLATE}.yaml").write_text(LOOKUP)
     ids = _old_rows(settings)
 
