@@ -15,8 +15,10 @@ Runs, repeated ``--repeat`` times in alternation (a, b, c, a, b, c, ...):
 
 ``--source mysql`` runs (a)-(d) only, ``--source postgresql`` (e)-(f) only; ``--runs`` picks letters (g: ask).
 
-Each child's wall time and peak RSS come from ``os.wait4`` (``ru_maxrss``); the MariaDB server's CPU time
-and rows read are sampled around each run (the server is shared, so those two are indicative only).
+Each child's wall time, CPU time and peak RSS come from ``os.wait4`` (``ru_maxrss``); the MariaDB server's CPU
+time and rows read are sampled around each run, the PostgreSQL server processes of the bench database polled
+during it (the servers are shared, so those two are indicative only); the 1-minute load average at each run's
+start is kept beside it (the machine is shared too).
 Medians are printed and written to ``bench/results/latest.json``; ``ratio_vs_mysqldump`` is
 median wall (b) / median wall (a), ``ratio_vs_pg_dump`` (f) / (e), ``subset_share`` (c) / (b); each pair's own
 ratio is kept beside the medians. See docs/performance.md for the method and the figures.
@@ -32,6 +34,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -111,12 +114,72 @@ def _pg_rows_read(database: str) -> int:
     return int(row[0]) if row else 0
 
 
+class PgBackendCpu:
+    """CPU time of the PostgreSQL server processes serving ``database`` while a run goes on: each connection has
+    its own process, gone when it closes, so their ``/proc`` times are polled (every 0.1 s; a process's last
+    tenth of a second may be missed) and the last seen value of each counts. Processes of other databases
+    (other people's tests on the same server) are told apart by their title, which names the database."""
+
+    def __init__(self, database: str) -> None:
+        self.marker = f" {database} ".encode()
+        self.first: dict[int, float] = {}
+        self.last: dict[int, float] = {}
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+
+    def __enter__(self) -> PgBackendCpu:
+        self._scan(initial=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._done.set()
+        self._thread.join()
+        self._scan(initial=False)
+
+    @property
+    def seconds(self) -> float:
+        return sum(self.last[pid] - self.first.get(pid, 0.0) for pid in self.last)
+
+    def _poll(self) -> None:
+        while not self._done.wait(0.1):
+            self._scan(initial=False)
+
+    def _scan(self, initial: bool) -> None:
+        for proc in Path("/proc").iterdir():
+            if not proc.name.isdigit():
+                continue
+            pid = int(proc.name)
+            try:
+                if pid not in self.last and (self.marker not in (proc / "cmdline").read_bytes()
+                                             or (proc / "comm").read_text().strip() != "postgres"):
+                    continue
+                cpu = _cpu_seconds(pid)
+            except OSError:
+                continue
+            if cpu is None:
+                continue
+            if initial:
+                self.first[pid] = cpu
+            self.last[pid] = cpu
+
+
 def _measure(kind: str, repetition: int, argv: list[str], env: dict[str, str], stdout: Any,
              pg_database: str | None = None) -> Run:
-    # a PostgreSQL run has one server process per connection, gone when it ends: no server CPU figure there
+    if pg_database is not None:
+        with PgBackendCpu(pg_database) as backends:
+            run = _measure_child(kind, repetition, argv, env, stdout, pg_database)
+        run.server_cpu_s = round(backends.seconds, 2)
+        return run
+    return _measure_child(kind, repetition, argv, env, stdout, pg_database)
+
+
+def _measure_child(kind: str, repetition: int, argv: list[str], env: dict[str, str], stdout: Any,
+                   pg_database: str | None) -> Run:
     server = _server_pid() if pg_database is None else None
     rows_read = _rows_read if pg_database is None else lambda: _pg_rows_read(pg_database)
     cpu0, rows0 = _cpu_seconds(server), rows_read()
+    load = os.getloadavg()[0]  # the machine is shared: what else ran shows in the 1-minute load average
     started = time.perf_counter()
     proc = subprocess.Popen(argv, env=env, stdout=stdout, stderr=subprocess.PIPE, cwd=REPO)
     assert proc.stderr is not None
@@ -129,7 +192,8 @@ def _measure(kind: str, repetition: int, argv: list[str], env: dict[str, str], s
               rows=0, output_bytes=0, exit_code=proc.returncode,
               server_cpu_s=round(cpu1 - cpu0, 2) if cpu0 is not None and cpu1 is not None else None,
               server_rows_read=rows1 - rows0,
-              extra={"user_cpu_s": round(usage.ru_utime, 2), "system_cpu_s": round(usage.ru_stime, 2)})
+              extra={"user_cpu_s": round(usage.ru_utime, 2), "system_cpu_s": round(usage.ru_stime, 2),
+                     "load_average_1m": round(load, 2)})
     if proc.returncode != 0:
         tail = stderr.decode("utf-8", "replace").strip().splitlines()[-5:]
         raise SystemExit(f"run {kind} failed (exit {proc.returncode}):\n" + "\n".join(tail))
@@ -293,8 +357,11 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             result = run(rep)
             runs.append(result)
-            print(f"  [{rep}/{args.repeat}] {result.kind:18s} {result.wall_s:8.2f} s  "
-                  f"{result.peak_rss_mb:7.1f} MB peak  {result.rows:>10,} rows", flush=True)
+            cpu = result.extra["user_cpu_s"] + result.extra["system_cpu_s"]
+            server = "" if result.server_cpu_s is None else f" + server {result.server_cpu_s:5.1f}"
+            print(f"  [{rep}/{args.repeat}] {result.kind:18s} {result.wall_s:8.2f} s  {cpu:6.1f} s CPU{server}  "
+                  f"{result.peak_rss_mb:7.1f} MB peak  {result.rows:>10,} rows  load {result.extra['load_average_1m']}",
+                  flush=True)
     kinds = sorted({r.kind for r in runs})
     summary = {kind: summarize([r for r in runs if r.kind == kind]) for kind in kinds}
     result: dict[str, Any] = {
