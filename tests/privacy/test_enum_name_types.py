@@ -15,6 +15,7 @@ import pymysql
 import pytest
 from faker import Faker
 
+from hfit_dagster.errors import BuildError
 from hfit_dagster.pipeline.local_build import build_package
 from hfit_dagster.settings import load_settings
 from hfit_dagster.template.loader import parse_template
@@ -165,3 +166,37 @@ exports:
     with psycopg.connect(f"host=127.0.0.1 port=5432 user=postgres dbname={target}") as conn:
         rows = conn.execute("SELECT COUNT(*) FROM offices o JOIN routes r ON r.region = o.home AND r.id = o.id")
         assert rows.fetchone()[0] == 30
+
+
+@pytest.mark.postgres
+def test_a_postgres_type_masked_in_one_column_and_kept_in_another_fails_by_name_not_by_leaking(
+        postgres_database: Callable[[], str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Names no gazetteer lists (Turkish ones) in a type used by name_days.day_name (kept: nothing says names),
+    written first, and people.first_name (masked by its name, every label faked): PostgreSQL creates the type
+    once, with the kept labels, so people's fakes would have to turn back into the originals to be members. The
+    build fails naming the type and the rule to give, and publishes nothing."""
+    names = ["Nesip", "Mükrüme", "Hansultan", "Zeynelabidin", "Necva"]
+    source = postgres_database()
+    labels = ", ".join(f"'{n}'" for n in names)
+    with psycopg.connect(f"host=127.0.0.1 port=5432 user=postgres dbname={source}") as conn, conn.cursor() as cur:
+        cur.execute(f"CREATE TYPE given AS ENUM ({labels})")
+        cur.execute("CREATE TABLE name_days (id INT PRIMARY KEY, day_name given)")
+        cur.execute("CREATE TABLE people (id INT PRIMARY KEY, first_name given)")
+        for table in ("name_days", "people"):
+            cur.executemany(f"INSERT INTO {table} VALUES (%s, %s)",  # noqa: S608 - the test's own names
+                            [(i, names[i % len(names)]) for i in range(1, 21)])
+        conn.commit()
+    monkeypatch.setenv("HFIT_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("HFIT_MASKING_KEY", TEST_MASKING_KEY)
+    monkeypatch.setenv("HFIT_PROVIDER_SRC_URL", f"postgresql+psycopg://postgres@127.0.0.1:5432/{source}")
+    spec = parse_template("""
+templateName: privacy-type-kept-and-masked
+exports:
+  name_days: {provider: SRC, query: 'SELECT * FROM name_days'}
+  people: {provider: SRC, query: 'SELECT * FROM people'}
+""")
+    with pytest.raises(BuildError) as failed:
+        build_package(spec, {}, load_settings(), dialect="postgresql")
+    assert "given" in str(failed.value) and "same masking rule" in (failed.value.hint or "")
+    assert not any(n in str(failed.value) for n in names)
+    assert not list((tmp_path / "home").rglob("package.sql"))

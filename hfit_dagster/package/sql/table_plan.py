@@ -20,6 +20,7 @@ from sqlalchemy.schema import AddConstraint, CreateIndex, CreateTable, SetColumn
 from sqlalchemy.sql import quoted_name
 from sqlalchemy.types import TypeEngine
 
+from hfit_dagster.errors import BuildError
 from hfit_dagster.package.sql import column_types as ct
 from hfit_dagster.package.sql import schema_text
 from hfit_dagster.package.sql.arrow_literals import Renderer
@@ -82,6 +83,7 @@ class TablePlanner:
         self._plans: dict[str, TablePlan] = {}
         self._schema_names: set[str] = set()  # names that share one namespace per database/schema
         self._created_types: set[str] = set()
+        self._type_labels: dict[str, dict[str, str]] = {}  # PostgreSQL enum type -> {label: label in the package}
         self._table_names: dict[str, str] = {}
 
     def set_written_tables(self, names: set[str]) -> None:
@@ -184,13 +186,22 @@ class TablePlanner:
         labels: dict[str, dict[str, str]] = {}
         faked = source.info.get(LABEL_FAKES, {})
         for cname, info in infos.items():
-            if info.kind in (ct.ENUM, ct.SET) and cname in faked:
-                types[cname] = _relabelled(types[cname], faked[cname])
-            elif info.kind in (ct.ENUM, ct.SET) and info.values:
-                replaced = schema_text.masked_labels(_label_prefix(source.c[cname]), info.values)
-                if replaced:
-                    labels[cname] = replaced
-                    types[cname] = _relabelled(types[cname], replaced)
+            if info.kind not in (ct.ENUM, ct.SET) or not (info.values or cname in faked):
+                continue
+            # {source label: label in the package}; a masked column's values arrive as the fakes already
+            if cname in faked:
+                package, values = faked[cname], {}
+            else:
+                package = schema_text.masked_labels(_label_prefix(source.c[cname]), info.values) or {}
+                values = dict(package)
+            shared = self._shared_type_labels(source.c[cname], package)
+            if shared is not None and shared != package:
+                package, values = self._follow_type(f"{name}.{cname}", source.c[cname], info.values, package,
+                                                    values, shared)
+            if package:
+                types[cname] = _relabelled(types[cname], package)
+            if values:
+                labels[cname] = values
 
         metadata = sa.MetaData()
         target = sa.Table(quoted_name(name, True), metadata, **dialect.table_options(source, same))
@@ -276,6 +287,34 @@ class TablePlanner:
             self.after_data += dialect.after_data_statements(target, target.c[column_name])
 
         return TablePlan(name, quoted, plans, statements, left_out=left_out, key=tuple(pk_names))
+
+    def _shared_type_labels(self, column: sa.Column[Any], package: dict[str, str]) -> dict[str, str] | None:
+        """The labels a PostgreSQL enum type of ``column`` got in the package when an earlier column of it was
+        planned (None for the first and for other types); the first one records ``package`` for the type."""
+        type_ = column.type
+        if not isinstance(type_, postgresql.ENUM) or not type_.name:
+            return None
+        key = f"{type_.schema or ''}.{type_.name}"
+        if key not in self._type_labels:
+            self._type_labels[key] = package
+            return None
+        return self._type_labels[key]
+
+    def _follow_type(self, where: str, column: sa.Column[Any], source_labels: tuple[str, ...],
+                     package: dict[str, str], values: dict[str, str],
+                     shared: dict[str, str]) -> tuple[dict[str, str], dict[str, str]]:
+        """A column of a PostgreSQL enum type an earlier column gave other labels in the package: its values follow
+        the type's labels when those replace every label this column's replace (no original comes back); else a
+        PostgreSQL target, where the type is created once, cannot hold both, and other targets keep the column's
+        own labels (each column declares its own ENUM)."""
+        if set(package) <= set(shared):
+            return shared, {package.get(label, label): shared.get(label, label) for label in source_labels}
+        if self.dialect.name == "postgresql":
+            raise BuildError(
+                f"{where}: labels of the enum type {column.type.name} are masked in this column and kept in another "
+                "column of the type, and PostgreSQL creates the type once",
+                hint=f"give every column of type {column.type.name} the same masking rule in the template")
+        return package, values
 
     def _match_foreign_key_types(self, source: sa.Table, family: str, types: dict[str, TypeEngine],
                                  left_out: frozenset[str]) -> None:
