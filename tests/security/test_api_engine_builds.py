@@ -137,6 +137,26 @@ def test_a_personal_parameter_value_is_not_stored_in_dagster_run_storage(tmp_pat
     dg.validate_run_config(defs.resolve_job_def("build_engine_probe"), config)
 
 
+def test_sealed_config_is_valid_for_required_lists_times_and_choices(hfit_home: Path) -> None:
+    """A template whose required parameters are a list of ids, date-times and a choice: the service's sealed
+    config is accepted by the job's typed config (each required field holds a placeholder of its type, no value),
+    and opens to the parameters as requested."""
+    text = (TEMPLATES / "bug-investigation" / "payment-incident.yaml").read_text()
+    text = text.replace("parameters:\n", "parameters:\n  region: {type: str, choices: [eu, us]}\n", 1)
+    path = hfit_home / "payment-incident.yaml"
+    path.write_text(text)
+    found = resolve_template(str(path), hfit_home)
+    params = {"customer_ids": "10007,10042", "start_time": "2025-11-20 00:00", "end_time": "2025-11-21 00:00",
+              "region": "us"}
+    config = sealed_run_config_for(found.spec, params, TEST_MASKING_KEY.encode())
+    step = config["ops"][tables_op_name(found.spec.name)]["config"]  # type: ignore[index]
+    assert step["params"] == {"region": "eu", "customer_ids": [], "start_time": "(sealed)", "end_time": "(sealed)"}
+    assert "10007" not in json.dumps(config) and "2025-11-2" not in json.dumps(config)
+    defs = dg.Definitions.merge(build_template_defs(found), dg.Definitions(resources={"hfit": HfitResource()}))
+    dg.validate_run_config(defs.resolve_job_def("build_payment_incident"), config)
+    assert open_params(found.spec.name, step["sealed_params"], TEST_MASKING_KEY.encode()) == params
+
+
 def test_sealed_parameters_that_do_not_open_fail_the_run_with_a_message_and_no_value(
         hfit_home: Path, tmp_path: Path) -> None:
     """Parameters sealed under another masking key (a worker configured with a key other than the service's), or
