@@ -3,8 +3,14 @@
 The cursor is the id of the last alert looked at; every run request carries ``run_key =
 alert-<id>-<template>``, which Dagster never launches twice, so a lost cursor or a restarted daemon
 cannot duplicate a run.
+
+An alert's parameters come from its payload (customer ids, an e-mail address), so a run request carries them
+sealed (``sealed_params.py``, under the masking key the sensor's settings hold) as the service's builds do:
+Dagster stores and shows run config, run keys and tags as they are given, and these name the alert and the
+template only. A payload whose parameters the template refuses is logged without the refused value.
 """
 
+import re
 from typing import Any
 
 import dagster as dg
@@ -12,10 +18,17 @@ import dagster as dg
 from hfit_dagster.alerts.matching import matches, params_for
 from hfit_dagster.alerts.store import AlertStore
 from hfit_dagster.errors import ParameterError
-from hfit_dagster.orchestration.resources import HfitResource, job_name, run_config_for
+from hfit_dagster.orchestration.resources import HfitResource, job_name, sealed_run_config_for
 from hfit_dagster.template.spec import TemplateSpec
 
 SENSOR_NAME = "hfit_alerts"
+# ParameterError quotes the refused value last ("parameter 'x' expects int, got '...'")
+_REFUSED_VALUE = re.compile(r",? got .*$", re.DOTALL)
+
+
+def refusal_without_value(exc: ParameterError) -> str:
+    """Why an alert's parameters do not fit a template, without the refused value (a payload's e-mail, an id)."""
+    return _REFUSED_VALUE.sub(", got a value of another type", exc.message)
 
 
 def build_alert_sensor(specs: list[TemplateSpec], jobs: list[Any],
@@ -29,7 +42,8 @@ def build_alert_sensor(specs: list[TemplateSpec], jobs: list[Any],
                default_status=dg.DefaultSensorStatus.RUNNING,
                description="Builds the templates whose `triggers.alerts` match alerts posted to the API")
     def alerts_sensor(context: dg.SensorEvaluationContext, hfit: HfitResource) -> dg.SensorResult:
-        store = AlertStore(hfit.settings().state_database_url)
+        settings = hfit.settings()
+        store = AlertStore(settings.state_database_url)
         try:
             new = store.after(int(context.cursor or 0), limit=batch)
         finally:
@@ -40,9 +54,10 @@ def build_alert_sensor(specs: list[TemplateSpec], jobs: list[Any],
                 if not matches(spec, alert):
                     continue
                 try:
-                    run_config = run_config_for(spec, params_for(spec, alert))
+                    run_config = sealed_run_config_for(spec, params_for(spec, alert), settings.masking_key_bytes())
                 except ParameterError as exc:
-                    context.log.warning(f"alert {alert.id} matches {spec.name} but its parameters do not: {exc}")
+                    context.log.warning(f"alert {alert.id} matches {spec.name} but its parameters do not: "
+                                        f"{refusal_without_value(exc)}")
                     continue
                 requests.append(dg.RunRequest(
                     run_key=f"alert-{alert.id}-{spec.name}", job_name=job_name(spec.name),
