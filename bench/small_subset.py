@@ -12,12 +12,18 @@ and SQL:
   film titles).
 
 Runs alternate (small, classified, small, ...), ``--repeat`` times, after one warm-up run of each (the OS file
-cache, numba's on-disk cache, the server's buffer pool). Beside them, in the same session: the bare
-interpreter (``python -c pass``) and the import of the libraries every build needs, the floor under any
-build. Wall time, CPU (user + system) and peak RSS come from ``os.wait4``; the time from the command to the
-published package from the store's directory (what ``hfit build`` does after publishing - recording the build
-in the Dagster instance, the summary - counts in the wall time only). The machine is shared: CPU time is
-the steadier figure when other work runs beside.
+cache, numba's on-disk cache, the server's buffer pool, Python's bytecode). Every child reads and writes its
+bytecode under the run's own ``PYTHONPYCACHEPREFIX``, whatever the environment says: an installed hfit runs from
+compiled bytecode (pip compiles a wheel's modules; an editable install's first run writes them), while an
+environment with ``PYTHONDONTWRITEBYTECODE`` (this benchmark machine's) would compile ~130 modules from source in
+every run, ~0.1 s of CPU no user pays.
+
+Beside them, in the same session: the bare interpreter (``python -c pass``), the import of the libraries every
+build needs (the floor under any build), and each template built twice in one process, the second build timed
+(``... again``: the build's own work, without a fresh process's start-up). Wall time, CPU (user + system) and
+peak RSS come from ``os.wait4``; the time from the command to the published package from the store's directory
+(what ``hfit build`` does after publishing - recording the build in the Dagster instance, the summary - counts
+in the wall time only). The machine is shared: CPU time is the steadier figure when other work runs beside.
 
 The breakdown (``--breakdown``, on by default): one run of each template under ``python -X importtime``
 (time per top-level package, whether Presidio, spaCy or Dagster were imported) with ``NUMBA_DEBUG_CACHE=1``
@@ -59,16 +65,37 @@ KINDS = {"small": "bench-small-subset", "classified": "bench-small-subset-classi
 # what every build imports whatever its template: the floor under a build's start-up
 FLOOR_IMPORTS = "import numpy, pyarrow, pyarrow.compute, pyarrow.parquet, sqlalchemy, pymysql, pydantic, sqlglot, typer"
 HEAVY_PACKAGES = ("presidio_analyzer", "spacy", "dagster", "numba")
+# the same build twice in one process: the second one's wall and CPU time is the build's own work, without what a
+# fresh process pays first (imports, numba's registries and cached functions, each library's first use)
+AGAIN = """
+import json, os, sys, time
+from hfit_dagster.cli.without_pandas import decline_pandas
+decline_pandas()
+from hfit_dagster.pipeline.local_build import build_package
+from hfit_dagster.settings import load_settings
+from hfit_dagster.template.loader import resolve_template
+settings = load_settings()
+spec = resolve_template(sys.argv[1], settings.templates_dir).spec
+build_package(spec, {}, settings)
+wall, cpu = time.perf_counter(), time.process_time()
+build_package(spec, {}, settings)
+again = {"wall_s": round(time.perf_counter() - wall, 3), "cpu_s": round(time.process_time() - cpu, 3)}
+print("again", json.dumps(again), flush=True)
+os._exit(0)
+"""
 
 
 def _env(work: Path, **extra: str) -> dict[str, str]:
-    return {**os.environ, "HFIT_HOME": str(work / "home"), "HFIT_STORE_DIR": str(work / "store"),
+    inherited = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    return {**inherited, "PYTHONPYCACHEPREFIX": str(work / "pycache"),
+            "HFIT_HOME": str(work / "home"), "HFIT_STORE_DIR": str(work / "store"),
             "HFIT_MASKING_KEY": MASKING_KEY, "HFIT_TEMPLATES_DIR": str(TEMPLATES),
             "HFIT_PROVIDER_RENTAL_URL": f"mysql+pymysql://root@127.0.0.1:3306/{DATABASE}?charset=utf8mb4", **extra}
 
 
 def _timed(argv: list[str], env: dict[str, str]) -> dict[str, Any]:
     """Run ``argv`` to its end; its wall time, CPU and peak RSS, and its output (stdout and stderr)."""
+    load = os.getloadavg()[0]
     started = time.perf_counter()
     proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=REPO)
     assert proc.stdout is not None
@@ -80,7 +107,8 @@ def _timed(argv: list[str], env: dict[str, str]) -> dict[str, Any]:
         tail = stderr.decode("utf-8", "replace").strip().splitlines()[-8:]
         raise SystemExit(f"{' '.join(argv[-3:])} failed (exit {code}):\n" + "\n".join(tail))
     return {"wall_s": round(wall, 3), "cpu_s": round(usage.ru_utime + usage.ru_stime, 3),
-            "peak_rss_mb": round(usage.ru_maxrss / 1024, 1), "stderr": stderr.decode("utf-8", "replace")}
+            "peak_rss_mb": round(usage.ru_maxrss / 1024, 1), "load": round(load, 1),
+            "stderr": stderr.decode("utf-8", "replace")}
 
 
 def _build_argv(kind: str, *python_flags: str) -> list[str]:
@@ -102,6 +130,14 @@ def run_build(kind: str, work: Path) -> dict[str, Any]:
     run["tables"] = len(manifest["tables"])
     shutil.rmtree(work / "store" / template)
     return run
+
+
+def run_again(kind: str, work: Path) -> dict[str, Any]:
+    """The build's second run in one process (``AGAIN``): its wall and CPU time, the process's peak RSS."""
+    run = _timed([sys.executable, "-c", AGAIN, str(TEMPLATES / f"{KINDS[kind]}.yaml")], _env(work))
+    shutil.rmtree(work / "store" / KINDS[kind], ignore_errors=True)
+    line = next(line for line in run["stderr"].splitlines() if line.startswith("again "))
+    return {**json.loads(line.removeprefix("again ")), "peak_rss_mb": run["peak_rss_mb"], "load": run["load"]}
 
 
 def import_breakdown(kind: str, work: Path) -> dict[str, Any]:
@@ -171,9 +207,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"dataset {DATABASE}: " + ("reused" if generated is None else f"generated in {generated:.1f} s"))
     with tempfile.TemporaryDirectory(prefix="hfit-small-subset-") as tmp:
         work = Path(tmp)
-        for kind in KINDS:  # warm-up: file cache, numba's cache, buffer pool
+        _timed([sys.executable, "-c", FLOOR_IMPORTS], _env(work))  # warm-up: the references' bytecode
+        for kind in KINDS:  # warm-up: file cache, numba's cache, buffer pool, bytecode
             run_build(kind, work)
-        runs: dict[str, list[dict[str, Any]]] = {"python": [], "floor": [], **{kind: [] for kind in KINDS}}
+        runs: dict[str, list[dict[str, Any]]] = {"python": [], "floor": [], **{kind: [] for kind in KINDS},
+                                                 **{f"{kind} again": [] for kind in KINDS}}
         for rep in range(1, args.repeat + 1):
             runs["python"].append(_timed([sys.executable, "-c", "pass"], _env(work)))
             runs["floor"].append(_timed([sys.executable, "-c", FLOOR_IMPORTS], _env(work)))
@@ -182,7 +220,12 @@ def main(argv: list[str] | None = None) -> int:
                 runs[kind].append(run)
                 print(f"  [{rep}/{args.repeat}] {kind:10s} {run['wall_s']:6.2f} s wall ({run['published_s']:6.2f} s "
                       f"to the published package) {run['cpu_s']:6.2f} s CPU "
-                      f"{run['peak_rss_mb']:7.1f} MB  {run['rows']:,} rows, {run['tables']} tables", flush=True)
+                      f"{run['peak_rss_mb']:7.1f} MB  {run['rows']:,} rows, {run['tables']} tables, load {run['load']}",
+                      flush=True)
+                again = run_again(kind, work)
+                runs[f"{kind} again"].append(again)
+                print(f"  [{rep}/{args.repeat}] {kind:10s} again in one process: {again['wall_s']:6.2f} s wall "
+                      f"{again['cpu_s']:6.2f} s CPU", flush=True)
         breakdown: dict[str, Any] = {}
         if args.breakdown:
             breakdown = {kind: import_breakdown(kind, work) for kind in KINDS}
@@ -191,15 +234,16 @@ def main(argv: list[str] | None = None) -> int:
                 for kind in KINDS:
                     breakdown[kind]["py_spy"] = spy_breakdown(kind, work, py_spy)
     summary = {kind: {"wall_s_median": _median(r, "wall_s"), "cpu_s_median": _median(r, "cpu_s"),
-                      "wall_s_all": [x["wall_s"] for x in r], "peak_rss_mb": max(x["peak_rss_mb"] for x in r),
+                      "wall_s_all": [x["wall_s"] for x in r], "cpu_s_all": [x["cpu_s"] for x in r],
+                      "load_all": [x["load"] for x in r], "peak_rss_mb": max(x["peak_rss_mb"] for x in r),
                       **({"published_s_median": _median(r, "published_s"), "rows": r[0]["rows"],
                           "tables": r[0]["tables"]} if "rows" in r[0] else {})}
                for kind, r in runs.items()}
     print(f"\nmedians of {args.repeat} (load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
-    print(f"{'run':12s} {'wall s':>8s} {'published s':>12s} {'CPU s':>8s} {'peak MB':>8s}")
+    print(f"{'run':18s} {'wall s':>8s} {'published s':>12s} {'CPU s':>8s} {'peak MB':>8s}")
     for kind, s in summary.items():
         published = f"{s['published_s_median']:12.2f}" if "published_s_median" in s else f"{'':12s}"
-        print(f"{kind:12s} {s['wall_s_median']:8.2f} {published} {s['cpu_s_median']:8.2f} {s['peak_rss_mb']:8.1f}")
+        print(f"{kind:18s} {s['wall_s_median']:8.2f} {published} {s['cpu_s_median']:8.2f} {s['peak_rss_mb']:8.1f}")
     for kind, info in breakdown.items():
         print(f"\n{kind}: imports {info['import_s']:.2f} s of a {info['wall_s']:.2f} s run; "
               + ", ".join(f"{name} {'yes' if seen else 'no'}" for name, seen in info["imports"].items())
