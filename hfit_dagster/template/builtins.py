@@ -8,7 +8,7 @@
 | ``start_date``/``end_date`` | rows of exports that name a ``time_column`` within these dates (end inclusive) |
 | ``start_time``/``end_time`` | the same with date-times (inclusive) |
 | ``include_indexes`` | secondary indexes in the DDL (default true) |
-| ``debug_mode`` | compiled queries, bound parameters, masking plan and timings in the manifest (never data) |
+| ``debug_mode`` | compiled queries, bound parameters' names and types, timings in the manifest (never a value) |
 
 A template that declares a parameter of the same name keeps its own meaning for it. The rewrite never
 formats a value into SQL: a time window wraps the export's query as a derived table filtered by bound
@@ -151,17 +151,28 @@ def _windowed(query: str, column: str, window: dict[str, datetime]) -> str:
 
 
 def debug_details(prepared: PreparedBuild, timings: dict[str, float]) -> dict[str, Any]:
-    """What ``debug_mode=true`` adds to the manifest: compiled queries, bound parameters, timings; never data."""
+    """What ``debug_mode=true`` adds to the manifest: compiled queries, bound parameters, timings; never data.
+
+    A parameter's value may name someone (``contact=<email>``) and the manifest travels with the package, whose
+    ``params`` keep such values as keyed digests: the compiled queries show their bind placeholders (``:contact``)
+    and ``bound_parameters`` the name and type of each value bound, never the value. The built-in knobs applied
+    (``row_limit``, a time window) select no one and stay readable, as in the manifest's ``params``.
+    """
     if not prepared.debug:
         return {}
     queries = prepared.spec.queries()
     return {
         "debug": {
             "compiled_queries": {name: {"sql": q.sql, "binds": q.bind_names()} for name, q in queries.items()},
-            "bound_parameters": {k: v if isinstance(v, int | float | bool | str | None) else str(v)
-                                 for k, v in prepared.params.items()},
+            "bound_parameters": {name: _bound_type(prepared.spec, name, value)
+                                 for name, value in prepared.params.items()},
             "export_order": prepared.spec.export_order(),
             "built_in_parameters": {k: str(v) for k, v in prepared.applied.items()},
             "timings_seconds": timings,
         }
     }
+
+
+def _bound_type(spec: TemplateSpec, name: str, value: Any) -> str:
+    """A bound parameter's declared type, ``null`` when no value is bound."""
+    return "null" if value is None else spec.parameters[name].type

@@ -4,15 +4,18 @@ include_indexes, debug_mode."""
 from __future__ import annotations
 
 import json
+import sqlite3
+from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
 
 from hfit_dagster.errors import ParameterError
+from hfit_dagster.package.manifest import parameter_digests
 from hfit_dagster.pipeline.local_build import build_package
 from hfit_dagster.settings import HfitSettings
 from hfit_dagster.template.builtins import prepare_build
-from hfit_dagster.template.loader import resolve_template
+from hfit_dagster.template.loader import parse_template, resolve_template
 from tests.conftest import TEMPLATES
 
 
@@ -76,3 +79,39 @@ def test_include_indexes_false_and_debug_mode(settings: HfitSettings) -> None:
     plain = build_package(spec("my-scenario"), {}, settings)
     assert "CREATE INDEX" in (plain.path / "package.sql").read_text()
     assert json.loads((plain.path / "manifest.json").read_text())["extra"] == {}
+
+
+CONTACT = """
+templateName: contact-debug
+status: approved
+parameters:
+  contact: {type: str, description: "a customer's e-mail address"}
+  since: {type: datetime, default: "2000-01-01 00:00:00"}
+exports:
+  customers:
+    provider: PROD_REPLICA
+    query: SELECT * FROM customers WHERE email = :contact AND created_at >= :since
+"""
+
+
+def test_debug_mode_names_bound_parameters_without_their_values(settings: HfitSettings) -> None:
+    """debug_mode=true tells a developer what was bound, and the package (which travels) still holds no parameter
+    value: the manifest's debug block has the queries with their placeholders and each bound parameter's name and
+    type, the manifest's params their digests; no file of the package (manifest, Parquet and its metadata,
+    package.sql and its comments) holds the e-mail address the build was asked for."""
+    source = Path(settings.providers["PROD_REPLICA"].removeprefix("sqlite:///"))
+    with sqlite3.connect(source) as conn:
+        email = conn.execute("SELECT email FROM customers WHERE email LIKE '%@%' ORDER BY id LIMIT 1").fetchone()[0]
+    built = build_package(parse_template(CONTACT), {"contact": email, "debug_mode": "true"}, settings)
+    manifest = json.loads((built.path / "manifest.json").read_text())
+    debug = manifest["extra"]["debug"]
+    assert debug["bound_parameters"] == {"contact": "str", "since": "datetime"}
+    assert ":contact" in debug["compiled_queries"]["customers"]["sql"]
+    digests = parameter_digests({"contact": email}, settings.masking_key_bytes())
+    assert manifest["params"]["contact"] == digests["contact"]
+    assert [t.rows for t in built.manifest.tables] == [1]
+    files = [path for path in built.path.rglob("*") if path.is_file()]
+    assert {p.suffix for p in files} >= {".json", ".sql", ".parquet"}
+    assert [p.name for p in files if email.encode() in p.read_bytes()] == []
+    metadata = pq.read_schema(built.path / "parquet" / "customers.parquet").metadata or {}
+    assert all(email.encode() not in value for value in metadata.values())
