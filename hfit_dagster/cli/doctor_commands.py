@@ -14,8 +14,6 @@ import typer
 from rich.markup import escape
 
 from hfit_dagster.cli.errors import report_errors, stderr, stdout
-from hfit_dagster.extract.privileges import source_privilege_findings
-from hfit_dagster.extract.source import create_source_engine, describe_db_error
 from hfit_dagster.settings import load_settings
 
 app = typer.Typer(help="Check the configuration hfit runs with.")
@@ -28,6 +26,10 @@ def doctor(
     strict: Annotated[bool, typer.Option("--strict", help="exit 2 when a source user can do more than read")] = False,
 ) -> None:
     """Check that every source user can only read (no file, write, superuser or other-database privileges)."""
+    # the source drivers and the fast readers (numba) load with the command that connects, not with every command
+    from hfit_dagster.extract.privileges import source_privilege_findings
+    from hfit_dagster.extract.source import create_source_engine, describe_db_error
+
     settings = load_settings()
     names = [p.upper() for p in providers] if providers else sorted(settings.providers)
     if not names:
