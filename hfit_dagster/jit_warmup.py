@@ -4,9 +4,9 @@ Why: compiling them costs ~20 s of CPU, which the first build after an install w
 build, where the cache is not kept). numba compiles one specialization per combination of argument types
 (array dtype, layout, read-only or not, integer or boolean scalars), so the loops are reached here through the
 code that calls them in a build, with the Arrow types a build's batches have: the MySQL reader over row packets
-of every column kind it decodes, every masking operator, the row-context search of free text, the leak check's
-token hashes and the SQL row writer with both escaping rules. Each piece of data is made up; nothing is read
-or written but numba's cache.
+of every column kind it decodes, the PostgreSQL reader over a binary COPY reply, every masking operator, the
+row-context search of free text, the leak check's token hashes and the SQL row writer with both escaping rules.
+Each piece of data is made up; nothing is read or written but numba's cache.
 
 :func:`unwarmed` names the compiled functions a warm-up in a fresh cache did not compile (the test of this
 module runs it so that a new compiled loop cannot be forgotten here).
@@ -29,6 +29,8 @@ import pymysql.converters as pymysql_converters
 
 from hfit_dagster.checks.token_hashes import TokenPatterns, add_first_tokens, first_token_filter, tokens_of
 from hfit_dagster.extract.mysql_fast import _RowReader
+from hfit_dagster.extract.postgres_copy import _KINDS as _PG_KINDS
+from hfit_dagster.extract.postgres_copy import _Reader as _PgCopyReader
 from hfit_dagster.jit import COMPILED
 from hfit_dagster.masking.catalog import TEXT_OPERATORS
 from hfit_dagster.masking.engine import Masker, rows_naming_own_values
@@ -79,6 +81,36 @@ def warm_mysql_reader() -> None:
                              _check_packet_is_eof=lambda packet: None)
     reader = _RowReader(SimpleNamespace(rownumber=0), conn, result, schema, batch_rows=2, first_batch=1)
     for _ in reader.batches():
+        pass
+
+
+def warm_postgres_reader() -> None:
+    """The PostgreSQL binary COPY reader (``extract.postgres_copy``) over a made-up reply: a column of each kind
+    it decodes (integers of each width, floats, bool, date, timestamp, time, text, bytea), NULLs among them."""
+    types = ["int2", "int4", "int8", "float4", "float8", "bool", "date", "timestamp", "time", "text", "bytea"]
+    schema = pa.schema([("i2", pa.int64()), ("i4", pa.int64()), ("i8", pa.int64()), ("f4", pa.float32()),
+                        ("f8", pa.float64()), ("b", pa.bool_()), ("d", pa.date32()), ("ts", pa.timestamp("us")),
+                        ("t", pa.time64("us")), ("name", pa.string()), ("blob", pa.binary())])
+    row = [(-2).to_bytes(2, "big", signed=True), (7).to_bytes(4, "big"), (-(2**40)).to_bytes(8, "big", signed=True),
+           bytes.fromhex("3fc00000"), bytes.fromhex("3ff8000000000000"), b"\x01", (9000).to_bytes(4, "big"),
+           (10**15).to_bytes(8, "big"), (3_600_000_000).to_bytes(8, "big"), "Zoë".encode(), b"\x00\xff"]
+
+    def message(kind: bytes, body: bytes) -> bytes:
+        return kind + (len(body) + 4).to_bytes(4, "big") + body
+
+    def tuple_of(values: list[bytes | None]) -> bytes:
+        fields = b"".join(b"\xff\xff\xff\xff" if v is None else len(v).to_bytes(4, "big") + v for v in values)
+        return len(values).to_bytes(2, "big") + fields
+
+    header = b"PGCOPY\n\xff\r\n\x00" + bytes(8)
+    reply = (message(b"H", bytes(3)) + message(b"d", header + tuple_of(row)) + message(b"d", tuple_of([None] * 11))
+             + message(b"d", tuple_of(row)) + message(b"d", b"\xff\xff") + message(b"c", b"")
+             + message(b"C", b"COPY 3\x00") + message(b"Z", b"I"))
+    kinds = np.array([_PG_KINDS[t][0] for t in types], dtype=np.int64)
+    widths = np.array([_PG_KINDS[t][1] for t in types], dtype=np.int64)
+    stream = io.BytesIO(reply)  # stands in for the socket: recv_into reads the reply in pieces
+    sock = SimpleNamespace(recv_into=lambda view: stream.readinto(view[:7]))
+    for _ in _PgCopyReader(sock, kinds, widths, schema, batch_rows=2).batches():
         pass
 
 
@@ -141,6 +173,7 @@ def warm_sql_rows() -> None:
 
 def warm_all() -> None:
     warm_mysql_reader()
+    warm_postgres_reader()
     warm_masking()
     warm_leak_check()
     warm_sql_rows()

@@ -1,10 +1,15 @@
-"""Fast read path for PostgreSQL: the rows of an executed query as Arrow, decoded by Apache Arrow's ADBC driver.
+"""Fast read path for PostgreSQL: the rows of an executed query as Arrow, read as a binary COPY.
 
 Why: psycopg builds a Python tuple per row and the reference path turns those into Arrow (~2 µs a row of the
-benchmark's tables, holding the GIL), which made a PostgreSQL build about 13 times ``pg_dump``. The ADBC
-PostgreSQL driver (``adbc-driver-postgresql``, maintained by Apache Arrow) runs the query as
-``COPY (...) TO STDOUT (FORMAT binary)`` and decodes the binary rows into Arrow arrays in C++, with no Python
-object per value.
+benchmark's tables, holding the GIL), which made a PostgreSQL build about 13 times ``pg_dump``. The fast path
+runs the query as ``COPY (...) TO STDOUT (FORMAT binary)`` and decodes the binary rows into Arrow arrays with
+no Python object per value, by one of two decoders (``Connection.info[FAST_DECODER]``):
+
+* :data:`SOCKET` (the default): ``postgres_copy``'s compiled loops over the bytes read from the socket of a
+  connection of its own, one per query (about a third of ADBC's client CPU for the benchmark's tables); a
+  connection that would be encrypted is not read this way, and ADBC reads instead;
+* :data:`ADBC`: Apache Arrow's ADBC PostgreSQL driver (``adbc-driver-postgresql``), which decodes in C++ a row
+  at a time through libpq, on one connection per snapshot connection.
 
 What stays as on the reference path:
 
@@ -15,9 +20,9 @@ What stays as on the reference path:
 * the parameters: psycopg, the reference driver, merges them into the statement with its own adapters
   (``ClientCursor.mogrify``, the client-side binding psycopg itself uses for ``COPY``), never string
   formatting here;
-* the snapshot: the ADBC connection (one per snapshot connection, opened on its first fast read) runs
-  ``REPEATABLE READ, READ ONLY`` with ``SET TRANSACTION SNAPSHOT`` of the snapshot that connection exported
-  (``pg_export_snapshot()``), and the same ``search_path``: both connections see the very same rows;
+* the snapshot: the fast read's connection runs ``REPEATABLE READ, READ ONLY`` with ``SET TRANSACTION
+  SNAPSHOT`` of the snapshot the build's connection exported (``pg_export_snapshot()``, once), and the same
+  ``search_path``: both connections see the very same rows;
 * the values: each column is converted to the reference path's Arrow type; ``numeric`` keeps the server's
   text, cast by the server (``numeric::text`` over the statement's columns; ADBC's own numeric decoding built
   a ``std::string`` per value, about half of its decoding time for the benchmark's tables), ``infinity`` and
@@ -51,11 +56,17 @@ except ImportError:  # pragma: no cover
 
 #: ``Connection.info`` key of a snapshot connection's :class:`FastReader`
 FAST_READER = "hfit_postgres_fast_reader"
+#: ``Connection.info`` key choosing the fast path's decoder for that connection: :data:`SOCKET` (the default:
+#: ``postgres_copy``'s compiled loops over the socket, ADBC where the connection would be encrypted) or
+#: :data:`ADBC` (ADBC's PostgreSQL driver only)
+FAST_DECODER = "hfit_postgres_fast_decoder"
+SOCKET, ADBC = "socket", "adbc"
 # ADBC's batches (its default is 16 MiB): about one build batch of the bench's widest table, so a batch cut
 # from one (a zero-copy slice) keeps little more than itself alive while it waits in the pipeline
 ADBC_BATCH_BYTES = 4 << 20
 
 _TEXT = pa.string()
+_SERVER_TEXT = frozenset({"numeric", "jsonb"})  # read as the text the server casts them to
 #: PostgreSQL result types the fast path decodes exactly, with the Arrow type the reference path gives each
 FAST_TYPES: dict[str, tuple[pa.DataType, ...]] = {
     "int2": (pa.int64(),), "int4": (pa.int64(),), "int8": (pa.int64(),),
@@ -95,7 +106,7 @@ def fast_batches(result: sa.engine.CursorResult[Any], schema: pa.Schema,
     conn: sa.Connection = context.root_connection
     reader = conn.info.get(FAST_READER)
     if reader is None:
-        reader = conn.info[FAST_READER] = FastReader(conn)
+        reader = conn.info[FAST_READER] = FastReader(conn, conn.info.get(FAST_DECODER, SOCKET))
     statement = _numerics_as_text(_bound_statement(cursor.connection, context.statement, context.parameters[0]),
                                   names)
     if not reader.acquire():  # another fast read of this snapshot is still open: this one takes the reference path
@@ -114,14 +125,14 @@ def _bound_statement(dbapi_conn: Any, statement: str, parameters: Any) -> str:
 
 
 def _numerics_as_text(statement: str, pg_types: list[str]) -> str:
-    """``statement`` with its ``numeric`` columns cast to text by the server (the same text psycopg reads), the
-    others as they are: the result's columns are renamed by position (``AS hfit_fast(c0, c1, ...)``), so
-    repeated or unnamed columns are taken as well; a derived table that only projects keeps the rows' order."""
-    if "numeric" not in pg_types:
+    """``statement`` with its ``numeric`` and ``jsonb`` columns cast to text by the server (the same text psycopg
+    reads), the others as they are: the result's columns are renamed by position (``AS hfit_fast(c0, c1, ...)``),
+    so repeated or unnamed columns are taken as well; a derived table that only projects keeps the rows' order."""
+    if not _SERVER_TEXT.intersection(pg_types):
         return statement
     names = [f"c{i}" for i in range(len(pg_types))]
-    columns = ", ".join(f"{name}::text" if pg_type == "numeric" else name for name, pg_type in zip(names, pg_types,
-                                                                                                   strict=True))
+    columns = ", ".join(f"{name}::text" if pg_type in _SERVER_TEXT else name
+                        for name, pg_type in zip(names, pg_types, strict=True))
     # the guarded statement (its parameters merged by psycopg) and generated names only
     return f"SELECT {columns} FROM (\n{statement}\n) AS hfit_fast({', '.join(names)})"  # noqa: S608
 
@@ -143,11 +154,13 @@ def close_fast_reader(conn: sa.Connection) -> None:
 class FastReader:
     """One ADBC connection reading the snapshot of one SQLAlchemy connection, one query at a time."""
 
-    def __init__(self, conn: sa.Connection) -> None:
+    def __init__(self, conn: sa.Connection, decoder: str = SOCKET) -> None:
         self.sa_conn = conn
         self.provider = str(conn.info.get("hfit_provider", "postgresql"))
+        self.decoder = decoder
         self._lock = threading.Lock()
         self._adbc: Any = None
+        self._snapshot: tuple[str, str, str] | None = None
 
     def acquire(self) -> bool:
         return self._lock.acquire(blocking=False)
@@ -155,20 +168,39 @@ class FastReader:
     def release(self) -> None:
         self._lock.release()
 
+    def _exported(self) -> tuple[str, str, str]:
+        """``(conninfo, snapshot, search_path)``: how the fast reads connect, and the snapshot they read (exported
+        once by the build's connection, valid while its transaction lasts)."""
+        if self._snapshot is None:
+            import psycopg
+
+            exported, search_path = self.sa_conn.exec_driver_sql(
+                "SELECT pg_export_snapshot(), current_setting('search_path')").one()
+            url = self.sa_conn.engine.url
+            kwargs = {"user": url.username, "password": url.password, "host": url.host, "port": url.port,
+                      "dbname": url.database, "options": POSTGRES_OPTIONS, "application_name": "hfit fast read",
+                      **{k: v for k, v in url.query.items() if isinstance(v, str)}}
+            conninfo = psycopg.conninfo.make_conninfo(**{k: v for k, v in kwargs.items() if v is not None})
+            self._snapshot = (conninfo, exported, search_path)
+        return self._snapshot
+
+    def _copy_connection(self) -> Any | None:
+        """A connection of its own for one read by ``postgres_copy``, or None (ADBC reads instead)."""
+        import psycopg
+
+        from hfit_dagster.extract.postgres_copy import open_copy_connection
+
+        try:
+            return open_copy_connection(*self._exported())
+        except psycopg.Error as exc:
+            raise describe_db_error(self.provider, exc, where="the fast read's snapshot") from None
+
     def _connection(self) -> Any:
         if self._adbc is not None:
             return self._adbc
-        exported, search_path = self.sa_conn.exec_driver_sql(
-            "SELECT pg_export_snapshot(), current_setting('search_path')").one()
+        conninfo, exported, search_path = self._exported()
         dbapi_conn = self.sa_conn.connection.dbapi_connection
-        url = self.sa_conn.engine.url
-        kwargs = {"user": url.username, "password": url.password, "host": url.host, "port": url.port,
-                  "dbname": url.database, "options": POSTGRES_OPTIONS, "application_name": "hfit fast read",
-                  **{k: v for k, v in url.query.items() if isinstance(v, str)}}
         try:
-            import psycopg
-
-            conninfo = psycopg.conninfo.make_conninfo(**{k: v for k, v in kwargs.items() if v is not None})
             adbc = adbc_postgresql.connect(conninfo, autocommit=True)
         except adbc_driver_manager.Error as exc:
             raise _described(self.provider, exc, "the fast read's connection") from None
@@ -187,6 +219,22 @@ class FastReader:
 
     def batches(self, statement: str, pg_types: list[str], schema: pa.Schema,
                 batch_rows: int) -> Iterator[pa.RecordBatch]:
+        copy_conn = self._copy_connection() if self.decoder == SOCKET else None
+        if copy_conn is None:
+            yield from self._adbc_batches(statement, pg_types, schema, batch_rows)
+            return
+        from hfit_dagster.extract.postgres_copy import CopyProtocolError, ServerError, copy_batches
+
+        try:
+            yield from copy_batches(copy_conn, statement, pg_types, schema, batch_rows)
+        except ServerError as exc:
+            raise describe_db_error(self.provider, exc, where="a fast read") from None
+        except (CopyProtocolError, OSError) as exc:
+            raise ProviderError(f"provider {self.provider!r}: reading a fast read failed: {exc}",
+                                hint="set fast_read: false to read through psycopg") from None
+
+    def _adbc_batches(self, statement: str, pg_types: list[str], schema: pa.Schema,
+                      batch_rows: int) -> Iterator[pa.RecordBatch]:
         converters = [_converter(name, field.type) for name, field in zip(pg_types, schema, strict=True)]
         batch_rows = max(1, batch_rows)
         cur = self._connection().cursor()
@@ -208,7 +256,7 @@ class FastReader:
                     pending, held = rest.to_batches(), rest.num_rows
             if held:
                 yield pa.Table.from_batches(pending, schema=schema).combine_chunks().to_batches()[0]
-        except adbc_driver_manager.Error as exc:
+        except (adbc_driver_manager.Error, OSError) as exc:  # an error after the first rows comes as Arrow's OSError
             raise _described(self.provider, exc, "a fast read") from None
         finally:
             cur.close()
