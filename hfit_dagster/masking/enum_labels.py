@@ -164,10 +164,11 @@ def personal_members(labels: Sequence[str]) -> tuple[str, ...]:
 def package_labels(plan: TableMaskingPlan, key: bytes) -> dict[str, dict[str, str]]:
     """Per column of ``plan`` whose enum labels are personal data, ``{label: label in the package}``: what the
     package's DDL declares, the labels' fakes by their entity's operator (the type's, whatever the column's rule),
-    so the values (each its label's fake) are members of the type and every column of one type agrees."""
+    so the values (each its label's fake) are members of the type and every column of one type agrees. A kept
+    column (masking default ``keep``) is left to the DDL's own sanitizing, which relabels its values too."""
     out: dict[str, dict[str, str]] = {}
-    for name in plan.decisions:
+    for name, decision in plan.decisions.items():
         limits = plan.limits(name)
-        if limits.labels and limits.personal_labels and limits.label_operator:
+        if limits.labels and limits.personal_labels and limits.label_operator and decision.operator != "keep":
             out[name] = label_fakes(get_operator(limits.label_operator), key, limits.labels, limits.personal_labels)
     return out

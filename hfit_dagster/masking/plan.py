@@ -523,7 +523,8 @@ def build_table_plan(
         else:
             decision = _classify(table, col, siblings, sample, analyzer, sample_size)
         info = _labels_faked_by_name(decision, _parent_limits(col, parent_plans) if decision.source == "key" else col)
-        decisions[col.name] = _relabelled_if_kept(decision, info)
+        # masking default 'keep' (local experiments) keeps what no rule masks, enum labels too
+        decisions[col.name] = _relabelled_if_kept(decision, info) if default == "auto" else decision
         infos[col.name] = info
     return TableMaskingPlan(table=table, decisions=decisions, columns=infos)
 
