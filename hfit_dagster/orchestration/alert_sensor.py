@@ -10,7 +10,6 @@ Dagster stores and shows run config, run keys and tags as they are given, and th
 template only. A payload whose parameters the template refuses is logged without the refused value.
 """
 
-import re
 from typing import Any
 
 import dagster as dg
@@ -18,17 +17,11 @@ import dagster as dg
 from hfit_dagster.alerts.matching import matches, params_for
 from hfit_dagster.alerts.store import AlertStore
 from hfit_dagster.errors import ParameterError
+from hfit_dagster.orchestration.parameter_refusals import without_value
 from hfit_dagster.orchestration.resources import HfitResource, job_name, sealed_run_config_for
 from hfit_dagster.template.spec import TemplateSpec
 
 SENSOR_NAME = "hfit_alerts"
-# ParameterError quotes the refused value last ("parameter 'x' expects int, got '...'")
-_REFUSED_VALUE = re.compile(r",? got .*$", re.DOTALL)
-
-
-def refusal_without_value(exc: ParameterError) -> str:
-    """Why an alert's parameters do not fit a template, without the refused value (a payload's e-mail, an id)."""
-    return _REFUSED_VALUE.sub(", got a value of another type", exc.message)
 
 
 def build_alert_sensor(specs: list[TemplateSpec], jobs: list[Any],
@@ -57,7 +50,7 @@ def build_alert_sensor(specs: list[TemplateSpec], jobs: list[Any],
                     run_config = sealed_run_config_for(spec, params_for(spec, alert), settings.masking_key_bytes())
                 except ParameterError as exc:
                     context.log.warning(f"alert {alert.id} matches {spec.name} but its parameters do not: "
-                                        f"{refusal_without_value(exc)}")
+                                        f"{without_value(exc)}")
                     continue
                 requests.append(dg.RunRequest(
                     run_key=f"alert-{alert.id}-{spec.name}", job_name=job_name(spec.name),

@@ -26,11 +26,12 @@ import pyarrow.parquet as pq
 from hfit_dagster.errors import BuildError, ParameterError
 from hfit_dagster.orchestration.draft_builds import check_requested_content, for_build, is_draft
 from hfit_dagster.orchestration.instance import PACKAGE_KEY, package_metadata
+from hfit_dagster.orchestration.parameter_refusals import without_value
 from hfit_dagster.orchestration.resources import (
     HfitResource,
     PackageConfig,
     job_name,
-    run_config_for,
+    sealed_run_config_for,
     slug,
     tables_op_name,
 )
@@ -83,6 +84,17 @@ def _preview_markdown(parquet: Path) -> str:
     for row in rows:
         lines.append("| " + " | ".join(str(row[n])[:40].replace("|", "/").replace("\n", " ") for n in names) + " |")
     return "\n".join(lines)
+
+
+def _scheduled_run_config(spec: TemplateSpec, params: dict[str, str], hfit: HfitResource) -> dict[str, object]:
+    """A scheduled build's run config: its parameters sealed as every build's are (Dagster stores and shows run
+    config, tick errors and logs, and a schedule's parameters may name a customer); a refused one is reported
+    without its value, before the masking key is asked for."""
+    try:
+        prepare_build(spec, params)
+    except ParameterError as exc:
+        raise without_value(exc) from None
+    return sealed_run_config_for(spec, params, hfit.settings().masking_key_bytes())
 
 
 def build_template_defs(found: TemplateFile) -> dg.Definitions:
@@ -224,7 +236,8 @@ def build_template_defs(found: TemplateFile) -> dg.Definitions:
             execution_timezone=spec.schedule.timezone,
             # built at each tick: a schedule whose params the template refuses fails its ticks, in the UI, with
             # the CLI's message, and the other templates of the code location still load
-            run_config_fn=lambda _context: run_config_for(spec, scheduled),
+            run_config_fn=lambda context: _scheduled_run_config(spec, scheduled, context.resources.hfit),
+            required_resource_keys={"hfit"},
             tags={"hfit/requester": "schedule"},
             default_status=dg.DefaultScheduleStatus.RUNNING,  # an approved template's schedule runs by itself
         ))
