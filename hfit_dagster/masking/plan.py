@@ -78,6 +78,7 @@ class ColumnInfo:
     # rule says its values are (a ``first_name`` ENUM of names the gazetteers lack)
     faked_labels: tuple[str, ...] | None = None
     label_operator: str | None = None
+    largest: int | None = None  # the largest whole number a masked value may be (None: the type's own)
 
     @property
     def limits(self) -> ColumnLimits:
@@ -89,7 +90,8 @@ class ColumnInfo:
                             label_operator=self.label_operator or _label_operator(self.labels),
                             max_bytes=self.max_bytes,
                             number=column_kind(sql_type) in (ColumnKind.INTEGER, ColumnKind.DECIMAL),
-                            largest=largest_whole(sql_type), uuid=column_kind(sql_type) == ColumnKind.UUID)
+                            largest=self.largest if self.largest is not None else largest_whole(sql_type),
+                            uuid=column_kind(sql_type) == ColumnKind.UUID)
 
     def _personal_labels(self) -> tuple[str, ...]:
         if self.faked_labels is not None:
@@ -530,8 +532,9 @@ def build_table_plan(
 
 
 def _parent_limits(col: ColumnInfo, parent_plans: Mapping[str, TableMaskingPlan] | None) -> ColumnInfo:
-    """A foreign key masked like its parent column fits the parent's limits, so its fakes equal the parent's and
-    joins still match (the parent's limits are the narrowest of its own and those of the columns referencing it,
+    """A foreign key masked like its parent column fits the parent's limits (its length, labels and largest whole
+    number: an INT parent's hashes wrapped alike in a BIGINT child), so its fakes equal the parent's and joins
+    still match (the parent's limits are the narrowest of its own and those of the columns referencing it,
     ``table_plans.column_infos``)."""
     if not col.foreign_key or not parent_plans or "." not in col.foreign_key:
         return col
@@ -540,7 +543,9 @@ def _parent_limits(col: ColumnInfo, parent_plans: Mapping[str, TableMaskingPlan]
     parent = plan.columns.get(parent_column) if plan is not None else None
     if parent is None:
         return col
-    return replace(col, max_length=parent.max_length, labels=parent.labels, max_bytes=parent.max_bytes)
+    return replace(col, max_length=parent.max_length, labels=parent.labels, max_bytes=parent.max_bytes,
+                   largest=parent.limits.largest, faked_labels=parent.faked_labels,
+                   label_operator=parent.label_operator)
 
 
 def _relabelled_if_kept(decision: ColumnDecision, col: ColumnInfo) -> ColumnDecision:
