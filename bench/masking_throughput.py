@@ -23,8 +23,8 @@ hfit's own tuned engine called per cell is printed too, so the part of the gain 
 dedupe alone is visible.
 
 Unique ticket texts (``--unique-texts N``, default 200,000; ``--only-unique`` runs nothing else): N distinct
-tickets from the privacy benchmark's corpus generator, redacted by hfit's defaults in build batches with
-``--unique-workers`` text workers (default 2, the build's ``text_workers``), on all N texts. Per-value Presidio
+tickets from the privacy benchmark's corpus generator, redacted by hfit's defaults in build batches (in process,
+as the baseline; ``--unique-workers`` sets the build's ``text_workers``), on all N texts. Per-value Presidio
 on all of them would take hours, so it is measured on a random sample of the same texts (``--unique-baseline``
 from each of ``--unique-parts`` slices, 2,000 by default), each sample timed right after hfit's run of its slice:
 one ratio of texts/s per pair, the median reported, and the ratio per CPU second (the worker processes' CPU
@@ -450,8 +450,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--unique-parts", type=int, default=10, help="alternating hfit/baseline pairs of that run")
     parser.add_argument("--unique-baseline", type=int, default=200,
                         help="per-value Presidio texts per pair (a random sample of that slice)")
-    parser.add_argument("--unique-workers", type=int, default=2,
-                        help="hfit's text_workers for the unique run (1: in process)")
+    parser.add_argument("--unique-workers", type=int, default=1,
+                        help="hfit's text_workers for the unique run (1, the default: in process, as the baseline)")
     parser.add_argument("--only-unique", action="store_true", help="only the unique free-text run")
     parser.add_argument("--latest", type=Path, default=Path(__file__).parent / "results" / "latest.json",
                         help="the results file the unique-text figures are merged into")
