@@ -93,8 +93,10 @@ class Masker:
         if isinstance(values, pa.ChunkedArray):
             values = values.combine_chunks() if values.num_chunks else pa.array([], type=values.type)
         ctx = MaskContext(self.key, self.text_redactor, self.fixed_values, table, column, limits)
-        if limits.number and is_text_type(values.type) and not isinstance(op, KeepOperator | NullOperator):
-            return _mask_number_text(op, values, ctx).cast(values.type)
+        if limits.number and not isinstance(op, KeepOperator | NullOperator):
+            text = values.dictionary_decode() if pa.types.is_dictionary(values.type) else values
+            if is_text_type(text.type):
+                return _mask_number_text(op, text, ctx).cast(values.type)
         # json_pii walks whole documents (an array held as JSON text is one); other operators fake its elements
         element_wise = (limits.array and op.name != "json_pii") or (limits.json and op.name not in TEXT_OPERATORS)
         if element_wise and is_text_type(values.type) and not isinstance(op, KeepOperator | NullOperator):

@@ -45,3 +45,15 @@ def test_a_hashed_int_key_fits_its_column_and_a_bigint_child_still_joins() -> No
     assert refs["customer_id"] == masked["id"]
     taxes = masked["tax_ref"]
     assert all(t.isdigit() and len(t) <= 9 and Decimal(t) < 10**9 for t in taxes[:2]) and taxes[2:] == ["NaN", None]
+
+
+def test_a_dictionary_encoded_numeric_text_is_masked_as_the_number_it_is() -> None:
+    """A PostgreSQL numeric held as dictionary-encoded text (repeated values) takes the number path too: hashed to
+    digits within NUMERIC(9,0), equal values equal, the dictionary type kept."""
+    values = pa.array(["123456789", "123456789", None, "NaN"]).dictionary_encode()
+    plan = build_table_plan("t", [ColumnInfo("tax_ref", "NUMERIC(9, 0)")], None, {"tax_ref": "hash"})
+    masked = Masker(KEY).mask_batch(plan, pa.record_batch([values], names=["tax_ref"])).column(0)
+    assert pa.types.is_dictionary(masked.type)
+    out = masked.to_pylist()
+    assert out[0] == out[1] and out[0].isdigit() and len(out[0]) <= 9 and out[0] != "123456789"
+    assert out[2:] == [None, "NaN"]
