@@ -132,8 +132,10 @@ def build_template_defs(found: TemplateFile) -> dg.Definitions:
             prepared = prepare_build(spec, given)
         except (ParameterError, BuildError) as exc:
             # what the config types cannot say (bounds, date formats), or sealed parameters that do not open, in
-            # words a user can act on and without a traceback
-            raise dg.Failure(description=str(exc)) from None
+            # words a user can act on and without a traceback; Dagster keeps the failure, so a refused value
+            # (opened from sealed parameters, which may name someone) is left out
+            raise dg.Failure(description=str(without_value(exc) if isinstance(exc, ParameterError) else exc)) \
+                from None
         build_spec, settings = for_build(prepared.spec, hfit.settings(), context.run_id)
         params = prepared.user_params
         store = PackageStore(settings.package_store)

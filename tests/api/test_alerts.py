@@ -13,7 +13,9 @@ from hfit_api.alert_signature import sign
 from hfit_dagster.definitions import build_definitions
 from hfit_dagster.orchestration.alert_sensor import SENSOR_NAME
 from hfit_dagster.orchestration.resources import HfitResource
+from hfit_dagster.orchestration.sealed_params import open_params
 from tests.api.service_harness import ALERT_SECRET, RunningServer
+from tests.conftest import TEST_MASKING_KEY
 
 ALERT = {"id": "pd-incident-4711", "service": "payments", "at": "2024-10-15T14:45:00Z",
          "customer_ids": [12847, 15923, 18442], "summary": "Invalid payment method for customer ID 12847"}
@@ -29,7 +31,7 @@ def post_alert(server: RunningServer, payload: dict, *, secret: str = ALERT_SECR
         return client.post("/alerts", content=body, headers=headers)
 
 
-def test_signed_alert_leads_to_exactly_one_run(server: RunningServer) -> None:
+def test_signed_alert_leads_to_exactly_one_run(server: RunningServer, monkeypatch: pytest.MonkeyPatch) -> None:
     response = post_alert(server, ALERT)
     assert response.status_code == 202, response.text
     accepted = response.json()
@@ -38,6 +40,7 @@ def test_signed_alert_leads_to_exactly_one_run(server: RunningServer) -> None:
     again = post_alert(server, ALERT)  # redelivered by the monitoring system
     assert again.json() == {**accepted, "created": False}
 
+    monkeypatch.setenv("HFIT_MASKING_KEY", TEST_MASKING_KEY)  # the code location's, which the service's runs use
     defs = build_definitions(server.templates_dir, home=server.home)
     sensor = defs.resolve_sensor_def(SENSOR_NAME)
     instance = dg.DagsterInstance.ephemeral()
@@ -45,9 +48,9 @@ def test_signed_alert_leads_to_exactly_one_run(server: RunningServer) -> None:
     result = sensor.evaluate_tick(dg.build_sensor_context(instance=instance, resources=resources, definitions=defs))
     requests = [r for r in result.run_requests if r.tags["hfit/alert"] == str(accepted["alert_id"])]
     assert len(requests) == 1
-    params = requests[0].run_config["ops"]["payment_incident_2024_1015__tables"]["config"]["params"]
-    assert params == {"customer_ids": [12847, 15923, 18442], "start_time": "2024-10-15 14:30:00",
-                      "end_time": "2024-10-15 15:00:00"}
+    sealed = requests[0].run_config["ops"]["payment_incident_2024_1015__tables"]["config"]["sealed_params"]
+    assert open_params("payment-incident-2024-1015", sealed, TEST_MASKING_KEY.encode()) == {
+        "customer_ids": "12847,15923,18442", "start_time": "2024-10-15 14:30:00", "end_time": "2024-10-15 15:00:00"}
     later = sensor.evaluate_tick(dg.build_sensor_context(instance=instance, cursor=result.cursor,
                                                          resources=resources, definitions=defs))
     assert later.run_requests == []

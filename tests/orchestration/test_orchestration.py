@@ -16,6 +16,7 @@ from hfit_dagster.definitions import build_definitions
 from hfit_dagster.errors import BuildError
 from hfit_dagster.orchestration.alert_sensor import SENSOR_NAME
 from hfit_dagster.orchestration.resources import HfitResource
+from hfit_dagster.orchestration.sealed_params import open_params
 from hfit_dagster.package.store import PackageStore, new_version
 from hfit_dagster.pipeline.local_build import build_package
 from hfit_dagster.settings import load_settings
@@ -74,9 +75,9 @@ def test_an_alert_leads_to_exactly_one_run_with_the_right_window(hfit_home: Path
     request = result.run_requests[0]
     assert request.run_key == f"alert-{alert_id}-alert-incident"
     assert request.job_name == "build_alert_incident"
-    params = request.run_config["ops"]["alert_incident__tables"]["config"]["params"]
-    assert params == {"customer_ids": [10007, 10042], "start_time": "2024-10-15 14:30:00",
-                      "end_time": "2024-10-15 15:00:00"}
+    sealed = request.run_config["ops"]["alert_incident__tables"]["config"]["sealed_params"]
+    assert open_params("alert-incident", sealed, settings.masking_key_bytes()) == {
+        "customer_ids": "10007,10042", "start_time": "2024-10-15 14:30:00", "end_time": "2024-10-15 15:00:00"}
     again = sensor.evaluate_tick(dg.build_sensor_context(
         instance=instance, cursor=result.cursor, resources={"hfit": HfitResource(home=str(hfit_home))},
         definitions=defs))
@@ -87,7 +88,8 @@ def test_schedule_run_request_carries_template_params(hfit_home: Path, templates
     defs = build_definitions(templates_dir, home=hfit_home)
     schedule = defs.resolve_schedule_def("daily_dev_scenario_schedule")
     assert schedule.cron_schedule == "0 8 * * 1-5"
-    context = dg.build_schedule_context(scheduled_execution_time=datetime(2026, 11, 26, 8, tzinfo=UTC))
+    context = dg.build_schedule_context(scheduled_execution_time=datetime(2026, 11, 26, 8, tzinfo=UTC),
+                                        resources={"hfit": HfitResource(home=str(hfit_home))})
     request = schedule.evaluate_tick(context).run_requests[0]
     assert "daily_dev_scenario__tables" in request.run_config["ops"]
     assert request.tags["hfit/requester"] == "schedule"

@@ -177,7 +177,8 @@ def test_a_schedule_missing_a_required_parameter_fails_its_ticks_not_the_code_lo
                                 dg.Definitions(resources={"hfit": HfitResource()}))
     dg.Definitions.validate_loadable(defs)
     with pytest.raises(dg.DagsterError) as failed:
-        defs.schedules[0].evaluate_tick(dg.build_schedule_context())  # type: ignore[index, union-attr]
+        defs.schedules[0].evaluate_tick(  # type: ignore[index, union-attr]
+            dg.build_schedule_context(resources={"hfit": HfitResource()}))
     cause = failed.value.__cause__
     assert isinstance(cause, ParameterError)
     assert cause.message == "parameter 'customer_ids' (list[int]) is required by template 'payment-incident'"
