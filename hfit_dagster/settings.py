@@ -78,6 +78,9 @@ class HfitSettings(BaseSettings):
     alert_secret: SecretStr | None = Field(default=None, description="shared secret that signs POST /alerts bodies "
                                            "(HMAC-SHA256); alerts are refused while it is unset")
     alert_max_skew_seconds: int = Field(default=300, ge=1, description="how old a signed alert may be")
+    alert_retention_days: float = Field(default=7, gt=0, description="an alert the sensor has turned into runs "
+                                        "keeps its (sealed) payload this many days after it was received, then "
+                                        "only its id, source, times, status and templates")
     # -- the client (hfit login, pkg-download) ---------------------------------------------------------------
     server_url: str = Field(default="http://127.0.0.1:8765", description="hfit service the client talks to")
     client_config_dir: Path | None = Field(default=None, description="credentials and download records; "
