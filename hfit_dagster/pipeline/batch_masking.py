@@ -76,6 +76,10 @@ class BatchMasking:
         self.leak_scan.compare_masked(table, plan, batch, masked)
         self.write(table, masked)
 
+    def waits_for_analyzer(self) -> bool:
+        """Whether completing the batches handed over would wait for the text analyzer, still being built."""
+        return bool(self._pending) and self._analyzer is not None and not self._analyzer.prepared.is_set()
+
     def complete(self) -> None:
         """Every batch handed over is masked and written."""
         while self._pending:
