@@ -7,8 +7,8 @@ password.
 Two read paths give the same batches: the reference path (:func:`reference_batches`, SQLAlchemy rows
 converted batch by batch, every driver) and the fast paths, for PyMySQL (``mysql_fast.fast_batches``, the
 result packets decoded column-wise) and for psycopg (``postgres_fast.fast_batches``, the same statement read
-by ADBC on the same snapshot). ``fast_read`` (the ``fast_read`` setting) chooses; a fast path falls back to
-the reference path wherever it does not apply.
+as a binary COPY on the same snapshot, decoded by compiled loops or by ADBC). ``fast_read`` (the ``fast_read``
+setting) chooses; a fast path falls back to the reference path wherever it does not apply.
 """
 
 from __future__ import annotations
