@@ -29,7 +29,6 @@ import pyarrow as pa
 
 from hfit_dagster.masking.catalog import COLUMN_OPERATORS
 from hfit_dagster.masking.operators.base import label_fakes
-from hfit_dagster.masking.operators.registry import get_operator
 from hfit_dagster.masking.recognizers import find_all
 from hfit_dagster.masking.recognizers.gazetteers import words
 from hfit_dagster.masking.recognizers.names import AMBIGUOUS, COMMON, FOREIGN, NAME, UNKNOWN, word_class
@@ -170,5 +169,5 @@ def package_labels(plan: TableMaskingPlan, key: bytes) -> dict[str, dict[str, st
     for name, decision in plan.decisions.items():
         limits = plan.limits(name)
         if limits.labels and limits.personal_labels and limits.label_operator and decision.operator != "keep":
-            out[name] = label_fakes(get_operator(limits.label_operator), key, limits.labels, limits.personal_labels)
+            out[name] = label_fakes(limits.label_operator, key, limits.labels, limits.personal_labels)
     return out

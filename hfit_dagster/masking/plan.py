@@ -41,7 +41,7 @@ from hfit_dagster.masking.classifier import (
 from hfit_dagster.masking.column_kinds import ColumnKind, column_kind
 from hfit_dagster.masking.enum_labels import personal_labels, personal_members
 from hfit_dagster.masking.json_pii import classify_json
-from hfit_dagster.masking.operators.base import NO_LIMITS, ColumnLimits, is_text_type
+from hfit_dagster.masking.operators.base import NO_LIMITS, ColumnLimits, Operator, is_text_type
 from hfit_dagster.masking.operators.registry import get_operator
 from hfit_dagster.masking.value_patterns import (
     ShapeFinding,
@@ -87,7 +87,7 @@ class ColumnInfo:
         return ColumnLimits(self.max_length, self.labels, bool(_ARRAY_TYPE.search(sql_type)),
                             bool(_JSON_TYPE.match(sql_type)),
                             personal_labels=self._personal_labels(),
-                            label_operator=self.label_operator or _label_operator(self.labels),
+                            label_operator=_resolved(self.label_operator or _label_operator(self.labels)),
                             max_bytes=self.max_bytes,
                             number=column_kind(sql_type) in (ColumnKind.INTEGER, ColumnKind.DECIMAL),
                             largest=self.largest if self.largest is not None else largest_whole(sql_type),
@@ -97,6 +97,10 @@ class ColumnInfo:
         if self.faked_labels is not None:
             return self.faked_labels
         return personal_members(self.labels) if self.labels is not None else ()
+
+
+def _resolved(operator: str | None) -> Operator | None:
+    return get_operator(operator) if operator else None
 
 
 def _label_operator(labels: tuple[str, ...] | None) -> str | None:

@@ -68,7 +68,9 @@ class ColumnLimits:
     number: bool = False
     largest: int | None = None
     uuid: bool = False  # a UUID column: every fake is a UUID
-    label_operator: str | None = None  # the operator of the personal labels' entity: it fakes them in every column
+    # the operator of the personal labels' entity (resolved by the plan, which holds the registry): it fakes them in
+    # every column of the type
+    label_operator: Operator | None = None
 
 
 NO_LIMITS = ColumnLimits()
@@ -152,9 +154,7 @@ class Operator(ABC):
         if limits.uuid:
             return uuid_fakes(masked, ctx.key).cast(masked.type)
         if limits.labels and limits.personal_labels:
-            from hfit_dagster.masking.operators.registry import get_operator  # the registry imports this module
-
-            labeller = get_operator(limits.label_operator) if limits.label_operator else self
+            labeller = limits.label_operator or self
             fakes = label_fakes(labeller, ctx.key, limits.labels, limits.personal_labels)
             return faked_members(originals, fakes).cast(masked.type)
         if limits.labels:
