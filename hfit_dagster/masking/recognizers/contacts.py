@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 
 from hfit_dagster.masking.recognizers.findings import Finding
+from hfit_dagster.masking.recognizers.prefilter import TOKEN, folds_oddly, holds_any
 
 _AT = r"(?:\s*@\s*|\s*[\[(<{]\s*(?:at|@)\s*[\])>}]\s*|\s+at\s+|\s+AT\s+)"
 _DOT = r"(?:\s*[\[(<{]\s*dot\s*[\])>}]\s*|\s+dot\s+|\s+DOT\s+|\.)"
@@ -16,6 +17,8 @@ _OBFUSCATED_EMAIL = re.compile(
     rf"(?P<domain>{_LABEL}(?:{_DOT}{_LABEL}){{0,3}}{_DOT}(?P<tld>[A-Za-z]{{2,6}}))(?![\w])",
     re.IGNORECASE,
 )
+# every match holds one of these (the "@", a bracketed "at", an "at" between spaces): a text without is skipped
+_AT_ANCHOR = re.compile(r"@|[\[(<{]\s*at|\sat\s", re.IGNORECASE)
 _MAIL_DOMAINS = frozenset({
     "gmail", "googlemail", "yahoo", "hotmail", "outlook", "live", "msn", "icloud", "me", "aol", "gmx", "web", "mail",
     "proton", "protonmail", "yandex", "qq", "163", "126", "naver", "orange", "free", "wanadoo", "libero", "t-online",
@@ -28,10 +31,13 @@ _TLDS = frozenset({
 })  # fmt: skip
 
 
-def find_obfuscated_emails(text: str) -> list[Finding]:
+def find_obfuscated_emails(text: str, plain: bool = False) -> list[Finding]:
     """Addresses with spelt-out or bracketed '@' and '.'; a plain " at " needs a spelt-out dot or a mail
-    provider's domain, so "arrived at 10.30" or "at home.com" in prose are left alone."""
-    out = []
+    provider's domain, so "arrived at 10.30" or "at home.com" in prose are left alone. A text without an
+    ``_AT_ANCHOR`` is skipped unless ``plain`` (the reference)."""
+    out: list[Finding] = []
+    if not plain and _AT_ANCHOR.search(text) is None:
+        return out
     for m in _OBFUSCATED_EMAIL.finditer(text):
         whole = m.group()
         if "@" in whole and not re.search(r"\s|\[|\(|dot", whole, re.IGNORECASE):
@@ -99,6 +105,11 @@ _USPS_STREET = re.compile(rf"(?<![\w\-/.:])\d{{1,5}}[A-Z]?,?\s+(?:[A-Z][a-z'’\
 _HYPHENATED_STREET = re.compile(rf"(?<![\w\-])(?:[^\W\d_]+-)+(?:{_COMPOUND_TYPES})\.?,?\s+{_NUMBER}", re.IGNORECASE)
 _STREET_WORD = re.compile(rf"(?<![\w])(?:{_STREET_TYPES})(?![\w])", re.IGNORECASE)
 _COMPOUND_STREET = re.compile(rf"(?<![\w])[^\W\d_]{{2,}}(?:{_COMPOUND_TYPES})\.?,?\s+{_NUMBER}", re.IGNORECASE)
+# the same, as words and word endings looked up per word of the text (prefilter.py); the dotless i of "bulvarı"
+# matches an "i" too
+_STREET_TYPE_WORDS = frozenset(w for alt in _STREET_TYPES.replace("stra(?:ss|ß)e", "strasse|straße").split("|")
+                               for w in (alt, alt.replace("ı", "i")))
+_COMPOUND_ENDINGS = tuple(_COMPOUND_TYPES.split("|"))
 # what may follow a street: apartment, then postcode and town (same line, or the next)
 _TAIL = re.compile(
     r"(?:,?\s*(?:apt|apartment|suite|ste|unit|flat|floor|fl|puerta|piso|appartamento|wohnung|д|кв|корп|стр)\.?\s*"
@@ -107,6 +118,9 @@ _TAIL = re.compile(
     r"(?:\s+[^\W\d_][\w'’\-]*){0,2})?"  # 10115 Berlin, 09840-516 Araújo, SW1A 1AA
     r"|,\s*[^\W\d_][\w'’\-]*(?:\s+[^\W\d_][\w'’\-]*){0,2}(?:,?\s+(?:[A-Z]{1,2}\d[\dA-Z]?\s?\d[A-Z]{2}|\d{3,5}(?:[\s\-]\d{2,4})?))?)?"
 )
+# a piece of every address cue, in small letters
+_ADDRESS_CUE_FRAGMENTS = ("ship", "deliver", "liv", "resid", "moved to", "addr", "anschrift", "adres", "direcci",
+                          "indirizzo", "endere", "адрес")
 _ADDRESS_CUE = re.compile(
     r"(?:ship(?:ping)? to|deliver(?:ed)? to|lives at|living at|resides at|residing at|moved to|home address"
     r"|billing address|shipping address|postal address|address|addr|anschrift|adresse|dirección|indirizzo"
@@ -115,26 +129,34 @@ _ADDRESS_CUE = re.compile(
 )
 
 
-def find_street_addresses(text: str) -> list[Finding]:
+def find_street_addresses(text: str, plain: bool = False) -> list[Finding]:
     """Streets by their type word (the full pattern runs only around one), compound street names
-    ("Ängsgatan 78"), each with the postcode and town after it; and the clause after an address cue."""
+    ("Ängsgatan 78"), each with the postcode and town after it; and the clause after an address cue.
+    ``plain``: scan the text with each pattern (the reference), not look its words up (:mod:`.prefilter`)."""
     out: list[Finding] = []
     if not any(c.isdigit() for c in text):
         return out
-    matches = [*_COMPOUND_STREET.finditer(text), *_USPS_STREET.finditer(text), *_HYPHENATED_STREET.finditer(text)]
+    plain = plain or folds_oddly(text)
+    if plain:
+        compound, street_words = list(_COMPOUND_STREET.finditer(text)), [m.span() for m in _STREET_WORD.finditer(text)]
+    else:
+        compound, street_words = _street_words(text)
+    matches = [*compound, *_USPS_STREET.finditer(text), *_HYPHENATED_STREET.finditer(text)]
     seen = -1
-    for word in _STREET_WORD.finditer(text):
-        lo, hi = max(0, word.start() - 80, seen), min(len(text), word.end() + 40)
+    for word_start, word_end in street_words:
+        lo, hi = max(0, word_start - 80, seen), min(len(text), word_end + 40)
         if _DIGIT.search(text, lo, hi) is None:  # every street pattern holds a house number
             continue
         for m in _STREET.finditer(text, lo, hi):
-            if m.start() <= word.start() < m.end() or m.start() <= word.end() <= m.end():
+            if m.start() <= word_start < m.end() or m.start() <= word_end <= m.end():
                 matches.append(m)
                 seen = max(seen, m.end())
     for m in matches:
         tail = _TAIL.match(text, m.end())
         end = tail.end() if tail else m.end()
         out.append(Finding("STREET_ADDRESS", m.start(), end, 0.7))
+    if not plain and not holds_any(text.lower(), _ADDRESS_CUE_FRAGMENTS):
+        return out
     for m in _ADDRESS_CUE.finditer(text):
         start = m.end()
         if start >= len(text) or not (text[start].isalnum()):
@@ -143,6 +165,24 @@ def find_street_addresses(text: str) -> list[Finding]:
         if end - start >= 4 and _HOUSE_OR_POSTCODE.search(text, start, end):
             out.append(Finding("STREET_ADDRESS", start, end, 0.75))
     return out
+
+
+def _street_words(text: str) -> tuple[list[re.Match[str]], list[tuple[int, int]]]:
+    """What ``_COMPOUND_STREET`` and ``_STREET_WORD`` find in ``text``, by one pass over its words: a street type
+    is a whole word, and a compound street starts at a word ending in a compound type."""
+    compound: list[re.Match[str]] = []
+    street_words: list[tuple[int, int]] = []
+    compound_end = 0
+    for word in TOKEN.finditer(text):
+        lower = word.group().lower()
+        if lower in _STREET_TYPE_WORDS:
+            street_words.append(word.span())
+        if word.start() >= compound_end and lower.endswith(_COMPOUND_ENDINGS):
+            m = _COMPOUND_STREET.match(text, word.start())
+            if m is not None:
+                compound.append(m)
+                compound_end = m.end()
+    return compound, street_words
 
 
 _HOUSE_OR_POSTCODE = re.compile(r"(?<![\d:.\-])\d{1,6}[A-Za-z]?(?![\d:.]|-\d{1,2}\b)")

@@ -21,6 +21,7 @@ import unicodedata
 
 from hfit_dagster.masking.recognizers.findings import Finding
 from hfit_dagster.masking.recognizers.gazetteers import words
+from hfit_dagster.masking.recognizers.prefilter import TOKEN, folds_oddly
 
 # a word of letters only, not the letters of an identifier ("CUST-12345678", "ef900ac6", "SKU_12")
 # combining marks (Devanagari, Thai, Arabic vowel signs ...) are letters of a word here, not word breaks
@@ -38,26 +39,64 @@ _CUE_WORDS = (
 )
 # a cue word (whole), its dot or punctuation, then the name's first letter
 _CUE = re.compile(rf"\b(?:{_CUE_WORDS})(?![^\W\d_])\.?[ \t]*[:=\-,]?[ \t]*(?:\n[ \t]*)?(?=[^\W\d_])", re.IGNORECASE)
-_TITLE = re.compile(r"\b(?:mr|mrs|ms|miss|mx|dr|prof|herr|frau|sra?|mme|mlle|dear)(?![^\W\d_])\.?[ \t]+"
-                    r"(?=[^\W\d_])", re.IGNORECASE)
+_TITLE_WORDS = r"mr|mrs|ms|miss|mx|dr|prof|herr|frau|sra?|mme|mlle|dear"
+_TITLE = re.compile(rf"\b(?:{_TITLE_WORDS})(?![^\W\d_])\.?[ \t]+(?=[^\W\d_])", re.IGNORECASE)
 # cues after which even a capitalised common word is a first name ("transferred to Job Marchand")
-_PERSON_CUE = re.compile(
-    r"\b(?:spoke (?:with|to)|talked to|transferred to|assigned to|escalated to|on behalf of|ask|cc|attn|dear|hi"
-    r"|hello|thanks|signed by|sent by|approved by|mr|mrs|ms|miss|mx|dr|prof)(?![^\W\d_])\.?[ \t]*,?[ \t]*"
-    r"(?=[^\W\d_])",
-    re.IGNORECASE,
+_PERSON_CUE_WORDS = (
+    r"spoke (?:with|to)|talked to|transferred to|assigned to|escalated to|on behalf of|ask|cc|attn|dear|hi"
+    r"|hello|thanks|signed by|sent by|approved by|mr|mrs|ms|miss|mx|dr|prof"
 )
+_PERSON_CUE = re.compile(rf"\b(?:{_PERSON_CUE_WORDS})(?![^\W\d_])\.?[ \t]*,?[ \t]*(?=[^\W\d_])", re.IGNORECASE)
+
+
+def first_words(alternation: str) -> frozenset[str]:
+    """The first words of a cue alternation's phrases ("spoke (?:with|to)" -> "spoke"; "señora?" -> "señor" and
+    "señora"): a phrase's match starts at a word the text holds whole."""
+    out = set()
+    for phrase in re.sub(r"\([^()]*\)", "", alternation).split("|"):  # the groups after a first word dropped
+        word = phrase.split(" ")[0]
+        out |= {word[:-2], word[:-1]} if word.endswith("?") else {word}
+    return frozenset(out)
+
+
+_CUE_FIRST, _TITLE_FIRST, _PERSON_CUE_FIRST = (first_words(_CUE_WORDS), first_words(_TITLE_WORDS),
+                                               first_words(_PERSON_CUE_WORDS))
+_ANY_FIRST = _CUE_FIRST | _TITLE_FIRST | _PERSON_CUE_FIRST
+
+
+def cue_positions(text: str, plain: bool = False) -> tuple[set[int], set[int], set[int]]:
+    """Where the ``_CUE``, ``_TITLE`` and ``_PERSON_CUE`` matches in ``text`` end. Each pattern is tried only at
+    the words that start one of its phrases (each starts at a word boundary and its first word is whole), unless
+    ``plain`` (the reference: each pattern scans the text)."""
+    if plain or folds_oddly(text):
+        return ({m.end() for m in _CUE.finditer(text)}, {m.end() for m in _TITLE.finditer(text)},
+                {m.end() for m in _PERSON_CUE.finditer(text)})
+    out: tuple[set[int], set[int], set[int]] = (set(), set(), set())
+    last = [0, 0, 0]  # as finditer: no match starts inside the one before
+    for word in TOKEN.finditer(text):
+        lower = word.group().lower()
+        if lower not in _ANY_FIRST:
+            continue
+        for n, (pattern, firsts) in enumerate(((_CUE, _CUE_FIRST), (_TITLE, _TITLE_FIRST),
+                                               (_PERSON_CUE, _PERSON_CUE_FIRST))):
+            if lower in firsts and word.start() >= last[n]:
+                m = pattern.match(text, word.start())
+                if m is not None:
+                    out[n].add(m.end())
+                    last[n] = m.end()
+    return out
 # name particles between a first and a last name ("Hendrik van den Berg", "Ali bin Omar")
 _PARTICLES = frozenset("van von der den de da di du del della dos das le la bin ibn al el ben ter zu".split())
 _SCRIPT_CACHE: dict[str, str] = {}
-# cue words and labels of ids are never part of a name, whatever a gazetteer says ("Ask", "Nino", "Pan")
+# cue words, labels of ids and the words support tickets are made of are never part of a name, whatever a
+# gazetteer says ("Ask", "Nino", "Pan"; "Data", a rare first name, opens "Data from export:" and "Data is missing")
 _NEVER_NAMES = frozenset(
     "mr mrs ms miss mx dr prof sir madam dear hi hello hey thanks regards cheers best cc attn ask asked customer "
     "client caller agent user patient tenant holder per signed sent from for contact owner name surname herr frau "
     "sr sra mme ssn nino pan iban dob vat tin ein itin bsn nif nie dni cpf pesel aadhaar id tel fax email mail "
     "phone mobile passport born on by at is or and the to of in re fw fwd ticket case note update monday tuesday "
     "wednesday thursday friday saturday sunday january february march april may june july august september "
-    "october november december team all everyone colleagues friends partner valued support sales".split()
+    "october november december team all everyone colleagues friends partner valued support sales data".split()
 )
 
 NAME, AMBIGUOUS, COMMON, FOREIGN, UNKNOWN = "name", "ambiguous", "common", "foreign", "unknown"
@@ -174,11 +213,10 @@ def windows_around(text: str, spans: list[tuple[int, int]], reach: int) -> list[
     return out
 
 
-def find_names(text: str) -> list[Finding]:
+def find_names(text: str, plain: bool = False) -> list[Finding]:
+    """Person names (see the module docstring); ``plain``: cues found by scanning (:func:`cue_positions`)."""
     main = main_script(text)
-    cue_ends = {m.end() for m in _CUE.finditer(text)}
-    title_ends = {m.end() for m in _TITLE.finditer(text)}
-    person_cue_ends = {m.end() for m in _PERSON_CUE.finditer(text)}
+    cue_ends, title_ends, person_cue_ends = cue_positions(text, plain)
     found: list[Finding] = []
     run: list[tuple[int, int, str, str]] = []  # (start, end, class, word)
     held: tuple[int, int, str, str] | None = None  # an unknown word left out just before, in capitals or small letters

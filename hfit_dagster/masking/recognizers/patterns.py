@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from hfit_dagster.masking.recognizers.checksums import VALIDATORS
 from hfit_dagster.masking.recognizers.findings import Finding
+from hfit_dagster.masking.recognizers.prefilter import folds_oddly, holds_any
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,8 @@ class ShapeRule:
     score: float = 0.85
     validator: str | None = None
     ignore_case: bool = True
+    # pieces every match holds, in small letters: a text without any skips the rule (prefilter.py)
+    needs: tuple[str, ...] = ()
 
 
 _SEP = r"[ \-]?"
@@ -46,17 +49,19 @@ SHAPES: tuple[ShapeRule, ...] = (
                         r"[^\s\"'<>,;=]{8,64}(?<![.!?:)])", 0.6, "random_token", ignore_case=False),
     # secrets with a vendor's shape: payment-provider, GitHub, GitLab, Slack, AWS, Google keys, JWTs (in any case:
     # a note written in capitals still holds them)
-    ShapeRule("SECRET", r"\b(?:sk|pk|rk)_(?:live|test)_[A-Za-z0-9]{10,}", 0.95),
-    ShapeRule("SECRET", r"\bgh[pousr]_[A-Za-z0-9]{20,}", 0.95),
-    ShapeRule("SECRET", r"\bglpat-[\w\-]{16,}", 0.95),
-    ShapeRule("SECRET", r"\bxox[abposr]-[A-Za-z0-9\-]{10,}", 0.95),
-    ShapeRule("SECRET", r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b", 0.95, ignore_case=False),
-    ShapeRule("SECRET", r"\bAIza[\w\-]{30,}", 0.95),
-    ShapeRule("SECRET", r"\beyJ[\w\-]{8,}\.[\w\-]{8,}\.[\w\-]{8,}", 0.95),
-    ShapeRule("SECRET", r"(?<=\bbearer )\S{8,}", 0.9),
+    ShapeRule("SECRET", r"\b(?:sk|pk|rk)_(?:live|test)_[A-Za-z0-9]{10,}", 0.95, needs=("_live_", "_test_")),
+    ShapeRule("SECRET", r"\bgh[pousr]_[A-Za-z0-9]{20,}", 0.95, needs=("ghp_", "gho_", "ghu_", "ghs_", "ghr_")),
+    ShapeRule("SECRET", r"\bglpat-[\w\-]{16,}", 0.95, needs=("glpat-",)),
+    ShapeRule("SECRET", r"\bxox[abposr]-[A-Za-z0-9\-]{10,}", 0.95, needs=("xox",)),
+    ShapeRule("SECRET", r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b", 0.95, ignore_case=False, needs=("akia", "asia")),
+    ShapeRule("SECRET", r"\bAIza[\w\-]{30,}", 0.95, needs=("aiza",)),
+    ShapeRule("SECRET", r"\beyJ[\w\-]{8,}\.[\w\-]{8,}\.[\w\-]{8,}", 0.95, needs=("eyj",)),
+    ShapeRule("SECRET", r"(?<=\bbearer )\S{8,}", 0.9, needs=("bearer ",)),
     # credentials inside connection strings: scheme://user:password@host and ADO-style Password=...;
-    ShapeRule("SECRET", r"\b[a-z][a-z0-9+.\-]{1,20}://[^\s:/@]*:[^\s@/]+@[^\s/;,]+", 0.95),
-    ShapeRule("SECRET", r"(?<=\bpassword=)[^;\s]+|(?<=\bpwd=)[^;\s]+|(?<=\buser id=)[^;\s]+", 0.9),
+    ShapeRule("SECRET", r"\b[a-z][a-z0-9+.\-]{1,20}://[^\s:/@]*:[^\s@/]+@[^\s/;,]+", 0.95,
+              needs=("://",)),
+    ShapeRule("SECRET", r"(?<=\bpassword=)[^;\s]+|(?<=\bpwd=)[^;\s]+|(?<=\buser id=)[^;\s]+", 0.9,
+              needs=("password=", "pwd=", "user id=")),
 )
 
 # Cue words before a value, by entity. The value after the cue is taken by the entity's value shape below.
@@ -163,9 +168,15 @@ def random_like(value: str) -> bool:
     return any(c.isdigit() for c in value) or not value.isalnum() or re.search(r"[a-z][A-Z]", value) is not None
 
 
-def find_shapes(text: str) -> list[Finding]:
+def find_shapes(text: str, plain: bool = False) -> list[Finding]:
+    """Every shape rule's matches (validated where the rule has a validator); a rule whose :attr:`ShapeRule.needs`
+    the text lacks is skipped unless ``plain`` (the reference: every rule scans the text)."""
     out = []
+    plain = plain or folds_oddly(text)
+    lower = text.lower()
     for rule, pattern in _SHAPE_PATTERNS:
+        if rule.needs and not plain and not holds_any(lower, rule.needs):
+            continue
         for m in pattern.finditer(text):
             if rule.validator is None:
                 out.append(Finding(rule.entity, m.start(), m.end(), rule.score))
