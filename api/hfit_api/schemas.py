@@ -223,3 +223,18 @@ class AlertAccepted(BaseModel):
     alert_id: int
     created: bool = Field(description="false when an alert with the same id was stored before")
     matching_templates: list[str]
+
+
+class AlertPublic(BaseModel):
+    """What an admin sees of a stored alert: never its payload (sealed at rest; it names people), only what tells
+    whether the alert arrived, when, and what it led to."""
+
+    id: int
+    source_id: str | None = Field(description="the sender's alert id, or 'signature:<hex>' for an alert without one")
+    received_at: datetime
+    occurred_at: datetime = Field(description="the time the alert names (its 'at'), else when it arrived")
+    status: Literal["pending", "consumed", "expired"] = Field(
+        description="pending: not yet seen by the alert sensor; consumed: the sensor asked its runs; expired: "
+        "consumed, and its payload dropped after the retention period")
+    consumed_at: datetime | None
+    templates: list[str] = Field(description="templates the sensor asked a run of for this alert")

@@ -11,6 +11,7 @@ from hfit_api.launcher import BuildLauncher, QueuedRunLauncher
 from hfit_api.login_limiter import LoginLimiter
 from hfit_api.packages import PackageIndex
 from hfit_api.state import StateDB
+from hfit_api.stored_alerts import seal_stored_alerts
 from hfit_api.stored_params import rewrite_stored_params
 from hfit_dagster.package.store import PackageStore
 from hfit_dagster.settings import HfitSettings
@@ -35,6 +36,7 @@ class Service:
         packages = PackageIndex(PackageStore(settings.package_store))
         catalog = TemplateCatalog(settings, db)
         rewrite_stored_params(settings, db, lambda: {name: entry.spec for name, entry in catalog.entries().items()})
+        seal_stored_alerts(settings, db)
         launcher = launcher or QueuedRunLauncher(settings)
         return cls(
             settings=settings, db=db, audit=audit, catalog=catalog, packages=packages,

@@ -4,16 +4,28 @@ Alerts are appended with an increasing id; the Dagster sensor keeps the last id 
 cursor, and derives each run's ``run_key`` from the alert id, so an alert leads to exactly one run per
 matching template however often the sensor ticks or restarts. An alert that carries its own id
 (``source_id``, e.g. the monitoring system's) is stored once, however often it is delivered.
+
+A payload names people (e-mails, customer ids, a summary quoting them), so it is stored sealed
+(``sealed_payload.py``) and opened in memory by the sensor only. The sensor marks what it consumed (when, and
+the templates it asked runs of); a consumed alert received longer ago than the retention period loses its
+payload (emptied), and keeps what a governance listing shows: id, source id, times, status, templates.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
 
 import sqlalchemy as sa
+
+from hfit_dagster.alerts.sealed_payload import SEALED_PREFIX, is_sealed, open_payload, seal_payload
+from hfit_dagster.settings import load_settings
+
+DROPPED = ""  # the payload column of an expired alert (the column is NOT NULL in databases created earlier)
+BATCH_ROWS = 500
 
 metadata = sa.MetaData()
 alerts = sa.Table(
@@ -24,7 +36,12 @@ alerts = sa.Table(
     sa.Column("received_at", sa.DateTime, nullable=False),
     sa.Column("occurred_at", sa.DateTime, nullable=False),
     sa.Column("payload", sa.Text, nullable=False),
+    sa.Column("consumed_at", sa.DateTime, nullable=True),
+    sa.Column("templates", sa.Text, nullable=True),
+    sa.Column("payload_dropped_at", sa.DateTime, nullable=True),
 )
+
+AlertStatus = Literal["pending", "consumed", "expired"]
 
 
 @dataclass(frozen=True)
@@ -36,8 +53,25 @@ class StoredAlert:
     payload: dict[str, Any]
 
 
+@dataclass(frozen=True)
+class AlertSummary:
+    """What may be listed about an alert: nothing from its payload but the time it names."""
+
+    id: int
+    source_id: str | None
+    received_at: datetime
+    occurred_at: datetime
+    status: AlertStatus
+    consumed_at: datetime | None
+    templates: list[str]
+
+
 def _naive_utc(value: datetime) -> datetime:
     return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def alert_time(payload: dict[str, Any], fallback: datetime) -> datetime:
@@ -53,13 +87,25 @@ def alert_time(payload: dict[str, Any], fallback: datetime) -> datetime:
 
 
 class AlertStore:
-    def __init__(self, url: str) -> None:
+    """The alert table, sealing and opening payloads with ``masking_key`` (when not given, the environment's, read
+    when a payload is first sealed or opened: a listing needs none)."""
+
+    def __init__(self, url: str, masking_key: bytes | None = None) -> None:
+        self._given_key = masking_key
         self.engine = sa.create_engine(url)
         metadata.create_all(self.engine)
+        _add_missing_columns(self.engine)
+
+    @property
+    def _key(self) -> bytes:
+        if self._given_key is None:
+            self._given_key = load_settings().masking_key_bytes()
+        return self._given_key
 
     def add(self, payload: dict[str, Any], source_id: str | None = None) -> tuple[int, bool]:
-        """Store an alert; ``(id, created)`` — an already stored ``source_id`` returns its id, not a copy."""
-        received = datetime.now(UTC).replace(tzinfo=None)
+        """Store an alert, its payload sealed; ``(id, created)`` — an already stored ``source_id`` returns its id,
+        not a copy."""
+        received = _now()
         with self.engine.begin() as conn:
             if source_id is not None:
                 existing = conn.execute(sa.select(alerts.c.id).where(alerts.c.source_id == source_id)).scalar()
@@ -67,17 +113,96 @@ class AlertStore:
                     return int(existing), False
             result = conn.execute(alerts.insert().values(
                 source_id=source_id, received_at=received, occurred_at=alert_time(payload, received),
-                payload=json.dumps(payload, sort_keys=True),
+                payload=seal_payload(source_id, payload, self._key),
             ))
             return int(result.inserted_primary_key[0]), True
 
     def after(self, cursor: int, limit: int = 100) -> list[StoredAlert]:
+        """The alerts after ``cursor`` whose payload is kept, opened; an expired one is skipped (it was consumed)."""
         with self.engine.connect() as conn:
             rows = conn.execute(
-                sa.select(alerts).where(alerts.c.id > cursor).order_by(alerts.c.id).limit(limit)
+                sa.select(alerts).where(alerts.c.id > cursor, alerts.c.payload != DROPPED)
+                .order_by(alerts.c.id).limit(limit)
             ).fetchall()
         return [StoredAlert(id=r.id, source_id=r.source_id, received_at=r.received_at, occurred_at=r.occurred_at,
-                            payload=json.loads(r.payload)) for r in rows]
+                            payload=open_payload(r.id, r.source_id, r.payload, self._key)) for r in rows]
+
+    def mark_consumed(self, through: int, templates: Mapping[int, Sequence[str]]) -> None:
+        """Alerts up to id ``through`` are consumed by the sensor; ``templates`` names, per alert it looked at, the
+        templates it asked a run of (alerts consumed without a record of it get none)."""
+        now = _now()
+        with self.engine.begin() as conn:
+            for alert_id, names in templates.items():
+                conn.execute(alerts.update().where(alerts.c.id == alert_id, alerts.c.consumed_at.is_(None))
+                             .values(consumed_at=now, templates=",".join(names)))
+            conn.execute(alerts.update().where(alerts.c.id <= through, alerts.c.consumed_at.is_(None))
+                         .values(consumed_at=now, templates=""))
+
+    def drop_expired_payloads(self, retention: timedelta) -> int:
+        """Empty the payload of every consumed alert received more than ``retention`` ago; returns how many."""
+        now = _now()
+        with self.engine.begin() as conn:
+            result = conn.execute(alerts.update().where(
+                alerts.c.consumed_at.is_not(None), alerts.c.received_at < now - retention,
+                alerts.c.payload != DROPPED,
+            ).values(payload=DROPPED, payload_dropped_at=now))
+            return int(result.rowcount or 0)
+
+    def summaries(self, limit: int = 100, before: int | None = None) -> list[AlertSummary]:
+        """The newest alerts (below id ``before``), without their payloads."""
+        columns = [alerts.c.id, alerts.c.source_id, alerts.c.received_at, alerts.c.occurred_at,
+                   alerts.c.consumed_at, alerts.c.templates, (alerts.c.payload == DROPPED).label("dropped")]
+        statement = sa.select(*columns).order_by(alerts.c.id.desc()).limit(limit)
+        if before is not None:
+            statement = statement.where(alerts.c.id < before)
+        with self.engine.connect() as conn:
+            rows = conn.execute(statement).fetchall()
+        return [AlertSummary(
+            id=r.id, source_id=r.source_id, received_at=r.received_at, occurred_at=r.occurred_at,
+            status="expired" if r.dropped else "consumed" if r.consumed_at is not None else "pending",
+            consumed_at=r.consumed_at, templates=[name for name in (r.templates or "").split(",") if name],
+        ) for r in rows]
+
+    def seal_plain_payloads(self) -> int:
+        """Seal every payload stored as given (JSON text); returns how many were rewritten."""
+        count = 0
+        for batch in self._plain_batches():
+            with self.engine.begin() as conn:
+                for row in conn.execute(sa.select(alerts.c.id, alerts.c.source_id, alerts.c.payload)
+                                        .where(alerts.c.id.in_(batch))):
+                    if row.payload == DROPPED or is_sealed(row.payload):
+                        continue
+                    sealed = seal_payload(row.source_id, json.loads(row.payload), self._key)
+                    conn.execute(alerts.update().where(alerts.c.id == row.id).values(payload=sealed))
+                    count += 1
+        return count
+
+    def _plain_batches(self) -> Iterator[list[int]]:
+        """Ids of the rows whose payload is not sealed, a batch at a time (bounded memory)."""
+        last = 0
+        while True:
+            with self.engine.connect() as conn:
+                ids = list(conn.execute(
+                    sa.select(alerts.c.id).where(alerts.c.id > last, alerts.c.payload != DROPPED,
+                                                 alerts.c.payload.not_like(f"{SEALED_PREFIX}%"))
+                    .order_by(alerts.c.id).limit(BATCH_ROWS)).scalars())
+            if not ids:
+                return
+            yield ids
+            last = ids[-1]
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def _add_missing_columns(engine: sa.Engine) -> None:
+    """Columns added to the alert table since a state database was created (all nullable), added in place."""
+    present = {column["name"] for column in sa.inspect(engine).get_columns(alerts.name)}
+    missing = [column for column in alerts.columns if column.name not in present and column.nullable]
+    if not missing:
+        return
+    table_name = engine.dialect.identifier_preparer.format_table(alerts)
+    with engine.begin() as conn:
+        for column in missing:
+            added = sa.schema.CreateColumn(column).compile(dialect=engine.dialect)
+            conn.execute(sa.text(f"ALTER TABLE {table_name} ADD COLUMN {added}"))

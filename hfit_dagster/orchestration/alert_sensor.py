@@ -8,14 +8,19 @@ An alert's parameters come from its payload (customer ids, an e-mail address), s
 sealed (``sealed_params.py``, under the masking key the sensor's settings hold) as the service's builds do:
 Dagster stores and shows run config, run keys and tags as they are given, and these name the alert and the
 template only. A payload whose parameters the template refuses is logged without the refused value.
+
+The store keeps payloads sealed (``alerts/sealed_payload.py``); the sensor opens them in memory with the same
+masking key, records which alerts it consumed and for which templates, and empties the payloads of consumed alerts
+older than ``alert_retention_days``.
 """
 
+from datetime import timedelta
 from typing import Any
 
 import dagster as dg
 
 from hfit_dagster.alerts.matching import matches, params_for
-from hfit_dagster.alerts.store import AlertStore
+from hfit_dagster.alerts.store import AlertStore, StoredAlert
 from hfit_dagster.errors import ParameterError
 from hfit_dagster.orchestration.parameter_refusals import without_value
 from hfit_dagster.orchestration.resources import HfitResource, job_name, sealed_run_config_for
@@ -36,28 +41,42 @@ def build_alert_sensor(specs: list[TemplateSpec], jobs: list[Any],
                description="Builds the templates whose `triggers.alerts` match alerts posted to the API")
     def alerts_sensor(context: dg.SensorEvaluationContext, hfit: HfitResource) -> dg.SensorResult:
         settings = hfit.settings()
-        store = AlertStore(settings.state_database_url)
+        key = settings.masking_key_bytes()
+        store = AlertStore(settings.state_database_url, key)
         try:
             new = store.after(int(context.cursor or 0), limit=batch)
+            requests = _run_requests(context, triggered, new, key)
+            cursor = str(new[-1].id) if new else context.cursor
+            templates: dict[int, list[str]] = {alert.id: [] for alert in new}
+            for request in requests:
+                templates[int(request.tags["hfit/alert"])].append(request.tags["hfit/template"])
+            if cursor:
+                store.mark_consumed(int(cursor), templates)
+            store.drop_expired_payloads(timedelta(days=settings.alert_retention_days))
         finally:
             store.dispose()
-        requests = []
-        for alert in new:
-            for spec in triggered:
-                if not matches(spec, alert):
-                    continue
-                try:
-                    run_config = sealed_run_config_for(spec, params_for(spec, alert), settings.masking_key_bytes())
-                except ParameterError as exc:
-                    context.log.warning(f"alert {alert.id} matches {spec.name} but its parameters do not: "
-                                        f"{without_value(exc)}")
-                    continue
-                requests.append(dg.RunRequest(
-                    run_key=f"alert-{alert.id}-{spec.name}", job_name=job_name(spec.name),
-                    run_config=run_config,
-                    tags={"hfit/template": spec.name, "hfit/alert": str(alert.id), "hfit/requester": "alert"},
-                ))
-        cursor = str(new[-1].id) if new else context.cursor
         return dg.SensorResult(run_requests=requests, cursor=cursor)
 
     return alerts_sensor
+
+
+def _run_requests(context: dg.SensorEvaluationContext, triggered: list[TemplateSpec], new: list[StoredAlert],
+                  key: bytes) -> list[dg.RunRequest]:
+    """One run request per (alert, matching template) whose parameters the template takes, parameters sealed."""
+    requests = []
+    for alert in new:
+        for spec in triggered:
+            if not matches(spec, alert):
+                continue
+            try:
+                run_config = sealed_run_config_for(spec, params_for(spec, alert), key)
+            except ParameterError as exc:
+                context.log.warning(f"alert {alert.id} matches {spec.name} but its parameters do not: "
+                                    f"{without_value(exc)}")
+                continue
+            requests.append(dg.RunRequest(
+                run_key=f"alert-{alert.id}-{spec.name}", job_name=job_name(spec.name),
+                run_config=run_config,
+                tags={"hfit/template": spec.name, "hfit/alert": str(alert.id), "hfit/requester": "alert"},
+            ))
+    return requests
