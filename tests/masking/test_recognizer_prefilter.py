@@ -13,12 +13,13 @@ import pytest
 
 from hfit_dagster.masking.recognizers import contacts, names, patterns
 from hfit_dagster.masking.recognizers.names import undecided_words
-from hfit_dagster.masking.recognizers.prefilter import FOLD_ODD
+from hfit_dagster.masking.recognizers.prefilter import FOLD_ODD, first_segments
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 
 PREFILTERED: dict[str, Callable[..., Any]] = {
     "shapes": patterns.find_shapes,
+    "cues": patterns.find_cued,
     "obfuscated_emails": contacts.find_obfuscated_emails,
     "street_addresses": contacts.find_street_addresses,
     "names": names.find_names,
@@ -40,6 +41,9 @@ EDGE_TEXTS = [
     "mail john dot smith at gmail dot com or amy75 [at] yahoo(dot)com or a@b.co",
     "ſk_live_abcdef1234567890 eyJhbGciOiJIUzI1.eyJzdWIiOiIxMjM0.SflKxwRJSMeKKF2QT4",
     "customer_name: Jan; Customer2 bob; Dear\nAnna; herr müller; señora garcía",
+    "date_of_birth: 1990-01-02, D.O.B.: 02/03/1990, née le 12/03/1990, Steuer-ID: 12 345 678 901",
+    "api_key=abcD1234xyz; Passport No.\nC01X00T47\n  PASSPORT\n  X1234567 and logged in with Xk9#mQ2!z",
+    "PAſSPORT no. X1234567; Fødselsnummer 010190 12345; ACCT # 12345678",
 ]
 
 
@@ -64,11 +68,24 @@ def test_fast_path_finds_what_the_plain_path_finds(family: str, corpus: list[str
     assert differ == []
 
 
+def _cue_firsts() -> set[str]:
+    return {w for firsts in patterns._CUE_FIRSTS for w in firsts}
+
+
+def test_cue_phrases_are_written_out_whole() -> None:
+    """The first words a cue rule is tried at come from every phrase its cues match (optional letters, groups,
+    classes, a key's underscore), and a cue written with a pattern they cannot read stops the import loudly."""
+    assert first_segments(r"d\.?o\.?b\.?|api[_ \-]?key|(?:bank )?account|n[ée]e? le") == {
+        "d", "do", "dob", "api", "apikey", "bank", "account", "ne", "née", "nee", "né"}
+    with pytest.raises(ValueError, match="only literals"):
+        first_segments(r"id\d+")
+
+
 def _literal_letters() -> set[str]:
     """Every letter the fast paths compare in small letters (street words and endings, address cue pieces, the
     shape rules' needed pieces, the name cues' first words)."""
     pieces = [*contacts._STREET_TYPE_WORDS, *contacts._COMPOUND_ENDINGS, *contacts._ADDRESS_CUE_FRAGMENTS,
-              *names._ANY_FIRST, *(n for rule in patterns.SHAPES for n in rule.needs)]
+              *names._ANY_FIRST, *(n for rule in patterns.SHAPES for n in rule.needs), *_cue_firsts()]
     return {c for piece in pieces for c in piece if c.isalpha()}
 
 
@@ -90,7 +107,7 @@ def test_every_case_fold_str_lower_misses_sends_the_text_down_the_plain_path() -
     dotless = {w for w in contacts._STREET_TYPE_WORDS if "ı" in w}
     assert dotless and all(w.replace("ı", "i") in contacts._STREET_TYPE_WORDS for w in dotless)
     others = [*contacts._COMPOUND_ENDINGS, *contacts._ADDRESS_CUE_FRAGMENTS, *names._ANY_FIRST,
-              *(n for rule in patterns.SHAPES for n in rule.needs)]
+              *(n for rule in patterns.SHAPES for n in rule.needs), *_cue_firsts()]
     assert not any("ı" in piece for piece in others)
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from hfit_dagster.masking.recognizers.checksums import VALIDATORS
 from hfit_dagster.masking.recognizers.findings import Finding
-from hfit_dagster.masking.recognizers.prefilter import folds_oddly, holds_any
+from hfit_dagster.masking.recognizers.prefilter import first_segments, folds_oddly, holds_any
 
 
 @dataclass(frozen=True)
@@ -150,6 +150,9 @@ _CUE_PATTERNS = [
                 re.IGNORECASE | re.MULTILINE))
     for rule in CUES
 ]
+# the first runs of letters each rule's cues start with: a cue match starts at such a run of the text (prefilter.py)
+_CUE_FIRSTS = [first_segments(_spaced(rule.cues)) for rule in CUES]
+_SEGMENT = re.compile(r"[^\W_]+")
 _TRAILING = ".,;:!?)]}'\""
 
 
@@ -192,11 +195,18 @@ def find_shapes(text: str, plain: bool = False) -> list[Finding]:
     return out
 
 
-def find_cued(text: str) -> list[Finding]:
+def find_cued(text: str, plain: bool = False) -> list[Finding]:
+    """Every cue rule's values; the rule's patterns are tried only at the runs of letters its cues start with,
+    unless ``plain`` (the reference: each pattern scans the text)."""
     out = []
     lines = "\n" in text
-    for rule, same_line, next_line in _CUE_PATTERNS:
-        matches = [*same_line.finditer(text), *(next_line.finditer(text) if lines else ())]
+    plain = plain or folds_oddly(text)
+    segments = [] if plain else [(m.start(), m.group().lower()) for m in _SEGMENT.finditer(text)]
+    for (rule, same_line, next_line), firsts in zip(_CUE_PATTERNS, _CUE_FIRSTS, strict=True):
+        if plain:
+            matches = [*same_line.finditer(text), *(next_line.finditer(text) if lines else ())]
+        else:
+            matches = _matches_at_cues(text, segments, firsts, same_line, next_line if lines else None)
         for m in matches:
             start, end = m.span("value")
             value = text[start:end]
@@ -214,3 +224,26 @@ def find_cued(text: str) -> list[Finding]:
                 continue
             out.append(Finding(rule.entity, start, end, rule.score))
     return out
+
+
+def _matches_at_cues(text: str, segments: list[tuple[int, str]], firsts: frozenset[str], same_line: re.Pattern[str],
+                     next_line: re.Pattern[str] | None) -> list[re.Match[str]]:
+    """What ``same_line.finditer`` and then ``next_line.finditer`` find, tried only at the runs of letters in
+    ``firsts`` (``segments``: each run's start and small letters): a same-line match starts at its cue, a
+    next-line one at the start of the cue's line, with only spaces or tabs before the cue."""
+    same: list[re.Match[str]] = []
+    following: list[re.Match[str]] = []
+    same_end = following_end = 0  # as finditer: no match starts inside the one before
+    for start, segment in segments:
+        if segment not in firsts:
+            continue
+        if start >= same_end and (m := same_line.match(text, start)) is not None:
+            same.append(m)
+            same_end = m.end()
+        if next_line is not None:
+            line = text.rfind("\n", 0, start) + 1
+            if line >= following_end and not text[line:start].strip(" \t") and (
+                    m := next_line.match(text, line)) is not None:
+                following.append(m)
+                following_end = m.end()
+    return same + following

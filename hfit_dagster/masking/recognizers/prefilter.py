@@ -19,6 +19,8 @@ FOLD_ODD = "\u0130\u0131\u017f\u03a3\u03c3\u03d5\u03f1\u03f5\u1c80\u1c81\u1c82\u
 _FOLD_ODD = re.compile(f"[{FOLD_ODD}]")
 # a run of word characters, as the rules' ``(?<![\w])`` and ``(?![\w])`` bound a word
 TOKEN = re.compile(r"\w+")
+# what ends a phrase's first run of letters
+_SEGMENT = re.compile(r"[\W_]")
 
 
 def folds_oddly(text: str) -> bool:
@@ -30,3 +32,47 @@ def holds_any(lower: str, fragments: tuple[str, ...]) -> bool:
     """Whether ``lower`` (a text in small letters) holds one of ``fragments``: each a piece every match of a rule
     holds, in small letters."""
     return any(f in lower for f in fragments)
+
+
+def first_segments(alternation: str) -> frozenset[str]:
+    """The first runs of letters (in small letters) of every phrase a cue alternation matches: the phrases are
+    finite (literals, ``[...]`` classes, ``(?:...)`` groups, ``|``, ``?``, escaped punctuation), so they are
+    written out; "d\\.?o\\.?b" gives "d", "do" and "dob", "api[_ \\-]?key" gives "api" and "apikey"."""
+    return frozenset(_SEGMENT.split(phrase, maxsplit=1)[0] for phrase in _phrases(alternation))
+
+
+def _phrases(pattern: str) -> set[str]:
+    """Every string ``pattern`` (the finite subset of regular expressions :func:`first_segments` reads) matches,
+    in small letters."""
+    alternatives, pos = _alternation(pattern.lower(), 0)
+    if pos != len(pattern):
+        raise ValueError(f"unbalanced group in cue pattern at {pos}: {pattern!r}")
+    return alternatives
+
+
+def _alternation(p: str, pos: int) -> tuple[set[str], int]:
+    out: set[str] = set()
+    current = {""}
+    while pos < len(p) and p[pos] != ")":
+        if p[pos] == "|":
+            out |= current
+            current, pos = {""}, pos + 1
+            continue
+        if p.startswith("(?:", pos):
+            atom, pos = _alternation(p, pos + 3)
+            pos += 1  # the closing parenthesis
+        elif p[pos] == "[":
+            end = p.index("]", pos)
+            body = p[pos + 1 : end].replace("\\", "")
+            atom, pos = set(body), end + 1
+        elif p[pos] == "\\":
+            atom, pos = {p[pos + 1]}, pos + 2
+        elif p[pos] in "(*+{.^$":
+            raise ValueError(f"cue pattern {p!r} has {p[pos]!r} at {pos}: only literals, classes, groups and ? "
+                             "are read")
+        else:
+            atom, pos = {p[pos]}, pos + 1
+        if pos < len(p) and p[pos] == "?":
+            atom, pos = atom | {""}, pos + 1
+        current = {a + b for a in current for b in atom}
+    return out | current, pos
