@@ -28,8 +28,9 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from hfit_api.dagster_instance import prepare_instance
 from hfit_dagster import errors
-from hfit_dagster.errors import BuildError, HfitError
+from hfit_dagster.errors import BuildError, HfitError, ParameterError
 from hfit_dagster.orchestration.draft_builds import TEMPLATE_HASH_TAG
+from hfit_dagster.orchestration.parameter_refusals import without_value
 from hfit_dagster.settings import HfitSettings
 from hfit_dagster.template.loader import TemplateFile
 
@@ -84,6 +85,33 @@ def run_config(job: BuildJob, masking_key: bytes) -> dict[str, Any]:
     from hfit_dagster.orchestration.resources import sealed_run_config_for
 
     return dict(sealed_run_config_for(job.template.spec, job.params, masking_key))
+
+
+def refused_parameter(exc: BaseException) -> ParameterError | None:
+    """The parameter refusal behind ``exc``, without the value it quotes: a ParameterError it was raised from (its
+    cause or context), or one raised in a code server (Dagster's error infos name its class); None if none."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, ParameterError):
+            return without_value(current)
+        for info in getattr(current, "user_code_process_error_infos", None) or []:
+            refusal = _refused_in_code_server(info)
+            if refusal is not None:
+                return refusal
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def _refused_in_code_server(info: Any) -> ParameterError | None:
+    """A ParameterError in a code server's serialized error (``SerializableErrorInfo``), or its cause or context."""
+    if info is None:
+        return None
+    if info.cls_name == ParameterError.__name__:
+        message, hint = _message_and_hint(info.message)
+        return without_value(ParameterError(message, hint=hint))
+    return _refused_in_code_server(info.cause) or _refused_in_code_server(info.context)
 
 
 def run_tags(job: BuildJob) -> dict[str, str]:
@@ -224,6 +252,13 @@ class QueuedRunLauncher:
             events.failed(job.build_id, exc, run_id if created else None)
             return
         except Exception as exc:  # noqa: BLE001 - a build must always get an outcome
+            refusal = refused_parameter(exc)
+            if refusal is not None:
+                # the refusal quotes the value (an e-mail, a customer id): logged and reported without it, and
+                # without the traceback, which would print it again
+                log.warning("build %s could not be submitted: %s", job.build_id, refusal)
+                events.failed(job.build_id, refusal, run_id if created else None)
+                return
             log.exception("build %s could not be submitted", job.build_id)
             events.failed(job.build_id, BuildError(
                 f"the build could not be submitted to Dagster ({exc.__class__.__name__}); see the server log"),
