@@ -321,7 +321,7 @@ def _gather_fixed(buf: np.ndarray, pos: np.ndarray, lens: np.ndarray, width: int
             if kind != 1 and v >= top:  # signed, except a float's bits
                 v -= 2 * top
         if kind == 3 and -2147483648 < v < 2147483647:
-            v += 10957
+            v += _DAYS_2000
         elif kind == 4 and -9223372036854775807 - 1 < v < 9223372036854775807:
-            v += 946684800000000
+            v += _MICROS_2000
         out[i] = v
