@@ -22,6 +22,7 @@ from hfit_dagster.errors import AlertsNotConfigured, InvalidRequest
 router = APIRouter(tags=["alerts"])
 MAX_BODY = ALERT_LIMIT  # enforced before reading by BodyLimit; checked again here for other mounts
 WEBHOOK_USER = "alert-webhook"
+MAX_ALERT_ID = 2**31 - 1  # the id column is a 32-bit INTEGER on PostgreSQL
 
 
 @router.post("/alerts", name="alerts.receive", response_model=AlertAccepted, status_code=202,
@@ -69,7 +70,8 @@ async def receive_alert(request: Request, service: ServiceDep) -> AlertAccepted:
 
 @router.get("/alerts", name="alerts.list", response_model=list[AlertPublic], responses=ERROR_RESPONSES)
 def list_alerts(user: AdminUser, service: ServiceDep, client_address: ClientAddress,
-                before: Annotated[int | None, Query(ge=1, description="only alerts with a lower id")] = None,
+                before: Annotated[int | None, Query(ge=1, le=MAX_ALERT_ID,
+                                                    description="only alerts with a lower id")] = None,
                 limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[AlertPublic]:
     """Stored alerts, newest first, without their payloads (reading the list is audited)."""
     service.audit.record(action="alerts.list", outcome="ok", user=user.name, client=client_address,
