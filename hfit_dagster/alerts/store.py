@@ -24,7 +24,7 @@ import sqlalchemy as sa
 from hfit_dagster.alerts.sealed_payload import SEALED_PREFIX, is_sealed, open_payload, seal_payload
 from hfit_dagster.settings import load_settings
 
-DROPPED = ""  # the payload column of an expired alert (the column is NOT NULL in databases created earlier)
+DROPPED = ""  # the payload of an expired alert: empty, as the column is NOT NULL
 BATCH_ROWS = 500
 
 metadata = sa.MetaData()
