@@ -274,10 +274,17 @@ class ExportWalk:
         table = source.metadata.tables[self.spec.source_table(name)]
         values = {p: self.params.get(p) for p in query.params}
         self.target.export_starting(name)
-        for bound in self._reference_chunks(query, values):
-            if self._read(table, self._export_batches(source, table, name, query, bound), "export", name,
-                          source.dialect) and self.first_batches:
-                break
+        chunks = list(self._reference_chunks(query, values))
+        if len(chunks) > 1 and not self.first_batches and self.spec.exports[name].sample is None:
+            # the chunks back to back on one reader thread: the next chunk's query goes to the server while the
+            # rows before it are masked (or wait for the text analyzer's build), the same statements in order
+            self._read(table, self._read_batches(partial(self._chunk_batches, source, table, query, chunks)),
+                       "export", name, source.dialect)
+        else:
+            for bound in chunks:
+                if self._read(table, self._export_batches(source, table, name, query, bound), "export", name,
+                              source.dialect) and self.first_batches:
+                    break
         for child, child_spec in self.spec.exports[name].children.items():
             self._fetch_children(source, table, child, child_spec)
         self.target.export_ended(name)
@@ -418,6 +425,13 @@ class ExportWalk:
             yield from prefetched(partial(self.read_query, conn, table, by_key,
                                           {**bound, SAMPLE_KEYS_BIND: keys[start : start + chunk]}, batch_rows,
                                           fast_read=fast_read))
+
+    def _chunk_batches(self, source: Source, table: sa.Table, query: ExportQuery,
+                       chunks: list[dict[str, Any]]) -> Iterator[pa.RecordBatch]:
+        """The rows of ``query`` run once per chunk of bound keys, one run after the other."""
+        for bound in chunks:
+            yield from self.read_query(source.conn, table, query, bound, self.settings.batch_rows,
+                                       fast_read=self.settings.fast_read)
 
     def _reference_chunks(self, query: ExportQuery, values: dict[str, Any]) -> Iterator[dict[str, Any]]:
         """Bound values for each run of ``query``: large key sets of a reference split into chunks when safe."""
