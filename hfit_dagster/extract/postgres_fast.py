@@ -221,6 +221,7 @@ class FastReader:
                 batch_rows: int) -> Iterator[pa.RecordBatch]:
         copy_conn = self._copy_connection() if self.decoder == SOCKET else None
         if copy_conn is None:
+            self.decoder = ADBC  # an encrypted connection stays so: the next reads of this snapshot go to ADBC at once
             yield from self._adbc_batches(statement, pg_types, schema, batch_rows)
             return
         from hfit_dagster.extract.postgres_copy import CopyProtocolError, ServerError, copy_batches
