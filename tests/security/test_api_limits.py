@@ -58,12 +58,16 @@ def test_an_alias_bomb_sent_to_the_api_is_refused_and_audited(api: InProcessApi)
 
 
 def test_an_alias_bomb_costs_a_real_server_no_memory(server: RunningServer) -> None:
-    before = server.rss_kib()
+    """The bomb is refused without being expanded: the server's memory after it is what it was before (measured
+    after a small template went through the same route, so modules that route loads on first use are counted out)."""
     with server.client(server.user("bomber", "author")) as client:
+        warm = client.post("/templates/validate", json={"yaml": "templateName: small\nexports: {}\n"})
+        assert warm.status_code in (200, 400), warm.text
+        before = server.rss_kib()
         response = client.post("/templates/validate", json={"yaml": alias_bomb()})
     assert response.status_code == 400 and "aliases" in response.json()["error"]["message"]
     assert server.rss_kib() - before < 20 * 1024
-    assert [r.outcome for r in server.audit(action="templates.validate", user="bomber")] == ["template_invalid"]
+    assert [r.outcome for r in server.audit(action="templates.validate", user="bomber")] == ["template_invalid"] * 2
 
 
 @pytest.mark.parametrize(("path", "limit"), [("/alerts", ALERT_LIMIT), ("/auth/token", DEFAULT_LIMIT),
