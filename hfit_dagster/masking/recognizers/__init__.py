@@ -11,6 +11,9 @@ Families, each a module with its rules as data:
 - :mod:`.records` - values under personal keys in ``key: value`` lines, ``key=value`` pairs, JSON, XML and CSV;
 - :mod:`.signatures` - the lines of a signature block after a sign-off;
 - :mod:`.names` - person names by gazetteers (``names-dataset``, ``wordfreq``; shipped as data), cues and scripts.
+
+Most families look words up in sets and skip texts a pattern could find nothing in (:mod:`.prefilter`); each of
+those keeps its plain path (``plain=True``: every pattern over the whole text) as the reference.
 """
 
 from __future__ import annotations
