@@ -29,9 +29,6 @@ import pyarrow as pa
 
 from hfit_dagster.masking.catalog import COLUMN_OPERATORS
 from hfit_dagster.masking.operators.base import label_fakes
-from hfit_dagster.masking.recognizers import find_all
-from hfit_dagster.masking.recognizers.gazetteers import words
-from hfit_dagster.masking.recognizers.names import AMBIGUOUS, COMMON, FOREIGN, NAME, UNKNOWN, word_class
 from hfit_dagster.masking.value_patterns import entity_hits
 
 if TYPE_CHECKING:
@@ -66,6 +63,8 @@ def label_entity(label: str) -> str | None:
     ``Jordan``, ``Grace``) is more often a region, a country or a plan than a person."""
     if not label.strip():
         return None
+    from hfit_dagster.masking.recognizers import find_all  # the recognizers load when a label is judged
+
     shaped = _shaped(label)
     if shaped is not None:
         return shaped
@@ -85,6 +84,9 @@ def _is_word(text: str) -> bool:
 def _word_kind(word: str) -> str | None:
     """How a word of a label reads: a listed name, an ambiguous one, a common word, an unknown capitalised word,
     or a word of a script the word lists do not cover (FOREIGN); None when it is no word."""
+    from hfit_dagster.masking.recognizers.gazetteers import words
+    from hfit_dagster.masking.recognizers.names import AMBIGUOUS, COMMON, FOREIGN, NAME, UNKNOWN, word_class
+
     if not _is_word(word):
         return None
     if word.isupper() and len(word) <= 3:  # a code: US, EUR, XL
@@ -105,6 +107,8 @@ def _latin(ch: str) -> bool:
 
 def _label_kind(label: str) -> str | None:
     """A label of up to three words read as one: a name when a word is a listed name and none is common."""
+    from hfit_dagster.masking.recognizers.names import COMMON, NAME, UNKNOWN
+
     parts = label.split()
     if not parts or len(parts) > 3:
         return None
@@ -126,6 +130,8 @@ def first_name_labels(labels: tuple[str, ...]) -> tuple[str, ...]:
     Measured on generated enums (tests/masking/test_enum_name_labels.py): ~96% of Faker first-name enums of 33
     locales found, ~2% of statuses, tiers, colours, countries, languages, cities and code names taken for names.
     """
+    from hfit_dagster.masking.recognizers.names import AMBIGUOUS, FOREIGN, NAME, UNKNOWN
+
     kinds = {label: _label_kind(label.strip()) for label in labels if label.strip()}
     counts = Counter(kinds.values())
     total = len(kinds)
