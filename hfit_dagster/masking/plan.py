@@ -79,6 +79,7 @@ class ColumnInfo:
     faked_labels: tuple[str, ...] | None = None
     label_operator: str | None = None
     largest: int | None = None  # the largest whole number a masked value may be (None: the type's own)
+    enum_type: str | None = None  # the PostgreSQL enum type of the column (one set of labels for all its columns)
 
     @property
     def limits(self) -> ColumnLimits:
@@ -499,13 +500,16 @@ def build_table_plan(
     *,
     parent_plans: Mapping[str, TableMaskingPlan] | None = None,
     sample_size: int = DEFAULT_SAMPLE_SIZE,
+    type_label_operators: Mapping[str, str] | None = None,
 ) -> TableMaskingPlan:
     """Decide an operator for every column of ``table`` (see the module docstring for precedence).
 
     ``sample`` is a few hundred rows of the table as extracted (any subset of its columns); Presidio looks
     at up to ``sample_size`` distinct values per unresolved text column. Without an ``analyzer`` no
     values are looked at: free-text-named columns are redacted, other text columns kept (source
-    "default", so the gap is visible in the plan).
+    "default", so the gap is visible in the plan). ``type_label_operators`` (:func:`type_label_operators` over
+    every table of the build) fakes every label of a PostgreSQL enum type that a column of it elsewhere says
+    are names, emails ..., in each of its columns alike.
     """
     if default not in DEFAULTS:
         raise MaskingError(
@@ -529,6 +533,7 @@ def build_table_plan(
         else:
             decision = _classify(table, col, siblings, sample, analyzer, sample_size)
         info = _labels_faked_by_name(decision, _parent_limits(col, parent_plans) if decision.source == "key" else col)
+        info = _labels_of_type(info, type_label_operators or {})
         # masking default 'keep' (local experiments) keeps what no rule masks, enum labels too
         decisions[col.name] = _relabelled_if_kept(decision, info) if default == "auto" else decision
         infos[col.name] = info
@@ -553,15 +558,62 @@ def _parent_limits(col: ColumnInfo, parent_plans: Mapping[str, TableMaskingPlan]
 
 
 def _relabelled_if_kept(decision: ColumnDecision, col: ColumnInfo) -> ColumnDecision:
-    """A kept column of an enum type whose labels are personal data takes the labels' operator: its values are
-    labels, and the package's type declares their fakes (every column of one PostgreSQL type shares them), so a
-    kept value would publish the original and be no member of the type."""
-    personal = personal_labels(col.labels) if col.labels is not None and not decision.masked else None
-    if personal is None:
+    """A kept column of an enum type whose labels are faked (personal data, or of a type another column masks as
+    names) takes the labels' operator: its values are labels, and the package's type declares their fakes
+    (every column of one PostgreSQL type shares them), so a kept value would publish the original and be no
+    member of the type."""
+    if decision.masked or not col.labels or not col.limits.personal_labels:
         return decision
-    return ColumnDecision(col.name, personal.operator, personal.entity, decision.confidence,
-                          f"{decision.evidence}; {personal.evidence(col.sql_type)}: values become their labels' "
-                          "fakes, as the type's labels do", decision.source)
+    personal = personal_labels(col.labels)
+    if personal is not None and col.faked_labels is None:
+        return ColumnDecision(col.name, personal.operator, personal.entity, decision.confidence,
+                              f"{decision.evidence}; {personal.evidence(col.sql_type)}: values become their labels' "
+                              "fakes, as the type's labels do", decision.source)
+    operator = col.label_operator or "hash"
+    return ColumnDecision(col.name, operator, get_operator(operator).entity, decision.confidence,
+                          f"{decision.evidence}; the labels of enum type {col.enum_type or col.sql_type} are faked by "
+                          f"{operator} (a column of the type holds them as personal data): values become their "
+                          "labels' fakes", decision.source)
+
+
+def type_label_operators(tables: list[tuple[str, list[ColumnInfo], Mapping[str, str]]],
+                         default: str = "auto") -> dict[str, str]:
+    """Per PostgreSQL enum type (:attr:`ColumnInfo.enum_type`) whose labels no recognizer finds personal, the
+    operator that fakes every label when a column of the type is masked as a person, an email ... by a rule or its
+    name (``tables``: each table's name, columns and template rules). A type has one set of labels in the
+    package, so the decision is the type's, whichever column is planned or written first: a rule's operator
+    before a name's, then by table and column name."""
+    found: list[tuple[int, str, str, str, str]] = []
+    for table, columns, rules in tables:
+        typed = [c for c in columns if c.enum_type and c.labels and not personal_members(c.labels)]
+        if not typed:
+            continue
+        normalized = _normalize_rules(table, columns, rules)
+        siblings = [(c.name, c.sql_type) for c in columns]
+        for col in typed:
+            if col.name in normalized:
+                decision = ColumnDecision(col.name, normalized[col.name], None, 1.0, "template rule", "rule")
+            elif default == "auto" and not col.foreign_key:
+                decision = _classify(table, col, siblings, None, None, DEFAULT_SAMPLE_SIZE)
+            else:
+                continue
+            faked = _labels_faked_by_name(decision, col)
+            if faked.label_operator is not None:
+                found.append((0 if decision.source == "rule" else 1, table, col.name, col.enum_type or "",
+                              faked.label_operator))
+    out: dict[str, str] = {}
+    for *_, enum_type, operator in sorted(found):
+        out.setdefault(enum_type, operator)
+    return out
+
+
+def _labels_of_type(col: ColumnInfo, operators: Mapping[str, str]) -> ColumnInfo:
+    """Every label of ``col``'s enum type faked by the type's operator (:func:`type_label_operators`)."""
+    operator = operators.get(col.enum_type or "") if col.labels else None
+    if operator is None:
+        return col
+    return replace(col, faked_labels=tuple(label for label in col.labels or () if label.strip()),
+                   label_operator=operator)
 
 
 def _labels_faked_by_name(decision: ColumnDecision, col: ColumnInfo) -> ColumnInfo:

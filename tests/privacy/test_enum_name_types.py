@@ -168,15 +168,10 @@ exports:
         assert rows.fetchone()[0] == 30
 
 
-@pytest.mark.postgres
-def test_a_postgres_type_masked_in_one_column_and_kept_in_another_fails_by_name_not_by_leaking(
-        postgres_database: Callable[[], str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """Names no gazetteer lists (Turkish ones) in a type used by name_days.day_name (kept: nothing says names),
-    written first, and people.first_name (masked by its name, every label faked): PostgreSQL creates the type
-    once, with the kept labels, so people's fakes would have to turn back into the originals to be members. The
-    build fails naming the type and the rule to give, and publishes nothing."""
+def _unlisted_names_type(source: str) -> list[str]:
+    """``CREATE TYPE given`` of names no gazetteer lists (Turkish ones), used by name_days.day_name (nothing says
+    names: written first) and people.first_name (named like names); 20 rows each, row i holding name i % 5."""
     names = ["Nesip", "Mükrüme", "Hansultan", "Zeynelabidin", "Necva"]
-    source = postgres_database()
     labels = ", ".join(f"'{n}'" for n in names)
     with psycopg.connect(f"host=127.0.0.1 port=5432 user=postgres dbname={source}") as conn, conn.cursor() as cur:
         cur.execute(f"CREATE TYPE given AS ENUM ({labels})")
@@ -186,6 +181,65 @@ def test_a_postgres_type_masked_in_one_column_and_kept_in_another_fails_by_name_
             cur.executemany(f"INSERT INTO {table} VALUES (%s, %s)",  # noqa: S608 - the test's own names
                             [(i, names[i % len(names)]) for i in range(1, 21)])
         conn.commit()
+    return names
+
+
+@pytest.mark.postgres
+def test_a_postgres_type_named_names_by_one_column_is_masked_in_every_column_of_it(
+        postgres_database: Callable[[], str], mariadb_database: Callable[[], str],
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Names no gazetteer lists in a type used by name_days.day_name (written first, nothing in its name says
+    names) and people.first_name (masked by its name, every label faked): the type's labels are decided once for
+    the type, so name_days takes the same fakes. The PostgreSQL package loads with psql (one CREATE TYPE), the
+    MySQL one into MariaDB, the tables join on the name row for row, and no name is anywhere in either package
+    (the PostgreSQL build failed on the type, asking for a rule)."""
+    source = postgres_database()
+    names = _unlisted_names_type(source)
+    monkeypatch.setenv("HFIT_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("HFIT_MASKING_KEY", TEST_MASKING_KEY)
+    monkeypatch.setenv("HFIT_PROVIDER_SRC_URL", f"postgresql+psycopg://postgres@127.0.0.1:5432/{source}")
+    spec = parse_template("""
+templateName: privacy-type-named-by-one-column
+exports:
+  name_days: {provider: SRC, query: 'SELECT * FROM name_days'}
+  people: {provider: SRC, query: 'SELECT * FROM people'}
+""")
+    join = "SELECT COUNT(*), COUNT(DISTINCT p.first_name) FROM people p JOIN name_days d ON d.day_name = p.first_name"
+    for dialect in ("postgresql", "mysql"):
+        built = build_package(spec, {}, load_settings(), dialect=dialect)
+        operators = _operators(built)
+        assert operators[("people", "first_name")] == operators[("name_days", "day_name")] == "first_name", dialect
+        assert originals_found(built.path, names) == [], dialect
+        if dialect == "postgresql":
+            assert (built.path / "package.sql").read_text().count('CREATE TYPE "given"') == 1
+            target = postgres_database()
+            _psql(target, built.path)
+            with psycopg.connect(f"host=127.0.0.1 port=5432 user=postgres dbname={target}") as conn:
+                joined = conn.execute(join).fetchone()
+                same_rows = conn.execute("SELECT COUNT(*) FROM people p JOIN name_days d ON d.id = p.id "
+                                         "AND d.day_name = p.first_name").fetchone()[0]
+        else:
+            target = mariadb_database()
+            load_into_mariadb(built.path, target)
+            with pymysql.connect(**MARIADB, database=target) as conn, conn.cursor() as cur:
+                cur.execute(join)
+                joined = cur.fetchone()
+                cur.execute("SELECT COUNT(*) FROM people p JOIN name_days d ON d.id = p.id "
+                            "AND d.day_name = p.first_name")
+                same_rows = cur.fetchone()[0]
+        # each of the 5 names is held by 4 rows of each table: 5 x 4 x 4 pairs, and every row meets its own id
+        assert tuple(joined) == (80, 5) and same_rows == 20, dialect
+
+
+@pytest.mark.postgres
+def test_a_postgres_type_masked_by_rule_and_kept_by_the_keep_default_fails_by_name_not_by_leaking(
+        postgres_database: Callable[[], str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """With the masking default 'keep' (local experiments keep what no rule masks, enum labels too), a rule
+    masking people.first_name and name_days.day_name of the same type kept: PostgreSQL creates the type once, so
+    one of the two cannot be what it asks. The build fails naming the type and the rule to give, without a name
+    in the error, and publishes nothing."""
+    source = postgres_database()
+    names = _unlisted_names_type(source)
     monkeypatch.setenv("HFIT_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("HFIT_MASKING_KEY", TEST_MASKING_KEY)
     monkeypatch.setenv("HFIT_PROVIDER_SRC_URL", f"postgresql+psycopg://postgres@127.0.0.1:5432/{source}")
@@ -194,6 +248,9 @@ templateName: privacy-type-kept-and-masked
 exports:
   name_days: {provider: SRC, query: 'SELECT * FROM name_days'}
   people: {provider: SRC, query: 'SELECT * FROM people'}
+masking:
+  people.first_name: first_name
+  default: keep
 """)
     with pytest.raises(BuildError) as failed:
         build_package(spec, {}, load_settings(), dialect="postgresql")
