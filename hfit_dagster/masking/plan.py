@@ -562,14 +562,16 @@ def _relabelled_if_kept(decision: ColumnDecision, col: ColumnInfo) -> ColumnDeci
     names) takes the labels' operator: its values are labels, and the package's type declares their fakes
     (every column of one PostgreSQL type shares them), so a kept value would publish the original and be no
     member of the type."""
-    if decision.masked or not col.labels or not col.limits.personal_labels:
+    if decision.masked or not col.labels:
         return decision
-    personal = personal_labels(col.labels)
-    if personal is not None and col.faked_labels is None:
+    operator = col.label_operator
+    if operator is None:  # labels the recognizers find personal, or none
+        personal = personal_labels(col.labels)
+        if personal is None:
+            return decision
         return ColumnDecision(col.name, personal.operator, personal.entity, decision.confidence,
                               f"{decision.evidence}; {personal.evidence(col.sql_type)}: values become their labels' "
                               "fakes, as the type's labels do", decision.source)
-    operator = col.label_operator or "hash"
     return ColumnDecision(col.name, operator, get_operator(operator).entity, decision.confidence,
                           f"{decision.evidence}; the labels of enum type {col.enum_type or col.sql_type} are faked by "
                           f"{operator} (a column of the type holds them as personal data): values become their "
