@@ -185,14 +185,16 @@ def _unlisted_names_type(source: str) -> list[str]:
 
 
 @pytest.mark.postgres
+@pytest.mark.parametrize(("rules", "operator"), [("", "first_name"),
+                                                 ("masking:\n  people.first_name: person_name\n", "person_name")])
 def test_a_postgres_type_named_names_by_one_column_is_masked_in_every_column_of_it(
         postgres_database: Callable[[], str], mariadb_database: Callable[[], str],
-        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path, rules: str, operator: str) -> None:
     """Names no gazetteer lists in a type used by name_days.day_name (written first, nothing in its name says
-    names) and people.first_name (masked by its name, every label faked): the type's labels are decided once for
-    the type, so name_days takes the same fakes. The PostgreSQL package loads with psql (one CREATE TYPE), the
-    MySQL one into MariaDB, the tables join on the name row for row, and no name is anywhere in either package
-    (the PostgreSQL build failed on the type, asking for a rule)."""
+    names) and people.first_name (masked by its name, or by a template rule, every label faked): the type's labels
+    are decided once for the type, so name_days takes the same fakes by the same operator. The PostgreSQL package
+    loads with psql (one CREATE TYPE), the MySQL one into MariaDB, the tables join on the name row for row, and no
+    name is anywhere in either package (the PostgreSQL build failed on the type, asking for a rule)."""
     source = postgres_database()
     names = _unlisted_names_type(source)
     monkeypatch.setenv("HFIT_HOME", str(tmp_path / "home"))
@@ -203,12 +205,12 @@ templateName: privacy-type-named-by-one-column
 exports:
   name_days: {provider: SRC, query: 'SELECT * FROM name_days'}
   people: {provider: SRC, query: 'SELECT * FROM people'}
-""")
+""" + rules)
     join = "SELECT COUNT(*), COUNT(DISTINCT p.first_name) FROM people p JOIN name_days d ON d.day_name = p.first_name"
     for dialect in ("postgresql", "mysql"):
         built = build_package(spec, {}, load_settings(), dialect=dialect)
         operators = _operators(built)
-        assert operators[("people", "first_name")] == operators[("name_days", "day_name")] == "first_name", dialect
+        assert operators[("people", "first_name")] == operators[("name_days", "day_name")] == operator, dialect
         assert originals_found(built.path, names) == [], dialect
         if dialect == "postgresql":
             assert (built.path / "package.sql").read_text().count('CREATE TYPE "given"') == 1
