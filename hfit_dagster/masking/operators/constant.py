@@ -57,7 +57,7 @@ class FixedOperator(Operator):
 
     def fit_to_column(self, originals: pa.Array, masked: pa.Array, ctx: MaskContext) -> pa.Array:
         """An enum column's constant is one label for every row (picked by the constant, not by each original)."""
-        if ctx.limits.labels and not ctx.limits.personal_labels and is_text_type(masked.type):
+        if ctx.limits.labels and is_text_type(masked.type):
             return super().fit_to_column(masked, masked, ctx)
         return super().fit_to_column(originals, masked, ctx)
 
