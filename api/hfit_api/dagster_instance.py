@@ -24,6 +24,7 @@ from typing import Any
 import yaml
 
 from hfit_dagster.errors import HfitError
+from hfit_dagster.orchestration.instance import create_storage, sqlite_storage_exists
 from hfit_dagster.settings import HfitSettings
 
 CODE_MODULE = "hfit_dagster.definitions"
@@ -62,7 +63,7 @@ def prepare_instance(settings: HfitSettings, create_storage: Callable[[Path], No
     with _PREPARING:
         directory = _write_files(settings)
         check_instance_file(directory)
-        if not _sqlite_storage_exists(directory):
+        if not sqlite_storage_exists(directory):
             (create_storage or create_storage_here)(directory)
         return directory
 
@@ -84,12 +85,6 @@ def check_instance_file(directory: Path) -> None:
         raise HfitError(f"{path} is not a mapping of Dagster instance settings", hint=hint)
 
 
-def _sqlite_storage_exists(directory: Path) -> bool:
-    """SQLite storage (the default) already created here: nothing to create, and nobody creates it at once.
-    Other storage (PostgreSQL) is created or brought up to date on every start."""
-    return all((directory / path).is_file() for path in ("history/runs.db", "schedules/schedules.db"))
-
-
 def _write_files(settings: HfitSettings) -> Path:
     directory = settings.dagster_instance_dir.resolve()
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -104,12 +99,8 @@ def _write_files(settings: HfitSettings) -> Path:
 def create_storage_here(directory: Path) -> None:
     """Create the instance's storage, once, before the daemon, the code servers and the launcher open it
     together: SQLite storage created by several processes at once gets two schema heads."""
-    import dagster as dg
-
     try:
-        with dg.DagsterInstance.from_config(str(directory)) as instance:
-            instance.get_runs(limit=1)
-            instance.all_instigator_state()
+        create_storage(directory)
     except Exception as exc:  # noqa: BLE001 - its message may echo the settings (a password): the class only
         raise HfitError(f"the Dagster instance {directory} cannot be opened ({exc.__class__.__name__})",
                         hint=f"check the storage and settings in {directory / 'dagster.yaml'}; the service log "

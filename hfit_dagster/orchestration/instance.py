@@ -41,6 +41,41 @@ def instance_dir(settings: HfitSettings) -> Path:
     return directory
 
 
+STORAGE_LOCK = ".storage.lock"
+
+
+def prepared_instance_dir(settings: HfitSettings) -> Path:
+    """:func:`instance_dir` with its storage created (``make dagster``: the UI then opens a ready instance)."""
+    directory = instance_dir(settings)
+    create_storage(directory)
+    return directory
+
+
+def sqlite_storage_exists(directory: Path) -> bool:
+    """SQLite storage (Dagster's default) already created in ``directory``."""
+    return all((directory / path).is_file() for path in ("history/runs.db", "schedules/schedules.db"))
+
+
+def create_storage(directory: Path) -> None:
+    """Create the instance's storage once, holding a lock file of the directory: SQLite storage that several
+    processes create at once gets two schema heads and no longer opens (a ``hfit build`` recorder beside
+    another one, ``make dagster`` or ``hfit serve``). Storage that exists is left to Dagster; other storage
+    (PostgreSQL) is opened, which brings it up to date."""
+    import fcntl
+
+    import dagster as dg
+
+    if sqlite_storage_exists(directory):
+        return
+    with (directory / STORAGE_LOCK).open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if sqlite_storage_exists(directory):
+            return
+        with dg.DagsterInstance.from_config(str(directory)) as instance:
+            instance.get_runs(limit=1)
+            instance.all_instigator_state()
+
+
 def local_requester() -> str:
     try:
         return f"{getpass.getuser()} (hfit build)"
@@ -102,6 +137,7 @@ def record_events(directory: Path, events: list[dict[str, Any]]) -> None:
                                 metadata={name: makers[kind](value) for name, (kind, value)
                                           in event["metadata"].items()})
         for event in events]
+    create_storage(directory)
     with dg.DagsterInstance.from_config(str(directory)) as instance:
         for materialization in materializations:
             instance.report_runless_asset_event(materialization)
@@ -128,13 +164,14 @@ def package_metadata(path: Path, manifest: dict[str, Any]) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """No arguments: print the instance directory of the configured state directory, creating it (``make
-    dagster``). ``record DIRECTORY``: write the events read from stdin into that instance (``hfit build``'s child)."""
+    """No arguments: print the instance directory of the configured state directory, creating it and its storage
+    (``make dagster``). ``record DIRECTORY``: write the events read from stdin into that instance (``hfit build``'s
+    child)."""
     args = sys.argv[1:] if argv is None else argv
     if args[:1] == ["record"] and len(args) == 2:
         record_events(Path(args[1]), json.loads(sys.stdin.buffer.read()))
         return
-    print(instance_dir(load_settings()))
+    print(prepared_instance_dir(load_settings()))
 
 
 if __name__ == "__main__":

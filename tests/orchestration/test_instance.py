@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import stat
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -48,7 +50,7 @@ def test_hfit_build_shows_its_package_in_the_instance(hfit_home: Path) -> None:
     """Once the instance exists (make dagster or hfit serve made it), a package `hfit build` publishes shows
     there: a materialization of every exported table and of the package, with the published version, the
     requester and the parameters as the manifest records them."""
-    directory = instance.instance_dir(load_settings())
+    directory = instance.prepared_instance_dir(load_settings())
     result = CliRunner().invoke(app, ["build", "integration-test-suite", "row_limit=5"])
     assert result.exit_code == 0, result.output
     package = Path(result.stdout.strip().splitlines()[-1])
@@ -92,3 +94,25 @@ def test_a_build_still_succeeds_when_the_instance_cannot_be_opened(hfit_home: Pa
     while not (log.exists() and log.stat().st_size) and time.monotonic() < deadline:
         time.sleep(0.5)
     assert log.read_text().strip(), "the recorder wrote no error"
+
+
+@pytest.mark.slow  # four processes importing Dagster
+def test_recorders_started_together_on_a_new_instance_all_record_and_leave_it_usable(tmp_path: Path) -> None:
+    """Builds finishing together on a home whose instance has no storage yet (a new `DAGSTER_HOME`): their
+    recorders create the storage once between them, every one records, and the instance opens afterwards (SQLite
+    storage created by two processes at once gets two schema heads and never opens again)."""
+    directory = tmp_path / "dagster"
+    directory.mkdir()
+    events = [{"asset_key": ["race", "package"], "metadata": {"version": ["plain", "v1"]}}]
+    children = [subprocess.Popen([sys.executable, "-m", "hfit_dagster.orchestration.instance", "record",
+                                  str(directory)], stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+                for _ in range(4)]
+    for child in children:
+        assert child.stdin is not None
+        child.stdin.write(json.dumps(events).encode())
+        child.stdin.close()
+    outcomes = [(child.wait(timeout=120), child.stderr.read().decode()[-2000:]) for child in children]  # type: ignore[union-attr]
+    assert [code for code, _ in outcomes] == [0] * 4, outcomes
+    with dg.DagsterInstance.from_config(str(directory)) as dagster:
+        recorded = dagster.fetch_materializations(dg.AssetKey(["race", "package"]), limit=10).records
+    assert len(recorded) == 4
