@@ -47,6 +47,16 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.e2e)
         if not any(item.get_closest_marker(name) for name in END_TO_END_MARKERS):
             item.add_marker(pytest.mark.fast)
+    # longest first: pytest-xdist hands tests out in this order, so the minute-long server tests start at once
+    # instead of leaving one worker busy alone at the end (the order within a tier is the files' order)
+    items.sort(key=_expected_length)
+
+
+def _expected_length(item: pytest.Item) -> int:
+    """0 for a test with a real server process, 1 for one on a database server or marked slow, 2 for the rest."""
+    if item.get_closest_marker("e2e"):
+        return 0
+    return 2 if item.get_closest_marker("fast") else 1
 
 
 def mariadb_url(database: str) -> str:
