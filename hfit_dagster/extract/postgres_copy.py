@@ -35,6 +35,8 @@ from hfit_dagster.jit import compiled
 
 RECEIVE = 1 << 20  # the least free room a receive gets
 INITIAL_BUFFER = 1 << 23
+MAX_MESSAGE = 1 << 30  # a server's messages stay under its 1 GB allocation limit: a larger length is not a server's
+BATCH_BYTES = 1 << 28  # a batch ends at the first row past this many bytes, so the buffer holds a batch and a message
 _DAYS_2000 = 10_957
 _MICROS_2000 = _DAYS_2000 * 86_400 * 1_000_000
 _SIGNATURE_BYTES = np.frombuffer(b"PGCOPY\n\xff\r\n\x00", dtype=np.uint8)
@@ -49,6 +51,18 @@ _KINDS: dict[str, tuple[int, int]] = {
 }
 # walk results
 MORE, DONE, ERROR, BROKEN = 0, 1, 2, 3
+# why a reply was BROKEN (state[3]), with the column in state[2] where one is at fault
+_BROKEN_REASONS = {
+    1: "a message length outside the protocol's range",
+    2: "a first row without the binary COPY signature or with a header longer than its message",
+    3: "a row ending inside its message's bytes",
+    4: "a row whose field count differs from the result's columns",
+    5: "a field (column {column}) longer than its message or of a negative length",
+    6: "a field (column {column}) of another width than its type's",
+    7: "data after the binary COPY's trailer",
+    8: "the end of the command without the binary COPY's trailer",
+    9: "several rows in one message over a batch's end",
+}
 
 
 class ServerError(Exception):
@@ -146,14 +160,16 @@ class _Reader:
         rows = 0
         self.state[0] = 1
         while True:
-            at, rows, result = _walk(self.buf, self.start, self.end, rows, self.batch_rows, self.pos, self.lens,
-                                     self.state)
+            byte_stop = self.keep + BATCH_BYTES
+            at, rows, result = _walk(self.buf, self.start, self.end, rows, self.batch_rows, byte_stop, self.widths,
+                                     self.pos, self.lens, self.state)
             if result == BROKEN:
-                raise CopyProtocolError("unexpected bytes in the server's binary COPY")
+                reason = _BROKEN_REASONS[int(self.state[3])].format(column=int(self.state[2]) + 1)
+                raise CopyProtocolError(f"the server's binary COPY is malformed: {reason}")
             if result == ERROR:
                 raise _server_error(bytes(self.buf[at : self.state[2]]))
             self.start = at
-            full = rows == self.batch_rows
+            full = rows == self.batch_rows or (rows > 0 and at >= byte_stop)
             if full or (result == DONE and rows):
                 yield self._batch(rows)  # decoded from the buffer before it moves
                 rows, self.keep = 0, at
@@ -224,17 +240,20 @@ def _int64_be(buf: np.ndarray, p: int) -> int:  # pragma: no cover - compiled
 
 
 @compiled
-def _walk(buf: np.ndarray, start: int, end: int, rows: int, limit: int, pos: np.ndarray, lens: np.ndarray,
-          state: np.ndarray) -> tuple[int, int, int]:  # pragma: no cover - compiled
-    """Locate the fields of whole messages in ``buf[start:end]`` until ``limit`` rows: ``(next message, rows,
-    result)``; ``state[3]`` is the size of a message not received whole yet, ``state[2]`` the end of an error's
-    fields (which start at the returned position)."""
+def _walk(buf: np.ndarray, start: int, end: int, rows: int, limit: int, byte_stop: int, widths: np.ndarray,
+          pos: np.ndarray, lens: np.ndarray, state: np.ndarray) -> tuple[int, int, int]:  # pragma: no cover
+    """Locate the fields of whole messages in ``buf[start:end]`` until ``limit`` rows, or a row starting at
+    ``byte_stop`` or later: ``(next message, rows, result)``; ``state[3]`` is the size of a message not received
+    whole yet, ``state[2]`` the end of an error's fields (which start at the returned position). Every length is
+    checked against its message before it is read or followed (the compiled loop has no bounds checks);
+    a BROKEN result leaves its reason in ``state[3]`` and the column at fault in ``state[2]``."""
     ncols = pos.shape[0]
     at = start
     while at + 5 <= end:
         kind = buf[at]
         size = _int_be(buf, at + 1, 4)
-        if size < 4:
+        if size < 4 or size > MAX_MESSAGE:
+            state[3] = 1
             return at, rows, 3
         if at + 1 + size > end:
             state[3] = 1 + size
@@ -244,40 +263,69 @@ def _walk(buf: np.ndarray, start: int, end: int, rows: int, limit: int, pos: np.
             state[2] = stop
             return body, rows, 2
         if kind == 90:  # Z: ReadyForQuery, after CopyDone and CommandComplete
+            if state[1] == 0:
+                state[3] = 8
+                return at, rows, 3
             return stop, rows, 1
         if kind == 100:  # d: CopyData, whole rows (the first after the signature, the last the trailer)
-            if rows == limit:
+            if state[1] == 1:
+                state[3] = 7
+                return at, rows, 3
+            if rows == limit or (rows > 0 and at >= byte_stop):
                 return at, rows, 0
             p = body
             if state[0] == 1:
                 if stop - p < 19:
+                    state[3] = 2
                     return at, rows, 3
                 for k in range(11):
                     if buf[p + k] != _SIGNATURE_BYTES[k]:
+                        state[3] = 2
                         return at, rows, 3
-                p += 19 + _int_be(buf, p + 15, 4)
+                extension = _int_be(buf, p + 15, 4)
+                if extension > stop - p - 19:
+                    state[3] = 2
+                    return at, rows, 3
+                p += 19 + extension
                 state[0] = 0
             while p < stop:
+                if stop - p < 2:
+                    state[3] = 3
+                    return at, rows, 3
                 count = _int_be(buf, p, 2)
                 p += 2
-                if count == 0xFFFF:  # the trailer
+                if count == 0xFFFF:  # the trailer, alone at its message's end
                     state[1] = 1
+                    if p != stop:
+                        state[3] = 7
+                        return at, rows, 3
                     continue
-                if count != ncols or rows == limit:
-                    return at, rows, 3  # several rows in one message over a batch's end: not what servers send
+                if count != ncols:
+                    state[3] = 4
+                    return at, rows, 3
+                if rows == limit:  # several rows in one message over a batch's end: not what servers send
+                    state[3] = 9
+                    return at, rows, 3
                 for j in range(ncols):
+                    if stop - p < 4:
+                        state[3] = 3
+                        return at, rows, 3
                     n = _int_be(buf, p, 4)
                     p += 4
                     if n == 0xFFFFFFFF:
                         pos[j, rows] = p
                         lens[j, rows] = -1
                         continue
+                    if n > stop - p:
+                        state[2], state[3] = j, 5
+                        return at, rows, 3
+                    if widths[j] != 0 and n != widths[j]:
+                        state[2], state[3] = j, 6
+                        return at, rows, 3
                     pos[j, rows] = p
                     lens[j, rows] = n
                     p += n
                 rows += 1
-            if p != stop:
-                return at, rows, 3
         at = stop  # H (CopyOutResponse), c (CopyDone), C (CommandComplete), N, S, A: nothing to read here
     state[3] = 5
     return at, rows, 0
