@@ -14,6 +14,7 @@ payload (emptied), and keeps what a governance listing shows: id, source id, tim
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -24,6 +25,7 @@ import sqlalchemy as sa
 from hfit_dagster.alerts.sealed_payload import SEALED_PREFIX, is_sealed, open_payload, seal_payload
 from hfit_dagster.settings import load_settings
 
+log = logging.getLogger("hfit_dagster.alerts.store")
 DROPPED = ""  # the payload of an expired alert: empty, as the column is NOT NULL
 BATCH_ROWS = 500
 
@@ -93,7 +95,7 @@ class AlertStore:
     def __init__(self, url: str, masking_key: bytes | None = None) -> None:
         self._given_key = masking_key
         self.engine = sa.create_engine(url)
-        metadata.create_all(self.engine)
+        _create_table(self.engine)
         _add_missing_columns(self.engine)
 
     @property
@@ -164,17 +166,31 @@ class AlertStore:
         ) for r in rows]
 
     def seal_plain_payloads(self) -> int:
-        """Seal every payload stored as given (JSON text); returns how many were rewritten."""
-        count = 0
+        """Seal every payload stored as given (JSON text); returns how many were rewritten. A payload that is not a
+        JSON object (no alert the sensor can read, which would stop its every tick once sealed) is dropped as an
+        expired alert's is, so no stored text stays readable and the start goes on."""
+        count = dropped = 0
         for batch in self._plain_batches():
             with self.engine.begin() as conn:
                 for row in conn.execute(sa.select(alerts.c.id, alerts.c.source_id, alerts.c.payload)
                                         .where(alerts.c.id.in_(batch))):
                     if row.payload == DROPPED or is_sealed(row.payload):
                         continue
-                    sealed = seal_payload(row.source_id, json.loads(row.payload), self._key)
+                    payload = _json_object(row.payload)
+                    if payload is None:
+                        now = _now()
+                        conn.execute(alerts.update().where(alerts.c.id == row.id).values(
+                            payload=DROPPED, payload_dropped_at=now,
+                            consumed_at=sa.func.coalesce(alerts.c.consumed_at, now),
+                            templates=sa.func.coalesce(alerts.c.templates, "")))
+                        dropped += 1
+                        continue
+                    sealed = seal_payload(row.source_id, payload, self._key)
                     conn.execute(alerts.update().where(alerts.c.id == row.id).values(payload=sealed))
                     count += 1
+        if dropped:
+            log.warning("dropped %d stored alert payload(s) that were not a JSON object (no run can come of them)",
+                        dropped)
         return count
 
     def _plain_batches(self) -> Iterator[list[int]]:
@@ -195,14 +211,35 @@ class AlertStore:
         self.engine.dispose()
 
 
+def _json_object(text: str) -> dict[str, Any] | None:
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _create_table(engine: sa.Engine) -> None:
+    """The alert table, created when missing; another replica of the service creating it at the same time is not
+    an error."""
+    try:
+        metadata.create_all(engine)
+    except sa.exc.DBAPIError:
+        if not sa.inspect(engine).has_table(alerts.name):
+            raise
+
+
 def _add_missing_columns(engine: sa.Engine) -> None:
-    """Columns added to the alert table since a state database was created (all nullable), added in place."""
+    """Columns added to the alert table since a state database was created (all nullable), added in place; a
+    column another replica of the service added at the same time is not an error."""
     present = {column["name"] for column in sa.inspect(engine).get_columns(alerts.name)}
     missing = [column for column in alerts.columns if column.name not in present and column.nullable]
-    if not missing:
-        return
     table_name = engine.dialect.identifier_preparer.format_table(alerts)
-    with engine.begin() as conn:
-        for column in missing:
-            added = sa.schema.CreateColumn(column).compile(dialect=engine.dialect)
-            conn.execute(sa.text(f"ALTER TABLE {table_name} ADD COLUMN {added}"))
+    for column in missing:
+        added = sa.schema.CreateColumn(column).compile(dialect=engine.dialect)
+        try:
+            with engine.begin() as conn:
+                conn.execute(sa.text(f"ALTER TABLE {table_name} ADD COLUMN {added}"))
+        except sa.exc.DBAPIError:
+            if column.name not in {c["name"] for c in sa.inspect(engine).get_columns(alerts.name)}:
+                raise

@@ -1,0 +1,127 @@
+"""Alert rows the one-time sealing at service start (``AlertStore.seal_plain_payloads``) meets in a state database
+as it may be: payloads in an unexpected shape, and two service replicas starting at once on one PostgreSQL state
+database whose alert table is in its older shape. Every start finishes, no raw value is left in the table, and
+every alert that could lead to a run still opens to its payload.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+
+import psycopg
+import pytest
+import sqlalchemy as sa
+
+from hfit_dagster.alerts.store import AlertStore
+from tests.conftest import PG_ADMIN, TEST_MASKING_KEY
+
+KEY = TEST_MASKING_KEY.encode()
+EMAIL = "dana.alerted@example.com"
+OLD = sa.MetaData()
+OLD_ALERTS = sa.Table("hfit_alerts", OLD,
+                      sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+                      sa.Column("source_id", sa.String(200), nullable=True, unique=True),
+                      sa.Column("received_at", sa.DateTime, nullable=False),
+                      sa.Column("occurred_at", sa.DateTime, nullable=False),
+                      sa.Column("payload", sa.Text, nullable=False))
+
+
+def _old_table(url: str, payloads: list[str]) -> None:
+    """The alert table in the shape a service created before payloads were sealed, holding ``payloads``."""
+    engine = sa.create_engine(url)
+    try:
+        OLD.create_all(engine)
+        at = datetime(2024, 10, 15, 14, 46)
+        with engine.begin() as conn:
+            for i, payload in enumerate(payloads):
+                conn.execute(OLD_ALERTS.insert().values(source_id=f"src-{i}", received_at=at, occurred_at=at,
+                                                        payload=payload))
+    finally:
+        engine.dispose()
+
+
+def _rows(url: str) -> list[dict]:
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(sa.text("SELECT * FROM hfit_alerts ORDER BY id"))]
+    finally:
+        engine.dispose()
+
+
+def test_payloads_of_an_unexpected_shape_do_not_stop_the_start_nor_stay_raw(tmp_path: Path) -> None:
+    """A payload that is not JSON, or JSON but not an object (no alert the sensor can read), is not left as
+    received and does not stop the sealing (the service's start): it is dropped, its alert listed as expired;
+    the object payloads around it are sealed and open, and the sensor's read of the alerts does not fail."""
+    url = f"sqlite:///{tmp_path / 'state.db'}"
+    good = {"service": "payments", "customer": {"email": EMAIL}}
+    _old_table(url, [json.dumps(good), f"not json {EMAIL}", json.dumps([EMAIL]), json.dumps(EMAIL), "null",
+                     json.dumps({"customer": {"email": EMAIL}})])
+    store = AlertStore(url, KEY)
+    try:
+        assert store.seal_plain_payloads() == 2
+        assert EMAIL not in repr(_rows(url))
+        opened = store.after(0)
+        assert [a.payload for a in opened] == [good, {"customer": {"email": EMAIL}}]
+        assert [s.status for s in store.summaries()][::-1] == ["pending", "expired", "expired", "expired",
+                                                               "expired", "pending"]
+        assert store.seal_plain_payloads() == 0
+    finally:
+        store.dispose()
+
+
+def _waiting_on_locks(database: str) -> int:
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        return conn.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND wait_event_type = 'Lock'",
+                            [database]).fetchone()[0]
+
+
+@pytest.mark.postgres
+def test_two_replicas_starting_at_once_on_an_older_alert_table_both_start(
+        postgres_database: Callable[[], str]) -> None:
+    """Two replicas of the service opening the alert store at once on a PostgreSQL state database whose alert
+    table lacks the columns added since (both find them missing, both add them) both start, and both sealing
+    passes leave every payload sealed and opening to what was received."""
+    database = postgres_database()
+    url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{database}"
+    payloads = [{"service": "payments", "n": i, "customer": {"email": f"p{i}.{EMAIL}"}} for i in range(30)]
+    _old_table(url, [json.dumps(p) for p in payloads])
+    holder = sa.create_engine(url)
+    errors: list[BaseException] = []
+
+    def replica() -> None:
+        try:
+            store = AlertStore(url, KEY)
+            try:
+                store.seal_plain_payloads()
+            finally:
+                store.dispose()
+        except BaseException as exc:  # noqa: BLE001 - reported by the test
+            errors.append(exc)
+
+    try:
+        with holder.begin() as conn:  # both replicas find the columns missing, then queue on the table
+            conn.execute(sa.text("LOCK TABLE hfit_alerts IN ACCESS EXCLUSIVE MODE"))
+            threads = [threading.Thread(target=replica) for _ in range(2)]
+            for thread in threads:
+                thread.start()
+            for _ in range(200):
+                if _waiting_on_locks(database) >= 2:
+                    break
+                time.sleep(0.05)
+        for thread in threads:
+            thread.join(30)
+    finally:
+        holder.dispose()
+    assert not errors, [type(e).__name__ for e in errors]
+    assert EMAIL not in repr(_rows(url))
+    store = AlertStore(url, KEY)
+    try:
+        assert [a.payload for a in store.after(0)] == payloads
+    finally:
+        store.dispose()
