@@ -13,6 +13,7 @@ finished by the next start; the database records when it is done (``applied_migr
 from __future__ import annotations
 
 import logging
+import re
 import secrets
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
@@ -33,6 +34,8 @@ from hfit_dagster.template.spec import TemplateSpec
 log = logging.getLogger("hfit_api.stored_params")
 MIGRATION = "build-params-as-keyed-digests"
 BATCH_ROWS = 500
+_DIGEST = re.compile(re.escape(PARAMETER_DIGEST) + "[0-9a-f]{32}")  # a value parameter_digests wrote
+STORED = "params"  # the name a value stored in place of the parameters' mapping (a list, a text) is digested under
 
 
 def rewrite_stored_params(settings: HfitSettings, db: StateDB,
@@ -64,7 +67,13 @@ def _rewrite_builds(settings: HfitSettings, db: StateDB, templates: Mapping[str,
                 spec = templates.get(build.template)
                 if not _holds_values(build.params, spec):
                     continue
-                build.params, build.params_key = _build_params(settings, spec, build.params)
+                stored = _as_mapping(build.params)
+                given = {name: value for name, value in stored.items() if not _kept(name, value, spec)}
+                if build.error_message:
+                    build.error_message = message_without_values(build.error_message, given)
+                if build.error_hint:
+                    build.error_hint = message_without_values(build.error_hint, given)
+                build.params, build.params_key = _build_params(settings, spec, stored)
                 count += 1
     return count
 
@@ -77,10 +86,11 @@ def _rewrite_audit(settings: HfitSettings, db: StateDB, templates: Mapping[str, 
                 spec = templates.get(entry.template or "")
                 if entry.params is None or not _holds_values(entry.params, spec):
                     continue
-                given = {name: value for name, value in entry.params.items() if not _kept(name, value, spec)}
+                stored = _as_mapping(entry.params)
+                given = {name: value for name, value in stored.items() if not _kept(name, value, spec)}
                 if entry.detail:
                     entry.detail = message_without_values(entry.detail, given)
-                entry.params = _digested(settings, spec, entry.params)
+                entry.params = _digested(settings, spec, stored)
                 count += 1
     return count
 
@@ -109,11 +119,20 @@ def _kept(name: str, value: Any, spec: TemplateSpec | None) -> bool:
     """Whether a stored value is as the manifest's rule keeps it (a digest, a flag, a null, a visible knob)."""
     if value is None or isinstance(value, bool) or value == WITHHELD or name in _visible(spec):
         return True
-    return isinstance(value, str) and value.startswith(PARAMETER_DIGEST)
+    return isinstance(value, str) and _DIGEST.fullmatch(value) is not None
 
 
 def _holds_values(params: Any, spec: TemplateSpec | None) -> bool:
-    return isinstance(params, dict) and not all(_kept(name, value, spec) for name, value in params.items())
+    """Whether stored parameters still hold a value: a mapping with a value not kept by the rule, or anything
+    else stored in its place (a list, a text)."""
+    if not isinstance(params, dict):
+        return params is not None
+    return not all(_kept(name, value, spec) for name, value in params.items())
+
+
+def _as_mapping(params: Any) -> dict[str, Any]:
+    """Stored parameters as a mapping: a value stored in place of one goes under the name ``STORED``."""
+    return params if isinstance(params, dict) else {STORED: params}
 
 
 def _build_params(settings: HfitSettings, spec: TemplateSpec | None,
