@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from hfit_dagster.alerts.store import StoredAlert
+from hfit_dagster.errors import ParameterError
 from hfit_dagster.template.durations import parse_duration
 from hfit_dagster.template.spec import TemplateSpec
 
@@ -43,10 +44,14 @@ def params_for(spec: TemplateSpec, alert: StoredAlert) -> dict[str, str]:
     assert trigger is not None
     params: dict[str, str] = {}
     window = parse_duration(trigger.window)
-    if "start_time" in spec.parameters:
-        params["start_time"] = (alert.occurred_at - window).isoformat(sep=" ")
-    if "end_time" in spec.parameters:
-        params["end_time"] = (alert.occurred_at + window).isoformat(sep=" ")
+    try:
+        if "start_time" in spec.parameters:
+            params["start_time"] = (alert.occurred_at - window).isoformat(sep=" ")
+        if "end_time" in spec.parameters:
+            params["end_time"] = (alert.occurred_at + window).isoformat(sep=" ")
+    except OverflowError:  # the alert's own time at the calendar's edge: refused like a parameter, not a failed tick
+        raise ParameterError(f"alert {alert.id}'s time window of {trigger.window} leaves the calendar",
+                             hint="send the alert with the time it happened ('at', ISO 8601)") from None
     for name, source in trigger.params.items():
         value = _lookup(alert.payload, source) if source.startswith("$") else source
         if value is None:

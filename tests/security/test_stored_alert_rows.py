@@ -125,3 +125,33 @@ def test_two_replicas_starting_at_once_on_an_older_alert_table_both_start(
         assert [a.payload for a in store.after(0)] == payloads
     finally:
         store.dispose()
+
+
+def test_an_alert_time_at_the_calendars_edge_asks_no_window_and_raises_nothing() -> None:
+    """An alert whose time (``at``) is the calendar's first or last day, so its window around it leaves the
+    calendar, gives the template a refusal (logged by the sensor without values, its other alerts still run),
+    not an OverflowError that fails every tick of the sensor."""
+    from hfit_dagster.alerts.matching import params_for
+    from hfit_dagster.alerts.store import StoredAlert
+    from hfit_dagster.errors import ParameterError
+    from hfit_dagster.template.loader import parse_template
+
+    spec = parse_template("""templateName: incident
+description: Rows around an incident.
+status: approved
+owner: ops
+parameters:
+  start_time: {type: datetime}
+  end_time: {type: datetime}
+exports:
+  customers:
+    provider: PROD_REPLICA
+    query: SELECT * FROM customers WHERE created_at BETWEEN :start_time AND :end_time
+triggers:
+  alerts: {match: {service: payments}, window: 30m}
+""", "incident.yaml")
+    for at in (datetime.min, datetime.max):
+        alert = StoredAlert(id=1, source_id=None, received_at=at, occurred_at=at, payload={"service": "payments"})
+        with pytest.raises(ParameterError) as caught:
+            params_for(spec, alert)
+        assert "window" in str(caught.value)
