@@ -156,11 +156,14 @@ def _run_check(source: Path, package: Path, plant: bool) -> dict[str, Any]:
         with sqlite3.connect(source) as conn:
             planted_email = conn.execute("SELECT email FROM customers WHERE id = ?", (PLANTED_ROW + 1,)).fetchone()[0]
 
-    def staged_text(name: str, rows: int, also: Sequence[str]) -> Iterator[pa.RecordBatch]:
+    def staged_text(name: str, rows: int, also: Sequence[str], numbers: Sequence[str]) -> Iterator[pa.RecordBatch]:
+        """As the build's table sink reads a staged table back: its text columns, the number columns searched as
+        text (``numbers``) and the key columns (``also``)."""
         file = pq.ParquetFile(parquet)
         text = [f.name for f in file.schema_arrow if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)]
+        searched = text + [c for c in numbers if c not in text and c in file.schema_arrow.names]
         first = True
-        for batch in file.iter_batches(batch_size=rows, columns=text + [c for c in also if c not in text]):
+        for batch in file.iter_batches(batch_size=rows, columns=searched + [c for c in also if c not in searched]):
             if first and planted_email is not None:
                 segment = batch.column("segment").to_pylist()
                 segment[PLANTED_ROW] = planted_email
