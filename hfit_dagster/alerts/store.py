@@ -113,11 +113,13 @@ class AlertStore:
                 existing = conn.execute(sa.select(alerts.c.id).where(alerts.c.source_id == source_id)).scalar()
                 if existing is not None:
                     return int(existing), False
-            result = conn.execute(alerts.insert().values(
-                source_id=source_id, received_at=received, occurred_at=alert_time(payload, received),
-                payload=seal_payload(source_id, payload, self._key),
+            result = conn.execute(alerts.insert().values(  # sealed below, bound to the row's id, before commit
+                source_id=source_id, received_at=received, occurred_at=alert_time(payload, received), payload=DROPPED,
             ))
-            return int(result.inserted_primary_key[0]), True
+            alert_id = int(result.inserted_primary_key[0])
+            conn.execute(alerts.update().where(alerts.c.id == alert_id)
+                         .values(payload=seal_payload(source_id, payload, self._key, alert_id)))
+            return alert_id, True
 
     def after(self, cursor: int, limit: int = 100) -> list[StoredAlert]:
         """The alerts after ``cursor`` whose payload is kept, opened; an expired one is skipped (it was consumed)."""
@@ -185,7 +187,7 @@ class AlertStore:
                             templates=sa.func.coalesce(alerts.c.templates, "")))
                         dropped += 1
                         continue
-                    sealed = seal_payload(row.source_id, payload, self._key)
+                    sealed = seal_payload(row.source_id, payload, self._key, row.id)
                     conn.execute(alerts.update().where(alerts.c.id == row.id).values(payload=sealed))
                     count += 1
         if dropped:

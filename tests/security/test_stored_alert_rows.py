@@ -155,3 +155,32 @@ triggers:
         with pytest.raises(ParameterError) as caught:
             params_for(spec, alert)
         assert "window" in str(caught.value)
+
+
+def test_a_sealed_payload_copied_to_another_row_does_not_open(tmp_path: Path) -> None:
+    """A payload copied from one alert's row to another (alerts without a source id, whose binding was the same
+    empty id), or into a new row after its own was consumed, does not open there: the sensor is refused rather
+    than asking the alert's runs again under another alert; the refusal names the row, not a value."""
+    from hfit_dagster.errors import BuildError
+
+    url = f"sqlite:///{tmp_path / 'state.db'}"
+    store = AlertStore(url, KEY)
+    try:
+        first, _ = store.add({"service": "payments", "customer": {"email": EMAIL}})
+        second, _ = store.add({"service": "payments", "customer": {"email": "other@example.com"}})
+        assert [a.payload["customer"]["email"] for a in store.after(0)] == [EMAIL, "other@example.com"]
+        with store.engine.begin() as conn:
+            [sealed] = conn.execute(sa.text("SELECT payload FROM hfit_alerts WHERE id = :id"), {"id": first}).one()
+            conn.execute(sa.text("UPDATE hfit_alerts SET payload = :p WHERE id = :id"), {"p": sealed, "id": second})
+        with pytest.raises(BuildError, match=f"alert {second}'s sealed payload does not open") as caught:
+            store.after(first)
+        assert EMAIL not in str(caught.value)
+        store.mark_consumed(second, {})
+        with store.engine.begin() as conn:
+            at = datetime(2024, 10, 15, 14, 46)
+            conn.execute(sa.text("INSERT INTO hfit_alerts (received_at, occurred_at, payload) VALUES (:at, :at, :p)"),
+                         {"at": at, "p": sealed})
+        with pytest.raises(BuildError, match="does not open"):
+            store.after(second)
+    finally:
+        store.dispose()
