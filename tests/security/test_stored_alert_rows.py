@@ -184,3 +184,51 @@ def test_a_sealed_payload_copied_to_another_row_does_not_open(tmp_path: Path) ->
             store.after(second)
     finally:
         store.dispose()
+
+
+@pytest.mark.postgres
+def test_a_sealing_killed_between_rows_is_finished_by_the_next_start(postgres_database: Callable[[], str]) -> None:
+    """A service killed while sealing (its first batch committed, the second half done and waiting on a row)
+    leaves each row either as received or sealed whole, and the next start seals the rest: every payload opens
+    to what was received and none stays readable."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from hfit_dagster.alerts import store as store_module
+
+    database = postgres_database()
+    url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{database}"
+    total = store_module.BATCH_ROWS + 300
+    payloads = [{"service": "payments", "n": i, "customer": {"email": f"p{i}.{EMAIL}"}} for i in range(total)]
+    _old_table(url, [json.dumps(p) for p in payloads])
+    AlertStore(url, KEY).dispose()  # the table's newer columns, as the killed start added them
+    held = store_module.BATCH_ROWS + 200
+    holder = sa.create_engine(url)
+    script = ("import sys; from hfit_dagster.alerts.store import AlertStore; "
+              "AlertStore(sys.argv[1], sys.argv[2].encode()).seal_plain_payloads()")
+    try:
+        with holder.begin() as conn:
+            conn.execute(sa.text("SELECT id FROM hfit_alerts WHERE id = :id FOR UPDATE"), {"id": held})
+            child = subprocess.Popen([sys.executable, "-c", script, url, TEST_MASKING_KEY],
+                                     env={**os.environ, "HFIT_MASKING_KEY": TEST_MASKING_KEY})
+            for _ in range(400):
+                if _waiting_on_locks(database) >= 1:
+                    break
+                time.sleep(0.05)
+            assert _waiting_on_locks(database) >= 1
+            child.send_signal(signal.SIGKILL)
+            child.wait(10)
+        stored = [r["payload"] for r in _rows(url)]
+        assert all(p.startswith("hfit-sealed-alert-v1:") for p in stored[: store_module.BATCH_ROWS])
+        assert [json.loads(p) for p in stored[store_module.BATCH_ROWS:]] == payloads[store_module.BATCH_ROWS:]
+    finally:
+        holder.dispose()
+    store = AlertStore(url, KEY)
+    try:
+        assert store.seal_plain_payloads() == total - store_module.BATCH_ROWS
+        assert EMAIL not in repr(_rows(url))
+        assert [a.payload for a in store.after(0, limit=total)] == payloads
+    finally:
+        store.dispose()
