@@ -8,14 +8,23 @@ test-nojit``, a missing check shows as IndexError). A well-formed reply of the s
 from __future__ import annotations
 
 import socket
+import struct
 import threading
+import tracemalloc
 
 import numpy as np
 import pyarrow as pa
 import pytest
 
 from hfit_dagster.extract import postgres_copy
-from hfit_dagster.extract.postgres_copy import _KINDS, CopyProtocolError, ServerError, _Reader
+from hfit_dagster.extract.postgres_copy import (
+    _KINDS,
+    CopyProtocolError,
+    ServerError,
+    _Reader,
+    copy_batches,
+    open_copy_connection,
+)
 
 SECRET = b"jane.doe@example.com"
 TYPES = ["int4", "text", "int8"]
@@ -175,3 +184,69 @@ def test_a_batch_is_cut_by_its_bytes_so_memory_stays_bounded(monkeypatch: pytest
     assert sum(b.num_rows for b in batches) == 6
     big_rows = [sum(1 for v in b.column("email").to_pylist() if len(v) == 600) for b in batches]
     assert len(batches) >= 3 and max(big_rows) <= 2  # the bound's bytes, then one row more at most
+
+
+def _serve_one_connection(listener: socket.socket, copy_reply: bytes) -> None:
+    """Just enough of a PostgreSQL server for ``open_copy_connection`` (no TLS, no password, simple queries)
+    and ``copy_batches``: the COPY is answered with ``copy_reply``, then the connection is closed."""
+    conn, _ = listener.accept()
+    with conn:
+        stream = conn.makefile("rb")
+
+        def packet(kind: bool) -> tuple[bytes, bytes]:
+            tag = stream.read(1) if kind else b""
+            size = struct.unpack("!i", stream.read(4))[0]
+            return tag, stream.read(size - 4)
+
+        _, body = packet(kind=False)
+        if struct.unpack("!i", body[:4])[0] == 80877103:  # SSLRequest: refused, the startup follows in the clear
+            conn.sendall(b"N")
+            packet(kind=False)
+        conn.sendall(message(b"R", bytes(4)) + message(b"S", b"client_encoding\x00UTF8\x00")
+                     + message(b"S", b"server_version\x0016.0\x00") + message(b"K", bytes(8))
+                     + message(b"Z", b"I"))
+        while True:
+            tag, body = packet(kind=True)
+            if tag != b"Q":
+                return
+            if body.startswith(b"COPY"):
+                conn.sendall(copy_reply)
+                return
+            if body.startswith(b"SELECT"):
+                column = b"s\x00" + struct.pack("!ihihih", 0, 0, 25, -1, -1, 0)
+                conn.sendall(message(b"T", struct.pack("!h", 1) + column)
+                             + message(b"D", struct.pack("!hi", 1, 1) + b"x")
+                             + message(b"C", b"SELECT 1\x00") + message(b"Z", b"T"))
+            else:
+                conn.sendall(message(b"C", b"OK\x00") + message(b"Z", b"T"))
+
+
+@pytest.mark.parametrize("reply", [
+    START + b"d" + (0xFFFFFFF0).to_bytes(4, "big") + GOOD_ROW,
+    START + message(b"d", (3).to_bytes(2, "big") + field((7).to_bytes(4, "big")) + (0xFFFFFFFE).to_bytes(4, "big")),
+    START + message(b"d", GOOD_ROW),
+], ids=["huge-message", "negative-field", "cut"])
+def test_a_hostile_server_over_tcp_is_refused_in_bounded_memory(reply: bytes) -> None:
+    """Over a real connection (psycopg's startup and snapshot statements, then the COPY read from its socket), a
+    server announcing a 4 GB message, a field of length -2, or closing mid-stream: a CopyProtocolError naming no
+    value, the connection closed, and the reader's memory its first buffer (no allocation of the announced size)."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    server = threading.Thread(target=_serve_one_connection, args=(listener, reply), daemon=True)
+    server.start()
+    try:
+        conn = open_copy_connection(f"host=127.0.0.1 port={listener.getsockname()[1]} user=hfit dbname=source",
+                                    "00000003-0000001B-1", "public")
+        assert conn is not None
+        read(START + message(b"d", TRAILER) + END)  # the loops compiled before memory is traced
+        tracemalloc.start()
+        try:
+            with pytest.raises(CopyProtocolError) as caught:
+                list(copy_batches(conn, "SELECT id, email, n FROM people", TYPES, SCHEMA, 10))
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        assert "jane" not in str(caught.value) and conn.closed
+        assert peak < 4 * postgres_copy.INITIAL_BUFFER
+    finally:
+        server.join(5)
+        listener.close()
