@@ -106,20 +106,34 @@ class AlertStore:
 
     def add(self, payload: dict[str, Any], source_id: str | None = None) -> tuple[int, bool]:
         """Store an alert, its payload sealed; ``(id, created)`` — an already stored ``source_id`` returns its id,
-        not a copy."""
+        not a copy, also when another replica of the service stores it at the same time."""
         received = _now()
-        with self.engine.begin() as conn:
-            if source_id is not None:
-                existing = conn.execute(sa.select(alerts.c.id).where(alerts.c.source_id == source_id)).scalar()
+        try:
+            with self.engine.begin() as conn:
+                existing = self._stored_id(conn, source_id)
                 if existing is not None:
-                    return int(existing), False
-            result = conn.execute(alerts.insert().values(  # sealed below, bound to the row's id, before commit
-                source_id=source_id, received_at=received, occurred_at=alert_time(payload, received), payload=DROPPED,
-            ))
-            alert_id = int(result.inserted_primary_key[0])
-            conn.execute(alerts.update().where(alerts.c.id == alert_id)
-                         .values(payload=seal_payload(source_id, payload, self._key, alert_id)))
-            return alert_id, True
+                    return existing, False
+                result = conn.execute(alerts.insert().values(  # sealed below, bound to the row's id, before commit
+                    source_id=source_id, received_at=received, occurred_at=alert_time(payload, received),
+                    payload=DROPPED,
+                ))
+                alert_id = int(result.inserted_primary_key[0])
+                conn.execute(alerts.update().where(alerts.c.id == alert_id)
+                             .values(payload=seal_payload(source_id, payload, self._key, alert_id)))
+                return alert_id, True
+        except sa.exc.IntegrityError:
+            with self.engine.connect() as conn:
+                existing = self._stored_id(conn, source_id)
+            if existing is None:
+                raise
+            return existing, False
+
+    @staticmethod
+    def _stored_id(conn: sa.Connection, source_id: str | None) -> int | None:
+        if source_id is None:
+            return None
+        found = conn.execute(sa.select(alerts.c.id).where(alerts.c.source_id == source_id)).scalar()
+        return None if found is None else int(found)
 
     def after(self, cursor: int, limit: int = 100) -> list[StoredAlert]:
         """The alerts after ``cursor`` whose payload is kept, opened; an expired one is skipped (it was consumed)."""

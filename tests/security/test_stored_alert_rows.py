@@ -232,3 +232,41 @@ def test_a_sealing_killed_between_rows_is_finished_by_the_next_start(postgres_da
         assert [a.payload for a in store.after(0, limit=total)] == payloads
     finally:
         store.dispose()
+
+
+@pytest.mark.postgres
+def test_one_alert_delivered_to_two_replicas_at_once_is_stored_once(postgres_database: Callable[[], str]) -> None:
+    """The monitoring system delivering one alert (its source id) to two replicas at once: the replica whose
+    insert waits on the other's answers with the stored alert's id (not created), rather than failing the
+    delivery on the unique source id."""
+    database = postgres_database()
+    url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{database}"
+    first = AlertStore(url, KEY)
+    second = AlertStore(url, KEY)
+    results: list[tuple[int, bool]] = []
+    errors: list[BaseException] = []
+
+    def deliver() -> None:
+        try:
+            results.append(second.add({"service": "payments"}, source_id="pd-incident-1"))
+        except BaseException as exc:  # noqa: BLE001 - reported by the test
+            errors.append(exc)
+
+    try:
+        with first.engine.begin() as conn:  # the first replica's insert, not committed yet
+            at = datetime(2024, 10, 15, 14, 46)
+            stored = conn.execute(sa.text(
+                "INSERT INTO hfit_alerts (source_id, received_at, occurred_at, payload) "
+                "VALUES ('pd-incident-1', :at, :at, '') RETURNING id"), {"at": at}).scalar_one()
+            thread = threading.Thread(target=deliver)
+            thread.start()
+            for _ in range(200):
+                if _waiting_on_locks(database) >= 1:
+                    break
+                time.sleep(0.05)
+        thread.join(30)
+        assert not errors, [type(e).__name__ for e in errors]
+        assert results == [(stored, False)]
+    finally:
+        first.dispose()
+        second.dispose()
