@@ -112,3 +112,63 @@ def test_two_replicas_rewriting_at_once_both_finish_and_keep_no_value(
         assert all(str(v).startswith(PARAMETER_DIGEST) for p in params for v in p.values())
     finally:
         db.dispose()
+
+
+@pytest.mark.postgres
+def test_a_rewrite_killed_between_rows_is_finished_by_the_next_start(
+        tmp_path: Path, postgres_database: Callable[[], str]) -> None:
+    """A service killed while rewriting (its first batch committed, the second waiting on a row another
+    transaction holds) leaves each build as stored or rewritten whole, records no finished rewrite, and the next
+    start rewrites the rest: no value left, every row's digests those one rewrite gives."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import psycopg
+
+    from hfit_api import stored_params
+    from tests.conftest import PG_ADMIN
+
+    database = postgres_database()
+    url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{database}"
+    settings = _settings(tmp_path, url)
+    total = stored_params.BATCH_ROWS + 100
+    db = StateDB(url)
+    builds = [_build({"who": f"{i}.{EMAIL}"}) for i in range(total)]
+    with db.session() as session:
+        session.add_all(builds)
+    ids = sorted(b.id for b in builds)
+    script = ("import sys; from pathlib import Path; from hfit_api.state import StateDB; "
+              "from hfit_api.stored_params import rewrite_stored_params; "
+              "from tests.security.test_stored_param_rows import SPECS, _settings; "
+              "rewrite_stored_params(_settings(Path(sys.argv[2]), sys.argv[1]), StateDB(sys.argv[1]), lambda: SPECS)")
+    holder = sa.create_engine(url)
+    try:
+        with holder.begin() as conn:
+            conn.execute(sa.text("SELECT id FROM builds WHERE id = :id FOR UPDATE"),
+                         {"id": ids[stored_params.BATCH_ROWS + 50]})
+            child = subprocess.Popen([sys.executable, "-c", script, url, str(tmp_path)], cwd=Path.cwd(),
+                                     env={**os.environ, "HFIT_MASKING_KEY": TEST_MASKING_KEY})
+            for _ in range(600):
+                with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
+                    waiting = admin.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND "
+                                            "wait_event_type = 'Lock'", [database]).fetchone()[0]
+                if waiting or child.poll() is not None:
+                    break
+                time.sleep(0.05)
+            assert waiting and child.poll() is None
+            child.send_signal(signal.SIGKILL)
+            child.wait(10)
+        with db.session() as session:
+            params = {b.id: b.params for b in session.scalars(sa.select(Build))}
+        assert all(str(params[i]["who"]).startswith(PARAMETER_DIGEST) for i in ids[: stored_params.BATCH_ROWS])
+        assert all(EMAIL in params[i]["who"] for i in ids[stored_params.BATCH_ROWS:])
+    finally:
+        holder.dispose()
+    try:
+        assert rewrite_stored_params(settings, db, lambda: SPECS) == 100
+        assert EMAIL not in _dump(db)
+    finally:
+        db.dispose()
