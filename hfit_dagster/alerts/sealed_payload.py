@@ -11,29 +11,16 @@ which holds the same masking key, opens it in memory to match templates and deri
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
-import os
 from typing import Any
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-
 from hfit_dagster.errors import BuildError
+from hfit_dagster.sealing import NotOpened, Sealer
 
-SEALED_PREFIX = "hfit-sealed-alert-v1:"
-_KEY_LABEL = b"hfit/sealed-alert-payload"
-_NONCE_BYTES = 12
+SEALER = Sealer("hfit-sealed-alert-v1:", b"hfit/sealed-alert-payload")
+SEALED_PREFIX = SEALER.prefix
 _HINT = ("give the alert sensor's code location the HFIT_MASKING_KEY of the service that received the alerts, or "
          "have the alerts sent again")
-
-
-def _cipher(masking_key: bytes) -> AESGCM:
-    key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_KEY_LABEL).derive(masking_key)
-    return AESGCM(key)
 
 
 def _bound_to(source_id: str | None, alert_id: int | None) -> bytes:
@@ -43,17 +30,15 @@ def _bound_to(source_id: str | None, alert_id: int | None) -> bytes:
 
 
 def is_sealed(stored: str) -> bool:
-    return stored.startswith(SEALED_PREFIX)
+    return SEALER.is_sealed(stored)
 
 
 def seal_payload(source_id: str | None, payload: dict[str, Any], masking_key: bytes,
                  alert_id: int | None = None) -> str:
     """``payload`` of the alert known as ``source_id`` (stored in row ``alert_id``, which the store always gives;
     without it, the older text bound to the source id alone) as text only the holders of ``masking_key`` open."""
-    nonce = os.urandom(_NONCE_BYTES)
     plain = json.dumps(payload, sort_keys=True, ensure_ascii=False).encode()
-    sealed = _cipher(masking_key).encrypt(nonce, plain, _bound_to(source_id, alert_id))
-    return SEALED_PREFIX + base64.urlsafe_b64encode(nonce + sealed).decode("ascii")
+    return SEALER.seal(plain, masking_key, _bound_to(source_id, alert_id))
 
 
 def open_payload(alert_id: int, source_id: str | None, sealed: str, masking_key: bytes) -> dict[str, Any]:
@@ -63,13 +48,9 @@ def open_payload(alert_id: int, source_id: str | None, sealed: str, masking_key:
         raise BuildError(f"alert {alert_id}'s stored payload is not sealed ({SEALED_PREFIX}...)",
                          hint="start the hfit service once: it seals the payloads stored before they were sealed")
     try:
-        raw = base64.urlsafe_b64decode(sealed[len(SEALED_PREFIX):].encode("ascii"))
-        cipher = _cipher(masking_key)
-        try:
-            plain = cipher.decrypt(raw[:_NONCE_BYTES], raw[_NONCE_BYTES:], _bound_to(source_id, alert_id))
-        except InvalidTag:  # sealed before payloads were bound to their row: bound to the source id alone
-            plain = cipher.decrypt(raw[:_NONCE_BYTES], raw[_NONCE_BYTES:], _bound_to(source_id, None))
-    except (InvalidTag, ValueError, binascii.Error):
+        # bound to its row, or (sealed before payloads were bound to their row) to the source id alone
+        plain = SEALER.open(sealed, masking_key, _bound_to(source_id, alert_id), _bound_to(source_id, None))
+    except NotOpened:
         raise BuildError(f"alert {alert_id}'s sealed payload does not open: sealed with another masking key, for "
                          "another alert, or altered", hint=_HINT) from None
     payload = json.loads(plain)

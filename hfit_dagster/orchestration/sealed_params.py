@@ -10,29 +10,16 @@ open. The tables step opens them in memory before it resolves the parameters (``
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
-import os
 from collections.abc import Mapping
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-
 from hfit_dagster.errors import BuildError
+from hfit_dagster.sealing import NotOpened, Sealer
 
-SEALED_PREFIX = "hfit-sealed-v1:"
-_KEY_LABEL = b"hfit/sealed-build-params"
-_NONCE_BYTES = 12
+SEALER = Sealer("hfit-sealed-v1:", b"hfit/sealed-build-params")
+SEALED_PREFIX = SEALER.prefix
 _HINT = ("give the code location the HFIT_MASKING_KEY of the service that requested the build, and request the "
          "build again")
-
-
-def _cipher(masking_key: bytes) -> AESGCM:
-    key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_KEY_LABEL).derive(masking_key)
-    return AESGCM(key)
 
 
 def _bound_to(template: str) -> bytes:
@@ -41,22 +28,19 @@ def _bound_to(template: str) -> bytes:
 
 def seal_params(template: str, params: Mapping[str, str], masking_key: bytes) -> str:
     """``params`` of a build of ``template`` as text only the holders of ``masking_key`` can open."""
-    nonce = os.urandom(_NONCE_BYTES)
     plain = json.dumps(dict(params), sort_keys=True, ensure_ascii=False).encode()
-    sealed = _cipher(masking_key).encrypt(nonce, plain, _bound_to(template))
-    return SEALED_PREFIX + base64.urlsafe_b64encode(nonce + sealed).decode("ascii")
+    return SEALER.seal(plain, masking_key, _bound_to(template))
 
 
 def open_params(template: str, sealed: str, masking_key: bytes) -> dict[str, str]:
     """The parameters ``seal_params`` sealed; BuildError (naming no value) when the text does not open with this
     key for this template: another key, another template's parameters, or an altered or truncated text."""
-    if not sealed.startswith(SEALED_PREFIX):
+    if not SEALER.is_sealed(sealed):
         raise BuildError(f"the build's sealed parameters are not in hfit's sealed format ({SEALED_PREFIX}...)",
                          hint="launch from the launchpad with 'params' and leave 'sealed_params' out")
     try:
-        raw = base64.urlsafe_b64decode(sealed[len(SEALED_PREFIX):].encode("ascii"))
-        plain = _cipher(masking_key).decrypt(raw[:_NONCE_BYTES], raw[_NONCE_BYTES:], _bound_to(template))
-    except (InvalidTag, ValueError, binascii.Error):
+        plain = SEALER.open(sealed, masking_key, _bound_to(template))
+    except NotOpened:
         raise BuildError(f"the build's sealed parameters do not open for template {template}: sealed with another "
                          "masking key, for another template, or altered", hint=_HINT) from None
     params = json.loads(plain)

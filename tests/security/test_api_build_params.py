@@ -22,22 +22,9 @@ from hfit_dagster.package.manifest import PARAMETER_DIGEST, parameter_digests
 from hfit_dagster.template.builtins import BUILTINS, prepare_build
 from tests.api.routes.conftest import InProcessApi, ScriptedLauncher, service_settings
 from tests.conftest import TEST_MASKING_KEY
+from tests.security.customer_lookup import CUSTOMER, LOOKUP, TEMPLATE
 
-TEMPLATE = "customer-lookup"
-LOOKUP = f"""templateName: {TEMPLATE}
-description: A customer's record, looked up by email or id for a support case.
-status: approved
-owner: support
-parameters:
-  who: {{type: str, default: "nobody@example.invalid"}}
-  customer_ids: {{type: "list[int]", default: "1"}}
-exports:
-  customers:
-    provider: PROD_REPLICA
-    query: SELECT * FROM customers WHERE email = :who OR id IN :customer_ids
-"""
 EMAIL = "alice.lookup@example.com"
-CUSTOMER = "12847"
 BUILDS = f"/packages/{TEMPLATE}/builds"
 
 
