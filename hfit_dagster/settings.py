@@ -40,7 +40,8 @@ class HfitSettings(BaseSettings):
     batch_rows: int = 32_768
     fast_read: bool = Field(default=True, description="Read MySQL/MariaDB results with the vectorized decoder "
                             "(extract/mysql_fast.py) and PostgreSQL results as binary COPY (extract/postgres_fast.py: "
-                            "decoded by compiled loops, or by ADBC on an encrypted connection); false reads through SQLAlchemy row by row, the reference path")
+                            "decoded by compiled loops, or by ADBC on an encrypted connection); false reads through "
+                            "SQLAlchemy row by row, the reference path")
     providers: dict[str, str] = Field(default_factory=dict)
     provider_readers: dict[str, list[str]] = Field(
         default_factory=dict,
