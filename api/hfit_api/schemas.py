@@ -233,8 +233,10 @@ class AlertPublic(BaseModel):
     source_id: str | None = Field(description="the sender's alert id, or 'signature:<hex>' for an alert without one")
     received_at: datetime
     occurred_at: datetime = Field(description="the time the alert names (its 'at'), else when it arrived")
-    status: Literal["pending", "consumed", "expired"] = Field(
+    status: Literal["pending", "consumed", "expired", "unopened"] = Field(
         description="pending: not yet seen by the alert sensor; consumed: the sensor asked its runs; expired: "
-        "consumed, and its payload dropped after the retention period")
+        "consumed, and its payload dropped after the retention period; unopened: its sealed payload did not open "
+        "with the masking key that opened others (altered, or sealed under an earlier key), so it was dropped and "
+        "no run asked")
     consumed_at: datetime | None
     templates: list[str] = Field(description="templates the sensor asked a run of for this alert")

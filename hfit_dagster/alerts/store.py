@@ -8,7 +8,10 @@ matching template however often the sensor ticks or restarts. An alert that carr
 A payload names people (e-mails, customer ids, a summary quoting them), so it is stored sealed
 (``sealed_payload.py``) and opened in memory by the sensor only. The sensor marks what it consumed (when, and
 the templates it asked runs of); a consumed alert received longer ago than the retention period loses its
-payload (emptied), and keeps what a governance listing shows: id, source id, times, status, templates.
+payload (emptied), and keeps what a governance listing shows: id, source id, times, status, templates. A payload
+that does not open with a masking key that opens others (altered in the database, or sealed under an earlier key)
+is marked ``unopened`` by the sensor and emptied at once: no run can come of it, and it must not hold back the
+alerts after it.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from typing import Any, Literal
 import sqlalchemy as sa
 
 from hfit_dagster.alerts.sealed_payload import SEALED_PREFIX, is_sealed, open_payload, seal_payload
+from hfit_dagster.errors import BuildError
 from hfit_dagster.settings import load_settings
 
 log = logging.getLogger("hfit_dagster.alerts.store")
@@ -41,9 +45,10 @@ alerts = sa.Table(
     sa.Column("consumed_at", sa.DateTime, nullable=True),
     sa.Column("templates", sa.Text, nullable=True),
     sa.Column("payload_dropped_at", sa.DateTime, nullable=True),
+    sa.Column("unopened_at", sa.DateTime, nullable=True),
 )
 
-AlertStatus = Literal["pending", "consumed", "expired"]
+AlertStatus = Literal["pending", "consumed", "expired", "unopened"]
 
 
 @dataclass(frozen=True)
@@ -53,6 +58,28 @@ class StoredAlert:
     received_at: datetime
     occurred_at: datetime
     payload: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class UnopenedAlert:
+    """A kept payload that does not open with the store's key; ``sealed`` is false for one stored as received
+    (which the service seals at its start)."""
+
+    id: int
+    sealed: bool
+
+
+@dataclass(frozen=True)
+class PendingAlerts:
+    """The alerts after a cursor whose payload is kept: those that open, and those that do not, in id order."""
+
+    opened: list[StoredAlert]
+    unopened: list[UnopenedAlert]
+
+    @property
+    def last_id(self) -> int | None:
+        ids = [alert.id for alert in self.opened] + [alert.id for alert in self.unopened]
+        return max(ids) if ids else None
 
 
 @dataclass(frozen=True)
@@ -136,14 +163,45 @@ class AlertStore:
         return None if found is None else int(found)
 
     def after(self, cursor: int, limit: int = 100) -> list[StoredAlert]:
-        """The alerts after ``cursor`` whose payload is kept, opened; an expired one is skipped (it was consumed)."""
+        """The alerts after ``cursor`` whose payload is kept, opened; an expired or unopened one is skipped (the
+        sensor has handled it); BuildError, naming the alert, when a payload does not open."""
+        return [self._opened(row) for row in self._kept_after(cursor, limit)]
+
+    def pending(self, cursor: int, limit: int = 100) -> PendingAlerts:
+        """The alerts after ``cursor`` whose payload is kept, split into those that open and those that do not
+        (their ids only: nothing of an unopened payload is read)."""
+        opened: list[StoredAlert] = []
+        unopened: list[UnopenedAlert] = []
+        for row in self._kept_after(cursor, limit):
+            try:
+                opened.append(self._opened(row))
+            except BuildError:
+                unopened.append(UnopenedAlert(id=row.id, sealed=is_sealed(row.payload)))
+        return PendingAlerts(opened=opened, unopened=unopened)
+
+    def _kept_after(self, cursor: int, limit: int) -> list[sa.Row[Any]]:
         with self.engine.connect() as conn:
-            rows = conn.execute(
+            return list(conn.execute(
                 sa.select(alerts).where(alerts.c.id > cursor, alerts.c.payload != DROPPED)
                 .order_by(alerts.c.id).limit(limit)
-            ).fetchall()
-        return [StoredAlert(id=r.id, source_id=r.source_id, received_at=r.received_at, occurred_at=r.occurred_at,
-                            payload=open_payload(r.id, r.source_id, r.payload, self._key)) for r in rows]
+            ).fetchall())
+
+    def _opened(self, row: sa.Row[Any]) -> StoredAlert:
+        return StoredAlert(id=row.id, source_id=row.source_id, received_at=row.received_at,
+                           occurred_at=row.occurred_at, payload=open_payload(row.id, row.source_id, row.payload,
+                                                                             self._key))
+
+    def mark_unopened(self, ids: Sequence[int]) -> None:
+        """Alerts ``ids`` hold a payload that does not open with a key that opens others: their payload is emptied
+        (no run can come of it, and it is never read again) and they are listed as ``unopened``."""
+        if not ids:
+            return
+        now = _now()
+        with self.engine.begin() as conn:
+            conn.execute(alerts.update().where(alerts.c.id.in_(list(ids))).values(
+                payload=DROPPED, payload_dropped_at=now, unopened_at=now,
+                consumed_at=sa.func.coalesce(alerts.c.consumed_at, now),
+                templates=sa.func.coalesce(alerts.c.templates, "")))
 
     def mark_consumed(self, through: int, templates: Mapping[int, Sequence[str]]) -> None:
         """Alerts up to id ``through`` are consumed by the sensor; ``templates`` names, per alert it looked at, the
@@ -169,7 +227,8 @@ class AlertStore:
     def summaries(self, limit: int = 100, before: int | None = None) -> list[AlertSummary]:
         """The newest alerts (below id ``before``), without their payloads."""
         columns = [alerts.c.id, alerts.c.source_id, alerts.c.received_at, alerts.c.occurred_at,
-                   alerts.c.consumed_at, alerts.c.templates, (alerts.c.payload == DROPPED).label("dropped")]
+                   alerts.c.consumed_at, alerts.c.templates, alerts.c.unopened_at,
+                   (alerts.c.payload == DROPPED).label("dropped")]
         statement = sa.select(*columns).order_by(alerts.c.id.desc()).limit(limit)
         if before is not None:
             statement = statement.where(alerts.c.id < before)
@@ -177,7 +236,7 @@ class AlertStore:
             rows = conn.execute(statement).fetchall()
         return [AlertSummary(
             id=r.id, source_id=r.source_id, received_at=r.received_at, occurred_at=r.occurred_at,
-            status="expired" if r.dropped else "consumed" if r.consumed_at is not None else "pending",
+            status=_status(r.unopened_at is not None, r.dropped, r.consumed_at is not None),
             consumed_at=r.consumed_at, templates=[name for name in (r.templates or "").split(",") if name],
         ) for r in rows]
 
@@ -225,6 +284,14 @@ class AlertStore:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def _status(unopened: bool, dropped: bool, consumed: bool) -> AlertStatus:
+    if unopened:
+        return "unopened"
+    if dropped:
+        return "expired"
+    return "consumed" if consumed else "pending"
 
 
 def _json_object(text: str) -> dict[str, Any] | None:

@@ -12,6 +12,12 @@ template only. A payload whose parameters the template refuses is logged without
 The store keeps payloads sealed (``alerts/sealed_payload.py``); the sensor opens them in memory with the same
 masking key, records which alerts it consumed and for which templates, and empties the payloads of consumed alerts
 older than ``alert_retention_days``.
+
+A payload that does not open is handled per alert. When another payload of the same tick opens, the key is right and
+that one was altered in the database or sealed under an earlier key: it is marked ``unopened`` (payload emptied,
+never read again), logged by its id, and the later alerts go on. When none of the tick's payloads opens, the key
+most likely differs from the service's: nothing is marked, the cursor stays, and the alerts are read again once
+the key is right. A missing masking key fails the tick, the cursor staying too.
 """
 
 from datetime import timedelta
@@ -20,7 +26,7 @@ from typing import Any
 import dagster as dg
 
 from hfit_dagster.alerts.matching import matches, params_for
-from hfit_dagster.alerts.store import AlertStore, StoredAlert
+from hfit_dagster.alerts.store import AlertStore, PendingAlerts, StoredAlert
 from hfit_dagster.errors import ParameterError
 from hfit_dagster.orchestration.parameter_refusals import without_value
 from hfit_dagster.orchestration.resources import HfitResource, job_name, sealed_run_config_for
@@ -44,10 +50,19 @@ def build_alert_sensor(specs: list[TemplateSpec], jobs: list[Any],
         key = settings.masking_key_bytes()
         store = AlertStore(settings.state_database_url, key)
         try:
-            new = store.after(int(context.cursor or 0), limit=batch)
-            requests = _run_requests(context, triggered, new, key)
-            cursor = str(new[-1].id) if new else context.cursor
-            templates: dict[int, list[str]] = {alert.id: [] for alert in new}
+            pending = store.pending(int(context.cursor or 0), limit=batch)
+            if pending.unopened and not pending.opened:
+                held = _held_reason(pending)
+                context.log.warning(held)
+                store.drop_expired_payloads(timedelta(days=settings.alert_retention_days))
+                return dg.SensorResult(skip_reason=held, cursor=context.cursor)
+            for alert in pending.unopened:
+                context.log.warning(f"alert {alert.id}'s stored payload does not open with this masking key (altered, "
+                                    "or sealed under an earlier key): marked unopened, its payload dropped, no run")
+            store.mark_unopened([alert.id for alert in pending.unopened])
+            requests = _run_requests(context, triggered, pending.opened, key)
+            cursor = str(pending.last_id) if pending.last_id is not None else context.cursor
+            templates: dict[int, list[str]] = {alert.id: [] for alert in pending.opened}
             for request in requests:
                 templates[int(request.tags["hfit/alert"])].append(request.tags["hfit/template"])
             if cursor:
@@ -58,6 +73,16 @@ def build_alert_sensor(specs: list[TemplateSpec], jobs: list[Any],
         return dg.SensorResult(run_requests=requests, cursor=cursor)
 
     return alerts_sensor
+
+
+def _held_reason(pending: PendingAlerts) -> str:
+    """Why a tick none of whose pending payloads opens holds its cursor (counts only, never a value)."""
+    count = len(pending.unopened)
+    if not any(alert.sealed for alert in pending.unopened):
+        return (f"{count} pending alert payload(s) are stored as received, not sealed: start the hfit service once "
+                "(it seals them); the alerts are held until then")
+    return (f"none of the {count} pending alert payload(s) opens with this code location's masking key: it likely "
+            "differs from the service's HFIT_MASKING_KEY; the alerts are held until the keys match")
 
 
 def _run_requests(context: dg.SensorEvaluationContext, triggered: list[TemplateSpec], new: list[StoredAlert],

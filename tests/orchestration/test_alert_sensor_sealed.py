@@ -10,6 +10,7 @@ from pathlib import Path
 import dagster as dg
 import pyarrow.parquet as pq
 import pytest
+import sqlalchemy as sa
 
 from hfit_dagster.alerts.store import AlertStore
 from hfit_dagster.definitions import build_definitions
@@ -63,9 +64,10 @@ def _post_alert(payload: dict[str, object]) -> int:
         store.dispose()
 
 
-def _tick(defs: dg.Definitions, home: Path, instance: dg.DagsterInstance) -> dg.SensorResult:
+def _tick(defs: dg.Definitions, home: Path, instance: dg.DagsterInstance,
+          cursor: str | None = None) -> dg.SensorResult:
     context = dg.build_sensor_context(instance=instance, resources={"hfit": HfitResource(home=str(home))},
-                                      definitions=defs)
+                                      definitions=defs, cursor=cursor)
     return defs.resolve_sensor_def(SENSOR_NAME).evaluate_tick(context)
 
 
@@ -125,3 +127,110 @@ def test_an_alert_whose_parameters_do_not_fit_is_logged_without_its_value(
     assert len(warnings) == 1
     assert f"alert {alert_id}" in warnings[0] and "customer_ids" in warnings[0] and "expects int" in warnings[0]
     assert "bob.refused" not in logged.err + logged.out
+
+
+EARLIER_KEY = b"an-earlier-masking-key-not-secret"
+
+
+def _seal_under_earlier_key(payload: dict[str, object]) -> int:
+    """An alert stored by a service whose masking key has since been rotated."""
+    store = AlertStore(load_settings().state_database_url, EARLIER_KEY)
+    try:
+        return store.add(payload)[0]
+    finally:
+        store.dispose()
+
+
+def _alter_payload(alert_id: int) -> None:
+    """One character of the alert's sealed payload changed in the database."""
+    engine = sa.create_engine(load_settings().state_database_url)
+    try:
+        with engine.begin() as conn:
+            sealed = conn.execute(sa.text("SELECT payload FROM hfit_alerts WHERE id = :id"), {"id": alert_id}).scalar()
+            middle = len(sealed) // 2
+            altered = sealed[:middle] + ("B" if sealed[middle] == "A" else "A") + sealed[middle + 1:]
+            conn.execute(sa.text("UPDATE hfit_alerts SET payload = :p WHERE id = :id"), {"p": altered, "id": alert_id})
+    finally:
+        engine.dispose()
+
+
+def _statuses() -> dict[int, str]:
+    store = AlertStore(load_settings().state_database_url)
+    try:
+        return {summary.id: summary.status for summary in store.summaries()}
+    finally:
+        store.dispose()
+
+
+def _stored_payloads() -> dict[int, str]:
+    engine = sa.create_engine(load_settings().state_database_url)
+    try:
+        with engine.connect() as conn:
+            return {int(r.id): str(r.payload) for r in conn.execute(sa.text("SELECT id, payload FROM hfit_alerts"))}
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize("damage", ["altered in the database", "sealed under an earlier key"])
+def test_an_alert_whose_payload_does_not_open_is_marked_and_the_later_alerts_still_run(
+        hfit_home: Path, templates_dir: Path, damage: str, capfd: pytest.CaptureFixture[str]) -> None:
+    """An alert whose sealed payload does not open (altered in the state database, or sealed before the masking key
+    was rotated) between two that do: the two get their runs and the cursor moves past all three; the bad one asks
+    no run, is listed as unopened with its payload dropped, is logged by its id only, and is never read again, even
+    by a sensor whose cursor was lost."""
+    bad_email = "mallory.unopened@example.com"
+    first = _post_alert({"service": "payments", "customer": {"email": "first@example.com"}, "customer_ids": [1]})
+    bad_payload = {"service": "payments", "customer": {"email": bad_email}, "customer_ids": [2]}
+    if damage == "altered in the database":
+        bad = _post_alert(bad_payload)
+        _alter_payload(bad)
+    else:
+        bad = _seal_under_earlier_key(bad_payload)
+    last = _post_alert({"service": "payments", "customer": {"email": "last@example.com"}, "customer_ids": [3]})
+    defs = build_definitions(templates_dir, home=hfit_home)
+    instance = dg.DagsterInstance.ephemeral()
+    capfd.readouterr()
+
+    result = _tick(defs, hfit_home, instance)
+    assert [r.run_key for r in result.run_requests] == [f"alert-{first}-alert-contact", f"alert-{last}-alert-contact"]
+    assert result.cursor == str(last)
+    logged = capfd.readouterr()
+    [line] = [line for line in logged.err.splitlines() if "does not open" in line]
+    assert f"alert {bad}'s" in line and "marked unopened" in line
+    assert "mallory" not in logged.err + logged.out
+    assert _statuses() == {first: "consumed", bad: "unopened", last: "consumed"}
+    assert _stored_payloads()[bad] == ""
+
+    assert _tick(defs, hfit_home, instance, result.cursor).run_requests == []
+    lost = _tick(defs, hfit_home, instance)  # the good ones' run keys again (Dagster launches each once), not the bad
+    assert sorted(r.run_key for r in lost.run_requests) == [f"alert-{first}-alert-contact",
+                                                             f"alert-{last}-alert-contact"]
+    assert _statuses()[bad] == "unopened"
+
+
+def test_alerts_none_of_which_opens_hold_the_cursor_with_one_line_until_the_key_is_right(
+        hfit_home: Path, templates_dir: Path, capfd: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Alerts all sealed under another masking key than the code location's (the service's key differs from the
+    sensor's): no run is asked, no alert is marked or loses its payload, the cursor stays, and the tick logs one
+    line saying the key likely differs (no value); once the code location has the service's key, every alert runs."""
+    email = "held.alert@example.com"
+    ids = [_seal_under_earlier_key({"service": "payments", "customer": {"email": email}, "customer_ids": [n]})
+           for n in (1, 2)]
+    before = _stored_payloads()
+    defs = build_definitions(templates_dir, home=hfit_home)
+    capfd.readouterr()
+
+    result = _tick(defs, hfit_home, dg.DagsterInstance.ephemeral())
+    assert result.run_requests == [] and result.cursor is None
+    logged = capfd.readouterr()
+    [line] = [line for line in logged.err.splitlines() if "masking key" in line]
+    assert "none of the 2 pending alert payload(s) opens" in line and "likely differs" in line
+    assert "held.alert" not in logged.err + logged.out
+    assert _stored_payloads() == before
+    assert _statuses() == {ids[0]: "pending", ids[1]: "pending"}
+
+    monkeypatch.setenv("HFIT_MASKING_KEY", EARLIER_KEY.decode())
+    opened = _tick(defs, hfit_home, dg.DagsterInstance.ephemeral())
+    assert [r.run_key for r in opened.run_requests] == [f"alert-{i}-alert-contact" for i in ids]
+    assert opened.cursor == str(ids[1])
