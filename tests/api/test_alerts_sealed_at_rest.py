@@ -233,3 +233,30 @@ def test_an_alert_stored_as_received_is_sealed_at_the_next_start(state_settings:
         assert service.stored() == before_restart
     finally:
         client.__exit__(None, None, None)
+
+
+def test_an_alert_whose_payload_does_not_open_is_listed_as_unopened(service: Service) -> None:
+    """An alert whose sealed payload was altered in the state database, between two received ones: the sensor asks
+    the runs of the two and GET /alerts lists the altered one as unopened, with no template, no payload kept and
+    none of its values shown."""
+    first = service.post(ALERT).json()["alert_id"]
+    altered = service.post({**ALERT, "id": "pd-incident-9002"}).json()["alert_id"]
+    last = service.post({**ALERT, "id": "pd-incident-9003"}).json()["alert_id"]
+    engine = sa.create_engine(service.settings.state_database_url)
+    try:
+        with engine.begin() as conn:
+            sealed = conn.execute(sa.text("SELECT payload FROM hfit_alerts WHERE id = :id"), {"id": altered}).scalar()
+            middle = len(sealed) // 2
+            changed = sealed[:middle] + ("B" if sealed[middle] == "A" else "A") + sealed[middle + 1:]
+            conn.execute(sa.text("UPDATE hfit_alerts SET payload = :p WHERE id = :id"), {"p": changed, "id": altered})
+    finally:
+        engine.dispose()
+
+    result = service.tick()
+    assert sorted(r.tags["hfit/alert"] for r in result.run_requests) == sorted([str(first), str(last)])
+    response = service.api.client.get("/alerts", headers=service.api.auth("greta", "admin"))
+    assert response.status_code == 200, response.text
+    _assert_no_personal_value(response.text)
+    assert [(a["id"], a["status"], a["templates"]) for a in response.json()] == [
+        (last, "consumed", [TEMPLATE]), (altered, "unopened", []), (first, "consumed", [TEMPLATE])]
+    assert {row["id"]: row["payload"] for row in service.stored()}[altered] == ""
