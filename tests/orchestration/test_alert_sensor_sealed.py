@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from datetime import datetime
 from pathlib import Path
 
 import dagster as dg
@@ -234,3 +235,29 @@ def test_alerts_none_of_which_opens_hold_the_cursor_with_one_line_until_the_key_
     opened = _tick(defs, hfit_home, dg.DagsterInstance.ephemeral())
     assert [r.run_key for r in opened.run_requests] == [f"alert-{i}-alert-contact" for i in ids]
     assert opened.cursor == str(ids[1])
+
+
+def test_alerts_stored_as_received_are_held_until_the_service_seals_them(
+        hfit_home: Path, templates_dir: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    """Alerts an older service stored as received (plain JSON, not yet sealed by a start of the new service) are
+    neither run nor dropped: the cursor stays and the tick's one line says to start the service, without a value."""
+    _post_alert({"service": "payments"})  # the table, in its current shape
+    engine = sa.create_engine(load_settings().state_database_url)
+    plain = json.dumps({"service": "payments", "customer": {"email": "plain.held@example.com"}})
+    try:
+        with engine.begin() as conn:
+            conn.execute(sa.text("DELETE FROM hfit_alerts"))
+            conn.execute(sa.text("INSERT INTO hfit_alerts (received_at, occurred_at, payload) VALUES (:at, :at, :p)"),
+                         {"at": datetime(2024, 10, 15, 14, 46), "p": plain})
+    finally:
+        engine.dispose()
+    defs = build_definitions(templates_dir, home=hfit_home)
+    capfd.readouterr()
+
+    result = _tick(defs, hfit_home, dg.DagsterInstance.ephemeral())
+    assert result.run_requests == [] and result.cursor is None
+    logged = capfd.readouterr()
+    [line] = [line for line in logged.err.splitlines() if "not sealed" in line]
+    assert "start the hfit service" in line
+    assert "plain.held" not in logged.err + logged.out
+    assert list(_stored_payloads().values()) == [plain]
