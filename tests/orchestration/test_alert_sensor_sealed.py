@@ -15,6 +15,7 @@ import sqlalchemy as sa
 
 from hfit_dagster.alerts.store import AlertStore
 from hfit_dagster.definitions import build_definitions
+from hfit_dagster.errors import MaskingError
 from hfit_dagster.orchestration.alert_sensor import SENSOR_NAME
 from hfit_dagster.orchestration.resources import HfitResource
 from hfit_dagster.orchestration.sealed_params import open_params
@@ -261,3 +262,19 @@ def test_alerts_stored_as_received_are_held_until_the_service_seals_them(
     assert "start the hfit service" in line
     assert "plain.held" not in logged.err + logged.out
     assert list(_stored_payloads().values()) == [plain]
+
+
+def test_a_code_location_without_a_masking_key_holds_every_alert(
+        hfit_home: Path, templates_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A sensor whose code location has no masking key fails its tick naming the setting to give, and marks no
+    alert: each stays pending with its payload, and runs once the key is given."""
+    alert_id = _post_alert({"service": "payments", "customer": {"email": "nokey@example.com"}, "customer_ids": [1]})
+    before = _stored_payloads()
+    defs = build_definitions(templates_dir, home=hfit_home)
+    monkeypatch.delenv("HFIT_MASKING_KEY")
+    with pytest.raises(MaskingError, match="set HFIT_MASKING_KEY"):
+        _tick(defs, hfit_home, dg.DagsterInstance.ephemeral())
+    assert _stored_payloads() == before and _statuses() == {alert_id: "pending"}
+    monkeypatch.setenv("HFIT_MASKING_KEY", TEST_MASKING_KEY)
+    [request] = _tick(defs, hfit_home, dg.DagsterInstance.ephemeral()).run_requests
+    assert request.run_key == f"alert-{alert_id}-alert-contact"
