@@ -3,7 +3,7 @@
 SQLite at ``<home>/state.db`` by default (``hfit admin`` and ``hfit serve`` in one checkout share it; the
 file is 0600 in a 0700 folder), any SQLAlchemy URL (PostgreSQL for several replicas) through
 ``HFIT_STATE_URL``. Tables are created on first use; there is no migration tool, so columns are only ever
-added, nullable, and ``_add_missing_columns`` adds them to an older database.
+added, nullable, and ``schema_upgrade.add_missing_columns`` adds them to an older database.
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+
+from hfit_dagster.schema_upgrade import add_missing_columns
 
 ROLES = ("viewer", "author", "approver", "admin")
 
@@ -191,7 +193,7 @@ class StateDB:
         if is_sqlite:
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
         Base.metadata.create_all(self.engine)
-        _add_missing_columns(self.engine)
+        add_missing_columns(self.engine, Base.metadata.sorted_tables)
         if database and database != ":memory:":
             for sidecar in (Path(f"{database}-wal"), Path(f"{database}-shm")):
                 if sidecar.exists():
@@ -214,20 +216,6 @@ def make_private(path: Path) -> None:
     path.parent.chmod(0o700)
     os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW, 0o600))
     path.chmod(0o600)
-
-
-def _add_missing_columns(engine: sa.Engine) -> None:
-    """Columns added to a table since a state database was created (all nullable), added in place."""
-    inspector = sa.inspect(engine)
-    with engine.begin() as conn:
-        for table in Base.metadata.sorted_tables:
-            present = {column["name"] for column in inspector.get_columns(table.name)}
-            for column in table.columns:
-                if column.name not in present and column.nullable:
-                    # identifiers quoted by the dialect's preparer, the column rendered by SQLAlchemy's DDL compiler
-                    added = sa.schema.CreateColumn(column).compile(dialect=engine.dialect)
-                    table_name = engine.dialect.identifier_preparer.format_table(table)
-                    conn.execute(sa.text(f"ALTER TABLE {table_name} ADD COLUMN {added}"))
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -27,6 +27,7 @@ import sqlalchemy as sa
 
 from hfit_dagster.alerts.sealed_payload import SEALED_PREFIX, is_sealed, open_payload, seal_payload
 from hfit_dagster.errors import BuildError
+from hfit_dagster.schema_upgrade import add_missing_columns
 from hfit_dagster.settings import load_settings
 
 log = logging.getLogger("hfit_dagster.alerts.store")
@@ -123,7 +124,7 @@ class AlertStore:
         self._given_key = masking_key
         self.engine = sa.create_engine(url)
         _create_table(self.engine)
-        _add_missing_columns(self.engine)
+        add_missing_columns(self.engine, [alerts])
 
     @property
     def _key(self) -> bytes:
@@ -310,19 +311,3 @@ def _create_table(engine: sa.Engine) -> None:
     except sa.exc.DBAPIError:
         if not sa.inspect(engine).has_table(alerts.name):
             raise
-
-
-def _add_missing_columns(engine: sa.Engine) -> None:
-    """Columns added to the alert table since a state database was created (all nullable), added in place; a
-    column another replica of the service added at the same time is not an error."""
-    present = {column["name"] for column in sa.inspect(engine).get_columns(alerts.name)}
-    missing = [column for column in alerts.columns if column.name not in present and column.nullable]
-    table_name = engine.dialect.identifier_preparer.format_table(alerts)
-    for column in missing:
-        added = sa.schema.CreateColumn(column).compile(dialect=engine.dialect)
-        try:
-            with engine.begin() as conn:
-                conn.execute(sa.text(f"ALTER TABLE {table_name} ADD COLUMN {added}"))
-        except sa.exc.DBAPIError:
-            if column.name not in {c["name"] for c in sa.inspect(engine).get_columns(alerts.name)}:
-                raise

@@ -71,14 +71,15 @@ def test_an_older_state_database_gets_its_missing_nullable_columns(tmp_path: Pat
     """A state database made before a column existed gains it in place."""
     import sqlalchemy as sa
 
-    from hfit_api.state import Base, _add_missing_columns
+    from hfit_api.state import Base
+    from hfit_dagster.schema_upgrade import add_missing_columns
 
     engine = sa.create_engine(f"sqlite:///{tmp_path / 'old.db'}")
     Base.metadata.create_all(engine)
     with engine.begin() as conn:
         conn.exec_driver_sql("ALTER TABLE templates DROP COLUMN approved_by")
         conn.exec_driver_sql("ALTER TABLE builds DROP COLUMN started_at")
-    _add_missing_columns(engine)
+    add_missing_columns(engine, Base.metadata.sorted_tables)
     inspector = sa.inspect(engine)
     assert "approved_by" in {c["name"] for c in inspector.get_columns("templates")}
     assert "started_at" in {c["name"] for c in inspector.get_columns("builds")}
