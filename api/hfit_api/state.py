@@ -17,6 +17,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
 from hfit_dagster.schema_upgrade import add_missing_columns
@@ -171,7 +172,8 @@ class AuditEntry(Base):
 
 
 class AppliedMigration(Base):
-    """A one-time rewrite of stored rows (``stored_params.py``) this database has had, so it runs once."""
+    """A one-time rewrite of stored rows (``stored_params.py``, ``stored_alerts.py``) this database has had, so it
+    runs once."""
 
     __tablename__ = "applied_migrations"
 
@@ -205,6 +207,20 @@ class StateDB:
         """One unit of work: committed when the block ends, rolled back on an exception."""
         with self._sessions() as session, session.begin():
             yield session
+
+    def migration_applied(self, name: str) -> bool:
+        """Whether the one-time rewrite ``name`` (an ``AppliedMigration``) is recorded as done."""
+        with self.session() as session:
+            return session.get(AppliedMigration, name) is not None
+
+    def record_migration(self, name: str) -> None:
+        """Record the one-time rewrite ``name`` as done; another replica recording it at the same time is not an
+        error."""
+        try:
+            with self.session() as session:
+                session.add(AppliedMigration(name=name))
+        except IntegrityError:
+            pass
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import logging
 
-from sqlalchemy.exc import IntegrityError
-
 from hfit_api.builds import has_masking_key
-from hfit_api.state import AppliedMigration, StateDB
+from hfit_api.state import StateDB
 from hfit_dagster.alerts.store import AlertStore
 from hfit_dagster.settings import HfitSettings
 
@@ -24,9 +22,8 @@ MIGRATION = "alert-payloads-sealed"
 
 def seal_stored_alerts(settings: HfitSettings, db: StateDB) -> int:
     """Seal the alert payloads still stored as received (once per database); returns how many were sealed."""
-    with db.session() as session:
-        if session.get(AppliedMigration, MIGRATION) is not None:
-            return 0
+    if db.migration_applied(MIGRATION):
+        return 0
     if not has_masking_key(settings):
         log.warning("alert payloads stored as received are not sealed: this service has no masking key "
                     "(set HFIT_MASKING_KEY; they are sealed at the next start)")
@@ -36,11 +33,7 @@ def seal_stored_alerts(settings: HfitSettings, db: StateDB) -> int:
         sealed = store.seal_plain_payloads()
     finally:
         store.dispose()
-    try:
-        with db.session() as session:
-            session.add(AppliedMigration(name=MIGRATION))
-    except IntegrityError:
-        pass  # another replica of the service finished it at the same time
+    db.record_migration(MIGRATION)
     if sealed:
         log.warning("sealed %d stored alert payload(s) that were kept as received", sealed)
     return sealed

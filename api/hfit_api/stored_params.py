@@ -20,10 +20,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
 
 from hfit_api.builds import as_manifest_json, has_masking_key, message_without_values, params_key, shown_params
-from hfit_api.state import AppliedMigration, AuditEntry, Build, StateDB
+from hfit_api.state import AuditEntry, Build, StateDB
 from hfit_dagster.errors import HfitError
 from hfit_dagster.package.manifest import PARAMETER_DIGEST, WITHHELD, parameter_digests
 from hfit_dagster.settings import HfitSettings
@@ -43,16 +42,11 @@ def rewrite_stored_params(settings: HfitSettings, db: StateDB,
     """Rewrite the build records and audit rows that still hold parameter values (once per database); returns how
     many rows were rewritten. ``templates`` gives the service's templates by name (how each types its values),
     read only when the database has not had the rewrite."""
-    with db.session() as session:
-        if session.get(AppliedMigration, MIGRATION) is not None:
-            return 0
+    if db.migration_applied(MIGRATION):
+        return 0
     specs = templates()
     rewritten = _rewrite_builds(settings, db, specs) + _rewrite_audit(settings, db, specs)
-    try:
-        with db.session() as session:
-            session.add(AppliedMigration(name=MIGRATION))
-    except IntegrityError:
-        pass  # another replica of the service finished it at the same time
+    db.record_migration(MIGRATION)
     if rewritten:
         log.warning("rewrote %d stored build record(s) and audit row(s) whose parameter values were kept as "
                     "given: they now hold keyed digests", rewritten)
