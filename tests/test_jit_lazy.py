@@ -5,14 +5,9 @@ same result as with compilation off (``NUMBA_DISABLE_JIT=1``)."""
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-
 import pytest
 
-from tests.conftest import REPO
+from tests.fresh_process import run_python
 
 pytestmark = pytest.mark.slow
 
@@ -34,11 +29,7 @@ print(json.dumps({"before": before, "after": "numba" in sys.modules, "digest": f
 
 
 def _probe(**env: str) -> dict[str, object]:
-    environment = {**os.environ, "PYTHONPATH": str(REPO), **env}
-    done = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, env=environment, cwd=REPO,
-                          timeout=300)
-    assert done.returncode == 0, done.stderr[-3000:]
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return run_python(PROBE, env=env)
 
 
 def test_importing_the_build_imports_no_numba_until_a_compiled_loop_runs() -> None:

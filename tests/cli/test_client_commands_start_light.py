@@ -4,13 +4,13 @@ while ``hfit doctor``, which connects to the sources, still loads and runs them.
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 from tests.conftest import REPO
+from tests.fresh_process import run_python
 
 # the CLI's commands parsed (``--help`` of a client command), then what the process imported
 HELP_AND_LIST_MODULES = """
@@ -26,11 +26,8 @@ print(json.dumps({"code": code, "imported": [name for name in heavy if name in s
 
 
 def _imported_by(tmp_path: Path, *argv: str) -> dict[str, object]:
-    environment = {**os.environ, "HFIT_HOME": str(tmp_path / "home"), "PYTHONPATH": str(REPO)}
-    done = subprocess.run([sys.executable, "-c", HELP_AND_LIST_MODULES, *argv], capture_output=True, text=True,
-                          env=environment, cwd=REPO, timeout=120)
-    assert done.returncode == 0, done.stderr[-3000:]
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return run_python(HELP_AND_LIST_MODULES, *argv, env={"HFIT_HOME": str(tmp_path / "home")},
+                      timeout=120)
 
 
 def test_client_commands_import_no_source_driver_arrow_or_numba(tmp_path: Path) -> None:

@@ -4,10 +4,6 @@ column that turns out to need it later still gets the analyzer's decision."""
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -15,7 +11,8 @@ import pytest
 
 from hfit_dagster.pipeline.local_build import build_package
 from hfit_dagster.template.loader import parse_template
-from tests.conftest import REPO, TEST_MASKING_KEY, fill_mariadb, mariadb_source_settings, mariadb_url
+from tests.conftest import TEST_MASKING_KEY, fill_mariadb, mariadb_source_settings, mariadb_url
+from tests.fresh_process import run_python
 
 pytestmark = pytest.mark.mariadb
 
@@ -64,12 +61,9 @@ def source(mariadb_database) -> str:
 
 
 def _build_in_fresh_process(template: str, database: str, home: Path) -> dict:
-    env = {**os.environ, "HFIT_HOME": str(home), "HFIT_MASKING_KEY": TEST_MASKING_KEY,
-           "HFIT_PROVIDER_SRC_URL": mariadb_url(database)}
-    done = subprocess.run([sys.executable, "-c", BUILD_AND_LIST_MODULES], input=template, capture_output=True,
-                          text=True, env=env, cwd=REPO, timeout=300)
-    assert done.returncode == 0, done.stderr[-2000:]
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return run_python(BUILD_AND_LIST_MODULES, stdin=template,
+                      env={"HFIT_HOME": str(home), "HFIT_MASKING_KEY": TEST_MASKING_KEY,
+                           "HFIT_PROVIDER_SRC_URL": mariadb_url(database)})
 
 
 @pytest.mark.slow
