@@ -46,6 +46,13 @@ def _psql(database: str, package: Path) -> None:
     assert loaded.returncode == 0, loaded.stderr.decode()[:500]
 
 
+
+def _use_postgres_source(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, database: str) -> None:
+    """Builds of this test read provider SRC from ``database`` in the local PostgreSQL, with their own home."""
+    monkeypatch.setenv("HFIT_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("HFIT_MASKING_KEY", TEST_MASKING_KEY)
+    monkeypatch.setenv("HFIT_PROVIDER_SRC_URL", f"postgresql+psycopg://postgres@127.0.0.1:5432/{database}")
+
 @pytest.mark.mariadb
 def test_an_enum_of_first_names_of_mariadb_is_masked_and_a_status_enum_kept(
         mariadb_database: Callable[[], str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -99,9 +106,7 @@ def test_a_postgres_enum_type_shared_by_a_masked_and_a_kept_column_is_one_faked_
         cur.executemany("INSERT INTO customers VALUES (%s, %s, %s)",
                         [(i, names[i % len(names)] if i % 9 else "unknown", "retail") for i in range(1, ROWS + 1)])
         conn.commit()
-    monkeypatch.setenv("HFIT_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("HFIT_MASKING_KEY", TEST_MASKING_KEY)
-    monkeypatch.setenv("HFIT_PROVIDER_SRC_URL", f"postgresql+psycopg://postgres@127.0.0.1:5432/{source}")
+    _use_postgres_source(monkeypatch, tmp_path, source)
     spec = parse_template("""
 templateName: privacy-shared-enum-type
 exports:
@@ -149,9 +154,7 @@ def test_labels_only_the_writer_replaces_are_named_after_their_postgres_type(
             cur.executemany(f"INSERT INTO {table} VALUES (%s, %s)",  # noqa: S608 - the test's own names
                             [(i, ("Europe", "Olivia", "Africa")[i % 3]) for i in range(1, 31)])
         conn.commit()
-    monkeypatch.setenv("HFIT_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("HFIT_MASKING_KEY", TEST_MASKING_KEY)
-    monkeypatch.setenv("HFIT_PROVIDER_SRC_URL", f"postgresql+psycopg://postgres@127.0.0.1:5432/{source}")
+    _use_postgres_source(monkeypatch, tmp_path, source)
     spec = parse_template("""
 templateName: privacy-shared-region-type
 exports:
@@ -197,9 +200,7 @@ def test_a_postgres_type_named_names_by_one_column_is_masked_in_every_column_of_
     name is anywhere in either package (the PostgreSQL build failed on the type, asking for a rule)."""
     source = postgres_database()
     names = _unlisted_names_type(source)
-    monkeypatch.setenv("HFIT_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("HFIT_MASKING_KEY", TEST_MASKING_KEY)
-    monkeypatch.setenv("HFIT_PROVIDER_SRC_URL", f"postgresql+psycopg://postgres@127.0.0.1:5432/{source}")
+    _use_postgres_source(monkeypatch, tmp_path, source)
     spec = parse_template("""
 templateName: privacy-type-named-by-one-column
 exports:
@@ -242,9 +243,7 @@ def test_a_postgres_type_masked_by_rule_and_kept_by_the_keep_default_fails_by_na
     in the error, and publishes nothing."""
     source = postgres_database()
     names = _unlisted_names_type(source)
-    monkeypatch.setenv("HFIT_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("HFIT_MASKING_KEY", TEST_MASKING_KEY)
-    monkeypatch.setenv("HFIT_PROVIDER_SRC_URL", f"postgresql+psycopg://postgres@127.0.0.1:5432/{source}")
+    _use_postgres_source(monkeypatch, tmp_path, source)
     spec = parse_template("""
 templateName: privacy-type-kept-and-masked
 exports:
