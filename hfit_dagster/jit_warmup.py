@@ -27,6 +27,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pymysql.converters as pymysql_converters
 
+from hfit_dagster.checks.digit_text import only_digits, separators_between_digits_dropped
 from hfit_dagster.checks.token_hashes import TokenPatterns, add_first_tokens, first_token_filter, tokens_of
 from hfit_dagster.extract.mysql_fast import _RowReader
 from hfit_dagster.extract.postgres_copy import _KINDS as _PG_KINDS
@@ -136,10 +137,13 @@ def warm_masking() -> None:
 
 
 def warm_leak_check() -> None:
-    """The leak check's token hashes: tokens of values, the searched patterns and the first-token filter."""
+    """The leak check's token hashes (tokens of values, the searched patterns and the first-token filter) and its
+    digit passes (separators between digits dropped, digits only)."""
     samples = (pa.array([t or "" for t in TEXTS], pa.string()), pa.array([n or "" for n in NAMES], pa.string()),
                pa.array(["", ""], pa.string()))
     for values in (layout for sample in samples for layout in _layouts(sample)):
+        separators_between_digits_dropped(values)
+        only_digits(values)
         tokens = tokens_of(values)
         if tokens.hashes.size:
             lengths = np.ones(tokens.hashes.size, dtype=np.int64)

@@ -28,8 +28,8 @@ from enum import IntEnum
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
+from hfit_dagster.checks.digit_text import digit_counts
 from hfit_dagster.checks.token_hashes import string_hashes, tokens_of
 from hfit_dagster.masking.operators.emails import EMAIL_DOMAINS
 from hfit_dagster.masking.operators.payment import CARD_TEST_PREFIX
@@ -151,8 +151,7 @@ def chance_unchanged(operator: str, values: pa.Array) -> np.ndarray:
         return np.full(n, 1 / (len(pools.first_names) * len(pools.last_names)))
     if operator == "street_address":
         return np.full(n, 1 / len(pools.streets))
-    digits = np.asarray(pc.count_substring_regex(values, r"\p{Nd}").to_numpy(zero_copy_only=False), dtype=np.float64)
-    return np.maximum(10.0 ** -digits, _NEVER_BY_CHANCE)
+    return np.maximum(10.0 ** -digit_counts(values).astype(np.float64), _NEVER_BY_CHANCE)
 
 
 def beyond_chance(unchanged: int, expected: float, bound: float = 1e-6) -> bool:

@@ -43,6 +43,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from hfit_dagster.checks.digit_text import only_digits, separators_between_digits_dropped
 from hfit_dagster.checks.fake_spaces import FakeSpace, operator_space
 from hfit_dagster.checks.token_hashes import (
     HASH_Q,
@@ -92,18 +93,18 @@ def _dotted_phones_joined(values: pa.Array) -> pa.Array:
     return pc.if_else(dotted, joined, values)
 
 
-def digits_joined(values: pa.Array) -> pa.Array:
+def digits_joined(values: pa.Array, fast: bool = True) -> pa.Array:
     """Each string with the separators between two digits removed (``(415) 555-0100`` -> ``(4155550100``),
-    and phone-shaped dotted runs joined (:func:`_dotted_phones_joined`); other text as it is. Two passes, so
-    single digits between separators join too (``1-2-3``); values without separated digits are not rewritten."""
+    and phone-shaped dotted runs joined (:func:`_dotted_phones_joined`); other text as it is, single digits
+    between separators joined too (``1-2-3``). ``fast=False``: the RE2 reference
+    (:func:`~hfit_dagster.checks.digit_text.separators_between_digits_dropped`)."""
     values = values.cast(pa.string()) if not pa.types.is_string(values.type) else values
     values = _dotted_phones_joined(values)
-    separated = pc.fill_null(pc.match_substring_regex(values, _SEPARATED_DIGITS), False)
-    if not pc.any(separated).as_py():
-        return values
-    for _ in range(2):
-        values = pc.replace_substring_regex(values, r"([0-9])[ \t\-()/]+([0-9])", r"\1\2")
-    return values
+    if not fast:
+        separated = pc.fill_null(pc.match_substring_regex(values, _SEPARATED_DIGITS), False)
+        if not pc.any(separated).as_py():
+            return values
+    return separators_between_digits_dropped(values, fast=fast)
 
 
 def national_variants(operator: str, values: pa.Array) -> tuple[pa.Array, np.ndarray]:
@@ -114,8 +115,8 @@ def national_variants(operator: str, values: pa.Array) -> tuple[pa.Array, np.nda
     from hfit_dagster.masking.operators.phones import international_pattern
 
     parts = pc.extract_regex(values, international_pattern())
-    rest = pc.replace_substring_regex(pc.fill_null(parts.field("rest"), ""), r"[^0-9]+", "")
-    usable = np.asarray(pc.fill_null(pc.and_(parts.is_valid(), pc.greater_equal(pc.utf8_length(rest), 6)), False)
+    rest = only_digits(pc.fill_null(parts.field("rest"), ""))
+    usable = np.asarray(pc.fill_null(pc.and_(parts.is_valid(), pc.greater_equal(pc.binary_length(rest), 6)), False)
                         .to_numpy(zero_copy_only=False), dtype=bool)
     if not usable.any():
         return pa.array([], pa.string()), np.zeros(0, dtype=np.int64)

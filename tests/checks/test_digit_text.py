@@ -1,0 +1,69 @@
+"""The leak check's digit passes: each fast path (numpy bytes, compiled loops) gives exactly what its RE2 reference
+gives, so an original is digested, and an output value read, the same whichever path ran; the leak check finds
+a phone written with other separators either way."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pyarrow as pa
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from hfit_dagster.checks.digit_text import digit_counts, only_digits, separators_between_digits_dropped
+
+# digits of several scripts, every separator the pass drops, dots, letters of other scripts, a 4-byte character
+ALPHABET = "0123456789 \t-()/.+x_Zé٣４𝟘ß\n"
+PHONES = ["+44 20 7946 0958", "(415) 555-0100", "1-2-3-4-5", "0049/30/123 456", "+1 (212)\t555 0199", "12 - ",
+          " -3", "٣٤٥ ٦٧", "０３-１２３４", "7-", "-", "", "é1 2é", "1 \n2", "12ab 34", "1/ 2", "5(6)7"]
+
+
+def _arrays(values: list[str | None]) -> list[pa.Array]:
+    """The values as an array, and as a slice of a longer one (an offset into shared buffers)."""
+    whole = pa.array(["9 9", *values, "8-8"], pa.string())
+    return [pa.array(values, pa.string()), whole.slice(1, len(values))]
+
+
+def _same_everywhere(values: list[str | None]) -> None:
+    for array in _arrays(values):
+        assert separators_between_digits_dropped(array).to_pylist() == \
+            separators_between_digits_dropped(array, fast=False).to_pylist()
+        assert only_digits(array).to_pylist() == only_digits(array, fast=False).to_pylist()
+        assert digit_counts(array).tolist() == digit_counts(array, fast=False).tolist()
+
+
+def test_fast_paths_equal_reference_on_phone_writings() -> None:
+    """Phones as people write them (separators, scripts, NULLs, a value ending in a separator) read the same."""
+    _same_everywhere([*PHONES, None])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(st.none(), st.text(alphabet=ALPHABET, max_size=24)), max_size=12))
+def test_fast_paths_equal_reference_on_any_text(values: list[str | None]) -> None:
+    """Whatever the characters and their order, the fast paths and RE2 agree (runs at value boundaries too)."""
+    _same_everywhere(values)
+
+
+def test_fast_paths_equal_reference_on_a_large_batch() -> None:
+    """A batch the size a build hands over: the same values either way."""
+    rng = random.Random(7)
+    values = ["".join(rng.choice(ALPHABET) for _ in range(rng.randrange(0, 30))) if rng.random() > 0.05 else None
+              for _ in range(20_000)]
+    _same_everywhere(values)
+
+
+@pytest.mark.parametrize(("value", "joined"), [
+    ("(415) 555-0100", "(4155550100"), ("1-2-3", "123"), ("12 - ", "12 - "), ("a 1 b", "a 1 b"),
+    ("٣ ٤", "٣ ٤"), ("1 \n2", "1 \n2")])
+def test_separators_dropped_only_between_ascii_digits(value: str, joined: str) -> None:
+    """What the leak check compares: separator runs with an ASCII digit on both sides are gone, nothing else."""
+    assert separators_between_digits_dropped(pa.array([value])).to_pylist() == [joined]
+
+
+def test_digit_counts_count_every_script() -> None:
+    """A chance of a fake equal to its original needs the digits of any script: Arabic-Indic and full-width too."""
+    counts = digit_counts(pa.array(["+44 20", "٣٤٥", "０３-１", None, "x"]))
+    assert counts.tolist() == [4, 3, 3, 0, 0]
+    assert counts.dtype == np.int64
