@@ -27,7 +27,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pymysql.converters as pymysql_converters
 
-from hfit_dagster.checks.digit_text import only_digits, separators_between_digits_dropped
+from hfit_dagster.checks.digit_text import digit_dot_digit, only_digits, separators_between_digits_dropped
 from hfit_dagster.checks.token_hashes import TokenPatterns, add_first_tokens, first_token_filter, tokens_of
 from hfit_dagster.extract.mysql_fast import _RowReader
 from hfit_dagster.extract.postgres_copy import _KINDS as _PG_KINDS
@@ -144,6 +144,7 @@ def warm_leak_check() -> None:
     for values in (layout for sample in samples for layout in _layouts(sample)):
         separators_between_digits_dropped(values)
         only_digits(values)
+        digit_dot_digit(values)
         tokens = tokens_of(values)
         if tokens.hashes.size:
             lengths = np.ones(tokens.hashes.size, dtype=np.int64)

@@ -12,6 +12,8 @@ reference (``fast=False``, the plain path):
   look-around, so its reference replaces ``([0-9])[ \\t\\-()/]+([0-9])`` twice (a run's digits are consumed, the
   second pass takes the runs after one-digit groups: ``1-2-3``).
 - :func:`only_digits`: the ASCII digits of each value (``[^0-9]+`` removed), one compiled pass.
+- :func:`digit_dot_digit`: which values hold an ASCII digit, a dot and an ASCII digit in a row, one compiled pass:
+  the values a dotted phone (``415.555.0100``) can be in, so its RE2 pattern reads only those.
 
 Byte-level passes are exact on UTF-8: the separators and ASCII digits are single bytes that never occur inside a
 multi-byte character, so a character outside ASCII is neither, as for RE2 on the decoded text.
@@ -75,6 +77,18 @@ def only_digits(values: pa.Array, fast: bool = True) -> pa.Array:
     return _strings(values, out[:written], out_offsets)
 
 
+def digit_dot_digit(values: pa.Array) -> np.ndarray:
+    """Per value of a string array: does it hold an ASCII digit, ``.`` and an ASCII digit in a row (False for a
+    NULL)."""
+    values = as_utf8(values)
+    data, offsets = string_buffers(values)
+    found = np.zeros(len(values), dtype=np.bool_)
+    _find_digit_dot_digit(data, offsets, found)
+    if values.null_count:
+        found &= np.asarray(values.is_valid())
+    return found
+
+
 def _strings(like: pa.Array, data: np.ndarray, offsets: np.ndarray) -> pa.Array:
     """A string array of ``like``'s length and NULLs over new bytes and offsets (from 0)."""
     validity = pc.is_valid(like).buffers()[1] if like.null_count else None
@@ -125,3 +139,12 @@ def _keep_digits(data: np.ndarray, offsets: np.ndarray, out: np.ndarray,
                 written += 1
         out_offsets[i + 1] = written
     return written
+
+
+@compiled
+def _find_digit_dot_digit(data: np.ndarray, offsets: np.ndarray, found: np.ndarray) -> None:  # pragma: no cover
+    for i in range(offsets.shape[0] - 1):
+        for at in range(offsets[i] + 1, offsets[i + 1] - 1):
+            if data[at] == 46 and 48 <= data[at - 1] <= 57 and 48 <= data[at + 1] <= 57:
+                found[i] = True
+                break

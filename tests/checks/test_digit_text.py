@@ -12,12 +12,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hfit_dagster.checks.digit_text import digit_counts, only_digits, separators_between_digits_dropped
+from hfit_dagster.checks.digit_text import digit_counts, digit_dot_digit, only_digits, separators_between_digits_dropped
+from hfit_dagster.checks.leak import digits_joined
 
 # digits of several scripts, every separator the pass drops, dots, letters of other scripts, a 4-byte character
 ALPHABET = "0123456789 \t-()/.+x_Zé٣４𝟘ß\n"
 PHONES = ["+44 20 7946 0958", "(415) 555-0100", "1-2-3-4-5", "0049/30/123 456", "+1 (212)\t555 0199", "12 - ",
-          " -3", "٣٤٥ ٦٧", "０３-１２３４", "7-", "-", "", "é1 2é", "1 \n2", "12ab 34", "1/ 2", "5(6)7"]
+          " -3", "٣٤٥ ٦٧", "０３-１２３４", "7-", "-", "", "é1 2é", "1 \n2", "12ab 34", "1/ 2", "5(6)7",
+          "call 415.555.0100.", "+1.415.555.0100", "192.168.10.20 or 415.555.0100", "v1.2.3", "12.50", "1234 5.67.89",
+          "0.5.", "1.22.333.4444.55555"]
+DOTTED_ALPHABET = "0123456789..  -x+٣"
 
 
 def _arrays(values: list[str | None]) -> list[pa.Array]:
@@ -32,6 +36,10 @@ def _same_everywhere(values: list[str | None]) -> None:
             separators_between_digits_dropped(array, fast=False).to_pylist()
         assert only_digits(array).to_pylist() == only_digits(array, fast=False).to_pylist()
         assert digit_counts(array).tolist() == digit_counts(array, fast=False).tolist()
+        assert digits_joined(array).to_pylist() == digits_joined(array, fast=False).to_pylist()
+        assert digit_dot_digit(array).tolist() == [
+            v is not None and any(a.isascii() and a.isdigit() and b == "." and c.isascii() and c.isdigit()
+                                  for a, b, c in zip(v, v[1:], v[2:], strict=False)) for v in array.to_pylist()]
 
 
 def test_fast_paths_equal_reference_on_phone_writings() -> None:
@@ -43,6 +51,14 @@ def test_fast_paths_equal_reference_on_phone_writings() -> None:
 @given(st.lists(st.one_of(st.none(), st.text(alphabet=ALPHABET, max_size=24)), max_size=12))
 def test_fast_paths_equal_reference_on_any_text(values: list[str | None]) -> None:
     """Whatever the characters and their order, the fast paths and RE2 agree (runs at value boundaries too)."""
+    _same_everywhere(values)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(st.none(), st.text(alphabet=DOTTED_ALPHABET, max_size=24)), max_size=12))
+def test_fast_paths_equal_reference_on_dotted_numbers(values: list[str | None]) -> None:
+    """Dotted phones, decimals, versions and IPv4 addresses among other values: joined the same either way (the
+    fast path reads only the values with a digit, a dot and a digit in a row)."""
     _same_everywhere(values)
 
 
