@@ -96,6 +96,9 @@ class HfitSettings(BaseSettings):
         description="Custom regex recognizers for masking: {name, entity, regex, score?, operator?, context?}",
     )
     text_workers: int = Field(default=1, ge=1, description="Processes for free-text redaction (1: in process)")
+    analyzer_process: bool = Field(
+        default=True, description="Build and run the text analyzer (Presidio, spaCy) in a process of its own, beside "
+        "the build instead of holding its GIL (false: in the build's process)")
 
     @property
     def package_store(self) -> Path:

@@ -37,6 +37,9 @@ def run() -> None:
             code = 1
         else:
             code = exit_.code or 0
+    processes = sys.modules.get("hfit_dagster.masking.analyzer_process")
+    if processes is not None:  # the text analyzer's process ends and is waited for (its CPU is the command's)
+        processes.close_shared_processes()
     logging.shutdown()
     for stream in (sys.stdout, sys.stderr):
         try:

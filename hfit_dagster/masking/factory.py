@@ -2,8 +2,8 @@
 
 Builds (``pipeline/staging.py``), the plan preview and the Dagster assets create their analyzer and masker here,
 so the configured spaCy model (``HFIT_SPACY_MODEL`` / ``spacy_model``), custom recognizers
-(``recognizers:`` in ``.hfit/config.yaml``) and text workers (``HFIT_TEXT_WORKERS`` / ``text_workers``) reach
-every one of them.
+(``recognizers:`` in ``.hfit/config.yaml``), text workers (``HFIT_TEXT_WORKERS`` / ``text_workers``) and the
+analyzer's own process (``HFIT_ANALYZER_PROCESS`` / ``analyzer_process``) reach every one of them.
 """
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ if TYPE_CHECKING:
 
 def text_analyzer(settings: HfitSettings) -> TextAnalyzer:
     """The Presidio analyzer for classification and redaction (model and custom recognizers configured)."""
-    return TextAnalyzer(nlp_model=settings.spacy_model, extra_recognizers=settings.recognizers)
+    return TextAnalyzer(nlp_model=settings.spacy_model, extra_recognizers=settings.recognizers,
+                        process=settings.analyzer_process)
 
 
 def masker(settings: HfitSettings, analyzer: TextAnalyzer | None = None) -> Masker:

@@ -26,6 +26,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from hfit_dagster.errors import MaskingError
+from hfit_dagster.masking.analyzer_process import AnalyzerProcess, shared_process
 from hfit_dagster.masking.catalog import CUSTOM_ENTITY_OPERATORS
 from hfit_dagster.masking.direct_analysis import DirectAnalysis
 from hfit_dagster.masking.presidio_engine import (
@@ -142,6 +143,7 @@ class TextAnalyzer:
         free_text_rules: bool = True,
         ner_where_undecided: bool = True,
         direct: bool = True,
+        process: bool = False,
     ) -> None:
         check_model_available(nlp_model)
         self.nlp_model = nlp_model
@@ -156,6 +158,11 @@ class TextAnalyzer:
         self._entities: list[str] | None = None
         self.prepared = threading.Event()  # set once a build started by prepare_in_background has ended
         self._preparing: threading.Thread | None = None  # that build's thread while it runs
+        # analysis in a process of its own (analyzer_process): these arguments build the same analyzer there
+        self.process: AnalyzerProcess | None = shared_process({
+            "nlp_model": nlp_model, "extra_recognizers": self.extra_recognizers, "language": language,
+            "score_threshold": score_threshold, "free_text_rules": free_text_rules,
+            "ner_where_undecided": ner_where_undecided, "direct": direct}) if process else None
 
     @property
     def entity_operators(self) -> dict[str, str]:
@@ -185,12 +192,17 @@ class TextAnalyzer:
 
     def prepare_in_background(self) -> None:
         """Start building the engine on a thread (importing Presidio and spaCy, loading the model: ~1.3 s),
-        so that work done meanwhile (connecting, reading, structured masking) overlaps it. The first use
-        waits for it; a failure there is raised again by that use."""
+        or in the analyzer's process, so that work done meanwhile (connecting, reading, structured masking)
+        overlaps it. The first use waits for it; a failure there is raised again by that use."""
+        if self.process is not None:
+            self.process.start()
 
         def build() -> None:
             try:
-                self.engine  # noqa: B018 - built (and warmed up) for its side effect, the cached engine
+                if self.process is not None:
+                    self.process.wait_ready()
+                else:
+                    self.engine  # noqa: B018 - built (and warmed up) for its side effect, the cached engine
             except Exception:  # noqa: BLE001, S110 - the first real use builds again and raises it
                 pass
             finally:
@@ -245,7 +257,13 @@ class TextAnalyzer:
 
     def analyze_many(self, texts: Sequence[str], batch_size: int = 64) -> list[list[RecognizerResult]]:
         """PII spans for many texts, the NLP part batched through ``nlp.pipe``; then hfit's own rules'
-        (:class:`~hfit_dagster.masking.recognizers.Finding`, read like a Presidio result), overlaps and all."""
+        (:class:`~hfit_dagster.masking.recognizers.Finding`, read like a Presidio result), overlaps and all.
+        With ``process``, the analyzer's process answers (the same findings, as
+        :class:`~hfit_dagster.masking.analyzer_process.FoundSpan`)."""
+        if self.process is not None:
+            if self._preparing is not None and self._preparing is not threading.current_thread():
+                self.prepared.wait()
+            return self.process.analyze_many(list(texts), batch_size)  # type: ignore[return-value]
         engine = self.engine
         entities = self.entities
         pieces = [

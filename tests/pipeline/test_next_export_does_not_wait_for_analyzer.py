@@ -8,7 +8,10 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import pytest
+
 from hfit_dagster.extract.source import stream_query
+from hfit_dagster.masking.analyzer_process import AnalyzerProcess
 from hfit_dagster.masking.presidio_engine import ENGINE_LOCK
 from hfit_dagster.pipeline.local_build import build_package
 from hfit_dagster.pipeline.staging import StageOptions
@@ -32,28 +35,52 @@ masking:
 HOLD_AT_MOST_S = 60  # the analyzer is let go by then whatever happens, so a build that waits for it still ends
 
 
-def _analyzer_held(build: Callable[[Callable[[], bool], Callable[[], None]], Any]) -> Any:
-    """``build(held, let_go)`` with the analyzer's build held (its engine lock taken here) until ``let_go()``, or
-    ``HOLD_AT_MOST_S`` at most."""
-    held = threading.Event()
-    ENGINE_LOCK.acquire()
-    held.set()
-
-    def let_go() -> None:
-        if held.is_set():
-            held.clear()
-            ENGINE_LOCK.release()
-
-    timer = threading.Timer(HOLD_AT_MOST_S, let_go)
-    timer.start()
-    try:
-        return build(held.is_set, let_go)
-    finally:
-        timer.cancel()
-        let_go()
+@pytest.fixture(params=[False, True], ids=["analyzer-in-build", "analyzer-process"])
+def settings(request: pytest.FixtureRequest, settings: HfitSettings) -> HfitSettings:
+    """The analyzer built on a thread of the build and in a process of its own (``analyzer_process``)."""
+    return settings.model_copy(update={"analyzer_process": request.param})
 
 
-def test_the_next_export_is_queried_while_the_analyzer_is_still_being_built(settings: HfitSettings) -> None:
+@pytest.fixture
+def analyzer_held(settings: HfitSettings, monkeypatch: pytest.MonkeyPatch) -> Callable[..., Any]:
+    """``hold(build)``: ``build(held, let_go)`` with the analyzer's build held until ``let_go()``, or
+    ``HOLD_AT_MOST_S`` at most: its engine lock taken here, or its process's readiness withheld."""
+
+    def hold(build: Callable[[Callable[[], bool], Callable[[], None]], Any]) -> Any:
+        held = threading.Event()
+        released = threading.Event()
+        if settings.analyzer_process:
+            ready = AnalyzerProcess.wait_ready
+
+            def wait_ready(process: AnalyzerProcess) -> None:
+                released.wait(HOLD_AT_MOST_S)
+                ready(process)
+
+            monkeypatch.setattr(AnalyzerProcess, "wait_ready", wait_ready)
+        else:
+            ENGINE_LOCK.acquire()
+        held.set()
+
+        def let_go() -> None:
+            if held.is_set():
+                held.clear()
+                released.set()
+                if not settings.analyzer_process:
+                    ENGINE_LOCK.release()
+
+        timer = threading.Timer(HOLD_AT_MOST_S, let_go)
+        timer.start()
+        try:
+            return build(held.is_set, let_go)
+        finally:
+            timer.cancel()
+            let_go()
+
+    return hold
+
+
+def test_the_next_export_is_queried_while_the_analyzer_is_still_being_built(
+        settings: HfitSettings, analyzer_held: Callable[..., Any]) -> None:
     """The analyzer's build is held until the orders export starts: the orders are queried meanwhile and the
     package is complete, its notes redacted once the analyzer is there."""
     orders_while_held: list[bool] = []
@@ -66,7 +93,7 @@ def test_the_next_export_is_queried_while_the_analyzer_is_still_being_built(sett
 
         return build_package(parse_template(TEMPLATE), {}, settings, progress=progress)
 
-    built = _analyzer_held(build)
+    built = analyzer_held(build)
     assert orders_while_held == [True]
     rows = {table.name: table.rows for table in built.manifest.tables}
     assert rows["customers"] == 30 and rows["orders"] > 0
@@ -74,7 +101,8 @@ def test_the_next_export_is_queried_while_the_analyzer_is_still_being_built(sett
     assert notes.masking["operator"] == "redact_text"
 
 
-def test_the_next_chunk_of_keys_is_queried_while_the_analyzer_is_still_being_built(settings: HfitSettings) -> None:
+def test_the_next_chunk_of_keys_is_queried_while_the_analyzer_is_still_being_built(
+        settings: HfitSettings, analyzer_held: Callable[..., Any]) -> None:
     """The orders bind the customers' 30 keys in chunks of 5: the second chunk's query is sent while the first
     chunk's rows wait for the analyzer (held until then), and the package has every order of the 30 customers,
     as with one chunk."""
@@ -96,6 +124,6 @@ def test_the_next_chunk_of_keys_is_queried_while_the_analyzer_is_still_being_bui
         options = StageOptions(reference_chunk=5, read_query=spying_stream_query)
         return build_package(parse_template(TEMPLATE), {}, settings, stage_options=options)
 
-    chunked = _analyzer_held(build).manifest
+    chunked = analyzer_held(build).manifest
     assert second_chunk_while_held == [True]
     assert [(t.name, t.rows) for t in chunked.tables] == [(t.name, t.rows) for t in whole.tables]

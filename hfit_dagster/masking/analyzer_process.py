@@ -1,0 +1,178 @@
+"""The text analyzer in a process of its own (``analyzer_process``, on by default for builds).
+
+Why: building the analyzer (importing Presidio and spaCy, loading the model, compiling Presidio's patterns: ~1 s of
+CPU) holds the GIL nearly all the time, so on a build's thread it stalled the build's own start (imports, reading,
+structured masking) for as long. In a child process it runs on the other core beside them, and the texts it then
+analyzes cost the build's process no GIL either.
+
+- **One child per configuration and process**, started on first use (or by ``start``, to overlap its build), kept
+  for the life of the process (a service or Dagster worker builds many packages with one model load) and ended
+  with it: the child exits when its request pipe closes.
+- **What crosses**: lists of texts one way, ``(entity, start, end, score)`` tuples back, pickled over a pair of
+  pipes (memory only: nothing is written anywhere). The child answers exactly what
+  :meth:`~hfit_dagster.masking.text_analysis.TextAnalyzer.analyze_many` answers in process (tested equal).
+- **Errors**: a failure in the child comes back as a :class:`~hfit_dagster.errors.MaskingError`; hfit's own
+  errors keep their message and hint, any other error is named by its type only (its message could quote a
+  text). A child that ends unexpectedly is an error of the next call, and the next use starts a new one.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import pickle
+import subprocess
+import sys
+import threading
+from typing import Any
+
+from hfit_dagster.errors import MaskingError
+
+_CHILD = "from hfit_dagster.masking.analyzer_child import main; main()"
+
+
+class FoundSpan:
+    """One finding of the analyzer process, read like a Presidio ``RecognizerResult``."""
+
+    __slots__ = ("end", "entity_type", "score", "start")
+
+    def __init__(self, entity_type: str, start: int, end: int, score: float) -> None:
+        self.entity_type, self.start, self.end, self.score = entity_type, start, end, score
+
+    def __repr__(self) -> str:
+        return f"FoundSpan({self.entity_type!r}, {self.start}, {self.end}, {self.score:.2f})"
+
+
+class AnalyzerProcess:
+    """A child process holding a :class:`~hfit_dagster.masking.text_analysis.TextAnalyzer` of ``config`` (its
+    constructor's keyword arguments); calls from several threads are served one at a time."""
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        self.config = config
+        self._lock = threading.Lock()
+        self._child: subprocess.Popen[bytes] | None = None
+        self._requests: io.BufferedWriter | None = None
+        self._replies: io.BufferedReader | None = None
+        self._ready = False
+
+    def start(self) -> None:
+        """Start the child (its analyzer is built there, beside whatever this process does meanwhile); returns at
+        once when another thread is using it (it runs, then)."""
+        if not self._lock.acquire(blocking=False):
+            return
+        try:
+            self._start()
+        finally:
+            self._lock.release()
+
+    def wait_ready(self) -> None:
+        """Block until the child's analyzer is built (raises its build error)."""
+        with self._lock:
+            self._start()
+            self._await_ready()
+
+    def analyze_many(self, texts: list[str], batch_size: int) -> list[list[FoundSpan]]:
+        """The child's analyzer's findings per text."""
+        with self._lock:
+            self._start()
+            self._await_ready()
+            found = self._call(("analyze", texts, batch_size))
+        return [[FoundSpan(*t) for t in spans] for spans in found]
+
+    def close(self) -> None:
+        """End the child (it exits when its request pipe closes)."""
+        with self._lock:
+            self._stop()
+
+    # -- the pipes ---------------------------------------------------------------------------------------
+    def _start(self) -> None:
+        if self._child is not None and self._child.poll() is None:
+            return
+        self._stop()
+        to_child_r, to_child_w = os.pipe()
+        from_child_r, from_child_w = os.pipe()
+        try:
+            self._child = subprocess.Popen(
+                [sys.executable, "-P", "-c", _CHILD, str(to_child_r), str(from_child_w)],
+                pass_fds=(to_child_r, from_child_w), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                close_fds=True)
+        finally:
+            os.close(to_child_r)
+            os.close(from_child_w)
+        self._requests = os.fdopen(to_child_w, "wb")
+        self._replies = os.fdopen(from_child_r, "rb")
+        self._requests.write(pickle.dumps(self.config))
+        self._requests.flush()
+        self._ready = False
+
+    def _await_ready(self) -> None:
+        if not self._ready:
+            self._receive()
+            self._ready = True
+
+    def _call(self, request: tuple[Any, ...]) -> Any:
+        assert self._requests is not None
+        try:
+            self._requests.write(pickle.dumps(request, protocol=pickle.HIGHEST_PROTOCOL))
+            self._requests.flush()
+        except OSError:
+            raise self._lost() from None
+        return self._receive()
+
+    def _receive(self) -> Any:
+        assert self._replies is not None
+        try:
+            status, value = pickle.load(self._replies)
+        except (EOFError, OSError, pickle.UnpicklingError):
+            raise self._lost() from None
+        if status == "error":
+            message, hint = value
+            raise MaskingError(message, hint=hint)
+        return value
+
+    def _lost(self) -> MaskingError:
+        code = self._child.wait() if self._child is not None else None
+        self._stop()
+        return MaskingError(f"the text analyzer's process ended unexpectedly (exit code {code})",
+                           hint="run the build again; if it recurs, set HFIT_ANALYZER_PROCESS=false to analyze "
+                                "text in the build's own process")
+
+    def _stop(self) -> None:
+        for pipe in (self._requests, self._replies):
+            if pipe is not None:
+                try:
+                    pipe.close()
+                except OSError:
+                    pass
+        self._requests = self._replies = None
+        if self._child is not None:
+            try:
+                self._child.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._child.kill()
+                self._child.wait()
+        self._child = None
+        self._ready = False
+
+
+_SHARED: dict[str, AnalyzerProcess] = {}
+_SHARED_LOCK = threading.Lock()
+
+
+def shared_process(config: dict[str, Any]) -> AnalyzerProcess:
+    """The process of this configuration, made once per process (see the module docstring)."""
+    key = repr(sorted(config.items()))
+    with _SHARED_LOCK:
+        process = _SHARED.get(key)
+        if process is None:
+            process = _SHARED[key] = AnalyzerProcess(config)
+        return process
+
+
+def close_shared_processes() -> None:
+    """End every analyzer process of this process (tests; the children also end when this process does)."""
+    with _SHARED_LOCK:
+        processes = list(_SHARED.values())
+        _SHARED.clear()
+    for process in processes:
+        process.close()

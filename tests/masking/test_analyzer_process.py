@@ -1,0 +1,125 @@
+"""The text analyzer in a process of its own (``analyzer_process``, the builds' default): it finds exactly what the
+analyzer finds in the build's process, its failures reach the build as clear errors that quote no text, and it
+never outlives the process that started it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+from faker import Faker
+
+from hfit_dagster.errors import MaskingError
+from hfit_dagster.masking.analyzer_process import AnalyzerProcess, shared_process
+from hfit_dagster.masking.text_analysis import TextAnalyzer
+from tests.fresh_process import run_python
+
+LOCALES = ["en_US", "en_GB", "de_DE", "fr_FR", "es_ES", "it_IT", "pl_PL", "cs_CZ", "nl_NL", "pt_BR", "sv_SE", "ja_JP"]
+
+
+def _tickets(count: int) -> list[str]:
+    """Support-ticket-like texts: names, phones, emails, addresses and ids of twelve locales, and plain text."""
+    texts = []
+    for n in range(count):
+        fake = Faker(LOCALES[n % len(LOCALES)])
+        fake.seed_instance(n)
+        texts.append([
+            f"Customer {fake.name()} called from {fake.phone_number()} about order {fake.random_number(8)}.",
+            f"Please send the invoice to {fake.email()} and {fake.address()}",
+            f"{fake.first_name()} says the parcel never arrived; IBAN {fake.iban()}",
+            "The printer on floor 3 is out of toner again.",
+            "",
+        ][n % 5])
+    return texts
+
+
+def _plain(found: list[list]) -> list[list[tuple]]:
+    return [sorted((r.entity_type, r.start, r.end, round(r.score, 6)) for r in spans) for spans in found]
+
+
+def test_the_process_finds_what_the_build_process_finds() -> None:
+    """200 texts of twelve locales: the same entities at the same offsets with the same scores either way."""
+    texts = _tickets(200)
+    in_process = TextAnalyzer().analyze_many(texts)
+    in_child = TextAnalyzer(process=True).analyze_many(texts)
+    assert _plain(in_child) == _plain(in_process)
+    assert sum(map(len, in_child)) > 100  # the texts hold entities: the comparison is not of empty lists
+
+
+def test_a_model_that_cannot_load_is_an_error_of_the_build(tmp_path: Path) -> None:
+    """A model directory that holds no model fails the first analysis with hfit's message and hint, in the
+    build's process."""
+    (tmp_path / "not-a-model").mkdir()
+    analyzer = TextAnalyzer(str(tmp_path / "not-a-model"), process=True)
+    with pytest.raises(MaskingError, match="cannot be loaded") as failed:
+        analyzer.analyze_many(["Maria Lopez"])
+    assert failed.value.hint
+
+
+def test_a_failure_in_the_process_quotes_no_text() -> None:
+    """An analysis failure names its type only: the texts it was given (personal data) are in no message."""
+    process = AnalyzerProcess({"nlp_model": "regex"})
+    try:
+        with pytest.raises(MaskingError) as failed:
+            process.analyze_many(["maria.lopez@example.org", 12345], 64)  # type: ignore[list-item]
+        assert "maria" not in str(failed.value) and "12345" not in str(failed.value)
+        assert "analyzer process" in str(failed.value)
+        [found] = _plain(process.analyze_many(["write to maria.lopez@example.org"], 64))
+        assert ("EMAIL_ADDRESS", 9, 32, 1.0) in found  # the process serves on after a failed request
+    finally:
+        process.close()
+
+
+def test_a_process_that_died_between_calls_is_started_again() -> None:
+    """An analyzer process killed while idle is replaced at the next call, which answers as usual."""
+    process = AnalyzerProcess({"nlp_model": "regex"})
+    try:
+        process.wait_ready()
+        assert process._child is not None
+        first = process._child.pid
+        os.kill(first, signal.SIGKILL)
+        process._child.wait()
+        assert [len(spans) for spans in process.analyze_many(["a.b@example.org"], 64)] == [1]
+        assert process._child is not None and process._child.pid != first
+    finally:
+        process.close()
+
+
+def test_a_process_that_dies_during_a_request_is_a_clear_error_and_then_started_again() -> None:
+    """A request whose analyzer process dies before answering fails with a clear error; the next call starts a
+    new process."""
+    process = AnalyzerProcess({"nlp_model": "regex"})
+    try:
+        process.wait_ready()
+        assert process._child is not None
+        os.kill(process._child.pid, signal.SIGKILL)
+        with pytest.raises(MaskingError, match="ended unexpectedly"), process._lock:
+            process._call(("analyze", ["a.b@example.org"], 64))  # sent as analyze_many sends it, past its start
+        assert [len(spans) for spans in process.analyze_many(["a.b@example.org"], 64)] == [1]
+    finally:
+        process.close()
+
+
+def test_the_process_ends_with_the_process_that_started_it() -> None:
+    """A build's process that exits at once (``os._exit``, as ``hfit`` does) leaves no analyzer process behind."""
+    started = run_python(
+        "import json, os, sys\n"
+        "from hfit_dagster.masking.analyzer_process import shared_process\n"
+        "p = shared_process({'nlp_model': 'regex'}); p.wait_ready()\n"
+        "print(json.dumps({'child': p._child.pid})); sys.stdout.flush(); os._exit(0)\n")
+    child = started["child"]
+    for _ in range(100):
+        if not Path(f"/proc/{child}").exists() or "Z" in Path(f"/proc/{child}/stat").read_text().split()[2]:
+            break
+        time.sleep(0.05)
+    else:
+        pytest.fail(f"analyzer process {child} outlived its parent")
+
+
+def test_one_process_per_configuration() -> None:
+    """Builds of one configuration share one analyzer process (one model load per service or worker)."""
+    assert shared_process({"nlp_model": "regex"}) is shared_process({"nlp_model": "regex"})
+    assert shared_process({"nlp_model": "regex"}) is not shared_process({"nlp_model": "regex", "language": "en"})
