@@ -34,9 +34,10 @@ def _settings(out: Path | None = None) -> HfitSettings:
 def _run_build(template: str, params: list[str], settings: HfitSettings, dialect: str,
                include_indexes: bool, gzip_sql: bool = False) -> tuple[TemplateSpec, BuiltPackage]:
     decline_pandas()  # imported by pyarrow, unused by a build: ~0.3 s of CPU
-    from hfit_dagster.pipeline.local_build import build_package  # heavy (Presidio, spaCy): only when building
-
     spec = resolve_template(template, settings.templates_dir).spec
+    _start_text_analyzer(spec, settings)
+    from hfit_dagster.pipeline.local_build import build_package  # heavy (pyarrow, numba, SQLAlchemy)
+
     raw = parse_assignments(params)
     # a terminal shows the template beside each update; a log names it once, in the first line
     label = (lambda message: f"{spec.name}: {message}") if stderr.is_terminal else (lambda message: message)
@@ -44,6 +45,19 @@ def _run_build(template: str, params: list[str], settings: HfitSettings, dialect
         built = build_package(spec, raw, settings, dialect=dialect, include_indexes=include_indexes,
                               gzip_sql=gzip_sql, progress=lambda message: status.update(label(message)))
     return spec, built
+
+
+def _start_text_analyzer(spec: TemplateSpec, settings: HfitSettings) -> None:
+    """Start the text analyzer's process before the build's own imports when a rule of the template masks free
+    text (the build will ask it whatever the tables hold): its ~1 s of building then runs beside them."""
+    from hfit_dagster.masking.catalog import TEXT_OPERATORS
+
+    if settings.analyzer_process and TEXT_OPERATORS & set(spec.masking.values()):
+        from hfit_dagster.masking.factory import text_analyzer
+
+        analyzer = text_analyzer(settings)
+        if analyzer.process is not None:
+            analyzer.process.start()
 
 
 def _report_to_instance(spec: TemplateSpec, built: BuiltPackage, settings: HfitSettings) -> None:

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from hfit_dagster.masking.engine import Masker
 from hfit_dagster.masking.text_analysis import TextAnalyzer
-from hfit_dagster.masking.text_redactor import TextRedactor
 
 if TYPE_CHECKING:
+    from hfit_dagster.masking.engine import Masker
     from hfit_dagster.settings import HfitSettings
 
 
@@ -26,6 +25,9 @@ def text_analyzer(settings: HfitSettings) -> TextAnalyzer:
 
 def masker(settings: HfitSettings, analyzer: TextAnalyzer | None = None) -> Masker:
     """A Masker with the configured key and a TextRedactor on ``analyzer`` (built from settings if None)."""
+    from hfit_dagster.masking.engine import Masker  # pyarrow, numpy: not for a process that only starts an analyzer
+    from hfit_dagster.masking.text_redactor import TextRedactor
+
     key = settings.masking_key_bytes()
     analyzer = analyzer if analyzer is not None else text_analyzer(settings)
     return Masker(key, text_redactor=TextRedactor(analyzer, key, workers=settings.text_workers))
