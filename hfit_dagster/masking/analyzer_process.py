@@ -11,6 +11,7 @@ analyzes cost the build's process no GIL either.
 - **What crosses**: lists of texts one way, ``(entity, start, end, score)`` tuples back, pickled over a pair of
   pipes (memory only: nothing is written anywhere). The child answers exactly what
   :meth:`~hfit_dagster.masking.text_analysis.TextAnalyzer.analyze_many` answers in process (tested equal).
+- **Forks**: a process forked from one that holds an analyzer process starts its own (the pipes are its parent's).
 - **Errors**: a failure in the child comes back as a :class:`~hfit_dagster.errors.MaskingError`; hfit's own
   errors keep their message and hint, any other error is named by its type only (its message could quote a
   text). A child that ends unexpectedly is an error of the next call, and the next use starts a new one.
@@ -54,6 +55,7 @@ class AnalyzerProcess:
         self._requests: io.BufferedWriter | None = None
         self._replies: io.BufferedReader | None = None
         self._ready = False
+        self._owner = os.getpid()  # the process whose child and pipes these are
 
     def start(self) -> None:
         """Start the child (its analyzer is built there, beside whatever this process does meanwhile); returns at
@@ -86,6 +88,10 @@ class AnalyzerProcess:
 
     # -- the pipes ---------------------------------------------------------------------------------------
     def _start(self) -> None:
+        if self._owner != os.getpid():  # a forked copy of this process: the child and its pipes are the parent's
+            self._child, self._requests, self._replies, self._ready = None, None, None, False
+            self._lock = threading.Lock()
+            self._owner = os.getpid()
         if self._child is not None and self._child.poll() is None:
             return
         self._stop()

@@ -119,6 +119,33 @@ def test_the_process_ends_with_the_process_that_started_it() -> None:
         pytest.fail(f"analyzer process {child} outlived its parent")
 
 
+def test_a_forked_process_starts_its_own_analyzer_process() -> None:
+    """A process forked from a build's (a worker of a server that forks) does not talk over its parent's pipes:
+    it starts an analyzer process of its own, and the parent's still answers the parent."""
+    process = AnalyzerProcess({"nlp_model": "regex"})
+    try:
+        process.wait_ready()
+        assert process._child is not None
+        parent_child = process._child.pid
+        reader, writer = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the forked copy: report its analyzer process and what it found, then leave at once
+            try:
+                found = process.analyze_many(["a.b@example.org"], 64)
+                os.write(writer, f"{process._child.pid} {len(found[0])}".encode())
+            finally:
+                process.close()
+                os._exit(0)
+        os.close(writer)
+        reply = os.read(reader, 100).decode().split()
+        os.waitpid(pid, 0)
+        assert reply and int(reply[0]) != parent_child and reply[1] == "1"
+        assert [len(spans) for spans in process.analyze_many(["c.d@example.org"], 64)] == [1]
+        assert process._child.pid == parent_child
+    finally:
+        process.close()
+
+
 def test_one_process_per_configuration() -> None:
     """Builds of one configuration share one analyzer process (one model load per service or worker)."""
     assert shared_process({"nlp_model": "regex"}) is shared_process({"nlp_model": "regex"})
