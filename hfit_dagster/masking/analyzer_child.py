@@ -8,6 +8,8 @@ import io
 import os
 import pickle
 import sys
+import threading
+import time
 from typing import Any
 
 from hfit_dagster.errors import MaskingError
@@ -23,8 +25,8 @@ def _error(exc: BaseException) -> tuple[str, tuple[str, str | None]]:
 
 def serve(requests: io.BufferedReader, replies: io.BufferedWriter) -> None:
     """The child's loop: build the analyzer of the configuration read first, say ready (or why not), then answer
-    each request until the request pipe closes."""
-    def reply(message: tuple[str, Any]) -> None:
+    each request, naming it, until the request pipe closes (or the parent is gone: the watch below)."""
+    def reply(message: tuple[int, str, Any]) -> None:
         replies.write(pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL))
         replies.flush()
 
@@ -33,24 +35,36 @@ def serve(requests: io.BufferedReader, replies: io.BufferedWriter) -> None:
         analyzer = TextAnalyzer(**config)
         analyzer.engine  # noqa: B018 - built and warmed up before the parent's first request
     except Exception as exc:  # noqa: BLE001 - reported to the parent, which raises it
-        reply(_error(exc))
+        reply((0, *_error(exc)))
         return
-    reply(("ready", None))
+    reply((0, "ready", None))
     while True:
         try:
-            _, texts, batch_size = pickle.load(requests)
+            request, texts, batch_size = pickle.load(requests)
         except EOFError:
             return
         try:
             found = analyzer.analyze_many(texts, batch_size)
-            reply(("ok", [[(r.entity_type, r.start, r.end, r.score) for r in spans] for spans in found]))
+            reply((request, "ok", [[(r.entity_type, r.start, r.end, r.score) for r in spans] for spans in found]))
         except Exception as exc:  # noqa: BLE001 - reported to the parent, which raises it
-            reply(_error(exc))
+            reply((request, *_error(exc)))
+
+
+def _watch_parent(parent: int) -> None:
+    """End this process once its parent is gone (even while a request is analyzed, or while a forked copy of the
+    parent keeps the request pipe open)."""
+    while os.getppid() == parent:
+        time.sleep(1.0)
+    os._exit(0)
 
 
 def main() -> None:
     """The process's entry (``analyzer_process._CHILD``): the pipes' descriptors are its two arguments."""
     read_fd, write_fd = int(sys.argv[1]), int(sys.argv[2])
-    with os.fdopen(read_fd, "rb") as requests, os.fdopen(write_fd, "wb") as replies:
-        serve(requests, replies)
+    threading.Thread(target=_watch_parent, args=(os.getppid(),), name="parent-watch", daemon=True).start()
+    try:
+        with os.fdopen(read_fd, "rb") as requests, os.fdopen(write_fd, "wb") as replies:
+            serve(requests, replies)
+    except (BrokenPipeError, OSError):
+        pass  # the parent closed its end: nobody to answer
     os._exit(0)  # nothing of the child's is left to flush: tearing the model down object by object takes time

@@ -7,14 +7,18 @@ analyzes cost the build's process no GIL either.
 
 - **One child per configuration and process**, started on first use (or by ``start``, to overlap its build), kept
   for the life of the process (a service or Dagster worker builds many packages with one model load) and ended
-  with it: the child exits when its request pipe closes.
+  with it: the child exits when its request pipe closes, or within a second of its parent's end (it watches its
+  parent: a forked copy of the parent may keep the pipe open, a long request may be under way).
 - **What crosses**: lists of texts one way, ``(entity, start, end, score)`` tuples back, pickled over a pair of
-  pipes (memory only: nothing is written anywhere). The child answers exactly what
-  :meth:`~hfit_dagster.masking.text_analysis.TextAnalyzer.analyze_many` answers in process (tested equal).
-- **Forks**: a process forked from one that holds an analyzer process starts its own (the pipes are its parent's).
+  pipes (memory only: nothing is written anywhere), each reply naming the request it answers. The child answers
+  exactly what :meth:`~hfit_dagster.masking.text_analysis.TextAnalyzer.analyze_many` answers in process (tested
+  equal). A call that does not complete (an error, an interrupt) ends the child, so no reply is left in the pipe
+  for the next call.
+- **Forks**: a process forked from one that holds an analyzer process starts its own (the pipes and the lock,
+  perhaps held by a thread that is not in the copy, are its parent's).
 - **Errors**: a failure in the child comes back as a :class:`~hfit_dagster.errors.MaskingError`; hfit's own
   errors keep their message and hint, any other error is named by its type only (its message could quote a
-  text). A child that ends unexpectedly is an error of the next call, and the next use starts a new one.
+  text). A child that ends unexpectedly is an error of the call that meets it, and the next use starts a new one.
 """
 
 from __future__ import annotations
@@ -25,6 +29,8 @@ import pickle
 import subprocess
 import sys
 import threading
+import weakref
+from collections.abc import Callable
 from typing import Any
 
 from hfit_dagster.errors import MaskingError
@@ -55,7 +61,8 @@ class AnalyzerProcess:
         self._requests: io.BufferedWriter | None = None
         self._replies: io.BufferedReader | None = None
         self._ready = False
-        self._owner = os.getpid()  # the process whose child and pipes these are
+        self._sent = 0  # requests sent to the current child: each reply names the request it answers
+        _ALL.add(self)
 
     def start(self) -> None:
         """Start the child (its analyzer is built there, beside whatever this process does meanwhile); returns at
@@ -71,37 +78,60 @@ class AnalyzerProcess:
         """Block until the child's analyzer is built (raises its build error)."""
         with self._lock:
             self._start()
-            self._await_ready()
+            self._guarded(self._await_ready)
 
     def analyze_many(self, texts: list[str], batch_size: int) -> list[list[FoundSpan]]:
         """The child's analyzer's findings per text."""
         with self._lock:
             self._start()
-            self._await_ready()
-            found = self._call(("analyze", texts, batch_size))
+            self._guarded(self._await_ready)
+            found = self._guarded(lambda: self._call(texts, batch_size))
         return [[FoundSpan(*t) for t in spans] for spans in found]
 
-    def close(self) -> None:
-        """End the child (it exits when its request pipe closes)."""
-        with self._lock:
-            self._stop()
+    def close(self, wait_s: float = 5.0) -> None:
+        """End the child (it exits when its request pipe closes); killed when another thread keeps it busy for
+        longer than ``wait_s``."""
+        if self._lock.acquire(timeout=wait_s):
+            try:
+                self._stop()
+            finally:
+                self._lock.release()
+        elif self._child is not None:
+            self._child.kill()
+
+    def forget_after_fork(self) -> None:
+        """In a forked copy of this process: the child, its pipes and the lock (perhaps held by a thread that is
+        not in the copy) are the parent's; the copy starts its own child when it needs one."""
+        self._lock = threading.Lock()
+        self._child, self._requests, self._replies, self._ready, self._sent = None, None, None, False, 0
 
     # -- the pipes ---------------------------------------------------------------------------------------
+    def _guarded(self, step: Callable[[], Any]) -> Any:
+        """``step()``; if it did not complete (an error, an interrupt), the child is ended: a reply left unread in
+        its pipe would otherwise answer the next request."""
+        try:
+            return step()
+        except MaskingError as exc:
+            if not exc.message.startswith("text analysis failed in the analyzer process"):
+                self._stop()  # the analyzer could not be built, or the process ended: started afresh next time
+            raise
+        except BaseException:
+            self._stop()
+            raise
+
     def _start(self) -> None:
-        if self._owner != os.getpid():  # a forked copy of this process: the child and its pipes are the parent's
-            self._child, self._requests, self._replies, self._ready = None, None, None, False
-            self._lock = threading.Lock()
-            self._owner = os.getpid()
         if self._child is not None and self._child.poll() is None:
             return
         self._stop()
         to_child_r, to_child_w = os.pipe()
         from_child_r, from_child_w = os.pipe()
+        # the child imports hfit from where this process does (a directory added at run time included)
+        path = os.pathsep.join(p for p in sys.path if p and os.path.exists(p))
         try:
             self._child = subprocess.Popen(
                 [sys.executable, "-P", "-c", _CHILD, str(to_child_r), str(from_child_w)],
                 pass_fds=(to_child_r, from_child_w), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                close_fds=True)
+                close_fds=True, env={**os.environ, "PYTHONPATH": path})
         finally:
             os.close(to_child_r)
             os.close(from_child_w)
@@ -109,39 +139,43 @@ class AnalyzerProcess:
         self._replies = os.fdopen(from_child_r, "rb")
         self._requests.write(pickle.dumps(self.config))
         self._requests.flush()
-        self._ready = False
+        self._ready, self._sent = False, 0
 
     def _await_ready(self) -> None:
         if not self._ready:
-            self._receive()
+            self._receive(0)
             self._ready = True
 
-    def _call(self, request: tuple[Any, ...]) -> Any:
+    def _call(self, texts: list[str], batch_size: int) -> Any:
         assert self._requests is not None
+        self._sent += 1
         try:
-            self._requests.write(pickle.dumps(request, protocol=pickle.HIGHEST_PROTOCOL))
+            self._requests.write(pickle.dumps((self._sent, texts, batch_size), protocol=pickle.HIGHEST_PROTOCOL))
             self._requests.flush()
         except OSError:
             raise self._lost() from None
-        return self._receive()
+        return self._receive(self._sent)
 
-    def _receive(self) -> Any:
+    def _receive(self, request: int) -> Any:
         assert self._replies is not None
         try:
-            status, value = pickle.load(self._replies)
-        except (EOFError, OSError, pickle.UnpicklingError):
+            answered, status, value = pickle.load(self._replies)
+        except (EOFError, OSError, pickle.UnpicklingError, ValueError, TypeError):
             raise self._lost() from None
+        if answered != request:
+            raise self._lost()
         if status == "error":
             message, hint = value
             raise MaskingError(message, hint=hint)
         return value
 
     def _lost(self) -> MaskingError:
-        code = self._child.wait() if self._child is not None else None
+        child = self._child
         self._stop()
-        return MaskingError(f"the text analyzer's process ended unexpectedly (exit code {code})",
-                           hint="run the build again; if it recurs, set HFIT_ANALYZER_PROCESS=false to analyze "
-                                "text in the build's own process")
+        return MaskingError(f"the text analyzer's process ended unexpectedly (exit code "
+                            f"{child.returncode if child is not None else None})",
+                            hint="run the build again; if it recurs, set HFIT_ANALYZER_PROCESS=false to analyze "
+                                 "text in the build's own process")
 
     def _stop(self) -> None:
         for pipe in (self._requests, self._replies):
@@ -153,7 +187,7 @@ class AnalyzerProcess:
         self._requests = self._replies = None
         if self._child is not None:
             try:
-                self._child.wait(timeout=10)
+                self._child.wait(timeout=5)
             except subprocess.TimeoutExpired:
                 self._child.kill()
                 self._child.wait()
@@ -161,6 +195,8 @@ class AnalyzerProcess:
         self._ready = False
 
 
+_ALL: weakref.WeakSet[AnalyzerProcess] = weakref.WeakSet()
+os.register_at_fork(after_in_child=lambda: [process.forget_after_fork() for process in list(_ALL)])
 _SHARED: dict[str, AnalyzerProcess] = {}
 _SHARED_LOCK = threading.Lock()
 

@@ -97,8 +97,56 @@ def test_a_process_that_dies_during_a_request_is_a_clear_error_and_then_started_
         assert process._child is not None
         os.kill(process._child.pid, signal.SIGKILL)
         with pytest.raises(MaskingError, match="ended unexpectedly"), process._lock:
-            process._call(("analyze", ["a.b@example.org"], 64))  # sent as analyze_many sends it, past its start
+            process._call(["a.b@example.org"], 64)  # sent as analyze_many sends it, past its start
         assert [len(spans) for spans in process.analyze_many(["a.b@example.org"], 64)] == [1]
+    finally:
+        process.close()
+
+
+def test_an_interrupted_call_leaves_no_reply_for_the_next(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A call interrupted after its texts were sent (Ctrl-C, a run's cancellation) ends the process: the next call
+    gets the findings of its own texts, never the interrupted call's."""
+    process = AnalyzerProcess({"nlp_model": "regex"})
+    receive = AnalyzerProcess._receive
+    interrupted: list[int] = []
+
+    def interrupt_once(self: AnalyzerProcess, request: int) -> object:
+        if request and not interrupted:
+            interrupted.append(request)
+            raise KeyboardInterrupt
+        return receive(self, request)
+
+    monkeypatch.setattr(AnalyzerProcess, "_receive", interrupt_once)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            process.analyze_many(["mail a.b@example.org now"], 64)
+        found = _plain(process.analyze_many(["nothing to see", "write to c.d@example.org"], 64))
+        assert interrupted and found[0] == [] and ("EMAIL_ADDRESS", 9, 24, 1.0) in found[1]
+    finally:
+        process.close()
+
+
+def test_a_fork_while_a_call_holds_the_process_does_not_hang() -> None:
+    """Forked while another thread of the parent is inside a call (the lock held): the copy starts its own
+    analyzer process instead of waiting forever for a lock nobody in it will release."""
+    process = AnalyzerProcess({"nlp_model": "regex"})
+    try:
+        process.wait_ready()
+        reader, writer = os.pipe()
+        with process._lock:  # as a thread of the parent mid-call holds it at the fork
+            pid = os.fork()
+            if pid == 0:
+                signal.alarm(60)  # a hang ends the copy instead of the test run
+                try:
+                    found = process.analyze_many(["a.b@example.org"], 64)
+                    os.write(writer, str(len(found[0])).encode())
+                finally:
+                    process.close()
+                    os._exit(0)
+        os.close(writer)
+        reply = os.read(reader, 10).decode()
+        os.waitpid(pid, 0)
+        assert reply == "1"
     finally:
         process.close()
 
@@ -144,6 +192,25 @@ def test_a_forked_process_starts_its_own_analyzer_process() -> None:
         assert process._child.pid == parent_child
     finally:
         process.close()
+
+
+def test_the_process_ends_when_its_parent_dies_while_a_fork_keeps_its_pipe() -> None:
+    """A parent that exits while a forked copy of it (which holds the request pipe open) lives on: the analyzer
+    process notices its parent is gone and ends anyway."""
+    started = run_python(
+        "import json, os, sys, time\n"
+        "from hfit_dagster.masking.analyzer_process import shared_process\n"
+        "p = shared_process({'nlp_model': 'regex'}); p.wait_ready()\n"
+        "if os.fork() == 0:\n"
+        "    os.close(1); os.close(2); time.sleep(10); os._exit(0)\n"
+        "print(json.dumps({'child': p._child.pid})); sys.stdout.flush(); os._exit(0)\n")
+    child = started["child"]
+    for _ in range(120):
+        if not Path(f"/proc/{child}").exists() or "Z" in Path(f"/proc/{child}/stat").read_text().split()[2]:
+            break
+        time.sleep(0.05)
+    else:
+        pytest.fail(f"analyzer process {child} outlived its parent")
 
 
 def test_one_process_per_configuration() -> None:
