@@ -25,7 +25,7 @@ def string_buffers(values: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.n
     values = as_utf8(values)
     n = len(values)
     offsets_buffer, data_buffer = values.buffers()[1], values.buffers()[2]
-    if offsets_buffer is None:
+    if offsets_buffer is None or offsets_buffer.size < 4 * (values.offset + n + 1):  # none, or empty: all ""
         offsets = np.zeros(n + 1, dtype=np.int64)
     else:
         offsets = np.frombuffer(offsets_buffer, dtype=np.int32)[values.offset : values.offset + n + 1]

@@ -43,6 +43,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from hfit_dagster.arrow_strings import as_utf8
 from hfit_dagster.checks.digit_text import digit_dot_digit, only_digits, separators_between_digits_dropped
 from hfit_dagster.checks.fake_spaces import FakeSpace, operator_space
 from hfit_dagster.checks.token_hashes import (
@@ -109,7 +110,7 @@ def digits_joined(values: pa.Array, fast: bool = True) -> pa.Array:
     and phone-shaped dotted runs joined (:func:`_dotted_phones_joined`); other text as it is, single digits
     between separators joined too (``1-2-3``). ``fast=False``: the RE2 reference
     (:func:`~hfit_dagster.checks.digit_text.separators_between_digits_dropped`)."""
-    values = values.cast(pa.string()) if not pa.types.is_string(values.type) else values
+    values = as_utf8(values)
     values = _dotted_phones_joined(values, fast=fast)
     if not fast:
         separated = pc.fill_null(pc.match_substring_regex(values, _SEPARATED_DIGITS), False)

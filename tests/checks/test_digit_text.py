@@ -83,3 +83,17 @@ def test_digit_counts_count_every_script() -> None:
     counts = digit_counts(pa.array(["+44 20", "٣٤٥", "０３-１", None, "x"]))
     assert counts.tolist() == [4, 3, 3, 0, 0]
     assert counts.dtype == np.int64
+
+
+def test_chunked_and_bufferless_arrays_read_like_plain_ones() -> None:
+    """A chunked column (as a table gives it) and an empty array without offset bytes (as outside data may come)
+    give what their plain equivalents give, on both paths."""
+    chunked = pa.chunked_array([["415.555.0100", "x 1-2"], [None, "(415) 555-0100"]])
+    assert digits_joined(chunked).to_pylist() == digits_joined(chunked, fast=False).to_pylist() == [
+        "4155550100", "x 12", None, "(4155550100"]
+    empty = pa.StringArray.from_buffers(0, pa.py_buffer(b""), pa.py_buffer(b""))
+    for fast in (True, False):
+        assert digits_joined(empty, fast=fast).to_pylist() == []
+        assert separators_between_digits_dropped(empty, fast=fast).to_pylist() == []
+        assert only_digits(empty, fast=fast).to_pylist() == []
+        assert digit_counts(empty, fast=fast).tolist() == []
