@@ -29,6 +29,8 @@ from hfit_dagster.arrow_strings import as_utf8, string_buffers
 from hfit_dagster.jit import compiled
 
 SEPARATED_DIGITS = r"([0-9])[ \t\-()/]+([0-9])"
+_SEPARATOR = np.zeros(256, dtype=np.bool_)  # per byte: one of SEPARATED_DIGITS' separators (space, tab, - ( ) /)
+_SEPARATOR[[ord(c) for c in " \t-()/"]] = True
 
 
 def digit_counts(values: pa.Array, fast: bool = True) -> np.ndarray:
@@ -61,7 +63,7 @@ def separators_between_digits_dropped(values: pa.Array, fast: bool = True) -> pa
     data, offsets = string_buffers(values)
     out = np.empty(int(offsets[-1] - offsets[0]), dtype=np.uint8)
     out_offsets = np.empty(len(offsets), dtype=np.int32)
-    written = _drop_separators_between_digits(data, offsets, out, out_offsets)
+    written = _drop_separators_between_digits(data, offsets, _SEPARATOR, out, out_offsets)
     return _strings(values, out[:written], out_offsets)
 
 
@@ -97,7 +99,7 @@ def _strings(like: pa.Array, data: np.ndarray, offsets: np.ndarray) -> pa.Array:
 
 
 @compiled
-def _drop_separators_between_digits(data: np.ndarray, offsets: np.ndarray, out: np.ndarray,
+def _drop_separators_between_digits(data: np.ndarray, offsets: np.ndarray, separator: np.ndarray, out: np.ndarray,
                                     out_offsets: np.ndarray) -> int:  # pragma: no cover - compiled
     written = 0
     out_offsets[0] = 0
@@ -106,11 +108,9 @@ def _drop_separators_between_digits(data: np.ndarray, offsets: np.ndarray, out: 
         start = at
         while at < stop:
             byte = data[at]
-            if at > start and 48 <= data[at - 1] <= 57 and (
-                    byte == 32 or byte == 9 or byte == 45 or byte == 40 or byte == 41 or byte == 47):
+            if at > start and separator[byte] and 48 <= data[at - 1] <= 57:
                 run_end = at
-                while run_end < stop and (data[run_end] == 32 or data[run_end] == 9 or data[run_end] == 45
-                                          or data[run_end] == 40 or data[run_end] == 41 or data[run_end] == 47):
+                while run_end < stop and separator[data[run_end]]:
                     run_end += 1
                 if run_end < stop and 48 <= data[run_end] <= 57:
                     at = run_end  # a digit on both sides: the run is dropped

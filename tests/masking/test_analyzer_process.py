@@ -36,6 +36,15 @@ def _tickets(count: int) -> list[str]:
     return texts
 
 
+def _ends_within(pid: int, seconds: float) -> None:
+    """The process ``pid`` is gone (or a zombie) within ``seconds``."""
+    for _ in range(int(seconds / 0.05)):
+        if not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2]:
+            return
+        time.sleep(0.05)
+    pytest.fail(f"analyzer process {pid} outlived its parent")
+
+
 def _plain(found: list[list]) -> list[list[tuple]]:
     return [sorted((r.entity_type, r.start, r.end, round(r.score, 6)) for r in spans) for spans in found]
 
@@ -158,13 +167,7 @@ def test_the_process_ends_with_the_process_that_started_it() -> None:
         "from hfit_dagster.masking.analyzer_process import shared_process\n"
         "p = shared_process({'nlp_model': 'regex'}); p.wait_ready()\n"
         "print(json.dumps({'child': p._child.pid})); sys.stdout.flush(); os._exit(0)\n")
-    child = started["child"]
-    for _ in range(100):
-        if not Path(f"/proc/{child}").exists() or "Z" in Path(f"/proc/{child}/stat").read_text().split()[2]:
-            break
-        time.sleep(0.05)
-    else:
-        pytest.fail(f"analyzer process {child} outlived its parent")
+    _ends_within(started["child"], 5.0)
 
 
 def test_a_forked_process_starts_its_own_analyzer_process() -> None:
@@ -204,13 +207,7 @@ def test_the_process_ends_when_its_parent_dies_while_a_fork_keeps_its_pipe() -> 
         "if os.fork() == 0:\n"
         "    os.close(1); os.close(2); time.sleep(10); os._exit(0)\n"
         "print(json.dumps({'child': p._child.pid})); sys.stdout.flush(); os._exit(0)\n")
-    child = started["child"]
-    for _ in range(120):
-        if not Path(f"/proc/{child}").exists() or "Z" in Path(f"/proc/{child}/stat").read_text().split()[2]:
-            break
-        time.sleep(0.05)
-    else:
-        pytest.fail(f"analyzer process {child} outlived its parent")
+    _ends_within(started["child"], 6.0)
 
 
 def test_one_process_per_configuration() -> None:
