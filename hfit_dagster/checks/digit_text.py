@@ -5,8 +5,8 @@ pace of a table with personal columns) and on every scanned text value, so each 
 reference (``fast=False``, the plain path):
 
 - :func:`digit_counts`: decimal digits per value (RE2's ``\\p{Nd}``: any script's). ASCII values are counted from
-  their bytes with numpy; only values with other characters go through RE2 (a regex count cost ~0.85 s of CPU per
-  1M phone numbers, the bytes ~5 ms).
+  their bytes with numpy; only values with other characters go through RE2 (a regex count costs ~0.85 s of CPU
+  per 1M phone numbers, the bytes a few ms).
 - :func:`separators_between_digits_dropped`: every run of ``[ \\t\\-()/]`` with an ASCII digit right before and
   after it removed (``(415) 555-0100`` -> ``(4155550100``), by one compiled pass over the UTF-8 bytes; RE2 has no
   look-around, so its reference replaces ``([0-9])[ \\t\\-()/]+([0-9])`` twice (a run's digits are consumed, the

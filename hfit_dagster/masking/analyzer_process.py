@@ -1,7 +1,7 @@
 """The text analyzer in a process of its own (``analyzer_process``, on by default for builds).
 
 Why: building the analyzer (importing Presidio and spaCy, loading the model, compiling Presidio's patterns: ~1 s of
-CPU) holds the GIL nearly all the time, so on a build's thread it stalled the build's own start (imports, reading,
+CPU) holds the GIL nearly all the time, so on a build's thread it stalls the build's own start (imports, reading,
 structured masking) for as long. In a child process it runs on the other core beside them, and the texts it then
 analyzes cost the build's process no GIL either.
 
