@@ -8,8 +8,6 @@ import io
 import os
 import pickle
 import sys
-import threading
-import time
 from typing import Any
 
 from hfit_dagster.errors import MaskingError
@@ -25,12 +23,15 @@ def _error(exc: BaseException) -> tuple[str, tuple[str, str | None]]:
 
 def serve(requests: io.BufferedReader, replies: io.BufferedWriter) -> None:
     """The child's loop: build the analyzer of the configuration read first, say ready (or why not), then answer
-    each request, naming it, until the request pipe closes (or the parent is gone: the watch below)."""
+    each request, naming it, until the request pipe closes (or the parent is gone: ``watch_parent``)."""
     def reply(message: tuple[int, str, Any]) -> None:
         replies.write(pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL))
         replies.flush()
 
-    config = pickle.load(requests)
+    try:
+        config = pickle.load(requests)
+    except (EOFError, pickle.UnpicklingError):
+        return  # the parent went away before it sent a whole configuration
     try:
         analyzer = TextAnalyzer(**config)
         analyzer.engine  # noqa: B018 - built and warmed up before the parent's first request
@@ -41,8 +42,8 @@ def serve(requests: io.BufferedReader, replies: io.BufferedWriter) -> None:
     while True:
         try:
             request, texts, batch_size = pickle.load(requests)
-        except EOFError:
-            return
+        except (EOFError, pickle.UnpicklingError):
+            return  # the pipe closed (mid-request when the parent gave up on it): nobody to answer
         try:
             found = analyzer.analyze_many(texts, batch_size)
             reply((request, "ok", [[(r.entity_type, r.start, r.end, r.score) for r in spans] for spans in found]))
@@ -50,18 +51,10 @@ def serve(requests: io.BufferedReader, replies: io.BufferedWriter) -> None:
             reply((request, *_error(exc)))
 
 
-def _watch_parent(parent: int) -> None:
-    """End this process once its parent is gone (even while a request is analyzed, or while a forked copy of the
-    parent keeps the request pipe open)."""
-    while os.getppid() == parent:
-        time.sleep(1.0)
-    os._exit(0)
-
-
 def main() -> None:
-    """The process's entry (``analyzer_process._CHILD``): the pipes' descriptors are its two arguments."""
+    """The process's entry (``analyzer_process._CHILD``, which watches the parent first): the pipes' descriptors
+    are its first two arguments."""
     read_fd, write_fd = int(sys.argv[1]), int(sys.argv[2])
-    threading.Thread(target=_watch_parent, args=(os.getppid(),), name="parent-watch", daemon=True).start()
     try:
         with os.fdopen(read_fd, "rb") as requests, os.fdopen(write_fd, "wb") as replies:
             serve(requests, replies)

@@ -29,13 +29,16 @@ import pickle
 import subprocess
 import sys
 import threading
+import time
 import weakref
 from collections.abc import Callable
 from typing import Any
 
 from hfit_dagster.errors import MaskingError
 
-_CHILD = "from hfit_dagster.masking.analyzer_child import main; main()"
+# the child's program: watch the parent (its pid is the third argument) from the start, then import and serve
+_CHILD = ("import sys; from hfit_dagster.masking.analyzer_process import watch_parent; watch_parent(int(sys.argv[3])); "
+          "from hfit_dagster.masking.analyzer_child import main; main()")
 
 
 class FoundSpan:
@@ -96,8 +99,10 @@ class AnalyzerProcess:
                 self._stop()
             finally:
                 self._lock.release()
-        elif self._child is not None:
-            self._child.kill()
+            return
+        child = self._child
+        if child is not None:
+            child.kill()
 
     def forget_after_fork(self) -> None:
         """In a forked copy of this process: the child, its pipes and the lock (perhaps held by a thread that is
@@ -107,39 +112,47 @@ class AnalyzerProcess:
 
     # -- the pipes ---------------------------------------------------------------------------------------
     def _guarded(self, step: Callable[[], Any]) -> Any:
-        """``step()``; if it did not complete (an error, an interrupt), the child is ended: a reply left unread in
-        its pipe would otherwise answer the next request."""
+        """``step()``; if it did not complete but with an answer (an interrupt, an error of this process), the
+        child is killed at once: a reply left unread in its pipe would otherwise answer the next request."""
         try:
             return step()
-        except MaskingError as exc:
-            if not exc.message.startswith("text analysis failed in the analyzer process"):
-                self._stop()  # the analyzer could not be built, or the process ended: started afresh next time
-            raise
+        except MaskingError:
+            raise  # an answer of the child (the pipe is in step), or a lost child (stopped already)
         except BaseException:
-            self._stop()
+            self._stop(kill=True)
             raise
 
     def _start(self) -> None:
-        if self._child is not None and self._child.poll() is None:
+        if self._child is not None and self._child.poll() is None and self._requests is not None:
             return
-        self._stop()
+        self._stop(kill=True)
         to_child_r, to_child_w = os.pipe()
         from_child_r, from_child_w = os.pipe()
-        # the child imports hfit from where this process does (a directory added at run time included)
-        path = os.pathsep.join(p for p in sys.path if p and os.path.exists(p))
+        # the child imports hfit from where this process does (a directory added at run time included); it gets
+        # none of hfit's settings (keys, provider URLs): its configuration comes over the pipe
+        path = os.pathsep.join(os.getcwd() if p == "" else p for p in sys.path if p == "" or os.path.exists(p))
+        env = {k: v for k, v in os.environ.items() if not k.startswith("HFIT_")}
         try:
             self._child = subprocess.Popen(
-                [sys.executable, "-P", "-c", _CHILD, str(to_child_r), str(from_child_w)],
+                [sys.executable, "-P", "-c", _CHILD, str(to_child_r), str(from_child_w), str(os.getpid())],
                 pass_fds=(to_child_r, from_child_w), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                close_fds=True, env={**os.environ, "PYTHONPATH": path})
+                close_fds=True, env={**env, "PYTHONPATH": path})
+            self._requests = os.fdopen(to_child_w, "wb")
+            self._replies = os.fdopen(from_child_r, "rb")
+        except BaseException:
+            for fd in (to_child_w, from_child_r):
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+            self._requests = self._replies = None
+            raise
         finally:
             os.close(to_child_r)
             os.close(from_child_w)
-        self._requests = os.fdopen(to_child_w, "wb")
-        self._replies = os.fdopen(from_child_r, "rb")
+        self._ready, self._sent = False, 0
         self._requests.write(pickle.dumps(self.config))
         self._requests.flush()
-        self._ready, self._sent = False, 0
 
     def _await_ready(self) -> None:
         if not self._ready:
@@ -157,6 +170,8 @@ class AnalyzerProcess:
         return self._receive(self._sent)
 
     def _receive(self, request: int) -> Any:
+        """The child's answer to ``request`` (0: its analyzer's build); an error it reports is raised (after the
+        build's, the child is stopped: it has ended, and the next use starts another)."""
         assert self._replies is not None
         try:
             answered, status, value = pickle.load(self._replies)
@@ -166,37 +181,44 @@ class AnalyzerProcess:
             raise self._lost()
         if status == "error":
             message, hint = value
+            if request == 0:
+                self._stop(kill=True)
             raise MaskingError(message, hint=hint)
         return value
 
     def _lost(self) -> MaskingError:
         child = self._child
-        self._stop()
+        self._stop(kill=True)
         return MaskingError(f"the text analyzer's process ended unexpectedly (exit code "
                             f"{child.returncode if child is not None else None})",
                             hint="run the build again; if it recurs, set HFIT_ANALYZER_PROCESS=false to analyze "
                                  "text in the build's own process")
 
-    def _stop(self) -> None:
-        for pipe in (self._requests, self._replies):
-            if pipe is not None:
-                try:
-                    pipe.close()
-                except OSError:
-                    pass
-        self._requests = self._replies = None
-        if self._child is not None:
-            try:
-                self._child.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self._child.kill()
-                self._child.wait()
-        self._child = None
+    def _stop(self, kill: bool = False) -> None:
+        """Close the pipes and reap the child: killed when ``kill`` (it may be busy with a request nobody will
+        read), else given 5 s to see its pipe closed and exit."""
+        child, self._child = self._child, None
+        pipes, self._requests, self._replies = (self._requests, self._replies), None, None
         self._ready = False
+        try:
+            for pipe in pipes:
+                if pipe is not None:
+                    try:
+                        pipe.close()
+                    except OSError:
+                        pass
+        finally:
+            if child is not None:
+                if kill:
+                    child.kill()
+                try:
+                    child.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    child.kill()
+                    child.wait()
 
 
 _ALL: weakref.WeakSet[AnalyzerProcess] = weakref.WeakSet()
-os.register_at_fork(after_in_child=lambda: [process.forget_after_fork() for process in list(_ALL)])
 _SHARED: dict[str, AnalyzerProcess] = {}
 _SHARED_LOCK = threading.Lock()
 
@@ -209,6 +231,31 @@ def shared_process(config: dict[str, Any]) -> AnalyzerProcess:
         if process is None:
             process = _SHARED[key] = AnalyzerProcess(config)
         return process
+
+
+def _forget_after_fork() -> None:
+    """In a forked copy: every analyzer process, and the lock of the shared ones, are the parent's."""
+    global _SHARED_LOCK
+    _SHARED_LOCK = threading.Lock()
+    for process in list(_ALL):
+        process.forget_after_fork()
+
+
+os.register_at_fork(after_in_child=_forget_after_fork)
+
+
+def watch_parent(parent: int) -> None:
+    """In the analyzer's process: end it once ``parent`` is gone (even while a request is analyzed, or while a
+    forked copy of the parent keeps the request pipe open). Started before the heavy imports."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(0)
+
+    if os.getppid() != parent:
+        os._exit(0)
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 def close_shared_processes() -> None:

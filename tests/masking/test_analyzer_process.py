@@ -68,6 +68,34 @@ def test_a_model_that_cannot_load_is_an_error_of_the_build(tmp_path: Path) -> No
     assert failed.value.hint
 
 
+def test_an_analyzer_that_cannot_be_built_fails_every_call_alike() -> None:
+    """A build error of any kind (here an unknown setting) is the error of every call, each in a fresh process:
+    never "ended unexpectedly" from a process that was still ending."""
+    process = AnalyzerProcess({"nlp_model": "regex", "no_such_setting": 1})
+    try:
+        for _ in range(3):
+            with pytest.raises(MaskingError, match=r"analyzer process \(TypeError\)"):
+                process.analyze_many(["a.b@example.org"], 64)
+    finally:
+        process.close()
+
+
+def test_the_process_gets_none_of_hfits_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The masking key and provider URLs (which may hold passwords) stay in the build's process: the analyzer's
+    process needs only its configuration, sent over the pipe."""
+    monkeypatch.setenv("HFIT_MASKING_KEY", "not-for-the-analyzer")
+    monkeypatch.setenv("HFIT_PROVIDER_SRC_URL", "mysql+pymysql://user:secret@db/x")
+    process = AnalyzerProcess({"nlp_model": "regex"})
+    try:
+        process.wait_ready()
+        assert process._child is not None
+        environment = Path(f"/proc/{process._child.pid}/environ").read_bytes().split(b"\0")
+        assert not [v for v in environment if v.startswith(b"HFIT_")]
+        assert any(v.startswith(b"PATH=") for v in environment)  # the rest of the environment is there
+    finally:
+        process.close()
+
+
 def test_a_failure_in_the_process_quotes_no_text() -> None:
     """An analysis failure names its type only: the texts it was given (personal data) are in no message."""
     process = AnalyzerProcess({"nlp_model": "regex"})
