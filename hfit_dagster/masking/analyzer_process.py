@@ -259,7 +259,8 @@ def watch_parent(parent: int) -> None:
 
 
 def close_shared_processes() -> None:
-    """End every analyzer process of this process (tests; the children also end when this process does)."""
+    """End every analyzer process of this process and wait for them (``hfit`` before it exits, so their CPU counts
+    in the command's; tests). Without it they end within a second of this process's end."""
     with _SHARED_LOCK:
         processes = list(_SHARED.values())
         _SHARED.clear()
