@@ -32,6 +32,7 @@ from hfit_dagster.settings import HfitSettings
 from tests.api.routes.conftest import InProcessApi, ScriptedLauncher, service_settings
 from tests.api.service_harness import ALERT_SECRET
 from tests.conftest import TEST_MASKING_KEY
+from tests.sealed_alerts import alter_sealed_payload, plain_alert_table
 
 TEMPLATE = "payment-incident-2024-1015"
 STEP = "payment_incident_2024_1015__tables"
@@ -188,12 +189,7 @@ def _plain_alert_table(settings: HfitSettings) -> int:
     returns its id."""
     engine = sa.create_engine(settings.state_database_url)
     old = sa.MetaData()
-    table = sa.Table("hfit_alerts", old,
-                     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-                     sa.Column("source_id", sa.String(200), nullable=True, unique=True),
-                     sa.Column("received_at", sa.DateTime, nullable=False),
-                     sa.Column("occurred_at", sa.DateTime, nullable=False),
-                     sa.Column("payload", sa.Text, nullable=False))
+    table = plain_alert_table(old)
     try:
         old.create_all(engine)
         with engine.begin() as conn:
@@ -242,15 +238,7 @@ def test_an_alert_whose_payload_does_not_open_is_listed_as_unopened(service: Ser
     first = service.post(ALERT).json()["alert_id"]
     altered = service.post({**ALERT, "id": "pd-incident-9002"}).json()["alert_id"]
     last = service.post({**ALERT, "id": "pd-incident-9003"}).json()["alert_id"]
-    engine = sa.create_engine(service.settings.state_database_url)
-    try:
-        with engine.begin() as conn:
-            sealed = conn.execute(sa.text("SELECT payload FROM hfit_alerts WHERE id = :id"), {"id": altered}).scalar()
-            middle = len(sealed) // 2
-            changed = sealed[:middle] + ("B" if sealed[middle] == "A" else "A") + sealed[middle + 1:]
-            conn.execute(sa.text("UPDATE hfit_alerts SET payload = :p WHERE id = :id"), {"p": changed, "id": altered})
-    finally:
-        engine.dispose()
+    alter_sealed_payload(service.settings.state_database_url, altered)
 
     result = service.tick()
     assert sorted(r.tags["hfit/alert"] for r in result.run_requests) == sorted([str(first), str(last)])

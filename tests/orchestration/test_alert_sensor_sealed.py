@@ -23,6 +23,7 @@ from hfit_dagster.package.manifest import parameter_digests
 from hfit_dagster.package.store import PackageStore
 from hfit_dagster.settings import load_settings
 from tests.conftest import TEST_MASKING_KEY
+from tests.sealed_alerts import alter_sealed_payload
 
 CONTACT = """
 templateName: alert-contact
@@ -145,15 +146,7 @@ def _seal_under_earlier_key(payload: dict[str, object]) -> int:
 
 def _alter_payload(alert_id: int) -> None:
     """One character of the alert's sealed payload changed in the database."""
-    engine = sa.create_engine(load_settings().state_database_url)
-    try:
-        with engine.begin() as conn:
-            sealed = conn.execute(sa.text("SELECT payload FROM hfit_alerts WHERE id = :id"), {"id": alert_id}).scalar()
-            middle = len(sealed) // 2
-            altered = sealed[:middle] + ("B" if sealed[middle] == "A" else "A") + sealed[middle + 1:]
-            conn.execute(sa.text("UPDATE hfit_alerts SET payload = :p WHERE id = :id"), {"p": altered, "id": alert_id})
-    finally:
-        engine.dispose()
+    alter_sealed_payload(load_settings().state_database_url, alert_id)
 
 
 def _statuses() -> dict[int, str]:

@@ -19,16 +19,12 @@ import sqlalchemy as sa
 
 from hfit_dagster.alerts.store import AlertStore
 from tests.conftest import PG_ADMIN, TEST_MASKING_KEY
+from tests.sealed_alerts import plain_alert_table
 
 KEY = TEST_MASKING_KEY.encode()
 EMAIL = "dana.alerted@example.com"
 OLD = sa.MetaData()
-OLD_ALERTS = sa.Table("hfit_alerts", OLD,
-                      sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-                      sa.Column("source_id", sa.String(200), nullable=True, unique=True),
-                      sa.Column("received_at", sa.DateTime, nullable=False),
-                      sa.Column("occurred_at", sa.DateTime, nullable=False),
-                      sa.Column("payload", sa.Text, nullable=False))
+OLD_ALERTS = plain_alert_table(OLD)
 
 
 def _old_table(url: str, payloads: list[str]) -> None:
