@@ -50,9 +50,9 @@ def _run_build(template: str, params: list[str], settings: HfitSettings, dialect
 def _start_text_analyzer(spec: TemplateSpec, settings: HfitSettings) -> None:
     """Start the text analyzer's process before the build's own imports when a rule of the template masks free
     text (the build will ask it whatever the tables hold): its ~1 s of building then runs beside them."""
-    from hfit_dagster.masking.catalog import TEXT_OPERATORS
+    from hfit_dagster.masking.catalog import masks_free_text
 
-    if settings.analyzer_process and TEXT_OPERATORS & set(spec.masking.values()):
+    if settings.analyzer_process and masks_free_text(spec.masking):
         from hfit_dagster.masking.factory import text_analyzer
 
         analyzer = text_analyzer(settings)

@@ -9,6 +9,7 @@ implementations live in :mod:`hfit_dagster.masking.operators`; this module impor
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from hfit_dagster.masking.column_kinds import ColumnKind
@@ -143,6 +144,13 @@ OPERATOR_SPECS: dict[str, OperatorSpec] = {spec.name: spec for spec in OPERATOR_
 
 # Derived views, each read by one kind of caller.
 TEXT_OPERATORS = frozenset(s.name for s in OPERATOR_TABLE if s.free_text)
+
+
+def masks_free_text(rules: Mapping[str, str]) -> bool:
+    """Whether masking ``rules`` (a template's ``masking:``, column -> operator) mask free text by rule: a build of
+    theirs needs the text analyzer whatever its tables hold."""
+    return bool(TEXT_OPERATORS & set(rules.values()))
+
 CONTEXT_OPERATORS = frozenset(s.name for s in OPERATOR_TABLE if s.stand_in is not None)
 STAND_INS: dict[str, str] = {s.name: s.stand_in for s in OPERATOR_TABLE if s.stand_in is not None}
 DIGIT_OPERATORS = frozenset(s.name for s in OPERATOR_TABLE if s.digits)

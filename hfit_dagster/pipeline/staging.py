@@ -31,7 +31,7 @@ import sqlalchemy as sa
 from hfit_dagster.errors import LeakDetected
 from hfit_dagster.extract.source import stream_query
 from hfit_dagster.masking import TableMaskingPlan
-from hfit_dagster.masking.catalog import TEXT_OPERATORS
+from hfit_dagster.masking.catalog import TEXT_OPERATORS, masks_free_text
 from hfit_dagster.masking.drift import drift_masked_plan
 from hfit_dagster.package.manifest import parameter_digests
 from hfit_dagster.package.sql_script import MASKED_COLUMNS
@@ -109,7 +109,7 @@ def text_analysis_expected(spec: TemplateSpec, settings: HfitSettings, sources: 
     the real plans also see each table's first rows, and when they ask the analyzer after a guess of no, it
     is built then, on first use (the same analyzer and the same decisions, later).
     """
-    if TEXT_OPERATORS & set(spec.masking.values()):
+    if masks_free_text(spec.masking):
         return True
     probe = _AnalyzerProbe()
     for source in sources.values():
@@ -248,7 +248,7 @@ class _Stage:
         try:
             # a template masking free text by rule needs the text analyzer whatever the tables hold: it is built
             # from the start; otherwise once the sources are open, if their tables' plans will ask it
-            if TEXT_OPERATORS & set(self.spec.masking.values()):
+            if masks_free_text(self.spec.masking):
                 self._start_analyzer()
             self.walk.run()
             return self._finish()
