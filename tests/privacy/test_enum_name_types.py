@@ -46,6 +46,24 @@ def _psql(database: str, package: Path) -> None:
     assert loaded.returncode == 0, loaded.stderr.decode()[:500]
 
 
+def _load_and_query(built, dialect: str, queries: list[str], postgres_database: Callable[[], str],
+                    mariadb_database: Callable[[], str]) -> tuple[str, list[tuple]]:
+    """The package loaded with its dialect's client into a fresh database of that server (psql into PostgreSQL,
+    mysql into MariaDB); the database's name and each query's first row."""
+    if dialect == "postgresql":
+        target = postgres_database()
+        _psql(target, built.path)
+        with psycopg.connect(f"host=127.0.0.1 port=5432 user=postgres dbname={target}") as conn:
+            return target, [tuple(conn.execute(query).fetchone()) for query in queries]
+    target = mariadb_database()
+    load_into_mariadb(built.path, target)
+    rows = []
+    with pymysql.connect(**MARIADB, database=target) as conn, conn.cursor() as cur:
+        for query in queries:
+            cur.execute(query)
+            rows.append(tuple(cur.fetchone()))
+    return target, rows
+
 
 def _use_postgres_source(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, database: str) -> None:
     """Builds of this test read provider SRC from ``database`` in the local PostgreSQL, with their own home."""
@@ -123,19 +141,14 @@ masking:
         assert originals_found(built.path, names) == [], dialect
         if dialect == "postgresql":
             assert (built.path / "package.sql").read_text().count('CREATE TYPE "person_name"') == 1
-            target = postgres_database()
-            _psql(target, built.path)
+        target, [(count,)] = _load_and_query(
+            built, dialect, ["SELECT COUNT(*) FROM customers c JOIN name_days d ON d.name = c.first_name"],
+            postgres_database, mariadb_database)
+        assert count == joined, dialect
+        if dialect == "postgresql":
             with psycopg.connect(f"host=127.0.0.1 port=5432 user=postgres dbname={target}") as conn:
-                count = conn.execute("SELECT COUNT(*) FROM customers c JOIN name_days d ON d.name = c.first_name")
-                assert count.fetchone()[0] == joined
                 in_type = [r[0] for r in conn.execute("SELECT unnest(enum_range(NULL::person_name))::text")]
             assert len(in_type) == len(names) + 1 and "unknown" in in_type
-        else:
-            target = mariadb_database()
-            load_into_mariadb(built.path, target)
-            with pymysql.connect(**MARIADB, database=target) as conn, conn.cursor() as cur:
-                cur.execute("SELECT COUNT(*) FROM customers c JOIN name_days d ON d.name = c.first_name")
-                assert cur.fetchone()[0] == joined
 
 
 @pytest.mark.postgres
@@ -215,21 +228,9 @@ exports:
         assert originals_found(built.path, names) == [], dialect
         if dialect == "postgresql":
             assert (built.path / "package.sql").read_text().count('CREATE TYPE "given"') == 1
-            target = postgres_database()
-            _psql(target, built.path)
-            with psycopg.connect(f"host=127.0.0.1 port=5432 user=postgres dbname={target}") as conn:
-                joined = conn.execute(join).fetchone()
-                same_rows = conn.execute("SELECT COUNT(*) FROM people p JOIN name_days d ON d.id = p.id "
-                                         "AND d.day_name = p.first_name").fetchone()[0]
-        else:
-            target = mariadb_database()
-            load_into_mariadb(built.path, target)
-            with pymysql.connect(**MARIADB, database=target) as conn, conn.cursor() as cur:
-                cur.execute(join)
-                joined = cur.fetchone()
-                cur.execute("SELECT COUNT(*) FROM people p JOIN name_days d ON d.id = p.id "
-                            "AND d.day_name = p.first_name")
-                same_rows = cur.fetchone()[0]
+        _, [joined, (same_rows,)] = _load_and_query(
+            built, dialect, [join, "SELECT COUNT(*) FROM people p JOIN name_days d ON d.id = p.id "
+                                   "AND d.day_name = p.first_name"], postgres_database, mariadb_database)
         # each of the 5 names is held by 4 rows of each table: 5 x 4 x 4 pairs, and every row meets its own id
         assert tuple(joined) == (80, 5) and same_rows == 20, dialect
 
