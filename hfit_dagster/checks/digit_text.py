@@ -28,7 +28,7 @@ import pyarrow.compute as pc
 from hfit_dagster.arrow_strings import as_utf8, string_buffers
 from hfit_dagster.jit import compiled
 
-SEPARATED_DIGITS = r"([0-9])[ \t\-()/]+([0-9])"
+SEPARATED_DIGITS = r"([0-9])[ \t\-()/]+([0-9])"  # not dots: IP addresses, decimals and versions keep theirs
 _SEPARATOR = np.zeros(256, dtype=np.bool_)  # per byte: one of SEPARATED_DIGITS' separators (space, tab, - ( ) /)
 _SEPARATOR[[ord(c) for c in " \t-()/"]] = True
 

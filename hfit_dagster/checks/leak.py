@@ -73,7 +73,6 @@ def pair_digests(hashes: np.ndarray, entities: np.ndarray) -> np.ndarray:
         return x ^ (x >> np.uint64(29))
 
 
-_SEPARATED_DIGITS = r"[0-9][ \t\-()/]+[0-9]"  # not dots: IP addresses, decimals and versions stay
 # a phone written with dots, alone between non-digits (a sentence's full stop may follow): its groups captured
 _DOTTED_PHONE = (r"(^|[^0-9.])([0-9]{1,4})\.([0-9]{2,4})\.([0-9]{2,4})(?:\.([0-9]{2,4}))?(?:\.([0-9]{2,4}))?"
                  r"(\.?(?:[^0-9.]|$))")
@@ -110,13 +109,7 @@ def digits_joined(values: pa.Array, fast: bool = True) -> pa.Array:
     and phone-shaped dotted runs joined (:func:`_dotted_phones_joined`); other text as it is, single digits
     between separators joined too (``1-2-3``). ``fast=False``: the RE2 reference
     (:func:`~hfit_dagster.checks.digit_text.separators_between_digits_dropped`)."""
-    values = as_utf8(values)
-    values = _dotted_phones_joined(values, fast=fast)
-    if not fast:
-        separated = pc.fill_null(pc.match_substring_regex(values, _SEPARATED_DIGITS), False)
-        if not pc.any(separated).as_py():
-            return values
-    return separators_between_digits_dropped(values, fast=fast)
+    return separators_between_digits_dropped(_dotted_phones_joined(as_utf8(values), fast=fast), fast=fast)
 
 
 def national_variants(operator: str, values: pa.Array) -> tuple[pa.Array, np.ndarray]:
