@@ -240,8 +240,20 @@ def _joined(parts: list[OriginalDigests], name: str) -> np.ndarray:
     """One field of every part, concatenated; the parts' own arrays are let go (peak memory of a merge)."""
     joined = np.concatenate([getattr(p, name) for p in parts])
     for p in parts:
-        setattr(p, name, joined[:0])
+        setattr(p, name, np.empty(0, joined.dtype))  # no view of ``joined``: it is resized in place
     return joined
+
+
+def _keep_in_place(values: np.ndarray, keep: np.ndarray, chunk: int = 1 << 20) -> None:
+    """``values[keep]`` written over ``values``, which is then resized to it: no second array of the kept values
+    (``values`` must own its buffer, with no other view of it). A chunk's kept values go to positions that are
+    never after the chunk's own, so what a later chunk reads is not yet overwritten."""
+    filled = 0
+    for start in range(0, values.size, chunk):
+        kept = values[start : start + chunk][keep[start : start + chunk]]
+        values[filled : filled + kept.size] = kept
+        filled += kept.size
+    values.resize(filled, refcheck=False)
 
 
 def _merge(parts: list[OriginalDigests], origins: list[Origin], first_bits: np.ndarray) -> SearchedOriginals:
@@ -251,7 +263,7 @@ def _merge(parts: list[OriginalDigests], origins: list[Origin], first_bits: np.n
         parts = [OriginalDigests.empty()]
     pairs = _joined(parts, "pairs")
     pairs.sort()
-    pairs = pairs[np.concatenate(([True], pairs[1:] != pairs[:-1]))] if pairs.size else pairs
+    _keep_in_place(pairs, np.concatenate(([True], pairs[1:] != pairs[:-1])) if pairs.size else np.zeros(0, bool))
     hashes, lengths, where = _joined(parts, "hashes"), _joined(parts, "lengths"), _joined(parts, "origins")
     if not hashes.size:
         return SearchedOriginals(TokenPatterns({}, {}, np.zeros(1 << 21, dtype=np.uint8), first_bits),

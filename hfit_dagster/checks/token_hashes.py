@@ -225,6 +225,55 @@ def _test_bits(bits: np.ndarray, hashes: np.ndarray) -> np.ndarray:
     return ((bits[byte] >> bit) & 1).astype(bool)
 
 
+SORT_BUCKETS = 16  # distinct_first sorts 1/16 of the hashes at a time: the leak check's peak memory
+_BUCKETED_FROM = 1 << 16  # fewer hashes are sorted at once
+
+
+def _distinct_first_all(h: np.ndarray, o: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct values of ``h``, sorted, each with ``o`` at its first position: one sort of all of them."""
+    # numpy's default sort of integers is vectorized (a stable one is several times slower); the origin kept
+    # for a repeated hash is still its first one: the smallest position among its copies
+    order = np.argsort(h)
+    h = h[order]
+    first = np.concatenate(([True], h[1:] != h[:-1])) if h.size else np.zeros(0, bool)
+    distinct = h[first]
+    del h
+    runs = np.flatnonzero(first)
+    del first
+    earliest = np.minimum.reduceat(order, runs) if runs.size else order
+    del order, runs
+    return distinct, o[earliest]
+
+
+def distinct_first(h: np.ndarray, o: np.ndarray, buckets: int = SORT_BUCKETS) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct values of the hashes ``h``, sorted, each with the ``o`` of its first position.
+
+    The same as one sort of all of them (``buckets=1``), a bucket of hashes at a time: the buckets split the
+    hashes by their top bits, so bucket after bucket comes out in order, and the sort's temporaries (an index
+    and a sorted copy per hash) are those of one bucket. This is the leak check's peak memory: tens of millions
+    of hashes merged when a personal table ends, beside the build's batches in flight.
+    """
+    if buckets <= 1 or h.size < _BUCKETED_FROM:
+        return _distinct_first_all(h, o)
+    bits = (buckets - 1).bit_length()  # a power of two at least ``buckets``
+    top = (h >> np.uint64(64 - bits)).astype(np.uint8 if bits <= 8 else np.uint32)
+    distinct, origins = np.empty(h.size, h.dtype), np.empty(h.size, o.dtype)
+    filled = 0
+    for bucket in range(1 << bits):
+        at = np.flatnonzero(top == bucket)  # ascending: the first position within a bucket is the first overall
+        if not at.size:
+            continue
+        values, first = _distinct_first_all(h[at], at)
+        distinct[filled : filled + values.size] = values
+        origins[filled : filled + values.size] = o[first]
+        filled += values.size
+        del at, values, first
+    # only the filled part was ever written (and so resident); the rest is given back in place
+    distinct.resize(filled, refcheck=False)
+    origins.resize(filled, refcheck=False)
+    return distinct, origins
+
+
 @dataclass
 class TokenPatterns:
     """Hashes of searched token sequences, per number of tokens: sorted, with the index of their origin; a
@@ -238,9 +287,11 @@ class TokenPatterns:
 
     @classmethod
     def build(cls, hashes: np.ndarray, lengths: np.ndarray, origins: np.ndarray,
-              first_tokens: np.ndarray | None = None, first_bits: np.ndarray | None = None) -> TokenPatterns:
+              first_tokens: np.ndarray | None = None, first_bits: np.ndarray | None = None,
+              buckets: int = SORT_BUCKETS) -> TokenPatterns:
         """From one hash, token count and origin per searched sequence (the first origin of a hash wins), and
-        optionally the hash of each sequence's first token (or their filter, ``first_bits``, built already)."""
+        optionally the hash of each sequence's first token (or their filter, ``first_bits``, built already).
+        ``buckets``: see :func:`distinct_first` (1 sorts all hashes at once)."""
         bits = np.zeros(1 << 21, dtype=np.uint8)
         if first_tokens is not None:
             first_bits = first_token_filter()
@@ -249,23 +300,11 @@ class TokenPatterns:
         by_origin: dict[int, np.ndarray] = {}
         counts = small_distinct(lengths)
         for k in counts:
-            # one token count (the usual case) takes the arrays as they are; temporaries are dropped as soon as
-            # used, since this is the peak memory of the leak check (tens of millions of hashes)
+            # one token count (the usual case) takes the arrays as they are
             h, o = (hashes, origins) if len(counts) == 1 else (hashes[lengths == k], origins[lengths == k])
-            # numpy's default sort of integers is vectorized (a stable one is several times slower); the
-            # origin kept for a repeated hash is still its first one: the smallest position among its copies
-            order = np.argsort(h)
-            h = h[order]
-            first = np.concatenate(([True], h[1:] != h[:-1])) if h.size else np.zeros(0, bool)
-            distinct = h[first]
-            del h
-            runs = np.flatnonzero(first)
-            del first
-            earliest = np.minimum.reduceat(order, runs) if runs.size else order
-            del order, runs
-            by_length[int(k)], by_origin[int(k)] = distinct, o[earliest]
-            del earliest, o
-            _set_bits(bits, distinct)
+            by_length[int(k)], by_origin[int(k)] = distinct_first(h, o, buckets)
+            del h, o
+            _set_bits(bits, by_length[int(k)])
         return cls(by_length, by_origin, bits, first_bits)
 
     @property

@@ -108,3 +108,21 @@ def test_a_phone_written_with_dots_is_found_and_dotted_numbers_that_are_no_phone
     for written in ["host 192.168.10.20", "v4.15.5.550100", "total 415555.0100", "ratio 4155.550100",
                     "4155.55.0100.5", "release 1.9.2.16.81020"]:
         assert leaks.scan([written]) == set(), written
+
+
+def test_distinct_pair_digests_are_kept_in_place_across_chunks() -> None:
+    """The (original, entity) pairs are de-duplicated over their own array (peak memory of the merge): the kept
+    values are those a boolean selection keeps, for selections that keep all, none, or runs across chunks."""
+    import numpy as np
+
+    from hfit_dagster.checks.leak import _keep_in_place
+
+    rng = np.random.default_rng(9)
+    for size, chunk in ((0, 4), (1, 4), (10, 4), (1_000, 7), (50_000, 1 << 10)):
+        values = rng.integers(0, 2**63, size, dtype=np.int64).astype(np.uint64)
+        for keep in (np.ones(size, bool), np.zeros(size, bool), rng.random(size) < 0.3,
+                     np.arange(size) % 97 > 40):
+            expected = values[keep]
+            work = values.copy()
+            _keep_in_place(work, keep, chunk=chunk)
+            assert work.tolist() == expected.tolist()

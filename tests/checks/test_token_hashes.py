@@ -52,3 +52,25 @@ def test_a_sequence_searched_for_several_origins_is_reported_for_the_first() -> 
     assert set(patterns.origins[1].tolist()) == {1}  # reversed: origin 1 collected each sequence first
     patterns = TokenPatterns.build(hashes, np.full(20_000, 1), origins)
     assert set(patterns.origins[1].tolist()) == {0} and patterns.by_length[1].size == 10_000
+
+
+def test_patterns_sorted_a_bucket_at_a_time_equal_one_sort_of_all() -> None:
+    """The leak check merges its originals a bucket of hashes at a time (its peak memory): the searched
+    patterns and the origin each reports are those of one sort of all hashes, whatever the hashes' spread
+    (many repeats, all in one bucket, sizes around the bucketing threshold, bucket counts not a power of two)."""
+    import numpy as np
+
+    from hfit_dagster.checks.token_hashes import _BUCKETED_FROM, distinct_first
+
+    rng = np.random.default_rng(5)
+    for size in (0, 1, _BUCKETED_FROM - 1, _BUCKETED_FROM, 300_000):
+        spread = rng.integers(0, 2**63, size, dtype=np.int64).astype(np.uint64) << np.uint64(rng.integers(0, 2))
+        narrow = rng.integers(0, 1_000, size, dtype=np.int64).astype(np.uint64)  # one bucket, many repeats
+        for hashes in (spread, narrow, np.concatenate([spread[: size // 2], spread[: size - size // 2]])):
+            origins = rng.integers(0, 40, hashes.size).astype(np.int32)
+            expected = distinct_first(hashes, origins, buckets=1)
+            for buckets in (2, 7, 16):
+                found = distinct_first(hashes, origins, buckets=buckets)
+                assert found[0].tolist() == expected[0].tolist()
+                assert found[1].tolist() == expected[1].tolist()
+                assert found[0].dtype == np.uint64 and found[1].dtype == np.int32
