@@ -280,6 +280,12 @@ class KeySet:
 
     def difference(self, *others: KeySet) -> KeyBatch:
         """The keys of this set in none of ``others``, sorted as :meth:`keys`."""
+        if self._map is not None and all(o._objects is None for o in others):
+            # a byte map minus integer sets stays a byte map: no array of every key to look up
+            remaining = self._map.copy()
+            for other in others:
+                other._clear_from(remaining, self._base)
+            return np.flatnonzero(remaining).astype(np.int64) + self._base
         keys = self.keys()
         if isinstance(keys, np.ndarray):
             if any(o._objects is not None and len(o._objects) for o in others):
@@ -292,6 +298,16 @@ class KeySet:
                 return keys
         remaining = [k for k in keys if not any(o._contains_one(k) for o in others)]
         return sorted(remaining, key=repr)
+
+    def _clear_from(self, dense: np.ndarray, base: int) -> None:
+        """Unset in the byte map ``dense`` (key ``base + i`` at ``i``) every key of this integer set."""
+        if self._map is not None:
+            lo, hi = max(base, self._base), min(base + dense.size, self._base + self._map.size)
+            if lo < hi:
+                dense[lo - base : hi - base] &= ~self._map[lo - self._base : hi - self._base]
+        for run in self._runs or []:
+            inside = run[(run >= base) & (run < base + dense.size)]
+            dense[inside - base] = False
 
     def _contains_one(self, key: tuple[Any, ...]) -> bool:
         if self._objects is not None:

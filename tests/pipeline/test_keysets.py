@@ -80,6 +80,36 @@ def test_difference_and_mixed_forms() -> None:
     assert values_of(KeySet([(3,), (1,)]).keys()) == [1, 3]
 
 
+@pytest.mark.parametrize("other_layout", ["dense", "sparse", "dense_offset", "empty", "dense_and_sparse"])
+def test_difference_of_a_dense_set_matches_python_sets(other_layout: str) -> None:
+    """The parents a build still needs (and the dangling keys it reports) are a dense set minus others, done
+    on byte maps: the same keys, in order, as Python sets give, whatever form the other sets take (a range
+    only partly overlapping, sparse keys inside and outside the dense range, several sets at once)."""
+    rng = np.random.default_rng(13)
+    for _ in range(20):
+        lo = int(rng.integers(-1_000, 1_000))
+        needed_keys = rng.integers(lo, lo + 40_000, 30_000).astype(np.int64)
+        needed = KeySet()
+        needed.add(needed_keys)
+        assert needed.form == "dense"
+        others: list[KeySet] = []
+        if other_layout in ("dense", "dense_and_sparse"):
+            others.append(KeySet(np.arange(lo + 5_000, lo + 25_000, dtype=np.int64)))
+        if other_layout == "dense_offset":  # overlaps only the upper part, reaches past the end
+            others.append(KeySet(np.arange(lo + 30_000, lo + 90_000, dtype=np.int64)))
+        if other_layout in ("sparse", "dense_and_sparse"):
+            others.append(KeySet(np.concatenate([rng.choice(needed_keys, 2_000),
+                                                 rng.integers(-2**62, 2**62, 2_000)]).astype(np.int64)))
+        if other_layout == "empty":
+            others.append(KeySet())
+        assert needed.form == "dense"
+        expected = sorted({int(k) for k in needed_keys.tolist()}
+                          - {int(k) for o in others for k in o.keys().tolist()})
+        found = needed.difference(*others)
+        assert isinstance(found, np.ndarray) and found.dtype == np.int64
+        assert found.tolist() == expected
+
+
 def test_batch_keys_forms() -> None:
     batch = pa.RecordBatch.from_pydict({
         "id": pa.array([3, 1, 2], pa.int32()),
