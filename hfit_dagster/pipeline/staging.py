@@ -61,7 +61,9 @@ class StageOptions:
     masks a table's free text beside the next batch's structured columns (off: each batch whole).
     ``reference_chunk`` is how many keys one ``IN`` list binds; ``read_query`` reads an export query,
     ``choose_dictionaries`` picks a table's Parquet dictionary columns from its first batch and
-    ``sql_copy_chunk`` is how many bytes of a table's SQL part the kernel copies into the script at a time.
+    ``sql_copy_chunk`` is how many bytes of a table's SQL part the kernel copies into the script at a time;
+    ``rows_by_key`` reads a chunked reference of a MySQL source keys first, then rows by key (off: its query
+    per chunk).
     """
 
     reference_chunk: int = REFERENCE_CHUNK
@@ -70,6 +72,7 @@ class StageOptions:
     read_query: QueryReader = stream_query
     choose_dictionaries: DictionaryChoice = dictionary_columns
     sql_copy_chunk: int = COPY_CHUNK
+    rows_by_key: bool = True
 
 
 @dataclass
@@ -155,7 +158,7 @@ class _Stage:
                               sql_copy_chunk=options.sql_copy_chunk)
         self.walk = ExportWalk(spec, params, settings, self, progress=progress,
                                reference_chunk=options.reference_chunk, chain_exports=options.chain_exports,
-                               read_query=options.read_query)
+                               read_query=options.read_query, rows_by_key=options.rows_by_key)
         self.states: dict[str, _TableState] = {}
         self.drift: dict[str, list[str]] = {}
         self.dialects: dict[str, str] = {}

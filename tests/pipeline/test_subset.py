@@ -129,11 +129,127 @@ masking: {default: keep}
         runs.append(1)
         return stream_query(*args, **kwargs)
 
-    options = StageOptions(reference_chunk=7, read_query=counting_stream_query)
+    # the query per chunk (reading keys first, then rows by key, has tests of its own below)
+    options = StageOptions(reference_chunk=7, read_query=counting_stream_query, rows_by_key=False)
     chunked = build_package(parse_template(text), {}, source_settings(), stage_options=options).manifest
     assert len(runs) == 1 + 300 // 7 + 1  # employees once, tickets once per chunk of 7 keys
     assert [(t.name, t.rows) for t in chunked.tables] == [(t.name, t.rows) for t in whole.tables]
     assert next(t.rows for t in whole.tables if t.name == "tickets") > 1000
+
+
+REFERENCE_TEMPLATE = """
+templateName: refs_by_key
+exports:
+  employees:
+    provider: SRC
+    query: SELECT * FROM employees WHERE id <= 400
+  tickets:
+    provider: SRC
+    query: {tickets}
+subset: {{follow_parents: false}}
+masking: {{default: keep}}
+"""
+
+BY_KEY_SQL = "SELECT * FROM tickets WHERE id IN :hfit_sample_keys"
+
+
+def _rows(built, table: str) -> list[tuple]:
+    read = pq.read_table(built.path / "parquet" / f"{table}.parquet")
+    return sorted(zip(*(read.column(c).to_pylist() for c in read.column_names), strict=True))
+
+
+@pytest.mark.parametrize("tickets", [
+    "SELECT * FROM tickets WHERE employee_id IN :employees.id",
+    "SELECT t.* FROM tickets t WHERE t.employee_id IN :employees.id AND t.title LIKE 'ticket 1%'",
+    "SELECT * FROM tickets WHERE employee_id IN :employees.id OR id <= 30",  # rows matched by several chunks
+])
+def test_a_chunked_reference_read_keys_first_then_by_key_keeps_exactly_the_rows_per_chunk(
+        source_settings, tickets: str) -> None:
+    """The tickets of many employees, scattered over the tickets table: read as their keys (per chunk of
+    employees) and then their rows by primary key, the package holds exactly the rows the template's query
+    returns chunk by chunk, and every statement the template's SQL is in binds the employees' keys."""
+    text = REFERENCE_TEMPLATE.format(tickets=tickets)
+    statements: list[str] = []
+
+    def recording_stream_query(conn, table, query, values, batch_rows, **options):  # a spy around the real query
+        statements.append(query.sql)
+        return stream_query(conn, table, query, values, batch_rows, **options)
+
+    by_key = build_package(parse_template(text), {}, source_settings(),
+                           stage_options=StageOptions(reference_chunk=60, read_query=recording_stream_query))
+    ticket_statements = [sql for sql in statements if "tickets" in sql]
+    by_key_statements = [sql for sql in ticket_statements if sql == BY_KEY_SQL]
+    per_chunk_statements = [sql for sql in ticket_statements if sql != BY_KEY_SQL]
+    assert len(per_chunk_statements) == -(-400 // 60)  # one statement per chunk of employees
+    assert per_chunk_statements[0].startswith("SELECT hfit_keys.id FROM (\n") and by_key_statements
+    if " OR " not in tickets:  # scattered tickets: keys of every chunk first (with OR the server's plan decides)
+        assert all(sql.startswith("SELECT hfit_keys.id FROM (\n") for sql in per_chunk_statements)
+    per_chunk = build_package(parse_template(text), {}, source_settings(),
+                              stage_options=StageOptions(reference_chunk=60, rows_by_key=False))
+    assert _rows(by_key, "tickets") == _rows(per_chunk, "tickets")
+    assert len(_rows(by_key, "tickets")) > 100
+    database = source_settings().provider_url("SRC").rsplit("/", 1)[1].split("?")[0]
+    sql = tickets.replace(":employees.id", "(SELECT id FROM employees WHERE id <= 400)")
+    with pymysql.connect(**MARIADB, database=database) as conn, conn.cursor() as cur:
+        cur.execute(sql)
+        assert len(_rows(by_key, "tickets")) == len(cur.fetchall())
+
+
+def test_a_chunked_reference_whose_keys_come_in_key_order_is_read_per_chunk(source_settings) -> None:
+    """Rows that lie together in key order (here tickets by their own ids) gain nothing from being read by key:
+    after the first chunk's keys show it, the other chunks run the template's query, and the package holds
+    the same rows as the query per chunk."""
+    text = REFERENCE_TEMPLATE.format(tickets="SELECT * FROM tickets WHERE id IN :employees.id")
+    statements: list[str] = []
+
+    def recording_stream_query(conn, table, query, values, batch_rows, **options):  # a spy around the real query
+        statements.append(query.sql)
+        return stream_query(conn, table, query, values, batch_rows, **options)
+
+    in_order = build_package(parse_template(text), {}, source_settings(),
+                             stage_options=StageOptions(reference_chunk=60, read_query=recording_stream_query))
+    ticket_statements = [sql for sql in statements if "tickets" in sql]
+    assert ticket_statements[0].startswith("SELECT hfit_keys.id FROM (\n") and ticket_statements[1] == BY_KEY_SQL
+    assert ticket_statements[2:] == [text.split("query: ")[2].split("\n")[0].replace(":employees.id",
+                                                                                  ":ref__employees__id")] * 6
+    per_chunk = build_package(parse_template(text), {}, source_settings(),
+                              stage_options=StageOptions(reference_chunk=60, rows_by_key=False))
+    assert _rows(in_order, "tickets") == _rows(per_chunk, "tickets") and len(_rows(in_order, "tickets")) == 400
+
+
+@pytest.mark.parametrize("tickets", [
+    "SELECT id, employee_id, title FROM tickets WHERE employee_id IN :employees.id",  # not every column
+    "SELECT * FROM tickets WHERE employee_id IN :employees.id ORDER BY title",
+    "SELECT DISTINCT * FROM tickets WHERE employee_id IN :employees.id",
+])
+def test_a_chunked_reference_is_read_per_chunk_where_keys_first_would_not_be_exact(
+        source_settings, tickets: str) -> None:
+    """A reference query that does not select exactly the table's columns, or orders its rows, keeps its own
+    statement per chunk of keys."""
+    statements: list[str] = []
+
+    def recording_stream_query(conn, table, query, values, batch_rows, **options):  # a spy around the real query
+        statements.append(query.sql)
+        return stream_query(conn, table, query, values, batch_rows, **options)
+
+    build_package(parse_template(REFERENCE_TEMPLATE.format(tickets=tickets)), {}, source_settings(),
+                  stage_options=StageOptions(reference_chunk=60, read_query=recording_stream_query))
+    ticket_statements = [sql for sql in statements if "tickets" in sql]
+    assert ticket_statements and not any("hfit_keys" in sql for sql in ticket_statements)
+
+
+@pytest.mark.parametrize("sql", [
+    "SELECT * FROM t WHERE a IN :ref__u__id LIMIT 10", "SELECT a, b FROM t WHERE a IN :ref__u__id",
+    "SELECT t.*, 1 AS one FROM t WHERE a IN :ref__u__id", "SELECT t.* FROM t JOIN u ON u.id = t.a",
+    "SELECT * FROM t WHERE a IN :ref__u__id GROUP BY a", "SELECT * FROM t WHERE a IN :ref__u__id AND RAND() < 0.5",
+    "SELECT * FROM t WHERE a IN :ref__u__id UNION SELECT * FROM u",
+])
+def test_keys_then_rows_is_refused_where_it_would_not_be_exact(sql: str) -> None:
+    from hfit_dagster.pipeline.subset import keys_then_rows
+
+    assert keys_then_rows(sql, ["ref__u__id"], "id", lambda name: f"`{name}`") is None
+    assert keys_then_rows("SELECT t.* FROM t WHERE t.a IN :ref__u__id", ["ref__u__id"], "id",
+                          lambda name: f"`{name}`") is not None
 
 
 def test_row_limit_per_export(source_settings) -> None:
