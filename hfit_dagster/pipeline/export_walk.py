@@ -466,7 +466,8 @@ class ExportWalk:
         keys_query = replace(query, sql=keys_sql)
 
         def keys_of(bound: dict[str, Any]) -> np.ndarray:
-            parts = [pc.cast(batch.column(0), pa.int64()).to_numpy(zero_copy_only=False)
+            # one integer type for every batch (int64, or uint64 for BIGINT UNSIGNED keys above 2**63)
+            parts = [batch.column(0).to_numpy(zero_copy_only=False)
                      for batch in self.read_query(source.conn, table, keys_query, bound, batch_rows,
                                                   fast_read=fast_read)]
             return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)

@@ -217,6 +217,50 @@ def test_a_chunked_reference_whose_keys_come_in_key_order_is_read_per_chunk(sour
     assert _rows(in_order, "tickets") == _rows(per_chunk, "tickets") and len(_rows(in_order, "tickets")) == 400
 
 
+def test_rows_by_key_take_unsigned_keys_above_int64_and_leave_invisible_columns_out(
+        mariadb_database, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """BIGINT UNSIGNED keys above 2**63, scattered against the reference, and a MariaDB INVISIBLE column (which
+    ``SELECT *`` does not return): rows read by key are the rows and values of the query per chunk."""
+    from tests.conftest import fill_mariadb, mariadb_source_settings
+
+    database = mariadb_database()
+    rng = random.Random(3)
+    kids = [((1 << 63) + i * 7919 % 5_000, rng.randint(1, 200), f"kid {i}", i) for i in range(5_000)]
+    fill_mariadb(database, {
+        "parents": ("id INT PRIMARY KEY", [(i,) for i in range(1, 201)]),
+        "kids": ("id BIGINT UNSIGNED PRIMARY KEY, parent_id INT NOT NULL, name VARCHAR(20), "
+                 "secret INT NOT NULL DEFAULT 0 INVISIBLE, KEY ix_parent (parent_id)", []),
+    })
+    with pymysql.connect(**MARIADB, database=database) as conn, conn.cursor() as cur:
+        cur.executemany("INSERT INTO kids (id, parent_id, name, secret) VALUES (%s, %s, %s, %s)", kids)
+        conn.commit()
+    settings = mariadb_source_settings(monkeypatch, tmp_path, database, 1_000)
+    text = """
+templateName: kids
+exports:
+  parents: {provider: SRC, query: SELECT * FROM parents WHERE id <= 150}
+  kids: {provider: SRC, query: 'SELECT * FROM kids WHERE parent_id IN :parents.id'}
+subset: {follow_parents: false}
+masking: {default: keep}
+"""
+    statements: list[str] = []
+
+    def recording_stream_query(conn, table, query, values, batch_rows, **options):  # a spy around the real query
+        statements.append(query.sql)
+        return stream_query(conn, table, query, values, batch_rows, **options)
+
+    by_key = build_package(parse_template(text), {}, settings,
+                           stage_options=StageOptions(reference_chunk=40, read_query=recording_stream_query))
+    assert "SELECT * FROM kids WHERE id IN :hfit_sample_keys" in statements
+    per_chunk = build_package(parse_template(text), {}, settings,
+                              stage_options=StageOptions(reference_chunk=40, rows_by_key=False))
+    # the package's table has every column; what SELECT * does not return stays NULL, read by key or not
+    assert (pq.read_table(by_key.path / "parquet" / "kids.parquet").column_names
+            == pq.read_table(per_chunk.path / "parquet" / "kids.parquet").column_names)
+    expected = sorted((k[0], k[1], k[2], None) for k in kids if k[1] <= 150)
+    assert _rows(by_key, "kids") == _rows(per_chunk, "kids") == expected
+
+
 @pytest.mark.parametrize("tickets", [
     "SELECT id, employee_id, title FROM tickets WHERE employee_id IN :employees.id",  # not every column
     "SELECT * FROM tickets WHERE employee_id IN :employees.id ORDER BY title",
