@@ -74,6 +74,15 @@ subset: {follow_parents: true}
 """
 
 
+def recording_reader(statements: list[str]) -> Callable[..., object]:
+    """The real export reader, recording the SQL of each statement it runs into ``statements`` (a spy, not a fake)."""
+    def read(conn, table, query, values, batch_rows, **options):
+        statements.append(query.sql)
+        return stream_query(conn, table, query, values, batch_rows, **options)
+
+    return read
+
+
 @pytest.fixture
 def source_settings(tmp_path: Path, cyclic_source: str, monkeypatch: pytest.MonkeyPatch) -> Callable[[], object]:
     monkeypatch.setenv("HFIT_HOME", str(tmp_path / "home"))
@@ -170,10 +179,7 @@ def test_a_chunked_reference_read_keys_first_then_by_key_keeps_exactly_the_rows_
     returns chunk by chunk, and every statement the template's SQL is in binds the employees' keys."""
     text = REFERENCE_TEMPLATE.format(tickets=tickets)
     statements: list[str] = []
-
-    def recording_stream_query(conn, table, query, values, batch_rows, **options):  # a spy around the real query
-        statements.append(query.sql)
-        return stream_query(conn, table, query, values, batch_rows, **options)
+    recording_stream_query = recording_reader(statements)
 
     by_key = build_package(parse_template(text), {}, source_settings(),
                            stage_options=StageOptions(reference_chunk=60, read_query=recording_stream_query))
@@ -201,10 +207,7 @@ def test_a_chunked_reference_whose_keys_come_in_key_order_is_read_per_chunk(sour
     the same rows as the query per chunk."""
     text = REFERENCE_TEMPLATE.format(tickets="SELECT * FROM tickets WHERE id IN :employees.id")
     statements: list[str] = []
-
-    def recording_stream_query(conn, table, query, values, batch_rows, **options):  # a spy around the real query
-        statements.append(query.sql)
-        return stream_query(conn, table, query, values, batch_rows, **options)
+    recording_stream_query = recording_reader(statements)
 
     in_order = build_package(parse_template(text), {}, source_settings(),
                              stage_options=StageOptions(reference_chunk=60, read_query=recording_stream_query))
@@ -244,10 +247,7 @@ subset: {follow_parents: false}
 masking: {default: keep}
 """
     statements: list[str] = []
-
-    def recording_stream_query(conn, table, query, values, batch_rows, **options):  # a spy around the real query
-        statements.append(query.sql)
-        return stream_query(conn, table, query, values, batch_rows, **options)
+    recording_stream_query = recording_reader(statements)
 
     by_key = build_package(parse_template(text), {}, settings,
                            stage_options=StageOptions(reference_chunk=40, read_query=recording_stream_query))
@@ -271,10 +271,7 @@ def test_a_chunked_reference_is_read_per_chunk_where_keys_first_would_not_be_exa
     """A reference query that does not select exactly the table's columns, or orders its rows, keeps its own
     statement per chunk of keys."""
     statements: list[str] = []
-
-    def recording_stream_query(conn, table, query, values, batch_rows, **options):  # a spy around the real query
-        statements.append(query.sql)
-        return stream_query(conn, table, query, values, batch_rows, **options)
+    recording_stream_query = recording_reader(statements)
 
     build_package(parse_template(REFERENCE_TEMPLATE.format(tickets=tickets)), {}, source_settings(),
                   stage_options=StageOptions(reference_chunk=60, read_query=recording_stream_query))
@@ -348,10 +345,7 @@ subset: {follow_parents: false}
 masking: {default: keep}
 """
     statements: list[str] = []
-
-    def recording_stream_query(conn, table, query, values, batch_rows, **options):  # a spy around the real query
-        statements.append(query.sql)
-        return stream_query(conn, table, query, values, batch_rows, **options)
+    recording_stream_query = recording_reader(statements)
 
     options = StageOptions(reference_chunk=50, read_query=recording_stream_query)  # several chunks of sampled keys
     keys_first = build_package(parse_template(text), {}, source_settings(), stage_options=options)
