@@ -117,35 +117,6 @@ def test_sample_is_deterministic(source_settings) -> None:
     assert first != ids(TEMPLATE.replace("sample_seed: 3", "sample_seed: 4"))
 
 
-def test_large_key_sets_are_bound_in_chunks(source_settings) -> None:
-    """A reference to many keys runs in chunks of bound keys and returns exactly the rows of one big IN."""
-    text = """
-templateName: refs
-exports:
-  employees:
-    provider: SRC
-    query: SELECT * FROM employees WHERE id <= 300
-  tickets:
-    provider: SRC
-    query: SELECT * FROM tickets WHERE employee_id IN :employees.id
-subset: {follow_parents: false}
-masking: {default: keep}
-"""
-    whole = build_package(parse_template(text), {}, source_settings()).manifest
-    runs: list[int] = []
-
-    def counting_stream_query(*args, **kwargs):  # a spy around the real query, not a fake
-        runs.append(1)
-        return stream_query(*args, **kwargs)
-
-    # the query per chunk (reading keys first, then rows by key, has tests of its own below)
-    options = StageOptions(reference_chunk=7, read_query=counting_stream_query, rows_by_key=False)
-    chunked = build_package(parse_template(text), {}, source_settings(), stage_options=options).manifest
-    assert len(runs) == 1 + 300 // 7 + 1  # employees once, tickets once per chunk of 7 keys
-    assert [(t.name, t.rows) for t in chunked.tables] == [(t.name, t.rows) for t in whole.tables]
-    assert next(t.rows for t in whole.tables if t.name == "tickets") > 1000
-
-
 REFERENCE_TEMPLATE = """
 templateName: refs_by_key
 exports:
@@ -158,6 +129,21 @@ exports:
 subset: {{follow_parents: false}}
 masking: {{default: keep}}
 """
+
+
+def test_large_key_sets_are_bound_in_chunks(source_settings) -> None:
+    """A reference to many keys runs in chunks of bound keys and returns exactly the rows of one big IN."""
+    text = REFERENCE_TEMPLATE.format(tickets="SELECT * FROM tickets WHERE employee_id IN :employees.id")
+    whole = build_package(parse_template(text), {}, source_settings()).manifest
+    runs: list[str] = []
+    # the query per chunk (reading keys first, then rows by key, has tests of its own below)
+    options = StageOptions(reference_chunk=7, read_query=recording_reader(runs), rows_by_key=False)
+    chunked = build_package(parse_template(text), {}, source_settings(), stage_options=options).manifest
+    assert len(runs) == 1 + 400 // 7 + 1  # employees once, tickets once per chunk of 7 keys
+    assert [(t.name, t.rows) for t in chunked.tables] == [(t.name, t.rows) for t in whole.tables]
+    assert next(t.rows for t in whole.tables if t.name == "tickets") > 1000
+
+
 
 BY_KEY_SQL = "SELECT * FROM tickets WHERE id IN :hfit_sample_keys"
 
