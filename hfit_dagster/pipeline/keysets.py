@@ -280,7 +280,7 @@ class KeySet:
 
     def difference(self, *others: KeySet) -> KeyBatch:
         """The keys of this set in none of ``others``, sorted as :meth:`keys`."""
-        if self._map is not None and all(o._objects is None for o in others):
+        if self._map is not None and not self._runs and all(o._objects is None for o in others):
             # a byte map minus integer sets stays a byte map: no array of every key to look up
             remaining = self._map.copy()
             for other in others:
