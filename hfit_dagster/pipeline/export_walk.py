@@ -68,7 +68,6 @@ from hfit_dagster.template.query import ExportQuery, reference_bind_name
 from hfit_dagster.template.spec import ChildSpec, TemplateSpec
 
 Columns = tuple[str, ...]
-SCATTERED_KEYS = 0.1  # share of a reference chunk's keys out of key order above which its rows are read by key
 # (connection, table, query, bound values, batch rows, fast_read=...) -> the query's rows as Arrow batches
 QueryReader = Callable[..., Iterator[pa.RecordBatch]]
 
@@ -450,7 +449,7 @@ class ExportWalk:
         if (not self.rows_by_key or source.dialect.name not in ("mysql", "mariadb") or len(pk) != 1
                 or not isinstance(pk[0].type, sa.Integer) or self.spec.exports[name].row_limit is not None):
             return None
-        return keys_then_rows(query.sql, [reference_bind_name(*ref) for ref in query.references], pk[0].name,
+        return keys_then_rows(query.sql, [reference_bind_name(*ref) for ref in query.references], table, pk[0].name,
                               source.dialect.identifier_preparer.quote)
 
     def _rows_by_key_batches(self, source: Source, table: sa.Table, name: str, query: ExportQuery,
@@ -458,26 +457,30 @@ class ExportWalk:
         """A chunked reference's primary keys (its query per chunk, selecting the key only), then its rows by
         those keys in key order (see ``subset.keys_then_rows``).
 
-        The first chunk's keys decide: when they come out of the reference's index already in key order
-        (order items stored order by order), its rows lie together and the query per chunk reads them as
-        well (reading the keys first cost ~0.7 s more for the 79,000 items of 30,000 orders); the first
-        chunk's rows are then read by its keys and the other chunks by the query itself."""
+        The first chunk's keys decide: when they come out of the reference's index in key order (order items
+        stored order by order), its rows lie together and the query per chunk reads them as well (reading the
+        keys first cost ~0.7 s more for the 79,000 items of 30,000 orders); the first chunk's rows are then
+        read by its keys and the other chunks by the query itself. Each time a key is smaller than the one
+        before, the query per chunk starts another pass over the table's pages."""
         batch_rows, fast_read = self.settings.batch_rows, self.settings.fast_read
         keys_query = replace(query, sql=keys_sql)
 
-        def keys_of(bound: dict[str, Any]) -> np.ndarray:
-            # one integer type for every batch (int64, or uint64 for BIGINT UNSIGNED keys above 2**63)
-            parts = [batch.column(0).to_numpy(zero_copy_only=False)
-                     for batch in self.read_query(source.conn, table, keys_query, bound, batch_rows,
-                                                  fast_read=fast_read)]
-            return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+        def keys_of(bound: dict[str, Any]) -> list[np.ndarray]:
+            # one integer type in every batch (int64, or uint64 for BIGINT UNSIGNED keys above 2**63); no empty
+            # array of another type is ever joined to them (numpy would make floats of int64 and uint64)
+            return [batch.column(0).to_numpy(zero_copy_only=False)
+                    for batch in self.read_query(source.conn, table, keys_query, bound, batch_rows,
+                                                 fast_read=fast_read) if batch.num_rows]
 
         first = keys_of(chunks[0])
-        if np.count_nonzero(np.diff(first) < 0) <= SCATTERED_KEYS * max(first.size - 1, 1):
-            yield from self._rows_of_keys(source, table, np.unique(first))
+        head = np.concatenate(first) if first else np.zeros(0, dtype=np.int64)
+        # compared, not subtracted: a difference of unsigned keys wraps around instead of going below 0
+        if not (head[1:] < head[:-1]).any():
+            yield from self._rows_of_keys(source, table, np.unique(head))
             yield from self._chunk_batches(source, table, query, chunks[1:])
             return
-        keys = np.unique(np.concatenate([first, *(keys_of(bound) for bound in chunks[1:])]))
+        parts = [*first, *(part for bound in chunks[1:] for part in keys_of(bound))]
+        keys = np.unique(np.concatenate(parts))
         self.progress(f"{name}: {keys.size} rows to read by primary key")
         yield from self._rows_of_keys(source, table, keys)
 

@@ -147,23 +147,29 @@ def keys_first_sample(sql: str, key_column: str, quote: Callable[[str], str]) ->
             f"SELECT hfit_sample.* FROM {inner} WHERE {key} IN :{SAMPLE_KEYS_BIND}")  # noqa: S608
 
 
-def keys_then_rows(sql: str, bind_names: Sequence[str], key_column: str, quote: Callable[[str], str]) -> str | None:
+def keys_then_rows(sql: str, bind_names: Sequence[str], table: sa.Table, key_column: str,
+                   quote: Callable[[str], str]) -> str | None:
     """The statement that reads only the primary keys of ``sql`` (a reference export bound to other exports'
-    keys, ``:bind_names``), for reading its rows by primary key afterwards; None when that is not exact.
+    keys, ``:bind_names``), for reading its rows by primary key from ``table`` afterwards; None when that is
+    not exact.
 
     Why: the orders of 10,000 sampled customers lie on nearly every page of the orders table, read in the order
     of the customer index; where the table and its index do not fit the server's buffer pool, pages are read
     again and again (24,900 page reads for the 9,300 pages of 3M orders, 3.4 s on the bench's MariaDB). The
     keys come from the index alone (3,200 page reads), and the rows read by sorted primary key visit each page
     once (12,100 reads in all, 1.9 s). Exact for the queries :func:`keys_first_sample` takes that select every
-    column (``*`` or ``t.*``, nothing else): on one snapshot the rows with those keys are the query's rows, and
-    rows read by key have the table's columns, as ``*`` has.
+    column (``*`` or ``t.*``, nothing else) of ``table`` itself, named as it is, without a WITH clause (a CTE,
+    a view or another table of the same keys would give other values than the table's): on one snapshot the
+    rows of ``table`` with those keys are the query's rows, and rows read by key have its columns, as ``*`` has.
     """
     parsed = sql
     for name in bind_names:
         parsed = parsed.replace(f":{name}", "(HFIT_KEYS)")
     tree = _one_table_select(parsed)
-    if tree is None or len(tree.expressions) != 1:
+    if tree is None or len(tree.expressions) != 1 or tree.args.get("with_") or tree.args.get("with"):
+        return None
+    source = (tree.args.get("from_") or tree.args.get("from")).this
+    if source.name != table.name or source.catalog or source.db not in ("", table.schema or ""):
         return None
     projection = tree.expressions[0]
     if not (isinstance(projection, exp.Star)
