@@ -147,6 +147,11 @@ def keys_first_sample(sql: str, key_column: str, quote: Callable[[str], str]) ->
             f"SELECT hfit_sample.* FROM {inner} WHERE {key} IN :{SAMPLE_KEYS_BIND}")  # noqa: S608
 
 
+# what a table in FROM may carry for its rows read by key to be its rows: its name, an alias, index hints and a
+# partition (whose keys are read first); a version (FOR SYSTEM_TIME) or a sample would give other rows
+_PLAIN_TABLE_ARGS = frozenset({"this", "db", "catalog", "alias", "hints", "partition"})
+
+
 def keys_then_rows(sql: str, bind_names: Sequence[str], table: sa.Table, key_column: str,
                    quote: Callable[[str], str]) -> str | None:
     """The statement that reads only the primary keys of ``sql`` (a reference export bound to other exports'
@@ -158,7 +163,8 @@ def keys_then_rows(sql: str, bind_names: Sequence[str], table: sa.Table, key_col
     again and again (24,900 page reads for the 9,300 pages of 3M orders, 3.4 s on the bench's MariaDB). The
     keys come from the index alone (3,200 page reads), and the rows read by sorted primary key visit each page
     once (12,100 reads in all, 1.9 s). Exact for the queries :func:`keys_first_sample` takes that select every
-    column (``*`` or ``t.*``, nothing else) of ``table`` itself, named as it is, without a WITH clause (a CTE,
+    column (``*`` or ``t.*``, nothing else) of ``table`` itself, named as it is (with its database when it has
+    one, without when it is the connection's), without a WITH clause (a CTE,
     a view or another table of the same keys would give other values than the table's): on one snapshot the
     rows of ``table`` with those keys are the query's rows, and rows read by key have its columns, as ``*`` has.
     """
@@ -169,7 +175,9 @@ def keys_then_rows(sql: str, bind_names: Sequence[str], table: sa.Table, key_col
     if tree is None or len(tree.expressions) != 1 or tree.args.get("with_") or tree.args.get("with"):
         return None
     source = (tree.args.get("from_") or tree.args.get("from")).this
-    if source.name != table.name or source.catalog or source.db not in ("", table.schema or ""):
+    if source.name != table.name or source.catalog or source.db != (table.schema or ""):
+        return None
+    if {key for key, value in source.args.items() if value} - _PLAIN_TABLE_ARGS:  # FOR SYSTEM_TIME, TABLESAMPLE, ...
         return None
     projection = tree.expressions[0]
     if not (isinstance(projection, exp.Star)

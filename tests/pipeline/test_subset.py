@@ -314,6 +314,7 @@ masking: {{default: keep}}
 @pytest.mark.parametrize("sql", [
     "WITH w AS (SELECT * FROM t) SELECT * FROM t WHERE a IN :ref__u__id", "SELECT * FROM u WHERE a IN :ref__u__id",
     "SELECT * FROM other_db.t WHERE a IN :ref__u__id", "SELECT * FROM T WHERE a IN :ref__u__id",
+    "SELECT * FROM t FOR SYSTEM_TIME AS OF TIMESTAMP '2020-01-01' WHERE a IN :ref__u__id",
     "SELECT * FROM t WHERE a IN :ref__u__id LIMIT 10", "SELECT a, b FROM t WHERE a IN :ref__u__id",
     "SELECT t.*, 1 AS one FROM t WHERE a IN :ref__u__id", "SELECT t.* FROM t JOIN u ON u.id = t.a",
     "SELECT * FROM t WHERE a IN :ref__u__id GROUP BY a", "SELECT * FROM t WHERE a IN :ref__u__id AND RAND() < 0.5",
@@ -328,6 +329,12 @@ def test_keys_then_rows_is_refused_where_it_would_not_be_exact(sql: str) -> None
     assert keys_then_rows(sql, ["ref__u__id"], table, "id", lambda name: f"`{name}`") is None
     assert keys_then_rows("SELECT t.* FROM t WHERE t.a IN :ref__u__id", ["ref__u__id"], table, "id",
                           lambda name: f"`{name}`") is not None
+    assert keys_then_rows("SELECT x.* FROM t AS x USE INDEX (ix) WHERE x.a IN :ref__u__id", ["ref__u__id"], table,
+                          "id", str) is not None
+    elsewhere = sa.Table("t", sa.MetaData(), sa.Column("id", sa.Integer, primary_key=True), schema="other_db")
+    assert keys_then_rows("SELECT * FROM t WHERE a IN :ref__u__id", ["ref__u__id"], elsewhere, "id", str) is None
+    assert keys_then_rows("SELECT * FROM other_db.t WHERE a IN :ref__u__id", ["ref__u__id"], elsewhere, "id",
+                          str) is not None
 
 
 def test_row_limit_per_export(source_settings) -> None:
