@@ -188,14 +188,14 @@ def keys_then_rows(sql: str, bind_names: Sequence[str], table: sa.Table, key_col
 
 def _one_table_select(sql: str) -> exp.Select | None:
     """``sql`` parsed, when it is one SELECT from one table without joins, grouping, aggregates, windows,
-    DISTINCT, LIMIT, ORDER BY or functions of the clock, chance or session; else None."""
+    DISTINCT, LIMIT, ORDER BY, operation modifiers or functions of the clock, chance or session; else None."""
     try:
         tree = sqlglot.parse_one(sql, read="mysql")
     except sqlglot.errors.SqlglotError:
         return None
     if (not isinstance(tree, exp.Select) or tree.args.get("joins") or tree.args.get("order")
-            or tree.args.get("distinct") or _volatile(tree)):
-        return None
+            or tree.args.get("distinct") or tree.args.get("operation_modifiers") or _volatile(tree)):
+        return None  # operation modifiers (SQL_NO_CACHE, HIGH_PRIORITY, ...): not allowed in a derived table
     source = tree.args.get("from_") or tree.args.get("from")
     if source is None or not isinstance(source.this, exp.Table):
         return None
@@ -230,20 +230,26 @@ def children_statement(child: sa.Table, fk: sa.ForeignKeyConstraint, cap: int | 
 
 
 def chunkable_reference(sql: str, bind_name: str) -> bool:
-    """Whether running ``sql`` per chunk of ``:bind_name`` keys and concatenating gives the same rows."""
+    """Whether running ``sql`` per chunk of ``:bind_name`` keys and concatenating gives the same rows.
+
+    Exactly when the keys appear once, as the list of an ``IN``, in the top-level WHERE under nothing but AND,
+    OR and parentheses, in a query without LIMIT, grouping or aggregates: the condition is then monotone in the
+    keys, and a row matches the whole key set exactly when it matches one chunk. Anything else is bound as one
+    ``IN`` list: NOT, ``= FALSE``, ``IS FALSE``, ``IF``/``CASE``, comparisons or XOR of the predicate (a row
+    that fails it for one chunk passes it for another), the keys twice (``a IN :k AND b IN :k`` needs a and
+    b in one chunk), in the select list (a flag per chunk), a join's ON (an outer join keeps rows either way)
+    or a subquery.
+    """
     try:
         tree = sqlglot.parse_one(sql.replace(f":{bind_name}", "(HFIT_KEYS)"), read="mysql")
     except sqlglot.errors.SqlglotError:
         return False
-    if not isinstance(tree, exp.Select):
+    if not isinstance(tree, exp.Select) or _limits_or_aggregates(tree):
         return False
-    if _limits_or_aggregates(tree):
+    marks = [node for node in tree.walk() if isinstance(node, exp.Column) and node.name.upper() == "HFIT_KEYS"]
+    if len(marks) != 1 or not isinstance(marks[0].parent, exp.In) or marks[0].arg_key != "expressions":
         return False
-    for node in tree.walk():
-        if isinstance(node, exp.Column) and node.name.upper() == "HFIT_KEYS":
-            parent = node.parent
-            while parent is not None and parent is not tree:
-                if isinstance(parent, exp.Not):
-                    return False
-                parent = parent.parent
-    return True
+    node = marks[0].parent.parent
+    while isinstance(node, exp.And | exp.Or | exp.Paren):
+        node = node.parent
+    return isinstance(node, exp.Where) and node.parent is tree

@@ -249,6 +249,27 @@ masking: {default: keep}
 
 
 @pytest.mark.parametrize("tickets", [
+    "SELECT * FROM tickets WHERE (employee_id IN :employees.id) = FALSE",
+    "SELECT * FROM tickets WHERE IF(employee_id IN :employees.id, 0, 1) = 1 AND id <= 3000",
+    "SELECT * FROM tickets WHERE employee_id IN :employees.id AND id IN :employees.id",
+    "SELECT SQL_NO_CACHE * FROM tickets WHERE employee_id IN :employees.id",
+])
+def test_references_that_do_not_split_into_chunks_keep_the_rows_of_one_query(source_settings, tickets: str) -> None:
+    """A reference whose rows are not the union of its chunks' rows (the predicate negated by a comparison, the
+    keys used twice) and a query MariaDB refuses inside a derived table (SQL_NO_CACHE): the package holds the
+    rows of the query over all the keys at once, whatever the chunk size or read path."""
+    text = REFERENCE_TEMPLATE.format(tickets=tickets)
+    chunked = build_package(parse_template(text), {}, source_settings(),
+                            stage_options=StageOptions(reference_chunk=30))
+    database = source_settings().provider_url("SRC").rsplit("/", 1)[1].split("?")[0]
+    sql = tickets.replace(":employees.id", "(SELECT id FROM employees WHERE id <= 400)")
+    with pymysql.connect(**MARIADB, database=database) as conn, conn.cursor() as cur:
+        cur.execute(sql)
+        expected = sorted(cur.fetchall())
+    assert _rows(chunked, "tickets") == [tuple(row) for row in expected] and expected
+
+
+@pytest.mark.parametrize("tickets", [
     "SELECT id, employee_id, title FROM tickets WHERE employee_id IN :employees.id",  # not every column
     "SELECT * FROM tickets WHERE employee_id IN :employees.id ORDER BY title",
     "SELECT DISTINCT * FROM tickets WHERE employee_id IN :employees.id",
@@ -311,8 +332,28 @@ masking: {{default: keep}}
     assert not names & {name for _, _, name in rows}  # none of the table's own values
 
 
+@pytest.mark.parametrize(("sql", "chunkable"), [
+    ("SELECT * FROM t WHERE x IN :k", True), ("SELECT * FROM t WHERE a = 1 AND (x IN :k OR b = 2)", True),
+    ("SELECT t.* FROM t JOIN u ON u.id = t.u WHERE x IN :k", True), ("SELECT * FROM t WHERE x IN :k ORDER BY a", True),
+    ("SELECT * FROM t WHERE (x IN :k) = FALSE", False), ("SELECT * FROM t WHERE x IN :k IS FALSE", False),
+    ("SELECT * FROM t WHERE NOT x IN :k", False), ("SELECT * FROM t WHERE x NOT IN :k", False),
+    ("SELECT * FROM t WHERE IF(x IN :k, 0, 1) = 1", False), ("SELECT * FROM t WHERE (x IN :k) < 1", False),
+    ("SELECT * FROM t WHERE x IN :k XOR TRUE", False),
+    ("SELECT * FROM t WHERE CASE WHEN x IN :k THEN 0 ELSE 1 END = 1", False),
+    ("SELECT * FROM t WHERE a IN :k AND b IN :k", False), ("SELECT *, x IN :k AS f FROM t", False),
+    ("SELECT t.* FROM t LEFT JOIN u ON u.id = t.u AND u.id IN :k", False),
+    ("SELECT * FROM t WHERE x IN :k LIMIT 5", False),
+    ("SELECT * FROM t WHERE id IN (SELECT x FROM u WHERE y IN :k)", False),
+])
+def test_a_reference_is_chunked_only_where_its_rows_are_the_union_of_the_chunks(sql: str, chunkable: bool) -> None:
+    from hfit_dagster.pipeline.subset import chunkable_reference
+
+    assert chunkable_reference(sql, "k") is chunkable
+
+
 @pytest.mark.parametrize("sql", [
     "WITH w AS (SELECT * FROM t) SELECT * FROM t WHERE a IN :ref__u__id", "SELECT * FROM u WHERE a IN :ref__u__id",
+    "SELECT SQL_NO_CACHE * FROM t WHERE a IN :ref__u__id", "SELECT HIGH_PRIORITY * FROM t WHERE a IN :ref__u__id",
     "SELECT * FROM other_db.t WHERE a IN :ref__u__id", "SELECT * FROM T WHERE a IN :ref__u__id",
     "SELECT * FROM t FOR SYSTEM_TIME AS OF TIMESTAMP '2020-01-01' WHERE a IN :ref__u__id",
     "SELECT * FROM t WHERE a IN :ref__u__id LIMIT 10", "SELECT a, b FROM t WHERE a IN :ref__u__id",
