@@ -441,12 +441,15 @@ class ExportWalk:
                                        fast_read=self.settings.fast_read)
 
     def _keys_then_rows_sql(self, source: Source, table: sa.Table, name: str, query: ExportQuery) -> str | None:
-        """The keys statement of a chunked reference read keys first, then rows by key (``rows_by_key``): a
-        MySQL/MariaDB source, whose InnoDB tables are ordered by primary key (PostgreSQL reads the heap pages
-        of an ``IN`` list's matches in their order already), one integer primary key, no row limit (which
-        would keep other rows in another order)."""
+        """The keys statement of a chunked reference read keys first, then rows by key (``rows_by_key``): an
+        InnoDB table of a MySQL/MariaDB source, stored in primary-key order and read in the build's snapshot
+        (MyISAM, Aria and MEMORY tables are neither; PostgreSQL reads the heap pages of an ``IN`` list's
+        matches in their order already), one integer primary key, no row limit (which would keep other rows
+        in another order)."""
         pk = list(table.primary_key.columns)
-        if (not self.rows_by_key or source.dialect.name not in ("mysql", "mariadb") or len(pk) != 1
+        dialect = source.dialect.name
+        if (not self.rows_by_key or dialect not in ("mysql", "mariadb") or len(pk) != 1
+                or str(table.kwargs.get(f"{dialect}_engine", "")).lower() != "innodb"
                 or not isinstance(pk[0].type, sa.Integer) or self.spec.exports[name].row_limit is not None):
             return None
         return keys_then_rows(query.sql, [reference_bind_name(*ref) for ref in query.references], table, pk[0].name,
