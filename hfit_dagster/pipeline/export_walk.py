@@ -357,8 +357,12 @@ class ExportWalk:
             return False
         if table.name not in self.tables:  # the SQL writer creates only the columns the rows come with
             table.info.setdefault(EXPORTED_COLUMNS, tuple(batch.schema.names))
+        # the key tells rows apart only when the query selected all of it: conform fills what it did not select
+        # with NULLs, which would make every row a duplicate of the first
+        selected = set(batch.schema.names)
+        pk = [c.name for c in table.primary_key.columns]
+        pk = pk if all(name in selected for name in pk) else []
         batch = conform(batch, table)
-        pk = [c.name for c in table.primary_key.columns if c.name in batch.schema.names]
         export_spec = self.spec.exports.get(export) if export is not None else None
         if export_spec is not None and export_spec.sample is not None:
             batch = batch.filter(sample_mask(batch, pk, export_spec.sample, export_spec.sample_seed))

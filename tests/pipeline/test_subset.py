@@ -394,6 +394,43 @@ def test_row_limit_per_export(source_settings) -> None:
     assert exported == 25
 
 
+
+@pytest.mark.parametrize(("setup", "query", "sample"), [
+    ("CREATE TABLE t (id INT PRIMARY KEY, a INT, b VARCHAR(10))", "SELECT a, b FROM t", None),
+    ("CREATE TABLE t (id INT NOT NULL AUTO_INCREMENT INVISIBLE PRIMARY KEY, a INT, b VARCHAR(10))",
+     "SELECT * FROM t", None),  # SELECT * leaves an INVISIBLE key out
+    ("CREATE TABLE t (id INT PRIMARY KEY, a INT, b VARCHAR(10))", "SELECT a, b FROM t", 0.5),
+])
+def test_an_export_without_its_primary_key_keeps_every_row(mariadb_database, monkeypatch: pytest.MonkeyPatch,
+                                                           tmp_path: Path, setup: str, query: str,
+                                                           sample: float | None) -> None:
+    """A query that does not select its table's primary key (a column list, or SELECT * and an INVISIBLE key):
+    its rows cannot be told apart by key, and none is dropped as a duplicate of another (they were, all but
+    one, on a key of NULLs); the package loads with every row."""
+    from tests.conftest import mariadb_source_settings
+    from tests.pipeline.test_local_build import load_into_mariadb, row_counts
+
+    database = mariadb_database()
+    with pymysql.connect(**MARIADB, database=database) as conn, conn.cursor() as cur:
+        cur.execute(setup)
+        cur.executemany("INSERT INTO t (a, b) VALUES (%s, %s)" if "INVISIBLE" in setup else
+                        "INSERT INTO t (id, a, b) VALUES (%s, %s, %s)",
+                        [(i % 7, f"v{i}") if "INVISIBLE" in setup else (i, i % 7, f"v{i}") for i in range(1, 201)])
+        conn.commit()
+    settings = mariadb_source_settings(monkeypatch, tmp_path, database, 64)
+    sampled = f", sample: {sample}" if sample is not None else ""
+    text = (f"templateName: nokey\nexports:\n  t: {{provider: SRC, query: '{query}'{sampled}}}\n"
+            "masking: {default: keep}\n")
+    built = build_package(parse_template(text), {}, settings)
+    rows = pq.read_table(built.path / "parquet" / "t.parquet").num_rows
+    if sample is None:
+        assert rows == 200
+    else:
+        assert 50 < rows < 150  # about half the rows, sampled by their values (a key of NULLs kept all or none)
+    target = mariadb_database()
+    load_into_mariadb(built.path, target)
+    assert row_counts(target) == {"t": rows}
+
 def test_sampling_takes_unsigned_and_null_integer_keys() -> None:
     """BIGINT UNSIGNED ids above 2**63 and a NULL key sample like any other key, the same in every batch."""
     import pyarrow as pa
