@@ -287,11 +287,9 @@ class TokenPatterns:
 
     @classmethod
     def build(cls, hashes: np.ndarray, lengths: np.ndarray, origins: np.ndarray,
-              first_tokens: np.ndarray | None = None, first_bits: np.ndarray | None = None,
-              buckets: int = SORT_BUCKETS) -> TokenPatterns:
+              first_tokens: np.ndarray | None = None, first_bits: np.ndarray | None = None) -> TokenPatterns:
         """From one hash, token count and origin per searched sequence (the first origin of a hash wins), and
-        optionally the hash of each sequence's first token (or their filter, ``first_bits``, built already).
-        ``buckets``: see :func:`distinct_first` (1 sorts all hashes at once)."""
+        optionally the hash of each sequence's first token (or their filter, ``first_bits``, built already)."""
         bits = np.zeros(1 << 21, dtype=np.uint8)
         if first_tokens is not None:
             first_bits = first_token_filter()
@@ -302,7 +300,7 @@ class TokenPatterns:
         for k in counts:
             # one token count (the usual case) takes the arrays as they are
             h, o = (hashes, origins) if len(counts) == 1 else (hashes[lengths == k], origins[lengths == k])
-            by_length[int(k)], by_origin[int(k)] = distinct_first(h, o, buckets)
+            by_length[int(k)], by_origin[int(k)] = distinct_first(h, o)
             del h, o
             _set_bits(bits, by_length[int(k)])
         return cls(by_length, by_origin, bits, first_bits)

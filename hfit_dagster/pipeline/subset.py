@@ -132,11 +132,7 @@ def keys_first_sample(sql: str, key_column: str, quote: Callable[[str], str]) ->
         return None
 
     def selects_key(projection: exp.Expression) -> bool:
-        if isinstance(projection, exp.Star):
-            return True
-        if isinstance(projection, exp.Column):
-            return isinstance(projection.this, exp.Star) or projection.name == key_column
-        return False
+        return _every_column(projection) or (isinstance(projection, exp.Column) and projection.name == key_column)
 
     if not any(selects_key(p) for p in tree.expressions):
         return None
@@ -147,6 +143,7 @@ def keys_first_sample(sql: str, key_column: str, quote: Callable[[str], str]) ->
             f"SELECT hfit_sample.* FROM {inner} WHERE {key} IN :{SAMPLE_KEYS_BIND}")  # noqa: S608
 
 
+_KEYS_MARK = "HFIT_KEYS"  # a bound key list, as sqlglot reads it in place of :name
 # what a table in FROM may carry for its rows read by key to be its rows: its name, an alias, index hints and a
 # partition (whose keys are read first); a version (FOR SYSTEM_TIME) or a sample would give other rows
 _PLAIN_TABLE_ARGS = frozenset({"this", "db", "catalog", "alias", "hints", "partition"})
@@ -164,14 +161,11 @@ def keys_then_rows(sql: str, bind_names: Sequence[str], table: sa.Table, key_col
     keys come from the index alone (3,200 page reads), and the rows read by sorted primary key visit each page
     once (12,100 reads in all, 1.9 s). Exact for the queries :func:`keys_first_sample` takes that select every
     column (``*`` or ``t.*``, nothing else) of ``table`` itself, named as it is (with its database when it has
-    one, without when it is the connection's), without a WITH clause (a CTE,
-    a view or another table of the same keys would give other values than the table's): on one snapshot the
-    rows of ``table`` with those keys are the query's rows, and rows read by key have its columns, as ``*`` has.
+    one, without when it is the connection's), without a WITH clause (a CTE, a view or another table of the
+    same keys would give other values than the table's): on one snapshot the rows of ``table`` with those keys
+    are the query's rows, and rows read by key have its columns, as ``*`` has.
     """
-    parsed = sql
-    for name in bind_names:
-        parsed = parsed.replace(f":{name}", "(HFIT_KEYS)")
-    tree = _one_table_select(parsed)
+    tree = _one_table_select(_keys_marked(sql, bind_names))
     if tree is None or len(tree.expressions) != 1 or tree.args.get("with_") or tree.args.get("with"):
         return None
     source = (tree.args.get("from_") or tree.args.get("from")).this
@@ -179,11 +173,22 @@ def keys_then_rows(sql: str, bind_names: Sequence[str], table: sa.Table, key_col
         return None
     if {key for key, value in source.args.items() if value} - _PLAIN_TABLE_ARGS:  # FOR SYSTEM_TIME, TABLESAMPLE, ...
         return None
-    projection = tree.expressions[0]
-    if not (isinstance(projection, exp.Star)
-            or (isinstance(projection, exp.Column) and isinstance(projection.this, exp.Star))):
+    if not _every_column(tree.expressions[0]):
         return None
     return f"SELECT hfit_keys.{quote(key_column)} FROM (\n{sql}\n) AS hfit_keys"  # noqa: S608
+
+
+def _keys_marked(sql: str, bind_names: Sequence[str]) -> str:
+    """``sql`` with each ``:bind_name`` (an IN list of keys, not SQL sqlglot parses) as the column ``(HFIT_KEYS)``."""
+    for name in bind_names:
+        sql = sql.replace(f":{name}", f"({_KEYS_MARK})")
+    return sql
+
+
+def _every_column(projection: exp.Expression) -> bool:
+    """Whether a select-list entry is ``*`` or ``t.*``."""
+    return isinstance(projection, exp.Star) or (isinstance(projection, exp.Column)
+                                                and isinstance(projection.this, exp.Star))
 
 
 def _one_table_select(sql: str) -> exp.Select | None:
@@ -241,12 +246,12 @@ def chunkable_reference(sql: str, bind_name: str) -> bool:
     or a subquery.
     """
     try:
-        tree = sqlglot.parse_one(sql.replace(f":{bind_name}", "(HFIT_KEYS)"), read="mysql")
+        tree = sqlglot.parse_one(_keys_marked(sql, [bind_name]), read="mysql")
     except sqlglot.errors.SqlglotError:
         return False
     if not isinstance(tree, exp.Select) or _limits_or_aggregates(tree):
         return False
-    marks = [node for node in tree.walk() if isinstance(node, exp.Column) and node.name.upper() == "HFIT_KEYS"]
+    marks = [node for node in tree.walk() if isinstance(node, exp.Column) and node.name.upper() == _KEYS_MARK]
     if len(marks) != 1 or not isinstance(marks[0].parent, exp.In) or marks[0].arg_key != "expressions":
         return False
     node = marks[0].parent.parent
