@@ -32,6 +32,7 @@ from hfit_dagster.extract.arrow_types import DIALECT_INFO, UnreadableValue, rows
 from hfit_dagster.extract.db_errors import describe_db_error
 from hfit_dagster.extract.exact_floats import exact_float_columns, float_columns, widen_float_projections
 from hfit_dagster.extract.mysql_fast import fast_batches
+from hfit_dagster.extract.mysql_reflection import install_unescaping_parser
 from hfit_dagster.extract.query_guard import CHECKED_QUERIES, guarded_clause, sqlglot_dialect
 from hfit_dagster.extract.sessions import SOURCE_VALUES, connect_args, install_postgres_loaders
 from hfit_dagster.template.query import ExportQuery
@@ -52,6 +53,8 @@ def create_source_engine(provider: str, url: str) -> Engine:
         raise ProviderError(f"provider {provider!r}: cannot use its URL ({exc.__class__.__name__})") from None
     if backend == "postgresql" and engine.dialect.driver == "psycopg":
         sa.event.listen(engine, "before_cursor_execute", _source_value_loaders)
+    if backend in ("mysql", "mariadb"):
+        install_unescaping_parser(engine)
     return engine
 
 

@@ -146,6 +146,15 @@ def export_runs(spec: TemplateSpec, order: list[str], queries: dict[str, ExportQ
     return runs
 
 
+def _invisible(conn: sa.Connection, table: sa.Table, column: str) -> bool:
+    """Whether ``column`` of a MySQL/MariaDB ``table`` is INVISIBLE: ``SELECT *`` does not return it, so a query's
+    keys cannot be selected from its ``*``."""
+    extra = conn.execute(sa.text("SELECT EXTRA FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = "
+                                 "COALESCE(:db, DATABASE()) AND TABLE_NAME = :t AND COLUMN_NAME = :c"),
+                         {"db": table.schema, "t": table.name, "c": column}).scalar()
+    return "INVISIBLE" in str(extra or "").upper()
+
+
 def open_sources(spec: TemplateSpec, order: list[str], settings: HfitSettings, stack: ExitStack) -> dict[str, Source]:
     """Every provider of ``spec`` in one read-only snapshot, with its exported tables (and their children
     and referenced tables) reflected and a classification sample of each read (``table_samples``: rows
@@ -454,7 +463,8 @@ class ExportWalk:
         dialect = source.dialect.name
         if (not self.rows_by_key or dialect not in ("mysql", "mariadb") or len(pk) != 1
                 or str(table.kwargs.get(f"{dialect}_engine", "")).lower() != "innodb"
-                or not isinstance(pk[0].type, sa.Integer) or self.spec.exports[name].row_limit is not None):
+                or not isinstance(pk[0].type, sa.Integer) or self.spec.exports[name].row_limit is not None
+                or _invisible(source.conn, table, pk[0].name)):
             return None
         return keys_then_rows(query.sql, [reference_bind_name(*ref) for ref in query.references], table, pk[0].name,
                               source.dialect.identifier_preparer.quote)

@@ -12,14 +12,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pymysql
 import pytest
 import sqlalchemy as sa
 
+from hfit_dagster.extract.source import create_source_engine
 from hfit_dagster.package.sql import column_types as ct
 from hfit_dagster.pipeline.local_build import build_package
 from hfit_dagster.settings import load_settings
 from hfit_dagster.template.loader import parse_template
-from tests.conftest import TEST_MASKING_KEY
+from tests.conftest import MARIADB, TEST_MASKING_KEY
 from tests.fidelity.engines import ENGINES, read_rows, run_script, table_names, url
 from tests.fidelity.torture_sources import SOURCES, TortureSource
 from tests.fidelity.values import canonical
@@ -39,8 +41,9 @@ def _database(engine: str, mariadb_database, postgres_database, tmp_path: Path, 
 
 def _kinds(engine: str, database: str, table: str,
            columns: list[str]) -> dict[str, tuple[str, str | None, bool, int | None]]:
-    """What each source column holds (``column_types`` kinds), as reflected by SQLAlchemy."""
-    source = sa.create_engine(url(engine, database))
+    """What each source column holds (``column_types`` kinds), as reflected for a build (names as the server
+    has them: SQLAlchemy's own MySQL reflection keeps a backtick in a name doubled)."""
+    source = create_source_engine("SRC", url(engine, database))
     try:
         reflected = sa.Table(table, sa.MetaData(), autoload_with=source)
     finally:
@@ -148,6 +151,11 @@ def test_package_loads_and_kept_values_come_back(source_name: str, target: str, 
 
 
 def _columns(engine: str, database: str, table: str) -> list[str]:
+    if engine == "mysql":  # the server's own list (SQLAlchemy's MySQL reflection keeps a backtick doubled)
+        with pymysql.connect(**MARIADB, database=database) as conn, conn.cursor() as cur:
+            cur.execute("SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = %s "
+                        "AND TABLE_NAME = %s ORDER BY ORDINAL_POSITION", (database, table))
+            return [row[0] for row in cur.fetchall()]
     source = sa.create_engine(url(engine, database))
     try:
         return [c["name"] for c in sa.inspect(source).get_columns(table)]

@@ -75,8 +75,9 @@ INSERT INTO torture VALUES
  (3, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
   NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 'null', NULL, NULL,
   '2000-01-01', NULL, NULL, NULL, NULL);
-CREATE TABLE `group` (`select` INT PRIMARY KEY, `group` VARCHAR(10), `nul` VARCHAR(10), `tab	col` INT);
-INSERT INTO `group` VALUES (1, 'a;b--c', CONCAT('a', CHAR(0), 'b'), 5), (2, '/*x*/', '', NULL);
+CREATE TABLE `group` (`select` INT PRIMARY KEY, `group` VARCHAR(10), `nul` VARCHAR(10), `tab	col` INT,
+  `back``tick` INT, KEY `ix``back` (`back``tick`));
+INSERT INTO `group` VALUES (1, 'a;b--c', CONCAT('a', CHAR(0), 'b'), 5, 7), (2, '/*x*/', '', NULL, NULL);
 CREATE TABLE `MixedCase` (id INT PRIMARY KEY, v VARCHAR(10));
 CREATE TABLE `mixedcase` (id INT PRIMARY KEY, w INT);
 INSERT INTO `MixedCase` VALUES (1, 'upper');

@@ -546,3 +546,45 @@ def test_wrapped_template_queries_survive_a_trailing_comment(mariadb_database) -
         assert [r[0] for r in conn.execute(sa.text(windowed), {"hfit_window_from": datetime(2024, 1, 5)})] == \
             list(range(5, 11))
     engine.dispose()
+
+
+@pytest.mark.parametrize("kids", [
+    "id INT NOT NULL AUTO_INCREMENT INVISIBLE PRIMARY KEY, parent_id INT NOT NULL, name VARCHAR(20), "
+    "KEY ix_parent (parent_id)",
+    "`k``ey` INT NOT NULL AUTO_INCREMENT PRIMARY KEY, parent_id INT NOT NULL, name VARCHAR(20), "
+    "KEY ix_parent (parent_id)",
+])
+def test_a_chunked_reference_to_a_table_with_an_odd_primary_key_keeps_its_rows(
+        mariadb_database, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, kids: str) -> None:
+    """A reference read in chunks from a table whose primary key ``SELECT *`` does not return (MariaDB
+    INVISIBLE) or whose name holds a backtick: the package holds the rows of the query per chunk, whichever
+    read path takes them, and loads."""
+    from tests.conftest import fill_mariadb, mariadb_source_settings
+
+    database = mariadb_database()
+    rng = random.Random(4)
+    fill_mariadb(database, {"parents": ("id INT PRIMARY KEY", [(i,) for i in range(1, 201)]), "kids": (kids, [])})
+    with pymysql.connect(**MARIADB, database=database) as conn, conn.cursor() as cur:
+        cur.executemany("INSERT INTO kids (parent_id, name) VALUES (%s, %s)",
+                        [(rng.randint(1, 200), f"kid {i}") for i in range(3_000)])
+        conn.commit()
+    settings = mariadb_source_settings(monkeypatch, tmp_path, database, 500)
+    text = """
+templateName: kids
+exports:
+  parents: {provider: SRC, query: SELECT * FROM parents WHERE id <= 150}
+  kids: {provider: SRC, query: 'SELECT * FROM kids WHERE parent_id IN :parents.id'}
+subset: {follow_parents: false}
+masking: {default: keep}
+"""
+    by_key = build_package(parse_template(text), {}, settings, stage_options=StageOptions(reference_chunk=40))
+    per_chunk = build_package(parse_template(text), {}, settings,
+                              stage_options=StageOptions(reference_chunk=40, rows_by_key=False))
+    with pymysql.connect(**MARIADB, database=database) as conn, conn.cursor() as cur:
+        cur.execute("SELECT COUNT(*) FROM kids WHERE parent_id <= 150")
+        expected = cur.fetchone()[0]
+    assert len(_rows(by_key, "kids")) == expected > 1_000
+    assert _rows(by_key, "kids") == _rows(per_chunk, "kids")
+    target = mariadb_database()
+    load_into_mariadb(by_key.path, target)
+    assert row_counts(target) == {"parents": 150, "kids": expected}
