@@ -37,7 +37,7 @@ def doctor(
         raise typer.Exit(code=1)
     flagged = 0
     for name in names:
-        engine = create_source_engine(name, settings.provider_url(name))
+        engine = create_source_engine(name, settings.provider_url(name), read_timeout=settings.source_read_timeout_s)
         try:
             with engine.connect() as conn:
                 findings = source_privilege_findings(conn)

@@ -79,6 +79,11 @@ class CopyProtocolError(Exception):
     count differs from the result's columns)."""
 
 
+class CopyTimeout(Exception):
+    """The server sent nothing for the read's timeout: stopped, hung, or behind a network that dropped the
+    connection without a word."""
+
+
 def open_copy_connection(conninfo: str, snapshot: str, search_path: str) -> Any | None:
     """A psycopg connection reading ``snapshot``, or None when its traffic would be encrypted (the socket then
     carries no plain protocol) or it cannot be opened without encryption."""
@@ -103,9 +108,10 @@ def open_copy_connection(conninfo: str, snapshot: str, search_path: str) -> Any 
 
 
 def copy_batches(conn: Any, statement: str, pg_types: list[str], schema: pa.Schema,
-                 batch_rows: int) -> Iterator[pa.RecordBatch]:
+                 batch_rows: int, read_timeout: float) -> Iterator[pa.RecordBatch]:
     """The rows of ``statement`` (a SELECT, its parameters merged) as batches of ``batch_rows`` rows of ``schema``;
-    ``conn`` (from :func:`open_copy_connection`) is closed when the batches end or are abandoned."""
+    ``conn`` (from :func:`open_copy_connection`) is closed when the batches end or are abandoned. A wait of
+    ``read_timeout`` seconds for the server's next bytes raises :class:`CopyTimeout`."""
     kinds = np.array([_KINDS[t][0] for t in pg_types], dtype=np.int64)
     widths = np.array([_KINDS[t][1] for t in pg_types], dtype=np.int64)
     pgconn = conn.pgconn
@@ -115,7 +121,7 @@ def copy_batches(conn: Any, statement: str, pg_types: list[str], schema: pa.Sche
         while pgconn.flush():  # psycopg's connections are non-blocking: flush until all of it is sent
             pass
         sock = socket.socket(fileno=os.dup(pgconn.socket))
-        sock.setblocking(True)
+        sock.settimeout(read_timeout)
         yield from _Reader(sock, kinds, widths, schema, max(1, batch_rows)).batches()
     finally:
         if sock is not None:
@@ -151,7 +157,10 @@ class _Reader:
             grown = np.empty(max(2 * len(self.buf), self.end + room), dtype=np.uint8)
             grown[: self.end] = self.buf[: self.end]
             self.buf = grown
-        got = self.sock.recv_into(memoryview(self.buf)[self.end :])
+        try:
+            got = self.sock.recv_into(memoryview(self.buf)[self.end :])
+        except TimeoutError:
+            raise CopyTimeout(f"the server sent nothing for {self.sock.gettimeout():g} s") from None
         if got == 0:
             raise CopyProtocolError("the server closed the connection during the read")
         self.end += got

@@ -46,7 +46,12 @@ import sqlalchemy as sa
 
 from hfit_dagster.errors import ProviderError
 from hfit_dagster.extract.db_errors import describe_db_error
-from hfit_dagster.extract.sessions import POSTGRES_OPTIONS
+from hfit_dagster.extract.sessions import (
+    POSTGRES_OPTIONS,
+    READ_TIMEOUT_OPTION,
+    READ_TIMEOUT_S,
+    postgres_keepalives,
+)
 
 try:  # an optional dependency: without it every PostgreSQL result takes the reference path
     import adbc_driver_manager
@@ -161,6 +166,7 @@ class FastReader:
         self._lock = threading.Lock()
         self._adbc: Any = None
         self._snapshot: tuple[str, str, str] | None = None
+        self.read_timeout = float(conn.engine.get_execution_options().get(READ_TIMEOUT_OPTION, READ_TIMEOUT_S))
 
     def acquire(self) -> bool:
         return self._lock.acquire(blocking=False)
@@ -179,6 +185,7 @@ class FastReader:
             url = self.sa_conn.engine.url
             kwargs = {"user": url.username, "password": url.password, "host": url.host, "port": url.port,
                       "dbname": url.database, "options": POSTGRES_OPTIONS, "application_name": "hfit fast read",
+                      **postgres_keepalives(self.read_timeout),
                       **{k: v for k, v in url.query.items() if isinstance(v, str)}}
             conninfo = psycopg.conninfo.make_conninfo(**{k: v for k, v in kwargs.items() if v is not None})
             self._snapshot = (conninfo, exported, search_path)
@@ -224,12 +231,17 @@ class FastReader:
             self.decoder = ADBC  # an encrypted connection stays so: the next reads of this snapshot go to ADBC at once
             yield from self._adbc_batches(statement, pg_types, schema, batch_rows)
             return
-        from hfit_dagster.extract.postgres_copy import CopyProtocolError, ServerError, copy_batches
+        from hfit_dagster.extract.postgres_copy import CopyProtocolError, CopyTimeout, ServerError, copy_batches
 
         try:
-            yield from copy_batches(copy_conn, statement, pg_types, schema, batch_rows)
+            yield from copy_batches(copy_conn, statement, pg_types, schema, batch_rows, self.read_timeout)
         except ServerError as exc:
             raise describe_db_error(self.provider, exc, where="a fast read") from None
+        except CopyTimeout as exc:
+            raise ProviderError(f"provider {self.provider!r}: reading a fast read failed: {exc} (a server that "
+                                "stopped answering, or a network that dropped the connection)",
+                                hint="check the source server and the network to it; a server that is only slow "
+                                "takes a larger source_read_timeout_s") from None
         except (CopyProtocolError, OSError) as exc:
             raise ProviderError(f"provider {self.provider!r}: reading a fast read failed: {exc}",
                                 hint="set fast_read: false to read through psycopg") from None

@@ -23,6 +23,10 @@ from __future__ import annotations
 from typing import Any
 
 MYSQL_INIT = "SET time_zone = '+00:00'"
+#: seconds a read may wait for the source's next bytes (``HfitSettings.source_read_timeout_s``)
+READ_TIMEOUT_S = 600.0
+#: the engine's execution option carrying that timeout to the PostgreSQL fast reader's own connections
+READ_TIMEOUT_OPTION = "hfit_read_timeout"
 POSTGRES_OPTIONS = "-c TimeZone=UTC -c DateStyle=ISO -c IntervalStyle=iso_8601 -c extra_float_digits=1"
 
 #: the execution option that marks a read of source rows (see the module docstring)
@@ -33,13 +37,22 @@ TEXT_TYPES = ("json", "jsonb", "interval", "timetz", "date", "timestamp", "times
 EDGE_TEMPORAL_TYPES = ("time",)
 
 
-def connect_args(backend: str) -> dict[str, Any]:
-    """Driver arguments for a source of ``backend`` (SQLAlchemy's backend name)."""
+def connect_args(backend: str, read_timeout: float = READ_TIMEOUT_S) -> dict[str, Any]:
+    """Driver arguments for a source of ``backend`` (SQLAlchemy's backend name). ``read_timeout``: PyMySQL's
+    wait for the server's next packet; libpq has none, so PostgreSQL connections get TCP keepalives (a peer
+    that vanished is noticed within about a minute and a half) and a TCP user timeout (data left unacknowledged
+    that long closes the connection); the binary COPY reader times its own socket."""
     if backend in ("mysql", "mariadb"):
-        return {"connect_timeout": 10, "read_timeout": 600, "charset": "utf8mb4", "init_command": MYSQL_INIT}
+        return {"connect_timeout": 10, "read_timeout": read_timeout, "charset": "utf8mb4", "init_command": MYSQL_INIT}
     if backend == "postgresql":
-        return {"connect_timeout": 10, "options": POSTGRES_OPTIONS}
+        return {"connect_timeout": 10, "options": POSTGRES_OPTIONS, **postgres_keepalives(read_timeout)}
     return {}
+
+
+def postgres_keepalives(read_timeout: float) -> dict[str, Any]:
+    """libpq's TCP keepalive and user-timeout parameters for a source connection."""
+    return {"keepalives": 1, "keepalives_idle": 30, "keepalives_interval": 10, "keepalives_count": 6,
+            "tcp_user_timeout": max(1, int(read_timeout * 1000))}
 
 
 def install_postgres_loaders(target: Any) -> None:

@@ -34,21 +34,30 @@ from hfit_dagster.extract.exact_floats import exact_float_columns, float_columns
 from hfit_dagster.extract.mysql_fast import fast_batches
 from hfit_dagster.extract.mysql_reflection import install_unescaping_parser
 from hfit_dagster.extract.query_guard import CHECKED_QUERIES, guarded_clause, sqlglot_dialect
-from hfit_dagster.extract.sessions import SOURCE_VALUES, connect_args, install_postgres_loaders
+from hfit_dagster.extract.sessions import (
+    READ_TIMEOUT_OPTION,
+    READ_TIMEOUT_S,
+    SOURCE_VALUES,
+    connect_args,
+    install_postgres_loaders,
+)
 from hfit_dagster.template.query import ExportQuery
 
 KEY_CHUNK = 1000
 PROVIDER_INFO = "hfit_provider"  # Connection.info key: the provider a snapshot connection reads
 
 
-def create_source_engine(provider: str, url: str) -> Engine:
+def create_source_engine(provider: str, url: str, *, read_timeout: float = READ_TIMEOUT_S) -> Engine:
+    """The engine of a source; a read waiting ``read_timeout`` seconds for the source's next bytes fails (see
+    ``sessions.connect_args``)."""
     try:
         parsed = make_url(url)
     except sa.exc.ArgumentError:
         raise ProviderError(f"provider {provider!r}: its URL is not a valid SQLAlchemy URL") from None
     backend = parsed.get_backend_name()
     try:
-        engine = sa.create_engine(parsed, connect_args=connect_args(backend), pool_pre_ping=True)
+        engine = sa.create_engine(parsed, connect_args=connect_args(backend, read_timeout), pool_pre_ping=True,
+                                  execution_options={READ_TIMEOUT_OPTION: read_timeout})
     except (sa.exc.ArgumentError, ImportError, ModuleNotFoundError) as exc:
         raise ProviderError(f"provider {provider!r}: cannot use its URL ({exc.__class__.__name__})") from None
     if backend == "postgresql" and engine.dialect.driver == "psycopg":

@@ -165,7 +165,8 @@ def open_sources(spec: TemplateSpec, order: list[str], settings: HfitSettings, s
         by_provider[spec.exports[name].provider.upper()].append(name)
     sources: dict[str, Source] = {}
     for provider, exports in by_provider.items():
-        engine = create_source_engine(provider, settings.provider_url(provider))
+        engine = create_source_engine(provider, settings.provider_url(provider),
+                                      read_timeout=settings.source_read_timeout_s)
         stack.callback(engine.dispose)
         conn = stack.enter_context(read_only_snapshot(provider, engine, schema=spec.provider_schema(provider)))
         try:

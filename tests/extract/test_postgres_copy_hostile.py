@@ -20,6 +20,7 @@ from hfit_dagster.extract import postgres_copy
 from hfit_dagster.extract.postgres_copy import (
     _KINDS,
     CopyProtocolError,
+    CopyTimeout,
     ServerError,
     _Reader,
     copy_batches,
@@ -186,9 +187,10 @@ def test_a_batch_is_cut_by_its_bytes_so_memory_stays_bounded(monkeypatch: pytest
     assert len(batches) >= 3 and max(big_rows) <= 2  # the bound's bytes, then one row more at most
 
 
-def _serve_one_connection(listener: socket.socket, copy_reply: bytes) -> None:
+def _serve_one_connection(listener: socket.socket, copy_reply: bytes, hold: threading.Event | None = None) -> None:
     """Just enough of a PostgreSQL server for ``open_copy_connection`` (no TLS, no password, simple queries)
-    and ``copy_batches``: the COPY is answered with ``copy_reply``, then the connection is closed."""
+    and ``copy_batches``: the COPY is answered with ``copy_reply``, then the connection is closed (after ``hold``
+    is set, when given: a server that stops sending but keeps the connection)."""
     conn, _ = listener.accept()
     with conn:
         stream = conn.makefile("rb")
@@ -211,6 +213,8 @@ def _serve_one_connection(listener: socket.socket, copy_reply: bytes) -> None:
                 return
             if body.startswith(b"COPY"):
                 conn.sendall(copy_reply)
+                if hold is not None:
+                    hold.wait(30)
                 return
             if body.startswith(b"SELECT"):
                 column = b"s\x00" + struct.pack("!ihihih", 0, 0, 25, -1, -1, 0)
@@ -241,12 +245,32 @@ def test_a_hostile_server_over_tcp_is_refused_in_bounded_memory(reply: bytes) ->
         tracemalloc.start()
         try:
             with pytest.raises(CopyProtocolError) as caught:
-                list(copy_batches(conn, "SELECT id, email, n FROM people", TYPES, SCHEMA, 10))
+                list(copy_batches(conn, "SELECT id, email, n FROM people", TYPES, SCHEMA, 10, 30))
             peak = tracemalloc.get_traced_memory()[1]
         finally:
             tracemalloc.stop()
         assert "jane" not in str(caught.value) and conn.closed
         assert peak < 4 * postgres_copy.INITIAL_BUFFER
     finally:
+        server.join(5)
+        listener.close()
+
+
+def test_a_server_that_stops_sending_mid_copy_fails_the_read_after_its_timeout() -> None:
+    """A server (or a network) that sends the first rows of a COPY and then nothing, the connection left open: the
+    read fails with CopyTimeout after the read's timeout instead of waiting forever, naming no value."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    hold = threading.Event()
+    server = threading.Thread(target=_serve_one_connection, args=(listener, START, hold), daemon=True)
+    server.start()
+    try:
+        conn = open_copy_connection(f"host=127.0.0.1 port={listener.getsockname()[1]} user=hfit dbname=source",
+                                    "00000003-0000001B-1", "public")
+        assert conn is not None
+        with pytest.raises(CopyTimeout) as caught:
+            list(copy_batches(conn, "SELECT id, email, n FROM people", TYPES, SCHEMA, 10, 0.5))
+        assert str(caught.value) == "the server sent nothing for 0.5 s" and conn.closed
+    finally:
+        hold.set()
         server.join(5)
         listener.close()

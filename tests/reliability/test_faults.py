@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 import resource
 import signal
+import socket
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pymysql
@@ -49,6 +51,80 @@ def test_source_dying_mid_extract_publishes_nothing(hfit_home: Path, mariadb_dat
                       progress=kill_source_connections)
     assert store.versions(TEMPLATE) == [first.path.name]
     assert store.latest_version(TEMPLATE) == first.path.name
+    assert not list((store.root / ".staging").iterdir())
+
+
+class FreezingProxy:
+    """A TCP relay to the PostgreSQL server on 127.0.0.1:5432 that, on a connection whose client sends a binary
+    COPY, stops relaying the server's bytes and keeps both ends open: a network path that drops traffic without a
+    word (or a server that stopped answering), as the client sees it."""
+
+    def __init__(self) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.sockets: list[socket.socket] = [self.listener]
+        self.frozen = 0
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            server = socket.create_connection(("127.0.0.1", 5432))
+            self.sockets += [client, server]
+            frozen = threading.Event()
+            threading.Thread(target=self._pump, args=(client, server, frozen, True), daemon=True).start()
+            threading.Thread(target=self._pump, args=(server, client, frozen, False), daemon=True).start()
+
+    def _pump(self, source: socket.socket, target: socket.socket, frozen: threading.Event, upstream: bool) -> None:
+        while True:
+            try:
+                data = source.recv(1 << 16)
+            except OSError:
+                return
+            if not data:
+                return
+            if upstream and b"COPY (" in data and not frozen.is_set():
+                frozen.set()
+                self.frozen += 1
+            if upstream or not frozen.is_set():
+                try:
+                    target.sendall(data)
+                except OSError:
+                    return
+
+    def close(self) -> None:
+        for sock in self.sockets:
+            sock.close()
+
+
+@pytest.mark.postgres
+@pytest.mark.timeout(120)  # without the read timeout the build waits forever
+def test_a_postgres_source_that_stops_answering_mid_read_fails_after_the_timeout(
+        hfit_home: Path, postgres_database, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A PostgreSQL source whose rows stop coming mid-build (the connection open, nothing sent): the build fails
+    after ``source_read_timeout_s`` with an error that says so, instead of waiting forever; the previous package
+    stays the latest and nothing is left staged."""
+    database = postgres_database()
+    url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{database}"
+    generate_shop(url, customers=300, now=DEMO_NOW)
+    spec = resolve_template(TEMPLATE, TEMPLATES).spec
+    monkeypatch.setenv("HFIT_PROVIDER_PROD_REPLICA_URL", url)
+    first = build_package(spec, {"row_limit": "300", "since": "2000-01-01"}, load_settings())
+    proxy = FreezingProxy()
+    try:
+        monkeypatch.setenv("HFIT_PROVIDER_PROD_REPLICA_URL",
+                           f"postgresql+psycopg://postgres@127.0.0.1:{proxy.port}/{database}?sslmode=disable")
+        monkeypatch.setenv("HFIT_SOURCE_READ_TIMEOUT_S", "1")
+        with pytest.raises(ProviderError, match="the server sent nothing for 1 s") as caught:
+            build_package(spec, {"row_limit": "300", "since": "2000-01-01"}, load_settings())
+    finally:
+        proxy.close()
+    assert proxy.frozen >= 1 and "source_read_timeout_s" in str(caught.value.hint)
+    store = PackageStore(load_settings().package_store)
+    assert store.versions(TEMPLATE) == [first.path.name]
     assert not list((store.root / ".staging").iterdir())
 
 
