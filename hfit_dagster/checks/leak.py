@@ -117,12 +117,12 @@ def national_variants(operator: str, values: pa.Array) -> tuple[pa.Array, np.nda
     number's digits, bare and after a trunk ``0``; the variants and, per variant, the index of its original."""
     if operator != "phone" or not len(values):
         return pa.array([], pa.string()), np.zeros(0, dtype=np.int64)
-    from hfit_dagster.masking.operators.phones import international_pattern
+    from hfit_dagster.masking.operators.phone_prefix import international_split
 
-    parts = pc.extract_regex(values, international_pattern())
-    rest = only_digits(pc.fill_null(parts.field("rest"), ""))
-    usable = np.asarray(pc.fill_null(pc.and_(parts.is_valid(), pc.greater_equal(pc.binary_length(rest), 6)), False)
-                        .to_numpy(zero_copy_only=False), dtype=bool)
+    international, _, rest = international_split(values)
+    rest = only_digits(rest)
+    usable = international & np.asarray(pc.fill_null(pc.greater_equal(pc.binary_length(rest), 6), False)
+                                        .to_numpy(zero_copy_only=False), dtype=bool)
     if not usable.any():
         return pa.array([], pa.string()), np.zeros(0, dtype=np.int64)
     rows = np.flatnonzero(usable)
