@@ -27,8 +27,8 @@ named), kept as one digest per (original, entity) pair: the judgement asks "is t
 was found in, or of an entity that row belongs to?" without any original in memory.
 
 Memory: per searched original 13 bytes while collecting (hash, token count, origin) plus 8 per entity pair;
-merged, 12 bytes per distinct sequence plus the pairs, beside two fixed 2 MB bit filters. 10M originals take
-~200 MB.
+merged, 12 bytes per distinct sequence plus the pairs, beside the first tokens' 2 MB bit filter and the
+sequences' filter (4 bytes per sequence, 2 to 16 MB). 10M originals take ~215 MB.
 """
 
 from __future__ import annotations

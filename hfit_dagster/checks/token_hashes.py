@@ -204,24 +204,45 @@ def tokens_of(values: pa.Array) -> Tokens:
     return Tokens(hashes[order], owner[order])
 
 
-_FILTER_BITS = 1 << 24  # 2 MB bit filters: a few % false positives at a few million hashes
+_FILTER_BITS = 1 << 24  # the first-token filter, 2 MB: a few % false positives at a few hundred thousand tokens
+# the filter of whole sequences: at least this many bits per pattern (~3% false positives), within these bounds
+_BITS_PER_PATTERN = 32
+_PATTERN_FILTER_BITS = (1 << 24, 1 << 27)  # 2 MB to 16 MB
 
 
-def _bit_positions(hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    top = (hashes >> np.uint64(40)).astype(np.int64)
+def pattern_filter_bits(patterns: int) -> int:
+    """The bits of the filter in front of ``patterns`` sequences (a power of two): at 4M patterns a 2 MB filter
+    had 21% of its bits set, and every fifth scanned token run went on to a binary search of the patterns."""
+    low, high = _PATTERN_FILTER_BITS
+    wanted = 1 << max(0, int(patterns * _BITS_PER_PATTERN - 1).bit_length())
+    return min(max(wanted, low), high)
+
+
+def _bit_positions(hashes: np.ndarray, bits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    top = (hashes >> np.uint64(_shift(bits))).astype(np.int64)
     return top >> 3, (top & 7).astype(np.uint8)
 
 
+def _shift(bits: np.ndarray) -> int:
+    """How far a hash is shifted right for its bit in ``bits`` (a power-of-two number of bytes): its top bits."""
+    return 64 - (bits.size * 8).bit_length() + 1
+
+
 @compiled
-def _set_bits(bits: np.ndarray, hashes: np.ndarray) -> None:  # pragma: no cover - compiled
-    """Set the filter bit of each hash (its top 24 bits); ``np.bitwise_or.at`` took ~50 ns a hash."""
+def _set_bits(bits: np.ndarray, hashes: np.ndarray, shift: int) -> None:  # pragma: no cover - compiled
+    """Set the filter bit of each hash (its top bits); ``np.bitwise_or.at`` took ~50 ns a hash."""
     for i in range(hashes.shape[0]):
-        top = np.int64(hashes[i] >> np.uint64(40))
+        top = np.int64(hashes[i] >> np.uint64(shift))
         bits[top >> 3] |= np.uint8(1 << (top & 7))
 
 
+def set_bits(bits: np.ndarray, hashes: np.ndarray) -> None:
+    """Set the bit of each hash in the filter ``bits``."""
+    _set_bits(bits, hashes, _shift(bits))
+
+
 def _test_bits(bits: np.ndarray, hashes: np.ndarray) -> np.ndarray:
-    byte, bit = _bit_positions(hashes)
+    byte, bit = _bit_positions(hashes, bits)
     return ((bits[byte] >> bit) & 1).astype(bool)
 
 
@@ -290,10 +311,10 @@ class TokenPatterns:
               first_tokens: np.ndarray | None = None, first_bits: np.ndarray | None = None) -> TokenPatterns:
         """From one hash, token count and origin per searched sequence (the first origin of a hash wins), and
         optionally the hash of each sequence's first token (or their filter, ``first_bits``, built already)."""
-        bits = np.zeros(1 << 21, dtype=np.uint8)
+        bits = np.zeros(pattern_filter_bits(hashes.size) // 8, dtype=np.uint8)
         if first_tokens is not None:
             first_bits = first_token_filter()
-            _set_bits(first_bits, first_tokens)
+            set_bits(first_bits, first_tokens)
         by_length: dict[int, np.ndarray] = {}
         by_origin: dict[int, np.ndarray] = {}
         counts = small_distinct(lengths)
@@ -302,7 +323,7 @@ class TokenPatterns:
             h, o = (hashes, origins) if len(counts) == 1 else (hashes[lengths == k], origins[lengths == k])
             by_length[int(k)], by_origin[int(k)] = distinct_first(h, o)
             del h, o
-            _set_bits(bits, by_length[int(k)])
+            set_bits(bits, by_length[int(k)])
         return cls(by_length, by_origin, bits, first_bits)
 
     @property
@@ -315,8 +336,7 @@ class TokenPatterns:
         found = np.full(grams.size, -1, dtype=np.int64)
         if not wanted.size or not grams.size:
             return found
-        top = (grams >> np.uint64(40)).astype(np.int64)
-        maybe = ((self.bits[top >> 3] >> (top & 7).astype(np.uint8)) & 1).astype(bool)
+        maybe = _test_bits(self.bits, grams)
         if maybe.any():
             candidates = grams[maybe]
             index = np.searchsorted(wanted, candidates)
@@ -388,7 +408,7 @@ def first_token_filter() -> np.ndarray:
 
 def add_first_tokens(bits: np.ndarray, first_tokens: np.ndarray) -> None:
     """Set the bits of ``first_tokens`` in a first-token filter (grows as originals come, never shrinks)."""
-    _set_bits(bits, first_tokens)
+    set_bits(bits, first_tokens)
 
 
 def sequence_hashes(tokens: Tokens, n_values: int) -> np.ndarray:

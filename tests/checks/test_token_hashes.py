@@ -74,3 +74,32 @@ def test_patterns_sorted_a_bucket_at_a_time_equal_one_sort_of_all() -> None:
                 assert found[0].tolist() == expected[0].tolist()
                 assert found[1].tolist() == expected[1].tolist()
                 assert found[0].dtype == np.uint64 and found[1].dtype == np.int32
+
+
+def test_the_sequence_filter_sized_to_the_patterns_finds_what_a_search_of_every_run_finds() -> None:
+    """The bit filter in front of the patterns only spares binary searches: sized to a few thousand or to
+    millions of patterns, the runs found in text are those a search of every run finds (a filter with every bit
+    set), patterns of one to four tokens, planted and absent."""
+    import numpy as np
+
+    from hfit_dagster.checks.token_hashes import TokenPatterns, pattern_filter_bits, sequence_hashes
+
+    rng = random.Random(9)
+    words = ["".join(rng.choice(string.ascii_lowercase) for _ in range(rng.randint(2, 7))) for _ in range(3_000)]
+    texts = [" ".join(rng.choice(words) for _ in range(rng.randint(1, 12))) for _ in range(20_000)]
+    for planted in (2_000, 3_000_000):
+        originals = [" ".join(rng.choice(words) for _ in range(rng.randint(1, 4))) for _ in range(2_000)]
+        tokens = ascii_tokens(pa.array(originals))
+        hashes = sequence_hashes(tokens, len(originals))
+        lengths = tokens.counts(len(originals))
+        if planted > len(originals):  # millions of other patterns, as a large table's originals give
+            extra = np.random.default_rng(1).integers(1, 2**63, planted, dtype=np.int64).astype(np.uint64)
+            hashes, lengths = np.concatenate([hashes, extra]), np.concatenate([lengths, np.ones(planted, np.int64)])
+        patterns = TokenPatterns.build(hashes, lengths, np.zeros(hashes.size, np.int32))
+        assert patterns.bits.size * 8 == pattern_filter_bits(hashes.size)
+        everything = TokenPatterns(patterns.by_length, patterns.origins, np.full(patterns.bits.size, 255, np.uint8))
+        scanned = ascii_tokens(pa.array(texts))
+        found, expected = patterns.find(scanned), everything.find(scanned)
+        assert found.size == expected.size > 1_000
+        assert sorted(zip(found.value.tolist(), found.start.tolist(), found.length.tolist(), strict=True)) == sorted(
+            zip(expected.value.tolist(), expected.start.tolist(), expected.length.tolist(), strict=True))
