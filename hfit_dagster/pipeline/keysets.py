@@ -24,6 +24,9 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
+
+from hfit_dagster.extract.arrow_types import is_decimal_text
 
 KeyBatch = np.ndarray | list[tuple[Any, ...]]
 DENSE_FACTOR = 8  # a byte map is used while its range is at most this many bytes per key
@@ -49,11 +52,21 @@ def batch_keys(batch: pa.RecordBatch | pa.Table, columns: Sequence[str], *, drop
                 if values.size and int(values.max()) > _INT64_MAX:
                     return [(int(v),) for v in values.tolist()]
             return values.astype(np.int64, copy=False)
-    arrays = [batch.column(c) for c in columns]
+    arrays = [_canonical(batch.column(c)) if is_decimal_text(batch.schema.field(c)) else batch.column(c)
+              for c in columns]
     keys = list(zip(*(a.to_pylist() for a in arrays), strict=True))
     if drop_nulls:
         keys = [k for k in keys if None not in k]
     return keys
+
+
+def _canonical(values: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
+    """A PostgreSQL ``numeric`` key read as its text, written as one number is written whatever its scale
+    (``1.50`` and ``1.5`` are one key to the server, which compares numerically; as text they were two, so a
+    ``numeric(8,2)`` reference to a ``numeric`` key found no parent): zeros ending a fraction dropped, then a
+    fraction left empty. The text ``numeric`` gives has no exponent, sign ``+`` or ``-0``; NaN stays."""
+    trimmed = pc.replace_substring_regex(values, r"^(-?[0-9]+\.[0-9]*?)0+$", r"\1")
+    return pc.replace_substring_regex(trimmed, r"^(-?[0-9]+)\.$", r"\1")
 
 
 def values_of(keys: KeyBatch) -> list[Any]:

@@ -151,3 +151,20 @@ def test_leak_prefilter_with_nothing_searched() -> None:
     values = pa.array(["a b", None, "c"])
     assert len(leak_candidates(values, LeakCollector().patterns())) == 0
     assert leak_candidates(values, None).to_pylist() == ["a b", "c"]
+
+
+def test_numeric_keys_read_as_text_are_one_key_whatever_their_scale() -> None:
+    """A PostgreSQL ``numeric`` key (read as its text, which keeps its scale's zeros) and a reference to it of
+    another scale are the same key, as the server compares them (``1.50`` references ``1.5``); other text keys
+    keep every character."""
+    from hfit_dagster.extract.arrow_types import TEXT_OF
+
+    numeric = pa.field("u", pa.string(), metadata={TEXT_OF: "numeric"})
+    parents = pa.record_batch([pa.array(["1.5", "2", "0", "-3.25", "NaN", "100.01"])], schema=pa.schema([numeric]))
+    kids = pa.record_batch([pa.array(["1.50", "2.00", "0.000", "-3.2500", "NaN", "100.0100", None])],
+                           schema=pa.schema([numeric]))
+    present = KeySet(batch_keys(parents, ["u"]))
+    assert present.contains(batch_keys(kids, ["u"], drop_nulls=True)).all()
+    text = pa.schema([pa.field("u", pa.string())])
+    plain = KeySet(batch_keys(pa.record_batch([pa.array(["1.5"])], schema=text), ["u"]))
+    assert not plain.contains(batch_keys(pa.record_batch([pa.array(["1.50"])], schema=text), ["u"])).any()
