@@ -5,11 +5,15 @@ its parser keeps a backtick inside a name escaped as the statement writes it: a 
 as ``k``ey``, which the dialect quotes again as ```k````ey```, a column the server does not know. Every read
 of such a table failed (the classification sample first), and the package's DDL would have named other
 columns. The parser here unescapes the names of columns, keys, their columns and constraints, as SQLAlchemy's
-own parser does for the table's name.
+own parser does for the table's name. Its foreign-key pattern also took a referenced table or column quoted
+with a backtick inside, or a local column with a ``)``, for no foreign key at all (a warning, and the build
+followed no parent through it): here every name of a foreign key is a quoted identifier with its quotes
+doubled inside.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from sqlalchemy.dialects.mysql.reflection import MySQLTableDefinitionParser, ReflectedState
@@ -21,6 +25,18 @@ class UnescapingParser(MySQLTableDefinitionParser):
 
     def _unescape(self, name: str) -> str:
         return self.preparer._unescape_identifier(name)
+
+    def _prep_regexes(self) -> None:
+        super()._prep_regexes()
+        quote = re.escape(self.preparer.final_quote)
+        name = f"{quote}(?:{quote}{quote}|[^{quote}])+{quote}"
+        names = f"{name}(?: *, *{name})*"
+        on = "RESTRICT|CASCADE|SET NULL|NO ACTION|SET DEFAULT"
+        self._re_fk_constraint = re.compile(
+            rf"  CONSTRAINT +{quote}(?P<name>(?:{quote}{quote}|[^{quote}])+){quote} +FOREIGN KEY +"
+            rf"\((?P<local>{names})\) REFERENCES +(?P<table>{name}(?:\.{name})?) +\((?P<foreign>{names})\)"
+            rf"(?: +(?P<match>MATCH \w+))?(?: +ON DELETE (?P<ondelete>{on}))?(?: +ON UPDATE (?P<onupdate>{on}))?",
+            re.I | re.UNICODE)
 
     def _parse_column(self, line: str, state: ReflectedState) -> None:
         before = len(state.columns)

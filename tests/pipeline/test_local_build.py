@@ -71,7 +71,8 @@ def row_counts(database: str) -> dict[str, int]:
         tables = [r[0] for r in cur.fetchall()]
         out = {}
         for table in tables:
-            cur.execute(f"SELECT COUNT(*) FROM `{table}`")
+            quoted = table.replace("`", "``")
+            cur.execute(f"SELECT COUNT(*) FROM `{quoted}`")
             out[table] = cur.fetchone()[0]
     return out
 
