@@ -43,9 +43,9 @@ class HfitSettings(BaseSettings):
                             "decoded by compiled loops, or by ADBC on an encrypted connection); false reads through "
                             "SQLAlchemy row by row, the reference path")
     source_read_timeout_s: float = Field(
-        default=600, gt=0, description="a source that sends nothing for this long while a build waits for its rows "
-        "fails the build (MySQL/MariaDB: the driver's read timeout; PostgreSQL: the binary COPY's socket, and TCP "
-        "keepalives on every connection for a peer that vanished)")
+        default=600, gt=0, le=86_400, description="a source that sends nothing for this long while a build waits for "
+        "its rows fails the build (MySQL/MariaDB: the driver's read timeout; PostgreSQL: the binary COPY's socket, and "
+        "TCP keepalives on every connection for a peer that vanished; at most a day)")
     providers: dict[str, str] = Field(default_factory=dict)
     provider_readers: dict[str, list[str]] = Field(
         default_factory=dict,

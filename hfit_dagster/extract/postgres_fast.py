@@ -242,6 +242,10 @@ class FastReader:
                                 "stopped answering, or a network that dropped the connection)",
                                 hint="check the source server and the network to it; a server that is only slow "
                                 "takes a larger source_read_timeout_s") from None
+        except ConnectionError as exc:  # reset, refused or broken: the server or the network went away
+            raise ProviderError(f"provider {self.provider!r}: the connection was lost during a fast read "
+                                f"({type(exc).__name__})",
+                                hint="check the source server and the network to it, then build again") from None
         except (CopyProtocolError, OSError) as exc:
             raise ProviderError(f"provider {self.provider!r}: reading a fast read failed: {exc}",
                                 hint="set fast_read: false to read through psycopg") from None

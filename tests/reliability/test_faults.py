@@ -6,6 +6,7 @@ import os
 import resource
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import threading
@@ -57,9 +58,11 @@ def test_source_dying_mid_extract_publishes_nothing(hfit_home: Path, mariadb_dat
 class FreezingProxy:
     """A TCP relay to the PostgreSQL server on 127.0.0.1:5432 that, on a connection whose client sends a binary
     COPY, stops relaying the server's bytes and keeps both ends open: a network path that drops traffic without a
-    word (or a server that stopped answering), as the client sees it."""
+    word (or a server that stopped answering), as the client sees it. With ``reset``, it resets the client's
+    connection instead (a firewall or a restarted proxy)."""
 
-    def __init__(self) -> None:
+    def __init__(self, reset: bool = False) -> None:
+        self.reset = reset
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.port = self.listener.getsockname()[1]
         self.sockets: list[socket.socket] = [self.listener]
@@ -89,6 +92,10 @@ class FreezingProxy:
             if upstream and b"COPY (" in data and not frozen.is_set():
                 frozen.set()
                 self.frozen += 1
+                if self.reset:  # an RST to the client: SO_LINGER on, zero seconds, then close
+                    source.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    source.close()
+                    return
             if upstream or not frozen.is_set():
                 try:
                     target.sendall(data)
@@ -98,6 +105,27 @@ class FreezingProxy:
     def close(self) -> None:
         for sock in self.sockets:
             sock.close()
+
+
+@pytest.mark.postgres
+def test_a_postgres_connection_reset_mid_read_says_the_connection_was_lost(
+        hfit_home: Path, postgres_database, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A reset of the fast read's connection mid-COPY: the build fails saying the connection was lost (not that
+    the fast read is broken), and nothing is published."""
+    database = postgres_database()
+    generate_shop(f"postgresql+psycopg://postgres@127.0.0.1:5432/{database}", customers=100, now=DEMO_NOW)
+    spec = resolve_template(TEMPLATE, TEMPLATES).spec
+    proxy = FreezingProxy(reset=True)
+    try:
+        monkeypatch.setenv("HFIT_PROVIDER_PROD_REPLICA_URL",
+                           f"postgresql+psycopg://postgres@127.0.0.1:{proxy.port}/{database}?sslmode=disable")
+        with pytest.raises(ProviderError, match="the connection was lost during a fast read") as caught:
+            build_package(spec, {"row_limit": "100", "since": "2000-01-01"}, load_settings())
+    finally:
+        proxy.close()
+    assert "network" in str(caught.value.hint)
+    store = PackageStore(load_settings().package_store)
+    assert store.versions(TEMPLATE) == [] and not list((store.root / ".staging").iterdir())
 
 
 @pytest.mark.postgres
@@ -126,6 +154,18 @@ def test_a_postgres_source_that_stops_answering_mid_read_fails_after_the_timeout
     store = PackageStore(load_settings().package_store)
     assert store.versions(TEMPLATE) == [first.path.name]
     assert not list((store.root / ".staging").iterdir())
+
+
+@pytest.mark.parametrize("timeout", ["inf", "nan", "0", "-1", "3000000"])
+def test_a_read_timeout_no_driver_can_take_is_refused_as_a_setting(hfit_home: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                   timeout: str) -> None:
+    """An infinite, zero or negative read timeout, or one past a day (libpq's TCP user timeout is a 32-bit count of
+    milliseconds), is a settings error naming the setting, not a driver's overflow at the first connection."""
+    from pydantic import ValidationError
+
+    monkeypatch.setenv("HFIT_SOURCE_READ_TIMEOUT_S", timeout)
+    with pytest.raises(ValidationError, match="source_read_timeout_s"):
+        load_settings()
 
 
 def _build_with_file_size_limit(limit: int) -> subprocess.CompletedProcess[str]:
