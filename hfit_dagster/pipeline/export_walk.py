@@ -57,10 +57,12 @@ from hfit_dagster.pipeline.subset import (
     child_foreign_key,
     children_statement,
     chunkable_reference,
+    chunks_overlap,
     keys_first_sample,
     keys_then_rows,
     sample_mask,
     samples_at_roots,
+    selects_columns,
 )
 from hfit_dagster.pipeline.table_samples import spread_samples
 from hfit_dagster.settings import HfitSettings
@@ -146,13 +148,14 @@ def export_runs(spec: TemplateSpec, order: list[str], queries: dict[str, ExportQ
     return runs
 
 
-def _invisible(conn: sa.Connection, table: sa.Table, column: str) -> bool:
-    """Whether ``column`` of a MySQL/MariaDB ``table`` is INVISIBLE: ``SELECT *`` does not return it, so a query's
-    keys cannot be selected from its ``*``."""
-    extra = conn.execute(sa.text("SELECT EXTRA FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = "
-                                 "COALESCE(:db, DATABASE()) AND TABLE_NAME = :t AND COLUMN_NAME = :c"),
-                         {"db": table.schema, "t": table.name, "c": column}).scalar()
-    return "INVISIBLE" in str(extra or "").upper()
+def _invisible(conn: sa.Connection, table: sa.Table) -> set[str]:
+    """The INVISIBLE columns of a MySQL/MariaDB ``table`` (none elsewhere): ``SELECT *`` does not return them."""
+    if conn.dialect.name not in ("mysql", "mariadb"):
+        return set()
+    rows = conn.execute(sa.text("SELECT COLUMN_NAME, EXTRA FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = "
+                                "COALESCE(:db, DATABASE()) AND TABLE_NAME = :t"),
+                        {"db": table.schema, "t": table.name}).all()
+    return {str(name) for name, extra in rows if "INVISIBLE" in str(extra or "").upper()}
 
 
 def open_sources(spec: TemplateSpec, order: list[str], settings: HfitSettings, stack: ExitStack) -> dict[str, Source]:
@@ -289,7 +292,7 @@ class ExportWalk:
         table = source.metadata.tables[self.spec.source_table(name)]
         values = {p: self.params.get(p) for p in query.params}
         self.target.export_starting(name)
-        chunks = list(self._reference_chunks(query, values))
+        chunks = list(self._reference_chunks(query, values, partial(self._selects_key, source, table, query)))
         if len(chunks) > 1 and not self.first_batches and self.spec.exports[name].sample is None:
             # the chunks back to back on one reader thread: the next chunk's query goes to the server while the
             # rows before it are masked (or wait for the text analyzer's build), the same statements in order
@@ -465,7 +468,7 @@ class ExportWalk:
         if (not self.rows_by_key or dialect not in ("mysql", "mariadb") or len(pk) != 1
                 or str(table.kwargs.get(f"{dialect}_engine", "")).lower() != "innodb"
                 or not isinstance(pk[0].type, sa.Integer) or self.spec.exports[name].row_limit is not None
-                or _invisible(source.conn, table, pk[0].name)):
+                or pk[0].name in _invisible(source.conn, table)):
             return None
         return keys_then_rows(query.sql, [reference_bind_name(*ref) for ref in query.references], table, pk[0].name,
                               source.dialect.identifier_preparer.quote)
@@ -516,7 +519,14 @@ class ExportWalk:
                                        {SAMPLE_KEYS_BIND: keys[start : start + self.reference_chunk].tolist()},
                                        self.settings.batch_rows, fast_read=self.settings.fast_read)
 
-    def _reference_chunks(self, query: ExportQuery, values: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    def _selects_key(self, source: Source, table: sa.Table, query: ExportQuery) -> bool:
+        """Whether ``query``'s rows carry ``table``'s whole primary key (so a row read twice is kept once)."""
+        pk = [c.name for c in table.primary_key.columns]
+        hidden = _invisible(source.conn, table)
+        return bool(pk) and selects_columns(query.sql, pk, [c.name for c in table.columns if c.name not in hidden])
+
+    def _reference_chunks(self, query: ExportQuery, values: dict[str, Any],
+                          keyed: Callable[[], bool]) -> Iterator[dict[str, Any]]:
         """Bound values for each run of ``query``: large key sets of a reference split into chunks when safe."""
         keysets = {reference_bind_name(*ref): values_of(self.reference_keys[ref].keys()) or [None]
                    for ref in query.references}
@@ -526,7 +536,9 @@ class ExportWalk:
         largest = max(keysets, key=lambda name: len(keysets[name]))
         keys = keysets[largest]
         chunk = self.reference_chunk
-        if len(keys) <= chunk or not chunkable_reference(query.sql, largest):
+        # chunks whose rows overlap (an OR beside the keys) are only joined where the rows' keys tell repeats apart
+        if (len(keys) <= chunk or not chunkable_reference(query.sql, largest)
+                or (chunks_overlap(query.sql, largest) and not keyed())):
             yield {**values, **keysets}
             return
         for start in range(0, len(keys), chunk):

@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -144,6 +145,7 @@ def keys_first_sample(sql: str, key_column: str, quote: Callable[[str], str]) ->
 
 
 _KEYS_MARK = "HFIT_KEYS"  # a bound key list, as sqlglot reads it in place of :name
+_BIND = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")  # a bound parameter's name (not a PostgreSQL :: cast)
 # what a table in FROM may carry for its rows read by key to be its rows: its name, an alias, index hints and a
 # partition (whose keys are read first); a version (FOR SYSTEM_TIME) or a sample would give other rows
 _PLAIN_TABLE_ARGS = frozenset({"this", "db", "catalog", "alias", "hints", "partition"})
@@ -232,6 +234,45 @@ def children_statement(child: sa.Table, fk: sa.ForeignKeyConstraint, cap: int | 
         child, sa.func.row_number().over(partition_by=fk_cols, order_by=order).label("hfit_rn")
     ).where(condition).subquery("hfit_children")
     return sa.select(*(numbered.c[c.name] for c in child.columns)).where(numbered.c.hfit_rn <= cap)
+
+
+def chunks_overlap(sql: str, bind_name: str) -> bool:
+    """Whether a row of a :func:`chunkable_reference` query may match several chunks of its keys: an OR above the
+    keys' IN (``x IN :k OR y = 1``: a row with ``y = 1`` matches every chunk). Under AND only, a row's one value
+    of ``x`` lies in one chunk."""
+    try:
+        tree = sqlglot.parse_one(_keys_marked(sql, [bind_name]), read="mysql")
+    except sqlglot.errors.SqlglotError:
+        return True
+    marks = [node for node in tree.walk() if isinstance(node, exp.Column) and node.name.upper() == _KEYS_MARK]
+    if len(marks) != 1:
+        return True
+    node = marks[0].parent.parent
+    while isinstance(node, exp.And | exp.Or | exp.Paren):
+        if isinstance(node, exp.Or):
+            return True
+        node = node.parent
+    return False
+
+
+def selects_columns(sql: str, columns: Sequence[str], star: Sequence[str]) -> bool:
+    """Whether the rows of ``sql`` (one SELECT) have a column of each of ``columns`` (names compared without
+    case): a ``*`` or ``t.*`` gives ``star`` (the columns ``SELECT *`` returns from the export's table), a column
+    or an alias its own name. False where ``sql`` does not parse as one SELECT."""
+    try:
+        binds = sorted(set(_BIND.findall(sql)), key=len, reverse=True)  # :ab marked before :a
+        tree = sqlglot.parse_one(_keys_marked(sql, binds), read="mysql")
+    except sqlglot.errors.SqlglotError:
+        return False
+    if not isinstance(tree, exp.Select):
+        return False
+    names: set[str] = set()
+    for projection in tree.expressions:
+        if _every_column(projection):
+            names.update(c.lower() for c in star)
+        elif isinstance(projection, exp.Alias | exp.Column):
+            names.add(projection.alias_or_name.lower())
+    return all(c.lower() in names for c in columns)
 
 
 def chunkable_reference(sql: str, bind_name: str) -> bool:

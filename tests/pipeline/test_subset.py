@@ -548,6 +548,7 @@ def test_wrapped_template_queries_survive_a_trailing_comment(mariadb_database) -
     engine.dispose()
 
 
+@pytest.mark.parametrize("condition", ["", " OR name LIKE 'kid 1%'"])
 @pytest.mark.parametrize("kids", [
     "id INT NOT NULL AUTO_INCREMENT INVISIBLE PRIMARY KEY, parent_id INT NOT NULL, name VARCHAR(20), "
     "KEY ix_parent (parent_id)",
@@ -555,10 +556,11 @@ def test_wrapped_template_queries_survive_a_trailing_comment(mariadb_database) -
     "KEY ix_parent (parent_id)",
 ])
 def test_a_chunked_reference_to_a_table_with_an_odd_primary_key_keeps_its_rows(
-        mariadb_database, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, kids: str) -> None:
+        mariadb_database, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, kids: str, condition: str) -> None:
     """A reference read in chunks from a table whose primary key ``SELECT *`` does not return (MariaDB
-    INVISIBLE) or whose name holds a backtick: the package holds the rows of the query per chunk, whichever
-    read path takes them, and loads."""
+    INVISIBLE) or whose name holds a backtick, alone or OR another condition (rows that match every chunk: kept
+    once, by their key, or, without a key to tell them apart, the keys bound in one list): the package holds
+    the query's rows, whichever read path takes them, and loads."""
     from tests.conftest import fill_mariadb, mariadb_source_settings
 
     database = mariadb_database()
@@ -569,22 +571,36 @@ def test_a_chunked_reference_to_a_table_with_an_odd_primary_key_keeps_its_rows(
                         [(rng.randint(1, 200), f"kid {i}") for i in range(3_000)])
         conn.commit()
     settings = mariadb_source_settings(monkeypatch, tmp_path, database, 500)
-    text = """
-templateName: kids
-exports:
-  parents: {provider: SRC, query: SELECT * FROM parents WHERE id <= 150}
-  kids: {provider: SRC, query: 'SELECT * FROM kids WHERE parent_id IN :parents.id'}
-subset: {follow_parents: false}
-masking: {default: keep}
-"""
+    text = ("templateName: kids\nexports:\n  parents: {provider: SRC, query: SELECT * FROM parents WHERE id <= 150}\n"
+            f'  kids: {{provider: SRC, query: "SELECT * FROM kids WHERE parent_id IN :parents.id{condition}"}}\n'
+            "subset: {follow_parents: false}\nmasking: {default: keep}\n")
     by_key = build_package(parse_template(text), {}, settings, stage_options=StageOptions(reference_chunk=40))
     per_chunk = build_package(parse_template(text), {}, settings,
                               stage_options=StageOptions(reference_chunk=40, rows_by_key=False))
     with pymysql.connect(**MARIADB, database=database) as conn, conn.cursor() as cur:
-        cur.execute("SELECT COUNT(*) FROM kids WHERE parent_id <= 150")
+        cur.execute(f"SELECT COUNT(*) FROM kids WHERE parent_id <= 150{condition.replace('%', '%%')}")
         expected = cur.fetchone()[0]
     assert len(_rows(by_key, "kids")) == expected > 1_000
     assert _rows(by_key, "kids") == _rows(per_chunk, "kids")
     target = mariadb_database()
     load_into_mariadb(by_key.path, target)
     assert row_counts(target) == {"parents": 150, "kids": expected}
+
+
+def test_chunks_overlap_where_an_or_stands_above_the_keys_and_selected_columns_are_read_from_the_sql() -> None:
+    """What decides whether chunks of keys may be joined without a key to tell repeated rows apart: an OR above
+    the keys' IN (a row can match every chunk), and whether the query's rows carry the primary key (``*`` gives
+    the columns SELECT * returns; a column or an alias its own name; other parameters and casts parse)."""
+    from hfit_dagster.pipeline.subset import chunks_overlap, selects_columns
+
+    keys = "ref__parents__id"
+    assert chunks_overlap(f"SELECT * FROM kids WHERE parent_id IN :{keys} OR name LIKE 'a%'", keys)
+    assert chunks_overlap(f"SELECT * FROM kids WHERE (a = 1 OR (parent_id IN :{keys} AND b = 2))", keys)
+    assert not chunks_overlap(f"SELECT * FROM kids WHERE (parent_id IN :{keys} AND a = 1) AND b = :since", keys)
+    assert selects_columns(f"SELECT * FROM kids WHERE parent_id IN :{keys}", ["id"], ["id", "name"])
+    assert not selects_columns(f"SELECT * FROM kids WHERE parent_id IN :{keys}", ["id"], ["name"])  # INVISIBLE id
+    assert selects_columns(f"SELECT k.ID AS id, k.name FROM kids k WHERE k.parent_id IN :{keys} AND k.t >= :since",
+                           ["id"], [])
+    assert selects_columns("SELECT k.*, p.x FROM kids k JOIN p ON p.id = k.p", ["Id"], ["id", "p"])
+    assert not selects_columns(f"SELECT name, parent_id AS pid FROM kids WHERE parent_id IN :{keys}", ["id"], ["id"])
+    assert not selects_columns("SELECT a FROM t; DROP TABLE t", ["a"], [])
