@@ -76,8 +76,8 @@ INSERT INTO torture VALUES
   NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 'null', NULL, NULL,
   '2000-01-01', NULL, NULL, NULL, NULL);
 CREATE TABLE `group` (`select` INT PRIMARY KEY, `group` VARCHAR(10), `nul` VARCHAR(10), `tab	col` INT,
-  `back``tick` INT, KEY `ix``back` (`back``tick`));
-INSERT INTO `group` VALUES (1, 'a;b--c', CONCAT('a', CHAR(0), 'b'), 5, 7), (2, '/*x*/', '', NULL, NULL);
+  `back``tick` INT, `50%` VARCHAR(10) DEFAULT '5%', KEY `ix``back` (`back``tick`), KEY `ix%s` (`50%`));
+INSERT INTO `group` VALUES (1, 'a;b--c', CONCAT('a', CHAR(0), 'b'), 5, 7, '%%d'), (2, '/*x*/', '', NULL, NULL, '%');
 CREATE TABLE `MixedCase` (id INT PRIMARY KEY, v VARCHAR(10));
 CREATE TABLE `mixedcase` (id INT PRIMARY KEY, w INT);
 INSERT INTO `MixedCase` VALUES (1, 'upper');

@@ -222,3 +222,18 @@ def test_rows_over_the_default_packet_are_split_or_counted() -> None:
     assert all(s.endswith(b"WHERE `id` = 2") for s in appends)
     row_two = [s for s in statements if b"(2," in s or b"`id` = 2" in s]
     assert max(len(s) for s in row_two) < 200 << 10
+
+
+def test_percent_signs_in_names_are_written_once() -> None:
+    """A table and column named with ``%``: each written as it is in every target, in the DDL, the index and the
+    INSERTs (the drivers' format paramstyle doubled them: a column ``50%`` was created as ``50%%``, another
+    column than the one its INSERTs name)."""
+    md = sa.MetaData()
+    table = sa.Table("t%x", md, sa.Column("id", sa.Integer, primary_key=True), sa.Column("50%", sa.String(10)),
+                     sa.Index("ix%s", "50%"))
+    batch = pa.record_batch([pa.array([1]), pa.array(["%d"])], names=["id", "50%"])
+    for dialect, q in (("mysql", "`"), ("postgresql", '"'), ("sqlite", '"')):
+        script = _script(dialect, [table], {"t%x": batch})
+        assert "%%" not in script, dialect
+        assert f"CREATE TABLE {q}t%x{q}" in script and f"{q}50%{q} VARCHAR(10)" in script, dialect
+        assert f"ON {q}t%x{q} ({q}50%{q})" in script and f"INSERT INTO {q}t%x{q} ({q}id{q},{q}50%{q})" in script

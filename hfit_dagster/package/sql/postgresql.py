@@ -43,7 +43,9 @@ class PostgreSqlDialect(SqlDialect):
 
     @staticmethod
     def sqlalchemy_dialect() -> Dialect:
-        return postgresql.dialect()  # type: ignore[no-any-return]
+        # the named paramstyle: a script has no parameters, and the driver's format style doubles every % of a
+        # name or default (`50%` written `50%%`, another column)
+        return postgresql.dialect(paramstyle="named")  # type: ignore[no-any-return]
 
     def load_header(self) -> list[str]:
         return [
