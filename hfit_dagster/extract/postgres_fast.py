@@ -47,10 +47,10 @@ import sqlalchemy as sa
 from hfit_dagster.errors import ProviderError
 from hfit_dagster.extract.db_errors import describe_db_error
 from hfit_dagster.extract.sessions import (
-    POSTGRES_OPTIONS,
     READ_TIMEOUT_OPTION,
     READ_TIMEOUT_S,
     postgres_keepalives,
+    postgres_options,
 )
 
 try:  # an optional dependency: without it every PostgreSQL result takes the reference path
@@ -184,8 +184,8 @@ class FastReader:
                 "SELECT pg_export_snapshot(), current_setting('search_path')").one()
             url = self.sa_conn.engine.url
             kwargs = {"user": url.username, "password": url.password, "host": url.host, "port": url.port,
-                      "dbname": url.database, "options": POSTGRES_OPTIONS, "application_name": "hfit fast read",
-                      **postgres_keepalives(self.read_timeout),
+                      "dbname": url.database, "options": postgres_options(self.read_timeout),
+                      "application_name": "hfit fast read", **postgres_keepalives(self.read_timeout),
                       **{k: v for k, v in url.query.items() if isinstance(v, str)}}
             conninfo = psycopg.conninfo.make_conninfo(**{k: v for k, v in kwargs.items() if v is not None})
             self._snapshot = (conninfo, exported, search_path)

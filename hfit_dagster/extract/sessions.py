@@ -20,6 +20,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 MYSQL_INIT = "SET time_zone = '+00:00'"
@@ -41,12 +42,22 @@ def connect_args(backend: str, read_timeout: float = READ_TIMEOUT_S) -> dict[str
     """Driver arguments for a source of ``backend`` (SQLAlchemy's backend name). ``read_timeout``: PyMySQL's
     wait for the server's next packet; libpq has none, so PostgreSQL connections get TCP keepalives (a peer
     that vanished is noticed within about a minute and a half) and a TCP user timeout (data left unacknowledged
-    that long closes the connection); the binary COPY reader times its own socket."""
+    that long closes the connection); the binary COPY reader times its own socket. Both wait for a lock at most
+    ``read_timeout`` (``postgres_options``)."""
     if backend in ("mysql", "mariadb"):
-        return {"connect_timeout": 10, "read_timeout": read_timeout, "charset": "utf8mb4", "init_command": MYSQL_INIT}
+        init = f"{MYSQL_INIT}, SESSION lock_wait_timeout = {max(1, math.ceil(read_timeout))}"
+        return {"connect_timeout": 10, "read_timeout": read_timeout, "charset": "utf8mb4", "init_command": init}
     if backend == "postgresql":
-        return {"connect_timeout": 10, "options": POSTGRES_OPTIONS, **postgres_keepalives(read_timeout)}
+        return {"connect_timeout": 10, "options": postgres_options(read_timeout),
+                **postgres_keepalives(read_timeout)}
     return {}
+
+
+def postgres_options(read_timeout: float) -> str:
+    """The session settings of a PostgreSQL source connection: ``POSTGRES_OPTIONS`` and a lock timeout of
+    ``read_timeout`` (a read waiting for a lock, held by a migration's ALTER TABLE say, fails instead of waiting
+    for ever: libpq has no read timeout of its own). MySQL/MariaDB get ``lock_wait_timeout`` the same way."""
+    return f"{POSTGRES_OPTIONS} -c lock_timeout={max(1, int(read_timeout * 1000))}"
 
 
 def postgres_keepalives(read_timeout: float) -> dict[str, Any]:

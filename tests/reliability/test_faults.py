@@ -156,6 +156,41 @@ def test_a_postgres_source_that_stops_answering_mid_read_fails_after_the_timeout
     assert not list((store.root / ".staging").iterdir())
 
 
+@pytest.mark.timeout(120)  # without a lock timeout the build waits for the lock forever (PostgreSQL) or a year
+@pytest.mark.parametrize("engine", [pytest.param("postgresql", marks=pytest.mark.postgres),
+                                    pytest.param("mariadb", marks=pytest.mark.mariadb)])
+def test_a_source_table_locked_by_another_session_fails_the_build_after_the_timeout(
+        hfit_home: Path, postgres_database, mariadb_database, monkeypatch: pytest.MonkeyPatch, engine: str) -> None:
+    """A table the build reads is locked by another session (a migration's ALTER TABLE, LOCK TABLES): the build
+    fails after ``source_read_timeout_s`` saying it timed out, instead of waiting for the lock; nothing is
+    published."""
+    import psycopg
+
+    if engine == "postgresql":
+        database = postgres_database()
+        url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{database}"
+    else:
+        database = mariadb_database()
+        url = mariadb_url(database)
+    generate_shop(url, customers=50, now=DEMO_NOW)
+    monkeypatch.setenv("HFIT_PROVIDER_PROD_REPLICA_URL", url)
+    monkeypatch.setenv("HFIT_SOURCE_READ_TIMEOUT_S", "1")
+    spec = resolve_template(TEMPLATE, TEMPLATES).spec
+    if engine == "postgresql":
+        holder = psycopg.connect(f"host=127.0.0.1 user=postgres dbname={database}")
+        holder.execute("LOCK TABLE customers IN ACCESS EXCLUSIVE MODE")  # in the transaction psycopg opened
+    else:
+        holder = pymysql.connect(**MARIADB, database=database)
+        holder.cursor().execute("LOCK TABLES customers WRITE")
+    try:
+        with pytest.raises(ProviderError, match="timed out or cancelled"):
+            build_package(spec, {"row_limit": "50", "since": "2000-01-01"}, load_settings())
+    finally:
+        holder.close()
+    store = PackageStore(load_settings().package_store)
+    assert store.versions(TEMPLATE) == [] and not list((store.root / ".staging").iterdir())
+
+
 @pytest.mark.parametrize("timeout", ["inf", "nan", "0", "-1", "3000000"])
 def test_a_read_timeout_no_driver_can_take_is_refused_as_a_setting(hfit_home: Path, monkeypatch: pytest.MonkeyPatch,
                                                                    timeout: str) -> None:
