@@ -52,15 +52,18 @@ from hfit_dagster.pipeline.prefetch import prefetched
 from hfit_dagster.pipeline.progress import Progress, quiet
 from hfit_dagster.pipeline.subset import (
     KEYS_FIRST_MAX_RATE,
+    RANGE_SAMPLE_MAX,
     REFERENCE_CHUNK,
     SAMPLE_KEYS_BIND,
     child_foreign_key,
     children_statement,
     chunkable_reference,
     chunks_overlap,
+    key_range_sample,
     keys_first_sample,
     keys_then_rows,
     sample_mask,
+    sampled_in_range,
     samples_at_roots,
     selects_columns,
 )
@@ -158,6 +161,22 @@ def _invisible(conn: sa.Connection, table: sa.Table) -> set[str]:
     return {str(name) for name, extra in rows if "INVISIBLE" in str(extra or "").upper()}
 
 
+def _estimated_rows(conn: sa.Connection, table: sa.Table) -> int | None:
+    """The server's estimate of ``table``'s rows (its statistics; no scan), or None where it has none."""
+    dialect = conn.dialect.name
+    if dialect in ("mysql", "mariadb"):
+        rows = conn.execute(sa.text("SELECT TABLE_ROWS FROM information_schema.TABLES WHERE TABLE_SCHEMA = "
+                                    "COALESCE(:db, DATABASE()) AND TABLE_NAME = :t"),
+                            {"db": table.schema, "t": table.name}).scalar()
+    elif dialect == "postgresql":
+        name = conn.dialect.identifier_preparer.format_table(table)
+        rows = conn.execute(sa.text("SELECT reltuples FROM pg_class WHERE oid = to_regclass(:name)"),
+                            {"name": name}).scalar()
+    else:
+        return None
+    return int(rows) if rows is not None and rows >= 0 else None
+
+
 def open_sources(spec: TemplateSpec, order: list[str], settings: HfitSettings, stack: ExitStack) -> dict[str, Source]:
     """Every provider of ``spec`` in one read-only snapshot, with its exported tables (and their children
     and referenced tables) reflected and a classification sample of each read (``table_samples``: rows
@@ -233,12 +252,16 @@ class ExportWalk:
     parent's children; ``chain_exports`` reads plain consecutive exports back to back on one reader
     thread (off: one by one, the same rows); ``read_query`` reads an export query (``stream_query``);
     ``rows_by_key`` reads a chunked reference from a MySQL/MariaDB source keys first, then its rows by
-    primary key, where that is exact (``subset.keys_then_rows``; off: its query per chunk, the same rows).
+    primary key, where that is exact (``subset.keys_then_rows``; off: its query per chunk, the same rows);
+    ``sample_by_range`` samples a whole table with an integer key by enumerating its key range rather than
+    reading its keys, where the range is not much wider than the table (``subset.key_range_sample``; off: its
+    keys read, the same rows).
     """
 
     def __init__(self, spec: TemplateSpec, params: dict[str, Any], settings: HfitSettings, target: WalkTarget, *,
                  first_batches: bool = False, progress: Progress = quiet, reference_chunk: int = REFERENCE_CHUNK,
-                 chain_exports: bool = True, read_query: QueryReader = stream_query, rows_by_key: bool = True) -> None:
+                 chain_exports: bool = True, read_query: QueryReader = stream_query, rows_by_key: bool = True,
+                 sample_by_range: bool = True) -> None:
         # each query parsed once per walk (sqlglot: ~1 ms a query, a sizeable share of a small build's work);
         # the copy with samples at the roots has the same queries and order
         self.queries, self.order = spec.queries(), spec.export_order()
@@ -246,7 +269,7 @@ class ExportWalk:
         self.params, self.settings, self.target = params, settings, target
         self.first_batches, self.progress = first_batches, progress
         self.reference_chunk, self.chain_exports, self.read_query = reference_chunk, chain_exports, read_query
-        self.rows_by_key = rows_by_key
+        self.rows_by_key, self.sample_by_range = rows_by_key, sample_by_range
         self.tables: dict[str, TableKeys] = {}
         self.needed: dict[str, dict[Columns, KeySet]] = defaultdict(lambda: defaultdict(KeySet))
         self.requested: dict[str, dict[Columns, KeySet]] = defaultdict(lambda: defaultdict(KeySet))
@@ -436,12 +459,14 @@ class ExportWalk:
                                                   fast_read=fast_read))
             return
         keys_sql, rows_sql = plan
-        key = [pk[0].name]
-        sampled = [batch.column(0).filter(sample_mask(batch, key, export.sample, export.sample_seed))
-                   for batch in self.read_query(conn, table, replace(query, sql=keys_sql), bound, batch_rows,
-                                                fast_read=fast_read)]
-        keys = pa.concat_arrays(sampled) if sampled else pa.array([], type=pa.int64())
-        keys = keys.take(pc.sort_indices(keys)).to_pylist()
+        keys = self._sampled_from_range(source, table, query, bound, export.sample, export.sample_seed)
+        if keys is None:
+            key = [pk[0].name]
+            sampled = [batch.column(0).filter(sample_mask(batch, key, export.sample, export.sample_seed))
+                       for batch in self.read_query(conn, table, replace(query, sql=keys_sql), bound, batch_rows,
+                                                    fast_read=fast_read)]
+            keys_array = pa.concat_arrays(sampled) if sampled else pa.array([], type=pa.int64())
+            keys = keys_array.take(pc.sort_indices(keys_array)).to_pylist()
         self.progress(f"{name}: {len(keys)} sampled keys")
         by_key = ExportQuery(sql=rows_sql, params=(*query.params, SAMPLE_KEYS_BIND), references=query.references)
         chunk = self.reference_chunk
@@ -449,6 +474,34 @@ class ExportWalk:
             yield from prefetched(partial(self.read_query, conn, table, by_key,
                                           {**bound, SAMPLE_KEYS_BIND: keys[start : start + chunk]}, batch_rows,
                                           fast_read=fast_read))
+
+    def _sampled_from_range(self, source: Source, table: sa.Table, query: ExportQuery, bound: dict[str, Any],
+                            rate: float, seed: int) -> list[int] | None:
+        """The keys a sample of a whole table keeps, from its key range (``sample_by_range``), or None to read its
+        keys. Why: reading 1M customers' keys to keep 1% of them scans the whole table (the clustered index of a
+        table without a smaller one: every row's page), where the smallest and largest key are the index's two
+        ends and the kept keys of the range are computed here; rows of keys the table does not have are simply
+        not found. Only where the range holds at most ``RANGE_SAMPLE_MAX`` keys and the rows looked up by key
+        are at most twice the rows the table has (as the server estimates them)."""
+        pk = table.primary_key.columns[0]  # type: ignore[index]
+        plan = key_range_sample(query.sql, pk.name, source.dialect.identifier_preparer.quote) if (
+            self.sample_by_range and isinstance(pk.type, sa.Integer)) else None
+        if plan is None:
+            return None
+        ends = []
+        for sql in plan:
+            batches = list(self.read_query(source.conn, table, replace(query, sql=sql), bound, 16, fast_read=False))
+            values = [v for batch in batches for v in batch.column(0).to_pylist()]
+            ends.append(values[0] if values else None)
+        low, high = ends
+        if low is None or high is None:
+            return []
+        low, high = int(low), int(high)
+        estimate = _estimated_rows(source.conn, table)
+        if (high - low + 1 > RANGE_SAMPLE_MAX or high > np.iinfo(np.int64).max
+                or estimate is None or (high - low + 1) > 2 * max(estimate, 1)):
+            return None
+        return sampled_in_range(low, high, rate, seed).tolist()
 
     def _chunk_batches(self, source: Source, table: sa.Table, query: ExportQuery,
                        chunks: list[dict[str, Any]]) -> Iterator[pa.RecordBatch]:

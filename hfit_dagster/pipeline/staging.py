@@ -63,7 +63,8 @@ class StageOptions:
     ``choose_dictionaries`` picks a table's Parquet dictionary columns from its first batch and
     ``sql_copy_chunk`` is how many bytes of a table's SQL part the kernel copies into the script at a time;
     ``rows_by_key`` reads a chunked reference of a MySQL source keys first, then rows by key (off: its query
-    per chunk).
+    per chunk); ``sample_by_range`` samples a whole table by its key range instead of its keys (off: its keys
+    read).
     """
 
     reference_chunk: int = REFERENCE_CHUNK
@@ -73,6 +74,7 @@ class StageOptions:
     choose_dictionaries: DictionaryChoice = dictionary_columns
     sql_copy_chunk: int = COPY_CHUNK
     rows_by_key: bool = True
+    sample_by_range: bool = True
 
 
 @dataclass
@@ -158,7 +160,8 @@ class _Stage:
                               sql_copy_chunk=options.sql_copy_chunk)
         self.walk = ExportWalk(spec, params, settings, self, progress=progress,
                                reference_chunk=options.reference_chunk, chain_exports=options.chain_exports,
-                               read_query=options.read_query, rows_by_key=options.rows_by_key)
+                               read_query=options.read_query, rows_by_key=options.rows_by_key,
+                               sample_by_range=options.sample_by_range)
         self.states: dict[str, _TableState] = {}
         self.drift: dict[str, list[str]] = {}
         self.dialects: dict[str, str] = {}

@@ -61,6 +61,37 @@ def sample_mask(batch: pa.RecordBatch, key_columns: Sequence[str], rate: float, 
     return pa.array([_unit_interval(seed, key) < rate for key in keys], type=pa.bool_())
 
 
+#: the widest key range a sample enumerates instead of reading the keys (8 bytes a key hashed, a chunk at a time)
+RANGE_SAMPLE_MAX = 1 << 28
+_RANGE_CHUNK = 1 << 22
+
+
+def sampled_in_range(low: int, high: int, rate: float, seed: int) -> np.ndarray:
+    """Every integer key from ``low`` to ``high`` that a ``rate`` sample with ``seed`` keeps (the keys
+    :func:`sample_mask` keeps, whether a row has them or not), sorted, as int64."""
+    secret = b"hfit-sample-seed:" + str(seed).encode()
+    bound = np.uint64(min(int(rate * _SCALE), (1 << 64) - 1))
+    kept = []
+    for start in range(low, high + 1, _RANGE_CHUNK):
+        ids = np.arange(start, min(start + _RANGE_CHUNK, high + 1), dtype=np.int64)
+        kept.append(ids[prf_u64(secret, "sample", ids.view(np.uint64)) < bound])
+    return np.concatenate(kept) if kept else np.zeros(0, dtype=np.int64)
+
+
+def key_range_sample(sql: str, key_column: str, quote: Callable[[str], str]) -> tuple[str, str] | None:
+    """``(smallest key SQL, largest key SQL)`` of ``sql`` when a sample of it may enumerate its key range
+    instead of reading its keys: a :func:`keys_first_sample` query without a WHERE (every row of one table), whose
+    smallest and largest keys the databases read from the primary key's ends. Each statement returns one column
+    named as the key."""
+    tree = _one_table_select(sql)
+    if tree is None or tree.args.get("where") is not None or keys_first_sample(sql, key_column, quote) is None:
+        return None
+    key = f"hfit_sample.{quote(key_column)}"
+    inner = f"(\n{sql}\n) AS hfit_sample"
+    return (f"SELECT MIN({key}) AS {quote(key_column)} FROM {inner}",  # noqa: S608
+            f"SELECT MAX({key}) AS {quote(key_column)} FROM {inner}")  # noqa: S608
+
+
 def samples_at_roots(spec: TemplateSpec, queries: dict[str, ExportQuery] | None = None,
                      order: list[str] | None = None) -> TemplateSpec:
     """``spec`` with no sample on an export that binds the keys of a sampled export (directly or through

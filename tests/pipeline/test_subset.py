@@ -604,3 +604,90 @@ def test_chunks_overlap_where_an_or_stands_above_the_keys_and_selected_columns_a
     assert selects_columns("SELECT k.*, p.x FROM kids k JOIN p ON p.id = k.p", ["Id"], ["id", "p"])
     assert not selects_columns(f"SELECT name, parent_id AS pid FROM kids WHERE parent_id IN :{keys}", ["id"], ["id"])
     assert not selects_columns("SELECT a FROM t; DROP TABLE t", ["a"], [])
+
+
+@pytest.mark.parametrize("ids", ["dense", "gaps and negatives", "sparse", "empty"])
+def test_a_sample_of_a_whole_table_by_its_key_range_keeps_the_rows_of_a_sample_by_its_keys(
+        mariadb_database, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, ids: str) -> None:
+    """A 10% sample of a whole table with an integer key: enumerated from the key range (its two ends read from
+    the primary key) where the range is at most twice the table's rows, else its keys read; either way the rows
+    of the sample by keys (``sample_by_range=False``) and of the sample's rule applied to every row."""
+    import pyarrow as pa
+
+    from hfit_dagster.pipeline.subset import sample_mask
+    from tests.conftest import fill_mariadb, mariadb_source_settings
+
+    keys = {"dense": range(1, 3_001), "gaps and negatives": [i for i in range(-500, 4_000) if i % 7 and i % 11],
+            "sparse": range(1, 300_001, 100), "empty": []}[ids]
+    database = mariadb_database()
+    fill_mariadb(database, {"t": ("id INT PRIMARY KEY, v VARCHAR(10)", [(k, f"v{k}") for k in keys])})
+    with pymysql.connect(**MARIADB, database=database) as conn, conn.cursor() as cur:
+        cur.execute("ANALYZE TABLE t")  # the row estimate the range is weighed against
+    settings = mariadb_source_settings(monkeypatch, tmp_path, database, 500)
+    text = ("templateName: sampled\nexports:\n  t: {provider: SRC, query: SELECT * FROM t, sample: 10%, "
+            "sample_seed: 5}\nsubset: {follow_parents: false}\nmasking: {default: keep}\n")
+    statements: list[str] = []
+    by_range = build_package(parse_template(text), {}, settings,
+                             stage_options=StageOptions(read_query=recording_reader(statements)))
+    by_keys = build_package(parse_template(text), {}, settings, stage_options=StageOptions(sample_by_range=False))
+    batch = pa.record_batch([pa.array(list(keys), pa.int32())], names=["id"])
+    expected = sorted(batch.filter(sample_mask(batch, ["id"], 0.1, 5)).column("id").to_pylist())
+    assert _rows(by_range, "t") == _rows(by_keys, "t") == [(k, f"v{k}") for k in expected]
+    read_keys = any(sql.startswith("SELECT hfit_sample.id FROM (") for sql in statements)
+    assert read_keys == (ids == "sparse")  # a range 100 times the rows: its keys are read
+    assert any(sql.startswith("SELECT MIN(") for sql in statements)
+    if ids != "empty":
+        assert len(expected) > 10
+
+
+def test_the_keys_a_range_sample_keeps_are_those_the_sample_keeps_of_every_key() -> None:
+    """Enumerating a key range (in chunks, across the int64 sign) keeps exactly the keys ``sample_mask`` keeps."""
+    import numpy as np
+    import pyarrow as pa
+
+    from hfit_dagster.pipeline import subset
+    from hfit_dagster.pipeline.subset import sample_mask, sampled_in_range
+
+    for low, high, rate in ((-5_000, 5_000, 0.1), (1, 1, 0.5), (10, 9, 0.1), (2**40, 2**40 + 20_000, 0.01)):
+        every = np.arange(low, high + 1, dtype=np.int64)
+        batch = pa.record_batch([pa.array(every)], names=["id"])
+        expected = every[np.asarray(sample_mask(batch, ["id"], rate, 3))].tolist()
+        assert sampled_in_range(low, high, rate, 3).tolist() == expected
+    chunk = subset._RANGE_CHUNK
+    try:
+        subset._RANGE_CHUNK = 1_000  # several chunks, the last one short
+        every = np.arange(-5_000, 5_501, dtype=np.int64)
+        batch = pa.record_batch([pa.array(every)], names=["id"])
+        assert sampled_in_range(-5_000, 5_500, 0.1, 3).tolist() == every[
+            np.asarray(sample_mask(batch, ["id"], 0.1, 3))].tolist()
+    finally:
+        subset._RANGE_CHUNK = chunk
+
+
+@pytest.mark.postgres
+def test_a_postgres_sample_by_key_range_keeps_the_rows_of_a_sample_by_keys(
+        postgres_database, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """From PostgreSQL (row estimate from pg_class after ANALYZE): the range path reads the key's ends and keeps
+    the rows of the sample by keys."""
+    import psycopg
+
+    from tests.conftest import TEST_MASKING_KEY
+
+    database = postgres_database()
+    with psycopg.connect(f"host=127.0.0.1 user=postgres dbname={database}", autocommit=True) as conn:
+        conn.execute("CREATE TABLE t (id bigint PRIMARY KEY, v text)")
+        conn.execute("INSERT INTO t SELECT i, 'v' || i FROM generate_series(-200, 4000) i WHERE i % 5 <> 0")
+        conn.execute("ANALYZE t")
+    monkeypatch.setenv("HFIT_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("HFIT_MASKING_KEY", TEST_MASKING_KEY)
+    monkeypatch.setenv("HFIT_PROVIDER_SRC_URL", f"postgresql+psycopg://postgres@127.0.0.1:5432/{database}")
+    text = ("templateName: sampled\nexports:\n  t: {provider: SRC, query: SELECT * FROM t, sample: 5%, "
+            "sample_seed: 8}\nsubset: {follow_parents: false}\nmasking: {default: keep}\n")
+    statements: list[str] = []
+    by_range = build_package(parse_template(text), {}, load_settings(),
+                             stage_options=StageOptions(read_query=recording_reader(statements)))
+    by_keys = build_package(parse_template(text), {}, load_settings(),
+                            stage_options=StageOptions(sample_by_range=False))
+    assert _rows(by_range, "t") == _rows(by_keys, "t") and len(_rows(by_range, "t")) > 100
+    assert any(sql.startswith("SELECT MIN(") for sql in statements)
+    assert not any(sql.startswith("SELECT hfit_sample.id FROM (") for sql in statements)
