@@ -451,8 +451,10 @@ class ExportWalk:
         pk = list(table.primary_key.columns)
         plan = None
         # integer or text keys only: they come back from the driver as values that compare equal when bound
+        # (not an INVISIBLE key: SELECT * does not return it, and the sample then hashes the rows' values)
         if (export.sample is not None and export.sample <= KEYS_FIRST_MAX_RATE and export.row_limit is None
-                and len(pk) == 1 and isinstance(pk[0].type, sa.Integer | sa.String) and not self.first_batches):
+                and len(pk) == 1 and isinstance(pk[0].type, sa.Integer | sa.String) and not self.first_batches
+                and pk[0].name not in _invisible(conn, table)):
             plan = keys_first_sample(query.sql, pk[0].name, conn.dialect.identifier_preparer.quote)
         if plan is None:
             yield from self._read_batches(partial(self.read_query, conn, table, query, bound, batch_rows,
