@@ -43,9 +43,10 @@ def connect_args(backend: str, read_timeout: float = READ_TIMEOUT_S) -> dict[str
     wait for the server's next packet; libpq has none, so PostgreSQL connections get TCP keepalives (a peer
     that vanished is noticed within about a minute and a half) and a TCP user timeout (data left unacknowledged
     that long closes the connection); the binary COPY reader times its own socket. Both wait for a lock at most
-    ``read_timeout`` (``postgres_options``)."""
+    half of ``read_timeout`` (``postgres_options``), so the server's lock error comes before the read timeout
+    cuts the connection."""
     if backend in ("mysql", "mariadb"):
-        init = f"{MYSQL_INIT}, SESSION lock_wait_timeout = {max(1, math.ceil(read_timeout))}"
+        init = f"{MYSQL_INIT}, SESSION lock_wait_timeout = {max(1, math.floor(read_timeout / 2))}"
         return {"connect_timeout": 10, "read_timeout": read_timeout, "charset": "utf8mb4", "init_command": init}
     if backend == "postgresql":
         return {"connect_timeout": 10, "options": postgres_options(read_timeout),
@@ -54,10 +55,11 @@ def connect_args(backend: str, read_timeout: float = READ_TIMEOUT_S) -> dict[str
 
 
 def postgres_options(read_timeout: float) -> str:
-    """The session settings of a PostgreSQL source connection: ``POSTGRES_OPTIONS`` and a lock timeout of
-    ``read_timeout`` (a read waiting for a lock, held by a migration's ALTER TABLE say, fails instead of waiting
-    for ever: libpq has no read timeout of its own). MySQL/MariaDB get ``lock_wait_timeout`` the same way."""
-    return f"{POSTGRES_OPTIONS} -c lock_timeout={max(1, int(read_timeout * 1000))}"
+    """The session settings of a PostgreSQL source connection: ``POSTGRES_OPTIONS`` and a lock timeout of half
+    ``read_timeout`` (a read waiting for a lock, held by a migration's ALTER TABLE say, fails with the server's
+    lock error instead of waiting for ever, libpq having no read timeout of its own, or of being cut by the
+    COPY's socket timeout). MySQL/MariaDB get ``lock_wait_timeout`` the same way (whole seconds, at least 1)."""
+    return f"{POSTGRES_OPTIONS} -c lock_timeout={max(1, int(read_timeout * 500))}"
 
 
 def postgres_keepalives(read_timeout: float) -> dict[str, Any]:
