@@ -201,6 +201,13 @@ def _query_batches(conn: Connection, table: sa.Table, query: ExportQuery, values
             f"export {table.name!r} returns column(s) {', '.join(unknown)} that table {table.name!r} does not have",
             hint="an export is rows of one table: select that table's columns (e.g. SELECT t.* FROM t ...)",
         )
+    repeated = sorted({c for c in columns if columns.count(c) > 1})
+    if repeated:
+        result.close()
+        raise ProviderError(
+            f"export {table.name!r} returns column(s) {', '.join(repeated)} more than once",
+            hint="select each column of the table once (SELECT *, x AS id names id twice)",
+        )
     schema = schema_for(table, columns)
     processors = [_result_processor(table.c[name].type, conn.dialect) for name in columns]
     yield from arrow_batches(result, schema, batch_rows, processors, fast_read=fast_read)

@@ -95,6 +95,24 @@ def test_export_must_return_columns_of_its_table(demo_source: str) -> None:
     engine.dispose()
 
 
+@pytest.mark.mariadb
+@pytest.mark.parametrize("sql", ["SELECT *, other AS id FROM kids", "SELECT id, name, other AS name FROM kids"])
+def test_an_export_naming_a_column_twice_is_refused_by_name(mariadb_database, sql: str) -> None:
+    """A query whose result names one column twice (``SELECT *, other AS id``): a ProviderError naming the
+    column, not a crash deeper in the build (pyarrow's 'Field "id" exists 2 times')."""
+    from tests.conftest import fill_mariadb
+
+    database = mariadb_database()
+    fill_mariadb(database, {"kids": ("id INT PRIMARY KEY, name VARCHAR(10), other INT", [(1, "a", 7)])})
+    engine = create_source_engine("SRC", mariadb_url(database))
+    with read_only_snapshot("SRC", engine) as conn:
+        table = reflect_tables("SRC", conn, ["kids"]).tables["kids"]
+        column = "id" if "AS id" in sql else "name"
+        with pytest.raises(ProviderError, match=f"returns column\\(s\\) {column} more than once"):
+            list(stream_query(conn, table, ExportQuery.parse(sql), {}, 100))
+    engine.dispose()
+
+
 def test_dead_source_is_a_provider_error_without_secrets() -> None:
     engine = create_source_engine("SRC", "mysql+pymysql://root:s3cret@127.0.0.1:1/x")
     with pytest.raises(ProviderError) as info, read_only_snapshot("SRC", engine):
