@@ -5,7 +5,7 @@ One walk serves the build (staging) and the plan preview, so both read the same 
 1. every provider opened once, in one read-only snapshot, its tables reflected (:func:`open_sources`);
 2. exports in the template's order; consecutive plain exports of one provider read back to back by one
    reader thread (:func:`export_runs`); an export that binds another export's keys (``IN :customers.id``)
-   runs once per chunk of those keys where that gives the same rows (``subset.chunkable_reference``);
+   runs once per chunk of those keys where that gives the same rows (``subset.keys_connectives``);
 3. a sampled export keeps the rows whose keyed primary-key hash falls under its rate, reading its keys
    first where that is exact (``subset.keys_first_sample``); exports that bind its keys are not sampled
    again (``subset.samples_at_roots``); a row limit and duplicate primary keys are applied as rows come;
@@ -57,11 +57,11 @@ from hfit_dagster.pipeline.subset import (
     SAMPLE_KEYS_BIND,
     child_foreign_key,
     children_statement,
-    chunkable_reference,
-    chunks_overlap,
     key_range_sample,
+    keys_connectives,
     keys_first_sample,
     keys_then_rows,
+    overlapping,
     sample_mask,
     sampled_in_range,
     samples_at_roots,
@@ -270,6 +270,7 @@ class ExportWalk:
         self.first_batches, self.progress = first_batches, progress
         self.reference_chunk, self.chain_exports, self.read_query = reference_chunk, chain_exports, read_query
         self.rows_by_key, self.sample_by_range = rows_by_key, sample_by_range
+        self._hidden: dict[tuple[str, str], set[str]] = {}  # per provider's table, its INVISIBLE columns
         self.tables: dict[str, TableKeys] = {}
         self.needed: dict[str, dict[Columns, KeySet]] = defaultdict(lambda: defaultdict(KeySet))
         self.requested: dict[str, dict[Columns, KeySet]] = defaultdict(lambda: defaultdict(KeySet))
@@ -454,7 +455,7 @@ class ExportWalk:
         # (not an INVISIBLE key: SELECT * does not return it, and the sample then hashes the rows' values)
         if (export.sample is not None and export.sample <= KEYS_FIRST_MAX_RATE and export.row_limit is None
                 and len(pk) == 1 and isinstance(pk[0].type, sa.Integer | sa.String) and not self.first_batches
-                and pk[0].name not in _invisible(conn, table)):
+                and pk[0].name not in self._invisible(source, table)):
             plan = keys_first_sample(query.sql, pk[0].name, conn.dialect.identifier_preparer.quote)
         if plan is None:
             yield from self._read_batches(partial(self.read_query, conn, table, query, bound, batch_rows,
@@ -523,7 +524,7 @@ class ExportWalk:
         if (not self.rows_by_key or dialect not in ("mysql", "mariadb") or len(pk) != 1
                 or str(table.kwargs.get(f"{dialect}_engine", "")).lower() != "innodb"
                 or not isinstance(pk[0].type, sa.Integer) or self.spec.exports[name].row_limit is not None
-                or pk[0].name in _invisible(source.conn, table)):
+                or pk[0].name in self._invisible(source, table)):
             return None
         return keys_then_rows(query.sql, [reference_bind_name(*ref) for ref in query.references], table, pk[0].name,
                               source.dialect.identifier_preparer.quote)
@@ -574,10 +575,16 @@ class ExportWalk:
                                        {SAMPLE_KEYS_BIND: keys[start : start + self.reference_chunk].tolist()},
                                        self.settings.batch_rows, fast_read=self.settings.fast_read)
 
+    def _invisible(self, source: Source, table: sa.Table) -> set[str]:
+        where = (source.provider, table.fullname)
+        if where not in self._hidden:
+            self._hidden[where] = _invisible(source.conn, table)
+        return self._hidden[where]
+
     def _selects_key(self, source: Source, table: sa.Table, query: ExportQuery) -> bool:
         """Whether ``query``'s rows carry ``table``'s whole primary key (so a row read twice is kept once)."""
         pk = [c.name for c in table.primary_key.columns]
-        hidden = _invisible(source.conn, table)
+        hidden = self._invisible(source, table)
         return bool(pk) and selects_columns(query.sql, pk, [c.name for c in table.columns if c.name not in hidden])
 
     def _reference_chunks(self, query: ExportQuery, values: dict[str, Any],
@@ -592,8 +599,8 @@ class ExportWalk:
         keys = keysets[largest]
         chunk = self.reference_chunk
         # chunks whose rows overlap (an OR beside the keys) are only joined where the rows' keys tell repeats apart
-        if (len(keys) <= chunk or not chunkable_reference(query.sql, largest)
-                or (chunks_overlap(query.sql, largest) and not keyed())):
+        connectives = keys_connectives(query.sql, largest) if len(keys) > chunk else None
+        if connectives is None or (overlapping(connectives) and not keyed()):
             yield {**values, **keysets}
             return
         for start in range(0, len(keys), chunk):

@@ -38,6 +38,13 @@ def _unit_interval(seed: int, key: tuple[Any, ...]) -> float:
     return int.from_bytes(digest, "big") / _SCALE
 
 
+def _integers_kept(ids: np.ndarray, rate: float, seed: int, purpose: str = "sample") -> np.ndarray:
+    """Per integer key (``ids`` as uint64): does a ``rate`` sample with ``seed`` keep it (its SipHash, keyed by
+    the seed, below ``rate`` of the hash range)."""
+    secret = b"hfit-sample-seed:" + str(seed).encode()
+    return prf_u64(secret, purpose, ids) < np.uint64(min(int(rate * _SCALE), (1 << 64) - 1))
+
+
 def sample_mask(batch: pa.RecordBatch, key_columns: Sequence[str], rate: float, seed: int) -> pa.BooleanArray:
     """Which rows of ``batch`` a deterministic ``rate`` sample keeps (keyed by ``key_columns``).
 
@@ -51,12 +58,11 @@ def sample_mask(batch: pa.RecordBatch, key_columns: Sequence[str], rate: float, 
         key = batch.column(columns[0])
         wide = pa.uint64() if pa.types.is_unsigned_integer(key.type) else pa.int64()
         ids = pc.fill_null(key.cast(wide), 0).to_numpy(zero_copy_only=False).view(np.uint64)
-        secret = b"hfit-sample-seed:" + str(seed).encode()
-        hashed = prf_u64(secret, "sample", ids)
+        kept = _integers_kept(ids, rate, seed)
         if key.null_count:  # NULL is a key of its own, not 0
-            nulls = np.asarray(pc.is_null(key))
-            hashed[nulls] = prf_u64(secret, "sample-null", np.zeros(1, dtype=np.uint64))[0]
-        return pa.array(hashed < np.uint64(min(int(rate * _SCALE), (1 << 64) - 1)), type=pa.bool_())
+            kept[np.asarray(pc.is_null(key))] = _integers_kept(np.zeros(1, dtype=np.uint64), rate, seed,
+                                                               "sample-null")[0]
+        return pa.array(kept, type=pa.bool_())
     keys = zip(*(batch.column(c).to_pylist() for c in columns), strict=True)
     return pa.array([_unit_interval(seed, key) < rate for key in keys], type=pa.bool_())
 
@@ -69,12 +75,10 @@ _RANGE_CHUNK = 1 << 22
 def sampled_in_range(low: int, high: int, rate: float, seed: int) -> np.ndarray:
     """Every integer key from ``low`` to ``high`` that a ``rate`` sample with ``seed`` keeps (the keys
     :func:`sample_mask` keeps, whether a row has them or not), sorted, as int64."""
-    secret = b"hfit-sample-seed:" + str(seed).encode()
-    bound = np.uint64(min(int(rate * _SCALE), (1 << 64) - 1))
     kept = []
     for start in range(low, high + 1, _RANGE_CHUNK):
         ids = np.arange(start, min(start + _RANGE_CHUNK, high + 1), dtype=np.int64)
-        kept.append(ids[prf_u64(secret, "sample", ids.view(np.uint64)) < bound])
+        kept.append(ids[_integers_kept(ids.view(np.uint64), rate, seed)])
     return np.concatenate(kept) if kept else np.zeros(0, dtype=np.int64)
 
 
@@ -268,22 +272,15 @@ def children_statement(child: sa.Table, fk: sa.ForeignKeyConstraint, cap: int | 
 
 
 def chunks_overlap(sql: str, bind_name: str) -> bool:
-    """Whether a row of a :func:`chunkable_reference` query may match several chunks of its keys: an OR above the
-    keys' IN (``x IN :k OR y = 1``: a row with ``y = 1`` matches every chunk). Under AND only, a row's one value
-    of ``x`` lies in one chunk."""
-    try:
-        tree = sqlglot.parse_one(_keys_marked(sql, [bind_name]), read="mysql")
-    except sqlglot.errors.SqlglotError:
-        return True
-    marks = [node for node in tree.walk() if isinstance(node, exp.Column) and node.name.upper() == _KEYS_MARK]
-    if len(marks) != 1:
-        return True
-    node = marks[0].parent.parent
-    while isinstance(node, exp.And | exp.Or | exp.Paren):
-        if isinstance(node, exp.Or):
-            return True
-        node = node.parent
-    return False
+    """Whether a row of ``sql`` may match several chunks of its ``:bind_name`` keys (see :func:`overlapping`)."""
+    return overlapping(keys_connectives(sql, bind_name))
+
+
+def overlapping(connectives: list[exp.Expression] | None) -> bool:
+    """Whether a row of a chunked query may match several chunks of its keys, given :func:`keys_connectives`: an
+    OR above the keys' IN (``x IN :k OR y = 1``: a row with ``y = 1`` matches every chunk); under AND only, a
+    row's one value of ``x`` lies in one chunk. True for a query that is not chunked at all."""
+    return connectives is None or any(isinstance(node, exp.Or) for node in connectives)
 
 
 def selects_columns(sql: str, columns: Sequence[str], star: Sequence[str]) -> bool:
@@ -307,7 +304,14 @@ def selects_columns(sql: str, columns: Sequence[str], star: Sequence[str]) -> bo
 
 
 def chunkable_reference(sql: str, bind_name: str) -> bool:
-    """Whether running ``sql`` per chunk of ``:bind_name`` keys and concatenating gives the same rows.
+    """Whether running ``sql`` per chunk of ``:bind_name`` keys and concatenating gives the same rows (see
+    :func:`keys_connectives`)."""
+    return keys_connectives(sql, bind_name) is not None
+
+
+def keys_connectives(sql: str, bind_name: str) -> list[exp.Expression] | None:
+    """The ANDs, ORs and parentheses between the keys' ``IN`` and the query's WHERE where running ``sql`` per
+    chunk of ``:bind_name`` keys and concatenating gives the same rows; None where it does not.
 
     Exactly when the keys appear once, as the list of an ``IN``, in the top-level WHERE under nothing but AND,
     OR and parentheses, in a query without LIMIT, grouping or aggregates: the condition is then monotone in the
@@ -320,13 +324,15 @@ def chunkable_reference(sql: str, bind_name: str) -> bool:
     try:
         tree = sqlglot.parse_one(_keys_marked(sql, [bind_name]), read="mysql")
     except sqlglot.errors.SqlglotError:
-        return False
+        return None
     if not isinstance(tree, exp.Select) or _limits_or_aggregates(tree):
-        return False
+        return None
     marks = [node for node in tree.walk() if isinstance(node, exp.Column) and node.name.upper() == _KEYS_MARK]
     if len(marks) != 1 or not isinstance(marks[0].parent, exp.In) or marks[0].arg_key != "expressions":
-        return False
+        return None
+    connectives: list[exp.Expression] = []
     node = marks[0].parent.parent
     while isinstance(node, exp.And | exp.Or | exp.Paren):
+        connectives.append(node)
         node = node.parent
-    return isinstance(node, exp.Where) and node.parent is tree
+    return connectives if isinstance(node, exp.Where) and node.parent is tree else None
