@@ -49,8 +49,7 @@ from hfit_dagster.extract.db_errors import describe_db_error
 from hfit_dagster.extract.sessions import (
     READ_TIMEOUT_OPTION,
     READ_TIMEOUT_S,
-    postgres_keepalives,
-    postgres_options,
+    connect_args,
 )
 
 try:  # an optional dependency: without it every PostgreSQL result takes the reference path
@@ -183,9 +182,10 @@ class FastReader:
             exported, search_path = self.sa_conn.exec_driver_sql(
                 "SELECT pg_export_snapshot(), current_setting('search_path')").one()
             url = self.sa_conn.engine.url
+            # the session settings, keepalives and timeouts of every source connection (``sessions``)
             kwargs = {"user": url.username, "password": url.password, "host": url.host, "port": url.port,
-                      "dbname": url.database, "options": postgres_options(self.read_timeout),
-                      "application_name": "hfit fast read", **postgres_keepalives(self.read_timeout),
+                      "dbname": url.database, "application_name": "hfit fast read",
+                      **connect_args("postgresql", self.read_timeout),
                       **{k: v for k, v in url.query.items() if isinstance(v, str)}}
             conninfo = psycopg.conninfo.make_conninfo(**{k: v for k, v in kwargs.items() if v is not None})
             self._snapshot = (conninfo, exported, search_path)

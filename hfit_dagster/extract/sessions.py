@@ -43,18 +43,18 @@ def connect_args(backend: str, read_timeout: float = READ_TIMEOUT_S) -> dict[str
     wait for the server's next packet; libpq has none, so PostgreSQL connections get TCP keepalives (a peer
     that vanished is noticed within about a minute and a half) and a TCP user timeout (data left unacknowledged
     that long closes the connection); the binary COPY reader times its own socket. Both wait for a lock at most
-    half of ``read_timeout`` (``postgres_options``), so the server's lock error comes before the read timeout
+    half of ``read_timeout`` (``_postgres_options``), so the server's lock error comes before the read timeout
     cuts the connection."""
     if backend in ("mysql", "mariadb"):
         init = f"{MYSQL_INIT}, SESSION lock_wait_timeout = {max(1, math.floor(read_timeout / 2))}"
         return {"connect_timeout": 10, "read_timeout": read_timeout, "charset": "utf8mb4", "init_command": init}
     if backend == "postgresql":
-        return {"connect_timeout": 10, "options": postgres_options(read_timeout),
-                **postgres_keepalives(read_timeout)}
+        return {"connect_timeout": 10, "options": _postgres_options(read_timeout),
+                **_postgres_keepalives(read_timeout)}
     return {}
 
 
-def postgres_options(read_timeout: float) -> str:
+def _postgres_options(read_timeout: float) -> str:
     """The session settings of a PostgreSQL source connection: ``POSTGRES_OPTIONS`` and a lock timeout of half
     ``read_timeout`` (a read waiting for a lock, held by a migration's ALTER TABLE say, fails with the server's
     lock error instead of waiting for ever, libpq having no read timeout of its own, or of being cut by the
@@ -62,7 +62,7 @@ def postgres_options(read_timeout: float) -> str:
     return f"{POSTGRES_OPTIONS} -c lock_timeout={max(1, int(read_timeout * 500))}"
 
 
-def postgres_keepalives(read_timeout: float) -> dict[str, Any]:
+def _postgres_keepalives(read_timeout: float) -> dict[str, Any]:
     """libpq's TCP keepalive and user-timeout parameters for a source connection."""
     return {"keepalives": 1, "keepalives_idle": 30, "keepalives_interval": 10, "keepalives_count": 6,
             "tcp_user_timeout": max(1, int(read_timeout * 1000))}
